@@ -1,0 +1,25 @@
+# Developer and CI entry points. `make test` is the README's test command.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: venv test demo
+
+# Create .venv and install the project with its test extra; re-runs only when
+# pyproject.toml changes (the stamp file records the last install).
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -e '.[test]'
+	touch $@
+
+# The whole suite; PostgreSQL must be reachable (its store tests fail instead of skipping).
+# pytest's exit code 5 ("no tests collected") fails this target like any other failure.
+test: venv
+	DATEIDEAS_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
+
+# The service on a demo database (`init --demo` only adds demo data to an empty database).
+demo: venv
+	$(VENV)/bin/dateideas init --demo
+	$(VENV)/bin/dateideas serve

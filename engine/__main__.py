@@ -1,0 +1,5 @@
+"""``python -m engine`` runs the ``dateideas`` CLI."""
+
+from .cli import main
+
+main()

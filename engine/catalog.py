@@ -1,0 +1,342 @@
+"""The idea catalog: loading and checking ``ideas.csv`` against ``schema.json``.
+
+The shipped catalog lives in ``data/`` (see ``data/README.md``); any other
+catalog in the import format loads the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .schema import Schema, SchemaError, load_schema
+
+__all__ = [
+    "Catalog",
+    "CatalogError",
+    "Problem",
+    "CheckReport",
+    "default_catalog_dir",
+    "load_catalog",
+    "check_catalog",
+]
+
+_REQUIRED = ("id", "title")
+_OPTIONAL = ("description",)
+#: attributes that may be empty in a valid catalog
+_MAY_BE_EMPTY = ("text", "multi")
+
+
+def default_catalog_dir() -> Path:
+    """The catalog folder: ``$DATEIDEAS_CATALOG`` or the repository's ``data/``."""
+    env = os.environ.get("DATEIDEAS_CATALOG")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "data"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a catalog file."""
+
+    file: str
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line is not None else "")
+        return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "field": self.field, "message": self.message}
+
+
+class CatalogError(ValueError):
+    """A catalog failed validation; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        shown = "\n".join(f"  {p}" for p in self.problems[:20])
+        more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
+        super().__init__(f"{len(self.problems)} problem(s) in the catalog:\n{shown}{more}")
+
+
+@dataclass
+class CheckReport:
+    """What ``catalog check`` found."""
+
+    ideas: int
+    by_category: dict[str, int]
+    by_pillar: dict[str, int]
+    errors: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ideas": self.ideas,
+            "by_category": self.by_category,
+            "by_pillar": self.by_pillar,
+            "errors": [p.to_dict() for p in self.errors],
+        }
+
+
+class Catalog:
+    """A validated idea catalog.
+
+    Attributes
+    ----------
+    schema : Schema
+        The attribute schema.
+    frame : pandas.DataFrame of shape (n_ideas, n_columns)
+        One row per idea, indexed by idea id, with typed values: numbers as
+        float, booleans as bool, ordinals as their level string, multi-valued
+        attributes as tuples of str, missing text as "".
+    """
+
+    def __init__(self, frame: pd.DataFrame, schema: Schema):
+        self.frame = frame
+        self.schema = schema
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Idea ids in catalog order, shape (n_ideas,)."""
+        return self.frame.index.to_numpy()
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __contains__(self, idea_id: object) -> bool:
+        return idea_id in self.frame.index
+
+    def position(self, idea_ids) -> np.ndarray:
+        """Row positions of ``idea_ids`` (-1 for unknown ids)."""
+        return self.frame.index.get_indexer(pd.Index(idea_ids))
+
+    def idea(self, idea_id: str) -> dict[str, Any]:
+        """One idea as a plain dict (``id`` included); ``KeyError`` if unknown."""
+        row = self.frame.loc[idea_id]
+        out = {"id": idea_id}
+        for name, value in row.items():
+            out[name] = list(value) if isinstance(value, tuple) else _plain(value)
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return value
+
+
+def _resolve(path: str | Path | None) -> tuple[Path, Path]:
+    path = Path(path) if path is not None else default_catalog_dir()
+    if path.is_dir():
+        return path / "ideas.csv", path / "schema.json"
+    return path, path.with_name("schema.json")
+
+
+def _read_schema(schema_path: Path) -> tuple[Schema | None, list[Problem]]:
+    fname = str(schema_path)
+    try:
+        schema = load_schema(schema_path)
+    except FileNotFoundError:
+        return None, [Problem(fname, None, None,
+                              "schema file not found; a catalog needs schema.json beside ideas.csv")]
+    except IsADirectoryError:
+        return None, [Problem(fname, None, None, "is a folder, expected the schema.json file")]
+    except SchemaError as exc:
+        msg = str(exc)
+        if msg.startswith(fname + ": "):
+            msg = msg[len(fname) + 2:]
+        return None, [Problem(fname, None, None, f"bad schema: {msg}")]
+    except OSError as exc:
+        return None, [Problem(fname, None, None, f"cannot read the schema: {exc.strerror or exc}")]
+    clash = [name for name in schema.attributes if name in _REQUIRED + _OPTIONAL]
+    if clash:
+        return None, [Problem(fname, None, name,
+                              f"bad schema: attribute {name!r} clashes with a reserved column "
+                              f"({', '.join(_REQUIRED + _OPTIONAL)}); rename it")
+                      for name in clash]
+    return schema, []
+
+
+def _check_header(fname: str, header: list[str], schema: Schema) -> list[Problem]:
+    problems: list[Problem] = []
+    for col in _REQUIRED:
+        if col not in header:
+            problems.append(Problem(fname, 1, col, f"missing column {col!r}"))
+    for name in schema.attributes:
+        if name not in header:
+            problems.append(Problem(fname, 1, name, f"missing column {name!r} declared in schema.json"))
+    known = set(_REQUIRED) | set(_OPTIONAL) | set(schema.attributes)
+    for pos, name in enumerate(header, start=1):
+        if name == "":
+            problems.append(Problem(fname, 1, None, f"column {pos} has an empty name"))
+        elif name not in known:
+            problems.append(Problem(fname, 1, name,
+                                    f"unknown column {name!r}; every attribute column must be "
+                                    "declared in schema.json"))
+    for name, n in Counter(h for h in header if h).items():
+        if n > 1:
+            problems.append(Problem(fname, 1, name, f"column {name!r} appears {n} times"))
+    return problems
+
+
+def _check_row(fname: str, line: int, cells: dict[str, str], schema: Schema,
+               seen: dict[str, int]) -> tuple[dict[str, Any], list[Problem]]:
+    problems: list[Problem] = []
+    rec: dict[str, Any] = {}
+    idea_id = cells.get("id", "").strip()
+    if "id" in cells:
+        if not idea_id:
+            problems.append(Problem(fname, line, "id", "empty id; every idea needs a unique id"))
+        elif idea_id in seen:
+            problems.append(Problem(fname, line, "id",
+                                    f"duplicate id {idea_id!r} (first on line {seen[idea_id]})"))
+        else:
+            seen[idea_id] = line
+    rec["id"] = idea_id
+    for col in ("title", "description"):
+        if col in cells:
+            text = cells[col].strip()
+            if not text:
+                problems.append(Problem(fname, line, col, f"empty {col}"))
+            rec[col] = text
+    for name, spec in schema.attributes.items():
+        if name not in cells:
+            continue
+        try:
+            value = spec.parse(cells[name])
+        except ValueError as exc:
+            hint = f"; expected {spec.allowed()}" if spec.kind in ("numeric", "boolean") else ""
+            problems.append(Problem(fname, line, name, f"{exc}{hint}"))
+            continue
+        if value is None and spec.kind not in _MAY_BE_EMPTY:
+            problems.append(Problem(fname, line, name,
+                                    f"empty value; {name} is required ({spec.allowed()})"))
+        if value is None and spec.kind == "text":
+            value = ""
+        rec[name] = value
+    return rec, problems
+
+
+def _read(path: str | Path | None) -> tuple[list[dict[str, Any]], list[str], Schema | None, list[Problem]]:
+    """Parse and validate a catalog: (records, header, schema, problems).
+
+    ``records`` holds every data row that had the right number of fields
+    (with the cells that parsed); the catalog is valid only if ``problems``
+    is empty.
+    """
+    ideas_path, schema_path = _resolve(path)
+    schema, problems = _read_schema(schema_path)
+    if schema is None:
+        return [], [], None, problems
+    fname = str(ideas_path)
+    try:
+        fh = ideas_path.open(encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        return [], [], schema, [Problem(fname, None, None, "ideas file not found")]
+    except OSError as exc:
+        return [], [], schema, [Problem(fname, None, None, f"cannot read the ideas file: {exc.strerror or exc}")]
+    records: list[dict[str, Any]] = []
+    header: list[str] = []
+    with fh:
+        reader = csv.reader(fh, strict=True)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            return [], [], schema, [Problem(fname, 1, None, "the file is empty; a header row is required")]
+        except (UnicodeDecodeError, csv.Error) as exc:
+            return [], [], schema, [Problem(fname, 1, None, f"cannot read the header: {exc}")]
+        problems.extend(_check_header(fname, header, schema))
+        seen: dict[str, int] = {}
+        end = reader.line_num  # physical line where the previous record ended
+        try:
+            for row in reader:
+                line, end = end + 1, reader.line_num  # a row may span lines (quoted newlines)
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    problems.append(Problem(fname, line, None,
+                                            f"expected {len(header)} fields as in the header, found "
+                                            f"{len(row)}; quote cells that contain commas"))
+                    continue
+                rec, row_problems = _check_row(fname, line, dict(zip(header, row)), schema, seen)
+                problems.extend(row_problems)
+                records.append(rec)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            problems.append(Problem(fname, end + 1, None, f"cannot read the file: {exc}"))
+    return records, header, schema, problems
+
+
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """Load and validate a catalog.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A folder holding ``ideas.csv`` and ``schema.json``, or the path of an
+        ideas CSV with ``schema.json`` beside it. Default: the shipped catalog
+        (:func:`default_catalog_dir`).
+
+    Returns
+    -------
+    Catalog
+        With ``frame`` of shape (n_ideas, 2 + n_attributes): ``title``,
+        ``description`` ("" when the file has no such column), then the
+        schema's attributes in schema order.
+
+    Raises
+    ------
+    CatalogError
+        Listing every problem found, each with file, line and field.
+    """
+    records, header, schema, problems = _read(path)
+    if problems or schema is None:
+        raise CatalogError(problems)
+    columns = ["title", "description", *schema.attributes]
+    frame = pd.DataFrame.from_records(records, columns=["id", *columns]).set_index("id")
+    if "description" not in header:
+        frame["description"] = ""
+    return Catalog(frame, schema)
+
+
+def check_catalog(path: str | Path | None = None) -> CheckReport:
+    """Validate a catalog and count its ideas by category and pillar.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        As for :func:`load_catalog`; default the shipped catalog.
+
+    Returns
+    -------
+    CheckReport
+        ``ideas`` is the number of data rows read (also when some are bad);
+        ``by_category`` / ``by_pillar`` count the values of the ``category``
+        and ``pillars`` columns when present (sorted by name); ``errors``
+        lists every problem. Never raises for a bad catalog.
+    """
+    records, _header, _schema, problems = _read(path)
+    categories = Counter(r["category"] for r in records if r.get("category"))
+    pillars = Counter(p for r in records for p in r.get("pillars", ()) or ())
+    return CheckReport(
+        ideas=len(records),
+        by_category={str(k): int(v) for k, v in sorted(categories.items())},
+        by_pillar={str(k): int(v) for k, v in sorted(pillars.items())},
+        errors=problems,
+    )

@@ -1,0 +1,1 @@
+"""Subcommands of the ``dateideas`` CLI, one module per area."""

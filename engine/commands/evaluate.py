@@ -1,0 +1,140 @@
+"""``dateideas evaluate`` (offline evaluation with baselines) and ``dateideas convert``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+__all__ = ["DEFAULT_WEIGHTS", "convert", "evaluate"]
+
+#: routine_weight values of the report's trade-off curve
+DEFAULT_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+_SYNTHETIC_COUPLES = 2000
+_COLUMNS = ("ndcg", "recall", "precision", "novelty", "routine_distance", "diversity",
+            "coverage", "enjoyment_ratio", "outside_routine")
+
+
+def _table(result: dict) -> str:
+    models = result["models"]
+    cols = [c for c in _COLUMNS if any(c in v for v in models.values())]
+    width = max(len(n) for n in models) + 2
+    head = "model".ljust(width) + "".join(c.rjust(max(len(c), 6) + 2) for c in cols)
+    lines = [f"dataset {result['dataset']}, metrics @{result['k']} (mean over seeds)", head,
+             "-" * len(head)]
+    for name, values in models.items():
+        cells = "".join((f"{values[c]:.4f}" if c in values else "-").rjust(max(len(c), 6) + 2)
+                        for c in cols)
+        lines.append(name.ljust(width) + cells)
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--data", "data", default="synthetic", show_default=True,
+              help="'synthetic' (simulated couples with a known truth) or a dataset folder "
+                   "in the import format.")
+@click.option("--couples", "n_couples", type=click.IntRange(min=1), default=None,
+              help=f"Simulated couples for --data synthetic [default: {_SYNTHETIC_COUPLES}].")
+@click.option("--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
+              help="List length for the metrics.")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Number of random hold-out splits; metrics are averaged over them.")
+@click.option("--relevant", type=float, default=None,
+              help="Held-out rating counted as relevant [default: 4 for synthetic, "
+                   "the top of the dataset's rating scale for a folder].")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the simulated world (--data synthetic).")
+@click.option("--catalog", "catalog_path", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Catalog for --data synthetic (default: the shipped catalog).")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"dataset", "k", "models": {name: {metric: value}}} as JSON.')
+@click.option("--report", "report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write a self-contained HTML report with plots to this file.")
+@click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
+def evaluate(data: str, n_couples: int | None, k: int, seeds: int, relevant: float | None, seed: int,
+             catalog_path: Path | None, as_json: bool, report: Path | None, no_progress: bool) -> None:
+    """Evaluate the engine beside random, most-popular, item-kNN and matrix-factorisation
+    baselines on the same seeded hold-out splits.
+
+    Protocol: ratings averaged per (couple, idea); for each couple with 3 or
+    more rated ideas a random 20% (at least one) is held out; every idea not
+    in the couple's training history is ranked; relevant = held-out rating
+    >= --relevant. See docs/evaluation.md.
+    """
+    from ..catalog import CatalogError, load_catalog
+    from ..evaluation import default_models, evaluate as run, tradeoff_curve
+
+    progress = not no_progress
+    if data == "synthetic":
+        from ..simulator import simulate
+
+        try:
+            catalog = load_catalog(catalog_path)
+        except CatalogError as exc:
+            raise click.ClickException(str(exc)) from exc
+        source = simulate(n_couples or _SYNTHETIC_COUPLES, seed=seed, catalog=catalog, progress=progress)
+        name = "synthetic"
+        relevant = 4.0 if relevant is None else relevant
+    else:
+        from ..dataset import DatasetError, read_dataset
+
+        if n_couples is not None:
+            raise click.BadParameter("--couples only applies to --data synthetic", param_hint="--couples")
+        if catalog_path is not None:
+            raise click.BadParameter("--catalog only applies to --data synthetic; a dataset folder "
+                                     "brings its own ideas.csv", param_hint="--catalog")
+        folder = Path(data)
+        if not folder.is_dir():
+            raise click.BadParameter(f"{data!r} is neither 'synthetic' nor a dataset folder",
+                                     param_hint="--data")
+        try:
+            source = read_dataset(folder)
+        except DatasetError as exc:
+            raise click.ClickException(str(exc)) from exc
+        name = folder.name or str(folder)
+        relevant = float(source.rating_scale[1]) if relevant is None else relevant
+    models = default_models()
+    try:
+        result = run(source, models, k=k, seeds=seeds, relevant=relevant, progress=progress, name=name)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if report is not None:
+        from ..report import write_report
+
+        engine = models["engine"]
+        default_weight = float(engine().get_params()["routine_weight"])
+        weights = sorted(set(DEFAULT_WEIGHTS) | {default_weight})
+        curve = tradeoff_curve(source, engine, weights, k=k, seeds=seeds, relevant=relevant,
+                               progress=progress)
+        notes = [f"data {name}; {seeds} seed(s); relevant = held-out rating >= {relevant:g}; "
+                 "per couple with >= 3 rated ideas a random 20% (at least one) held out; "
+                 "every idea not in the couple's training history ranked."]
+        write_report(report, result, curve, default_weight=default_weight, notes=notes)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(_table(result))
+        if report is not None:
+            click.echo(f"report written to {report}")
+
+
+@click.command()
+@click.argument("dataset", type=click.Choice(["uci-restaurant"]))
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+def convert(dataset: str, src: Path, dest: Path) -> None:
+    """Turn a public ratings dataset in SRC into the import format in DEST.
+
+    uci-restaurant: the UCI "Restaurant & consumer data" files (a copy ships in
+    data/uci-restaurant, CC BY 4.0). Then: dateideas evaluate --data DEST --relevant 2
+    """
+    from ..convert import ConvertError, convert as run
+    from ..dataset import DatasetError
+
+    try:
+        counts = run(dataset, src, dest)
+    except (ConvertError, DatasetError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {counts['ideas']} ideas, {counts['dates']} dates and "
+               f"{counts['couples']} couples to {dest}")

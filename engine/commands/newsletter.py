@@ -1,0 +1,120 @@
+"""``dateideas newsletter``: the weekly batch (see docs/newsletter.md)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+import click
+
+__all__ = ["newsletter", "read_couples_file"]
+
+
+def read_couples_file(path: Path) -> list[str]:
+    """Couple ids from a file: one per line; blank lines, ``#`` comments and a
+    ``couple_id``/``id`` header line are skipped; the first comma-separated
+    field of a line is the id (so a CSV with the id first works too)."""
+    ids: list[str] = []
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, start=1):
+            text = line.split("#", 1)[0].split(",", 1)[0].strip()
+            if not text or (number == 1 and text.lower() in ("couple_id", "id", "couple")):
+                continue
+            ids.append(text)
+    return ids
+
+
+def _parse_week(ctx: click.Context, param: click.Parameter, value: str) -> _dt.date:
+    try:
+        return _dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(f"must be a date as YYYY-MM-DD (any day of the week), got {value!r}") from None
+
+
+@click.command()
+@click.option("--week", required=True, callback=_parse_week,
+              help="Any day of the week (YYYY-MM-DD); picks are for that week's Saturday evening.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for emails/, picks.csv, picks.jsonl and summary.json.")
+@click.option("--k", type=click.IntRange(1, 10), default=3, show_default=True, help="Picks per couple.")
+@click.option("--couples", "couples_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Only these couples: a file with one couple id per line (default: every active couple).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Plan on a local Dask cluster with N worker processes.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Plan on an existing Dask cluster, e.g. tcp://10.0.0.5:8786.")
+@click.option("--force", is_flag=True, help="Run a week that was already completed again (replaces its sends).")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Couples per chunk (one vectorised scoring call).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Exploration seed.")
+@click.option("--catalog", "catalog_path", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Catalog folder the live model was trained on (default: the shipped catalog).")
+@click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
+def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, workers: int | None,
+               scheduler: str | None, force: bool, chunk_size: int, seed: int, catalog_path: Path | None,
+               no_progress: bool) -> None:
+    """Write the week's newsletter: K diverse picks per couple as HTML+text emails, CSV and JSONL.
+
+    Excludes ideas done in the last 90 days and ideas sent in the couple's last
+    4 newsletters. Re-running a week after a crash resumes it; a completed week
+    is refused without --force. Database: DATEIDEAS_DATABASE_URL; model: the
+    live version in DATEIDEAS_MODEL_DIR.
+    """
+    from ..catalog import CatalogError, load_catalog
+    from ..config import settings_from_env
+    from ..newsletter import NewsletterError, run_newsletter
+    from ..recommender import Recommender
+    from ..registry import ArtifactError, NoModelError
+    from ..store import StoreError, open_store
+
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("use either --workers N (a local cluster) or --scheduler ADDRESS, not both")
+    settings = settings_from_env()
+    try:
+        catalog = load_catalog(catalog_path)
+        recommender = Recommender.load(settings.model_dir, catalog=catalog)
+    except CatalogError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except (NoModelError, ArtifactError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    store = open_store(settings.database_url)
+    client = cluster = None
+    try:
+        store.migrate()
+        couple_ids = None
+        if couples_file is not None:
+            couple_ids = read_couples_file(couples_file)
+            known = set(store.couple_ids())
+            unknown = [c for c in couple_ids if c not in known]
+            if unknown:
+                raise click.ClickException(
+                    f"{couples_file}: {len(unknown)} unknown couple id(s): {', '.join(unknown[:5])}"
+                    f"{', ...' if len(unknown) > 5 else ''}; nothing was done")
+        if workers is not None or scheduler is not None:
+            from distributed import Client, LocalCluster
+
+            if workers is not None:
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0")
+                client = Client(cluster)
+            else:
+                try:
+                    client = Client(scheduler, timeout="20s")
+                except (OSError, TimeoutError) as exc:
+                    raise click.ClickException(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+            click.echo(f"dask: {client.dashboard_link}", err=True)
+        result = run_newsletter(store, recommender, week, out, k=k, couple_ids=couple_ids, client=client,
+                                chunk_size=chunk_size, force=force, seed=seed, progress=not no_progress)
+    except (NewsletterError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+        store.close()
+    rate = result.couples / result.seconds if result.seconds else 0.0
+    resumed = f"; {result.skipped} couple(s) were already sent by an earlier run" if result.skipped else ""
+    click.echo(f"week of {result.week} (run {result.run_id}): {result.couples} couples, {result.picks} picks "
+               f"in {result.seconds:.1f} s ({rate:.0f} couples/s){resumed}. "
+               f"Model {recommender.version}. Files in {result.out_dir}")

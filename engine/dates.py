@@ -1,0 +1,74 @@
+"""The in-memory shape of date history, shared by the store, importer, simulator and model.
+
+A *dates frame* is a :class:`pandas.DataFrame` with one row per completed date:
+
+============  ==============================================================
+column        meaning
+============  ==============================================================
+couple_id     str
+idea_id       str
+done_on       datetime64[ns] (NaT when the dataset has no dates)
+rating_a      float, partner a's rating (NaN = not rated)
+rating_b      float, partner b's rating (NaN = not rated)
+ctx_<name>    optional context columns (weekday, season, weather, ...)
+============  ==============================================================
+
+:func:`as_dates_frame` checks and normalises such a frame; :func:`mean_rating`
+gives the couple's rating of each date (mean of the partners who rated).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DATE_COLUMNS", "as_dates_frame", "empty_dates", "mean_rating"]
+
+DATE_COLUMNS = ("couple_id", "idea_id", "done_on", "rating_a", "rating_b")
+
+
+def empty_dates() -> pd.DataFrame:
+    """A dates frame with no rows."""
+    return as_dates_frame(pd.DataFrame({c: [] for c in DATE_COLUMNS}))
+
+
+def as_dates_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a normalised copy of ``frame`` with the columns above.
+
+    A single ``rating`` column is accepted in place of ``rating_a``/``rating_b``
+    and becomes ``rating_a``. ``done_on`` may be missing (all NaT).
+
+    Raises
+    ------
+    ValueError
+        If ``couple_id`` or ``idea_id`` is missing, naming the columns present.
+    """
+    missing = [c for c in ("couple_id", "idea_id") if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"a dates frame needs columns couple_id and idea_id; missing {missing}, "
+            f"found {list(frame.columns)}"
+        )
+    out = frame.copy()
+    if "rating_a" not in out.columns and "rating" in out.columns:
+        out = out.rename(columns={"rating": "rating_a"})
+    for col in ("rating_a", "rating_b"):
+        if col not in out.columns:
+            out[col] = np.nan
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+    if "done_on" not in out.columns:
+        out["done_on"] = pd.NaT
+    out["done_on"] = pd.to_datetime(out["done_on"], errors="coerce").astype("datetime64[ns]")
+    out["couple_id"] = out["couple_id"].astype(str)
+    out["idea_id"] = out["idea_id"].astype(str)
+    extra = [c for c in out.columns if c.startswith("ctx_")]
+    return out[list(DATE_COLUMNS) + extra].reset_index(drop=True)
+
+
+def mean_rating(frame: pd.DataFrame) -> np.ndarray:
+    """Mean of the partners' ratings per row, NaN where neither rated; shape (n_rows,)."""
+    ratings = frame[["rating_a", "rating_b"]].to_numpy(dtype=float)
+    counts = np.sum(~np.isnan(ratings), axis=1)
+    sums = np.nansum(ratings, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)

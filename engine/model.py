@@ -1,0 +1,439 @@
+"""The enjoyment model and the ranking it drives.
+
+:class:`EnjoymentModel` learns, from couples' rated dates, the probability
+that a couple would do an idea *and rate it relevant* (at or above
+``relevant_rating``), from pair features built by
+:class:`~engine.features.HistoryFeaturizer`. Training is point-in-time
+correct: each couple's history is cut (at a date when dates are known,
+otherwise at random); the features of the examples after the cut see only
+the history before it, and the idea-side statistics (similarity, priors)
+are learned from the histories before the cuts only.
+
+Ranking (:meth:`EnjoymentModel.rank`) then trades that enjoyment against
+distance from the couple's routine (``routine_weight``), obeys the context's
+hard constraints, penalises repeats, keeps the list diverse (MMR, and
+optionally one idea per category) and can explore with a seed.
+
+Cold start is an explicit path: a couple with no history is scored from the
+idea priors alone and flagged ``cold_start``; an idea absent from the
+training data gets the global prior and its content features.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from .catalog import Catalog
+from .constraints import allowed_mask
+from .context import Context
+from .dates import as_dates_frame, mean_rating
+from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
+
+__all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS"]
+
+logger = logging.getLogger(__name__)
+
+LEARNERS = ("hgb", "linear")
+
+
+class TrainingCheckError(RuntimeError):
+    """The fitted model failed its post-training check."""
+
+
+@dataclass
+class Ranked:
+    """Ranked ideas for a batch of couples.
+
+    Attributes
+    ----------
+    couple_ids : ndarray (n_couples,)
+    positions : ndarray (n_couples, k) of int
+        Catalog row positions, best first; -1 pads when fewer ideas qualify.
+    scores : ndarray (n_couples, k)
+        Final ranking score of each pick.
+    enjoyment : ndarray (n_couples, k)
+        Predicted probability that the couple rates it relevant.
+    routine_distance : ndarray (n_couples, k)
+        Cosine distance of the pick from the couple's recent routine (0-1).
+    cold_start : ndarray (n_couples,) of bool
+        True where the couple had no usable history.
+    features : ndarray (n_couples, k, n_features)
+        The pair features of each pick (for reasons).
+    histories : Histories
+        The couples' histories the ranking was computed from.
+    """
+
+    couple_ids: np.ndarray
+    positions: np.ndarray
+    scores: np.ndarray
+    enjoyment: np.ndarray
+    routine_distance: np.ndarray
+    cold_start: np.ndarray
+    features: np.ndarray = field(repr=False)
+    histories: Histories | None = field(default=None, repr=False)
+
+
+class EnjoymentModel(BaseEstimator):
+    """Predict enjoyment of ideas per couple and rank routine-breaking suggestions.
+
+    Parameters
+    ----------
+    learner : {"hgb", "linear"}, default="hgb"
+        Gradient-boosted trees on the pair features, or a logistic regression.
+    routine_weight : float in [0, 1], default=0.3
+        Ranking score = (1 - w) * enjoyment (scaled to the couple's best) +
+        w * routine distance. 0 ranks by enjoyment alone.
+    diversity : float >= 0, default=0.1
+        MMR penalty on similarity to ideas already in the list.
+    repeat_penalty : float >= 0, default=0.5
+        Subtracted from ideas done in the last ``repeat_days`` or suggested
+        recently (scaled by recency).
+    repeat_days : int, default=90
+    exploration : float >= 0, default=0.0
+        Thompson-style noise scale on the enjoyment, larger for couples with
+        little history. Seeded per call; 0 switches it off.
+    negatives : int, default=6
+        Unseen ideas sampled per training target.
+    cuts : int, default=2
+        Point-in-time cuts per couple when building training examples.
+    max_iter, learning_rate, max_leaf_nodes :
+        Passed to the gradient-boosted learner.
+    rating_scale : tuple, optional
+        (min, max) of ratings; default from the data.
+    relevant_rating : float, optional
+        Default: top quarter of the scale.
+    random_state : int, default=0
+    """
+
+    def __init__(self, learner: str = "hgb", routine_weight: float = 0.3, diversity: float = 0.1,
+                 repeat_penalty: float = 0.5, repeat_days: int = 90, exploration: float = 0.0,
+                 negatives: int = 6, cuts: int = 2, max_iter: int = 150, learning_rate: float = 0.08,
+                 max_leaf_nodes: int = 31, rating_scale: tuple[float, float] | None = None,
+                 relevant_rating: float | None = None, random_state: int = 0):
+        self.learner = learner
+        self.routine_weight = routine_weight
+        self.diversity = diversity
+        self.repeat_penalty = repeat_penalty
+        self.repeat_days = repeat_days
+        self.exploration = exploration
+        self.negatives = negatives
+        self.cuts = cuts
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.rating_scale = rating_scale
+        self.relevant_rating = relevant_rating
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fit
+    def _validate_params(self) -> None:
+        if self.learner not in LEARNERS:
+            raise ValueError(f"learner must be one of {LEARNERS}, got {self.learner!r}")
+        if not 0.0 <= float(self.routine_weight) <= 1.0:
+            raise ValueError(f"routine_weight must be in [0, 1], got {self.routine_weight}; 0.3 is the default")
+        for name in ("diversity", "repeat_penalty", "exploration"):
+            if float(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if int(self.negatives) < 1 or int(self.cuts) < 1:
+            raise ValueError(f"negatives and cuts must be >= 1, got {self.negatives} and {self.cuts}")
+
+    def fit(self, dates: pd.DataFrame, catalog: Catalog) -> "EnjoymentModel":
+        """Learn from rated dates.
+
+        Parameters
+        ----------
+        dates : DataFrame
+            A dates frame (see :mod:`engine.dates`).
+        catalog : Catalog
+            The ideas; dates of ideas not in it are ignored.
+        """
+        self._validate_params()
+        dates = as_dates_frame(dates)
+        rng = np.random.default_rng(self.random_state)
+        before, after = self._cut(dates, rng)
+        feat = self._make_featurizer().fit(before, catalog)
+        X, y = self._examples(feat, before, after, rng)
+        if len(np.unique(y)) < 2:
+            raise ValueError(
+                "training needs both relevant and non-relevant examples; got "
+                f"{len(y)} examples with labels {np.unique(y).tolist()} - add more rated dates"
+            )
+        self.learner_ = self._make_learner().fit(X, y)
+        self.featurizer_ = self._make_featurizer().fit(dates, catalog)
+        self.catalog_ = catalog
+        self.feature_names_ = list(FEATURE_NAMES)
+        self.n_examples_ = int(len(y))
+        self.n_dates_ = int(len(dates))
+        self._history = dates
+        self._idea_sim = self.featurizer_.idea_vectors_ @ self.featurizer_.idea_vectors_.T
+        self._check_fitted_model()
+        return self
+
+    def _make_featurizer(self) -> HistoryFeaturizer:
+        return HistoryFeaturizer(rating_scale=self.rating_scale, relevant_rating=self.relevant_rating)
+
+    def _make_learner(self):
+        if self.learner == "hgb":
+            return HistGradientBoostingClassifier(
+                max_iter=self.max_iter, learning_rate=self.learning_rate,
+                max_leaf_nodes=self.max_leaf_nodes, l2_regularization=1.0,
+                random_state=self.random_state,
+            )
+        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500))
+
+    def _cut(self, dates: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Split each couple's dates into history (before) and targets (after), ``cuts`` times."""
+        befores, afters = [], []
+        codes, _ = pd.factorize(dates["couple_id"])
+        dated = dates["done_on"].notna().to_numpy()
+        day = np.where(dated, dates["done_on"].to_numpy("datetime64[D]").astype("int64"), 0)
+        for cut in range(int(self.cuts)):
+            noise = rng.random(len(dates))
+            # order in couple: by day (dated) or random (undated)
+            key = np.where(dated, day + noise * 0.5, noise)
+            order = np.lexsort((key, codes))
+            counts = np.bincount(codes)
+            starts = np.r_[0, np.cumsum(counts)[:-1]]
+            rank = np.empty(len(dates), dtype=np.int64)
+            rank[order] = np.arange(len(dates)) - starts[codes[order]]
+            n = counts[codes]
+            frac = rng.uniform(0.6, 0.9, size=len(counts))[codes]
+            cut_at = np.maximum(np.floor(n * frac), 1)
+            is_after = (rank >= cut_at) & (n >= 2)
+            tag = f"{cut}:"
+            b = dates.loc[~is_after].copy()
+            a = dates.loc[is_after].copy()
+            b["couple_id"] = tag + b["couple_id"]
+            a["couple_id"] = tag + a["couple_id"]
+            befores.append(b)
+            afters.append(a)
+        return pd.concat(befores, ignore_index=True), pd.concat(afters, ignore_index=True)
+
+    def _examples(self, feat: HistoryFeaturizer, before: pd.DataFrame, after: pd.DataFrame,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        z = feat._z(mean_rating(after))
+        after = after.loc[~np.isnan(z)].assign(_z=z[~np.isnan(z)])
+        # one target per (couple, idea): mean rating after the cut
+        targets = after.groupby(["couple_id", "idea_id"], sort=False)["_z"].mean().reset_index()
+        couples = pd.unique(targets["couple_id"])
+        Xs, ys = [], []
+        chunk = 2000
+        n_i = len(feat.catalog_ids_)
+        everything = pd.concat([before[["couple_id", "idea_id"]], after[["couple_id", "idea_id"]]])
+        for start in range(0, len(couples), chunk):
+            cs = couples[start:start + chunk]
+            hist = feat.histories(before, cs)
+            F = feat.transform(hist)
+            cindex = pd.Index(cs)
+            t = targets[targets["couple_id"].isin(cs)]
+            rows = cindex.get_indexer(t["couple_id"])
+            cols = feat._positions(t["idea_id"].to_numpy())
+            ok = cols >= 0
+            rows, cols, zt = rows[ok], cols[ok], t["_z"].to_numpy()[ok]
+            Xs.append(F[rows, cols])
+            ys.append((zt >= feat._rel_z()).astype(int))
+            # negatives: ideas the couple never did (before or after the cut)
+            seen = everything[everything["couple_id"].isin(cs)]
+            srow = cindex.get_indexer(seen["couple_id"])
+            scol = feat._positions(seen["idea_id"].to_numpy())
+            done = np.zeros((len(cs), n_i), dtype=bool)
+            good = scol >= 0
+            done[srow[good], scol[good]] = True
+            n_neg = np.bincount(rows, minlength=len(cs)) * int(self.negatives)
+            neg_rows = np.repeat(np.arange(len(cs)), n_neg)
+            neg_cols = rng.integers(0, n_i, size=len(neg_rows))
+            keep = ~done[neg_rows, neg_cols]
+            Xs.append(F[neg_rows[keep], neg_cols[keep]])
+            ys.append(np.zeros(int(keep.sum()), dtype=int))
+        X = np.concatenate(Xs) if Xs else np.zeros((0, len(FEATURE_NAMES)), np.float32)
+        y = np.concatenate(ys) if ys else np.zeros(0, int)
+        logger.info("training examples: %d (%d relevant)", len(y), int(y.sum()))
+        return X, y
+
+    def _check_fitted_model(self) -> None:
+        probe = self.featurizer_.transform(self.featurizer_.histories(self._history.iloc[:0], []))
+        cold = self.featurizer_.transform(
+            self.featurizer_.histories(self._history.iloc[:0], ["__probe__"]))
+        p = self._predict_features(cold.reshape(-1, cold.shape[-1]))
+        if probe.size and not np.all(np.isfinite(probe)) or not np.all(np.isfinite(p)):
+            raise TrainingCheckError(
+                "the fitted model produces non-finite scores; check the ratings for "
+                "NaN or infinite values and try learner='linear' or a lower learning_rate"
+            )
+
+    # -------------------------------------------------------------- scoring
+    def _predict_features(self, X: np.ndarray) -> np.ndarray:
+        return self.learner_.predict_proba(X)[:, 1]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Probability of a relevant rating for pair-feature rows.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_pairs, n_features)
+            Pair features in :data:`engine.features.FEATURE_NAMES` order.
+        """
+        check_is_fitted(self, "learner_")
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != len(FEATURE_NAMES):
+            raise ValueError(f"X must have shape (n_pairs, {len(FEATURE_NAMES)}), got {X.shape}")
+        return self._predict_features(X)
+
+    def enjoyment(self, history: pd.DataFrame, couple_ids: Sequence[str],
+                  as_of_day: int | None = None) -> tuple[np.ndarray, np.ndarray, Histories]:
+        """Predicted enjoyment of every idea for each couple.
+
+        Returns
+        -------
+        enjoyment : ndarray (n_couples, n_ideas)
+        features : ndarray (n_couples, n_ideas, n_features)
+        histories : Histories
+        """
+        check_is_fitted(self, "learner_")
+        hist = self.featurizer_.histories(history, couple_ids)
+        F = self.featurizer_.transform(hist, as_of_day=as_of_day)
+        n_c, n_i, n_f = F.shape
+        p = self._predict_features(F.reshape(-1, n_f)).reshape(n_c, n_i)
+        return p, F, hist
+
+    # -------------------------------------------------------------- ranking
+    def rank(self, history: pd.DataFrame, couple_ids: Sequence[str], k: int = 3, *,
+             context: Context | None = None, exclude: dict[str, set[str]] | None = None,
+             recently_suggested: dict[str, dict[str, float]] | None = None,
+             distinct_groups: bool = False, seed: int | np.ndarray | None = None,
+             as_of_day: int | None = None) -> Ranked:
+        """Rank ideas for couples: the one scoring path behind every caller.
+
+        Parameters
+        ----------
+        history : DataFrame
+            Dates of (at least) these couples.
+        couple_ids : sequence of str
+        k : int
+            List length.
+        context : Context, optional
+            Hard constraints; ideas that break them are never returned.
+        exclude : dict couple -> set of idea ids, optional
+            Never returned for that couple.
+        recently_suggested : dict couple -> {idea id: weight in [0, 1]}, optional
+            Penalised like recent repeats.
+        distinct_groups : bool
+            At most one idea per category (the featurizer's group attribute).
+        seed : int or array of int (n_couples,), optional
+            Exploration seed(s); ignored when ``exploration`` is 0.
+        as_of_day : int, optional
+            Day number of the moment ranked (for "days since").
+        """
+        check_is_fitted(self, "learner_")
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        couple_ids = [str(c) for c in couple_ids]
+        p, F, hist = self.enjoyment(history, couple_ids, as_of_day=as_of_day)
+        n_c, n_i = p.shape
+        feat = self.featurizer_
+        cold = hist.n_dates == 0
+        enj = p.copy()
+        if self.exploration > 0:
+            seeds = np.broadcast_to(np.asarray(0 if seed is None else seed), (n_c,))
+            for r in range(n_c):
+                noise = np.random.default_rng(int(seeds[r])).standard_normal(n_i)
+                enj[r] += self.exploration * noise / np.sqrt(1.0 + hist.n_dates[r])
+        top = np.maximum(enj.max(axis=1, keepdims=True), 1e-9)
+        routine = F[..., FEATURE_NAMES.index("routine_distance")]
+        w = float(self.routine_weight)
+        score = (1 - w) * enj / top + w * routine
+        # repeats: done recently (by days_since) and suggested recently
+        since = F[..., FEATURE_NAMES.index("days_since")] * 365.0
+        times = F[..., FEATURE_NAMES.index("times_done")]
+        recent = (times > 0) & (since < self.repeat_days)
+        score -= self.repeat_penalty * recent * (1.0 - since / max(self.repeat_days, 1))
+        score -= 0.1 * self.repeat_penalty * times
+        cindex = {c: r for r, c in enumerate(couple_ids)}
+        if recently_suggested:
+            for c, ideas in recently_suggested.items():
+                r = cindex.get(c)
+                if r is None or not ideas:
+                    continue
+                pos = self.catalog_.position(list(ideas))
+                wts = np.fromiter(ideas.values(), dtype=float, count=len(ideas))
+                ok = pos >= 0
+                score[r, pos[ok]] -= self.repeat_penalty * wts[ok]
+        allowed = np.broadcast_to(allowed_mask(self.catalog_, context), (n_c, n_i)).copy()
+        if exclude:
+            for c, ideas in exclude.items():
+                r = cindex.get(c)
+                if r is None or not ideas:
+                    continue
+                pos = self.catalog_.position(list(ideas))
+                allowed[r, pos[pos >= 0]] = False
+        score = np.where(allowed, score, -np.inf)
+        positions = np.full((n_c, k), -1, dtype=np.int64)
+        final = np.full((n_c, k), -np.inf)
+        max_sim = np.zeros((n_c, n_i))
+        groups = feat.group_of_
+        rows = np.arange(n_c)
+        for step in range(k):
+            adjusted = score - self.diversity * max_sim
+            best = np.argmax(adjusted, axis=1)
+            val = adjusted[rows, best]
+            ok = np.isfinite(val)
+            positions[ok, step] = best[ok]
+            final[ok, step] = val[ok]
+            score[rows[ok], best[ok]] = -np.inf
+            max_sim[ok] = np.maximum(max_sim[ok], self._idea_sim[best[ok]])
+            if distinct_groups:
+                same = groups[None, :] == groups[best][:, None]
+                score[ok] = np.where(same[ok], -np.inf, score[ok])
+        safe = np.clip(positions, 0, None)
+        return Ranked(
+            couple_ids=np.asarray(couple_ids, dtype=object),
+            positions=positions,
+            scores=np.where(positions >= 0, final, np.nan),
+            enjoyment=np.where(positions >= 0, p[rows[:, None], safe], np.nan),
+            routine_distance=np.where(positions >= 0, routine[rows[:, None], safe], np.nan),
+            cold_start=cold,
+            features=F[rows[:, None], safe],
+            histories=hist,
+        )
+
+    def recommend(self, couples: Sequence[str], k: int = 10, context: Context | None = None,
+                  exclude: dict[str, set[str]] | None = None,
+                  history: pd.DataFrame | None = None) -> list[list[tuple[str, float]]]:
+        """Top-``k`` (idea id, score) per couple, best first.
+
+        ``history`` defaults to the dates seen in :meth:`fit`.
+        """
+        check_is_fitted(self, "learner_")
+        history = self._history if history is None else as_dates_frame(history)
+        out: list[list[tuple[str, float]]] = []
+        ids = self.catalog_.ids
+        couples = list(couples)
+        for start in range(0, len(couples), 1000):
+            chunk = couples[start:start + 1000]
+            sub = history[history["couple_id"].isin(set(map(str, chunk)))]
+            ranked = self.rank(sub, chunk, k, context=context, exclude=exclude)
+            for r in range(len(chunk)):
+                out.append([(str(ids[p]), float(s)) for p, s in zip(ranked.positions[r], ranked.scores[r]) if p >= 0])
+        return out
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_history", None)  # training data stays out of the artifact
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "featurizer_" in state:
+            from .dates import empty_dates
+            self._history = empty_dates()

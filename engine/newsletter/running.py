@@ -1,0 +1,456 @@
+"""Running: chunks of couples in-process or on Dask, files written, sends recorded.
+
+How a run stays safe (see docs/newsletter.md)
+---------------------------------------------
+* Every invocation opens a run in the store (``newsletter_runs``) and gets an id.
+* Couples go in chunks. For each finished chunk the driver (1) writes the
+  couples' emails to ``DIR/emails/<couple>.html|.txt``, (2) writes the
+  chunk's part files ``DIR/parts/<run>-<chunk>.csv|.jsonl`` atomically
+  (temp file + rename), and only then (3) records the chunk's picks as sent
+  (``record_sends``, one transaction). A part file whose couples are not
+  recorded as sent is an orphan of a crash between (2) and (3).
+* Re-running the week skips couples already recorded as sent, deletes
+  orphan part files, and does the rest. When every couple is done the parts
+  are merged into ``picks.csv`` / ``picks.jsonl`` and ``summary.json``
+  (each written atomically) and the run is marked completed.
+* A week with a completed run is refused unless ``force``; a forced run
+  clears ``DIR/parts`` and ``DIR/emails`` and replaces the week's sends.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .planning import PICK_COLUMNS, RECENT_NEWSLETTERS, plan_picks, week_start
+from .rendering import email_filename, render_emails
+
+__all__ = [
+    "AlreadySentError",
+    "ChunkInput",
+    "ChunkResult",
+    "NewsletterError",
+    "NewsletterResult",
+    "plan_chunks",
+    "run_newsletter",
+]
+
+logger = logging.getLogger(__name__)
+
+_CSV_COLUMNS = list(PICK_COLUMNS)
+
+
+class NewsletterError(Exception):
+    """The newsletter cannot run as asked; the message says why and what to do."""
+
+
+class AlreadySentError(NewsletterError):
+    """The week's newsletter was already completed (pass ``force`` to send it again)."""
+
+
+@dataclass
+class ChunkInput:
+    """What one chunk needs, shipped to a worker.
+
+    Attributes
+    ----------
+    index : int
+        Chunk number within the run.
+    couple_ids : list of str
+    dates : DataFrame
+        These couples' dates (dates frame).
+    sent_before : dict couple id -> set of idea ids
+        Ideas in the couples' recent newsletters.
+    """
+
+    index: int
+    couple_ids: list[str]
+    dates: pd.DataFrame
+    sent_before: dict[str, set[str]] = field(default_factory=dict)
+
+
+@dataclass
+class ChunkResult:
+    """A planned chunk: its picks and (when rendered) emails."""
+
+    index: int
+    couple_ids: list[str]
+    picks: pd.DataFrame
+    emails: dict[str, tuple[str, str]]
+    seconds: float
+
+
+@dataclass
+class NewsletterResult:
+    """What :func:`run_newsletter` did.
+
+    Attributes
+    ----------
+    run_id : int
+    week : datetime.date
+        The Monday of the week.
+    out_dir : Path
+    couples, picks : int
+        Couples planned and picks written by this run.
+    skipped : int
+        Couples already sent by an earlier (crashed) run of the week.
+    seconds : float
+    summary : dict
+        The contents of ``summary.json`` (the whole week in ``out_dir``).
+    """
+
+    run_id: int
+    week: _dt.date
+    out_dir: Path
+    couples: int
+    picks: int
+    skipped: int
+    seconds: float
+    summary: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- planning chunks
+
+def _run_chunk(recommender, chunk: ChunkInput, week: _dt.date, k: int, seed: int,
+               run_id: int | None, render: bool) -> ChunkResult:
+    """Plan (and render) one chunk; runs in-process or on a Dask worker."""
+    start = time.perf_counter()
+    picks = plan_picks(recommender, chunk.dates, chunk.couple_ids, week, k,
+                       sent_before=chunk.sent_before, seed=seed, run_id=run_id)
+    emails = render_emails(picks, week, recommender.catalog) if render else {}
+    return ChunkResult(chunk.index, list(chunk.couple_ids), picks, emails, time.perf_counter() - start)
+
+
+def _n_workers(client) -> int:
+    try:
+        return max(1, len(client.scheduler_info().get("workers", {})))
+    except Exception:  # noqa: BLE001 - any scheduler hiccup: assume one worker
+        return 1
+
+
+def plan_chunks(recommender, chunks: Iterable[ChunkInput], week: _dt.date | str, k: int = 3, *,
+                client=None, seed: int = 0, run_id: int | None = None, render: bool = True,
+                in_flight: int | None = None) -> Iterator[ChunkResult]:
+    """Plan chunks of couples in-process or on a Dask cluster; yield results as they finish.
+
+    Parameters
+    ----------
+    recommender : Recommender
+        Shipped to the workers once (``client.scatter(..., broadcast=True)``).
+    chunks : iterable of ChunkInput
+        Consumed lazily (at most ``in_flight`` chunks are out at a time).
+    week : date or "YYYY-MM-DD"
+    k : int, default=3
+    client : distributed.Client, optional
+        None plans in this process, in order.
+    seed : int, default=0
+    run_id : int, optional
+    render : bool, default=True
+        Also render each couple's emails (on the worker).
+    in_flight : int, optional
+        Chunks submitted but not yet collected; default twice the workers.
+
+    Yields
+    ------
+    ChunkResult
+        In completion order (input order when in-process).
+    """
+    week = week_start(week)
+    if client is None:
+        for chunk in chunks:
+            yield _run_chunk(recommender, chunk, week, k, seed, run_id, render)
+        return
+    from distributed import as_completed
+
+    model = client.scatter(recommender, broadcast=True, hash=False)
+    limit = in_flight or 2 * _n_workers(client)
+    pending = as_completed()
+    outstanding: set = set()
+    source = iter(chunks)
+
+    def _submit_next() -> bool:
+        chunk = next(source, None)
+        if chunk is None:
+            return False
+        data = client.scatter(chunk, hash=False)
+        future = client.submit(_run_chunk, model, data, week, k, seed, run_id, render, pure=False)
+        outstanding.add(future)
+        pending.add(future)
+        return True
+
+    try:
+        more = True
+        for _ in range(limit):
+            more = _submit_next()
+            if not more:
+                break
+        for future in pending:
+            result = future.result()
+            outstanding.discard(future)
+            future.release()
+            if more:
+                more = _submit_next()
+            yield result
+    finally:
+        if outstanding:
+            client.cancel(list(outstanding))
+        model.release()
+
+
+# --------------------------------------------------------------------------- files
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_concat(path: Path, header: str, parts: Sequence[Path]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(header.encode("utf-8"))
+            for part in parts:
+                with part.open("rb") as handle:
+                    shutil.copyfileobj(handle, out, 1 << 20)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_emails(folder: Path, emails: dict[str, tuple[str, str]]) -> None:
+    for couple, (html, text) in emails.items():
+        stem = email_filename(couple)
+        (folder / f"{stem}.html").write_text(html, encoding="utf-8")
+        (folder / f"{stem}.txt").write_text(text, encoding="utf-8")
+
+
+def _part_stem(run_id: int, index: int) -> str:
+    return f"{run_id:08d}-{index:06d}"
+
+
+def _write_part(parts: Path, stem: str, picks: pd.DataFrame) -> None:
+    """One chunk's picks as ``<stem>.jsonl`` then ``<stem>.csv`` (no header), each atomically."""
+    records = picks[_CSV_COLUMNS + ["reasons"]].to_dict(orient="records")
+    lines = []
+    for row in records:
+        row["run_id"] = None if pd.isna(row["run_id"]) else int(row["run_id"])
+        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+    _atomic_write(parts / f"{stem}.jsonl", "".join(lines))
+    _atomic_write(parts / f"{stem}.csv", picks[_CSV_COLUMNS].to_csv(index=False, header=False,
+                                                                    lineterminator="\n"))
+
+
+def _part_files(parts: Path) -> list[Path]:
+    return sorted(parts.glob("*.csv")) if parts.is_dir() else []
+
+
+def _read_part(path: Path) -> pd.DataFrame:
+    if path.stat().st_size == 0:
+        return pd.DataFrame(columns=_CSV_COLUMNS)
+    return pd.read_csv(path, header=None, names=_CSV_COLUMNS, dtype={"couple_id": str, "idea_id": str,
+                                                                     "category": str, "pillars": str},
+                       keep_default_na=False, na_values={"score": [""], "run_id": [""]})
+
+
+def _drop_orphans(parts: Path, sent: set[str]) -> int:
+    """Delete part files none of whose couples is recorded as sent; return how many."""
+    dropped = 0
+    for csv in _part_files(parts):
+        couples = set(_read_part(csv)["couple_id"])
+        if couples and couples.isdisjoint(sent):
+            csv.unlink()
+            csv.with_suffix(".jsonl").unlink(missing_ok=True)
+            dropped += 1
+        elif couples and not couples <= sent:
+            raise NewsletterError(
+                f"{csv} holds couples that are partly recorded as sent; the output folder does not "
+                "match the database. Use a fresh --out folder with --force."
+            )
+    for jsonl in parts.glob("*.jsonl") if parts.is_dir() else []:
+        if not jsonl.with_suffix(".csv").exists():  # crashed between the two part files
+            jsonl.unlink()
+    return dropped
+
+
+def _summarise(parts: list[Path]) -> dict[str, Any]:
+    couples: set[str] = set()
+    n_picks = 0
+    categories: collections.Counter = collections.Counter()
+    pillars: collections.Counter = collections.Counter()
+    versions: set[str] = set()
+    runs: set[int] = set()
+    for path in parts:
+        frame = _read_part(path)
+        if not len(frame):
+            continue
+        couples.update(frame["couple_id"])
+        n_picks += len(frame)
+        categories.update(frame["category"])
+        for value in frame["pillars"]:
+            pillars.update(p for p in value.split("|") if p)
+        versions.update(frame["model_version"].astype(str))
+        runs.update(int(r) for r in frame["run_id"].dropna())
+    share = (lambda counter: {key: round(n / n_picks, 4) for key, n in counter.most_common()}) \
+        if n_picks else (lambda counter: {})
+    return {"couples": len(couples), "picks": n_picks, "share_by_category": share(categories),
+            "share_by_pillar": share(pillars), "model_versions": sorted(versions), "runs": sorted(runs)}
+
+
+def _prepare_out(out_dir: Path, week: _dt.date, force: bool) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    marker = out_dir / "week.json"
+    if marker.exists():
+        try:
+            recorded = json.loads(marker.read_text(encoding="utf-8")).get("week")
+        except (OSError, json.JSONDecodeError):
+            recorded = None
+        if recorded != week.isoformat():
+            raise NewsletterError(
+                f"{out_dir} holds the newsletter of week {recorded}, not {week}; use another --out folder"
+            )
+    if force:
+        for name in ("parts", "emails"):
+            shutil.rmtree(out_dir / name, ignore_errors=True)
+    (out_dir / "parts").mkdir(exist_ok=True)
+    (out_dir / "emails").mkdir(exist_ok=True)
+    _atomic_write(marker, json.dumps({"week": week.isoformat()}) + "\n")
+
+
+# --------------------------------------------------------------------------- the run
+
+def _store_chunks(store, couple_ids: Sequence[str], week: _dt.date, chunk_size: int) -> Iterator[ChunkInput]:
+    for index, start in enumerate(range(0, len(couple_ids), chunk_size)):
+        ids = list(couple_ids[start:start + chunk_size])
+        yield ChunkInput(index, ids, store.dates_frame(ids),
+                         store.recent_newsletter_ideas(ids, week, last_n=RECENT_NEWSLETTERS))
+
+
+def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path, *, k: int = 3,
+                   couple_ids: Sequence[str] | None = None, client=None, chunk_size: int = 2000,
+                   force: bool = False, seed: int = 0, progress: bool = True,
+                   on_chunk: Callable[[ChunkResult], None] | None = None) -> NewsletterResult:
+    """Write one week's newsletter for every active couple (or ``couple_ids``), resumably.
+
+    Parameters
+    ----------
+    store : Store
+        Migrated; couples, dates and the newsletter tables.
+    recommender : Recommender
+    week : date or "YYYY-MM-DD"
+        Any day of the week; the week is identified by its Monday.
+    out_dir : str or Path
+        Gets ``emails/``, ``parts/``, ``picks.csv``, ``picks.jsonl``,
+        ``summary.json`` and ``week.json``. Re-run a crashed week with the
+        same folder.
+    k : int, default=3
+        Picks per couple, 1-10.
+    couple_ids : sequence of str, optional
+        Only these couples (default: every active couple).
+    client : distributed.Client, optional
+        Plan the chunks on this Dask cluster (default: in-process).
+    chunk_size : int, default=2000
+        Couples per chunk (one vectorised ``Recommender.batch`` call).
+    force : bool, default=False
+        Run a week that already has a completed run again (replacing its sends).
+    seed : int, default=0
+        Exploration seed (per-couple seeds derive from it).
+    progress : bool, default=True
+        tqdm bar with couples/s and time left.
+    on_chunk : callable, optional
+        Called with each chunk's result after its sends are recorded.
+
+    Returns
+    -------
+    NewsletterResult
+
+    Raises
+    ------
+    AlreadySentError
+        If the week already has a completed run and ``force`` is False.
+    NewsletterError
+        For bad arguments or an output folder of another week.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 10:
+        raise NewsletterError(f"k must be an integer from 1 to 10, got {k!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise NewsletterError(f"chunk_size must be a positive integer, got {chunk_size!r}; 2000 is the default")
+    try:
+        week = week_start(week)
+    except ValueError as exc:
+        raise NewsletterError(str(exc)) from None
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    done = store.completed_newsletter_run(week)
+    if done is not None and not force:
+        raise AlreadySentError(
+            f"the newsletter for the week of {week} was already sent completely (run {done['id']}, "
+            f"finished {done['finished_at']}, {done['sends']} picks); nothing was done. "
+            "Pass --force to build and record it again."
+        )
+    _prepare_out(out_dir, week, force)
+    parts, emails = out_dir / "parts", out_dir / "emails"
+    targets = list(dict.fromkeys(str(c) for c in (store.couple_ids(active_only=True)
+                                                  if couple_ids is None else couple_ids)))
+    sent = set() if force else store.sent_couples(week)
+    dropped = _drop_orphans(parts, sent)
+    if dropped:
+        logger.warning("removed %d part file(s) of a crashed run whose sends were never recorded", dropped)
+    todo = [c for c in targets if c not in sent]
+    skipped = len(targets) - len(todo)
+    if skipped:
+        logger.info("resuming week %s: %d couple(s) already sent, %d to do", week, skipped, len(todo))
+    run_id = store.start_newsletter_run(week, k)
+    logger.info("newsletter run %d for week %s: %d couples, k=%d", run_id, week, len(todo), k)
+    n_couples = n_picks = 0
+    try:
+        with tqdm(total=len(todo), unit="couple", desc=f"newsletter {week}", disable=not progress,
+                  smoothing=0.1) as bar:
+            chunks = _store_chunks(store, todo, week, chunk_size)
+            for result in plan_chunks(recommender, chunks, week, k, client=client, seed=seed,
+                                      run_id=run_id):
+                _write_emails(emails, result.emails)
+                _write_part(parts, _part_stem(run_id, result.index), result.picks)
+                store.record_sends(run_id, week, result.picks[["couple_id", "idea_id", "rank"]]
+                                   .to_dict(orient="records"), replace=force)
+                n_couples += len(result.couple_ids)
+                n_picks += len(result.picks)
+                bar.update(len(result.couple_ids))
+                if on_chunk is not None:
+                    on_chunk(result)
+        files = _part_files(parts)
+        header = ",".join(_CSV_COLUMNS) + "\n"
+        _atomic_concat(out_dir / "picks.csv", header, files)
+        _atomic_concat(out_dir / "picks.jsonl", "", [f.with_suffix(".jsonl") for f in files])
+        seconds = time.perf_counter() - started
+        summary = {"week": week.isoformat(), "run_id": run_id, "k": k, **_summarise(files),
+                   "seconds": round(seconds, 3), "model_version": str(recommender.version),
+                   "this_run": {"couples": n_couples, "picks": n_picks, "skipped_already_sent": skipped,
+                                "couples_per_second": round(n_couples / seconds, 1) if seconds else None},
+                   "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        _atomic_write(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    except BaseException as exc:
+        store.finish_newsletter_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    store.finish_newsletter_run(run_id, "completed")
+    logger.info("newsletter run %d done: %d couples, %d picks in %.1f s", run_id, n_couples, n_picks, seconds)
+    return NewsletterResult(run_id, week, out_dir, n_couples, n_picks, skipped, seconds, summary)

@@ -1,0 +1,94 @@
+"""Plain-language reasons for a suggestion, from what drove its score."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .features import FEATURE_NAMES, Histories
+
+__all__ = ["explain"]
+
+_F = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+def _weeks(days: float) -> str:
+    weeks = int(days // 7)
+    if weeks <= 1:
+        return "a couple of weeks"
+    if weeks >= 52:
+        return "over a year"
+    return f"{weeks} weeks"
+
+
+def explain(model, hist: Histories, row: int, position: int, features: np.ndarray,
+            as_of_day: int | None = None, limit: int = 2) -> list[str]:
+    """One or two reasons for idea ``position`` suggested to couple ``row`` of ``hist``.
+
+    Parameters
+    ----------
+    model : EnjoymentModel (fitted)
+    hist : Histories
+        The histories the suggestion was ranked from.
+    row : int
+        The couple's row in ``hist``.
+    position : int
+        The idea's catalog position.
+    features : ndarray of shape (n_features,)
+        The pair features of this (couple, idea).
+    as_of_day : int, optional
+        Day number of the suggestion (for "N weeks since").
+    """
+    feat = model.featurizer_
+    frame = model.catalog_.frame
+    titles = frame["title"].to_numpy()
+    lo, hi = feat.scale_
+    reasons: list[tuple[float, str]] = []
+    liked = hist.liked.getrow(row).indices
+    if hist.n_dates[row] == 0:
+        stars = lo + feat.quality_[position] * (hi - lo)
+        if feat.idea_counts_[position] == 0:
+            reasons.append((2.0, "new in the catalog, chosen for what it offers rather than its track record"))
+        else:
+            reasons.append((2.0, f"a well-loved idea to start with: couples rate it {stars:.1f} of {hi:g}"))
+    else:
+        if len(liked):
+            sims = model._idea_sim[position, liked] + feat.similarity_[liked, position]
+            best = int(np.argmax(sims))
+            if sims[best] > 0.45:
+                reasons.append((float(sims[best]), f"you loved {titles[liked[best]]}"))
+        if features[_F["cf_liked"]] > 0.15:
+            reasons.append((0.5 + float(features[_F["cf_liked"]]), "couples who love what you love rated it highly"))
+        if features[_F["taste"]] > 0.05:
+            reasons.append((0.4 + float(features[_F["taste"]]), "it fits what you rate highest"))
+        if not reasons:
+            stars = lo + feat.quality_[position] * (hi - lo)
+            reasons.append((0.1, f"couples rate it {stars:.1f} of {hi:g} on average"))
+    reasons.sort(key=lambda r: -r[0])
+    out = [reasons[0][1]]
+    routine = _routine_reason(model, hist, row, position, features, as_of_day)
+    if routine:
+        out.append(routine)
+    elif len(reasons) > 1:
+        out.append(reasons[1][1])
+    return out[:limit]
+
+
+def _routine_reason(model, hist: Histories, row: int, position: int, features: np.ndarray,
+                    as_of_day: int | None) -> str | None:
+    feat = model.featurizer_
+    if hist.n_dates[row] == 0 or features[_F["routine_distance"]] < 0.35:
+        return None
+    group = feat.group_of_[position]
+    label = str(feat.group_labels_[group]).replace("-", " ")
+    done = hist.done.getrow(row)
+    in_group = done.indices[feat.group_of_[done.indices] == group]
+    if len(in_group) == 0:
+        return f"something new for you: you have not had a {label} date yet"
+    last = hist.last_day.getrow(row)
+    lookup = dict(zip(last.indices, last.data))
+    days = [lookup[i] for i in in_group if lookup.get(i, 0) > 0]
+    if days and as_of_day is not None:
+        gap = as_of_day + 1 - max(days)
+        if gap >= 21:
+            return f"you have not done anything {label} in {_weeks(gap)}"
+    return "a break from your usual routine"

@@ -1,0 +1,104 @@
+"""JSON errors: ``{"error": {"code", "message", "field"?}}`` with a 4xx status for anything a client sends."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+__all__ = ["ApiError", "error_response", "init_app"]
+
+logger = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    503: "unavailable",
+}
+
+_MESSAGES = {
+    404: "no such resource; see /openapi.json for the routes",
+    405: "method not allowed on this route; see /openapi.json",
+    413: "the request body is larger than the 64 KiB allowed",
+    415: "the body must be JSON: send Content-Type: application/json",
+}
+
+
+class ApiError(Exception):
+    """An error a client can act on.
+
+    Parameters
+    ----------
+    status : int
+        HTTP status (4xx, or 503).
+    message : str
+        A sentence naming what was wrong and what is allowed.
+    field : str, optional
+        The request field at fault.
+    code : str, optional
+        Machine-readable code; default from the status.
+    """
+
+    def __init__(self, status: int, message: str, field: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.code = code or _CODES.get(status, "error")
+
+
+def error_response(status: int, message: str, field: str | None = None, code: str | None = None):
+    """A Flask response with the JSON error body."""
+    body = {"code": code or _CODES.get(status, "error"), "message": message}
+    if field is not None:
+        body["field"] = field
+    response = jsonify(error=body)
+    response.status_code = status
+    return response
+
+
+def _api_error(exc: ApiError):
+    response = error_response(exc.status, exc.message, exc.field, exc.code)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="dateideas"'
+    return response
+
+
+def _http_error(exc: HTTPException):
+    status = exc.code or 500
+    message = _MESSAGES.get(status) or exc.description or exc.name
+    if status == 400 and "JSON" in (exc.description or ""):
+        return error_response(400, "the body is not valid JSON", code="bad_json")
+    response = error_response(status, message)
+    allowed = getattr(exc, "valid_methods", None)
+    if status == 405 and allowed:
+        response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
+def _database_down(exc: OperationalError):
+    logger.error("database unavailable: %s", exc)
+    return error_response(503, "the database is unavailable; try again shortly", code="unavailable")
+
+
+def _unexpected(exc: Exception):
+    logger.exception("unhandled error")
+    return error_response(500, "internal error; the request id in X-Request-ID identifies it in the logs",
+                          code="internal")
+
+
+def init_app(app: Flask) -> None:
+    """Register the JSON handlers (every HTTP error, ApiError, database outages, the rest)."""
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(OperationalError, _database_down)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,286 @@
+"""The OpenAPI 3.0 document of the service (served at ``/openapi.json``).
+
+Written by hand next to the views; ``tests/test_service_openapi.py`` checks
+every Flask route is documented and fuzzes the document against the app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.context import SEASONS, SETTINGS, WEATHERS
+from engine.serving import NOTE_MAX
+
+__all__ = ["openapi_document"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    text = {
+        400: "Invalid input; `error.field` names it and the message says what is allowed",
+        401: "Missing bearer token",
+        403: "Wrong bearer token, or admin routes disabled",
+        404: "Not found (also: wrong or missing couple token; no enumeration)",
+        409: "Conflict",
+        413: "Body over 64 KiB",
+        415: "Body is not application/json",
+        422: "Idempotency-Key reused with a different body",
+        503: "Not ready: database unavailable or no model loaded",
+    }
+    return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+_COUPLE_ID = {"name": "couple_id", "in": "path", "required": True,
+              "schema": {"type": "string", "minLength": 1, "maxLength": 64}}
+_COUPLE_AUTH = [{"coupleToken": []}]
+_ADMIN_AUTH = [{"adminToken": []}]
+_NULLABLE_INT = {"type": "integer", "nullable": True}
+
+
+def _schemas() -> dict[str, Any]:
+    rating_in = {"type": "integer", "minimum": 1, "maximum": 5, "nullable": True}
+    rating_out = {"type": "number", "nullable": True}
+    return {
+        "Error": {
+            "type": "object", "required": ["error"], "additionalProperties": False,
+            "properties": {"error": {
+                "type": "object", "required": ["code", "message"], "additionalProperties": False,
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                               "field": {"type": "string"}}}},
+        },
+        "Profile": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "budget_ceiling": {"type": "integer", "minimum": 0, "maximum": 3, "nullable": True},
+                "kids": {"type": "boolean", "nullable": True},
+                "accessibility_needs": {"type": "string", "nullable": True},
+                "interests": {"type": "array", "items": {"type": "string"}, "nullable": True},
+            },
+        },
+        "NewCouple": {"type": "object", "additionalProperties": False,
+                      "properties": {"profile": _ref("Profile")}},
+        "CoupleCreated": {
+            "type": "object", "required": ["id", "token", "profile", "created_at"], "additionalProperties": False,
+            "properties": {"id": {"type": "string"}, "token": {"type": "string", "description": "shown once"},
+                           "profile": {"type": "object"}, "created_at": {"type": "string"}},
+        },
+        "Suggestion": {
+            "type": "object", "additionalProperties": False,
+            "required": ["idea_id", "title", "rank", "score", "enjoyment", "routine_distance", "reasons",
+                         "cold_start"],
+            "properties": {
+                "idea_id": {"type": "string"}, "title": {"type": "string"},
+                "rank": {"type": "integer", "minimum": 1}, "score": {"type": "number"},
+                "enjoyment": {"type": "number", "description": "predicted chance the couple rates it highly"},
+                "routine_distance": {"type": "number", "description": "0 = their usual, 1 = far from it"},
+                "reasons": {"type": "array", "items": {"type": "string"}},
+                "cold_start": {"type": "boolean", "description": "true: no history yet, priors only"},
+            },
+        },
+        "Context": {
+            "type": "object", "additionalProperties": False,
+            "required": ["budget", "minutes", "setting", "weather", "kids", "season", "day"],
+            "properties": {
+                "budget": _NULLABLE_INT, "minutes": _NULLABLE_INT,
+                "setting": {"type": "string", "enum": list(SETTINGS), "nullable": True},
+                "weather": {"type": "string", "enum": list(WEATHERS), "nullable": True},
+                "kids": {"type": "boolean"}, "season": {"type": "string", "enum": list(SEASONS)},
+                "day": {"type": "string", "format": "date"},
+            },
+        },
+        "Tonight": {
+            "type": "object", "additionalProperties": False,
+            "required": ["suggestion", "alternatives", "context", "model_version", "cold_start"],
+            "properties": {
+                "suggestion": {"allOf": [_ref("Suggestion")], "nullable": True,
+                               "description": "null when no idea fits tonight's constraints"},
+                "alternatives": {"type": "array", "items": _ref("Suggestion")},
+                "context": _ref("Context"), "model_version": {"type": "string"},
+                "cold_start": {"type": "boolean"},
+            },
+        },
+        "NewDate": {
+            "type": "object", "additionalProperties": False, "required": ["idea_id", "ratings"],
+            "properties": {
+                "idea_id": {"type": "string", "description": "an id from GET /v1/ideas"},
+                "done_on": {"type": "string", "format": "date", "description": "not in the future; default today"},
+                "ratings": {"type": "object", "additionalProperties": False,
+                            "description": "one rating per partner; at least one",
+                            "properties": {"a": rating_in, "b": rating_in}},
+                "note": {"type": "string", "maxLength": NOTE_MAX},
+            },
+        },
+        "Date": {
+            "type": "object", "additionalProperties": False,
+            "required": ["id", "idea_id", "done_on", "ratings", "note", "context", "created_at"],
+            "properties": {
+                "id": {"type": "integer"}, "idea_id": {"type": "string"},
+                "done_on": {"type": "string", "format": "date", "nullable": True},
+                "ratings": {"type": "object", "required": ["a", "b"], "additionalProperties": False,
+                            "properties": {"a": rating_out, "b": rating_out}},
+                "note": {"type": "string"}, "context": {"type": "object"}, "created_at": {"type": "string"},
+            },
+        },
+        "Dates": {"type": "object", "required": ["dates"], "additionalProperties": False,
+                  "properties": {"dates": {"type": "array", "items": _ref("Date")}}},
+        "Idea": {
+            "type": "object", "required": ["id", "title", "description"], "additionalProperties": True,
+            "description": "id, title, description, then one key per catalog attribute (see data/schema.json)",
+            "properties": {"id": {"type": "string"}, "title": {"type": "string"},
+                           "description": {"type": "string"}},
+        },
+        "IdeaPage": {
+            "type": "object", "required": ["ideas", "total", "limit", "offset"], "additionalProperties": False,
+            "properties": {"ideas": {"type": "array", "items": _ref("Idea")}, "total": {"type": "integer"},
+                           "limit": {"type": "integer"}, "offset": {"type": "integer"}},
+        },
+        "TrainStarted": {
+            "type": "object", "required": ["status", "pid", "models"], "additionalProperties": False,
+            "properties": {"status": {"type": "string", "enum": ["started"]}, "pid": {"type": "integer"},
+                           "models": {"type": "string"}},
+        },
+        "TrainingRun": {
+            "type": "object", "additionalProperties": True,
+            "required": ["id", "status", "started_at"],
+            "properties": {"id": {"type": "integer"},
+                           "status": {"type": "string", "enum": ["running", "succeeded", "failed"]},
+                           "started_at": {"type": "string"}, "finished_at": {"type": "string", "nullable": True},
+                           "seconds": {"type": "number", "nullable": True},
+                           "version": {"type": "string", "nullable": True}, "promoted": {"type": "boolean"},
+                           "error": {"type": "string", "nullable": True}}},
+        "Models": {
+            "type": "object", "required": ["live", "serving", "versions", "training"], "additionalProperties": False,
+            "properties": {
+                "live": {"type": "string", "nullable": True, "description": "the registry's live version"},
+                "serving": {"type": "string", "nullable": True, "description": "what the answering worker serves"},
+                "versions": {"type": "array", "items": {
+                    "type": "object", "required": ["version", "live"],
+                    "properties": {"version": {"type": "string"}, "created": {"type": "string", "nullable": True},
+                                   "metrics": {"type": "object", "nullable": True},
+                                   "data": {"type": "object", "nullable": True}, "live": {"type": "boolean"}}}},
+                "training": {"type": "object", "required": ["running", "last_failure", "runs"],
+                             "properties": {
+                                 "running": {"allOf": [_ref("TrainingRun")], "nullable": True},
+                                 "last_failure": {"allOf": [_ref("TrainingRun")], "nullable": True},
+                                 "runs": {"type": "array", "items": _ref("TrainingRun")}}},
+            },
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document as a dict (JSON-ready)."""
+    tonight_params = [
+        _COUPLE_ID,
+        _query("budget", {"type": "integer", "minimum": 0, "maximum": 3}, "highest cost tier, 0 free ... 3 splurge"),
+        _query("minutes", {"type": "integer", "minimum": 15, "maximum": 1440}, "time available"),
+        _query("setting", {"type": "string", "enum": list(SETTINGS)}, "home, or out (includes away)"),
+        _query("weather", {"type": "string", "enum": list(WEATHERS)},
+               "rain, snow and storm exclude weather-dependent ideas"),
+        _query("kids", {"type": "boolean"}, "kids come along: kid-friendly ideas only"),
+        _query("season", {"type": "string", "enum": list(SEASONS)}, "default: from day"),
+        _query("day", {"type": "string", "format": "date"}, "the evening in question; default today"),
+        _query("k", {"type": "integer", "minimum": 1, "maximum": 10}, "ideas returned (default 3)"),
+        _query("another", {"type": "boolean"}, "move on to the next ideas for the same request today"),
+    ]
+    ideas_params = [
+        _query("category", {"type": "string"}, "only this category"),
+        _query("setting", {"type": "string"}, "only this setting (home, out, away)"),
+        _query("budget", {"type": "integer", "minimum": 0, "maximum": 3}, "highest cost tier"),
+        _query("kids", {"type": "boolean"}, "true: kid-friendly ideas only"),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "page size (default 20)"),
+        _query("offset", {"type": "integer", "minimum": 0}, "ideas to skip (default 0)"),
+    ]
+    idempotency = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "schema": {"type": "string", "pattern": "^[!-~]{1,200}$"},
+                   "description": "a retried POST with the same key returns the first result (200) "
+                                  "and stores nothing new"}
+    paths = {
+        "/v1/couples": {"post": {
+            "summary": "Create a couple; the token is returned once",
+            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("NewCouple")}}},
+            "responses": {"201": _json(_ref("CoupleCreated"), "Created"), **_errors(400, 413, 415, 503)},
+        }},
+        "/v1/couples/{couple_id}": {"delete": {
+            "summary": "Erase the couple and everything about them",
+            "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
+            "responses": {"204": {"description": "Erased"}, **_errors(404, 503)},
+        }},
+        "/v1/couples/{couple_id}/tonight": {"get": {
+            "summary": "Tonight's suggestion and alternatives, with reasons and the model version",
+            "security": _COUPLE_AUTH, "parameters": tonight_params,
+            "responses": {"200": _json(_ref("Tonight"), "Suggestions"), **_errors(400, 404, 503)},
+        }},
+        "/v1/couples/{couple_id}/dates": {
+            "post": {
+                "summary": "Record a completed date",
+                "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID, idempotency],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewDate")}}},
+                "responses": {"201": _json(_ref("Date"), "Stored"),
+                              "200": _json(_ref("Date"), "Replay of an Idempotency-Key: the first result"),
+                              **_errors(400, 404, 413, 415, 422, 503)},
+            },
+            "get": {
+                "summary": "The couple's dates, oldest first",
+                "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
+                "responses": {"200": _json(_ref("Dates"), "History"), **_errors(404, 503)},
+            },
+        },
+        "/v1/ideas": {"get": {
+            "summary": "The catalog, filtered and paged", "parameters": ideas_params,
+            "responses": {"200": _json(_ref("IdeaPage"), "A page of ideas"), **_errors(400)},
+        }},
+        "/v1/ideas/{idea_id}": {"get": {
+            "summary": "One idea",
+            "parameters": [{"name": "idea_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _json(_ref("Idea"), "The idea"), **_errors(404)},
+        }},
+        "/v1/admin/train": {"post": {
+            "summary": "Start a training in the background (promoted only if not worse)",
+            "security": _ADMIN_AUTH,
+            "responses": {"202": _json(_ref("TrainStarted"), "Started"),
+                          **_errors(401, 403, 409, 413, 415, 503)},
+        }},
+        "/v1/admin/models": {"get": {
+            "summary": "Model versions, metrics, the live one, training runs and the last failure",
+            "security": _ADMIN_AUTH,
+            "responses": {"200": _json(_ref("Models"), "The registry"), **_errors(401, 403, 503)},
+        }},
+        "/healthz": {"get": {"summary": "Up", "responses": {"200": _json(
+            {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}, "Up")}}},
+        "/readyz": {"get": {"summary": "Database reachable and a model loaded", "responses": {
+            "200": _json({"type": "object", "required": ["status", "model_version"],
+                          "properties": {"status": {"type": "string"}, "model_version": {"type": "string"},
+                                         "schema_version": {"type": "integer"}}}, "Ready"),
+            **_errors(503)}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
+            "description": "Text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/openapi.json": {"get": {"summary": "This document", "responses": {
+            "200": _json({"type": "object"}, "OpenAPI 3.0 document")}}},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "dateideas", "version": "1",
+                 "description": "Date ideas that break a couple's routine. Errors are "
+                                "{\"error\": {\"code\", \"message\", \"field\"?}} with a 4xx status."},
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "coupleToken": {"type": "http", "scheme": "bearer",
+                                "description": "the token returned once by POST /v1/couples"},
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "DATEIDEAS_ADMIN_TOKEN"},
+            },
+        },
+    }

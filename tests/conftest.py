@@ -1,0 +1,154 @@
+"""Shared pytest fixtures.
+
+Databases
+---------
+``sqlite_url``   a fresh SQLite file in the test's tmp folder.
+``pg_url``       a fresh, uniquely named PostgreSQL database on the server at
+                 ``DATEIDEAS_TEST_POSTGRES_URL`` (default
+                 ``postgresql+psycopg://root@127.0.0.1:5432/test``), dropped
+                 afterwards. Skipped when the server is unreachable, unless
+                 ``DATEIDEAS_REQUIRE_POSTGRES=1`` (``make test``, CI): then the
+                 test fails.
+``store``        a migrated :class:`engine.store.Store`, once on each database
+                 (test ids ``[sqlite]`` and ``[postgresql]``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from engine.store import Store, open_store
+
+_PG_ADMIN_URL = os.environ.get("DATEIDEAS_TEST_POSTGRES_URL",
+                               "postgresql+psycopg://root@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def _pg_admin() -> Iterator[sa.Engine]:
+    """An AUTOCOMMIT engine on the PostgreSQL test server (for CREATE/DROP DATABASE)."""
+    engine = sa.create_engine(_PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
+                              connect_args={"connect_timeout": 5}, pool_pre_ping=True)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        reason = f"PostgreSQL unreachable at {engine.url.render_as_string(hide_password=True)}: {exc.orig}"
+        if os.environ.get("DATEIDEAS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason + " (DATEIDEAS_REQUIRE_POSTGRES=1)", pytrace=False)
+        pytest.skip(reason)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_url(_pg_admin: sa.Engine) -> Iterator[str]:
+    """URL of a throwaway PostgreSQL database, dropped (with FORCE) after the test."""
+    name = f"dateideas_t_{uuid.uuid4().hex[:16]}"
+    with _pg_admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _pg_admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with _pg_admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    """URL of a SQLite file that does not exist yet (its folder is created on open)."""
+    return f"sqlite:///{tmp_path / 'var' / 'dateideas.sqlite3'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request) -> str:
+    """An empty database URL, once per backend."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """A migrated, empty store on each backend; closed after the test."""
+    opened = open_store(db_url)
+    opened.migrate()
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+# --------------------------------------------------------------------------- service fixtures
+#
+# ``tiny_world``      80 simulated couples on the shipped catalog (session).
+# ``tiny_model_dir``  a registry with one fitted, promoted EnjoymentModel(max_iter=30) (session; read-only).
+# ``model_dir``       a private copy of it for one test (tests may promote into it).
+# ``service_store``   a migrated SQLite store holding the tiny world's couples and dates.
+# ``app``, ``client`` the Flask app on them (admin token ``ADMIN_TOKEN``) and its test client.
+
+ADMIN_TOKEN = "admin-test-token"
+
+
+@pytest.fixture(scope="session")
+def tiny_world():
+    from engine import load_catalog
+    from engine.simulator import simulate
+
+    return simulate(80, seed=3, catalog=load_catalog())
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_world):
+    from engine.model import EnjoymentModel
+    from engine.registry import Registry
+
+    folder = tmp_path_factory.mktemp("models")
+    registry = Registry(folder)
+    model = EnjoymentModel(max_iter=30).fit(tiny_world.dates, tiny_world.catalog)
+    registry.promote(registry.save(model, data={"dates": len(tiny_world.dates)}), catalog=tiny_world.catalog)
+    return folder
+
+
+@pytest.fixture
+def model_dir(tmp_path, tiny_model_dir):
+    import shutil
+
+    return shutil.copytree(tiny_model_dir, tmp_path / "models")
+
+
+@pytest.fixture
+def service_store(sqlite_url, tiny_world) -> Iterator[Store]:
+    opened = open_store(sqlite_url)
+    opened.migrate()
+    opened.bulk_load([{"id": str(c)} for c in tiny_world.couples["id"]], tiny_world.dates, source="demo")
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def app(service_store, model_dir, tmp_path):
+    from service import create_app
+
+    application = create_app({
+        "DATABASE_URL": service_store.engine.url.render_as_string(hide_password=False),
+        "MODEL_DIR": str(model_dir),
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "RETRAIN_AFTER_DATES": 0,
+        "MODEL_CHECK_INTERVAL": 0.0,
+        "TRAINING_LOG": str(tmp_path / "training.log"),
+        "LOG_REQUESTS": False,
+        "TESTING": True,
+    })
+    yield application
+    application.extensions["dateideas.store"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

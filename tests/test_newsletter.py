@@ -1,0 +1,412 @@
+"""Tests for engine.newsletter and ``dateideas newsletter``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from engine.catalog import load_catalog
+from engine.cli import main
+from engine.commands.importing import couple_records
+from engine.model import EnjoymentModel
+from engine.newsletter import (AlreadySentError, NewsletterError, plan_picks, recently_done, render_email,
+                               run_newsletter, week_context, week_start)
+from engine.recommender import Recommender
+from engine.registry import Registry
+from engine.simulator import simulate
+from engine.store import open_store
+
+_REPO = Path(__file__).resolve().parents[1]
+_CATEGORIES = ("food-and-drink", "outdoors", "sport-and-movement", "arts-and-crafts", "culture",
+               "music-and-dance", "learning", "games-and-play", "wellness", "romance")
+_PILLARS = ("vulnerability", "appreciation", "physical-intimacy", "novelty")
+_N_COUPLES = 90
+_CHUNK = 25
+
+
+def _write_catalog(folder: Path, n_ideas: int = 40, seed: int = 0) -> Path:
+    """A catalog in the shipped schema: n ideas over 10 categories, all seasons, evenings."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_ideas):
+        rows.append({
+            "id": f"idea-{i:03d}", "title": f"Idea {i} & <friends>", "description": f"Do thing {i} together.",
+            "category": _CATEGORIES[i % len(_CATEGORIES)], "cost": int(rng.integers(0, 4)),
+            "duration_min": int(rng.choice([30, 60, 120, 180])), "setting": str(rng.choice(["home", "out"])),
+            "weather_dependent": "false", "seasons": "spring|summer|autumn|winter",
+            "time_of_day": "evening|night", "energy": int(rng.integers(1, 4)),
+            "interactivity": str(rng.choice(["interactive", "side-by-side", "passive"])),
+            "company": "just-us", "kid_friendly": "true", "accessibility": "", "planning": "spontaneous",
+            "pillars": "|".join(sorted(set(rng.choice(_PILLARS, size=2)))),
+            "novelty": int(rng.integers(1, 6)), "tags": "test",
+        })
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(folder / "ideas.csv", index=False)
+    shutil.copy(_REPO / "data" / "schema.json", folder / "schema.json")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A catalog, a simulated world, a live model in a registry, and the week to send."""
+    root = tmp_path_factory.mktemp("newsletter")
+    catalog_dir = _write_catalog(root / "catalog")
+    catalog = load_catalog(catalog_dir)
+    sim = simulate(_N_COUPLES, seed=5, catalog=catalog)
+    model = EnjoymentModel(max_iter=30).fit(sim.dates, catalog)
+    registry = Registry(root / "models")
+    registry.promote(registry.save(model), catalog=catalog)
+    week = week_start((sim.dates["done_on"].max() + pd.Timedelta(days=10)).date())
+    return {"root": root, "catalog_dir": catalog_dir, "catalog": catalog, "sim": sim,
+            "model_dir": root / "models", "week": week,
+            "recommender": Recommender.load(root / "models", catalog=catalog)}
+
+
+def _store(url: str, world):
+    store = open_store(url)
+    store.migrate()
+    records, problems, _ = couple_records(world["sim"].couples)
+    assert not problems
+    store.bulk_load(records, world["sim"].dates)
+    return store
+
+
+@pytest.fixture
+def store(sqlite_url, world):
+    opened = _store(sqlite_url, world)
+    yield opened
+    opened.close()
+
+
+def _run(store, world, out, **kwargs):
+    kwargs.setdefault("chunk_size", _CHUNK)
+    kwargs.setdefault("progress", False)
+    return run_newsletter(store, world["recommender"], world["week"], out, **kwargs)
+
+
+def _picks(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "picks.csv", dtype={"couple_id": str, "idea_id": str}, keep_default_na=False)
+
+
+def _sent_rows(store, week) -> pd.DataFrame:
+    with store._read() as conn:  # noqa: SLF001 - the test inspects the table directly
+        rows = conn.exec_driver_sql("SELECT couple_id, idea_id, rank FROM newsletter_sends").all()
+    return pd.DataFrame(rows, columns=["couple_id", "idea_id", "rank"])
+
+
+def _one_set_per_couple(frame: pd.DataFrame, couples, k=3) -> None:
+    assert sorted(frame["couple_id"].unique()) == sorted(couples)
+    assert not frame.duplicated(["couple_id", "rank"]).any()
+    ranks = frame.groupby("couple_id")["rank"].apply(lambda r: tuple(sorted(r)))
+    assert set(ranks) == {tuple(range(1, k + 1))}
+
+
+# --------------------------------------------------------------------------- pure parts
+
+def test_week_start_and_context_known_answers():
+    assert week_start("2025-06-04") == _dt.date(2025, 6, 2)
+    assert week_start(_dt.date(2025, 6, 8)) == _dt.date(2025, 6, 2)  # a Sunday belongs to its Monday
+    ctx = week_context("2025-06-02")
+    assert ctx.day == _dt.date(2025, 6, 7) and ctx.season == "summer"
+    assert week_context("2025-12-29").season == "winter"
+    with pytest.raises(ValueError, match="week must be a date as YYYY-MM-DD, got '2025-13-01'"):
+        week_start("2025-13-01")
+
+
+def test_recently_done_is_the_last_90_days_only():
+    day = _dt.date(2025, 6, 7)
+    dates = pd.DataFrame({
+        "couple_id": ["a", "a", "a", "b", "b"],
+        "idea_id": ["inside", "outside", "undated", "boundary", "later"],
+        "done_on": pd.to_datetime(["2025-03-10", "2025-03-08", None, "2025-03-09", "2025-06-20"]),
+        "rating_a": np.nan, "rating_b": np.nan,
+    })
+    # 2025-03-09 is exactly 90 days before the Saturday: outside the window
+    assert recently_done(dates, day) == {"a": {"inside"}, "b": {"later"}}
+
+
+# --------------------------------------------------------------------------- a full run
+
+def test_run_writes_k_distinct_category_picks_once_per_couple(store, world, tmp_path):
+    out = tmp_path / "out"
+    result = _run(store, world, out)
+    couples = store.couple_ids(active_only=True)
+    picks = _picks(out)
+    assert result.couples == len(couples) == _N_COUPLES and result.picks == len(picks) == 3 * _N_COUPLES
+    _one_set_per_couple(picks, couples)
+    assert not picks.duplicated(["couple_id", "category"]).any()
+    assert not picks.duplicated(["couple_id", "idea_id"]).any()
+    category = world["catalog"].frame["category"]
+    assert (picks["category"] == category.loc[picks["idea_id"]].to_numpy()).all()
+    assert (picks["reason"].str.len() > 0).all() and (picks["model_version"] == world["recommender"].version).all()
+    jsonl = [json.loads(line) for line in (out / "picks.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["couple_id"], r["rank"], r["idea_id"]) for r in jsonl] == \
+        list(zip(picks["couple_id"], picks["rank"], picks["idea_id"]))
+    assert all(r["reason"] == "; ".join(r["reasons"]) for r in jsonl)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["couples"] == _N_COUPLES and summary["picks"] == 3 * _N_COUPLES
+    assert summary["run_id"] == result.run_id and summary["model_version"] == world["recommender"].version
+    assert summary["week"] == world["week"].isoformat()
+    shares = picks["category"].value_counts(normalize=True).round(4).to_dict()
+    assert summary["share_by_category"] == shares
+    novelty = picks["pillars"].str.split("|").map(lambda p: "novelty" in p).mean()
+    assert summary["share_by_pillar"]["novelty"] == round(novelty, 4)
+    _one_set_per_couple(_sent_rows(store, world["week"]), couples)
+
+
+def test_exclusions_recent_dates_and_last_four_newsletters(store, world, tmp_path):
+    week = world["week"]
+    couples = store.couple_ids(active_only=True)
+    rec = world["recommender"]
+    # what each couple would get with no newsletter history
+    before = plan_picks(rec, store.dates_frame(couples), couples, week)
+    top = before[before["rank"] == 1].set_index("couple_id")["idea_id"]
+    second = before[before["rank"] == 2].set_index("couple_id")["idea_id"]
+    # five earlier newsletters: the top pick in the oldest (5 weeks back, no longer excluded),
+    # the second pick 2 weeks back (excluded), filler in between
+    ideas = list(world["catalog"].ids)
+    for back in range(5, 0, -1):
+        sent_week = week - _dt.timedelta(weeks=back)
+        run = store.start_newsletter_run(sent_week, 1)
+        if back == 5:
+            chosen = top
+        elif back == 2:
+            chosen = second
+        else:
+            chosen = pd.Series(ideas[back], index=top.index)
+        store.record_sends(run, sent_week, [{"couple_id": c, "idea_id": i, "rank": 1} for c, i in chosen.items()])
+        store.finish_newsletter_run(run)
+    out = tmp_path / "out"
+    _run(store, world, out)
+    picks = _picks(out)
+    saturday = week_context(week).day
+    recent = recently_done(store.dates_frame(couples), saturday)
+    assert sum(len(v) for v in recent.values()) > 20  # the 90-day rule has work to do
+    for couple, group in picks.groupby("couple_id"):
+        chosen = set(group["idea_id"])
+        assert not chosen & recent.get(couple, set())
+        assert second[couple] not in chosen
+        assert not chosen & {ideas[1], ideas[3], ideas[4]}
+    # the 5th newsletter back no longer excludes: most couples get their top idea again
+    again = picks[picks["rank"] == 1].set_index("couple_id")["idea_id"].eq(top).mean()
+    assert again > 0.5
+
+
+def test_html_email_contains_each_pick(store, world, tmp_path):
+    out = tmp_path / "out"
+    _run(store, world, out)
+    picks = _picks(out)
+
+    class _Picks(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.found, self.titles, self.external, self._in_title = [], [], [], False
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if "data-idea" in attrs:
+                self.found.append((int(attrs["data-rank"]), attrs["data-idea"]))
+            if attrs.get("class") == "pick-title":
+                self._in_title = True
+                self.titles.append("")
+            for key in ("src", "href"):
+                if key in attrs:
+                    self.external.append(attrs[key])
+            if tag in ("link", "script", "style"):
+                self.external.append(tag)
+
+        def handle_endtag(self, tag):
+            self._in_title = False
+
+        def handle_data(self, data):
+            if self._in_title:
+                self.titles[-1] += data
+
+    emails = out / "emails"
+    assert len(list(emails.glob("*.html"))) == len(list(emails.glob("*.txt"))) == _N_COUPLES
+    for couple, group in picks.groupby("couple_id"):
+        parser = _Picks()
+        parser.feed((emails / f"{couple}.html").read_text(encoding="utf-8"))
+        assert parser.found == list(zip(group["rank"], group["idea_id"]))
+        assert parser.titles == list(group["title"])  # unescaped back to "& <friends>"
+        assert parser.external == []  # inline CSS only, nothing fetched
+        text = (emails / f"{couple}.txt").read_text(encoding="utf-8")
+        assert all(title in text for title in group["title"]) and "<" not in text.replace("<friends>", "")
+
+
+def test_render_email_escapes_and_names_the_weekend(world):
+    html, text = render_email("c<1>", [{"rank": 1, "idea_id": "idea-000", "title": "A & B",
+                                        "reason": "you loved <x>", "category": "food-and-drink"}],
+                              "2025-06-04", world["catalog"])
+    assert "A &amp; B" in html and "you loved &lt;x&gt;" in html and "c&lt;1&gt;" in html
+    assert "1 idea for Saturday 7 June" in text and "Why this one: you loved <x>" in text
+
+
+# --------------------------------------------------------------------------- safety
+
+def test_crash_in_chunk_two_then_rerun_resumes_with_one_entry_per_couple(store, world, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    calls = {"n": 0}
+    real = store.record_sends
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # chunk 2's files are written, its sends are not
+            raise OSError("disk went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "record_sends", failing)
+    with pytest.raises(OSError, match="disk went away"):
+        _run(store, world, out)
+    monkeypatch.setattr(store, "record_sends", real)
+    assert len(store.sent_couples(world["week"])) == _CHUNK
+    assert store.completed_newsletter_run(world["week"]) is None
+    assert len(list((out / "parts").glob("*.csv"))) == 2  # chunk 1 and the orphan of chunk 2
+    result = _run(store, world, out)
+    assert result.skipped == _CHUNK and result.couples == _N_COUPLES - _CHUNK
+    couples = store.couple_ids(active_only=True)
+    _one_set_per_couple(_picks(out), couples)
+    _one_set_per_couple(_sent_rows(store, world["week"]), couples)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["couples"] == _N_COUPLES and len(summary["runs"]) == 2
+
+
+def test_failure_while_planning_marks_run_failed_and_resumes(store, world, tmp_path, monkeypatch):
+    import engine.newsletter.running as running
+
+    out = tmp_path / "out"
+    real = running.plan_picks
+    calls = {"n": 0}
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise MemoryError("out of memory in chunk 3")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(running, "plan_picks", failing)
+    with pytest.raises(MemoryError):
+        _run(store, world, out)
+    monkeypatch.setattr(running, "plan_picks", real)
+    with store._read() as conn:  # noqa: SLF001
+        status, error = conn.exec_driver_sql("SELECT status, error FROM newsletter_runs").one()
+    assert status == "failed" and "chunk 3" in error
+    result = _run(store, world, out)
+    assert result.skipped == 2 * _CHUNK
+    _one_set_per_couple(_picks(out), store.couple_ids(active_only=True))
+
+
+def test_killed_process_resumes_with_one_entry_per_couple(sqlite_url, world, tmp_path):
+    """A real SIGKILL right after the first chunk's sends are recorded, then a CLI re-run."""
+    _store(sqlite_url, world).close()
+    out = tmp_path / "out"
+    env = {**os.environ, "DATEIDEAS_DATABASE_URL": sqlite_url, "DATEIDEAS_MODEL_DIR": str(world["model_dir"])}
+    args = ["newsletter", "--week", world["week"].isoformat(), "--out", str(out), "--chunk-size", str(_CHUNK),
+            "--catalog", str(world["catalog_dir"]), "--no-progress"]
+    killer = (
+        "import os, signal, sys\n"
+        "from engine.store import Store\n"
+        "real = Store.record_sends\n"
+        "def record_then_die(self, *a, **kw):\n"
+        "    n = real(self, *a, **kw)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "Store.record_sends = record_then_die\n"
+        "from engine.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", killer, *args], env=env, capture_output=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr.decode()
+    store = open_store(sqlite_url)
+    try:
+        assert len(store.sent_couples(world["week"])) == _CHUNK
+        result = CliRunner().invoke(main, args, env=env)
+        assert result.exit_code == 0, result.output
+        assert f"{_CHUNK} couple(s) were already sent" in result.output
+        couples = store.couple_ids(active_only=True)
+        _one_set_per_couple(_picks(out), couples)
+        _one_set_per_couple(_sent_rows(store, world["week"]), couples)
+    finally:
+        store.close()
+
+
+def test_second_complete_run_refuses_without_force(store, world, tmp_path):
+    out = tmp_path / "out"
+    first = _run(store, world, out)
+    with pytest.raises(AlreadySentError, match=r"already sent completely \(run \d+.*Pass --force"):
+        _run(store, world, out)
+    again = _run(store, world, out, force=True)
+    assert again.run_id != first.run_id and again.couples == _N_COUPLES and again.skipped == 0
+    couples = store.couple_ids(active_only=True)
+    _one_set_per_couple(_picks(out), couples)
+    _one_set_per_couple(_sent_rows(store, world["week"]), couples)
+    assert set(_picks(out)["run_id"]) == {again.run_id}
+
+
+def test_out_folder_of_another_week_and_bad_k_are_refused(store, world, tmp_path):
+    out = tmp_path / "out"
+    _run(store, world, out, couple_ids=store.couple_ids()[:5])
+    other = world["week"] + _dt.timedelta(weeks=1)
+    with pytest.raises(NewsletterError, match=f"holds the newsletter of week {world['week']}, not {other}"):
+        run_newsletter(store, world["recommender"], other, out, progress=False)
+    with pytest.raises(NewsletterError, match="k must be an integer from 1 to 10, got 0"):
+        _run(store, world, tmp_path / "o2", k=0)
+
+
+# --------------------------------------------------------------------------- dask
+
+def test_local_dask_cluster_gives_the_in_process_picks(sqlite_url, world, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    store = _store(sqlite_url, world)
+    other = _store(f"sqlite:///{tmp_path / 'other.sqlite3'}", world)
+    try:
+        _run(store, world, tmp_path / "local", seed=7)
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+            _run(other, world, tmp_path / "dask", seed=7, client=client)
+    finally:
+        store.close()
+        other.close()
+    local = _picks(tmp_path / "local").drop(columns="run_id")
+    remote = _picks(tmp_path / "dask").drop(columns="run_id")
+    pd.testing.assert_frame_equal(local, remote)
+    assert len(local) == 3 * _N_COUPLES
+
+
+# --------------------------------------------------------------------------- CLI
+
+def test_cli_couples_file_and_errors(sqlite_url, world, tmp_path):
+    _store(sqlite_url, world).close()
+    env = {"DATEIDEAS_DATABASE_URL": sqlite_url, "DATEIDEAS_MODEL_DIR": str(world["model_dir"])}
+    base = ["newsletter", "--week", world["week"].isoformat(), "--catalog", str(world["catalog_dir"]),
+            "--no-progress"]
+    listed = tmp_path / "couples.txt"
+    listed.write_text("couple_id\nc000003\n# a comment\n\nc000001\n", encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(main, [*base, "--out", str(tmp_path / "a"), "--couples", str(listed), "--k", "2"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "2 couples, 4 picks" in result.output
+    assert sorted(_picks(tmp_path / "a")["couple_id"].unique()) == ["c000001", "c000003"]
+    again = runner.invoke(main, [*base, "--out", str(tmp_path / "a"), "--couples", str(listed)], env=env)
+    assert again.exit_code == 1 and "already sent completely" in again.output and "--force" in again.output
+    listed.write_text("c000001\nnobody\n", encoding="utf-8")
+    bad = runner.invoke(main, [*base, "--out", str(tmp_path / "b"), "--couples", str(listed)], env=env)
+    assert bad.exit_code == 1 and "1 unknown couple id(s): nobody" in bad.output
+    both = runner.invoke(main, [*base, "--out", str(tmp_path / "c"), "--workers", "2", "--scheduler", "tcp://x:1"],
+                         env=env)
+    assert both.exit_code == 2 and "either --workers N" in both.output
+    week = runner.invoke(main, ["newsletter", "--week", "next friday", "--out", str(tmp_path / "d")], env=env)
+    assert week.exit_code == 2 and "must be a date as YYYY-MM-DD" in week.output
+    nomodel = runner.invoke(main, [*base, "--out", str(tmp_path / "e")],
+                            env={**env, "DATEIDEAS_MODEL_DIR": str(tmp_path / "empty")})
+    assert nomodel.exit_code == 1 and "no live model" in nomodel.output
