@@ -251,18 +251,22 @@ class ItemKNN(_Ranker):
 
     Parameters
     ----------
-    k_neighbours : int, default=50
+    k_neighbours : int, default=100
         Neighbours kept per idea (>= 1).
     shrink : float, default=0.0
         Shrinkage of the similarity toward 0 for rarely done ideas (>= 0).
+
+    Defaults from the grid k_neighbours in {10, 20, 50, 100, 200} x shrink in
+    {0, 10}: 100/0 is within 0.003 NDCG@10 of the best on both UCI (0.353)
+    and 2,000 simulated couples (0.304), with higher coverage than 200.
     """
 
-    def __init__(self, k_neighbours: int = 50, shrink: float = 0.0):
+    def __init__(self, k_neighbours: int = 100, shrink: float = 0.0):
         self.k_neighbours = k_neighbours
         self.shrink = shrink
 
     def _validate_params_(self) -> None:
-        _check_number("k_neighbours", self.k_neighbours, low=1, integer=True, hint="try 50")
+        _check_number("k_neighbours", self.k_neighbours, low=1, integer=True, hint="try 100")
         _check_number("shrink", self.shrink, low=0, hint="try 0 or 10")
 
     def _fit(self, X, dates):
@@ -296,18 +300,24 @@ class MatrixFactorization(_Ranker):
     ----------
     n_factors : int, default=32
         Latent dimensions (>= 1).
-    regularization : float, default=1.0
+    regularization : float, default=10.0
         L2 penalty (> 0).
     iterations : int, default=15
         ALS sweeps (>= 1).
-    alpha : float, default=10.0
+    alpha : float, default=5.0
         Confidence per date (>= 0).
     random_state : int or None, default=0
         Seed of the initial factors.
+
+    Defaults from the grid n_factors in {16, 32, 64} x regularization in
+    {0.1, 1, 10, 30} x alpha in {1, 2, 5, 10, 40}: UCI prefers strong
+    confidence (alpha 10-40), the simulator weak (alpha 1-2) and more
+    regularization; 32/10/5 is within ~0.01 of the best on UCI (0.339) and
+    ~0.03 on synthetic (0.309).
     """
 
-    def __init__(self, n_factors: int = 32, regularization: float = 1.0, iterations: int = 15,
-                 alpha: float = 10.0, random_state: int | None = 0):
+    def __init__(self, n_factors: int = 32, regularization: float = 10.0, iterations: int = 15,
+                 alpha: float = 5.0, random_state: int | None = 0):
         self.n_factors = n_factors
         self.regularization = regularization
         self.iterations = iterations
@@ -316,9 +326,9 @@ class MatrixFactorization(_Ranker):
 
     def _validate_params_(self) -> None:
         _check_number("n_factors", self.n_factors, low=1, integer=True, hint="try 32")
-        _check_number("regularization", self.regularization, low=0, strict=True, hint="try 1.0")
+        _check_number("regularization", self.regularization, low=0, strict=True, hint="try 10")
         _check_number("iterations", self.iterations, low=1, integer=True, hint="try 15")
-        _check_number("alpha", self.alpha, low=0, hint="try 10")
+        _check_number("alpha", self.alpha, low=0, hint="try 5")
 
     def _fit(self, X, dates):
         rng = np.random.default_rng(self.random_state)

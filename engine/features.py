@@ -229,6 +229,9 @@ class Histories:
     mean_z: np.ndarray
 
 
+#: features also given relative to the couple's own range (0 = their lowest idea, 1 = their highest)
+_RELATIVE = ("cf_done", "cf_liked", "taste", "sim_liked", "routine_distance", "attr_share")
+
 FEATURE_NAMES = (
     "cf_done",
     "cf_liked",
@@ -246,6 +249,7 @@ FEATURE_NAMES = (
     "relevant_rate",
     "history_size",
     "couple_mean",
+    "cf_user",
 )
 
 
@@ -266,6 +270,10 @@ class HistoryFeaturizer(BaseEstimator):
         global mean.
     recency_half_life : float, default=8.0
         Half-life, in dates, of the recency weights that define a couple's routine.
+    user_neighbours : int, default=30
+        Most similar reference couples used for the user-user signal.
+    reference_couples : int, default=20000
+        Training couples kept (a seeded sample) as references for that signal.
     group_attribute : str, optional
         Categorical attribute for familiarity features; default ``category``
         if the schema has it, else its first categorical attribute.
@@ -274,13 +282,16 @@ class HistoryFeaturizer(BaseEstimator):
     def __init__(self, rating_scale: tuple[float, float] | None = None,
                  relevant_rating: float | None = None, neighbours: int = 50,
                  shrink: float = 10.0, recency_half_life: float = 8.0,
-                 group_attribute: str | None = None):
+                 group_attribute: str | None = None, user_neighbours: int = 30,
+                 reference_couples: int = 20_000):
         self.rating_scale = rating_scale
         self.relevant_rating = relevant_rating
         self.neighbours = neighbours
         self.shrink = shrink
         self.recency_half_life = recency_half_life
         self.group_attribute = group_attribute
+        self.user_neighbours = user_neighbours
+        self.reference_couples = reference_couples
 
     # -- fitting ----------------------------------------------------------------
     def fit(self, dates: pd.DataFrame, catalog: Catalog):
@@ -311,6 +322,7 @@ class HistoryFeaturizer(BaseEstimator):
             rel = hi - (hi - lo) / 4.0
         self.relevant_rating_ = float(rel)
         self._fit_groups(catalog)
+        self._fit_blocks(catalog)
         hist = self.histories(dates)
         n_ideas = len(self.catalog_ids_)
         done_bin = (hist.done > 0).astype(float)
@@ -339,8 +351,29 @@ class HistoryFeaturizer(BaseEstimator):
         self.quality_ = (zsum + self.shrink * self.global_z_) / (zcnt + self.shrink)
         self.relevant_rate_ = (relsum + self.shrink * self.global_rel_) / (zcnt + self.shrink)
         self.idea_counts_ = counts
+        # reference couples for the user-user signal (a seeded sample when there are many)
+        liked_rows = hist.liked
+        keep = np.flatnonzero(np.asarray(done_bin.sum(axis=1)).ravel() > 0)
+        if len(keep) > self.reference_couples:
+            keep = np.sort(np.random.default_rng(0).choice(keep, self.reference_couples, replace=False))
+        ref = done_bin[keep]
+        norms = np.sqrt(np.asarray(ref.multiply(ref).sum(axis=1)).ravel())
+        self.reference_ = sp.csr_matrix(ref.multiply(1.0 / np.maximum(norms, 1e-12)[:, None]))
+        self.reference_liked_ = sp.csr_matrix(liked_rows[keep] + 0.5 * ref)
         self.n_training_couples_ = n_couples
         return self
+
+    def _fit_blocks(self, catalog: Catalog) -> None:
+        """Column blocks of the idea vectors, one per attribute, for the match features."""
+        names = self.encoder_.get_feature_names_out()
+        blocks: list[tuple[str, np.ndarray, bool]] = []
+        for attr, spec in catalog.schema.attributes.items():
+            cols = np.flatnonzero([n.startswith(attr + "__") for n in names])
+            if len(cols):
+                blocks.append((attr, cols, spec.kind in ("ordinal", "numeric", "boolean")))
+        self.blocks_ = blocks
+        self.feature_names_ = list(FEATURE_NAMES) + [f"match:{a}" for a, _, _ in blocks] + \
+            [f"above:{a}" for a, _, scalar in blocks if scalar] + [f"rel:{n}" for n in _RELATIVE]
 
     def _fit_groups(self, catalog: Catalog) -> None:
         group = self.group_attribute
@@ -454,7 +487,7 @@ class HistoryFeaturizer(BaseEstimator):
         n_i = len(self.catalog_ids_)
         V = self.idea_vectors_
         S = self.similarity_
-        F = np.empty((n_c, n_i, len(FEATURE_NAMES)), dtype=np.float32)
+        F = np.empty((n_c, n_i, len(self.feature_names_)), dtype=np.float32)
         done_bin = hist.done.copy()
         done_bin.data[:] = 1.0
         n_done = np.maximum(np.asarray(done_bin.sum(axis=1)).ravel(), 1.0)[:, None]
@@ -490,7 +523,50 @@ class HistoryFeaturizer(BaseEstimator):
         F[..., 13] = self.relevant_rate_[None, :]
         F[..., 14] = np.log1p(hist.n_dates)[:, None]
         F[..., 15] = hist.mean_z[:, None]
+        F[..., 16] = self._user_neighbours(done_bin)
+        j = self._attribute_matches(F, done_bin, n_done)
+        for name in _RELATIVE:
+            col = F[..., FEATURE_NAMES.index(name)]
+            lo = col.min(axis=1, keepdims=True)
+            hi = col.max(axis=1, keepdims=True)
+            F[..., j] = (col - lo) / np.maximum(hi - lo, 1e-9)
+            j += 1
         return F
+
+    def _user_neighbours(self, done_bin: sp.csr_matrix) -> np.ndarray:
+        """Score of each idea among the couple's most similar reference couples (user-kNN)."""
+        n_c = done_bin.shape[0]
+        norms = np.sqrt(np.asarray(done_bin.sum(axis=1)).ravel())
+        sims = (done_bin @ self.reference_.T).toarray() / np.maximum(norms, 1e-12)[:, None]
+        k = min(self.user_neighbours, sims.shape[1])
+        if k == 0 or n_c == 0:
+            return np.zeros((n_c, len(self.catalog_ids_)))
+        if k < sims.shape[1]:
+            cut = np.partition(sims, -k, axis=1)[:, -k][:, None]
+            sims = np.where(sims >= cut, sims, 0.0)
+        total = np.maximum(sims.sum(axis=1, keepdims=True), 1e-12)
+        return (sp.csr_matrix(sims) @ self.reference_liked_).toarray() / total
+
+    def _attribute_matches(self, F: np.ndarray, done_bin: sp.csr_matrix, n_done: np.ndarray) -> None:
+        """Per attribute: how well the idea matches what the couple usually does (and goes beyond it)."""
+        V = self.idea_vectors_
+        profile = (done_bin @ V) / n_done
+        has = (np.asarray(done_bin.sum(axis=1)).ravel() > 0)[:, None]
+        j = len(FEATURE_NAMES)
+        scalars = []
+        for attr, cols, scalar in self.blocks_:
+            if scalar:
+                c = cols[0]
+                F[..., j] = np.where(has, -np.abs(profile[:, [c]] - V[None, :, c][0]), 0.0)
+                scalars.append(c)
+            else:
+                F[..., j] = profile[:, cols] @ V[:, cols].T
+            j += 1
+        for c in scalars:
+            top = done_bin.multiply(V[:, c][None, :]).tocsr().max(axis=1).toarray()
+            F[..., j] = np.where(has, V[None, :, c][0] - top, 0.0)
+            j += 1
+        return j
 
 
 def _cos_rows(A, V: np.ndarray) -> np.ndarray:

@@ -172,7 +172,8 @@ class Registry:
                     f"model {version} was trained with {lib} {theirs.get(lib)}, this installation has "
                     f"{ours[lib]}; retrain with `dateideas train`"
                 )
-        if card.get("feature_names") != list(FEATURE_NAMES):
+        names = card.get("feature_names") or []
+        if names[:len(FEATURE_NAMES)] != list(FEATURE_NAMES):
             raise ArtifactError(
                 f"model {version} was trained on different features than this code computes; "
                 "retrain with `dateideas train`"
@@ -205,7 +206,7 @@ class Registry:
             "metrics": metrics or {},
             "params": {k: _jsonable(v) for k, v in model.get_params().items()},
             "libraries": _versions_of_libraries(),
-            "feature_names": list(getattr(model, "feature_names_", FEATURE_NAMES)),
+            "feature_names": list(model.feature_names_),
             "catalog": catalog_fingerprint(model.catalog_),
             "sha256": _sha256(artifact),
         }

@@ -47,6 +47,7 @@ import numbers
 import os
 import secrets
 import socket
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,6 +123,7 @@ _KEY_MAX = 200
 _SQLITE_BUSY_MS = 30_000
 _PG_MIGRATE_LOCK = 0x64_61_74_65_69_64  # "dateid": advisory-lock key for migrate()
 _IN_CHUNK = 5_000  # ids per IN (...) list
+_FETCH_BATCH = 100_000  # rows per fetchmany in dates_frame
 _TRAINING_STATUSES = ("running", "succeeded", "failed")
 _NEWSLETTER_STATUSES = ("running", "completed", "failed")
 
@@ -562,6 +564,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA cache_size = -32768")  # 32 MiB page cache (bulk loads, big reads)
     finally:
         cursor.close()
 
@@ -610,6 +613,9 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(dateideas_write=True)
+        # close pooled connections when the store is dropped or the interpreter exits,
+        # so a forgotten close() does not leak connections (or ResourceWarnings)
+        self._finalizer = weakref.finalize(self, engine.dispose)
 
     # ---------------------------------------------------------------- plumbing
 
@@ -627,7 +633,7 @@ class Store:
         return f"Store({self.url!r})"
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (the store can still be used; it reconnects)."""
         self.engine.dispose()
 
     @contextmanager
@@ -924,6 +930,18 @@ class Store:
         with self._read() as conn:
             return int(conn.execute(query).scalar())
 
+    def count_dates_created_since(self, since: _dt.datetime | None) -> int:
+        """Dates stored after ``since`` (naive UTC or aware datetime); all dates if None.
+
+        Counts by ``created_at`` (when the row was written, bulk loads included),
+        not by ``done_on``; used to trigger retraining after N new dates.
+        """
+        query = sa.select(sa.func.count()).select_from(tbl_dates)
+        if since is not None:
+            query = query.where(tbl_dates.c.created_at > _naive_utc(since))
+        with self._read() as conn:
+            return int(conn.execute(query).scalar())
+
     def max_date_id(self) -> int:
         """The highest date id (0 when there are none); ids only grow."""
         with self._read() as conn:
@@ -949,20 +967,39 @@ class Store:
             ``rating_b`` (float, NaN = not rated).
         """
         day = ("to_char(done_on, 'YYYY-MM-DD')" if self.dialect == "postgresql" else "done_on")
-        cols = f"couple_id, idea_id, {day}, rating_a, rating_b" + (", context" if context else "")
-        base = f"SELECT {cols} FROM dates"
-        rows: list[Any] = []
-        with self._read() as conn:
-            if couple_ids is None:
-                rows = conn.exec_driver_sql(base + " ORDER BY id").all()
-            else:
-                ids = list(dict.fromkeys(couple_ids))
-                query = sa.text(base + " WHERE couple_id IN :ids ORDER BY id").bindparams(
-                    sa.bindparam("ids", expanding=True))
-                for chunk in _chunks(ids):
-                    rows.extend(conn.execute(query, {"ids": list(chunk)}).all())
-        names = ["couple_id", "idea_id", "done_on", "rating_a", "rating_b"] + (["context"] if context else [])
-        frame = pd.DataFrame.from_records(rows, columns=names)
+        names = ["id", "couple_id", "idea_id", "done_on", "rating_a", "rating_b"] + (["context"] if context else [])
+        base = f"SELECT id, couple_id, idea_id, {day}, rating_a, rating_b{', context' if context else ''} FROM dates"
+        mark = "%s" if self.dialect == "postgresql" else "?"
+        parts: list[pd.DataFrame] = []
+
+        def collect(cursor: Any) -> None:
+            # column arrays batch by batch: the peak holds one batch of Python tuples, not all rows
+            while batch := cursor.fetchmany(_FETCH_BATCH):
+                parts.append(pd.DataFrame({
+                    name: pd.Series(values, dtype=float if name.startswith("rating") else object)
+                    for name, values in zip(names, zip(*batch))}))
+
+        with self._read() as conn, conn.begin():  # one snapshot for every chunk
+            # plain DBAPI tuples: SQLAlchemy Row objects make DataFrame construction ~10x slower
+            cursor = conn.connection.driver_connection.cursor()
+            try:
+                if couple_ids is None:
+                    cursor.execute(base)
+                    collect(cursor)
+                else:
+                    for chunk in _chunks(list(dict.fromkeys(couple_ids))):
+                        cursor.execute(f"{base} WHERE couple_id IN ({', '.join([mark] * len(chunk))})",
+                                       tuple(chunk))
+                        collect(cursor)
+            finally:
+                cursor.close()
+        if parts:
+            frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        else:
+            frame = pd.DataFrame({name: pd.Series([], dtype=float if name.startswith("rating") else object)
+                                  for name in names})
+        del parts
+        frame = frame.sort_values("id", kind="stable").drop(columns="id").reset_index(drop=True)
         frame["done_on"] = pd.to_datetime(frame["done_on"], format="%Y-%m-%d", errors="coerce")
         if context:
             parsed = pd.DataFrame.from_records([_loads(text) for text in frame.pop("context")],
@@ -1190,16 +1227,17 @@ class Store:
             "(PARTITION BY couple_id ORDER BY week DESC) AS recency FROM newsletter_sends "
             "WHERE week < :week{filter}) AS ranked WHERE recency <= :last_n"
         )
+        week_param = sa.bindparam("week", type_=sa.Date)  # typed: no driver-level date adapter
         out: dict[str, set[str]] = {}
         with self._read() as conn:
             if couple_ids is None:
-                pairs = conn.execute(sa.text(sql.format(filter="")),
+                pairs = conn.execute(sa.text(sql.format(filter="")).bindparams(week_param),
                                      {"week": day, "last_n": int(last_n)}).all()
             else:
                 ids = list(dict.fromkeys(couple_ids))
                 out = {cid: set() for cid in ids}
                 query = sa.text(sql.format(filter=" AND couple_id IN :ids")).bindparams(
-                    sa.bindparam("ids", expanding=True))
+                    week_param, sa.bindparam("ids", expanding=True))
                 pairs = []
                 for chunk in _chunks(ids):
                     pairs.extend(conn.execute(query, {"week": day, "last_n": int(last_n),
@@ -1362,7 +1400,8 @@ class Store:
         dates : pandas.DataFrame
             A dates frame (see :func:`engine.dates.as_dates_frame`; a ``rating``
             column is read as ``rating_a``); ``ctx_<name>`` columns become the
-            date's context ``{"<name>": value}``; rows are stored in frame order.
+            date's context ``{"<name>": value}``. Rows are stored grouped by
+            couple, in frame order within each couple (ids follow that order).
         replace : bool, default False
             If any of these couples already exists the load is refused
             (:class:`StoreError`, naming them). With ``replace=True`` those
@@ -1389,6 +1428,9 @@ class Store:
         """
         couple_rows = self._check_couples(couples, source)
         frame, n_rows = self._check_dates(dates)
+        # grouped by couple (frame order kept within a couple): index inserts become
+        # sequential, which keeps multi-million-row loads linear
+        frame = frame.sort_values("couple_id", kind="stable")
         known = {row["id"] for row in couple_rows}
         implied = [cid for cid in pd.unique(frame["couple_id"]) if cid not in known]
         now = _utcnow()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ from .evaluation import ndcg_at_k
 from .model import EnjoymentModel
 from .registry import ArtifactError, NoModelError, Registry
 
-__all__ = ["TrainResult", "holdout_ndcg", "time_split", "train_and_maybe_promote"]
+__all__ = ["TrainResult", "gate", "holdout_ndcg", "time_split", "train_and_maybe_promote"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +64,13 @@ def time_split(dates: pd.DataFrame, holdout_share: float = 0.2,
     return dates.loc[~test].reset_index(drop=True), dates.loc[test].reset_index(drop=True)
 
 
-def holdout_ndcg(model: EnjoymentModel, train: pd.DataFrame, test: pd.DataFrame, k: int = 10,
-                 max_couples: int = 3000, seed: int = 0) -> dict[str, float]:
-    """NDCG@k of ``model`` on the hold-out: relevant = ideas rated relevant after the cut, new to the couple."""
-    rel = model.featurizer_.relevant_rating_
+def holdout_ndcg(model, train: pd.DataFrame, test: pd.DataFrame, k: int = 10,
+                 max_couples: int = 3000, seed: int = 0, relevant: float | None = None) -> dict[str, float]:
+    """NDCG@k of ``model`` on the hold-out: relevant = ideas rated relevant after the cut, new to the couple.
+
+    ``relevant`` defaults to the model's own threshold (``featurizer_.relevant_rating_``).
+    """
+    rel = model.featurizer_.relevant_rating_ if relevant is None else relevant
     test = test.assign(_r=mean_rating(test))
     test = test[test["_r"] >= rel]
     seen = train.groupby("couple_id")["idea_id"].agg(set)
@@ -84,9 +87,29 @@ def holdout_ndcg(model: EnjoymentModel, train: pd.DataFrame, test: pd.DataFrame,
     return {"ndcg": float(np.mean(scores)), "couples": len(couples)}
 
 
+def gate(candidate: float, live: float | None, *, promote: bool = True,
+         tolerance: float = 0.01) -> tuple[bool, str]:
+    """Decide promotion from hold-out NDCG@10 of the candidate and the live model.
+
+    Returns ``(promoted, reason)``: promoted when asked to and the candidate
+    is not worse than the live model by more than ``tolerance`` (or there is
+    no comparable live model).
+    """
+    if not promote:
+        return False, "saved without promotion (--no-promote)"
+    if live is None or not np.isfinite(live):
+        return True, "no comparable live model"
+    if not np.isfinite(candidate):
+        return False, "the hold-out has no relevant dates to judge the candidate on"
+    if candidate >= live - tolerance:
+        return True, f"NDCG@10 {candidate:.4f} >= live {live:.4f} - {tolerance}"
+    return False, f"NDCG@10 {candidate:.4f} < live {live:.4f} - {tolerance}"
+
+
 def train_and_maybe_promote(dates: pd.DataFrame, catalog: Catalog, registry: Registry, *,
                             promote: bool = True, tolerance: float = 0.01,
-                            params: dict[str, Any] | None = None) -> TrainResult:
+                            params: dict[str, Any] | None = None,
+                            factory: Callable[..., EnjoymentModel] = EnjoymentModel) -> TrainResult:
     """Train, evaluate against the live model on a time-based hold-out, save, and promote if not worse.
 
     Parameters
@@ -100,12 +123,14 @@ def train_and_maybe_promote(dates: pd.DataFrame, catalog: Catalog, registry: Reg
     tolerance : float, default=0.01
         Promote when candidate NDCG@10 >= live NDCG@10 - tolerance.
     params : dict, optional
-        EnjoymentModel parameters.
+        Model parameters.
+    factory : callable, default=EnjoymentModel
+        Builds the unfitted model from ``params``.
     """
     start = time.perf_counter()
     dates = as_dates_frame(dates)
     train, test = time_split(dates)
-    candidate = EnjoymentModel(**(params or {})).fit(train, catalog)
+    candidate = factory(**(params or {})).fit(train, catalog)
     metrics = holdout_ndcg(candidate, train, test)
     live_metrics = None
     live_version = registry.live_version()
@@ -117,24 +142,15 @@ def train_and_maybe_promote(dates: pd.DataFrame, catalog: Catalog, registry: Reg
         except (ArtifactError, NoModelError) as exc:
             logger.warning("live model %s cannot be evaluated (%s); the candidate will replace it",
                            live_version, exc)
-    final = EnjoymentModel(**(params or {})).fit(dates, catalog)
+    final = factory(**(params or {})).fit(dates, catalog)
     data = {"dates": int(len(dates)), "couples": int(dates["couple_id"].nunique()),
             "holdout_dates": int(len(test))}
     version = registry.save(final, metrics={"holdout_ndcg@10": metrics["ndcg"],
                                              "holdout_couples": metrics["couples"],
                                              "live_holdout_ndcg@10": None if live_metrics is None
                                              else live_metrics["ndcg"]}, data=data)
-    cand, live = metrics["ndcg"], None if live_metrics is None else live_metrics["ndcg"]
-    if not promote:
-        promoted, reason = False, "saved without promotion (--no-promote)"
-    elif live is None or not np.isfinite(live):
-        promoted, reason = True, "no comparable live model"
-    elif not np.isfinite(cand):
-        promoted, reason = False, "the hold-out has no relevant dates to judge the candidate on"
-    elif cand >= live - tolerance:
-        promoted, reason = True, f"NDCG@10 {cand:.4f} >= live {live:.4f} - {tolerance}"
-    else:
-        promoted, reason = False, f"NDCG@10 {cand:.4f} < live {live:.4f} - {tolerance}"
+    promoted, reason = gate(metrics["ndcg"], None if live_metrics is None else live_metrics["ndcg"],
+                            promote=promote, tolerance=tolerance)
     if promoted:
         registry.promote(version, catalog=catalog)
     logger.info("trained %s: %s", version, reason)

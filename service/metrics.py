@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 
 from flask import Flask, current_app
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
 
 __all__ = ["Metrics", "get_metrics", "init_app"]
@@ -105,6 +105,7 @@ class _StateCollector:
 
 
 def init_app(app: Flask) -> None:
+    disable_created_metrics()  # no *_created series: they double the output and nobody graphs them
     app.extensions["dateideas.metrics"] = Metrics(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None)
 
 

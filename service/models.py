@@ -55,6 +55,7 @@ class ModelHolder:
         self.last_error: str | None = None
         self.swaps = 0
         self._lock = threading.Lock()
+        self._catalog_lock = threading.Lock()
         self._current: Recommender | None = None
         self._catalog: Catalog | None = None
         self._pointer: tuple[int, int, int] | None = None
@@ -64,7 +65,7 @@ class ModelHolder:
     def catalog(self) -> Catalog:
         """The idea catalog (loaded once)."""
         if self._catalog is None:
-            with self._lock:
+            with self._catalog_lock:
                 if self._catalog is None:
                     self._catalog = load_catalog(self.catalog_dir)
         return self._catalog

@@ -140,6 +140,7 @@ def app(service_store, model_dir, tmp_path):
         "MODEL_DIR": str(model_dir),
         "ADMIN_TOKEN": ADMIN_TOKEN,
         "RETRAIN_AFTER_DATES": 0,
+        "RETRAIN_CHECK_INTERVAL": 0.0,
         "MODEL_CHECK_INTERVAL": 0.0,
         "TRAINING_LOG": str(tmp_path / "training.log"),
         "LOG_REQUESTS": False,
@@ -152,3 +153,8 @@ def app(service_store, model_dir, tmp_path):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -173,6 +173,11 @@ def test_exclusions_recent_dates_and_last_four_newsletters(store, world, tmp_pat
     before = plan_picks(rec, store.dates_frame(couples), couples, week)
     top = before[before["rank"] == 1].set_index("couple_id")["idea_id"]
     second = before[before["rank"] == 2].set_index("couple_id")["idea_id"]
+    third = before[before["rank"] == 3].set_index("couple_id")["idea_id"]
+    saturday = week_context(week).day
+    # the third pick was done (and loved) 30 days before the weekend: excluded by the 90-day rule
+    for couple, idea in third.items():
+        store.add_date(couple, idea, saturday - _dt.timedelta(days=30), 5, 5)
     # five earlier newsletters: the top pick in the oldest (5 weeks back, no longer excluded),
     # the second pick 2 weeks back (excluded), filler in between
     ideas = list(world["catalog"].ids)
@@ -190,13 +195,12 @@ def test_exclusions_recent_dates_and_last_four_newsletters(store, world, tmp_pat
     out = tmp_path / "out"
     _run(store, world, out)
     picks = _picks(out)
-    saturday = week_context(week).day
     recent = recently_done(store.dates_frame(couples), saturday)
-    assert sum(len(v) for v in recent.values()) > 20  # the 90-day rule has work to do
+    assert sum(len(v) for v in recent.values()) > len(couples)  # simulated recent dates too
     for couple, group in picks.groupby("couple_id"):
         chosen = set(group["idea_id"])
         assert not chosen & recent.get(couple, set())
-        assert second[couple] not in chosen
+        assert second[couple] not in chosen and third[couple] not in chosen
         assert not chosen & {ideas[1], ideas[3], ideas[4]}
     # the 5th newsletter back no longer excludes: most couples get their top idea again
     again = picks[picks["rank"] == 1].set_index("couple_id")["idea_id"].eq(top).mean()

@@ -146,6 +146,9 @@ def test_dates_round_trip_with_partial_ratings(store: Store):
     assert with_ctx.loc[with_ctx["idea_id"] == "pottery-class", "ctx_weather"].item() == "rain"
     assert store.count_dates() == 4 and store.count_dates(couple_id) == 4
     assert store.max_date_id() == max(d["id"] for d in listed)
+    assert store.count_dates_created_since(None) == 4
+    assert store.count_dates_created_since(dt.datetime(2000, 1, 1)) == 4
+    assert store.count_dates_created_since(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)) == 0
     assert store.dates_frame(["c_nobody"]).empty
 
 
@@ -503,7 +506,8 @@ def test_bulk_load_round_trip_and_existing_couples(store: Store):
     assert store.get_couple("c_a")["profile"] == {"budget_ceiling": 1}
     assert store.get_couple("c_b")["source"] == "import" and not store.get_couple("c_solo")["active"]
     got = store.dates_frame(context=True)
-    pd.testing.assert_frame_equal(got, as_dates_frame(dates).astype({"ctx_weather": got["ctx_weather"].dtype}))
+    expected = as_dates_frame(dates).sort_values("couple_id", kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected.astype({"ctx_weather": got["ctx_weather"].dtype}))
     assert store.list_dates("c_a")[0] == {**store.list_dates("c_a")[0], "rating_a": 5, "rating_b": None,
                                           "context": {"weather": "rain"}, "done_on": "2024-01-01"}
 

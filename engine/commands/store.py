@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from ..config import settings_from_env
 from ..store import LATEST_VERSION, StoreError, open_store
@@ -37,6 +38,8 @@ def init(demo: bool, n_couples: int, seed: int) -> None:
             _demo(store, settings, n_couples, seed)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
+    except OperationalError as exc:
+        raise click.ClickException(f"cannot use the database at {store.url}: {exc.orig}") from exc
     finally:
         store.close()
 

@@ -1,0 +1,331 @@
+"""Benchmark the newsletter: couples per second at 10k, 100k and 1M simulated couples.
+
+Usage::
+
+    python -m bench.newsletter                       # 10k, 100k, 1M; 90 s cap per measurement
+    python -m bench.newsletter --sizes 10000 --max-seconds 0   # no cap
+
+Each size runs in its own subprocess (so peak memory is that size's alone):
+it simulates the couples (not timed), then measures, on the same data,
+
+* ``numpy_reference`` - only the matrix scoring and top-k: random couple
+  and idea factors (32 dims), one matmul per chunk, an exclusion mask and
+  ``argpartition`` top-k; the floor any scorer over this catalog pays;
+* ``in_process`` - the newsletter's planning path (``plan_chunks``: the
+  90-day exclusions, ``Recommender.batch`` with distinct categories, and
+  rendering both emails) in this process;
+* ``dask_2_workers`` - the same on a 2-worker local ``distributed``
+  cluster (processes, one thread each), model scattered once.
+
+The store and the file writes are bypassed (the frames go straight into
+``plan_chunks``, the function ``run_newsletter`` uses). A measurement stops
+taking new chunks after ``--max-seconds``; couples/s is measured over the
+chunks done and the full-size time is projected from it (``projected``:
+true). Sizes above 100k tile a simulated 100k world under new couple
+ids (simulating 1M couples alone takes longer than the measurement). CPU
+seconds (driver + workers) are recorded beside wall time because the
+machine may be shared (load average recorded). Peak memory is the peak RSS sampled during the measurement (driver),
+plus each Dask worker's peak RSS. A per-stage breakdown of one chunk
+(scoring / reasons / rendering) shows what limits speed. Results go to
+``bench/results/newsletter.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+
+__all__ = ["main"]
+
+_RESULTS = Path(__file__).resolve().parent / "results" / "newsletter.json"
+_REPO = Path(__file__).resolve().parents[1]
+_SIMULATE_MAX = 100_000  # larger sizes tile a simulated 100k world under new couple ids
+_CATEGORIES = ("food-and-drink", "outdoors", "sport-and-movement", "arts-and-crafts", "culture",
+               "music-and-dance", "learning", "games-and-play", "wellness", "romance", "conversation",
+               "cozy-at-home", "adventure", "giving-back", "getaway")
+_PILLARS = ("vulnerability", "appreciation", "physical-intimacy", "novelty")
+
+
+# --------------------------------------------------------------------------- setup
+
+def _synthetic_catalog(folder: Path, n_ideas: int, seed: int = 0) -> Path:
+    """A catalog in the shipped schema (used while the shipped one is small)."""
+    rng = np.random.default_rng(seed)
+    seasons = ("spring", "summer", "autumn", "winter")
+    rows = []
+    for i in range(n_ideas):
+        rows.append({
+            "id": f"idea-{i:04d}", "title": f"Idea {i}", "description": f"A date idea number {i}, described "
+            "in one paragraph as the real catalog does, long enough to look like an email.",
+            "category": _CATEGORIES[i % len(_CATEGORIES)], "cost": int(rng.integers(0, 4)),
+            "duration_min": int(rng.choice([30, 60, 90, 120, 180, 240])),
+            "setting": str(rng.choice(["home", "out", "away"], p=[0.4, 0.5, 0.1])),
+            "weather_dependent": str(bool(rng.random() < 0.3)).lower(),
+            "seasons": "|".join(s for s in seasons if rng.random() < 0.8) or "summer",
+            "time_of_day": "evening|night", "energy": int(rng.integers(1, 4)),
+            "interactivity": str(rng.choice(["interactive", "side-by-side", "passive"])),
+            "company": str(rng.choice(["just-us", "with-others"])), "kid_friendly": "true",
+            "accessibility": "", "planning": "spontaneous",
+            "pillars": "|".join(sorted(set(rng.choice(_PILLARS, size=2)))),
+            "novelty": int(rng.integers(1, 6)), "tags": "bench",
+        })
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(folder / "ideas.csv", index=False)
+    shutil.copy(_REPO / "data" / "schema.json", folder / "schema.json")
+    return folder
+
+
+class _PeakRss:
+    """Samples this process's resident memory every 50 ms; ``peak`` in MiB."""
+
+    def __init__(self) -> None:
+        self.peak = self.start = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    @staticmethod
+    def _rss() -> float:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, self._rss())
+
+    def __enter__(self) -> "_PeakRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+
+# --------------------------------------------------------------------------- one size (child)
+
+def _chunks(world_dates: pd.DataFrame, couple_ids: np.ndarray, chunk_size: int, deadline: list[float]):
+    from engine.newsletter import ChunkInput
+
+    keys = world_dates["couple_id"].to_numpy().astype(str)
+    lo_all = np.searchsorted(keys, couple_ids, side="left")
+    hi_all = np.searchsorted(keys, couple_ids, side="right")
+    for index, start in enumerate(range(0, len(couple_ids), chunk_size)):
+        if deadline and time.perf_counter() > deadline[0]:
+            return
+        end = min(start + chunk_size, len(couple_ids))
+        ids = [str(c) for c in couple_ids[start:end]]
+        yield ChunkInput(index, ids, world_dates.iloc[lo_all[start]:hi_all[end - 1]], {})
+
+
+def _numpy_reference(n: int, n_ideas: int, chunk_size: int, k: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    V = rng.standard_normal((n_ideas, 32)).astype(np.float32)
+    start = time.perf_counter()
+    with _PeakRss() as mem:
+        for lo in range(0, n, chunk_size):
+            m = min(chunk_size, n - lo)
+            U = rng.standard_normal((m, 32)).astype(np.float32)
+            S = U @ V.T
+            S[rng.random(S.shape) < 0.05] = -np.inf  # exclusions
+            top = np.argpartition(-S, k, axis=1)[:, :k]
+            order = np.argsort(-np.take_along_axis(S, top, axis=1), axis=1)
+            np.take_along_axis(top, order, axis=1)
+    seconds = time.perf_counter() - start
+    return {"couples": n, "seconds": round(seconds, 3), "couples_per_second": round(n / seconds, 1),
+            "peak_rss_mib": round(mem.peak, 1)}
+
+
+def _measure(rec, dates, couple_ids, week, k, chunk_size, max_seconds, client=None) -> dict:
+    from engine.newsletter import plan_chunks
+
+    def _worker_cpu() -> float:
+        if client is None:
+            return 0.0
+        usage = client.run(lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2]))
+        return float(sum(usage.values()))
+
+    load = os.getloadavg()[0]
+    cpu0, wcpu0 = time.process_time(), _worker_cpu()
+    start = time.perf_counter()
+    deadline = [start + max_seconds] if max_seconds > 0 else []
+    done = picks = 0
+    with _PeakRss() as mem:
+        for result in plan_chunks(rec, _chunks(dates, couple_ids, chunk_size, deadline), week, k,
+                                  client=client, render=True):
+            done += len(result.couple_ids)
+            picks += len(result.picks)
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu0 + _worker_cpu() - wcpu0
+    rate = done / seconds
+    out = {"cpu_seconds": round(cpu, 1), "couples_per_cpu_second": round(done / cpu, 1),
+           "load_average_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
+           "couples_measured": done, "picks": picks, "seconds_measured": round(seconds, 2),
+           "couples_per_second": round(rate, 1), "projected": done < len(couple_ids),
+           "seconds_full_size": round(len(couple_ids) / rate, 1),
+           "driver_peak_rss_mib": round(mem.peak, 1), "driver_rss_at_start_mib": round(mem.start, 1)}
+    if client is not None:
+        peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        out["worker_peak_rss_mib"] = [round(v, 1) for v in peaks.values()]
+    return out
+
+
+def _breakdown(rec, dates, couple_ids, week, k) -> dict:
+    """Seconds per stage for one chunk: model scoring+ranking, reasons, rendering."""
+    from engine.newsletter import plan_picks, recently_done, render_emails, week_context
+
+    ctx = week_context(week)
+    sub = dates[dates["couple_id"].isin(set(couple_ids))]
+    exclude = recently_done(sub, ctx.day)
+    t0 = time.perf_counter()
+    rec.model.rank(sub, couple_ids, k, context=ctx, exclude=exclude, distinct_groups=True,
+                   as_of_day=(ctx.day - _dt.date(1970, 1, 1)).days)
+    t1 = time.perf_counter()
+    picks = plan_picks(rec, sub, couple_ids, week, k)
+    t2 = time.perf_counter()
+    render_emails(picks, week, rec.catalog)
+    t3 = time.perf_counter()
+    n = len(couple_ids)
+    return {"couples": n, "model_rank_ms_per_couple": round((t1 - t0) * 1e3 / n, 3),
+            "batch_total_ms_per_couple": round((t2 - t1) * 1e3 / n, 3),
+            "reasons_and_rest_ms_per_couple": round(((t2 - t1) - (t1 - t0)) * 1e3 / n, 3),
+            "render_ms_per_couple": round((t3 - t2) * 1e3 / n, 3)}
+
+
+def _one(args) -> dict:
+    from engine.catalog import load_catalog
+    from engine.newsletter import week_start
+    from engine.recommender import Recommender
+    from engine.simulator import simulate
+
+    catalog = load_catalog(args.catalog)
+    model = joblib.load(args.model)
+    rec = Recommender(model, "bench")
+    t = time.perf_counter()
+    base = min(args.one, _SIMULATE_MAX)
+    world = simulate(base, seed=1, catalog=catalog)
+    sim_seconds = time.perf_counter() - t
+    dates = world.dates
+    couple_ids = world.couples["id"].to_numpy().astype(str)
+    copies = -(-args.one // base)
+    if copies > 1:  # tile the simulated couples under new ids (same per-couple work, real memory)
+        dates = pd.concat([dates.assign(couple_id=f"t{i}-" + dates["couple_id"]) for i in range(copies)],
+                          ignore_index=True)
+        couple_ids = np.concatenate([np.char.add(f"t{i}-", couple_ids) for i in range(copies)])[:args.one]
+    dates = dates.sort_values("couple_id", kind="stable").reset_index(drop=True)
+    couple_ids = np.sort(couple_ids)
+    week = week_start((dates["done_on"].max() + pd.Timedelta(days=10)).date())
+    out = {"couples": args.one, "dates": len(dates), "simulated_couples": base, "tiled_copies": copies,
+           "simulate_seconds": round(sim_seconds, 1),
+           "week": week.isoformat(),
+           "numpy_reference": _numpy_reference(args.one, len(catalog), args.chunk_size, args.k)}
+    out["in_process"] = _measure(rec, dates, couple_ids, week, args.k, args.chunk_size, args.max_seconds)
+    if args.workers:
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            # warm the workers (imports) outside the timing, as a long-lived cluster would be
+            client.run(lambda: __import__("engine.newsletter"))
+            out[f"dask_{args.workers}_workers"] = _measure(rec, dates, couple_ids, week, args.k, args.chunk_size,
+                                                           args.max_seconds, client=client)
+    ref = out["numpy_reference"]["couples_per_second"]
+    for key in ("in_process", f"dask_{args.workers}_workers"):
+        if key in out:
+            out[key]["numpy_reference_over_this"] = round(ref / out[key]["couples_per_second"], 1)
+    if args.one <= 20000:
+        out["breakdown"] = _breakdown(rec, dates, list(couple_ids[:args.chunk_size]), week, args.k)
+    return out
+
+
+# --------------------------------------------------------------------------- driver
+
+def main(argv: list[str] | None = None) -> dict | None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--max-seconds", type=float, default=90.0,
+                        help="stop taking chunks after this long per measurement (0 = no cap)")
+    parser.add_argument("--chunk-size", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--ideas", type=int, default=300,
+                        help="synthetic catalog size when the shipped catalog has fewer than 100 ideas")
+    parser.add_argument("--fit-couples", type=int, default=5000)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--catalog", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(_one(args)))
+        return None
+
+    from engine.catalog import load_catalog
+    from engine.model import EnjoymentModel
+    from engine.simulator import simulate
+
+    with tempfile.TemporaryDirectory(prefix="bench-newsletter-") as tmp:
+        shipped = load_catalog()
+        if len(shipped) >= 100:
+            catalog_dir, catalog_note = _REPO / "data", f"shipped catalog ({len(shipped)} ideas)"
+        else:
+            catalog_dir = _synthetic_catalog(Path(tmp) / "catalog", args.ideas)
+            catalog_note = (f"synthetic catalog of {args.ideas} ideas in the shipped schema (the shipped "
+                            f"catalog has only {len(shipped)})")
+        catalog = load_catalog(catalog_dir)
+        t = time.perf_counter()
+        model = EnjoymentModel().fit(simulate(args.fit_couples, seed=0, catalog=catalog).dates, catalog)
+        fit_seconds = time.perf_counter() - t
+        model_path = Path(tmp) / "model.joblib"
+        joblib.dump(model, model_path)
+        results = {
+            "benchmark": "newsletter", "when": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "platform": platform.platform(), "load_average_1m_at_start": os.getloadavg()[0]},
+            "catalog": catalog_note, "ideas": len(catalog),
+            "model": {"params": {k: v for k, v in model.get_params().items() if not callable(v)},
+                      "fitted_on_couples": args.fit_couples, "fit_seconds": round(fit_seconds, 1)},
+            "k": args.k, "chunk_size": args.chunk_size, "max_seconds_per_measurement": args.max_seconds,
+            "goal": "1,000,000 couples in <= 600 s on this machine", "sizes": [],
+        }
+        for size in [int(s) for s in args.sizes.split(",") if s]:
+            cmd = [sys.executable, "-m", "bench.newsletter", "--one", str(size), "--model", str(model_path),
+                   "--catalog", str(catalog_dir), "--chunk-size", str(args.chunk_size), "--k", str(args.k),
+                   "--workers", str(args.workers), "--max-seconds", str(args.max_seconds)]
+            done = subprocess.run(cmd, capture_output=True, text=True, cwd=_REPO, check=False)
+            if done.returncode != 0:
+                row = {"couples": size, "error": done.stderr.strip().splitlines()[-1:]}
+            else:
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+            results["sizes"].append(row)
+            print(json.dumps(row, indent=1), file=sys.stderr)
+            _RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            _RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    million = next((r for r in results["sizes"] if r["couples"] == 1_000_000), None)
+    if million:
+        best = min(v["seconds_full_size"] for k, v in million.items()
+                   if isinstance(v, dict) and "seconds_full_size" in v)
+        results["goal_met"] = best <= 600
+        results["best_seconds_for_1m"] = best
+    _RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    _RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {_RESULTS}", file=sys.stderr)
+    return results
+
+
+if __name__ == "__main__":
+    main()

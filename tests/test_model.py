@@ -1,0 +1,201 @@
+"""Known-answer tests of the enjoyment model and its ranking."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import load_catalog
+from engine.constraints import violations
+from engine.context import SEASONS, WEATHERS, Context
+from engine.dates import as_dates_frame
+from engine.model import EnjoymentModel
+from engine.recommender import Recommender
+from engine.simulator import simulate
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def world(catalog):
+    return simulate(400, seed=3, catalog=catalog)
+
+
+@pytest.fixture(scope="module")
+def fitted(world, catalog):
+    return EnjoymentModel(random_state=0).fit(world.dates, catalog)
+
+
+@pytest.fixture
+def model(fitted):
+    """A copy of the fitted model, so a test may change ranking parameters."""
+    return copy.deepcopy(fitted)
+
+
+def _dates(couple: str, ideas: list[str], ratings: list[int], start=dt.date(2025, 3, 1)) -> pd.DataFrame:
+    return as_dates_frame(pd.DataFrame({
+        "couple_id": couple, "idea_id": ideas,
+        "done_on": [start + dt.timedelta(days=7 * i) for i in range(len(ideas))],
+        "rating_a": ratings, "rating_b": ratings,
+    }))
+
+
+def _outdoor_active(catalog) -> list[str]:
+    f = catalog.frame
+    mask = (f["setting"] != "home") & (f["energy"] == "3") & f["category"].isin(["outdoors", "sport-and-movement"])
+    return list(f.index[mask])
+
+
+def test_outdoor_active_lover_gets_outdoor_active_first(model, catalog):
+    active = _outdoor_active(catalog)
+    assert len(active) >= 8
+    f = catalog.frame
+    calm = list(f.index[(f["setting"] == "home") & (f["energy"] == "1")][:6])
+    history = pd.concat([_dates("fan", active[:6], [5] * 6), _dates("fan", calm, [1] * 6, dt.date(2024, 1, 1))])
+    rec = Recommender(model.set_params(routine_weight=0.0, diversity=0.0), "test")
+    picks = rec.tonight("fan", history, Context(day=dt.date(2025, 7, 5)), k=5)
+    top = f.loc[[p.idea_id for p in picks]]
+    outdoor_active = (top["setting"] != "home") & (top["energy"].astype(int) >= 2)
+    assert outdoor_active.sum() >= 4, top[["category", "setting", "energy"]]
+    assert not set(calm) & {p.idea_id for p in picks}
+
+
+def test_a_rating_of_one_pushes_similar_ideas_down(model, catalog):
+    f = catalog.frame
+    games = list(f.index[f["category"] == "games-and-play"])
+    base = _dates("g", games[:2], [4, 4])
+    model.set_params(routine_weight=0.0, diversity=0.0)
+    p_before, _, _ = model.enjoyment(base, ["g"])
+    hated = pd.concat([base, _dates("g", [games[2]], [1], dt.date(2025, 6, 1))])
+    p_after, _, _ = model.enjoyment(hated, ["g"])
+    others = catalog.position(games[3:])
+    # the similar (same-category) ideas lose predicted enjoyment after the 1
+    assert np.mean(p_after[0, others]) < np.mean(p_before[0, others])
+
+
+def test_new_rating_changes_the_next_suggestion_without_retraining(model, catalog, world):
+    couple = str(world.couples["id"].iloc[5])
+    history = world.dates[world.dates["couple_id"] == couple]
+    rec = Recommender(model.set_params(routine_weight=0.2, diversity=0.1), "test")
+    ctx = Context(day=dt.date(2026, 5, 2))
+    first = rec.tonight(couple, history, ctx, k=3)
+    top = first[0].idea_id
+    # they do tonight's suggestion and hate it
+    rated = pd.concat([history, _dates(couple, [top], [1], dt.date(2026, 5, 2))])
+    second = rec.tonight(couple, rated, ctx, k=3)
+    assert top not in [s.idea_id for s in second]
+
+
+def test_unknown_couple_gets_a_flagged_cold_start_list(model):
+    rec = Recommender(model, "test")
+    picks = rec.tonight("nobody", as_dates_frame(pd.DataFrame(columns=["couple_id", "idea_id"])),
+                        Context(day=dt.date(2025, 6, 1)), k=3)
+    assert len(picks) == 3
+    assert all(p.cold_start for p in picks)
+    assert all("start with" in p.reasons[0] or "new in the catalog" in p.reasons[0] for p in picks)
+
+
+def test_same_seed_same_list_and_exploration_varies_by_seed(model, world):
+    couple = str(world.couples["id"].iloc[1])
+    history = world.dates[world.dates["couple_id"] == couple]
+    explorer = Recommender(model.set_params(exploration=0.3), "test")
+    ctx = Context(day=dt.date(2025, 6, 1))
+    a = [s.idea_id for s in explorer.tonight(couple, history, ctx, k=5, seed=11)]
+    b = [s.idea_id for s in explorer.tonight(couple, history, ctx, k=5, seed=11)]
+    lists = {tuple(s.idea_id for s in explorer.tonight(couple, history, ctx, k=5, seed=s)) for s in range(8)}
+    assert a == b
+    assert len(lists) > 1
+
+
+def test_every_suggestion_has_one_or_two_reasons(model, world):
+    rec = Recommender(model, "test")
+    couples = list(world.couples["id"].astype(str)[:40])
+    out = rec.batch(world.dates, couples, Context(day=dt.date(2026, 3, 7)), k=3)
+    for picks in out.values():
+        assert len(picks) == 3
+        for p in picks:
+            assert 1 <= len(p.reasons) <= 2 and all(isinstance(r, str) and r for r in p.reasons)
+
+
+def test_batch_distinct_categories(model, world, catalog):
+    rec = Recommender(model, "test")
+    couples = list(world.couples["id"].astype(str)[:60])
+    out = rec.batch(world.dates, couples, Context(day=dt.date(2026, 3, 7)), k=3, distinct_categories=True)
+    for picks in out.values():
+        cats = catalog.frame.loc[[p.idea_id for p in picks], "category"]
+        assert cats.is_unique
+
+
+_contexts = st.builds(
+    Context,
+    budget=st.one_of(st.none(), st.integers(0, 3)),
+    minutes=st.one_of(st.none(), st.integers(15, 1440)),
+    setting=st.one_of(st.none(), st.sampled_from(["home", "out"])),
+    weather=st.one_of(st.none(), st.sampled_from(WEATHERS)),
+    kids=st.booleans(),
+    season=st.one_of(st.none(), st.sampled_from(SEASONS)),
+    day=st.dates(dt.date(2024, 1, 1), dt.date(2027, 12, 31)),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ctx=_contexts, couple_row=st.integers(0, 399))
+def test_constraints_are_never_violated(fitted, world, catalog, ctx, couple_row):
+    model = fitted
+    couple = str(world.couples["id"].iloc[couple_row])
+    history = world.dates[world.dates["couple_id"] == couple]
+    picks = Recommender(model, "test").tonight(couple, history, ctx, k=5)
+    for p in picks:
+        assert violations(catalog.idea(p.idea_id), ctx) == []
+
+
+def test_model_recovers_a_known_answer(catalog):
+    """Two groups of couples: one loves music-and-dance, the other wellness; a new
+    couple with two top-rated music dates must get music-and-dance first."""
+    rng = np.random.default_rng(0)
+    f = catalog.frame
+    music = list(f.index[f["category"] == "music-and-dance"])
+    wellness = list(f.index[f["category"] == "wellness"])
+    rest = list(f.index[~f["category"].isin(["music-and-dance", "wellness"])])
+    rows = []
+    for c in range(240):
+        loved = music if c % 2 == 0 else wellness
+        for i, idea in enumerate(rng.choice(loved, 6, replace=False)):
+            rows.append((f"k{c}", idea, dt.date(2025, 1, 1) + dt.timedelta(days=7 * i), 5))
+        for j, idea in enumerate(rng.choice(rest, 3, replace=False)):
+            rows.append((f"k{c}", idea, dt.date(2025, 3, 1) + dt.timedelta(days=7 * j), 2))
+    dates = as_dates_frame(pd.DataFrame(rows, columns=["couple_id", "idea_id", "done_on", "rating_a"]))
+    model = EnjoymentModel(routine_weight=0.0, diversity=0.0).fit(dates, catalog)
+    newcomer = _dates("new", music[:2], [5, 5])
+    ranked = model.recommend(["new"], k=5, history=newcomer, exclude={"new": set(music[:2])})[0]
+    assert [f.loc[i, "category"] for i, _ in ranked] == ["music-and-dance"] * 5
+
+
+def test_invalid_parameters_are_refused_with_the_fix(world, catalog):
+    with pytest.raises(ValueError, match=r"routine_weight must be in \[0, 1\], got 2"):
+        EnjoymentModel(routine_weight=2).fit(world.dates, catalog)
+    with pytest.raises(ValueError, match="learner must be one of"):
+        EnjoymentModel(learner="forest").fit(world.dates, catalog)
+
+
+def test_training_examples_are_point_in_time(catalog):
+    """A target's history holds only dates before the target idea was first done."""
+    dates = _dates("p", list(catalog.ids[:8]), [5, 4, 5, 2, 5, 4, 1, 5])
+    model = EnjoymentModel(target_share=0.5)
+    item_dates, context, targets = model._point_in_time(dates, np.random.default_rng(0))
+    assert len(targets) == 4
+    for _, t in targets.iterrows():
+        seen = context[context["couple_id"] == t["key"]]
+        assert (seen["done_on"] < t["first"]).all()
+        assert t["idea_id"] not in set(seen["idea_id"])
+    # idea-side statistics never see a target pair
+    assert not set(zip(item_dates["couple_id"], item_dates["idea_id"])) & set(zip(targets["couple_id"], targets["idea_id"]))

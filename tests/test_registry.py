@@ -1,0 +1,133 @@
+"""The model registry and the train-evaluate-promote gate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine import load_catalog
+from engine.model import EnjoymentModel
+from engine.registry import ArtifactError, NoModelError, Registry
+from engine.simulator import simulate
+from engine.training import gate, time_split, train_and_maybe_promote
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def world(catalog):
+    return simulate(300, seed=5, catalog=catalog)
+
+
+@pytest.fixture(scope="module")
+def fitted(world, catalog):
+    return EnjoymentModel().fit(world.dates, catalog)
+
+
+def test_save_promote_load_and_card(tmp_path, fitted, catalog):
+    reg = Registry(tmp_path / "models")
+    with pytest.raises(NoModelError, match="dateideas train"):
+        reg.load()
+    v = reg.save(fitted, metrics={"holdout_ndcg@10": 0.3}, data={"dates": 10})
+    assert reg.live_version() is None
+    reg.promote(v, catalog=catalog)
+    assert reg.live_version() == v
+    model, card = reg.load(catalog=catalog)
+    assert card["feature_names"] == model.feature_names_
+    assert card["libraries"]["scikit-learn"]
+    assert card["metrics"]["holdout_ndcg@10"] == 0.3
+    assert [c["live"] for c in reg.versions()] == [True]
+    np.testing.assert_allclose(model.featurizer_.similarity_, fitted.featurizer_.similarity_)
+
+
+def test_rollback_goes_back_one_version_at_a_time(tmp_path, fitted, catalog):
+    reg = Registry(tmp_path / "models")
+    versions = []
+    for _ in range(3):
+        versions.append(reg.save(fitted))
+        reg.promote(versions[-1], catalog=catalog)
+    assert reg.rollback(catalog=catalog) == versions[1]
+    assert reg.rollback(catalog=catalog) == versions[0]
+    with pytest.raises(NoModelError, match="nothing to roll back"):
+        reg.rollback(catalog=catalog)
+    assert reg.live_version() == versions[0]
+
+
+def test_corrupt_artifact_is_refused_and_the_live_version_stays(tmp_path, fitted, catalog):
+    reg = Registry(tmp_path / "models")
+    good = reg.save(fitted)
+    reg.promote(good, catalog=catalog)
+    bad = reg.save(fitted)
+    artifact = tmp_path / "models" / bad / "model.joblib"
+    artifact.write_bytes(artifact.read_bytes()[:200])
+    with pytest.raises(ArtifactError, match="does not match the checksum"):
+        reg.promote(bad, catalog=catalog)
+    assert reg.live_version() == good
+
+
+def test_mismatched_card_is_refused(tmp_path, fitted, catalog):
+    reg = Registry(tmp_path / "models")
+    v = reg.save(fitted)
+    card_path = tmp_path / "models" / v / "card.json"
+    original = json.loads(card_path.read_text())
+    card = json.loads(card_path.read_text())
+    card["libraries"]["scikit-learn"] = "0.1.0"
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(ArtifactError, match="trained with scikit-learn 0.1.0"):
+        reg.load(v, catalog=catalog)
+    card = dict(original, catalog="0000")
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(ArtifactError, match="different catalog"):
+        reg.load(v, catalog=catalog)
+    card = dict(original, feature_names=["something_else"])
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(ArtifactError, match="different features"):
+        reg.load(v, catalog=catalog)
+
+
+def test_time_split_holds_out_the_latest_dates(world):
+    train, test = time_split(world.dates, 0.2)
+    assert train["done_on"].max() <= test["done_on"].min()
+    assert abs(len(test) / len(world.dates) - 0.2) < 0.02
+
+
+@pytest.mark.parametrize("candidate, live, tolerance, expected", [
+    (0.30, None, 0.01, True),
+    (0.30, 0.30, 0.0, True),
+    (0.295, 0.30, 0.01, True),
+    (0.28, 0.30, 0.01, False),
+    (float("nan"), 0.30, 0.01, False),
+])
+def test_gate_known_answers(candidate, live, tolerance, expected):
+    promoted, reason = gate(candidate, live, tolerance=tolerance)
+    assert promoted is expected
+    assert reason
+
+
+class _Flat(EnjoymentModel):
+    """A candidate that cannot rank: every idea gets the same probability."""
+
+    def _predict_features(self, X):
+        return np.full(len(X), 0.5)
+
+
+def test_gate_refusal_keeps_the_live_model(tmp_path, world, catalog):
+    reg = Registry(tmp_path / "models")
+    first = train_and_maybe_promote(world.dates, catalog, reg)
+    assert first.promoted and reg.live_version() == first.version
+    worse = train_and_maybe_promote(world.dates, catalog, reg, tolerance=0.0, factory=_Flat)
+    assert not worse.promoted and "<" in worse.reason
+    assert reg.live_version() == first.version
+
+
+def test_no_promote_saves_without_changing_live(tmp_path, world, catalog):
+    reg = Registry(tmp_path / "models")
+    first = train_and_maybe_promote(world.dates, catalog, reg)
+    second = train_and_maybe_promote(world.dates, catalog, reg, promote=False)
+    assert not second.promoted and "no-promote" in second.reason
+    assert reg.live_version() == first.version
