@@ -6,10 +6,12 @@ catalog without, say, ``kid_friendly`` is simply not filtered on kids.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .catalog import Catalog
-from .context import BAD_WEATHER, Context
+from .context import BAD_WEATHER, SEASONS, Context
 
 __all__ = ["allowed_mask", "violations"]
 
@@ -22,25 +24,52 @@ def allowed_mask(catalog: Catalog, context: Context | None) -> np.ndarray:
     or storm excludes ``weather_dependent`` ideas; kids along requires
     ``kid_friendly``; the season must be in ``seasons``.
     """
-    frame = catalog.frame
-    mask = np.ones(len(frame), dtype=bool)
+    arrays = _arrays(catalog)
+    mask = np.ones(len(catalog), dtype=bool)
     if context is None:
         return mask
     ctx = context.resolved()
-    if ctx.budget is not None and "cost" in frame:
-        mask &= frame["cost"].astype(float).to_numpy() <= ctx.budget
-    if ctx.minutes is not None and "duration_min" in frame:
-        mask &= frame["duration_min"].astype(float).to_numpy() <= ctx.minutes
-    if ctx.setting is not None and "setting" in frame:
-        setting = frame["setting"].to_numpy()
-        mask &= (setting == "home") if ctx.setting == "home" else (setting != "home")
-    if ctx.weather in BAD_WEATHER and "weather_dependent" in frame:
-        mask &= ~frame["weather_dependent"].astype(bool).to_numpy()
-    if ctx.kids and "kid_friendly" in frame:
-        mask &= frame["kid_friendly"].astype(bool).to_numpy()
-    if ctx.season and "seasons" in frame:
-        mask &= np.fromiter((ctx.season in s for s in frame["seasons"]), dtype=bool, count=len(frame))
+    if ctx.budget is not None and "cost" in arrays:
+        mask &= arrays["cost"] <= ctx.budget
+    if ctx.minutes is not None and "duration_min" in arrays:
+        mask &= arrays["duration_min"] <= ctx.minutes
+    if ctx.setting is not None and "setting" in arrays:
+        mask &= arrays["home"] if ctx.setting == "home" else ~arrays["home"]
+    if ctx.weather in BAD_WEATHER and "weather_dependent" in arrays:
+        mask &= ~arrays["weather_dependent"]
+    if ctx.kids and "kid_friendly" in arrays:
+        mask &= arrays["kid_friendly"]
+    if ctx.season and ("season", ctx.season) in arrays:
+        mask &= arrays[("season", ctx.season)]
     return mask
+
+
+_CACHE: "weakref.WeakKeyDictionary[Catalog, dict]" = weakref.WeakKeyDictionary()
+
+
+def _arrays(catalog: Catalog) -> dict:
+    """The catalog's constraint columns as numpy arrays, computed once per catalog."""
+    cached = _CACHE.get(catalog)
+    if cached is not None:
+        return cached
+    frame = catalog.frame
+    out: dict = {}
+    if "cost" in frame:
+        out["cost"] = frame["cost"].astype(float).to_numpy()
+    if "duration_min" in frame:
+        out["duration_min"] = frame["duration_min"].astype(float).to_numpy()
+    if "setting" in frame:
+        out["setting"] = True
+        out["home"] = frame["setting"].to_numpy() == "home"
+    for col in ("weather_dependent", "kid_friendly"):
+        if col in frame:
+            out[col] = frame[col].astype(bool).to_numpy()
+    if "seasons" in frame:
+        for season in SEASONS:
+            out[("season", season)] = np.fromiter((season in s for s in frame["seasons"]), dtype=bool,
+                                                  count=len(frame))
+    _CACHE[catalog] = out
+    return out
 
 
 def violations(idea: dict, context: Context) -> list[str]:

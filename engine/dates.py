@@ -33,7 +33,7 @@ def empty_dates() -> pd.DataFrame:
 
 
 def as_dates_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return a normalised copy of ``frame`` with the columns above.
+    """Return ``frame`` normalised to the columns above (a copy unless it already is).
 
     A single ``rating`` column is accepted in place of ``rating_a``/``rating_b``
     and becomes ``rating_a``. ``done_on`` may be missing (all NaT).
@@ -43,6 +43,8 @@ def as_dates_frame(frame: pd.DataFrame) -> pd.DataFrame:
     ValueError
         If ``couple_id`` or ``idea_id`` is missing, naming the columns present.
     """
+    if _is_normalised(frame):
+        return frame
     missing = [c for c in ("couple_id", "idea_id") if c not in frame.columns]
     if missing:
         raise ValueError(
@@ -63,6 +65,16 @@ def as_dates_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out["idea_id"] = out["idea_id"].astype(str)
     extra = [c for c in out.columns if c.startswith("ctx_")]
     return out[list(DATE_COLUMNS) + extra].reset_index(drop=True)
+
+
+def _is_normalised(frame: pd.DataFrame) -> bool:
+    """True when ``frame`` already has exactly the normalised columns and dtypes (no copy needed)."""
+    cols = list(frame.columns)
+    if cols[:len(DATE_COLUMNS)] != list(DATE_COLUMNS) or any(not c.startswith("ctx_") for c in cols[5:]):
+        return False
+    dtypes = frame.dtypes
+    return (dtypes["rating_a"] == float and dtypes["rating_b"] == float
+            and str(dtypes["done_on"]) == "datetime64[ns]")
 
 
 def mean_rating(frame: pd.DataFrame) -> np.ndarray:

@@ -198,20 +198,20 @@ def _log1p_nonneg(X):
 
 @dataclass
 class Histories:
-    """Sparse per-couple summaries of history, rows = couples, columns = ideas.
+    """Dense per-couple summaries of history, rows = couples, columns = ideas.
 
     Attributes
     ----------
     couple_ids : ndarray of shape (n_couples,)
-    done : csr_matrix (n_couples, n_ideas)
+    done : ndarray (n_couples, n_ideas)
         Times each idea was done.
-    liked, disliked : csr_matrix (n_couples, n_ideas)
+    liked, disliked : ndarray (n_couples, n_ideas)
         1 where the couple's mean rating of the idea is relevant / low.
-    centered : csr_matrix (n_couples, n_ideas)
-        Rating minus the couple's shrunk mean, scaled to [-1, 1] (rated ideas only).
-    recent : csr_matrix (n_couples, n_ideas)
+    centered : ndarray (n_couples, n_ideas)
+        Rating minus the couple's shrunk mean, scaled to [-1, 1] (0 = not rated).
+    recent : ndarray (n_couples, n_ideas)
         Recency weights (exponential decay over the couple's own date order).
-    last_day : csr_matrix (n_couples, n_ideas)
+    last_day : ndarray (n_couples, n_ideas)
         Day number (days since 1970) + 1 of the latest time done; 0 = never or undated.
     n_dates : ndarray (n_couples,)
     mean_z : ndarray (n_couples,)
@@ -219,12 +219,12 @@ class Histories:
     """
 
     couple_ids: np.ndarray
-    done: sp.csr_matrix
-    liked: sp.csr_matrix
-    disliked: sp.csr_matrix
-    centered: sp.csr_matrix
-    recent: sp.csr_matrix
-    last_day: sp.csr_matrix
+    done: np.ndarray
+    liked: np.ndarray
+    disliked: np.ndarray
+    centered: np.ndarray
+    recent: np.ndarray
+    last_day: np.ndarray
     n_dates: np.ndarray
     mean_z: np.ndarray
 
@@ -323,9 +323,11 @@ class HistoryFeaturizer(BaseEstimator):
         self.relevant_rating_ = float(rel)
         self._fit_groups(catalog)
         self._fit_blocks(catalog)
-        hist = self.histories(dates)
+        pairs = self._pairs(dates)
         n_ideas = len(self.catalog_ids_)
-        done_bin = (hist.done > 0).astype(float)
+        shape = (len(pairs["couple_ids"]), n_ideas)
+        done_bin = sp.csr_matrix((np.ones(len(pairs["rows"])), (pairs["rows"], pairs["cols"])), shape=shape)
+        done_bin.data[:] = 1.0
         # item-item cosine similarity on who did what, shrunk, top-k per idea
         co = (done_bin.T @ done_bin).toarray()
         counts = np.asarray(done_bin.sum(axis=0)).ravel()
@@ -336,9 +338,10 @@ class HistoryFeaturizer(BaseEstimator):
         if k < n_ideas - 1:
             cut = np.partition(sim, -k, axis=1)[:, -k][:, None]
             sim = np.where(sim >= cut, sim, 0.0)
-        self.similarity_ = sim.T.copy()  # column i: neighbours contributing to idea i
+        # column i: the neighbours contributing to idea i; sparse (top-k per idea)
+        self.similarity_ = sp.csr_matrix(sim.T)
         # priors
-        n_couples = max(len(hist.couple_ids), 1)
+        n_couples = max(shape[0], 1)
         self.popularity_ = np.log1p(counts) / np.log1p(max(counts.max(initial=0), 1))
         z = self._z(ratings)
         pos = self._positions(dates["idea_id"].to_numpy())
@@ -352,7 +355,11 @@ class HistoryFeaturizer(BaseEstimator):
         self.relevant_rate_ = (relsum + self.shrink * self.global_rel_) / (zcnt + self.shrink)
         self.idea_counts_ = counts
         # reference couples for the user-user signal (a seeded sample when there are many)
-        liked_rows = hist.liked
+        pz = pairs["z"]
+        rated = ~np.isnan(pz)
+        liked_rows = sp.csr_matrix(((pz[rated] >= self._rel_z()).astype(float),
+                                    (pairs["rows"][rated], pairs["cols"][rated])), shape=shape)
+        liked_rows.data[:] = np.minimum(liked_rows.data, 1.0)
         keep = np.flatnonzero(np.asarray(done_bin.sum(axis=1)).ravel() > 0)
         if len(keep) > self.reference_couples:
             keep = np.sort(np.random.default_rng(0).choice(keep, self.reference_couples, replace=False))
@@ -372,8 +379,27 @@ class HistoryFeaturizer(BaseEstimator):
             if len(cols):
                 blocks.append((attr, cols, spec.kind in ("ordinal", "numeric", "boolean")))
         self.blocks_ = blocks
+        self._block_vectors = {a: np.ascontiguousarray(self.idea_vectors_[:, cols].T)
+                               for a, cols, scalar in blocks if not scalar}
         self.feature_names_ = list(FEATURE_NAMES) + [f"match:{a}" for a, _, _ in blocks] + \
             [f"above:{a}" for a, _, scalar in blocks if scalar] + [f"rel:{n}" for n in _RELATIVE]
+
+    def similarity_to(self, position: int) -> np.ndarray:
+        """Dense column of the item-item similarity: how much each idea contributes to ``position``."""
+        check_is_fitted(self, "similarity_")
+        by_target = getattr(self, "_by_target", None)
+        if by_target is None:
+            by_target = self._by_target = sp.csr_matrix(self.similarity_.T)
+        out = np.zeros(by_target.shape[1])
+        lo, hi = by_target.indptr[position], by_target.indptr[position + 1]
+        out[by_target.indices[lo:hi]] = by_target.data[lo:hi]
+        return out
+
+    def _group_matrix(self) -> np.ndarray:
+        """One-hot (n_ideas, n_groups) of each idea's group."""
+        out = np.zeros((len(self.group_of_), len(self.group_labels_)))
+        out[np.arange(len(self.group_of_)), self.group_of_] = 1.0
+        return out
 
     def _fit_groups(self, catalog: Catalog) -> None:
         group = self.group_attribute
@@ -404,65 +430,73 @@ class HistoryFeaturizer(BaseEstimator):
         get = self._idea_pos.get
         return np.fromiter((get(i, -1) for i in idea_ids), dtype=np.int64, count=len(idea_ids))
 
+    def _pairs(self, dates: pd.DataFrame, couple_ids: Sequence[str] | None = None) -> dict:
+        """Row (couple), column (idea), rating on [0, 1] and day of each usable date."""
+        if couple_ids is None:
+            couple_ids = np.array(sorted(pd.unique(dates["couple_id"].astype(str))), dtype=object)
+        else:
+            couple_ids = np.asarray(list(couple_ids), dtype=object)
+        if len(dates) == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return {"couple_ids": couple_ids, "rows": empty, "cols": empty, "z": np.zeros(0),
+                    "day": empty}
+        if len(couple_ids) == 1:
+            rows = np.where(dates["couple_id"].to_numpy() == couple_ids[0], 0, -1)
+        else:
+            rows = pd.Index(couple_ids).get_indexer(dates["couple_id"].to_numpy())
+        cols = self._positions(dates["idea_id"].to_numpy())
+        keep = (rows >= 0) & (cols >= 0)
+        a = dates["rating_a"].to_numpy(dtype=float)[keep]
+        b = dates["rating_b"].to_numpy(dtype=float)[keep]
+        counts = (~np.isnan(a)).astype(float) + (~np.isnan(b))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(counts > 0, (np.nan_to_num(a) + np.nan_to_num(b)) / np.maximum(counts, 1), np.nan)
+        days = dates["done_on"].to_numpy()[keep].astype("datetime64[D]")
+        day = np.where(np.isnat(days), -1, days.astype("int64"))
+        return {"couple_ids": couple_ids, "rows": rows[keep].astype(np.int64), "cols": cols[keep],
+                "z": self._z(mean), "day": day}
+
     def histories(self, dates: pd.DataFrame, couple_ids: Sequence[str] | None = None) -> Histories:
         """Summarise ``dates`` per couple (rows in ``couple_ids`` order; default: sorted ids present).
 
         Ideas not in the fitted catalog are ignored.
         """
-        n_ideas = len(self.catalog_ids_)
-        if couple_ids is None:
-            couple_ids = np.array(sorted(pd.unique(dates["couple_id"].astype(str))), dtype=object)
-        else:
-            couple_ids = np.asarray(list(couple_ids), dtype=object)
-        n_c = len(couple_ids)
-        cindex = pd.Index(couple_ids)
-        rows = cindex.get_indexer(dates["couple_id"].astype(str).to_numpy()) if len(dates) else np.array([], int)
-        cols = self._positions(dates["idea_id"].to_numpy()) if len(dates) else np.array([], int)
-        keep = (rows >= 0) & (cols >= 0)
-        d = dates.loc[keep]
-        rows, cols = rows[keep], cols[keep]
-        z = self._z(mean_rating(d)) if len(d) else np.array([])
-        day = d["done_on"].to_numpy("datetime64[D]").astype("int64") if len(d) else np.array([], "int64")
-        undated = np.isnat(d["done_on"].to_numpy("datetime64[D]")) if len(d) else np.array([], bool)
-        day = np.where(undated, -1, day)
-        # order within couple: by day then input order -> recency rank
+        pairs = self._pairs(dates, couple_ids)
+        couple_ids = pairs["couple_ids"]
+        rows, cols, z, day = pairs["rows"], pairs["cols"], pairs["z"], pairs["day"]
+        n_c, n_i = len(couple_ids), len(self.catalog_ids_)
+        flat = rows * n_i + cols
+        size = n_c * n_i
+
+        def _sum(weights) -> np.ndarray:
+            return np.bincount(flat, weights=weights, minlength=size).astype(float).reshape(n_c, n_i)
+
+        # recency rank within couple: by day, then input order
         order = np.lexsort((np.arange(len(rows)), day, rows))
-        rows_o = rows[order]
         n_dates = np.bincount(rows, minlength=n_c).astype(float)
-        starts = np.concatenate([[0], np.cumsum(n_dates)[:-1]]).astype(int)
+        starts = np.concatenate([[0], np.cumsum(n_dates)[:-1]]).astype(np.int64)
         rank_from_end = np.empty(len(rows), dtype=float)
         if len(rows):
-            pos_in_couple = np.arange(len(rows)) - starts[rows_o]
-            rank_from_end[order] = n_dates[rows_o] - 1 - pos_in_couple
-        recency = 0.5 ** (rank_from_end / self.recency_half_life)
-        shape = (n_c, n_ideas)
-
-        def _m(values):
-            return sp.csr_matrix((values, (rows, cols)), shape=shape)
-
-        done = _m(np.ones(len(rows)))
+            rows_o = rows[order]
+            rank_from_end[order] = n_dates[rows_o] - 1 - (np.arange(len(rows)) - starts[rows_o])
+        done = _sum(None)
+        recent = _sum(0.5 ** (rank_from_end / self.recency_half_life))
         rated = ~np.isnan(z)
         zr = np.where(rated, z, 0.0)
-        # couple shrunk mean
         c_zsum = np.bincount(rows, weights=zr, minlength=n_c).astype(float)
         c_zcnt = np.bincount(rows, weights=rated.astype(float), minlength=n_c).astype(float)
         prior = getattr(self, "global_z_", 0.5)
         mean_z = (c_zsum + 3.0 * prior) / (c_zcnt + 3.0)
-        # per (couple, idea) mean rating, rated pairs only
-        key = rows[rated].astype(np.int64) * n_ideas + cols[rated]
-        ukey, inv = np.unique(key, return_inverse=True)
-        zmean = np.bincount(inv, weights=zr[rated], minlength=len(ukey)) / np.maximum(
-            np.bincount(inv, minlength=len(ukey)), 1)
-        zr_rows, zr_cols = ukey // max(n_ideas, 1), ukey % max(n_ideas, 1)
-        liked = sp.csr_matrix(((zmean >= self._rel_z()).astype(float), (zr_rows, zr_cols)), shape=shape)
-        disliked = sp.csr_matrix(((zmean < 0.5).astype(float), (zr_rows, zr_cols)), shape=shape)
-        centered = sp.csr_matrix((np.clip(2 * (zmean - mean_z[zr_rows]), -1, 1), (zr_rows, zr_cols)), shape=shape)
-        recent = _m(recency)
-        last_day = _max_dup(rows, cols, (day + 1).astype(float), shape)
-        for m in (liked, disliked, centered):
-            m.eliminate_zeros()
+        zsum, zcnt = _sum(zr), _sum(rated.astype(float))
+        has = zcnt > 0
+        zmean = np.divide(zsum, zcnt, out=np.zeros_like(zsum), where=has)
+        liked = (has & (zmean >= self._rel_z())).astype(float)
+        disliked = (has & (zmean < 0.5)).astype(float)
+        centered = np.where(has, np.clip(2 * (zmean - mean_z[:, None]), -1, 1), 0.0)
+        last_day = np.zeros(size)
+        np.maximum.at(last_day, flat, (day + 1).astype(float))
         return Histories(couple_ids=couple_ids, done=done, liked=liked, disliked=disliked,
-                         centered=centered, recent=recent, last_day=last_day,
+                         centered=centered, recent=recent, last_day=last_day.reshape(n_c, n_i),
                          n_dates=n_dates, mean_z=mean_z)
 
     # -- features ---------------------------------------------------------------
@@ -488,13 +522,14 @@ class HistoryFeaturizer(BaseEstimator):
         V = self.idea_vectors_
         S = self.similarity_
         F = np.empty((n_c, n_i, len(self.feature_names_)), dtype=np.float32)
-        done_bin = hist.done.copy()
-        done_bin.data[:] = 1.0
-        n_done = np.maximum(np.asarray(done_bin.sum(axis=1)).ravel(), 1.0)[:, None]
-        F[..., 0] = (done_bin @ S) / np.sqrt(n_done)
-        F[..., 1] = hist.liked @ S
-        F[..., 2] = hist.disliked @ S
-        taste_vec = (hist.centered @ V) / (np.asarray((hist.centered != 0).sum(axis=1)).ravel()[:, None] + 2.0)
+        done_bin = (hist.done > 0).astype(float)
+        n_done = np.maximum(done_bin.sum(axis=1), 1.0)[:, None]
+        cf = np.asarray(S.T @ np.vstack([done_bin, hist.liked, hist.disliked]).T).T
+        F[..., 0] = cf[:n_c] / np.sqrt(n_done)
+        F[..., 1] = cf[n_c:2 * n_c]
+        F[..., 2] = cf[2 * n_c:]
+        n_rated = (hist.centered != 0).sum(axis=1)[:, None]
+        taste_vec = (hist.centered @ V) / (n_rated + 2.0)
         F[..., 3] = taste_vec @ V.T
         F[..., 4] = _cos_rows(hist.liked @ V, V)
         F[..., 5] = _cos_rows(hist.disliked @ V, V)
@@ -503,15 +538,13 @@ class HistoryFeaturizer(BaseEstimator):
         dist = 1.0 - _cos_rows(routine, V)
         dist[~has_hist] = 0.5
         F[..., 6] = dist
-        groups = sp.csr_matrix((np.ones(n_i), (np.arange(n_i), self.group_of_)),
-                               shape=(n_i, len(self.group_labels_)))
-        gshare = (done_bin @ groups).toarray() / n_done
+        groups = self._group_matrix()
+        gshare = (done_bin @ groups) / n_done
         F[..., 7] = gshare[:, self.group_of_]
-        gtaste = (hist.centered @ groups).toarray() / ((hist.centered != 0).astype(float) @ groups).toarray().clip(1) \
-            if hist.centered.nnz else np.zeros((n_c, groups.shape[1]))
+        gtaste = (hist.centered @ groups) / np.maximum((hist.centered != 0) @ groups, 1)
         F[..., 8] = gtaste[:, self.group_of_]
-        F[..., 9] = np.log1p(hist.done.toarray())
-        last = hist.last_day.toarray()
+        F[..., 9] = np.log1p(hist.done)
+        last = hist.last_day
         if as_of_day is None:
             ref = last.max(axis=1) if n_i else np.zeros(n_c)
         else:
@@ -533,25 +566,26 @@ class HistoryFeaturizer(BaseEstimator):
             j += 1
         return F
 
-    def _user_neighbours(self, done_bin: sp.csr_matrix) -> np.ndarray:
+    def _user_neighbours(self, done_bin: np.ndarray) -> np.ndarray:
         """Score of each idea among the couple's most similar reference couples (user-kNN)."""
         n_c = done_bin.shape[0]
-        norms = np.sqrt(np.asarray(done_bin.sum(axis=1)).ravel())
-        sims = (done_bin @ self.reference_.T).toarray() / np.maximum(norms, 1e-12)[:, None]
+        norms = np.sqrt(done_bin.sum(axis=1))
+        sims = np.asarray(self.reference_ @ done_bin.T).T / np.maximum(norms, 1e-12)[:, None]
         k = min(self.user_neighbours, sims.shape[1])
         if k == 0 or n_c == 0:
             return np.zeros((n_c, len(self.catalog_ids_)))
-        if k < sims.shape[1]:
-            cut = np.partition(sims, -k, axis=1)[:, -k][:, None]
-            sims = np.where(sims >= cut, sims, 0.0)
-        total = np.maximum(sims.sum(axis=1, keepdims=True), 1e-12)
-        return (sp.csr_matrix(sims) @ self.reference_liked_).toarray() / total
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        weights = np.take_along_axis(sims, top, axis=1)
+        total = np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+        neighbours = sp.csr_matrix((weights.ravel(), top.ravel(), np.arange(0, n_c * k + 1, k)),
+                                   shape=sims.shape)
+        return (neighbours @ self.reference_liked_).toarray() / total
 
-    def _attribute_matches(self, F: np.ndarray, done_bin: sp.csr_matrix, n_done: np.ndarray) -> None:
+    def _attribute_matches(self, F: np.ndarray, done_bin: np.ndarray, n_done: np.ndarray) -> int:
         """Per attribute: how well the idea matches what the couple usually does (and goes beyond it)."""
         V = self.idea_vectors_
         profile = (done_bin @ V) / n_done
-        has = (np.asarray(done_bin.sum(axis=1)).ravel() > 0)[:, None]
+        has = (done_bin.sum(axis=1) > 0)[:, None]
         j = len(FEATURE_NAMES)
         scalars = []
         for attr, cols, scalar in self.blocks_:
@@ -560,10 +594,11 @@ class HistoryFeaturizer(BaseEstimator):
                 F[..., j] = np.where(has, -np.abs(profile[:, [c]] - V[None, :, c][0]), 0.0)
                 scalars.append(c)
             else:
-                F[..., j] = profile[:, cols] @ V[:, cols].T
+                F[..., j] = profile[:, cols] @ self._block_vectors[attr]
             j += 1
         for c in scalars:
-            top = done_bin.multiply(V[:, c][None, :]).tocsr().max(axis=1).toarray()
+            top = np.max(np.where(done_bin > 0, V[None, :, c], -np.inf), axis=1, keepdims=True)
+            top = np.where(np.isfinite(top), top, 0.0)
             F[..., j] = np.where(has, V[None, :, c][0] - top, 0.0)
             j += 1
         return j
@@ -571,18 +606,6 @@ class HistoryFeaturizer(BaseEstimator):
 
 def _cos_rows(A, V: np.ndarray) -> np.ndarray:
     """Cosine between each row of A (n, d) and each row of V (m, d; rows unit norm)."""
-    A = np.asarray(A.toarray() if sp.issparse(A) else A, dtype=float)
+    A = np.asarray(A, dtype=float)
     norms = np.linalg.norm(A, axis=1, keepdims=True)
     return (A / np.maximum(norms, 1e-12)) @ V.T
-
-
-def _max_dup(rows, cols, values, shape) -> sp.csr_matrix:
-    """CSR matrix holding, per (row, col), the max of ``values`` (duplicates collapsed)."""
-    if len(rows) == 0:
-        return sp.csr_matrix(shape)
-    key = rows.astype(np.int64) * shape[1] + cols
-    order = np.lexsort((values, key))
-    key_s = key[order]
-    last = np.r_[key_s[1:] != key_s[:-1], True]
-    k = key_s[last]
-    return sp.csr_matrix((values[order][last], (k // shape[1], k % shape[1])), shape=shape)

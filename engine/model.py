@@ -205,6 +205,7 @@ class EnjoymentModel(BaseEstimator):
                 f"{len(y)} examples with labels {np.unique(y).tolist()} - add more rated dates"
             )
         self.learner_ = self._make_learner().fit(X, y)
+        self._fold_linear()
         self.featurizer_ = self._make_featurizer().fit(dates, catalog)
         self.catalog_ = catalog
         self.feature_names_ = list(self.featurizer_.feature_names_)
@@ -291,7 +292,7 @@ class EnjoymentModel(BaseEstimator):
             idx = [ctx_groups[k] for k in ks if k in ctx_groups]
             sub = context.iloc[np.concatenate(idx)] if idx else context.iloc[:0]
             hist = feat.histories(sub, ks)
-            as_of = np.where(days[sl] > 0, days[sl], hist.last_day.max(axis=1).toarray().ravel() - 1)
+            as_of = np.where(days[sl] > 0, days[sl], hist.last_day.max(axis=1) - 1)
             F = feat.transform(hist, as_of_day=as_of)
             rows = np.arange(len(ks))
             ok = tcol[sl] >= 0
@@ -318,11 +319,11 @@ class EnjoymentModel(BaseEstimator):
         return X, y
 
     def _check_fitted_model(self) -> None:
-        probe = self.featurizer_.transform(self.featurizer_.histories(self._history.iloc[:0], []))
-        cold = self.featurizer_.transform(
-            self.featurizer_.histories(self._history.iloc[:0], ["__probe__"]))
-        p = self._predict_features(cold.reshape(-1, cold.shape[-1]))
-        if probe.size and not np.all(np.isfinite(probe)) or not np.all(np.isfinite(p)):
+        """Score a cold-start couple and a sample of training couples; all must be finite."""
+        sample = pd.unique(self._history["couple_id"])[:50]
+        p, F, _ = self.enjoyment(self._history[self._history["couple_id"].isin(sample)],
+                                 ["__cold_start_probe__", *sample])
+        if not (np.all(np.isfinite(F)) and np.all(np.isfinite(p))):
             raise TrainingCheckError(
                 "the fitted model produces non-finite scores; check the ratings for "
                 "NaN or infinite values and try learner='linear' or a lower learning_rate"
@@ -330,7 +331,19 @@ class EnjoymentModel(BaseEstimator):
 
     # -------------------------------------------------------------- scoring
     def _predict_features(self, X: np.ndarray) -> np.ndarray:
+        if self.learner == "linear":
+            # the fitted scaler and logistic regression folded into one dot product
+            z = X @ self._linear_weights + self._linear_bias
+            return 1.0 / (1.0 + np.exp(-z))
         return self.learner_.predict_proba(X)[:, 1]
+
+    def _fold_linear(self) -> None:
+        if self.learner != "linear":
+            return
+        scaler, logit = self.learner_[0], self.learner_[-1]
+        weights = logit.coef_.ravel() / scaler.scale_
+        self._linear_weights = weights.astype(np.float32)
+        self._linear_bias = float(logit.intercept_[0] - np.dot(scaler.mean_, weights))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Probability of a relevant rating for pair-feature rows.

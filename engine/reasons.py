@@ -43,7 +43,7 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
     titles = frame["title"].to_numpy()
     lo, hi = feat.scale_
     reasons: list[tuple[float, str]] = []
-    liked = hist.liked.getrow(row).indices
+    liked = np.flatnonzero(hist.liked[row])
     if hist.n_dates[row] == 0:
         stars = lo + feat.quality_[position] * (hi - lo)
         if feat.idea_counts_[position] == 0:
@@ -52,7 +52,7 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
             reasons.append((2.0, f"a well-loved idea to start with: couples rate it {stars:.1f} of {hi:g}"))
     else:
         if len(liked):
-            sims = model._idea_sim[position, liked] + feat.similarity_[liked, position]
+            sims = model._idea_sim[position, liked] + feat.similarity_to(position)[liked]
             best = int(np.argmax(sims))
             if sims[best] > 0.45:
                 reasons.append((float(sims[best]), f"you loved {titles[liked[best]]}"))
@@ -80,13 +80,11 @@ def _routine_reason(model, hist: Histories, row: int, position: int, features: n
         return None
     group = feat.group_of_[position]
     label = str(feat.group_labels_[group]).replace("-", " ")
-    done = hist.done.getrow(row)
-    in_group = done.indices[feat.group_of_[done.indices] == group]
+    done = np.flatnonzero(hist.done[row])
+    in_group = done[feat.group_of_[done] == group]
     if len(in_group) == 0:
         return f"something new for you: you have not had a {label} date yet"
-    last = hist.last_day.getrow(row)
-    lookup = dict(zip(last.indices, last.data))
-    days = [lookup[i] for i in in_group if lookup.get(i, 0) > 0]
+    days = [d for d in hist.last_day[row, in_group] if d > 0]
     if days and as_of_day is not None:
         gap = as_of_day + 1 - max(days)
         if gap >= 21:

@@ -42,7 +42,7 @@ def test_save_promote_load_and_card(tmp_path, fitted, catalog):
     assert card["libraries"]["scikit-learn"]
     assert card["metrics"]["holdout_ndcg@10"] == 0.3
     assert [c["live"] for c in reg.versions()] == [True]
-    np.testing.assert_allclose(model.featurizer_.similarity_, fitted.featurizer_.similarity_)
+    np.testing.assert_allclose(model.featurizer_.similarity_.toarray(), fitted.featurizer_.similarity_.toarray())
 
 
 def test_rollback_goes_back_one_version_at_a_time(tmp_path, fitted, catalog):

@@ -1,0 +1,86 @@
+"""Latency of scoring every idea for one couple, beside a bare numpy dot product of the same shape.
+
+    python -m bench.scoring [--ideas 1000] [--past 200] [--repeats 200]
+
+Writes bench/results/scoring.json. The model is fitted on simulated couples
+over a catalog of ``--ideas`` ideas (the shipped ideas, resampled and
+perturbed); the measured couple has ``--past`` past dates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.context import Context
+from engine.dates import as_dates_frame
+from engine.model import EnjoymentModel
+from engine.recommender import Recommender
+from engine.simulator import simulate
+
+from .catalogs import large_catalog
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ideas", type=int, default=1000)
+    ap.add_argument("--past", type=int, default=200)
+    ap.add_argument("--couples", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=200)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog = large_catalog(args.ideas, Path(tmp) / "catalog")
+    world = simulate(args.couples, seed=1, catalog=catalog)
+    model = EnjoymentModel().fit(world.dates, catalog)
+    rng = np.random.default_rng(0)
+    start = dt.date(2020, 1, 1)
+    history = as_dates_frame(pd.DataFrame({
+        "couple_id": "bench",
+        "idea_id": rng.choice(catalog.ids, args.past),
+        "done_on": [start + dt.timedelta(days=7 * i) for i in range(args.past)],
+        "rating_a": rng.integers(1, 6, args.past), "rating_b": rng.integers(1, 6, args.past),
+    }))
+    rec = Recommender(model, "bench")
+    ctx = Context(day=dt.date(2024, 6, 1))
+    n_features = len(model.feature_names_)
+    X = rng.random((args.ideas, n_features)).astype(np.float32)
+    w = rng.random(n_features).astype(np.float32)
+    numpy_ms = _median_ms(lambda: np.argsort(-(X @ w))[:3], args.repeats)
+    score_ms = _median_ms(lambda: model.enjoyment(history, ["bench"]), args.repeats)
+    tonight_ms = _median_ms(lambda: rec.tonight("bench", history, ctx, k=3), args.repeats)
+    result = {
+        "ideas": args.ideas, "past_dates": args.past, "features": n_features, "learner": model.learner,
+        "numpy_dot_topk_ms": round(numpy_ms, 4),
+        "score_all_ideas_ms": round(score_ms, 3),
+        "tonight_with_reasons_ms": round(tonight_ms, 3),
+        "ratio_score_to_numpy": round(score_ms / numpy_ms, 1),
+        "goal_ms": 5.0,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "scoring.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
