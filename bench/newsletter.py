@@ -239,7 +239,7 @@ def _one(args) -> dict:
         from distributed import Client, LocalCluster
 
         with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
             # warm the workers (imports) outside the timing, as a long-lived cluster would be
             client.run(lambda: __import__("engine.newsletter"))
             out[f"dask_{args.workers}_workers"] = _measure(rec, dates, couple_ids, week, args.k, args.chunk_size,

@@ -535,10 +535,14 @@ class HistoryFeaturizer(BaseEstimator):
         F[..., 5] = _cos_rows(hist.disliked @ V, V)
         routine = hist.recent @ V
         has_hist = hist.n_dates > 0
-        dist = 1.0 - _cos_rows(routine, V)
+        groups = self._group_matrix()
+        # routine distance: half "how unlike the recent dates in every attribute", half
+        # "how rarely the recent dates were of this kind" (the group, e.g. category)
+        recent_groups = hist.recent @ groups
+        recent_share = recent_groups / np.maximum(recent_groups.sum(axis=1, keepdims=True), 1e-12)
+        dist = 0.5 * (1.0 - _cos_rows(routine, V)) + 0.5 * (1.0 - recent_share[:, self.group_of_])
         dist[~has_hist] = 0.5
         F[..., 6] = dist
-        groups = self._group_matrix()
         gshare = (done_bin @ groups) / n_done
         F[..., 7] = gshare[:, self.group_of_]
         gtaste = (hist.centered @ groups) / np.maximum((hist.centered != 0) @ groups, 1)

@@ -88,5 +88,5 @@ def _routine_reason(model, hist: Histories, row: int, position: int, features: n
     if days and as_of_day is not None:
         gap = as_of_day + 1 - max(days)
         if gap >= 21:
-            return f"you have not done anything {label} in {_weeks(gap)}"
+            return f"it has been {_weeks(gap)} since your last {label} date"
     return "a break from your usual routine"

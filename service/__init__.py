@@ -87,4 +87,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     for module in (couples, tonight, dates, ideas, admin, ops):
         app.register_blueprint(module.bp)
+    from . import pages  # the couples' web pages (HTML, session cookie)
+
+    app.register_blueprint(pages.bp)
     return app

@@ -21,7 +21,7 @@ from .metrics import get_metrics
 from .models import get_catalog
 from .training import get_launcher
 
-__all__ = ["bp"]
+__all__ = ["after_date_stored", "bp"]
 
 bp = Blueprint("dates", __name__, url_prefix="/v1/couples")
 
@@ -64,10 +64,16 @@ def add(couple_id: str):
                                             _plain(clean["rating_a"]), _plain(clean["rating_b"]), clean["note"]):
         raise ApiError(422, "this Idempotency-Key was already used with a different date; "
                             "use a new key for a new date", field="Idempotency-Key")
+    after_date_stored(store, created)
+    return _public(record), 201 if created else 200
+
+
+# Shared with the web pages (service/pages.py, "We did it"), so both routes count and retrain alike.
+def after_date_stored(store, created: bool) -> None:
+    """Count a stored (or replayed) date and, for a new one, maybe start a background retraining."""
     get_metrics().dates.labels(result="created" if created else "replayed").inc()
     if created:
         get_launcher().maybe_retrain(store, current_app.config["RETRAIN_AFTER_DATES"])
-    return _public(record), 201 if created else 200
 
 
 def _plain(value: float | None) -> int | float | None:

@@ -4,8 +4,8 @@ Triggers: ``POST /v1/admin/train``, or ``RETRAIN_AFTER_DATES`` new dates since
 the latest training run started (or, before any run, since the live model was
 created). The training command itself is single-flight across workers and
 hosts (the store's ``training`` lock) and records a ``training_runs`` row; a
-short ``training-launch`` lock keeps two workers from starting processes in
-the same moment. A run whose process died is marked failed by
+short ``training-launch`` lock (held from the launch until the process
+ends, at most 20 s) keeps two workers from starting processes in the same moment. A run whose process died is marked failed by
 ``Store.mark_stale_training_runs`` and shows in ``GET /v1/admin/models``.
 """
 
@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -69,7 +70,8 @@ class TrainingLauncher:
         if self.running(store) is not None:
             return None
         self._clear_dead_lock(store)
-        if not store.try_lock(_LAUNCH_LOCK, self._owner, ttl_s=_LAUNCH_TTL_S):
+        owner = f"{self._owner}:{uuid.uuid4().hex[:8]}"
+        if not store.try_lock(_LAUNCH_LOCK, owner, ttl_s=_LAUNCH_TTL_S):
             return None
         env = dict(os.environ, DATEIDEAS_DATABASE_URL=self.database_url, DATEIDEAS_MODEL_DIR=self.model_dir)
         if self.catalog_dir:
@@ -80,8 +82,11 @@ class TrainingLauncher:
             process = subprocess.Popen([sys.executable, "-m", "engine", "train", "--json"], env=env,
                                        stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                        start_new_session=True)
-        # reap it when it ends, so a finished run is not left as a zombie of this worker
-        threading.Thread(target=process.wait, name=f"reap-training-{process.pid}", daemon=True).start()
+        def reap() -> None:  # a finished run leaves no zombie, and the next launch may go
+            process.wait()
+            store.release_lock(_LAUNCH_LOCK, owner)
+
+        threading.Thread(target=reap, name=f"reap-training-{process.pid}", daemon=True).start()
         logger.info("started training process %d (%s)", process.pid, reason)
         return process.pid
 

@@ -169,10 +169,10 @@ def test_model_recovers_a_known_answer(catalog):
     rows = []
     for c in range(240):
         loved = music if c % 2 == 0 else wellness
-        for i, idea in enumerate(rng.choice(loved, 6, replace=False)):
-            rows.append((f"k{c}", idea, dt.date(2025, 1, 1) + dt.timedelta(days=7 * i), 5))
-        for j, idea in enumerate(rng.choice(rest, 3, replace=False)):
-            rows.append((f"k{c}", idea, dt.date(2025, 3, 1) + dt.timedelta(days=7 * j), 2))
+        ideas = [(i, 5) for i in rng.choice(loved, 6, replace=False)] + \
+                [(i, 2) for i in rng.choice(rest, 3, replace=False)]
+        for week, j in enumerate(rng.permutation(len(ideas))):
+            rows.append((f"k{c}", ideas[j][0], dt.date(2025, 1, 1) + dt.timedelta(days=7 * week), ideas[j][1]))
     dates = as_dates_frame(pd.DataFrame(rows, columns=["couple_id", "idea_id", "done_on", "rating_a"]))
     model = EnjoymentModel(routine_weight=0.0, diversity=0.0).fit(dates, catalog)
     newcomer = _dates("new", music[:2], [5, 5])

@@ -376,7 +376,7 @@ def test_local_dask_cluster_gives_the_in_process_picks(sqlite_url, world, tmp_pa
     try:
         _run(store, world, tmp_path / "local", seed=7)
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                      dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
             _run(other, world, tmp_path / "dask", seed=7, client=client)
     finally:
         store.close()

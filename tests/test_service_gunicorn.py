@@ -74,8 +74,8 @@ def server(tmp_path_factory, tiny_world):
     # a weak live model (10 couples, 5 boosting rounds), so a retrain on everything passes the gate
     few = tiny_world.dates[tiny_world.dates["couple_id"].isin(tiny_world.couples["id"].iloc[:10])]
     registry = Registry(root / "models")
-    registry.promote(registry.save(EnjoymentModel(max_iter=5).fit(few, tiny_world.catalog)),
-                     catalog=tiny_world.catalog)
+    weak = registry.save(EnjoymentModel(max_iter=5).fit(few, tiny_world.catalog))
+    registry.promote(weak, catalog=tiny_world.catalog)
     port = _free_port()
     env = dict(os.environ, DATEIDEAS_DATABASE_URL=db_url, DATEIDEAS_MODEL_DIR=str(root / "models"),
                DATEIDEAS_ADMIN_TOKEN=ADMIN, DATEIDEAS_RETRAIN_AFTER_DATES="0")
@@ -84,6 +84,7 @@ def server(tmp_path_factory, tiny_world):
     process = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port), "--workers", "2"],
                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     srv = _Server(port, process, root / "models", db_url)
+    srv.weak_version, srv.catalog = weak, tiny_world.catalog
     try:
         srv.wait_for(lambda: _ready(srv), 120, "GET /readyz to answer 200")
         yield srv
@@ -110,6 +111,15 @@ def _couple(srv: _Server) -> tuple[str, str]:
     status, body = srv.call("POST", "/v1/couples", {})
     assert status == 201
     return body["id"], body["token"]
+
+
+def _make_weak_model_live(srv: _Server, couple: tuple[str, str]) -> str:
+    """Promote the weak first model again (so the next retrain passes the gate) and wait until it serves."""
+    Registry(srv.model_dir).promote(srv.weak_version, catalog=srv.catalog)
+    couple_id, token = couple
+    srv.wait_for(lambda: {srv.call("GET", f"/v1/couples/{couple_id}/tonight", token=token)[1]["model_version"]
+                          for _ in range(8)} == {srv.weak_version}, 15, "the weak model to serve")
+    return srv.weak_version
 
 
 def _train_and_wait(srv: _Server, old_version: str) -> str:
@@ -161,6 +171,7 @@ def test_three_flows_end_to_end(server):
 
 def test_sixteen_threads_during_a_promotion(server):
     couples = [_couple(server) for _ in range(4)]
+    _make_weak_model_live(server, couples[0])
     errors: list[str] = []
     versions: list[str] = []
     stop = threading.Event()

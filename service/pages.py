@@ -1,0 +1,345 @@
+"""Server-rendered pages for couples: sign in, Tonight, We did it, Our dates.
+
+The pages are a thin skin over the same calls as the JSON API: the context is
+validated by :func:`engine.context.parse_context`, tonight's ideas come from
+:func:`engine.serving.serve_tonight` (and are logged by it), a date is checked
+by :func:`engine.serving.check_date_input` and stored with ``Store.add_date``
+followed by :func:`service.dates.after_date_stored`. Nothing is scored or
+validated here.
+
+Session and CSRF
+----------------
+Signing in posts the couple id and token (checked with the store's
+constant-time ``verify_token``); the session is Flask's signed cookie
+(``httponly``, ``SameSite=Lax``; ``Secure`` when ``SESSION_COOKIE_SECURE`` or
+``DATEIDEAS_SECURE_COOKIES=1``). Its key is ``SECRET_KEY`` from the config,
+else ``$DATEIDEAS_SECRET_KEY``, else a random key kept in
+``<MODEL_DIR>/session-secret`` (created once, mode 0600), so every gunicorn
+worker and replica on the same model folder accepts the same cookie. Every
+form carries a per-session CSRF token in a hidden field, checked on every POST.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hmac
+import os
+import re
+import secrets
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import (Blueprint, flash, g, redirect, render_template, request, session, url_for)
+from werkzeug.exceptions import HTTPException
+
+from engine.context import WEATHERS, ContextError, parse_context
+from engine.registry import NoModelError
+from engine.serving import NOTE_MAX, RECENT_DAYS, DateInputError, check_date_input, serve_tonight
+
+from .dates import after_date_stored
+from .db import get_store
+from .metrics import get_metrics
+from .models import get_catalog, get_recommender
+
+__all__ = ["bp", "csrf_token"]
+
+bp = Blueprint("pages", __name__)
+
+_CONTEXT_FIELDS = ("budget", "minutes", "setting", "weather", "kids")
+_FORM_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_SECRET_FILE = "session-secret"
+_ID_MAX = 64
+# what the pages say instead of the API's field names, in validation messages
+_FIELD_WORDS = (("ratings.a", "partner A's rating"), ("ratings.b", "partner B's rating"),
+                ("idea_id", "the idea"), ("done_on", "the day"))
+_ERROR_FIELDS = {"ratings.a": "rating_a", "ratings.b": "rating_b"}
+
+COST_WORDS = ("free", "cheap", "moderate", "splurge")
+SETTING_WORDS = {"home": "at home", "out": "out", "away": "away"}
+RATING_WORDS = {1: "didn't enjoy it", 2: "so-so", 3: "nice", 4: "lovely", 5: "loved it"}
+
+
+# ------------------------------------------------------------------ setup
+
+@bp.record_once
+def _configure(state) -> None:
+    """Session cookie settings and the signing key (see the module docstring)."""
+    config = state.app.config
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = os.environ.get("DATEIDEAS_SECRET_KEY") or _shared_secret(config["MODEL_DIR"])
+    config["SESSION_COOKIE_HTTPONLY"] = True
+    if config.get("SESSION_COOKIE_SAMESITE") is None:
+        config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if os.environ.get("DATEIDEAS_SECURE_COOKIES") == "1":
+        config["SESSION_COOKIE_SECURE"] = True
+
+
+def _shared_secret(model_dir: str | Path) -> str:
+    """The key in ``<model_dir>/session-secret``, created atomically on first use."""
+    path = Path(model_dir) / _SECRET_FILE
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{_SECRET_FILE}.{os.getpid()}.{uuid.uuid4().hex}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)  # atomic; the first process to get here wins, the others read its key
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text(encoding="ascii").strip()
+
+
+# ------------------------------------------------------------------ CSRF, auth, headers
+
+def csrf_token() -> str:
+    """This session's CSRF token (created on first use); every form posts it as ``csrf_token``."""
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+@bp.context_processor
+def _template_helpers() -> dict[str, Any]:
+    return {"csrf_token": csrf_token, "signed_in": session.get("couple_id"), "cost_words": COST_WORDS,
+            "setting_words": SETTING_WORDS, "rating_words": RATING_WORDS, "duration": _duration}
+
+
+@bp.before_request
+def _check_csrf():
+    if request.method != "POST":
+        return None
+    sent = request.form.get("csrf_token", "")
+    expected = session.get("csrf", "")
+    if expected and hmac.compare_digest(sent.encode(), expected.encode()):
+        return None
+    return _error_page(400, "This form has expired or did not come from this site. "
+                            "Reload the page and send it again.")
+
+
+@bp.after_request
+def _headers(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = ("default-src 'self'; frame-ancestors 'none'; "
+                                                   "form-action 'self'; base-uri 'none'; object-src 'none'")
+    return response
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    return _error_page(exc.code or 400, exc.description or exc.name)
+
+
+def _error_page(status: int, message: str):
+    return render_template("pages/error.html", status=status, message=message), status
+
+
+def signed_in(view):
+    """The view needs a signed-in couple (``g.couple_id``); otherwise go to the sign-in page."""
+
+    @functools.wraps(view)
+    def wrapped(**kwargs):
+        couple_id = session.get("couple_id")
+        if not couple_id or get_store().get_couple(couple_id) is None:  # erased meanwhile: sign out
+            session.pop("couple_id", None)
+            flash("Please sign in first.")
+            return redirect(url_for("pages.signin"), 303)
+        g.couple_id = couple_id
+        return view(**kwargs)
+
+    return wrapped
+
+
+# ------------------------------------------------------------------ sign in and out
+
+@bp.get("/")
+def home():
+    return redirect(url_for("pages.tonight" if session.get("couple_id") else "pages.signin"), 303)
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+def signin():
+    """Couple id + token; the token is checked in constant time by the store."""
+    errors: dict[str, str] = {}
+    couple_id = request.form.get("couple_id", "").strip()
+    if request.method == "POST":
+        token = request.form.get("token", "").strip()
+        if not couple_id:
+            errors["couple_id"] = "Enter your couple id (you got it with your token)."
+        if not token:
+            errors["token"] = "Enter your token."
+        if not errors and (len(couple_id) > _ID_MAX or not get_store().verify_token(couple_id, token)):
+            errors["token"] = "No couple has this id and token. Check both and try again."
+        if not errors:
+            session.clear()  # a fresh session (and CSRF token) for the signed-in couple
+            session["couple_id"] = couple_id
+            return redirect(url_for("pages.tonight"), 303)
+    status = 401 if errors else 200
+    return render_template("pages/signin.html", errors=errors, couple_id=couple_id), status
+
+
+@bp.post("/signout")
+def signout():
+    session.clear()
+    flash("You are signed out.")
+    return redirect(url_for("pages.signin"), 303)
+
+
+# ------------------------------------------------------------------ Tonight
+
+def _context_params(source) -> dict[str, str]:
+    """The context form's non-empty fields (empty = "any"); an unticked kids box is absent."""
+    return {name: source.get(name, "").strip() for name in _CONTEXT_FIELDS if source.get(name, "").strip()}
+
+
+@bp.get("/tonight")
+@signed_in
+def tonight():
+    """Tonight's idea for the context saved in the session (default: no constraints)."""
+    params = session.get("context", {})
+    try:
+        context, _ = parse_context(params, allowed=_CONTEXT_FIELDS)
+    except ContextError:  # saved by an older version of this page: start again
+        params, context = {}, parse_context({}, allowed=_CONTEXT_FIELDS)[0]
+        session.pop("context", None)
+    return _render_tonight(params, context, another=False)
+
+
+@bp.post("/tonight")
+@signed_in
+def tonight_update():
+    """The context form ("Show ideas") and the "Another idea" button; then back to GET /tonight."""
+    params = _context_params(request.form)
+    try:
+        context, _ = parse_context(params, allowed=_CONTEXT_FIELDS)
+    except ContextError as exc:
+        return _render_tonight(params, None, errors={exc.field: _words(exc)}, status=400)
+    session["context"] = params
+    if request.form.get("action") == "another":
+        _served, problem = _serve(context, another=True)  # logs the next ideas as served
+        if problem:
+            return _render_tonight(params, None, problem=problem, status=503)
+    return redirect(url_for("pages.tonight"), 303)
+
+
+def _serve(context, *, another: bool):
+    """(what ``serve_tonight`` served, None) or (None, why nothing could be served)."""
+    try:
+        recommender = get_recommender()  # this request's model, whatever is promoted meanwhile
+    except NoModelError:
+        return None, "No model is trained yet, so there are no suggestions. Please try again later."
+    served = serve_tonight(get_store(), recommender, g.couple_id, context, 3, another=another)
+    get_metrics().suggestions.inc(len(served.suggestions))
+    return served, None
+
+
+def _render_tonight(params: dict, context, *, another: bool = False, errors: dict | None = None,
+                    problem: str | None = None, status: int = 200):
+    served = None
+    if context is not None:
+        served, problem = _serve(context, another=another)
+        status = 503 if problem else status
+    catalog = get_catalog()
+    picks = [{"s": s, "idea": catalog.idea(s.idea_id)} for s in served.suggestions] if served else []
+    html = render_template("pages/tonight.html", params=params, errors=errors or {}, picks=picks,
+                           served=served, problem=problem, weathers=WEATHERS)
+    return html, status
+
+
+# ------------------------------------------------------------------ We did it
+
+def _form_rating(raw: str) -> Any:
+    """The radio value as an int; nothing chosen = None; anything else goes to the validator as is."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    return int(raw) if raw.isdigit() and len(raw) < 4 else raw
+
+
+def _idea_choices(couple_id: str) -> tuple[list[dict], list[dict]]:
+    """(ideas suggested in the last RECENT_DAYS days, newest first; the whole catalog by title)."""
+    catalog = get_catalog()
+    since = _dt.date.today() - _dt.timedelta(days=RECENT_DAYS)
+    rows = get_store().recent_suggestions(couple_id, since=since)
+    recent: dict[str, dict] = {}
+    for row in sorted(rows, key=lambda r: (r["served_at"], -r["rank"]), reverse=True):
+        if row["idea_id"] in catalog and row["idea_id"] not in recent:
+            recent[row["idea_id"]] = {"id": row["idea_id"], "title": catalog.frame.at[row["idea_id"], "title"]}
+    everything = sorted(({"id": i, "title": t} for i, t in catalog.frame["title"].items()),
+                        key=lambda item: item["title"].lower())
+    return list(recent.values()), everything
+
+
+@bp.route("/we-did-it", methods=["GET", "POST"])
+@signed_in
+def we_did_it():
+    """Rate a date: the idea, the day, one 1-5 rating per partner, a note."""
+    errors: dict[str, str] = {}
+    today = _dt.date.today()
+    form = {"idea_id": request.args.get("idea", ""), "done_on": today.isoformat(), "rating_a": "",
+            "rating_b": "", "note": "", "form_id": uuid.uuid4().hex}
+    if request.method == "POST":
+        form = {name: request.form.get(name, "") for name in form}
+        ratings = {"a": _form_rating(form["rating_a"]), "b": _form_rating(form["rating_b"])}
+        try:
+            clean = check_date_input(get_catalog(), form["idea_id"], ratings, form["done_on"].strip() or None,
+                                     form["note"], today=today)
+        except DateInputError as exc:
+            errors[_ERROR_FIELDS.get(exc.field, exc.field)] = _words(exc)
+        else:
+            key = f"page-{form['form_id']}" if _FORM_ID_RE.match(form["form_id"]) else None
+            store = get_store()
+            record, created = store.add_date(g.couple_id, clean["idea_id"], clean["done_on"],
+                                             clean["rating_a"], clean["rating_b"], note=clean["note"],
+                                             context=clean["context"], idempotency_key=key)
+            after_date_stored(store, created)
+            title = get_catalog().frame.at[record["idea_id"], "title"]
+            flash(f"Saved: {title} on {record['done_on']}." if created else f"{title} was already saved.")
+            return redirect(url_for("pages.our_dates"), 303)
+    recent, everything = _idea_choices(g.couple_id)
+    if not form["idea_id"] and recent:
+        form["idea_id"] = recent[0]["id"]
+    return render_template("pages/we_did_it.html", form=form, errors=errors, recent=recent,
+                           everything=everything, today=today.isoformat(), note_max=NOTE_MAX,
+                           ), 400 if errors else 200
+
+
+# ------------------------------------------------------------------ Our dates
+
+@bp.get("/our-dates")
+@signed_in
+def our_dates():
+    """The couple's dates, newest first, with both ratings."""
+    catalog = get_catalog()
+    dates = list(reversed(get_store().list_dates(g.couple_id)))
+    for record in dates:
+        record["title"] = catalog.frame.at[record["idea_id"], "title"] if record["idea_id"] in catalog \
+            else record["idea_id"]
+    return render_template("pages/our_dates.html", dates=dates)
+
+
+# ------------------------------------------------------------------ helpers
+
+def _words(exc: ValueError) -> str:
+    """A validator's message as a sentence for the page (field names said in words)."""
+    message = str(exc)
+    for name, words in _FIELD_WORDS:
+        message = message.replace(name, words)
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
+def _duration(minutes: Any) -> str:
+    """``90`` -> ``"1 h 30 min"``."""
+    minutes = int(minutes)
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h" + (f" {rest} min" if rest else "")

@@ -1,0 +1,330 @@
+"""The couples' web pages through the Flask test client: sign in/out, CSRF, cookies, Tonight, We did it, Our dates."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import re
+
+import pytest
+
+from service import create_app
+
+# ------------------------------------------------------------------ helpers
+
+
+def _csrf(response) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
+    assert found, "no CSRF field in the page"
+    return found.group(1)
+
+
+def _field_error(response, name: str) -> str | None:
+    """The error text shown next to field ``name`` (``<p class="error" id="NAME-error">``), or None."""
+    found = re.search(rf'<p class="error" id="{name}-error">([^<]*)</p>', response.get_data(as_text=True))
+    return html.unescape(found.group(1)) if found else None
+
+
+def _described_by_error(response, name: str) -> bool:
+    """The control ``id=NAME`` is marked invalid and points at its error text."""
+    text = response.get_data(as_text=True)
+    tag = re.search(rf'<(?:input|select|textarea|fieldset)[^>]*\bid="{name}"[^>]*>', text, re.S)
+    if tag is None or 'aria-invalid="true"' not in tag.group(0):
+        return False
+    described = re.search(r'aria-describedby="([^"]*)"', tag.group(0))
+    return described is not None and f"{name}-error" in described.group(1).split()
+
+
+def _main_idea(response) -> tuple[str, str]:
+    found = re.search(r'<article class="suggestion card" data-idea-id="([^"]+)" data-setting="([^"]+)"',
+                      response.get_data(as_text=True))
+    assert found, "no suggestion on the page"
+    return found.group(1), found.group(2)
+
+
+def _all_ideas(response) -> list[tuple[str, str]]:
+    return re.findall(r'class="(?:suggestion|alternative) card" data-idea-id="([^"]+)" data-setting="([^"]+)"',
+                      response.get_data(as_text=True))
+
+
+@pytest.fixture
+def couple(app):
+    """A fresh couple: (id, token)."""
+    return app.extensions["dateideas.store"].create_couple()
+
+
+def _sign_in(client, couple_id: str, token: str):
+    page = client.get("/signin")
+    return client.post("/signin", data={"csrf_token": _csrf(page), "couple_id": couple_id, "token": token})
+
+
+@pytest.fixture
+def signed_in(client, couple):
+    """The client, signed in as ``couple``; returns (client, couple id)."""
+    assert _sign_in(client, *couple).status_code == 303
+    return client, couple[0]
+
+
+def _post(client, path: str, data: dict, from_page: str | None = None):
+    """POST a form with the CSRF token of the page it is on."""
+    token = _csrf(client.get(from_page or path))
+    return client.post(path, data={"csrf_token": token, **data})
+
+
+# ------------------------------------------------------------------ sign in and out
+
+
+def test_pages_need_sign_in(client):
+    for path in ("/tonight", "/we-did-it", "/our-dates"):
+        response = client.get(path)
+        assert response.status_code == 303 and response.headers["Location"] == "/signin"
+    assert client.get("/").headers["Location"] == "/signin"
+
+
+def test_sign_in_sets_an_httponly_samesite_session_cookie(client, couple):
+    response = _sign_in(client, *couple)
+    assert response.status_code == 303 and response.headers["Location"] == "/tonight"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert client.get("/").headers["Location"] == "/tonight"
+    assert client.get("/tonight").status_code == 200
+
+
+def test_sign_in_errors_are_next_to_the_fields(client, couple):
+    couple_id, token = couple
+    page = client.get("/signin")
+    empty = client.post("/signin", data={"csrf_token": _csrf(page), "couple_id": "", "token": ""})
+    assert empty.status_code == 401
+    assert _field_error(empty, "couple_id") == "Enter your couple id (you got it with your token)."
+    assert _field_error(empty, "token") == "Enter your token."
+    assert _described_by_error(empty, "couple_id") and _described_by_error(empty, "token")
+    wrong = client.post("/signin", data={"csrf_token": _csrf(page), "couple_id": couple_id, "token": token + "x"})
+    assert wrong.status_code == 401
+    assert _field_error(wrong, "token") == "No couple has this id and token. Check both and try again."
+    assert f'value="{couple_id}"' in wrong.get_data(as_text=True)  # the id is kept, the token is not
+    assert client.get("/tonight").status_code == 303
+
+
+def test_every_form_post_needs_the_csrf_token(signed_in, couple):
+    client, _ = signed_in
+    for path in ("/signin", "/signout", "/tonight", "/we-did-it"):
+        for token in (None, "forged-token"):
+            data = {"couple_id": couple[0], "token": couple[1], "setting": "home", "rating_a": "5",
+                    "idea_id": "ice-cream-and-a-stroll"}
+            if token:
+                data["csrf_token"] = token
+            response = client.post(path, data=data)
+            assert response.status_code == 400, path
+            assert "This form has expired or did not come from this site" in response.get_data(as_text=True)
+    assert client.get("/tonight").status_code == 200  # still signed in: the forged sign-out did nothing
+    assert client.application.extensions["dateideas.store"].list_dates(couple[0]) == []
+
+
+def test_a_csrf_token_from_another_session_is_refused(app, couple):
+    mine, theirs = app.test_client(), app.test_client()
+    _sign_in(mine, *couple)
+    stolen = _csrf(theirs.get("/signin"))
+    response = mine.post("/we-did-it", data={"csrf_token": stolen, "idea_id": "ice-cream-and-a-stroll",
+                                             "rating_a": "5"})
+    assert response.status_code == 400
+
+
+def test_sign_out_ends_the_session(signed_in):
+    client, _ = signed_in
+    response = _post(client, "/signout", {}, from_page="/tonight")
+    assert response.status_code == 303 and response.headers["Location"] == "/signin"
+    assert "You are signed out." in client.get("/signin").get_data(as_text=True)
+    assert client.get("/tonight").status_code == 303
+
+
+def test_an_erased_couple_is_signed_out(signed_in, app):
+    client, couple_id = signed_in
+    app.extensions["dateideas.store"].delete_couple(couple_id)
+    assert client.get("/our-dates").headers["Location"] == "/signin"
+
+
+def test_pages_send_protective_headers_and_the_api_sets_no_cookie(signed_in):
+    client, _ = signed_in
+    response = client.get("/tonight")
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert "Set-Cookie" not in client.get("/healthz").headers
+
+
+def test_workers_on_one_model_folder_share_the_session_key(app, couple, model_dir, service_store, tmp_path):
+    """A second app (another gunicorn worker) on the same model folder accepts the first one's cookie."""
+    client = app.test_client()
+    _sign_in(client, *couple)
+    other = create_app({"DATABASE_URL": service_store.engine.url.render_as_string(hide_password=False),
+                        "MODEL_DIR": str(model_dir), "RETRAIN_AFTER_DATES": 0, "LOG_REQUESTS": False,
+                        "TRAINING_LOG": str(tmp_path / "t.log")})
+    try:
+        assert other.config["SECRET_KEY"] == app.config["SECRET_KEY"]
+        assert len(app.config["SECRET_KEY"]) == 64
+        assert (model_dir / "session-secret").stat().st_mode & 0o777 == 0o600
+        cookie = client.get_cookie("session")
+        visitor = other.test_client()
+        visitor.set_cookie("session", cookie.value)
+        assert visitor.get("/tonight").status_code == 200
+    finally:
+        other.extensions["dateideas.store"].close()
+
+
+# ------------------------------------------------------------------ Tonight
+
+
+def test_tonight_shows_the_same_suggestion_as_the_api(signed_in, couple):
+    client, couple_id = signed_in
+    page = client.get("/tonight")
+    assert page.status_code == 200
+    api = client.get(f"/v1/couples/{couple_id}/tonight", headers={"Authorization": f"Bearer {couple[1]}"})
+    body = api.get_json()
+    assert _main_idea(page)[0] == body["suggestion"]["idea_id"]
+    assert [i for i, _ in _all_ideas(page)] == [body["suggestion"]["idea_id"]] + \
+        [a["idea_id"] for a in body["alternatives"]]
+    text = html.unescape(page.get_data(as_text=True))
+    reason = body["suggestion"]["reasons"][0]
+    assert reason[:1].upper() + reason[1:] in text
+    description = client.get(f"/v1/ideas/{body['suggestion']['idea_id']}").get_json()["description"]
+    assert description in text
+
+
+def test_the_context_is_respected_and_kept(signed_in, app):
+    client, _ = signed_in
+    response = _post(client, "/tonight", {"setting": "home", "budget": "0", "minutes": "90", "weather": "rain",
+                                          "kids": "true", "action": "show"})
+    assert response.status_code == 303 and response.headers["Location"] == "/tonight"
+    page = client.get("/tonight")
+    catalog = app.extensions["dateideas.models"].catalog
+    ideas = _all_ideas(page)
+    assert len(ideas) == 3
+    for idea_id, setting in ideas:
+        idea = catalog.idea(idea_id)
+        assert setting == idea["setting"] == "home"
+        assert int(idea["cost"]) == 0 and idea["duration_min"] <= 90 and idea["kid_friendly"]
+    text = page.get_data(as_text=True)
+    assert '<option value="0" selected>' in text and 'value="90"' in text
+    assert 'value="home" checked' in text and '<option value="rain" selected>' in text
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("minutes", "5", "Minutes must be an integer from 15 to 1440 (time available tonight), got 5."),
+    ("minutes", "lots", "Minutes must be an integer from 15 to 1440 (time available tonight), got 'lots'."),
+    ("budget", "9", "Budget must be an integer from 0 to 3 (0 free ... 3 splurge), got 9."),
+    ("weather", "hail", "Weather must be one of clear, cloudy, hot, cold, rain, snow, storm, got 'hail'."),
+    ("setting", "moon", "Setting must be one of home, out, got 'moon'."),
+    ("kids", "maybe", "Kids must be true or false, got 'maybe'."),
+])
+def test_context_errors_are_shown_next_to_the_field(signed_in, field, value, message):
+    client, _ = signed_in
+    response = _post(client, "/tonight", {field: value, "action": "show"})
+    assert response.status_code == 400
+    assert _field_error(response, field) == message
+    assert _described_by_error(response, field)
+    assert f'href="#{field}"' in response.get_data(as_text=True)  # the summary links to the field
+    assert 'class="suggestion card"' not in response.get_data(as_text=True)
+
+
+def test_another_idea_moves_on_and_stays(signed_in):
+    client, _ = signed_in
+    first = _main_idea(client.get("/tonight"))[0]
+    assert _main_idea(client.get("/tonight"))[0] == first  # the same request twice: the same idea
+    response = _post(client, "/tonight", {"action": "another"})
+    assert response.status_code == 303
+    second = _main_idea(client.get("/tonight"))[0]
+    assert second != first
+    assert _main_idea(client.get("/tonight"))[0] == second
+
+
+def test_no_model_says_so_in_words(service_store, tmp_path):
+    app = create_app({"DATABASE_URL": service_store.engine.url.render_as_string(hide_password=False),
+                      "MODEL_DIR": str(tmp_path / "empty-models"), "RETRAIN_AFTER_DATES": 0,
+                      "LOG_REQUESTS": False, "TRAINING_LOG": str(tmp_path / "t.log")})
+    try:
+        client = app.test_client()
+        _sign_in(client, *service_store.create_couple())
+        page = client.get("/tonight")
+        assert page.status_code == 503
+        assert "No model is trained yet, so there are no suggestions." in page.get_data(as_text=True)
+    finally:
+        app.extensions["dateideas.store"].close()
+
+
+# ------------------------------------------------------------------ We did it and Our dates
+
+
+def test_we_did_it_stores_the_date_once_and_our_dates_shows_both_ratings(signed_in, app):
+    client, couple_id = signed_in
+    idea = _main_idea(client.get("/tonight"))[0]
+    form = client.get(f"/we-did-it?idea={idea}")
+    text = form.get_data(as_text=True)
+    assert f'<option value="{idea}" selected>' in text
+    assert '<legend>Partner A&#39;s rating</legend>' in text and '<legend>Partner B&#39;s rating</legend>' in text
+    form_id = re.search(r'name="form_id" value="([0-9a-f]{32})"', text).group(1)
+    data = {"csrf_token": _csrf(form), "form_id": form_id, "idea_id": idea, "done_on": "",
+            "rating_a": "5", "rating_b": "3", "note": "we laughed a lot"}
+    response = client.post("/we-did-it", data=data)
+    assert response.status_code == 303 and response.headers["Location"] == "/our-dates"
+    again = client.post("/we-did-it", data=data)  # a double submit of the same form
+    assert again.status_code == 303
+    stored = app.extensions["dateideas.store"].list_dates(couple_id)
+    assert [(d["idea_id"], d["rating_a"], d["rating_b"], d["note"], d["done_on"]) for d in stored] == \
+        [(idea, 5, 3, "we laughed a lot", _dt.date.today().isoformat())]
+    history = client.get("/our-dates")
+    row = re.search(rf'<tr data-idea-id="{idea}">(.*?)</tr>', history.get_data(as_text=True), re.S).group(1)
+    scores = re.findall(r'<span class="score">(\d)</span>', row)
+    assert scores == ["5", "3"] and "we laughed a lot" in row
+    assert "was already saved." in history.get_data(as_text=True)
+
+
+def test_one_partner_may_rate_alone(signed_in, app):
+    client, couple_id = signed_in
+    response = _post(client, "/we-did-it", {"idea_id": "ice-cream-and-a-stroll", "rating_b": "4"})
+    assert response.status_code == 303
+    history = client.get("/our-dates").get_data(as_text=True)
+    assert "not rated" in history and '<span class="score">4</span>' in history
+    assert app.extensions["dateideas.store"].list_dates(couple_id)[0]["rating_a"] is None
+
+
+@pytest.mark.parametrize(("data", "field", "message"), [
+    ({"rating_a": "7"}, "rating_a", "Partner A's rating must be an integer from 1 to 5, got 7."),
+    ({"rating_b": "x"}, "rating_b", "Partner B's rating must be an integer from 1 to 5 or null, got 'x'."),
+    ({}, "ratings", "At least one rating (a or b, an integer from 1 to 5) is required."),
+    ({"rating_a": "4", "idea_id": "no-such-idea"}, "idea_id", "The idea 'no-such-idea' is not an idea in the catalog."),
+    ({"rating_a": "4", "done_on": "2020-02-30"}, "done_on", "The day must be a real date as YYYY-MM-DD, got '2020-02-30'."),
+    ({"rating_a": "4", "note": "x" * 2001}, "note", "Note must be at most 2000 characters, got 2001."),
+])
+def test_rating_errors_are_shown_next_to_the_field(signed_in, app, data, field, message):
+    client, couple_id = signed_in
+    response = _post(client, "/we-did-it", {"idea_id": "ice-cream-and-a-stroll", **data})
+    assert response.status_code == 400
+    assert _field_error(response, field) == message
+    if field != "ratings":
+        assert _described_by_error(response, field)
+    assert app.extensions["dateideas.store"].list_dates(couple_id) == []
+    if "note" in data:  # what was typed is kept
+        assert data["note"] in response.get_data(as_text=True)
+
+
+def test_a_future_day_is_refused(signed_in):
+    client, _ = signed_in
+    tomorrow = _dt.date.today() + _dt.timedelta(days=1)
+    response = _post(client, "/we-did-it", {"idea_id": "ice-cream-and-a-stroll", "rating_a": "4",
+                                            "done_on": tomorrow.isoformat()})
+    assert response.status_code == 400
+    assert _field_error(response, "done_on") == (f"The day must not be in the future (today is {_dt.date.today()}), "
+                                                 f"got {tomorrow}.")
+
+
+def test_rating_the_suggestion_changes_the_next_one(signed_in):
+    client, _ = signed_in
+    first = _main_idea(client.get("/tonight"))[0]
+    assert _post(client, "/we-did-it", {"idea_id": first, "rating_a": "2", "rating_b": "1"}).status_code == 303
+    assert _main_idea(client.get("/tonight"))[0] != first
+
+
+def test_our_dates_when_empty_points_to_tonight(signed_in):
+    client, _ = signed_in
+    text = client.get("/our-dates").get_data(as_text=True)
+    assert "No dates yet." in text and 'href="/tonight"' in text
