@@ -22,6 +22,12 @@ with a dedicated load machine.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)  # this file is bench/http.py: keep it from shadowing the standard library's http
+
 import argparse
 import csv
 import http.client
@@ -32,10 +38,8 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -203,6 +207,7 @@ def main() -> None:
     catalog_dir = make_catalog(args.ideas, args.seed)
     db_url, model_dir, couples = prepare(catalog_dir, args.couples, args.tokens, args.seed)
     process, port = start_server(db_url, model_dir, catalog_dir, args.workers)
+    load_before = os.getloadavg()[0]
     try:
         tonight = [(f"/v1/couples/{c}/tonight?{args.query}", {"Authorization": f"Bearer {t}"}) for c, t in couples]
         load(port, tonight, 3.0, args.concurrency, warmup=0.0)  # warm every worker's model and caches
@@ -216,7 +221,8 @@ def main() -> None:
                   "workers": args.workers, "threads_per_worker": 4, "concurrency": args.concurrency,
                   "seconds": args.seconds, "tonight_query": args.query, "database": "sqlite",
                   "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-                  "client": "Python threads with keep-alive http.client on the same machine (loopback)"},
+                  "client": "Python threads with keep-alive http.client on the same machine (loopback)",
+                  "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
         "healthz": trivial,
         "tonight": suggest,
         "ratio_tonight_to_trivial_rps": round(suggest["rps"] / trivial["rps"], 3) if trivial["rps"] else None,

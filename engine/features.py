@@ -263,7 +263,7 @@ class HistoryFeaturizer(BaseEstimator):
     relevant_rating : float, optional
         A rating at or above this is "liked"; default: the top quarter of
         the scale (4 on 1-5, 2 on 0-2).
-    neighbours : int, default=50
+    neighbours : int, default=100
         Item-item similarities kept per idea.
     shrink : float, default=10.0
         Shrinkage of co-occurrence similarity and of the priors toward the
@@ -272,7 +272,7 @@ class HistoryFeaturizer(BaseEstimator):
         Half-life, in dates, of the recency weights that define a couple's routine.
     user_neighbours : int, default=30
         Most similar reference couples used for the user-user signal.
-    reference_couples : int, default=20000
+    reference_couples : int, default=4000
         Training couples kept (a seeded sample) as references for that signal.
     group_attribute : str, optional
         Categorical attribute for familiarity features; default ``category``
@@ -280,10 +280,10 @@ class HistoryFeaturizer(BaseEstimator):
     """
 
     def __init__(self, rating_scale: tuple[float, float] | None = None,
-                 relevant_rating: float | None = None, neighbours: int = 50,
+                 relevant_rating: float | None = None, neighbours: int = 100,
                  shrink: float = 10.0, recency_half_life: float = 8.0,
                  group_attribute: str | None = None, user_neighbours: int = 30,
-                 reference_couples: int = 20_000):
+                 reference_couples: int = 4_000):
         self.rating_scale = rating_scale
         self.relevant_rating = relevant_rating
         self.neighbours = neighbours
@@ -365,7 +365,7 @@ class HistoryFeaturizer(BaseEstimator):
             keep = np.sort(np.random.default_rng(0).choice(keep, self.reference_couples, replace=False))
         ref = done_bin[keep]
         norms = np.sqrt(np.asarray(ref.multiply(ref).sum(axis=1)).ravel())
-        self.reference_ = sp.csr_matrix(ref.multiply(1.0 / np.maximum(norms, 1e-12)[:, None]))
+        self.reference_ = sp.csr_matrix(ref.multiply(1.0 / np.maximum(norms, 1e-12)[:, None]), dtype=np.float32)
         self.reference_liked_ = sp.csr_matrix(liked_rows[keep] + 0.5 * ref)
         self.n_training_couples_ = n_couples
         return self
@@ -386,7 +386,6 @@ class HistoryFeaturizer(BaseEstimator):
 
     def similarity_to(self, position: int) -> np.ndarray:
         """Dense column of the item-item similarity: how much each idea contributes to ``position``."""
-        check_is_fitted(self, "similarity_")
         by_target = getattr(self, "_by_target", None)
         if by_target is None:
             by_target = self._by_target = sp.csr_matrix(self.similarity_.T)
@@ -521,7 +520,9 @@ class HistoryFeaturizer(BaseEstimator):
         n_i = len(self.catalog_ids_)
         V = self.idea_vectors_
         S = self.similarity_
-        F = np.empty((n_c, n_i, len(self.feature_names_)), dtype=np.float32)
+        # stored as one contiguous plane per feature; F is a (couple, idea, feature) view of it
+        planes = np.empty((len(self.feature_names_), n_c, n_i), dtype=np.float32)
+        F = planes.transpose(1, 2, 0)
         done_bin = (hist.done > 0).astype(float)
         n_done = np.maximum(done_bin.sum(axis=1), 1.0)[:, None]
         cf = np.asarray(S.T @ np.vstack([done_bin, hist.liked, hist.disliked]).T).T
@@ -573,8 +574,8 @@ class HistoryFeaturizer(BaseEstimator):
     def _user_neighbours(self, done_bin: np.ndarray) -> np.ndarray:
         """Score of each idea among the couple's most similar reference couples (user-kNN)."""
         n_c = done_bin.shape[0]
-        norms = np.sqrt(done_bin.sum(axis=1))
-        sims = np.asarray(self.reference_ @ done_bin.T).T / np.maximum(norms, 1e-12)[:, None]
+        norms = np.sqrt(done_bin.sum(axis=1)).astype(np.float32)
+        sims = np.asarray(self.reference_ @ done_bin.T.astype(np.float32)).T / np.maximum(norms, 1e-12)[:, None]
         k = min(self.user_neighbours, sims.shape[1])
         if k == 0 or n_c == 0:
             return np.zeros((n_c, len(self.catalog_ids_)))

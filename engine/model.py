@@ -381,7 +381,12 @@ class EnjoymentModel(BaseEstimator):
         hist = self.featurizer_.histories(history, couple_ids)
         F = self.featurizer_.transform(hist, as_of_day=as_of_day)
         n_c, n_i, n_f = F.shape
-        p = self._predict_features(F.reshape(-1, n_f)).reshape(n_c, n_i)
+        if self.learner == "linear":
+            # one weighted sum over the contiguous feature planes, no copy of F
+            z = np.tensordot(self._linear_weights, F.transpose(2, 0, 1), axes=1) + self._linear_bias
+            p = 1.0 / (1.0 + np.exp(-z))
+        else:
+            p = self._predict_features(F.reshape(-1, n_f)).reshape(n_c, n_i)
         return p, F, hist
 
     # -------------------------------------------------------------- ranking
@@ -504,9 +509,17 @@ class EnjoymentModel(BaseEstimator):
                 out.append([(str(ids[p]), float(s)) for p, s in zip(ranked.positions[r], ranked.scores[r]) if p >= 0])
         return out
 
+    def _titles(self) -> np.ndarray:
+        """Idea titles in catalog order (cached)."""
+        titles = self.__dict__.get("_title_cache")
+        if titles is None:
+            titles = self._title_cache = self.catalog_.frame["title"].to_numpy()
+        return titles
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_history", None)  # training data stays out of the artifact
+        state.pop("_title_cache", None)
         return state
 
     def __setstate__(self, state):

@@ -39,8 +39,7 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
         Day number of the suggestion (for "N weeks since").
     """
     feat = model.featurizer_
-    frame = model.catalog_.frame
-    titles = frame["title"].to_numpy()
+    titles = model._titles()
     lo, hi = feat.scale_
     reasons: list[tuple[float, str]] = []
     liked = np.flatnonzero(hist.liked[row])
@@ -51,11 +50,14 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
         else:
             reasons.append((2.0, f"a well-loved idea to start with: couples rate it {stars:.1f} of {hi:g}"))
     else:
-        if len(liked):
-            sims = model._idea_sim[position, liked] + feat.similarity_to(position)[liked]
+        if hist.liked[row, position]:
+            reasons.append((3.0, "you loved it last time"))
+        others = liked[liked != position]
+        if len(others):
+            sims = model._idea_sim[position, others] + feat.similarity_to(position)[others]
             best = int(np.argmax(sims))
             if sims[best] > 0.45:
-                reasons.append((float(sims[best]), f"you loved {titles[liked[best]]}"))
+                reasons.append((float(sims[best]), f"you loved {titles[others[best]]}"))
         if features[_F["cf_liked"]] > 0.15:
             reasons.append((0.5 + float(features[_F["cf_liked"]]), "couples who love what you love rated it highly"))
         if features[_F["taste"]] > 0.05:

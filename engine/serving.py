@@ -159,7 +159,8 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
     today = today or _dt.date.today()
     ctx = context.resolved()
     key = request_key(couple_id, ctx, k)
-    rows = store.recent_suggestions(couple_id, since=today - _dt.timedelta(days=RECENT_DAYS))
+    rows = [{"idea_id": idea, "served_on": day, "request_key": rkey}
+            for idea, day, rkey in store.served_ideas(couple_id, today - _dt.timedelta(days=RECENT_DAYS))]
     prefix = key + ":"
     used = [int(r["request_key"][len(prefix):]) for r in rows
             if r["served_on"] == today.isoformat() and (r["request_key"] or "").startswith(prefix)]

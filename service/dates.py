@@ -11,7 +11,7 @@ import re
 
 from flask import Blueprint, current_app, request
 
-from engine.serving import check_date_input, DateInputError
+from engine.serving import DateInputError, check_date_input
 
 from .auth import couple_required
 from .bodies import json_object
@@ -59,9 +59,7 @@ def add(couple_id: str):
     record, created = store.add_date(couple_id, clean["idea_id"], clean["done_on"], clean["rating_a"],
                                      clean["rating_b"], note=clean["note"], context=clean["context"],
                                      idempotency_key=key)
-    if not created and (record["idea_id"], record["done_on"], record["rating_a"], record["rating_b"],
-                        record["note"]) != (clean["idea_id"], clean["done_on"].isoformat(),
-                                            _plain(clean["rating_a"]), _plain(clean["rating_b"]), clean["note"]):
+    if not created and not _same_date(record, clean):
         raise ApiError(422, "this Idempotency-Key was already used with a different date; "
                             "use a new key for a new date", field="Idempotency-Key")
     after_date_stored(store, created)
@@ -76,8 +74,14 @@ def after_date_stored(store, created: bool) -> None:
         get_launcher().maybe_retrain(store, current_app.config["RETRAIN_AFTER_DATES"])
 
 
-def _plain(value: float | None) -> int | float | None:
-    return None if value is None else int(value)
+def _same_date(record: dict, clean: dict) -> bool:
+    """Whether a stored date is the one described by a validated body (for Idempotency-Key replays)."""
+    def rating(value):
+        return None if value is None else float(value)
+
+    return (record["idea_id"] == clean["idea_id"] and record["done_on"] == clean["done_on"].isoformat()
+            and rating(record["rating_a"]) == clean["rating_a"] and rating(record["rating_b"]) == clean["rating_b"]
+            and record["note"] == clean["note"])
 
 
 @bp.get("/<couple_id>/dates")

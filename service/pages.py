@@ -56,9 +56,9 @@ _FIELD_WORDS = (("ratings.a", "partner A's rating"), ("ratings.b", "partner B's 
                 ("idea_id", "the idea"), ("done_on", "the day"))
 _ERROR_FIELDS = {"ratings.a": "rating_a", "ratings.b": "rating_b"}
 
-COST_WORDS = ("free", "cheap", "moderate", "splurge")
-SETTING_WORDS = {"home": "at home", "out": "out", "away": "away"}
-RATING_WORDS = {1: "didn't enjoy it", 2: "so-so", 3: "nice", 4: "lovely", 5: "loved it"}
+_COST_WORDS = ("free", "cheap", "moderate", "splurge")
+_SETTING_WORDS = {"home": "at home", "out": "out", "away": "away"}
+_RATING_WORDS = {1: "didn't enjoy it", 2: "so-so", 3: "nice", 4: "lovely", 5: "loved it"}
 
 
 # ------------------------------------------------------------------ setup
@@ -106,8 +106,8 @@ def csrf_token() -> str:
 
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
-    return {"csrf_token": csrf_token, "signed_in": session.get("couple_id"), "cost_words": COST_WORDS,
-            "setting_words": SETTING_WORDS, "rating_words": RATING_WORDS, "duration": _duration}
+    return {"csrf_token": csrf_token, "signed_in": session.get("couple_id"), "cost_words": _COST_WORDS,
+            "setting_words": _SETTING_WORDS, "rating_words": _RATING_WORDS, "duration": _duration}
 
 
 @bp.before_request
@@ -142,7 +142,7 @@ def _error_page(status: int, message: str):
     return render_template("pages/error.html", status=status, message=message), status
 
 
-def signed_in(view):
+def _signed_in(view):
     """The view needs a signed-in couple (``g.couple_id``); otherwise go to the sign-in page."""
 
     @functools.wraps(view)
@@ -201,7 +201,7 @@ def _context_params(source) -> dict[str, str]:
 
 
 @bp.get("/tonight")
-@signed_in
+@_signed_in
 def tonight():
     """Tonight's idea for the context saved in the session (default: no constraints)."""
     params = session.get("context", {})
@@ -214,7 +214,7 @@ def tonight():
 
 
 @bp.post("/tonight")
-@signed_in
+@_signed_in
 def tonight_update():
     """The context form ("Show ideas") and the "Another idea" button; then back to GET /tonight."""
     params = _context_params(request.form)
@@ -279,7 +279,7 @@ def _idea_choices(couple_id: str) -> tuple[list[dict], list[dict]]:
 
 
 @bp.route("/we-did-it", methods=["GET", "POST"])
-@signed_in
+@_signed_in
 def we_did_it():
     """Rate a date: the idea, the day, one 1-5 rating per partner, a note."""
     errors: dict[str, str] = {}
@@ -307,15 +307,15 @@ def we_did_it():
     recent, everything = _idea_choices(g.couple_id)
     if not form["idea_id"] and recent:
         form["idea_id"] = recent[0]["id"]
-    return render_template("pages/we_did_it.html", form=form, errors=errors, recent=recent,
-                           everything=everything, today=today.isoformat(), note_max=NOTE_MAX,
-                           ), 400 if errors else 200
+    html = render_template("pages/we_did_it.html", form=form, errors=errors, recent=recent,
+                           everything=everything, today=today.isoformat(), note_max=NOTE_MAX)
+    return html, 400 if errors else 200
 
 
 # ------------------------------------------------------------------ Our dates
 
 @bp.get("/our-dates")
-@signed_in
+@_signed_in
 def our_dates():
     """The couple's dates, newest first, with both ratings."""
     catalog = get_catalog()

@@ -456,3 +456,28 @@ def test_holder_swaps_to_a_new_live_version_and_keeps_the_old_on_failure(model_d
     assert holder.get() is second
     assert "does not match the checksum" in holder.last_error
     shutil.rmtree(model_dir / broken)
+
+
+def test_core_flow_on_postgresql(pg_url, model_dir):
+    from engine.store import open_store
+
+    store = open_store(pg_url)
+    store.migrate()
+    app = create_app({"DATABASE_URL": pg_url, "MODEL_DIR": str(model_dir), "LOG_REQUESTS": False})
+    client = app.test_client()
+    try:
+        body = client.post("/v1/couples").get_json()
+        path, auth = f"/v1/couples/{body['id']}", {"Authorization": f"Bearer {body['token']}"}
+        first = client.get(f"{path}/tonight?k=2", headers=auth).get_json()
+        assert client.get(f"{path}/tonight?k=2", headers=auth).get_json() == first
+        date = {"idea_id": first["suggestion"]["idea_id"], "ratings": {"a": 2, "b": 5}}
+        keyed = dict(auth, **{"Idempotency-Key": "pg-1"})
+        made = client.post(f"{path}/dates", headers=keyed, json=date)
+        again = client.post(f"{path}/dates", headers=keyed, json=date)
+        assert (made.status_code, again.status_code) == (201, 200) and made.get_json() == again.get_json()
+        assert client.get(f"{path}/dates", headers=auth).get_json() == {"dates": [made.get_json()]}
+        assert client.get(f"{path}/tonight?k=2", headers=auth).get_json()["cold_start"] is False
+        assert client.get("/readyz").status_code == 200
+    finally:
+        app.extensions["dateideas.store"].close()
+        store.close()

@@ -55,5 +55,6 @@ def _demo(store, settings, n_couples: int, seed: int) -> None:
             raise
         raise click.ClickException("the demo builder (engine/demo.py) is not part of this build") from exc
     result = demo.build_demo(store, settings, couples=n_couples, seed=seed)
-    if result is not None:
-        click.echo(str(result))
+    click.echo(f"demo: {result.couples} couples, {result.dates} dates; model {result.version or 'not promoted'}")
+    click.echo(f"demo couple {result.couple_id}, token {result.token}")
+    click.echo(f"  dateideas suggest {result.couple_id} --budget 1")

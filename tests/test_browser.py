@@ -1,0 +1,276 @@
+"""The couples' pages in headless Chromium (Debian's ``chromium``, driven by playwright) against live gunicorn.
+
+Sign in, get a suggestion, change the context and see it respected, ask for
+another idea, rate the date, find it in the history, see the next suggestion
+change. Every test saves a screenshot at desktop (1280x800) and phone (390x844)
+width into ``tests/screenshots/`` (git-ignored) and checks the phone page does
+not scroll sideways.
+
+Playwright never downloads a browser here: it launches ``/usr/bin/chromium``
+(install it with ``scripts/install-browser.sh``). Without it the tests skip,
+unless ``DATEIDEAS_REQUIRE_BROWSER=1`` (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.store import open_store
+
+CHROMIUM = Path(os.environ.get("DATEIDEAS_CHROMIUM", "/usr/bin/chromium"))  # Debian's package
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+
+
+def _missing(reason: str):
+    if os.environ.get("DATEIDEAS_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason + " (DATEIDEAS_REQUIRE_BROWSER=1; run scripts/install-browser.sh)", pytrace=False)
+    pytest.skip(reason + "; install it with scripts/install-browser.sh")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        _missing(f"no Chromium at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Live:
+    def __init__(self, base: str, process: subprocess.Popen):
+        self.base, self.process = base, process
+
+    def api(self, method: str, path: str, token: str | None = None):
+        host, port = self.base.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            conn.request(method, path, headers={"Authorization": f"Bearer {token}"} if token else {})
+            response = conn.getresponse()
+            return response.status, json.loads(response.read() or b"null")
+        finally:
+            conn.close()
+
+    def new_couple(self) -> tuple[str, str]:
+        status, body = self.api("POST", "/v1/couples")
+        assert status == 201, body
+        return body["id"], body["token"]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, tiny_world, tiny_model_dir):
+    """``dateideas serve`` (gunicorn, 2 workers) on a SQLite store with the tiny world and its fitted model."""
+    root = tmp_path_factory.mktemp("browser")
+    db_url = f"sqlite:///{root / 'var' / 'db.sqlite3'}"
+    store = open_store(db_url)
+    store.migrate()
+    store.bulk_load([{"id": str(c)} for c in tiny_world.couples["id"]], tiny_world.dates, source="demo")
+    store.close()
+    model_dir = shutil.copytree(tiny_model_dir, root / "models")
+    port = _free_port()
+    env = dict(os.environ, DATEIDEAS_DATABASE_URL=db_url, DATEIDEAS_MODEL_DIR=str(model_dir),
+               DATEIDEAS_RETRAIN_AFTER_DATES="0")
+    for name in ("PROMETHEUS_MULTIPROC_DIR", "DATEIDEAS_SECRET_KEY", "DATEIDEAS_SECURE_COOKIES"):
+        env.pop(name, None)  # the two workers must agree on the key through <model dir>/session-secret
+    log = (root / "server.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port), "--workers", "2"],
+                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    server = _Live(f"http://127.0.0.1:{port}", process)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if server.api("GET", "/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None:
+                raise AssertionError(f"gunicorn exited with {process.returncode}; see {root / 'server.log'}")
+            if time.monotonic() > deadline:
+                raise AssertionError("gunicorn did not become ready within 120 s")
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport=DESKTOP)
+    opened = context.new_page()
+    opened.set_default_timeout(20_000)
+    yield opened
+    context.close()
+
+
+def _shoot(page, name: str) -> None:
+    """Screenshots at desktop and phone width; the phone page must not scroll sideways."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.set_viewport_size(DESKTOP)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-desktop.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-phone.png"), full_page=True)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name}: the phone page is {overflow}px wider than the screen"
+    page.set_viewport_size(DESKTOP)
+
+
+def _sign_in(page, live: _Live, couple: tuple[str, str]) -> None:
+    """Sign in with the keyboard only: type, Tab, type, Enter."""
+    page.goto(live.base + "/")
+    assert page.url.endswith("/signin")
+    page.get_by_label("Couple id").focus()
+    page.keyboard.type(couple[0])
+    page.keyboard.press("Tab")
+    page.keyboard.type(couple[1])
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/tonight")
+
+
+def _suggestion(page) -> tuple[str, str]:
+    card = page.locator("article.suggestion")
+    return card.get_attribute("data-idea-id"), card.get_attribute("data-setting")
+
+
+def _shown(page) -> list[str]:
+    return [el.get_attribute("data-idea-id") for el in page.locator("[data-idea-id]").all()]
+
+
+def test_sign_in_with_a_wrong_token_then_the_right_one(page, live):
+    couple = live.new_couple()
+    page.goto(live.base + "/signin")
+    page.get_by_label("Couple id").fill(couple[0])
+    page.get_by_label("Token").fill("not-the-token")
+    page.get_by_role("button", name="Sign in").click()
+    error = page.locator("#token-error")
+    assert error.inner_text().endswith("No couple has this id and token. Check both and try again.")
+    assert page.get_by_label("Token").get_attribute("aria-describedby") == "token-error"
+    _shoot(page, "signin-error")
+    _sign_in(page, live, couple)
+    idea_id, _ = _suggestion(page)
+    assert page.locator("h2.idea-title").inner_text()
+    assert page.locator("article.suggestion .reasons li").count() >= 1
+    assert page.locator("article.suggestion .description").inner_text()
+    assert page.locator("li.alternative").count() == 2
+    status, api = live.api("GET", f"/v1/couples/{couple[0]}/tonight", token=couple[1])
+    assert status == 200 and api["suggestion"]["idea_id"] == idea_id
+    _shoot(page, "tonight")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/signin")
+    assert "You are signed out." in page.locator(".flash").inner_text()
+
+
+def test_changing_the_context_is_respected(page, live):
+    _sign_in(page, live, live.new_couple())
+    page.get_by_label("At home").check()
+    page.get_by_label("Budget").select_option(label="Up to free")
+    page.get_by_label("Weather").select_option("rain")
+    page.get_by_role("button", name="Show ideas").click()
+    page.wait_for_load_state()
+    assert _suggestion(page)[1] == "home"
+    assert [el.get_attribute("data-setting") for el in page.locator("[data-setting]").all()] == ["home"] * 3
+    facts = page.locator("article.suggestion .facts").inner_text()
+    assert "Free" in facts and "At home" in facts
+    assert page.get_by_label("At home").is_checked()  # the form keeps tonight's choices
+    _shoot(page, "tonight-home")
+    page.get_by_label("Out", exact=True).check()
+    page.get_by_role("button", name="Show ideas").click()
+    page.wait_for_load_state()
+    assert {el.get_attribute("data-setting") for el in page.locator("[data-setting]").all()} <= {"out", "away"}
+
+
+def test_a_bad_value_is_explained_next_to_its_field(page, live):
+    _sign_in(page, live, live.new_couple())
+    page.get_by_label("Time we have, in minutes").fill("5")
+    page.get_by_role("button", name="Show ideas").click()
+    error = page.locator("#minutes-error")
+    assert error.is_visible()
+    assert "Minutes must be an integer from 15 to 1440 (time available tonight), got 5." in error.inner_text()
+    assert page.get_by_label("Time we have, in minutes").get_attribute("aria-invalid") == "true"
+    _shoot(page, "tonight-error")
+
+
+def test_another_idea(page, live):
+    _sign_in(page, live, live.new_couple())
+    first, _ = _suggestion(page)
+    page.get_by_role("button", name="Another idea").click()
+    page.wait_for_url("**/tonight")
+    second, _ = _suggestion(page)
+    assert second != first
+    page.reload()
+    assert _suggestion(page)[0] == second  # it stays on the new idea
+    _shoot(page, "tonight-another")
+
+
+def test_rate_the_date_find_it_in_the_history_and_the_next_suggestion_changes(page, live):
+    couple = live.new_couple()
+    _sign_in(page, live, couple)
+    before = _shown(page)
+    assert page.get_by_text("We don't know your tastes yet").is_visible()
+    title = page.locator("h2.idea-title").inner_text()
+    page.get_by_role("link", name="We did it: rate it").click()
+    page.wait_for_url("**/we-did-it?idea=*")
+    assert page.get_by_label("The idea").input_value() == before[0]
+    # keyboard: radio groups move with the arrow keys
+    page.locator("#rating_a-group").get_by_label("1").focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    page.locator("#rating_b-group").get_by_label("5").check()
+    page.get_by_label("Note").fill("Laughed all the way home.")
+    _shoot(page, "we-did-it")
+    page.get_by_role("button", name="Save our date").click()
+    page.wait_for_url("**/our-dates")
+    row = page.locator(f'tr[data-idea-id="{before[0]}"]')
+    assert row.locator("th").inner_text() == title
+    assert row.locator(".score").all_inner_texts() == ["4", "5"]
+    assert "Laughed all the way home." in row.inner_text()
+    status, history = live.api("GET", f"/v1/couples/{couple[0]}/dates", token=couple[1])
+    assert [(d["idea_id"], d["ratings"]) for d in history["dates"]] == [(before[0], {"a": 4, "b": 5})]
+    _shoot(page, "our-dates")
+    page.get_by_role("link", name="Tonight").click()
+    page.wait_for_url("**/tonight")
+    assert page.get_by_text("We don't know your tastes yet").count() == 0
+    assert _shown(page) != before
+
+
+def test_we_did_it_errors_in_words(page, live):
+    _sign_in(page, live, live.new_couple())
+    page.goto(live.base + "/we-did-it")
+    page.get_by_role("button", name="Save our date").click()
+    summary = page.locator(".error-summary")
+    assert "At least one rating (a or b, an integer from 1 to 5) is required." in summary.inner_text()
+    assert page.locator("#ratings-error").is_visible()
+    _shoot(page, "we-did-it-error")
+    assert re.search(r"/we-did-it$", page.url)
