@@ -45,7 +45,6 @@ import gc
 import importlib
 import json
 import math
-import numbers
 import os
 import platform
 import resource

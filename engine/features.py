@@ -213,6 +213,8 @@ class Histories:
         Recency weights (exponential decay over the couple's own date order).
     last_day : ndarray (n_couples, n_ideas)
         Day number (days since 1970) + 1 of the latest time done; 0 = never or undated.
+    rated : ndarray (n_couples, n_ideas)
+        The couple's own mean rating of the idea on the [0, 1] scale; NaN = never rated.
     n_dates : ndarray (n_couples,)
     mean_z : ndarray (n_couples,)
         Shrunk mean of the couple's ratings on the [0, 1] scale.
@@ -225,6 +227,7 @@ class Histories:
     centered: np.ndarray
     recent: np.ndarray
     last_day: np.ndarray
+    rated: np.ndarray
     n_dates: np.ndarray
     mean_z: np.ndarray
 
@@ -496,7 +499,7 @@ class HistoryFeaturizer(BaseEstimator):
         np.maximum.at(last_day, flat, (day + 1).astype(float))
         return Histories(couple_ids=couple_ids, done=done, liked=liked, disliked=disliked,
                          centered=centered, recent=recent, last_day=last_day.reshape(n_c, n_i),
-                         n_dates=n_dates, mean_z=mean_z)
+                         rated=np.where(has, zmean, np.nan), n_dates=n_dates, mean_z=mean_z)
 
     # -- features ---------------------------------------------------------------
     def transform(self, hist: Histories, as_of_day: np.ndarray | int | None = None) -> np.ndarray:

@@ -387,6 +387,9 @@ class EnjoymentModel(BaseEstimator):
             p = 1.0 / (1.0 + np.exp(-z))
         else:
             p = self._predict_features(F.reshape(-1, n_f)).reshape(n_c, n_i)
+        # what the couple told us beats what the model guesses: an idea they rated is
+        # scaled by their own rating of it (1 of 5 -> 0; training never sees repeats)
+        p = np.where(np.isnan(hist.rated), p, p * np.nan_to_num(hist.rated))
         return p, F, hist
 
     # -------------------------------------------------------------- ranking

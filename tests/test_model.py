@@ -199,3 +199,15 @@ def test_training_examples_are_point_in_time(catalog):
         assert t["idea_id"] not in set(seen["idea_id"])
     # idea-side statistics never see a target pair
     assert not set(zip(item_dates["couple_id"], item_dates["idea_id"])) & set(zip(targets["couple_id"], targets["idea_id"]))
+
+
+def test_an_idea_rated_one_is_not_suggested_again(model):
+    """A cold couple does tonight's top idea and both rate it 1: it must not come back first."""
+    rec = Recommender(model, "test")
+    ctx = Context(day=dt.date(2026, 5, 2))
+    empty = as_dates_frame(pd.DataFrame(columns=["couple_id", "idea_id"]))
+    top = rec.tonight("fresh", empty, ctx, k=3)[0].idea_id
+    after = rec.tonight("fresh", _dates("fresh", [top], [1], dt.date(2026, 5, 2)), ctx, k=5)
+    assert top not in [s.idea_id for s in after]
+    p, _, _ = model.enjoyment(_dates("fresh", [top], [1], dt.date(2026, 5, 2)), ["fresh"])
+    assert p[0, model.catalog_.position([top])[0]] == 0.0
