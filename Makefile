@@ -19,7 +19,8 @@ $(VENV)/.installed: pyproject.toml
 test: venv
 	DATEIDEAS_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
 
-# The service on a demo database (`init --demo` only adds demo data to an empty database).
+# The service on a demo SQLite database: on an empty database `serve --demo` first builds the
+# demo (like `init --demo`), then prints a demo couple's token and curl lines, and serves on :8000.
 demo: venv
-	$(VENV)/bin/dateideas init --demo
-	$(VENV)/bin/dateideas serve
+	$(VENV)/bin/dateideas init
+	$(VENV)/bin/dateideas serve --demo

@@ -103,7 +103,9 @@ class EnjoymentModel(BaseEstimator):
         MMR penalty on similarity to ideas already in the list.
     repeat_penalty : float >= 0, default=0.5
         Subtracted from ideas done in the last ``repeat_days`` or suggested
-        recently (scaled by recency).
+        recently (scaled by recency). An idea the couple rated below
+        ``relevant_rating`` also loses 1, which puts it below every idea
+        they have not disliked.
     repeat_days : int, default=90
     exploration : float >= 0, default=0.0
         Thompson-style noise scale on the enjoyment, larger for couples with
@@ -444,6 +446,8 @@ class EnjoymentModel(BaseEstimator):
         recent = (times > 0) & (since < self.repeat_days)
         score -= self.repeat_penalty * recent * (1.0 - since / max(self.repeat_days, 1))
         score -= 0.3 * self.repeat_penalty * (times > 0) + 0.1 * self.repeat_penalty * times
+        # an idea the couple rated below "relevant" drops below every idea they have not disliked
+        score -= np.nan_to_num(hist.rated, nan=1.0) < self.featurizer_._rel_z()
         cindex = {c: r for r, c in enumerate(couple_ids)}
         if recently_suggested:
             for c, ideas in recently_suggested.items():

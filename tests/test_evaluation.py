@@ -313,6 +313,7 @@ def light_engine(monkeypatch):
         out = real(engine=engine)
         if engine:
             out["engine"] = lambda: EnjoymentModel(max_iter=15)
+            out["engine_loo"] = lambda: EnjoymentModel(max_iter=15, training_history="others")
         return out
 
     monkeypatch.setattr(evaluation, "default_models", models)
@@ -327,7 +328,7 @@ def test_cli_evaluate_synthetic_json_and_report(catalog_dir, tmp_path, light_eng
     doc = json.loads(result.output)
     assert set(doc) == {"dataset", "k", "models"}
     assert doc["dataset"] == "synthetic" and doc["k"] == 5
-    assert list(doc["models"]) == ["engine", "random", "popular", "item_knn", "mf"]
+    assert list(doc["models"]) == ["engine", "engine_loo", "random", "popular", "item_knn", "mf"]
     for metrics in doc["models"].values():
         assert {"ndcg", "recall", "precision", "novelty", "routine_distance", "diversity",
                 "coverage", "enjoyment_ratio"} <= set(metrics)
@@ -347,7 +348,7 @@ def test_cli_evaluate_dataset_folder(tmp_path, light_engine):
     result = runner.invoke(main, ["evaluate", "--data", str(out), "--seeds", "1", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("dataset uci, metrics @10")
-    for name in ("engine", "random", "popular", "item_knn", "mf"):
+    for name in ("engine", "engine_loo", "random", "popular", "item_knn", "mf"):
         assert f"\n{name} " in result.output
 
 

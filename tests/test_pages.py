@@ -331,8 +331,6 @@ def test_rating_a_date_changes_the_next_suggestion(signed_in):
     assert _all_ideas(after) != _all_ideas(before)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug (reported to the lead): an idea done today and rated 2/1 "
-                                       "gets enjoyment ~0.9 and stays the top suggestion")
 def test_a_date_rated_low_today_is_not_suggested_again(signed_in):
     client, _ = signed_in
     first = _main_idea(client.get("/tonight"))[0]

@@ -1,0 +1,57 @@
+"""`dateideas train`: single flight, stale locks, recorded runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from engine.cli import main
+from engine.store import open_store
+
+
+@pytest.fixture
+def env(sqlite_url, tmp_path, tiny_world, monkeypatch):
+    store = open_store(sqlite_url)
+    store.migrate()
+    store.bulk_load([{"id": str(c)} for c in tiny_world.couples["id"]], tiny_world.dates)
+    monkeypatch.setenv("DATEIDEAS_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("DATEIDEAS_MODEL_DIR", str(tmp_path / "models"))
+    yield store
+    store.close()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_train_records_a_run_and_promotes_the_first_model(env):
+    result = CliRunner().invoke(main, ["train", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["promoted"] and out["reason"] == "no comparable live model"
+    runs = env.training_runs()
+    assert runs[0]["status"] == "succeeded" and runs[0]["version"] == out["version"]
+    assert env.lock_holder("training") is None
+
+
+def test_a_lock_held_by_a_live_process_refuses_a_second_run(env):
+    owner = f"{socket.gethostname()}:{os.getpid()}:test"
+    assert env.try_lock("training", owner, ttl_s=600)
+    result = CliRunner().invoke(main, ["train"])
+    assert result.exit_code == 75
+    assert "in progress; not starting a second one" in result.output
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(env):
+    assert env.try_lock("training", f"{socket.gethostname()}:{_dead_pid()}:killed", ttl_s=3 * 3600)
+    result = CliRunner().invoke(main, ["train", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["promoted"]
