@@ -686,8 +686,10 @@ def table(result: Mapping[str, Any], markdown: bool = False) -> str:
         lines += ["| " + " | ".join(row) + " |" for row in body]
     else:
         widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-        fmt = lambda row: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)  # noqa: E731
-                                    for i, (c, w) in enumerate(zip(row, widths)))
+
+        def fmt(row: list[str]) -> str:
+            return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
         lines.append(f"dataset {result['dataset']}, metrics @{k}, mean over {result['seeds']} seed(s), "
                      f"relevant >= {result['relevant']:g}; peers: best grid point by ndcg@{k}")
         lines += [fmt(head), "-" * len(fmt(head))] + [fmt(row) for row in body]

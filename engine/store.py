@@ -1370,6 +1370,21 @@ class Store:
             return bool(conn.execute(tbl_locks.delete().where(tbl_locks.c.name == name,
                                                           tbl_locks.c.owner == owner)).rowcount)
 
+    def release_dead_lock(self, name: str) -> bool:
+        """Release lock ``name`` if its holder was a process on this host that no longer runs.
+
+        Owners that want this must be named ``"<host>:<pid>[:<anything>]"``.
+        Returns True when a lock was released.
+        """
+        holder = self.lock_holder(name)
+        if holder is None:
+            return False
+        host, _, rest = str(holder["owner"]).partition(":")
+        pid = rest.split(":", 1)[0]
+        if host != socket.gethostname() or not pid.isdigit() or _pid_alive(int(pid)):
+            return False
+        return self.release_lock(name, holder["owner"])
+
     def lock_holder(self, name: str) -> dict[str, Any] | None:
         """``{"name", "owner", "acquired_at", "expires_at"}`` of an unexpired lock, else None."""
         with self._read() as conn:
@@ -1552,15 +1567,6 @@ class Store:
         else:
             marks = ", ".join("?" for _ in columns)
             conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
-
-    # added by service: the retrain trigger counts dates stored since the last training started
-    def count_dates_created_since(self, since: _dt.datetime | None) -> int:
-        """Number of dates stored (``created_at``) after ``since`` (a UTC instant); all when None."""
-        query = sa.select(sa.func.count()).select_from(tbl_dates)
-        if since is not None:
-            query = query.where(tbl_dates.c.created_at > _naive_utc(since))
-        with self._read() as conn:
-            return int(conn.execute(query).scalar())
 
     # added by service: tonight's repeat bookkeeping needs only these three columns (no JSON parsing)
     def served_ideas(self, couple_id: str, since: _dt.date) -> list[tuple[str, str, str | None]]:

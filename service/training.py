@@ -124,28 +124,8 @@ class TrainingLauncher:
     @staticmethod
     def _clear_dead_lock(store: Store) -> None:
         """Release a ``training`` lock left by a killed process on this host (no run is running)."""
-        holder = store.lock_holder("training")
-        if holder is None:
-            return
-        host, _, rest = holder["owner"].partition(":")
-        pid = rest.split(":", 1)[0]
-        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
-            store.release_lock("training", holder["owner"])
-            logger.warning("released the training lock of dead process %s", pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return True
+        if store.release_dead_lock("training"):
+            logger.warning("released the training lock of a dead process")
 
 
 def init_app(app: Flask) -> None:

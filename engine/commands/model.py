@@ -28,7 +28,7 @@ def run_training(store, settings, *, promote: bool = True, params: dict | None =
     from ..training import train_and_maybe_promote
 
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    _release_if_holder_died(store)
+    store.release_dead_lock("training")
     if not store.try_lock("training", owner, ttl_s=3 * 3600):
         return None
     run_id = store.start_training_run()
@@ -45,23 +45,6 @@ def run_training(store, settings, *, promote: bool = True, params: dict | None =
         raise
     finally:
         store.release_lock("training", owner)
-
-
-def _release_if_holder_died(store) -> None:
-    """Free the training lock when its holder was a process on this host that no longer runs."""
-    holder = store.lock_holder("training")
-    if not holder:
-        return
-    host, _, rest = str(holder.get("owner", "")).partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        store.release_lock("training", holder["owner"])
-    except PermissionError:
-        pass
 
 
 @click.command()
