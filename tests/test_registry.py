@@ -112,8 +112,10 @@ def test_gate_known_answers(candidate, live, tolerance, expected):
 class _Flat(EnjoymentModel):
     """A candidate that cannot rank: every idea gets the same probability."""
 
-    def _predict_features(self, X):
-        return np.full(len(X), 0.5)
+    def _fold_linear(self):
+        super()._fold_linear()
+        self._linear_weights = np.zeros_like(self._linear_weights)
+        self._linear_bias = 0.0
 
 
 def test_gate_refusal_keeps_the_live_model(tmp_path, world, catalog):
