@@ -166,7 +166,7 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
             if r["served_on"] == today.isoformat() and (r["request_key"] or "").startswith(prefix)]
     n = (max(used) + int(another)) if used else 0
     weights = recent_weights(rows, today)
-    history = store.dates_frame([couple_id])
+    history = store.couple_history(couple_id)
     ranked = recommender.tonight(couple_id, history, ctx, k=k + n, recently_suggested=weights)
     offset = n % len(ranked) if ranked else 0  # ran out of ideas that fit: wrap round
     picks = [replace(s, rank=i + 1) for i, s in enumerate(ranked[offset:offset + k])]

@@ -947,6 +947,27 @@ class Store:
         with self._read() as conn:
             return int(conn.execute(sa.select(sa.func.max(tbl_dates.c.id))).scalar() or 0)
 
+    def couple_history(self, couple_id: str) -> pd.DataFrame:
+        """One couple's dates as a dates frame, oldest first: the per-request fast path.
+
+        Same content as ``dates_frame([couple_id])`` but built straight from
+        typed columns (no sorting, no re-normalising), since tonight's request
+        reads it every time.
+        """
+        query = (sa.select(tbl_dates.c.idea_id, tbl_dates.c.done_on, tbl_dates.c.rating_a, tbl_dates.c.rating_b)
+                 .where(tbl_dates.c.couple_id == couple_id).order_by(tbl_dates.c.id))
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        ideas, days, a, b = (list(col) for col in zip(*rows)) if rows else ([], [], [], [])
+        return pd.DataFrame({
+            "couple_id": np.full(len(rows), couple_id, dtype=object),
+            "idea_id": np.array(ideas, dtype=object),
+            "done_on": np.array([np.datetime64(d, "ns") if d is not None else np.datetime64("NaT", "ns")
+                                 for d in days], dtype="datetime64[ns]"),
+            "rating_a": np.array([np.nan if v is None else v for v in a], dtype=float),
+            "rating_b": np.array([np.nan if v is None else v for v in b], dtype=float),
+        })
+
     def dates_frame(self, couple_ids: Iterable[str] | None = None,
                     context: bool = False) -> pd.DataFrame:
         """Dates as a dates frame (see :mod:`engine.dates`), in insertion order.

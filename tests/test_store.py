@@ -579,3 +579,19 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url):
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
     finally:
         store.close()
+
+
+def test_couple_history_equals_the_dates_frame_of_that_couple(store):
+    import datetime as dt
+
+    import pandas as pd
+
+    cid, _ = store.create_couple()
+    other, _ = store.create_couple()
+    store.add_date(cid, "ice-cream-and-a-stroll", dt.date(2025, 5, 1), 5, None)
+    store.add_date(other, "just-because-flowers", dt.date(2025, 5, 2), 3, 3)
+    store.add_date(cid, "just-because-flowers", dt.date(2025, 4, 1), None, 2)
+    fast = store.couple_history(cid)
+    pd.testing.assert_frame_equal(fast, store.dates_frame([cid]))
+    assert list(fast["idea_id"]) == ["ice-cream-and-a-stroll", "just-because-flowers"]
+    assert store.couple_history("nobody").empty
