@@ -253,6 +253,7 @@ FEATURE_NAMES = (
     "history_size",
     "couple_mean",
     "cf_user",
+    "cf_bm25",
 )
 
 
@@ -357,6 +358,7 @@ class HistoryFeaturizer(BaseEstimator):
         self.quality_ = (zsum + self.shrink * self.global_z_) / (zcnt + self.shrink)
         self.relevant_rate_ = (relsum + self.shrink * self.global_rel_) / (zcnt + self.shrink)
         self.idea_counts_ = counts
+        self.bm25_similarity_ = _bm25_similarity(done_bin, self.neighbours)
         # reference couples for the user-user signal (a seeded sample when there are many)
         pz = pairs["z"]
         rated = ~np.isnan(pz)
@@ -565,6 +567,7 @@ class HistoryFeaturizer(BaseEstimator):
         F[..., 14] = np.log1p(hist.n_dates)[:, None]
         F[..., 15] = hist.mean_z[:, None]
         F[..., 16] = self._user_neighbours(done_bin)
+        F[..., 17] = np.asarray(self.bm25_similarity_.T @ done_bin.T).T
         j = self._attribute_matches(F, done_bin, n_done)
         for name in _RELATIVE:
             col = F[..., FEATURE_NAMES.index(name)]
@@ -617,3 +620,30 @@ def _cos_rows(A, V: np.ndarray) -> np.ndarray:
     A = np.asarray(A, dtype=float)
     norms = np.linalg.norm(A, axis=1, keepdims=True)
     return (A / np.maximum(norms, 1e-12)) @ V.T
+
+
+def _bm25_similarity(done: sp.csr_matrix, neighbours: int, k1: float = 1.2, b: float = 0.75) -> sp.csr_matrix:
+    """Item-item similarity on BM25-weighted co-occurrence (as implicit's BM25Recommender).
+
+    ``done`` is the binary (n_couples, n_ideas) matrix. Couples who did many
+    ideas count less (idf over couples), popular ideas are length-normalised;
+    each idea keeps its ``neighbours`` most similar ideas. Returns (n_ideas,
+    n_ideas), column i = the contributions to idea i.
+    """
+    X = sp.coo_matrix(done.T)  # ideas x couples
+    n_ideas = X.shape[0]
+    if X.nnz == 0:
+        return sp.csr_matrix((n_ideas, n_ideas))
+    idf = np.log(max(n_ideas, 1)) - np.log1p(np.bincount(X.col, minlength=X.shape[1]))
+    lengths = np.asarray(X.sum(axis=1)).ravel()
+    norm = (1.0 - b) + b * lengths / max(lengths.mean(), 1e-12)
+    data = X.data * (k1 + 1.0) / (k1 * norm[X.row] + X.data) * idf[X.col]
+    W = sp.csr_matrix((data, (X.row, X.col)), shape=X.shape)
+    sim = (W @ W.T).toarray()
+    np.fill_diagonal(sim, 0.0)
+    k = min(neighbours, max(n_ideas - 1, 1))
+    if k < n_ideas - 1:
+        cut = np.partition(sim, -k, axis=1)[:, -k][:, None]
+        sim = np.where(sim >= cut, sim, 0.0)
+    return sp.csr_matrix(sim.T)
+
