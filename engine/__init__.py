@@ -1,9 +1,51 @@
 """The date-idea recommendation engine.
 
-Public names are re-exported here; everything else is internal.
+The public surface: the catalog, tonight's context, the recommender facade
+that the service, the CLI and the newsletter call, the model, the store, the
+simulator and the import format. Everything else is internal.
+
+Names are imported on first use (PEP 562), so ``import engine`` and the CLI's
+``--help`` stay fast.
 """
 
-from .catalog import Catalog, CatalogError, check_catalog, load_catalog
-from .schema import Schema, load_schema
+from __future__ import annotations
 
-__all__ = ["Catalog", "CatalogError", "Schema", "check_catalog", "load_catalog", "load_schema"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ArtifactError": "registry",
+    "Catalog": "catalog",
+    "CatalogError": "catalog",
+    "Context": "context",
+    "ContextError": "context",
+    "EnjoymentModel": "model",
+    "NoModelError": "registry",
+    "Recommender": "recommender",
+    "Registry": "registry",
+    "Schema": "schema",
+    "Suggestion": "recommender",
+    "check_catalog": "catalog",
+    "load_catalog": "catalog",
+    "load_schema": "schema",
+    "open_store": "store",
+    "parse_context": "context",
+    "read_dataset": "dataset",
+    "simulate": "simulator",
+    "write_dataset": "dataset",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
