@@ -336,7 +336,7 @@ class HistoryFeaturizer(BaseEstimator):
         co = (done_bin.T @ done_bin).toarray()
         counts = np.asarray(done_bin.sum(axis=0)).ravel()
         denom = np.sqrt(np.outer(counts, counts)) + self.shrink
-        sim = co / denom
+        sim = np.divide(co, denom, out=np.zeros_like(co, dtype=float), where=denom > 0)
         np.fill_diagonal(sim, 0.0)
         k = min(self.neighbours, max(n_ideas - 1, 1))
         if k < n_ideas - 1:
@@ -355,8 +355,13 @@ class HistoryFeaturizer(BaseEstimator):
         relsum = np.bincount(pos[ok], weights=(z[ok] >= self._rel_z()).astype(float), minlength=n_ideas)
         self.global_z_ = float(np.mean(z[ok])) if ok.any() else 0.5
         self.global_rel_ = float(np.mean(z[ok] >= self._rel_z())) if ok.any() else 0.5
-        self.quality_ = (zsum + self.shrink * self.global_z_) / (zcnt + self.shrink)
-        self.relevant_rate_ = (relsum + self.shrink * self.global_rel_) / (zcnt + self.shrink)
+        # shrunk toward the global mean; an idea nobody rated gets the global mean (also when shrink is 0)
+        denom = zcnt + self.shrink
+        rated = denom > 0
+        self.quality_ = np.where(rated, (zsum + self.shrink * self.global_z_) / np.where(rated, denom, 1.0),
+                                 self.global_z_)
+        self.relevant_rate_ = np.where(rated, (relsum + self.shrink * self.global_rel_) / np.where(rated, denom, 1.0),
+                                       self.global_rel_)
         self.idea_counts_ = counts
         self.bm25_similarity_ = _bm25_similarity(done_bin, self.neighbours)
         # reference couples for the user-user signal (a seeded sample when there are many)

@@ -110,7 +110,7 @@ class EnjoymentModel(BaseEstimator):
     exploration : float >= 0, default=0.0
         Thompson-style noise scale on the enjoyment, larger for couples with
         little history. Seeded per call; 0 switches it off.
-    negatives : int, default=3
+    negatives : int, default=6
         Unseen ideas sampled per training target.
     training_history : {"before", "others"}, default="before"
         What a training target's features may see. ``before``: only the
@@ -121,7 +121,7 @@ class EnjoymentModel(BaseEstimator):
     rounds : int, optional
         Independent draws of training targets (each with its own idea-side
         statistics); default: more for small data (40,000 / n_dates, 1-8).
-    shrink : float, default=5.0
+    shrink : float, default=1.0
         Shrinkage of item-item similarity and of the priors.
     popular_negatives : float in [0, 1], default=0.0
         Share of training negatives drawn by popularity instead of uniformly.
@@ -139,8 +139,8 @@ class EnjoymentModel(BaseEstimator):
 
     def __init__(self, learner: str = "linear", routine_weight: float = 0.1, diversity: float = 0.05,
                  repeat_penalty: float = 0.5, repeat_days: int = 90, exploration: float = 0.0,
-                 negatives: int = 3, target_share: float = 0.25, training_history: str = "before",
-                 rounds: int | None = None, shrink: float = 5.0, popular_negatives: float = 0.0,
+                 negatives: int = 6, target_share: float = 0.25, training_history: str = "before",
+                 rounds: int | None = None, shrink: float = 1.0, popular_negatives: float = 0.0,
                  max_iter: int = 150, learning_rate: float = 0.08,
                  max_leaf_nodes: int = 31, rating_scale: tuple[float, float] | None = None,
                  relevant_rating: float | None = None, random_state: int = 0):

@@ -211,3 +211,14 @@ def test_an_idea_rated_one_is_not_suggested_again(model):
     assert top not in [s.idea_id for s in after]
     p, _, _ = model.enjoyment(_dates("fresh", [top], [1], dt.date(2026, 5, 2)), ["fresh"])
     assert p[0, model.catalog_.position([top])[0]] == 0.0
+
+
+def test_priors_stay_finite_without_shrinkage(world, catalog):
+    """shrink=0: an idea nobody rated gets the global prior, not NaN (it used to divide by zero)."""
+    from engine.features import HistoryFeaturizer
+
+    feat = HistoryFeaturizer(shrink=0).fit(world.dates, catalog)
+    unrated = feat.idea_counts_ == 0
+    assert unrated.any()
+    assert np.all(np.isfinite(feat.quality_)) and np.all(np.isfinite(feat.relevant_rate_))
+    assert np.allclose(feat.quality_[unrated], feat.global_z_)
