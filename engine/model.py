@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -344,7 +345,7 @@ class EnjoymentModel(BaseEstimator):
         if self.learner == "linear":
             # the fitted scaler and logistic regression folded into one dot product
             z = X @ self._linear_weights + self._linear_bias
-            return 1.0 / (1.0 + np.exp(-z))
+            return expit(z)
         return self.learner_.predict_proba(X)[:, 1]
 
     def _fold_linear(self) -> None:
@@ -386,7 +387,7 @@ class EnjoymentModel(BaseEstimator):
         if self.learner == "linear":
             # one weighted sum over the contiguous feature planes, no copy of F
             z = np.tensordot(self._linear_weights, F.transpose(2, 0, 1), axes=1) + self._linear_bias
-            p = 1.0 / (1.0 + np.exp(-z))
+            p = expit(z)
         else:
             p = self._predict_features(F.reshape(-1, n_f)).reshape(n_c, n_i)
         # what the couple told us beats what the model guesses: an idea they rated is
