@@ -342,11 +342,14 @@ class EnjoymentModel(BaseEstimator):
 
     # -------------------------------------------------------------- scoring
     def _predict_features(self, X: np.ndarray) -> np.ndarray:
+        """Probability for feature rows of shape (..., n_features); the one prediction path."""
         if self.learner == "linear":
-            # the fitted scaler and logistic regression folded into one dot product
-            z = X @ self._linear_weights + self._linear_bias
+            # the fitted scaler and logistic regression folded into one weighted sum over the
+            # feature axis (contiguous planes for the (couple, idea, feature) view: no copy)
+            z = np.tensordot(self._linear_weights, np.moveaxis(X, -1, 0), axes=1) + self._linear_bias
             return expit(z)
-        return self.learner_.predict_proba(X)[:, 1]
+        flat = X.reshape(-1, X.shape[-1])
+        return self.learner_.predict_proba(flat)[:, 1].reshape(X.shape[:-1])
 
     def _fold_linear(self) -> None:
         if self.learner != "linear":
@@ -383,13 +386,7 @@ class EnjoymentModel(BaseEstimator):
         check_is_fitted(self, "learner_")
         hist = self.featurizer_.histories(history, couple_ids)
         F = self.featurizer_.transform(hist, as_of_day=as_of_day)
-        n_c, n_i, n_f = F.shape
-        if self.learner == "linear":
-            # one weighted sum over the contiguous feature planes, no copy of F
-            z = np.tensordot(self._linear_weights, F.transpose(2, 0, 1), axes=1) + self._linear_bias
-            p = expit(z)
-        else:
-            p = self._predict_features(F.reshape(-1, n_f)).reshape(n_c, n_i)
+        p = self._predict_features(F)
         # what the couple told us beats what the model guesses: an idea they rated is
         # scaled by their own rating of it (1 of 5 -> 0; training never sees repeats)
         p = np.where(np.isnan(hist.rated), p, p * np.nan_to_num(hist.rated))

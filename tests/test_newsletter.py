@@ -370,7 +370,7 @@ def test_out_folder_of_another_week_and_bad_k_are_refused(store, world, tmp_path
 # --------------------------------------------------------------------------- dask
 
 def test_local_dask_cluster_gives_the_in_process_picks(sqlite_url, world, tmp_path):
-    distributed = pytest.importorskip("distributed")
+    import distributed  # a core dependency: never skipped
     store = _store(sqlite_url, world)
     other = _store(f"sqlite:///{tmp_path / 'other.sqlite3'}", world)
     try:
