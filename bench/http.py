@@ -29,7 +29,6 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)  # this file is bench/http.py: keep it from shadowing the standard library's http
 
 import argparse
-import csv
 import http.client
 import json
 import os
@@ -43,48 +42,11 @@ import time
 
 import numpy as np
 
+from bench.catalogs import large_catalog
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 RESULTS = ROOT / "bench" / "results" / "http.json"
-
-
-def make_catalog(n_ideas: int, seed: int = 0) -> Path:
-    """Write a synthetic ``n_ideas`` catalog (ideas.csv + schema.json) and return its folder."""
-    folder = OUT / f"catalog-{n_ideas}"
-    folder.mkdir(parents=True, exist_ok=True)
-    schema = json.loads((ROOT / "data" / "schema.json").read_text(encoding="utf-8"))
-    attrs = schema["attributes"]
-    with (ROOT / "data" / "ideas.csv").open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    header = list(rows[0])
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n_ideas):
-        base = dict(rows[i % len(rows)]) if i < len(rows) else dict(rows[int(rng.integers(len(rows)))])
-        if i >= len(rows):
-            base["id"] = f"{base['id']}-v{i}"
-            base["title"] = f"{base['title']} (variant {i})"
-            for name, spec in attrs.items():
-                if spec["kind"] == "ordinal" and base.get(name):
-                    order = spec["order"]
-                    pos = order.index(base[name]) + int(rng.integers(-1, 2))
-                    base[name] = order[min(max(pos, 0), len(order) - 1)]
-                elif spec["kind"] == "numeric" and base.get(name):
-                    value = float(base[name]) * rng.uniform(0.7, 1.4)
-                    value = min(max(value, spec.get("min", value)), spec.get("max", value))
-                    base[name] = str(int(round(value)))
-                elif spec["kind"] == "categorical" and name not in ("setting", "category") \
-                        and rng.random() < 0.2 and spec.get("values"):
-                    base[name] = str(rng.choice(spec["values"]))
-                elif spec["kind"] == "boolean" and rng.random() < 0.1:
-                    base[name] = "false" if base[name] == "true" else "true"
-        out.append(base)
-    with (folder / "ideas.csv").open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(out)
-    shutil.copy(ROOT / "data" / "schema.json", folder / "schema.json")
-    return folder
 
 
 def prepare(catalog_dir: Path, n_couples: int, n_tokens: int, seed: int) -> tuple[str, Path, list[tuple[str, str]]]:
@@ -204,7 +166,8 @@ def main() -> None:
     parser.add_argument("--query", default="budget=2&setting=out&k=3", help="tonight's query string")
     args = parser.parse_args()
 
-    catalog_dir = make_catalog(args.ideas, args.seed)
+    catalog_dir = OUT / f"catalog-{args.ideas}"
+    large_catalog(args.ideas, catalog_dir, seed=args.seed)
     db_url, model_dir, couples = prepare(catalog_dir, args.couples, args.tokens, args.seed)
     process, port = start_server(db_url, model_dir, catalog_dir, args.workers)
     load_before = os.getloadavg()[0]
