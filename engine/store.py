@@ -1163,6 +1163,24 @@ class Store:
                                      .values(status=status, error=error,
                                              finished_at=_utcnow())).rowcount)
 
+    def latest_newsletter_run(self, week: _dt.date | str) -> dict[str, Any] | None:
+        """The most recently started run for ``week`` (any status) or None.
+
+        Returns
+        -------
+        dict or None
+            ``{"id", "week", "k", "status", "started_at", "finished_at", "error"}``.
+        """
+        day = _as_day("week", week, required=True)
+        with self._read() as conn:
+            row = conn.execute(sa.select(tbl_newsletter_runs).where(tbl_newsletter_runs.c.week == day)
+                               .order_by(tbl_newsletter_runs.c.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return {"id": int(row.id), "week": _iso_day(row.week), "k": row.k, "status": row.status,
+                "started_at": _iso_instant(row.started_at), "finished_at": _iso_instant(row.finished_at),
+                "error": row.error}
+
     def completed_newsletter_run(self, week: _dt.date | str) -> dict[str, Any] | None:
         """The latest completed run for ``week`` or None.
 
@@ -1234,12 +1252,19 @@ class Store:
             ) from exc
         return len(clean)
 
-    def sent_couples(self, week: _dt.date | str) -> set[str]:
-        """Ids of couples with at least one pick recorded as sent for ``week``."""
+    def sent_couples(self, week: _dt.date | str, after_run: int | None = None) -> set[str]:
+        """Ids of couples with at least one pick recorded as sent for ``week``.
+
+        ``after_run`` counts only sends of runs with a larger id (what a
+        forced re-run of the week has sent so far).
+        """
         day = _as_day("week", week, required=True)
+        query = (sa.select(tbl_newsletter_sends.c.couple_id).distinct()
+                 .where(tbl_newsletter_sends.c.week == day))
+        if after_run is not None:
+            query = query.where(tbl_newsletter_sends.c.run_id > int(after_run))
         with self._read() as conn:
-            return set(conn.execute(sa.select(tbl_newsletter_sends.c.couple_id).distinct()
-                                    .where(tbl_newsletter_sends.c.week == day)).scalars())
+            return set(conn.execute(query).scalars())
 
     def recent_newsletter_ideas(self, couple_ids: Iterable[str] | None, before_week: _dt.date | str,
                                 last_n: int = 4) -> dict[str, set[str]]:

@@ -357,6 +357,37 @@ def test_second_complete_run_refuses_without_force(store, world, tmp_path):
     assert set(_picks(out)["run_id"]) == {again.run_id}
 
 
+def test_forced_run_that_crashes_is_carried_on_without_force(store, world, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    first = _run(store, world, out)
+    real = store.record_sends
+    calls = {"n": 0}
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "record_sends", failing)
+    with pytest.raises(OSError):
+        _run(store, world, out, force=True)
+    monkeypatch.setattr(store, "record_sends", real)
+    forced = store.latest_newsletter_run(world["week"])
+    assert forced["status"] == "failed" and forced["id"] > first.run_id
+    assert len(store.sent_couples(world["week"], after_run=first.run_id)) == _CHUNK
+    # no --force: the stopped forced run is carried on, not refused and not started over
+    result = _run(store, world, out)
+    assert result.skipped == _CHUNK and result.couples == _N_COUPLES - _CHUNK
+    couples = store.couple_ids(active_only=True)
+    _one_set_per_couple(_picks(out), couples)
+    sent = _sent_rows(store, world["week"])
+    _one_set_per_couple(sent, couples)  # the first run's sends were replaced, never doubled
+    assert first.run_id not in set(_picks(out)["run_id"])
+    with pytest.raises(AlreadySentError):
+        _run(store, world, out)
+
+
 def test_out_folder_of_another_week_and_bad_k_are_refused(store, world, tmp_path):
     out = tmp_path / "out"
     _run(store, world, out, couple_ids=store.couple_ids()[:5])

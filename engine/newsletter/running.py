@@ -15,6 +15,9 @@ How a run stays safe (see docs/newsletter.md)
   (each written atomically) and the run is marked completed.
 * A week with a completed run is refused unless ``force``; a forced run
   clears ``DIR/parts`` and ``DIR/emails`` and replaces the week's sends.
+  A forced run that stops half-way is carried on by a plain re-run (no
+  ``force``): couples it already sent are skipped, the others' earlier
+  sends are replaced. ``force`` again starts the week over.
 """
 
 from __future__ import annotations
@@ -371,7 +374,8 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
     chunk_size : int, default=2000
         Couples per chunk (one vectorised ``Recommender.batch`` call).
     force : bool, default=False
-        Run a week that already has a completed run again (replacing its sends).
+        Run a week that already has a completed run again (replacing its
+        sends). A forced run that stopped half-way is carried on without it.
     seed : int, default=0
         Exploration seed (per-couple seeds derive from it).
     progress : bool, default=True
@@ -401,7 +405,10 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
     out_dir = Path(out_dir)
     started = time.perf_counter()
     done = store.completed_newsletter_run(week)
-    if done is not None and not force:
+    latest = store.latest_newsletter_run(week)
+    # a forced re-run started after the week's completed run did not finish: carry it on
+    redo = not force and done is not None and latest is not None and latest["id"] > done["id"]
+    if done is not None and not force and not redo:
         raise AlreadySentError(
             f"the newsletter for the week of {week} was already sent completely (run {done['id']}, "
             f"finished {done['finished_at']}, {done['sends']} picks); nothing was done. "
@@ -411,7 +418,13 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
     parts, emails = out_dir / "parts", out_dir / "emails"
     targets = list(dict.fromkeys(str(c) for c in (store.couple_ids(active_only=True)
                                                   if couple_ids is None else couple_ids)))
-    sent = set() if force else store.sent_couples(week)
+    if force:
+        sent: set[str] = set()
+    elif redo:
+        sent = store.sent_couples(week, after_run=done["id"])
+        logger.info("carrying on the forced re-run of week %s that stopped (run %d)", week, latest["id"])
+    else:
+        sent = store.sent_couples(week)
     dropped = _drop_orphans(parts, sent)
     if dropped:
         logger.warning("removed %d part file(s) of a crashed run whose sends were never recorded", dropped)
@@ -431,7 +444,7 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
                 _write_emails(emails, result.emails)
                 _write_part(parts, _part_stem(run_id, result.index), result.picks)
                 store.record_sends(run_id, week, result.picks[["couple_id", "idea_id", "rank"]]
-                                   .to_dict(orient="records"), replace=force)
+                                   .to_dict(orient="records"), replace=force or redo)
                 n_couples += len(result.couple_ids)
                 n_picks += len(result.picks)
                 bar.update(len(result.couple_ids))
