@@ -26,7 +26,14 @@ ids (simulating 1M couples alone takes longer than the measurement). CPU
 seconds (driver + workers) are recorded beside wall time because the
 machine may be shared (load average recorded). Peak memory is the peak RSS sampled during the measurement (driver),
 plus each Dask worker's RSS after the work. A per-stage breakdown of one chunk
-(scoring / reasons / rendering) shows what limits speed. Results go to
+(scoring / reasons / rendering) shows what limits speed.
+
+``end_to_end`` (``--end-to-end N``, default 100k couples) is the whole
+operator's job through ``run_newsletter``: the simulated dates bulk-loaded
+into a fresh SQLite database (not timed), then one week in-process and the
+next on the 2-worker cluster, each reading the store, writing every email
+and part file and recording the sends; its 1M figure is projected linearly.
+Results go to
 ``bench/results/newsletter.json``.
 """
 
@@ -217,6 +224,67 @@ def _breakdown(rec, dates, couple_ids, week, k) -> dict:
             "render_ms_per_couple": round((t3 - t2) * 1e3 / n, 3)}
 
 
+def _end_to_end(args) -> dict:
+    """``run_newsletter`` as the operator runs it: SQLite store in, files and sends out.
+
+    The simulated dates are bulk-loaded into a fresh SQLite database (not
+    timed); then one week runs in-process and the next week on a 2-worker
+    local Dask cluster, each reading the store, writing every email and part
+    file and recording the sends.
+    """
+    from engine.catalog import load_catalog
+    from engine.newsletter import run_newsletter, week_start
+    from engine.recommender import Recommender
+    from engine.simulator import simulate
+    from engine.store import open_store
+
+    catalog = load_catalog(args.catalog)
+    rec = Recommender(joblib.load(args.model), "bench")
+    world = simulate(args.e2e, seed=1, catalog=catalog)
+    out: dict = {"couples": args.e2e, "dates": len(world.dates), "database": "sqlite"}
+    with tempfile.TemporaryDirectory(prefix="bench-newsletter-e2e-") as tmp:
+        store = open_store(f"sqlite:///{tmp}/bench.sqlite")
+        store.migrate()
+        t = time.perf_counter()
+        store.bulk_load([{"id": str(c)} for c in world.couples["id"]], world.dates, source="bench")
+        out["bulk_load_seconds"] = round(time.perf_counter() - t, 1)
+        week = week_start((world.dates["done_on"].max() + pd.Timedelta(days=10)).date())
+        del world
+
+        def _timed(label: str, week, client=None) -> None:
+            def _worker_cpu() -> float:
+                if client is None:
+                    return 0.0
+                return float(sum(client.run(lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])).values()))
+
+            load = os.getloadavg()[0]
+            cpu0, wcpu0, start = time.process_time(), _worker_cpu(), time.perf_counter()
+            with _PeakRss() as mem:
+                result = run_newsletter(store, rec, week, Path(tmp) / label, k=args.k, client=client,
+                                        chunk_size=args.chunk_size, progress=False)
+            seconds = time.perf_counter() - start
+            cpu = time.process_time() - cpu0 + _worker_cpu() - wcpu0
+            out[label] = {"week": week.isoformat(), "couples": result.couples, "picks": result.picks,
+                          "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+                          "couples_per_second": round(result.couples / seconds, 1),
+                          "couples_per_cpu_second": round(result.couples / cpu, 1),
+                          "projected_seconds_1m": round(1_000_000 * seconds / result.couples, 1),
+                          "load_average_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
+                          "driver_peak_rss_mib": round(mem.peak, 1)}
+            shutil.rmtree(Path(tmp) / label, ignore_errors=True)
+
+        _timed("in_process", week)
+        if args.workers:
+            from distributed import Client, LocalCluster
+
+            with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                              dashboard_address=":0") as cluster, Client(cluster) as client:
+                client.run(lambda: __import__("engine.newsletter"))
+                _timed(f"dask_{args.workers}_workers", week + _dt.timedelta(days=7), client)
+        store.close()
+    return out
+
+
 def _one(args) -> dict:
     from engine.catalog import load_catalog
     from engine.newsletter import week_start
@@ -277,12 +345,18 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--ideas", type=int, default=300,
                         help="synthetic catalog size when the shipped catalog has fewer than 100 ideas")
     parser.add_argument("--fit-couples", type=int, default=5000)
+    parser.add_argument("--end-to-end", type=int, default=100_000,
+                        help="couples for the end-to-end run through the store and files (0 = skip)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--e2e", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--catalog", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(_one(args)))
+        return None
+    if args.e2e:
+        print(json.dumps(_end_to_end(args)))
         return None
 
     from engine.catalog import load_catalog
@@ -317,6 +391,8 @@ def main(argv: list[str] | None = None) -> dict | None:
         if _RESULTS.exists():  # keep earlier rows of sizes not re-run now
             earlier = json.loads(_RESULTS.read_text(encoding="utf-8"))
             results["sizes"] = [r for r in earlier.get("sizes", []) if r["couples"] not in sizes]
+            if not args.end_to_end and "end_to_end" in earlier:
+                results["end_to_end"] = earlier["end_to_end"]
         for size in sizes:
             cmd = [sys.executable, "-m", "bench.newsletter", "--one", str(size), "--model", str(model_path),
                    "--catalog", str(catalog_dir), "--chunk-size", str(args.chunk_size), "--k", str(args.k),
@@ -330,6 +406,14 @@ def main(argv: list[str] | None = None) -> dict | None:
             print(json.dumps(row, indent=1), file=sys.stderr)
             _RESULTS.parent.mkdir(parents=True, exist_ok=True)
             _RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        if args.end_to_end:
+            cmd = [sys.executable, "-m", "bench.newsletter", "--e2e", str(args.end_to_end), "--model",
+                   str(model_path), "--catalog", str(catalog_dir), "--chunk-size", str(args.chunk_size),
+                   "--k", str(args.k), "--workers", str(args.workers)]
+            done = subprocess.run(cmd, capture_output=True, text=True, cwd=_REPO, check=False)
+            results["end_to_end"] = (json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0
+                                     else {"couples": args.end_to_end, "error": done.stderr.strip().splitlines()[-1:]})
+            print(json.dumps(results["end_to_end"], indent=1), file=sys.stderr)
     million = next((r for r in results["sizes"] if r["couples"] == 1_000_000), None)
     if million:
         done = [v["seconds_full_size"] for v in million.values()

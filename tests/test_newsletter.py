@@ -400,22 +400,33 @@ def test_out_folder_of_another_week_and_bad_k_are_refused(store, world, tmp_path
 
 # --------------------------------------------------------------------------- dask
 
-def test_local_dask_cluster_gives_the_in_process_picks(sqlite_url, world, tmp_path):
+def test_local_dask_cluster_gives_the_in_process_picks(sqlite_url, world, tmp_path, monkeypatch):
     import distributed  # a core dependency: never skipped
-    store = _store(sqlite_url, world)
-    other = _store(f"sqlite:///{tmp_path / 'other.sqlite3'}", world)
+
+    import engine.newsletter.running as running
+
+    stores = {"local": _store(sqlite_url, world)}
+    for name in ("dask", "shipped"):
+        stores[name] = _store(f"sqlite:///{tmp_path / name}.sqlite3", world)
     try:
-        _run(store, world, tmp_path / "local", seed=7)
+        _run(stores["local"], world, tmp_path / "local", seed=7)
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                       dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
-            _run(other, world, tmp_path / "dask", seed=7, client=client)
+            assert running._workers_share(client, tmp_path)  # noqa: SLF001
+            assert not list(tmp_path.glob(".probe-*"))
+            _run(stores["dask"], world, tmp_path / "dask", seed=7, client=client)  # workers write the files
+            monkeypatch.setattr(running, "_workers_share", lambda client, folder: False)
+            _run(stores["shipped"], world, tmp_path / "shipped", seed=7, client=client)  # emails come back
     finally:
-        store.close()
-        other.close()
+        for store in stores.values():
+            store.close()
     local = _picks(tmp_path / "local").drop(columns="run_id")
-    remote = _picks(tmp_path / "dask").drop(columns="run_id")
-    pd.testing.assert_frame_equal(local, remote)
     assert len(local) == 3 * _N_COUPLES
+    emails = {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "local" / "emails").iterdir()}
+    assert len(emails) == 2 * _N_COUPLES
+    for name in ("dask", "shipped"):
+        pd.testing.assert_frame_equal(local, _picks(tmp_path / name).drop(columns="run_id"))
+        assert {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / name / "emails").iterdir()} == emails
 
 
 # --------------------------------------------------------------------------- CLI

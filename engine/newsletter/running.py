@@ -3,10 +3,12 @@
 How a run stays safe (see docs/newsletter.md)
 ---------------------------------------------
 * Every invocation opens a run in the store (``newsletter_runs``) and gets an id.
-* Couples go in chunks. For each finished chunk the driver (1) writes the
-  couples' emails to ``DIR/emails/<couple>.html|.txt``, (2) writes the
-  chunk's part files ``DIR/parts/<run>-<chunk>.csv|.jsonl`` atomically
-  (temp file + rename), and only then (3) records the chunk's picks as sent
+* Couples go in chunks. For each chunk (1) the couples' emails are written
+  to ``DIR/emails/<couple>.html|.txt``, (2) the chunk's part files
+  ``DIR/parts/<run>-<chunk>.csv|.jsonl`` atomically (temp file + rename) -
+  both where the chunk is planned: in this process, or on the Dask workers
+  when they see ``DIR`` (a probe file tells), else here once the emails come
+  back - and only then (3) the driver records the chunk's picks as sent
   (``record_sends``, one transaction). A part file whose couples are not
   recorded as sent is an orphan of a crash between (2) and (3).
 * Re-running the week skips couples already recorded as sent, deletes
@@ -30,6 +32,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,13 +90,19 @@ class ChunkInput:
 
 @dataclass
 class ChunkResult:
-    """A planned chunk: its picks and (when rendered) emails."""
+    """A planned chunk: its picks and (when rendered and not yet written) emails.
+
+    ``written`` is True when the chunk's emails and part files are already
+    in the output folder (written where the chunk was planned); ``emails``
+    is then empty.
+    """
 
     index: int
     couple_ids: list[str]
     picks: pd.DataFrame
     emails: dict[str, tuple[str, str]]
     seconds: float
+    written: bool = False
 
 
 @dataclass
@@ -128,13 +137,43 @@ class NewsletterResult:
 # --------------------------------------------------------------------------- planning chunks
 
 def _run_chunk(recommender, chunk: ChunkInput, week: _dt.date, k: int, seed: int,
-               run_id: int | None, render: bool) -> ChunkResult:
-    """Plan (and render) one chunk; runs in-process or on a Dask worker."""
+               run_id: int | None, render: bool, out_dir: str | None = None) -> ChunkResult:
+    """Plan (and render) one chunk; runs in-process or on a Dask worker.
+
+    With ``out_dir`` the chunk's emails and part files are written there
+    before returning (so only the picks travel back).
+    """
     start = time.perf_counter()
     picks = plan_picks(recommender, chunk.dates, chunk.couple_ids, week, k,
                        sent_before=chunk.sent_before, seed=seed, run_id=run_id)
     emails = render_emails(picks, week, recommender.catalog) if render else {}
-    return ChunkResult(chunk.index, list(chunk.couple_ids), picks, emails, time.perf_counter() - start)
+    written = out_dir is not None
+    if written:
+        _write_chunk_files(Path(out_dir), run_id, chunk.index, picks, emails)
+        emails = {}
+    return ChunkResult(chunk.index, list(chunk.couple_ids), picks, emails, time.perf_counter() - start,
+                       written)
+
+
+def _read_probe(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def _workers_share(client, folder: Path) -> bool:
+    """True when every worker reads the same ``folder`` as this process (a probe file)."""
+    token = uuid.uuid4().hex
+    probe = folder / f".probe-{token}"
+    probe.write_text(token, encoding="utf-8")
+    try:
+        seen = client.run(_read_probe, str(probe))
+    except Exception:  # noqa: BLE001 - any failure: ship the files back instead
+        return False
+    finally:
+        probe.unlink(missing_ok=True)
+    return bool(seen) and all(value == token for value in seen.values())
 
 
 def _n_workers(client) -> int:
@@ -146,7 +185,7 @@ def _n_workers(client) -> int:
 
 def plan_chunks(recommender, chunks: Iterable[ChunkInput], week: _dt.date | str, k: int = 3, *,
                 client=None, seed: int = 0, run_id: int | None = None, render: bool = True,
-                in_flight: int | None = None) -> Iterator[ChunkResult]:
+                in_flight: int | None = None, out_dir: str | Path | None = None) -> Iterator[ChunkResult]:
     """Plan chunks of couples in-process or on a Dask cluster; yield results as they finish.
 
     Parameters
@@ -165,6 +204,12 @@ def plan_chunks(recommender, chunks: Iterable[ChunkInput], week: _dt.date | str,
         Also render each couple's emails (on the worker).
     in_flight : int, optional
         Chunks submitted but not yet collected; default twice the workers.
+    out_dir : str or Path, optional
+        An output folder (with ``emails/`` and ``parts/``): each chunk's
+        files are written where the chunk is planned - in this process, or
+        on the Dask workers when every worker sees this folder (checked with
+        a probe file); otherwise the emails come back and ``written`` is
+        False. Needs ``run_id``.
 
     Yields
     ------
@@ -172,12 +217,18 @@ def plan_chunks(recommender, chunks: Iterable[ChunkInput], week: _dt.date | str,
         In completion order (input order when in-process).
     """
     week = week_start(week)
+    if out_dir is not None and run_id is None:
+        raise ValueError("out_dir needs run_id (part files are named by run and chunk)")
+    folder = None if out_dir is None else str(Path(out_dir).resolve())
     if client is None:
         for chunk in chunks:
-            yield _run_chunk(recommender, chunk, week, k, seed, run_id, render)
+            yield _run_chunk(recommender, chunk, week, k, seed, run_id, render, folder)
         return
     from distributed import as_completed
 
+    if folder is not None and not _workers_share(client, Path(folder)):
+        logger.info("the Dask workers do not see %s: their emails come back to be written here", folder)
+        folder = None
     model = client.scatter(recommender, broadcast=True, hash=False)
     limit = in_flight or 2 * _n_workers(client)
     pending = as_completed()
@@ -189,7 +240,7 @@ def plan_chunks(recommender, chunks: Iterable[ChunkInput], week: _dt.date | str,
         if chunk is None:
             return False
         data = client.scatter(chunk, hash=False)
-        future = client.submit(_run_chunk, model, data, week, k, seed, run_id, render, pure=False)
+        future = client.submit(_run_chunk, model, data, week, k, seed, run_id, render, folder, pure=False)
         outstanding.add(future)
         pending.add(future)
         return True
@@ -249,6 +300,13 @@ def _write_emails(folder: Path, emails: dict[str, tuple[str, str]]) -> None:
 
 def _part_stem(run_id: int, index: int) -> str:
     return f"{run_id:08d}-{index:06d}"
+
+
+def _write_chunk_files(out_dir: Path, run_id: int, index: int, picks: pd.DataFrame,
+                       emails: dict[str, tuple[str, str]]) -> None:
+    """A chunk's emails, then its part files (the part files mark the chunk as written)."""
+    _write_emails(out_dir / "emails", emails)
+    _write_part(out_dir / "parts", _part_stem(run_id, index), picks)
 
 
 def _write_part(parts: Path, stem: str, picks: pd.DataFrame) -> None:
@@ -415,7 +473,7 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
             "Pass --force to build and record it again."
         )
     _prepare_out(out_dir, week, force)
-    parts, emails = out_dir / "parts", out_dir / "emails"
+    parts = out_dir / "parts"
     targets = list(dict.fromkeys(str(c) for c in (store.couple_ids(active_only=True)
                                                   if couple_ids is None else couple_ids)))
     if force:
@@ -440,9 +498,9 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
                   smoothing=0.1) as bar:
             chunks = _store_chunks(store, todo, week, chunk_size)
             for result in plan_chunks(recommender, chunks, week, k, client=client, seed=seed,
-                                      run_id=run_id):
-                _write_emails(emails, result.emails)
-                _write_part(parts, _part_stem(run_id, result.index), result.picks)
+                                      run_id=run_id, out_dir=out_dir):
+                if not result.written:
+                    _write_chunk_files(out_dir, run_id, result.index, result.picks, result.emails)
                 store.record_sends(run_id, week, result.picks[["couple_id", "idea_id", "rank"]]
                                    .to_dict(orient="records"), replace=force or redo)
                 n_couples += len(result.couple_ids)
