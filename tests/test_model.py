@@ -222,3 +222,42 @@ def test_priors_stay_finite_without_shrinkage(world, catalog):
     assert unrated.any()
     assert np.all(np.isfinite(feat.quality_)) and np.all(np.isfinite(feat.relevant_rate_))
     assert np.allclose(feat.quality_[unrated], feat.global_z_)
+
+
+def test_pairs_pair_each_relevant_row_with_its_own_groups_negatives():
+    from engine.model import _pairs
+
+    y = np.array([0, 1, 0, 0, 0, 1, 0, 1])
+    groups = np.array([7, 7, 7, 3, 3, 5, 9, 9])
+    pos, neg = _pairs(y, groups, max_pairs=20, rng=np.random.default_rng(0))
+    assert sorted(zip(pos.tolist(), neg.tolist())) == [(1, 0), (1, 2), (7, 6)]
+    # a group without a relevant row (3) or without a non-relevant one (5) gives no pair
+    pos, neg = _pairs(y, groups, max_pairs=1, rng=np.random.default_rng(0))
+    assert len(pos) == 2 and set(pos.tolist()) == {1, 7}
+    assert all(groups[p] == groups[n] and y[p] == 1 and y[n] == 0 for p, n in zip(pos, neg))
+
+
+@pytest.fixture(scope="module")
+def pairwise(world, catalog):
+    return EnjoymentModel(learner="pairwise", random_state=0).fit(world.dates, catalog)
+
+
+def test_pairwise_learner_scores_calibrated_probabilities_on_the_linear_path(pairwise, world):
+    couples = list(world.couples["id"].astype(str)[:20])
+    p, F, _ = pairwise.enjoyment(world.dates[world.dates["couple_id"].isin(couples)], couples)
+    assert np.all((p >= 0) & (p <= 1))
+    # the folded weighted sum is the fitted ranker plus its Platt calibration
+    flat = F[:, :50].reshape(-1, F.shape[-1])
+    np.testing.assert_allclose(pairwise.predict(flat), pairwise.learner_.predict_proba(flat)[:, 1],
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_pairwise_learner_recovers_the_outdoor_active_lover(pairwise, catalog):
+    active = _outdoor_active(catalog)
+    f = catalog.frame
+    calm = list(f.index[(f["setting"] == "home") & (f["energy"] == "1")][:6])
+    history = pd.concat([_dates("fan", active[:6], [5] * 6), _dates("fan", calm, [1] * 6, dt.date(2024, 1, 1))])
+    ranked = pairwise.set_params(routine_weight=0.0, diversity=0.0).recommend(
+        ["fan"], k=5, history=history, exclude={"fan": set(active[:6]) | set(calm)})[0]
+    top = f.loc[[i for i, _ in ranked]]
+    assert ((top["setting"] != "home") & (top["energy"].astype(int) >= 2)).sum() >= 4, top
