@@ -436,8 +436,14 @@ class HistoryFeaturizer(BaseEstimator):
         return (self.relevant_rating_ - lo) / (hi - lo) - 1e-9
 
     def _positions(self, idea_ids: np.ndarray) -> np.ndarray:
-        get = self._idea_pos.get
-        return np.fromiter((get(i, -1) for i in idea_ids), dtype=np.int64, count=len(idea_ids))
+        """Catalog position of each idea id (-1 when unknown)."""
+        if len(idea_ids) < 64:  # a hash lookup each beats building the index lookup
+            get = self._idea_pos.get
+            return np.fromiter((get(i, -1) for i in idea_ids), dtype=np.int64, count=len(idea_ids))
+        index = self.__dict__.get("_idea_index")
+        if index is None:
+            index = self._idea_index = pd.Index(self.catalog_ids_, dtype=object)
+        return index.get_indexer(np.asarray(idea_ids, dtype=object)).astype(np.int64)
 
     def _pairs(self, dates: pd.DataFrame, couple_ids: Sequence[str] | None = None) -> dict:
         """Row (couple), column (idea), rating on [0, 1] and day of each usable date."""

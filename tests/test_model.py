@@ -201,6 +201,27 @@ def test_training_examples_are_point_in_time(catalog):
     assert not set(zip(item_dates["couple_id"], item_dates["idea_id"])) & set(zip(targets["couple_id"], targets["idea_id"]))
 
 
+def test_target_couples_caps_who_gives_training_targets(world, catalog):
+    """Only ``target_couples`` couples give targets; the other couples' dates all feed the idea side."""
+    model = EnjoymentModel(target_couples=25)
+    item_dates, context, targets = model._point_in_time(world.dates, np.random.default_rng(0))
+    assert targets["couple_id"].nunique() == 25
+    others = ~world.dates["couple_id"].isin(set(targets["couple_id"]))
+    assert others.sum() > 0 and set(world.dates.loc[others].index) <= set(item_dates.index)
+    uncapped = EnjoymentModel(target_couples=None)._point_in_time(world.dates, np.random.default_rng(0))[2]
+    assert uncapped["couple_id"].nunique() > 300
+    with pytest.raises(ValueError, match="target_couples must be a positive integer or None, got 0"):
+        EnjoymentModel(target_couples=0).fit(world.dates, catalog)
+
+
+def test_artifact_from_before_target_couples_loads_without_a_cap(fitted):
+    state = fitted.__getstate__()
+    del state["target_couples"]
+    old = EnjoymentModel.__new__(EnjoymentModel)
+    old.__setstate__(state)
+    assert old.get_params()["target_couples"] is None  # clone() and the gate's refit still work
+
+
 def test_an_idea_rated_one_is_not_suggested_again(model):
     """A cold couple does tonight's top idea and both rate it 1: it must not come back first."""
     rec = Recommender(model, "test")
