@@ -76,7 +76,9 @@ class Context:
     day: _dt.date | None = None
 
     def resolved(self) -> "Context":
-        """A copy with ``day`` and ``season`` filled in."""
+        """A copy with ``day`` and ``season`` filled in (itself when both are set: it is immutable)."""
+        if self.day is not None and self.season is not None:
+            return self
         day = self.day or _dt.date.today()
         return replace(self, day=day, season=self.season or season_of(day))
 

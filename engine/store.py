@@ -680,12 +680,42 @@ class Store:
             finally:
                 cursor.close()
 
+    @contextmanager
+    def _raw_write(self) -> Iterator[Any]:
+        """A DBAPI cursor inside one write transaction (SQLite: ``BEGIN IMMEDIATE``); commits or rolls back."""
+        with self.engine.connect() as conn:
+            dbapi_conn = conn.connection.driver_connection
+            cursor = dbapi_conn.cursor()
+            sqlite = self.dialect == "sqlite"
+            try:
+                if sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")
+                yield cursor
+                if sqlite:
+                    cursor.execute("COMMIT")
+                else:
+                    dbapi_conn.commit()
+            except BaseException:
+                if not sqlite:
+                    dbapi_conn.rollback()
+                elif dbapi_conn.in_transaction:
+                    cursor.execute("ROLLBACK")
+                raise
+            finally:
+                cursor.close()
+
     @property
     def _mark(self) -> str:
         return "%s" if self.dialect == "postgresql" else "?"
 
     def _day_param(self, day: _dt.date) -> Any:
-        return day if self.dialect == "postgresql" else day.isoformat()  # sqlite3's date adapter is deprecated
+        """A date or datetime as a DBAPI parameter: SQLite gets SQLAlchemy's storage format
+        (its DBAPI date adapters are deprecated), PostgreSQL the value itself."""
+        if self.dialect == "postgresql":
+            return day
+        if isinstance(day, _dt.datetime):
+            return day.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return day.isoformat()
 
     # ---------------------------------------------------------------- schema
 
@@ -1114,12 +1144,17 @@ class Store:
             })
         if not clean:
             return 0
+        names = list(clean[0])
+        insert = (f"INSERT INTO suggestions ({', '.join(names)}) "
+                  f"VALUES ({', '.join([self._mark] * len(names))})")
+        params = [tuple(self._day_param(v) if isinstance(v, _dt.date) else v for v in row.values())
+                  for row in clean]
         try:
-            with self._write() as conn:  # one multi-row INSERT; the foreign key checks the couples
-                conn.execute(tbl_suggestions.insert(), clean)
+            with self._raw_write() as cursor:  # served on every tonight request: one plain executemany
+                cursor.executemany(insert, params)
             return len(clean)
-        except IntegrityError:
-            pass  # a couple was erased meanwhile: write the rows of those still there
+        except self.engine.dialect.loaded_dbapi.IntegrityError:
+            pass  # the foreign key: a couple was erased meanwhile; write the rows of those still there
         with self._write() as conn:
             clean = self._existing_only(conn, clean)
             if clean:
