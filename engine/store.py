@@ -1701,13 +1701,18 @@ class Store:
         with self._raw_cursor() as cursor:
             cursor.execute(f"SELECT idea_id, {day}, rating_a, rating_b FROM dates WHERE couple_id = {mark} "
                            "ORDER BY id", (couple_id,))
-            history = CoupleDates(couple_id, tuple(map(tuple, cursor.fetchall())))
+            history = CoupleDates(couple_id, tuple(cursor.fetchall()))  # DBAPI rows are tuples
             cursor.execute(f"SELECT idea_id, MAX(served_on) FROM suggestions WHERE couple_id = {mark} "
                            f"AND served_on >= {mark} AND served_on < {mark} GROUP BY idea_id",
                            (couple_id, self._day_param(since), self._day_param(today)))
             before = [(idea, _iso_day(served)) for idea, served in cursor.fetchall()]
+            # the keys starting with the prefix, as a range (byte order) on ix_suggestions_request
+            collate = ' COLLATE "C"' if self.dialect == "postgresql" else ""
+            upper = key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1) if key_prefix else None
+            bounded = f" AND request_key{collate} < {mark}{collate}" if upper else ""
             cursor.execute(f"SELECT DISTINCT request_key FROM suggestions WHERE couple_id = {mark} "
-                           f"AND served_on = {mark}", (couple_id, self._day_param(today)))
+                           f"AND request_key{collate} >= {mark}{collate}{bounded} AND served_on = {mark}",
+                           (couple_id, key_prefix, *([upper] if upper else []), self._day_param(today)))
             keys = [key for (key,) in cursor.fetchall() if key is not None and key.startswith(key_prefix)]
         return history, before, keys
 
