@@ -1715,12 +1715,3 @@ class Store:
                            (couple_id, key_prefix, *([upper] if upper else []), self._day_param(today)))
             keys = [key for (key,) in cursor.fetchall() if key is not None and key.startswith(key_prefix)]
         return history, before, keys
-
-    # added by service: tonight's repeat bookkeeping needs only these three columns (no JSON parsing)
-    def served_ideas(self, couple_id: str, since: _dt.date) -> list[tuple[str, str, str | None]]:
-        """``(idea_id, served_on ISO day, request_key)`` of suggestions served on or after ``since``, oldest first."""
-        query = (sa.select(tbl_suggestions.c.idea_id, tbl_suggestions.c.served_on, tbl_suggestions.c.request_key)
-                 .where(tbl_suggestions.c.couple_id == couple_id, tbl_suggestions.c.served_on >= since)
-                 .order_by(tbl_suggestions.c.id))
-        with self._read() as conn:
-            return [(idea, _iso_day(day), key) for idea, day, key in conn.execute(query).all()]
