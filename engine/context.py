@@ -8,7 +8,7 @@ value gets the same message everywhere.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 __all__ = [
@@ -76,15 +76,17 @@ class Context:
     day: _dt.date | None = None
 
     def resolved(self) -> "Context":
-        """A copy with ``day`` and ``season`` filled in."""
+        """A copy with ``day`` and ``season`` filled in (itself when both are set: it is immutable)."""
+        if self.day is not None and self.season is not None:
+            return self
         day = self.day or _dt.date.today()
         return replace(self, day=day, season=self.season or season_of(day))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (day as ISO string)."""
-        out = asdict(self.resolved())
-        out["day"] = out["day"].isoformat()
-        return out
+        ctx = self.resolved()
+        return {"budget": ctx.budget, "minutes": ctx.minutes, "setting": ctx.setting, "weather": ctx.weather,
+                "kids": ctx.kids, "season": ctx.season, "day": ctx.day.isoformat()}
 
 
 def _int(field: str, raw: Any, lo: int, hi: int, what: str) -> int:

@@ -15,14 +15,20 @@ ctx_<name>    optional context columns (weekday, season, weather, ...)
 
 :func:`as_dates_frame` checks and normalises such a frame; :func:`mean_rating`
 gives the couple's rating of each date (mean of the partners who rated).
+
+:class:`CoupleDates` is one couple's dates as plain rows, what the store reads
+for a single request (``Store.tonight_reads``): the model builds its features
+from it without a DataFrame, and two reads of an unchanged history compare equal.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["DATE_COLUMNS", "as_dates_frame", "empty_dates", "mean_rating"]
+__all__ = ["DATE_COLUMNS", "CoupleDates", "as_dates_frame", "empty_dates", "mean_rating"]
 
 DATE_COLUMNS = ("couple_id", "idea_id", "done_on", "rating_a", "rating_b")
 
@@ -84,3 +90,42 @@ def mean_rating(frame: pd.DataFrame) -> np.ndarray:
     sums = np.nansum(ratings, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+@dataclass(frozen=True)
+class CoupleDates:
+    """One couple's dates as plain rows, oldest first (insertion order).
+
+    The per-request shape of a history: cheap to read, hashable and exactly
+    comparable (missing values are None, never NaN), so a cache can tell
+    whether a couple's history changed by comparing two reads.
+
+    Attributes
+    ----------
+    couple_id : str
+    rows : tuple of (idea_id, day, rating_a, rating_b)
+        ``day`` is the day number (days since 1970-01-01) or None when
+        undated; ratings are floats or None (not rated).
+    """
+
+    couple_id: str
+    rows: tuple[tuple[str, int | None, float | None, float | None], ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(idea_ids object, day int64 with -1 = undated, rating_a float, rating_b float)``, NaN = not rated."""
+        if not self.rows:
+            return (np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+        ideas, days, a, b = zip(*self.rows)
+        day = np.array([-1 if d is None else d for d in days], dtype=np.int64)
+        return np.array(ideas, dtype=object), day, np.array(a, dtype=float), np.array(b, dtype=float)
+
+    def frame(self) -> pd.DataFrame:
+        """The same dates as a dates frame."""
+        ideas, day, a, b = self.arrays()
+        done_on = np.where(day >= 0, day, 0).astype("datetime64[D]").astype("datetime64[ns]")
+        done_on[day < 0] = np.datetime64("NaT")
+        return pd.DataFrame({"couple_id": np.full(len(ideas), self.couple_id, dtype=object), "idea_id": ideas,
+                             "done_on": done_on, "rating_a": a, "rating_b": b})

@@ -33,7 +33,7 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, Normalizer,
 from sklearn.utils.validation import check_is_fitted
 
 from .catalog import Catalog
-from .dates import mean_rating
+from .dates import CoupleDates, mean_rating
 
 __all__ = ["FEATURE_NAMES", "HistoryFeaturizer", "IdeaEncoder", "MultiHotEncoder", "OrdinalScaler", "Histories"]
 
@@ -445,9 +445,11 @@ class HistoryFeaturizer(BaseEstimator):
             index = self._idea_index = pd.Index(self.catalog_ids_, dtype=object)
         return index.get_indexer(np.asarray(idea_ids, dtype=object)).astype(np.int64)
 
-    def _pairs(self, dates: pd.DataFrame, couple_ids: Sequence[str] | None = None) -> dict:
+    def _pairs(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str] | None = None) -> dict:
         """Row (couple), column (idea), rating on [0, 1] and day of each usable date."""
-        if couple_ids is None:
+        if couple_ids is None and isinstance(dates, CoupleDates):
+            couple_ids = np.array([dates.couple_id], dtype=object)
+        elif couple_ids is None:
             couple_ids = np.array(sorted(pd.unique(dates["couple_id"].astype(str))), dtype=object)
         else:
             couple_ids = np.asarray(list(couple_ids), dtype=object)
@@ -455,23 +457,30 @@ class HistoryFeaturizer(BaseEstimator):
             empty = np.zeros(0, dtype=np.int64)
             return {"couple_ids": couple_ids, "rows": empty, "cols": empty, "z": np.zeros(0),
                     "day": empty}
-        if len(couple_ids) == 1:
-            rows = np.where(dates["couple_id"].to_numpy() == couple_ids[0], 0, -1)
+        if isinstance(dates, CoupleDates):  # one couple's rows, read for one request: no DataFrame
+            ideas, day, a, b = dates.arrays()
+            row = next((i for i, c in enumerate(couple_ids) if c == dates.couple_id), -1)
+            rows = np.full(len(ideas), row, dtype=np.int64)
+            cols = self._positions(ideas)
         else:
-            rows = pd.Index(couple_ids).get_indexer(dates["couple_id"].to_numpy())
-        cols = self._positions(dates["idea_id"].to_numpy())
+            if len(couple_ids) == 1:
+                rows = np.where(dates["couple_id"].to_numpy() == couple_ids[0], 0, -1)
+            else:
+                rows = pd.Index(couple_ids).get_indexer(dates["couple_id"].to_numpy())
+            cols = self._positions(dates["idea_id"].to_numpy())
+            a = dates["rating_a"].to_numpy(dtype=float)
+            b = dates["rating_b"].to_numpy(dtype=float)
+            days = dates["done_on"].to_numpy().astype("datetime64[D]")
+            day = np.where(np.isnat(days), -1, days.astype("int64"))
         keep = (rows >= 0) & (cols >= 0)
-        a = dates["rating_a"].to_numpy(dtype=float)[keep]
-        b = dates["rating_b"].to_numpy(dtype=float)[keep]
+        a, b, day = a[keep], b[keep], day[keep]
         counts = (~np.isnan(a)).astype(float) + (~np.isnan(b))
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(counts > 0, (np.nan_to_num(a) + np.nan_to_num(b)) / np.maximum(counts, 1), np.nan)
-        days = dates["done_on"].to_numpy()[keep].astype("datetime64[D]")
-        day = np.where(np.isnat(days), -1, days.astype("int64"))
         return {"couple_ids": couple_ids, "rows": rows[keep].astype(np.int64), "cols": cols[keep],
                 "z": self._z(mean), "day": day}
 
-    def histories(self, dates: pd.DataFrame, couple_ids: Sequence[str] | None = None) -> Histories:
+    def histories(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str] | None = None) -> Histories:
         """Summarise ``dates`` per couple (rows in ``couple_ids`` order; default: sorted ids present).
 
         Ideas not in the fitted catalog are ignored.

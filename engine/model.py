@@ -39,7 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 from .catalog import Catalog
 from .constraints import allowed_mask
 from .context import Context
-from .dates import as_dates_frame, mean_rating
+from .dates import CoupleDates, as_dates_frame, mean_rating
 from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
 
 __all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS"]
@@ -417,7 +417,7 @@ class EnjoymentModel(BaseEstimator):
             raise ValueError(f"X must have shape (n_pairs, {len(self.feature_names_)}), got {X.shape}")
         return self._predict_features(X)
 
-    def enjoyment(self, history: pd.DataFrame, couple_ids: Sequence[str],
+    def enjoyment(self, history: pd.DataFrame | CoupleDates, couple_ids: Sequence[str],
                   as_of_day: int | None = None) -> tuple[np.ndarray, np.ndarray, Histories]:
         """Predicted enjoyment of every idea for each couple.
 
@@ -437,17 +437,17 @@ class EnjoymentModel(BaseEstimator):
         return p, F, hist
 
     # -------------------------------------------------------------- ranking
-    def rank(self, history: pd.DataFrame, couple_ids: Sequence[str], k: int = 3, *,
+    def rank(self, history: pd.DataFrame | CoupleDates, couple_ids: Sequence[str], k: int = 3, *,
              context: Context | None = None, exclude: dict[str, set[str]] | None = None,
              recently_suggested: dict[str, dict[str, float]] | None = None,
              distinct_groups: bool = False, seed: int | np.ndarray | None = None,
-             as_of_day: int | None = None) -> Ranked:
+             as_of_day: int | None = None, scored: tuple | None = None) -> Ranked:
         """Rank ideas for couples: the one scoring path behind every caller.
 
         Parameters
         ----------
-        history : DataFrame
-            Dates of (at least) these couples.
+        history : DataFrame or CoupleDates
+            Dates of (at least) these couples (CoupleDates: one couple's rows).
         couple_ids : sequence of str
         k : int
             List length.
@@ -463,12 +463,15 @@ class EnjoymentModel(BaseEstimator):
             Exploration seed(s); ignored when ``exploration`` is 0.
         as_of_day : int, optional
             Day number of the moment ranked (for "days since").
+        scored : tuple, optional
+            What ``enjoyment(history, couple_ids, as_of_day)`` returned for
+            exactly these arguments (a caller's cache); read, never modified.
         """
         check_is_fitted(self, "learner_")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         couple_ids = [str(c) for c in couple_ids]
-        p, F, hist = self.enjoyment(history, couple_ids, as_of_day=as_of_day)
+        p, F, hist = scored if scored is not None else self.enjoyment(history, couple_ids, as_of_day=as_of_day)
         n_c, n_i = p.shape
         feat = self.featurizer_
         cold = hist.n_dates == 0

@@ -2,13 +2,32 @@
 
 They never reach into features or model internals; every suggestion, single
 or batch, goes through :meth:`EnjoymentModel.rank` - one scoring path.
+
+Caches (per :class:`Recommender`, so per loaded model and per process)
+----------------------------------------------------------------------
+When tonight's history comes as :class:`~engine.dates.CoupleDates` (what the
+store reads for a request), two small LRU maps skip work already done:
+
+* the couple's scored ideas (enjoyment, pair features, history summary), keyed
+  by couple and day and valid only while the couple's rows compare equal to
+  the rows they were computed from;
+* tonight's ranked list, keyed by couple, resolved context, list length,
+  exclusions, recent-suggestion weights and seed, again valid only for equal rows.
+
+Both are pure memoisation: every input of the computation is in the key or
+compared, so an answer from the cache is the answer the model would compute.
+A new date changes the rows (a miss), a new day is a new key, and a promoted
+model is a new ``Recommender`` with empty caches. Callers pass the rows they
+just read; nothing here reads the database.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 import zlib
-from dataclasses import asdict, dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -17,7 +36,7 @@ import pandas as pd
 
 from .catalog import Catalog, load_catalog
 from .context import Context
-from .dates import as_dates_frame, empty_dates
+from .dates import CoupleDates, as_dates_frame, empty_dates
 from .reasons import explain
 from .registry import Registry
 
@@ -58,10 +77,14 @@ class Suggestion:
     cold_start: bool = False
 
     def to_dict(self) -> dict:
-        out = asdict(self)
-        for key in ("score", "enjoyment", "routine_distance"):
-            out[key] = round(float(out[key]), 4)
-        return out
+        return {"idea_id": self.idea_id, "title": self.title, "rank": self.rank,
+                "score": round(float(self.score), 4), "enjoyment": round(float(self.enjoyment), 4),
+                "routine_distance": round(float(self.routine_distance), 4),
+                "reasons": list(self.reasons), "cold_start": self.cold_start}
+
+    def copy(self) -> "Suggestion":
+        """An independent copy (its own reasons list)."""
+        return replace(self, reasons=list(self.reasons))
 
 
 def _day_number(day: _dt.date) -> int:
@@ -70,6 +93,35 @@ def _day_number(day: _dt.date) -> int:
 
 def _stable_seed(*parts: object) -> int:
     return zlib.crc32("|".join(map(str, parts)).encode())
+
+
+class _Memo:
+    """A small thread-safe LRU map; values are shared read-only, so never mutate one."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, rows):
+        """The value stored under ``key`` for exactly these ``rows``, or None."""
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is not None and entry[0] == rows:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return entry[1]
+            self.misses += 1
+            return None
+
+    def put(self, key, rows, value) -> None:
+        with self._lock:
+            self._data[key] = (rows, value)
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
 
 
 class Recommender:
@@ -81,11 +133,25 @@ class Recommender:
         Fitted.
     version : str
         Registry version name (or any label).
+    cache_couples : int, default=64
+        Couples whose scored ideas are kept (about 0.25 MB each with 1,000
+        ideas); 0 switches both caches off.
+    cache_lists : int, default=1024
+        Tonight's ranked lists kept.
     """
 
-    def __init__(self, model, version: str):
+    def __init__(self, model, version: str, cache_couples: int = 64, cache_lists: int = 1024):
         self.model = model
         self.version = version
+        self.cache_couples = cache_couples
+        self.cache_lists = cache_lists
+        self._scored = _Memo(cache_couples)
+        self._ranked = _Memo(cache_lists)
+
+    def cache_info(self) -> dict[str, int]:
+        """Hits and misses of this recommender's caches (this process)."""
+        return {"lists_hits": self._ranked.hits, "lists_misses": self._ranked.misses,
+                "scored_hits": self._scored.hits, "scored_misses": self._scored.misses}
 
     @classmethod
     def load(cls, model_dir: str | Path, catalog: Catalog | None = None,
@@ -102,7 +168,7 @@ class Recommender:
     def catalog(self) -> Catalog:
         return self.model.catalog_
 
-    def tonight(self, couple_id: str, history: pd.DataFrame, context: Context, k: int = 3, *,
+    def tonight(self, couple_id: str, history: pd.DataFrame | CoupleDates, context: Context, k: int = 3, *,
                 exclude: Iterable[str] = (), recently_suggested: Mapping[str, float] | None = None,
                 offset: int = 0, seed: int | None = None) -> list[Suggestion]:
         """Tonight's suggestion and alternatives for one couple.
@@ -110,8 +176,9 @@ class Recommender:
         Parameters
         ----------
         couple_id : str
-        history : DataFrame
-            The couple's dates (dates frame; may be empty).
+        history : DataFrame or CoupleDates
+            The couple's dates (dates frame, may be empty; or the rows the
+            store read, which lets the caches answer - see the module notes).
         context : Context
             Tonight's constraints.
         k : int, default=3
@@ -126,19 +193,41 @@ class Recommender:
             Exploration seed; default is stable per couple and day, so the
             same request twice in a day gives the same answer.
         """
+        return self.tonight_cached(couple_id, history, context, k, exclude=exclude,
+                                   recently_suggested=recently_suggested, offset=offset, seed=seed)[0]
+
+    def tonight_cached(self, couple_id: str, history: pd.DataFrame | CoupleDates, context: Context,
+                       k: int = 3, *, exclude: Iterable[str] = (),
+                       recently_suggested: Mapping[str, float] | None = None,
+                       offset: int = 0, seed: int | None = None) -> tuple[list[Suggestion], bool]:
+        """:meth:`tonight`, and whether the ranked list came from the cache.
+
+        Only a :class:`~engine.dates.CoupleDates` history can be answered
+        from the cache (rows equal to the ones the list was ranked from).
+        """
         ctx = context.resolved()
         if seed is None:
             seed = _stable_seed(couple_id, ctx.day.isoformat())
+        exclude = frozenset(exclude)
+        weights = dict(recently_suggested or {})
+        cacheable = self.cache_lists > 0 and isinstance(history, CoupleDates) and history.couple_id == couple_id
+        if cacheable:
+            key = (couple_id, ctx, int(k), int(offset), exclude, tuple(sorted(weights.items())), int(seed))
+            found = self._ranked.get(key, history.rows)
+            if found is not None:
+                return [s.copy() for s in found], True
         out = self.batch(history, [couple_id], ctx, k=k + offset,
                          exclude={couple_id: set(exclude)},
-                         recently_suggested={couple_id: dict(recently_suggested or {})},
+                         recently_suggested={couple_id: weights},
                          distinct_categories=False, seeds=[seed])
         picks = out[couple_id][offset:]
         for i, s in enumerate(picks):
             s.rank = i + 1
-        return picks
+        if cacheable:
+            self._ranked.put(key, history.rows, [s.copy() for s in picks])
+        return picks, False
 
-    def batch(self, dates: pd.DataFrame, couple_ids: Sequence[str], context: Context, k: int = 3, *,
+    def batch(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str], context: Context, k: int = 3, *,
               exclude: Mapping[str, set[str]] | None = None,
               recently_suggested: Mapping[str, Mapping[str, float]] | None = None,
               distinct_categories: bool = True,
@@ -147,7 +236,7 @@ class Recommender:
 
         Parameters
         ----------
-        dates : DataFrame
+        dates : DataFrame or CoupleDates
             Dates of these couples (others are ignored).
         couple_ids : sequence of str
         context : Context
@@ -167,14 +256,24 @@ class Recommender:
         """
         ctx = context.resolved()
         couple_ids = [str(c) for c in couple_ids]
-        dates = as_dates_frame(dates) if "couple_id" in dates else empty_dates()
         day = _day_number(ctx.day)
+        scored = None
+        if isinstance(dates, CoupleDates):
+            if couple_ids == [dates.couple_id] and self.cache_couples > 0:
+                key = (dates.couple_id, day)
+                scored = self._scored.get(key, dates.rows)
+                if scored is None:
+                    scored = self.model.enjoyment(dates, couple_ids, as_of_day=day)
+                    self._scored.put(key, dates.rows, scored)
+        else:
+            dates = as_dates_frame(dates) if "couple_id" in dates else empty_dates()
         if seeds is None:
             seeds = [_stable_seed(c, ctx.day.isoformat()) for c in couple_ids]
         model = self.model
         ranked = model.rank(dates, couple_ids, k, context=ctx, exclude=dict(exclude or {}),
                             recently_suggested={c: dict(v) for c, v in (recently_suggested or {}).items()},
-                            distinct_groups=distinct_categories, seed=np.asarray(seeds), as_of_day=day)
+                            distinct_groups=distinct_categories, seed=np.asarray(seeds), as_of_day=day,
+                            scored=scored)
         hist = ranked.histories
         titles = self.catalog.frame["title"].to_numpy()
         ids = self.catalog.ids

@@ -16,6 +16,15 @@ Repeats
   (wrapping round when the ideas that fit run out).
 * Suggestions served in the last :data:`RECENT_DAYS` days (before today) are
   penalised with a weight falling linearly from 1 (yesterday) to 0.
+
+Cost
+----
+A request reads once (``Store.tonight_reads``: the couple's dates as rows,
+the ideas served before today, today's request keys), ranks, and writes the
+served rows in one multi-row insert. When the couple's rows, the context and
+the weights equal those of a request this model already ranked, the ranked
+list comes from the recommender's cache (see :mod:`engine.recommender`); the
+served suggestions are logged either way.
 """
 
 from __future__ import annotations
@@ -72,6 +81,10 @@ class Tonight:
         ``<hash>:<n>`` as logged with every served row.
     offset : int
         Position in the ranked list the suggestions start at.
+    cached : bool
+        The ranked list came from the recommender's cache (same history,
+        context and weights as an earlier request on this model); it was
+        logged all the same.
     """
 
     suggestions: list[Suggestion]
@@ -79,6 +92,7 @@ class Tonight:
     model_version: str
     request_key: str
     offset: int = 0
+    cached: bool = False
 
     @property
     def cold_start(self) -> bool:
@@ -159,15 +173,13 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
     today = today or _dt.date.today()
     ctx = context.resolved()
     key = request_key(couple_id, ctx, k)
-    rows = [{"idea_id": idea, "served_on": day, "request_key": rkey}
-            for idea, day, rkey in store.served_ideas(couple_id, today - _dt.timedelta(days=RECENT_DAYS))]
     prefix = key + ":"
-    used = [int(r["request_key"][len(prefix):]) for r in rows
-            if r["served_on"] == today.isoformat() and (r["request_key"] or "").startswith(prefix)]
+    history, before, keys = store.tonight_reads(couple_id, today, today - _dt.timedelta(days=RECENT_DAYS), prefix)
+    used = [int(rkey[len(prefix):]) for rkey in keys]
     n = (max(used) + int(another)) if used else 0
-    weights = recent_weights(rows, today)
-    history = store.couple_history(couple_id)
-    ranked = recommender.tonight(couple_id, history, ctx, k=k + n, recently_suggested=weights)
+    weights = recent_weights([{"idea_id": idea, "served_on": day} for idea, day in before], today)
+    # the same rows, context and weights as a request already ranked by this model: its list, from the cache
+    ranked, cached = recommender.tonight_cached(couple_id, history, ctx, k=k + n, recently_suggested=weights)
     offset = n % len(ranked) if ranked else 0  # ran out of ideas that fit: wrap round
     picks = [replace(s, rank=i + 1) for i, s in enumerate(ranked[offset:offset + k])]
     served_key = f"{key}:{n}"
@@ -178,7 +190,7 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
             "model_version": recommender.version, "context": logged_ctx,
             "request_key": served_key, "served_on": today,
         } for s in picks])
-    return Tonight(picks, ctx, recommender.version, served_key, offset)
+    return Tonight(picks, ctx, recommender.version, served_key, offset, cached)
 
 
 def _rating(field: str, value: Any) -> float | None:

@@ -65,7 +65,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tqdm.auto import tqdm
 
-from .dates import as_dates_frame
+from .dates import CoupleDates, as_dates_frame
 
 __all__ = [
     "LATEST_VERSION",
@@ -664,6 +664,59 @@ class Store:
         with self.engine.connect() as conn:
             yield conn
 
+    @contextmanager
+    def _raw_cursor(self) -> Iterator[Any]:
+        """A DBAPI cursor on a pooled connection, for the per-request reads.
+
+        Plain driver tuples, no statement compilation: a few times cheaper than
+        SQLAlchemy for small indexed queries. SQLite runs each statement on
+        its own (autocommit); PostgreSQL's implicit transaction is rolled back
+        when the connection returns to the pool.
+        """
+        with self.engine.connect() as conn:
+            cursor = conn.connection.driver_connection.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+
+    @contextmanager
+    def _raw_write(self) -> Iterator[Any]:
+        """A DBAPI cursor inside one write transaction (SQLite: ``BEGIN IMMEDIATE``); commits or rolls back."""
+        with self.engine.connect() as conn:
+            dbapi_conn = conn.connection.driver_connection
+            cursor = dbapi_conn.cursor()
+            sqlite = self.dialect == "sqlite"
+            try:
+                if sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")
+                yield cursor
+                if sqlite:
+                    cursor.execute("COMMIT")
+                else:
+                    dbapi_conn.commit()
+            except BaseException:
+                if not sqlite:
+                    dbapi_conn.rollback()
+                elif dbapi_conn.in_transaction:
+                    cursor.execute("ROLLBACK")
+                raise
+            finally:
+                cursor.close()
+
+    @property
+    def _mark(self) -> str:
+        return "%s" if self.dialect == "postgresql" else "?"
+
+    def _day_param(self, day: _dt.date) -> Any:
+        """A date or datetime as a DBAPI parameter: SQLite gets SQLAlchemy's storage format
+        (its DBAPI date adapters are deprecated), PostgreSQL the value itself."""
+        if self.dialect == "postgresql":
+            return day
+        if isinstance(day, _dt.datetime):
+            return day.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return day.isoformat()
+
     # ---------------------------------------------------------------- schema
 
     def version(self) -> int:
@@ -774,10 +827,10 @@ class Store:
 
         Constant-time comparison; unknown couples and inactive couples give False.
         """
-        with self._read() as conn:
-            row = conn.execute(sa.select(tbl_couples.c.token_hash, tbl_couples.c.active)
-                               .where(tbl_couples.c.id == couple_id)).first()
-        stored = row.token_hash if row is not None and row.active else None
+        with self._raw_cursor() as cursor:  # checked on every couple request: a plain indexed read
+            cursor.execute(f"SELECT token_hash, active FROM couples WHERE id = {self._mark}", (couple_id,))
+            row = cursor.fetchone()
+        stored = row[0] if row is not None and row[1] else None
         return _token_matches(token, stored)
 
     def get_couple(self, couple_id: str) -> dict[str, Any] | None:
@@ -1091,6 +1144,17 @@ class Store:
             })
         if not clean:
             return 0
+        names = list(clean[0])
+        insert = (f"INSERT INTO suggestions ({', '.join(names)}) "
+                  f"VALUES ({', '.join([self._mark] * len(names))})")
+        params = [tuple(self._day_param(v) if isinstance(v, _dt.date) else v for v in row.values())
+                  for row in clean]
+        try:
+            with self._raw_write() as cursor:  # served on every tonight request: one plain executemany
+                cursor.executemany(insert, params)
+            return len(clean)
+        except self.engine.dialect.loaded_dbapi.IntegrityError:
+            pass  # the foreign key: a couple was erased meanwhile; write the rows of those still there
         with self._write() as conn:
             clean = self._existing_only(conn, clean)
             if clean:
@@ -1631,11 +1695,48 @@ class Store:
             marks = ", ".join("?" for _ in columns)
             conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
-    # added by service: tonight's repeat bookkeeping needs only these three columns (no JSON parsing)
-    def served_ideas(self, couple_id: str, since: _dt.date) -> list[tuple[str, str, str | None]]:
-        """``(idea_id, served_on ISO day, request_key)`` of suggestions served on or after ``since``, oldest first."""
-        query = (sa.select(tbl_suggestions.c.idea_id, tbl_suggestions.c.served_on, tbl_suggestions.c.request_key)
-                 .where(tbl_suggestions.c.couple_id == couple_id, tbl_suggestions.c.served_on >= since)
-                 .order_by(tbl_suggestions.c.id))
-        with self._read() as conn:
-            return [(idea, _iso_day(day), key) for idea, day, key in conn.execute(query).all()]
+    def tonight_reads(self, couple_id: str, today: _dt.date, since: _dt.date,
+                      key_prefix: str) -> tuple[CoupleDates, list[tuple[str, str]], list[str]]:
+        """Everything tonight's request reads, on one connection with three indexed queries.
+
+        Parameters
+        ----------
+        couple_id : str
+        today : date
+            The serving day.
+        since : date
+            Oldest serving day whose suggestions count as recent.
+        key_prefix : str
+            Request keys starting with this are today's repeats of the request.
+
+        Returns
+        -------
+        history : CoupleDates
+            The couple's dates, oldest first (insertion order).
+        served_before : list of (idea_id, ISO day)
+            Each idea served on a day in ``[since, today)`` with the latest such day.
+        keys_today : list of str
+            The distinct request keys logged today that start with ``key_prefix``.
+        """
+        mark = self._mark
+        if self.dialect == "postgresql":
+            day = "done_on - DATE '1970-01-01'"
+        else:
+            day = "CAST(julianday(done_on) - 2440587.5 AS INTEGER)"
+        with self._raw_cursor() as cursor:
+            cursor.execute(f"SELECT idea_id, {day}, rating_a, rating_b FROM dates WHERE couple_id = {mark} "
+                           "ORDER BY id", (couple_id,))
+            history = CoupleDates(couple_id, tuple(cursor.fetchall()))  # DBAPI rows are tuples
+            cursor.execute(f"SELECT idea_id, MAX(served_on) FROM suggestions WHERE couple_id = {mark} "
+                           f"AND served_on >= {mark} AND served_on < {mark} GROUP BY idea_id",
+                           (couple_id, self._day_param(since), self._day_param(today)))
+            before = [(idea, _iso_day(served)) for idea, served in cursor.fetchall()]
+            # the keys starting with the prefix, as a range (byte order) on ix_suggestions_request
+            collate = ' COLLATE "C"' if self.dialect == "postgresql" else ""
+            upper = key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1) if key_prefix else None
+            bounded = f" AND request_key{collate} < {mark}{collate}" if upper else ""
+            cursor.execute(f"SELECT DISTINCT request_key FROM suggestions WHERE couple_id = {mark} "
+                           f"AND request_key{collate} >= {mark}{collate}{bounded} AND served_on = {mark}",
+                           (couple_id, key_prefix, *([upper] if upper else []), self._day_param(today)))
+            keys = [key for (key,) in cursor.fetchall() if key is not None and key.startswith(key_prefix)]
+        return history, before, keys

@@ -18,6 +18,7 @@ Exposed names::
     dateideas_suggestions_served_total
     dateideas_dates_received_total{result="created"|"replayed"}
     dateideas_model_swaps_total
+    dateideas_tonight_cache_total{result="hit"|"miss"}  (ranked list from the worker's cache or computed)
     dateideas_model_live_info{version}            (1; from the registry)
     dateideas_model_loaded_info{version}          (1; the answering worker)
     dateideas_training_runs{status}               (runs recorded, last 1000)
@@ -52,6 +53,9 @@ class Metrics:
                                    registry=self.registry)
         self.dates = Counter("dateideas_dates_received", "Dates posted", ["result"], registry=self.registry)
         self.swaps = Counter("dateideas_model_swaps", "Models loaded or hot-swapped", registry=self.registry)
+        self.tonight_cache = Counter("dateideas_tonight_cache", "Tonight requests whose ranked list came from "
+                                     "the worker's cache (hit) or was computed (miss)", ["result"],
+                                     registry=self.registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         labels = {"method": method, "route": route, "status": str(status)}

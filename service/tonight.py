@@ -37,5 +37,7 @@ def tonight(couple_id: str):
         raise ApiError(503, f"no model is loaded yet: {exc}", code="no_model") from exc
     served = serve_tonight(get_store(), recommender, couple_id, context, options["k"],
                            another=options["another"])
-    get_metrics().suggestions.inc(len(served.suggestions))
+    metrics = get_metrics()
+    metrics.suggestions.inc(len(served.suggestions))
+    metrics.tonight_cache.labels(result="hit" if served.cached else "miss").inc()
     return served.to_dict()

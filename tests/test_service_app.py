@@ -481,3 +481,54 @@ def test_core_flow_on_postgresql(pg_url, model_dir):
     finally:
         app.extensions["dateideas.store"].close()
         store.close()
+
+
+def _cache_counts(client) -> dict[str, float]:
+    text = client.get("/metrics").get_data(as_text=True)
+    out = {"hit": 0.0, "miss": 0.0}
+    for line in text.splitlines():
+        if line.startswith("dateideas_tonight_cache_total{"):
+            out[line.split('result="')[1].split('"')[0]] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def _demo_couple(app) -> tuple[str, dict[str, str]]:
+    """A couple with simulated history (from the bulk load) and a token."""
+    store = app.extensions["dateideas.store"]
+    couple_id = max(store.couple_ids(), key=store.count_dates)
+    return couple_id, {"Authorization": f"Bearer {store.rotate_token(couple_id)}"}
+
+
+def test_a_cached_answer_is_logged_and_a_new_rating_is_not_answered_from_the_cache(client, app):
+    couple_id, headers = _demo_couple(app)
+    url = f"/v1/couples/{couple_id}/tonight?k=3&setting=out"
+    first = client.get(url, headers=headers).get_json()
+    again = client.get(url, headers=headers).get_json()
+    assert again == first and _cache_counts(client) == {"hit": 1.0, "miss": 1.0}
+    logged = app.extensions["dateideas.store"].recent_suggestions(couple_id)
+    assert len(logged) == 6  # the cached answer was logged too
+    top = first["suggestion"]["idea_id"]
+    r = client.post(f"/v1/couples/{couple_id}/dates", headers=headers,
+                    json={"idea_id": top, "ratings": {"a": 1, "b": 1}})
+    assert r.status_code == 201
+    after = client.get(url, headers=headers).get_json()
+    assert _cache_counts(client) == {"hit": 1.0, "miss": 2.0}  # the new date changed the history: computed
+    assert after["suggestion"]["idea_id"] != top  # done today and rated 1
+    assert client.get(url, headers=headers).get_json() == after
+    assert _cache_counts(client) == {"hit": 2.0, "miss": 2.0}
+
+
+def test_a_promoted_model_answers_the_next_request_without_its_predecessors_cache(client, app, model_dir,
+                                                                                    tiny_world):
+    couple_id, headers = _demo_couple(app)
+    url = f"/v1/couples/{couple_id}/tonight?k=3"
+    first = client.get(url, headers=headers).get_json()
+    assert client.get(url, headers=headers).get_json() == first
+    registry = Registry(model_dir)
+    new = registry.save(EnjoymentModel(max_iter=5, routine_weight=0.9).fit(tiny_world.dates, tiny_world.catalog))
+    registry.promote(new, catalog=tiny_world.catalog)
+    after = client.get(url, headers=headers).get_json()
+    assert after["model_version"] == new != first["model_version"]
+    assert _cache_counts(client) == {"hit": 1.0, "miss": 2.0}
+    logged = app.extensions["dateideas.store"].recent_suggestions(couple_id)
+    assert [row["model_version"] for row in logged] == [first["model_version"]] * 6 + [new] * 3

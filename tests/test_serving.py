@@ -52,3 +52,13 @@ def test_check_date_input_names_the_field(args, field, message):
     with pytest.raises(DateInputError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
         check_date_input(_Catalog(), *args, today=TODAY)
     assert info.value.field == field
+
+
+def test_context_to_dict_has_every_field():
+    import dataclasses
+
+    ctx = Context(budget=1, minutes=90, setting="out", weather="rain", kids=True, day=_dt.date(2025, 1, 5))
+    assert set(ctx.to_dict()) == {f.name for f in dataclasses.fields(Context)}
+    assert ctx.to_dict() == dict(dataclasses.asdict(ctx.resolved()), day="2025-01-05")
+    resolved = ctx.resolved()
+    assert resolved.resolved() is resolved and resolved.season == "winter"

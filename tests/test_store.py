@@ -595,3 +595,33 @@ def test_couple_history_equals_the_dates_frame_of_that_couple(store):
     pd.testing.assert_frame_equal(fast, store.dates_frame([cid]))
     assert list(fast["idea_id"]) == ["ice-cream-and-a-stroll", "just-because-flowers"]
     assert store.couple_history("nobody").empty
+
+
+def test_tonight_reads_equal_the_slower_reads(store):
+    cid, _ = store.create_couple()
+    other, _ = store.create_couple()
+    store.add_date(cid, "ice-cream-and-a-stroll", dt.date(2025, 5, 1), 5, None)
+    store.add_date(other, "just-because-flowers", dt.date(2025, 5, 2), 3, 3)
+    store.add_date(cid, "just-because-flowers", None, None, 2)
+    store.add_date(cid, "board-game-night", dt.date(2025, 4, 1), 4.5, 3)
+    today = dt.date(2025, 6, 10)
+    store.log_suggestions([
+        {"couple_id": cid, "idea_id": "a", "rank": 1, "served_on": dt.date(2025, 6, 1), "request_key": "old:0"},
+        {"couple_id": cid, "idea_id": "a", "rank": 1, "served_on": dt.date(2025, 6, 8), "request_key": "old:0"},
+        {"couple_id": cid, "idea_id": "b", "rank": 2, "served_on": dt.date(2025, 5, 1), "request_key": "old:0"},
+        {"couple_id": cid, "idea_id": "c", "rank": 1, "served_on": today, "request_key": "abc:0"},
+        {"couple_id": cid, "idea_id": "d", "rank": 1, "served_on": today, "request_key": "abc:1"},
+        {"couple_id": cid, "idea_id": "d", "rank": 1, "served_on": today, "request_key": "abc:1"},
+        {"couple_id": cid, "idea_id": "e", "rank": 1, "served_on": today, "request_key": "abcd:0"},
+        {"couple_id": cid, "idea_id": "e", "rank": 1, "served_on": today},
+        {"couple_id": other, "idea_id": "f", "rank": 1, "served_on": today, "request_key": "abc:5"},
+    ])
+    history, before, keys = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:")
+    pd.testing.assert_frame_equal(history.frame(), store.couple_history(cid))
+    assert history.rows[1] == ("just-because-flowers", None, None, 2.0)
+    assert history.rows[2] == ("board-game-night", (dt.date(2025, 4, 1) - dt.date(1970, 1, 1)).days, 4.5, 3.0)
+    assert sorted(before) == [("a", "2025-06-08")]  # the latest day before today, within the window
+    assert sorted(keys) == ["abc:0", "abc:1"]  # distinct, this prefix only, this couple only
+    assert store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:")[0] == history  # equal reads compare equal
+    empty, none_before, no_keys = store.tonight_reads("nobody", today, dt.date(2025, 5, 27), "abc:")
+    assert empty.rows == () and empty.frame().empty and none_before == [] and no_keys == []

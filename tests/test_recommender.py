@@ -1,0 +1,79 @@
+"""The recommender facade's caches: exact memoisation for CoupleDates histories."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from engine.context import Context
+from engine.dates import CoupleDates
+from engine.model import EnjoymentModel
+from engine.recommender import Recommender
+
+DAY = dt.date(2025, 6, 1)
+_EPOCH = dt.date(1970, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def recommender_factory(tiny_world):
+    model = EnjoymentModel(max_iter=30).fit(tiny_world.dates, tiny_world.catalog)
+    return lambda **kw: Recommender(model, "v-test", **kw)
+
+
+def _rows(catalog, ratings):
+    return tuple((str(catalog.ids[i]), (DAY - _EPOCH).days - 30 + i, float(r), None) for i, r in ratings)
+
+
+def _dicts(picks):
+    return [p.to_dict() for p in picks]
+
+
+def test_rows_rank_like_the_dates_frame_and_a_hit_equals_the_computation(recommender_factory, tiny_world):
+    rec = recommender_factory()
+    history = CoupleDates("c1", _rows(tiny_world.catalog, [(0, 5), (3, 4), (7, 1), (9, 2)]))
+    ctx = Context(budget=2, day=DAY)
+    weights = {str(tiny_world.catalog.ids[12]): 0.8}
+    from_frame = rec.tonight("c1", history.frame(), ctx, k=4, recently_suggested=weights)
+    first, hit_first = rec.tonight_cached("c1", history, ctx, k=4, recently_suggested=weights)
+    again, hit_again = rec.tonight_cached("c1", CoupleDates("c1", tuple(history.rows)), ctx, k=4,
+                                          recently_suggested=weights)
+    assert (hit_first, hit_again) == (False, True)
+    assert _dicts(from_frame) == _dicts(first) == _dicts(again)
+    fresh = recommender_factory(cache_couples=0, cache_lists=0)
+    assert _dicts(fresh.tonight("c1", history, ctx, k=4, recently_suggested=weights)) == _dicts(again)
+    # what a caller does with its copy does not reach the cache
+    again[0].rank, again[0].reasons[:] = 99, ["changed"]
+    assert _dicts(rec.tonight("c1", history, ctx, k=4, recently_suggested=weights)) == _dicts(first)
+
+
+def test_any_changed_input_is_computed_again(recommender_factory, tiny_world):
+    rec = recommender_factory()
+    catalog = tiny_world.catalog
+    history = CoupleDates("c1", _rows(catalog, [(0, 5), (3, 4)]))
+    ctx = Context(setting="home", day=DAY)
+    top = rec.tonight("c1", history, ctx, k=3)[0].idea_id
+    top_pos = int(catalog.position([top])[0])
+    # the couple did the top idea yesterday and hated it: a new row, so no cached answer
+    rated = CoupleDates("c1", history.rows + ((top, (DAY - _EPOCH).days - 1, 1.0, 1.0),))
+    after, hit = rec.tonight_cached("c1", rated, ctx, k=3)
+    assert not hit and after[0].idea_id != top and top_pos >= 0
+    # another context, k, weights, day or couple: computed, not served from the cache
+    for args, kwargs in [(("c1", rated, Context(setting="out", day=DAY)), {"k": 3}),
+                         (("c1", rated, ctx), {"k": 4}),
+                         (("c1", rated, ctx), {"k": 3, "recently_suggested": {after[0].idea_id: 1.0}}),
+                         (("c1", rated, Context(setting="home", day=DAY + dt.timedelta(days=1))), {"k": 3}),
+                         (("c2", CoupleDates("c2", rated.rows), ctx), {"k": 3})]:
+        assert rec.tonight_cached(*args, **kwargs)[1] is False
+    info = rec.cache_info()
+    # the couple's scored ideas were reused across contexts of the same day and history
+    assert info["scored_hits"] >= 3 and info["lists_hits"] == 0
+
+
+def test_a_new_model_starts_with_empty_caches(recommender_factory, tiny_world):
+    first = recommender_factory()
+    history = CoupleDates("c1", _rows(tiny_world.catalog, [(0, 5)]))
+    ctx = Context(day=DAY)
+    first.tonight("c1", history, ctx)
+    assert first.tonight_cached("c1", history, ctx)[1] is True
+    assert recommender_factory().tonight_cached("c1", history, ctx)[1] is False
