@@ -105,6 +105,12 @@ class _Memo:
         self._data: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
+    def __getstate__(self):
+        return {"size": self.size}  # a copy (pickled to a Dask worker, say) starts empty
+
+    def __setstate__(self, state):
+        self.__init__(state["size"])
+
     def get(self, key, rows):
         """The value stored under ``key`` for exactly these ``rows``, or None."""
         with self._lock:

@@ -410,7 +410,8 @@ def test_local_dask_cluster_gives_the_in_process_picks(sqlite_url, world, tmp_pa
         stores[name] = _store(f"sqlite:///{tmp_path / name}.sqlite3", world)
     try:
         _run(stores["local"], world, tmp_path / "local", seed=7)
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+        # worker processes, as in production: the recommender and the chunks really are pickled
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                       dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
             assert running._workers_share(client, tmp_path)  # noqa: SLF001
             assert not list(tmp_path.glob(".probe-*"))

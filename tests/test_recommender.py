@@ -77,3 +77,17 @@ def test_a_new_model_starts_with_empty_caches(recommender_factory, tiny_world):
     first.tonight("c1", history, ctx)
     assert first.tonight_cached("c1", history, ctx)[1] is True
     assert recommender_factory().tonight_cached("c1", history, ctx)[1] is False
+
+
+def test_a_pickled_recommender_answers_the_same_with_empty_caches(recommender_factory, tiny_world):
+    """What the newsletter ships to Dask workers: the model travels, the caches (and their locks) do not."""
+    import pickle
+
+    rec = recommender_factory()
+    history = CoupleDates("c1", _rows(tiny_world.catalog, [(0, 5), (3, 4)]))
+    ctx = Context(day=DAY)
+    answer = _dicts(rec.tonight("c1", history, ctx))
+    copy = pickle.loads(pickle.dumps(rec))
+    assert copy.cache_info() == {"lists_hits": 0, "lists_misses": 0, "scored_hits": 0, "scored_misses": 0}
+    assert _dicts(copy.tonight("c1", history, ctx)) == answer
+    assert copy.tonight_cached("c1", history, ctx)[1] is True
