@@ -271,7 +271,7 @@ def _end_to_end(args) -> dict:
                           "projected_seconds_1m": round(1_000_000 * seconds / result.couples, 1),
                           "load_average_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
                           "driver_peak_rss_mib": round(mem.peak, 1)}
-            shutil.rmtree(Path(tmp) / label, ignore_errors=True)
+            # the output stays until the end: deleting 200k files slows the next run's file creation
 
         _timed("in_process", week)
         if args.workers:

@@ -132,6 +132,15 @@ def _train_and_wait(srv: _Server, old_version: str) -> str:
         return models if runs and runs[0]["pid"] == body["pid"] and runs[0]["status"] != "running" else None
 
     models = srv.wait_for(finished, 300, f"training process {body['pid']} to finish")
+
+    def exited() -> bool:  # reaped by its worker, which then frees the launch lock
+        try:
+            os.kill(body["pid"], 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    srv.wait_for(exited, 60, f"training process {body['pid']} to exit")
     run = models["training"]["runs"][0]
     assert run["status"] == "succeeded" and run["promoted"], run
     assert models["live"] == run["version"] != old_version
