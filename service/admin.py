@@ -26,9 +26,13 @@ def train():
     pid = launcher.start(store, "POST /v1/admin/train")
     if pid is None:
         running = launcher.running(store)
-        what = f"run {running['id']} (pid {running['pid']})" if running else "a run that is starting"
-        raise ApiError(409, f"a training is already under way: {what}; see GET /v1/admin/models",
-                       code="training_running")
+        if running:
+            message = (f"a training is already under way: run {running['id']} (pid {running['pid']}); "
+                       "see GET /v1/admin/models")
+        else:  # the launch lock lives from the launch until the process is reaped
+            message = ("a training process is starting or just finishing; try again in a few seconds "
+                       "(GET /v1/admin/models shows the runs)")
+        raise ApiError(409, message, code="training_running")
     return {"status": "started", "pid": pid, "models": "/v1/admin/models"}, 202
 
 

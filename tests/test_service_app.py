@@ -363,9 +363,18 @@ def test_admin_train_refuses_while_a_run_is_under_way(client, app, admin_headers
     store = app.extensions["dateideas.store"]
     import os
 
-    store.start_training_run(pid=os.getpid())  # "running", and its process is alive
+    run = store.start_training_run(pid=os.getpid())  # "running", and its process is alive
     r = client.post("/v1/admin/train", headers=admin_headers)
     assert r.status_code == 409 and _error(r)["code"] == "training_running"
+    assert f"run {run} (pid {os.getpid()})" in _error(r)["message"]
+
+
+def test_admin_train_while_a_process_is_starting_or_exiting_says_so(client, app, admin_headers):
+    store = app.extensions["dateideas.store"]
+    assert store.try_lock("training-launch", "another-worker", ttl_s=20)  # launched, no run row yet
+    r = client.post("/v1/admin/train", headers=admin_headers)
+    assert r.status_code == 409 and _error(r)["code"] == "training_running"
+    assert "starting or just finishing; try again in a few seconds" in _error(r)["message"]
 
 
 def test_retrain_starts_after_enough_new_dates(client, couple, app, monkeypatch):
