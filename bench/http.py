@@ -1,6 +1,7 @@
 """HTTP benchmark: tonight's suggestion vs a trivial JSON endpoint, under gunicorn with 2 workers.
 
     .venv/bin/python -m bench http [--ideas 1000] [--couples 300] [--seconds 20] [--concurrency 8] [--threads 4]
+                                  [--pg postgresql+psycopg://root@127.0.0.1:5432/test]
 
 1. Builds a synthetic catalog of ``--ideas`` ideas in the import format by
    sampling the shipped ideas and perturbing their attributes (seeded), under
@@ -28,7 +29,9 @@
 
    Each load reports the workers' ``dateideas_tonight_cache_total`` hits and
    misses from ``/metrics`` (summed over both workers) during the load.
-5. Writes ``bench/results/http.json``.
+5. Writes ``bench/results/http.json`` (``--pg SERVER_URL``: the store is a
+   throwaway database created on that PostgreSQL server and dropped
+   afterwards; results in ``bench/results/http_postgresql.json``).
 
 The load generator runs on the same machine as the server (loopback), so the
 figures include its own CPU use; they are comparable with each other, not
@@ -44,6 +47,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)  # this file is bench/http.py: keep it from shadowing the standard library's http
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -54,6 +58,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 
 import numpy as np
 
@@ -64,8 +69,12 @@ OUT = ROOT / "bench" / "out"
 RESULTS = ROOT / "bench" / "results" / "http.json"
 
 
-def prepare(catalog_dir: Path, n_couples: int, n_tokens: int, seed: int) -> tuple[str, Path, list[tuple[str, str]]]:
-    """Store + model for the run; returns (database url, model dir, [(couple id, token)])."""
+def prepare(catalog_dir: Path, n_couples: int, n_tokens: int, seed: int,
+            db_url: str | None = None) -> tuple[str, Path, list[tuple[str, str]]]:
+    """Store + model for the run; returns (database url, model dir, [(couple id, token)]).
+
+    ``db_url``: an empty database to use (default: a fresh SQLite file).
+    """
     from engine.catalog import load_catalog
     from engine.model import EnjoymentModel
     from engine.registry import Registry
@@ -77,7 +86,7 @@ def prepare(catalog_dir: Path, n_couples: int, n_tokens: int, seed: int) -> tupl
     work.mkdir(parents=True)
     catalog = load_catalog(catalog_dir)
     world = simulate(n_couples, seed=seed, catalog=catalog)
-    db_url = f"sqlite:///{work / 'bench.sqlite3'}"
+    db_url = db_url or f"sqlite:///{work / 'bench.sqlite3'}"
     store = open_store(db_url)
     store.migrate()
     store.bulk_load([{"id": str(c)} for c in world.couples["id"]], world.dates, source="demo")
@@ -208,13 +217,44 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--query", default="budget=2&setting=out&k=3", help="tonight's query string")
+    parser.add_argument("--pg", help="PostgreSQL server URL (e.g. postgresql+psycopg://root@127.0.0.1:5432/test): "
+                                     "serve from a throwaway database created there instead of SQLite")
     args = parser.parse_args()
     if "minutes=" in args.query:
         parser.error("--query must not set minutes: the distinct load sets it per request")
 
     catalog_dir = OUT / f"catalog-{args.ideas}"
     large_catalog(args.ideas, catalog_dir, seed=args.seed)
-    db_url, model_dir, couples = prepare(catalog_dir, args.couples, args.couples, args.seed)
+    with _database(args.pg) as empty_db:
+        result = _run(args, catalog_dir, empty_db)
+    results = RESULTS if not args.pg else RESULTS.with_name("http_postgresql.json")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+
+
+@contextlib.contextmanager
+def _database(server_url: str | None):
+    """None (SQLite), or a throwaway PostgreSQL database on ``server_url``, dropped afterwards."""
+    if not server_url:
+        yield None
+        return
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"bench_http_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _run(args, catalog_dir: Path, empty_db: str | None) -> dict:
+    db_url, model_dir, couples = prepare(catalog_dir, args.couples, args.couples, args.seed, empty_db)
     process, port = start_server(db_url, model_dir, catalog_dir, args.workers, args.threads)
     load_before = os.getloadavg()[0]
     try:
@@ -234,7 +274,8 @@ def main() -> None:
         "setup": {"ideas": args.ideas, "couples": args.couples, "couples_in_load": len(couples[:args.tokens]),
                   "couples_in_distinct_load": len(couples),
                   "workers": args.workers, "threads_per_worker": args.threads, "concurrency": args.concurrency,
-                  "seconds": args.seconds, "tonight_query": args.query, "database": "sqlite",
+                  "seconds": args.seconds, "tonight_query": args.query,
+                  "database": "postgresql" if empty_db else "sqlite",
                   "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
                   "client": "Python threads with keep-alive http.client on the same machine (loopback)",
                   "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
@@ -251,9 +292,7 @@ def main() -> None:
 
     result["goal"]["met"] = met(result["ratio_tonight_to_trivial_rps"], suggest)
     result["goal"]["met_distinct"] = met(result["ratio_tonight_distinct_to_trivial_rps"], fresh)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(result, indent=2))
+    return result
 
 
 if __name__ == "__main__":
