@@ -437,7 +437,7 @@ class HistoryFeaturizer(BaseEstimator):
 
     def _positions(self, idea_ids: np.ndarray) -> np.ndarray:
         """Catalog position of each idea id (-1 when unknown)."""
-        if len(idea_ids) < 64:  # a hash lookup each beats building the index lookup
+        if len(idea_ids) < 4096:  # measured: a dict lookup each is faster below a few thousand ids
             get = self._idea_pos.get
             return np.fromiter((get(i, -1) for i in idea_ids), dtype=np.int64, count=len(idea_ids))
         index = self.__dict__.get("_idea_index")
