@@ -457,3 +457,17 @@ def test_cli_couples_file_and_errors(sqlite_url, world, tmp_path):
     nomodel = runner.invoke(main, [*base, "--out", str(tmp_path / "e")],
                             env={**env, "DATEIDEAS_MODEL_DIR": str(tmp_path / "empty")})
     assert nomodel.exit_code == 1 and "no live model" in nomodel.output
+
+
+def test_cli_on_a_local_cluster_prints_the_result_not_dask_chatter(sqlite_url, world, tmp_path):
+    """`--workers N` as an operator runs it: a real process, a real local cluster, a quiet console."""
+    _store(sqlite_url, world).close()
+    env = {**os.environ, "DATEIDEAS_DATABASE_URL": sqlite_url, "DATEIDEAS_MODEL_DIR": str(world["model_dir"])}
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "engine", "newsletter", "--week", world["week"].isoformat(),
+                           "--out", str(out), "--catalog", str(world["catalog_dir"]), "--workers", "1",
+                           "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"{_N_COUPLES} couples, {3 * _N_COUPLES} picks" in done.stdout
+    assert "INFO distributed" not in done.stderr and "dask: http://" in done.stderr
+    _one_set_per_couple(_picks(out), [str(c) for c in world["sim"].couples["id"]])

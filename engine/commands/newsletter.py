@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from pathlib import Path
 
 import click
@@ -92,6 +93,9 @@ def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, wor
                     f"{', ...' if len(unknown) > 5 else ''}; nothing was done")
         if workers is not None or scheduler is not None:
             from distributed import Client, LocalCluster
+
+            # distributed sets its own loggers to INFO on import; follow the CLI's -v level instead
+            logging.getLogger("distributed").setLevel(logging.getLogger().getEffectiveLevel())
 
             if workers is not None:
                 cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
