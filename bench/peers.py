@@ -65,7 +65,7 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from engine.baselines import _Ranker, _check_number
+from engine.baselines import InteractionRanker, check_number
 from engine.catalog import Catalog
 from engine.dates import mean_rating
 
@@ -92,7 +92,7 @@ _SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_
 
 # --------------------------------------------------------------------------- adapters
 
-class _Peer(_Ranker):
+class _Peer(InteractionRanker):
     """A peer model with one learned row per training couple.
 
     Couples unseen in ``fit`` score zero everywhere, so they fall back to
@@ -140,11 +140,11 @@ class ImplicitALS(_Peer):
         self.random_state = random_state
 
     def _validate_params_(self) -> None:
-        _check_number("factors", self.factors, low=1, integer=True, hint="try 64")
-        _check_number("regularization", self.regularization, low=0, hint="try 1")
-        _check_number("alpha", self.alpha, low=0, hint="try 10")
-        _check_number("iterations", self.iterations, low=1, integer=True, hint="try 15")
-        _check_number("num_threads", self.num_threads, low=0, integer=True, hint="try 1")
+        check_number("factors", self.factors, low=1, integer=True, hint="try 64")
+        check_number("regularization", self.regularization, low=0, hint="try 1")
+        check_number("alpha", self.alpha, low=0, hint="try 10")
+        check_number("iterations", self.iterations, low=1, integer=True, hint="try 15")
+        check_number("num_threads", self.num_threads, low=0, integer=True, hint="try 1")
 
     def _fit(self, X, dates):
         from implicit.als import AlternatingLeastSquares
@@ -193,11 +193,11 @@ class ImplicitBPR(ImplicitALS):
         self.random_state = random_state
 
     def _validate_params_(self) -> None:
-        _check_number("factors", self.factors, low=1, integer=True, hint="try 64")
-        _check_number("learning_rate", self.learning_rate, low=0, strict=True, hint="try 0.05")
-        _check_number("regularization", self.regularization, low=0, hint="try 0.01")
-        _check_number("iterations", self.iterations, low=1, integer=True, hint="try 100")
-        _check_number("num_threads", self.num_threads, low=0, integer=True, hint="try 1")
+        check_number("factors", self.factors, low=1, integer=True, hint="try 64")
+        check_number("learning_rate", self.learning_rate, low=0, strict=True, hint="try 0.05")
+        check_number("regularization", self.regularization, low=0, hint="try 0.01")
+        check_number("iterations", self.iterations, low=1, integer=True, hint="try 100")
+        check_number("num_threads", self.num_threads, low=0, integer=True, hint="try 1")
 
     def _fit(self, X, dates):
         from implicit.bpr import BayesianPersonalizedRanking
@@ -234,10 +234,10 @@ class ImplicitItemKNN(_Peer):
     def _validate_params_(self) -> None:
         if self.similarity not in ("cosine", "bm25"):
             raise ValueError(f"similarity must be 'cosine' or 'bm25', got {self.similarity!r}")
-        _check_number("K", self.K, low=1, integer=True, hint="try 50")
-        _check_number("K1", self.K1, low=0, hint="try 1.2")
-        _check_number("B", self.B, low=0, hint="try 0.75")
-        _check_number("num_threads", self.num_threads, low=0, integer=True, hint="try 1")
+        check_number("K", self.K, low=1, integer=True, hint="try 50")
+        check_number("K1", self.K1, low=0, hint="try 1.2")
+        check_number("B", self.B, low=0, hint="try 0.75")
+        check_number("num_threads", self.num_threads, low=0, integer=True, hint="try 1")
 
     def _fit(self, X, dates):
         from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
@@ -286,10 +286,10 @@ class LightFMWarp(_Peer):
         self.random_state = random_state
 
     def _validate_params_(self) -> None:
-        _check_number("no_components", self.no_components, low=1, integer=True, hint="try 32")
-        _check_number("epochs", self.epochs, low=1, integer=True, hint="try 30")
-        _check_number("learning_rate", self.learning_rate, low=0, strict=True, hint="try 0.05")
-        _check_number("num_threads", self.num_threads, low=1, integer=True, hint="try 1")
+        check_number("no_components", self.no_components, low=1, integer=True, hint="try 32")
+        check_number("epochs", self.epochs, low=1, integer=True, hint="try 30")
+        check_number("learning_rate", self.learning_rate, low=0, strict=True, hint="try 0.05")
+        check_number("num_threads", self.num_threads, low=1, integer=True, hint="try 1")
         if not isinstance(self.item_features, bool):
             raise ValueError(f"item_features must be True or False, got {self.item_features!r}")
 
@@ -356,10 +356,10 @@ class SurpriseSVD(_Peer):
         self.random_state = random_state
 
     def _validate_params_(self) -> None:
-        _check_number("n_factors", self.n_factors, low=1, integer=True, hint="try 100")
-        _check_number("n_epochs", self.n_epochs, low=1, integer=True, hint="try 20")
-        _check_number("lr_all", self.lr_all, low=0, strict=True, hint="try 0.005")
-        _check_number("reg_all", self.reg_all, low=0, hint="try 0.02")
+        check_number("n_factors", self.n_factors, low=1, integer=True, hint="try 100")
+        check_number("n_epochs", self.n_epochs, low=1, integer=True, hint="try 20")
+        check_number("lr_all", self.lr_all, low=0, strict=True, hint="try 0.005")
+        check_number("reg_all", self.reg_all, low=0, hint="try 0.02")
 
     def _fit(self, X, dates):
         from surprise import SVD, Dataset, Reader

@@ -41,7 +41,8 @@ from sklearn.utils.validation import check_is_fitted
 from .catalog import Catalog
 from .dates import mean_rating
 
-__all__ = ["ItemKNN", "MatrixFactorization", "MostPopular", "RandomRecommender", "interaction_matrix"]
+__all__ = ["InteractionRanker", "ItemKNN", "MatrixFactorization", "MostPopular", "RandomRecommender",
+           "check_number", "interaction_matrix"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +76,13 @@ def interaction_matrix(dates: pd.DataFrame, couple_ids: Sequence[str],
     return m
 
 
-def _check_number(name: str, value: Any, *, low: float, integer: bool = False,
-                  strict: bool = False, hint: str) -> None:
+def check_number(name: str, value: Any, *, low: float, integer: bool = False,
+                 strict: bool = False, hint: str) -> None:
+    """Raise ``ValueError`` naming ``name``, the allowed range and ``hint`` unless ``value`` fits.
+
+    ``value`` must be a number (an integer with ``integer``; never a bool)
+    ``>= low`` (``> low`` with ``strict``).
+    """
     kind = numbers.Integral if integer else numbers.Real
     ok = isinstance(value, kind) and not isinstance(value, bool)
     if ok:
@@ -87,8 +93,16 @@ def _check_number(name: str, value: Any, *, low: float, integer: bool = False,
         raise ValueError(f"{name} must be {what} {bound}, got {value!r}; {hint}")
 
 
-class _Ranker(BaseEstimator):
-    """Shared fitting/ranking machinery: subclasses implement ``_fit`` and ``_scores``."""
+class InteractionRanker(BaseEstimator):
+    """Base of rankers on the couple x idea interaction matrix (the baselines, the bench's peers).
+
+    ``fit`` builds the matrix and the popularity order, ``recommend`` ranks
+    with exclusions and a popularity tie-break. A subclass implements
+    ``_fit(X, dates)`` (learn from the (n_couples, n_ideas) matrix ``X``),
+    ``_scores(couples, H)`` (an (n, n_ideas) array from the couples' rows
+    ``H``) and optionally ``_validate_params_()`` (raise ``ValueError``,
+    e.g. with :func:`check_number`).
+    """
 
     def fit(self, dates: pd.DataFrame, catalog: Catalog):
         """Learn from ``dates`` (a dates frame) over the ideas of ``catalog``.
@@ -184,7 +198,7 @@ def _top_k(scores: np.ndarray, idea_ids: np.ndarray, couples: list[str], k: int,
     return out
 
 
-class RandomRecommender(_Ranker):
+class RandomRecommender(InteractionRanker):
     """Ideas in a random order: the floor every model must clear.
 
     Parameters
@@ -205,7 +219,7 @@ class RandomRecommender(_Ranker):
         return rng.random((len(couples), len(self.idea_ids_)))
 
 
-class MostPopular(_Ranker):
+class MostPopular(InteractionRanker):
     """Ideas by how many training couples did them (the same list for everyone).
 
     Parameters
@@ -241,7 +255,7 @@ class MostPopular(_Ranker):
         return np.tile(self.counts_, (len(couples), 1))
 
 
-class ItemKNN(_Ranker):
+class ItemKNN(InteractionRanker):
     """Cosine item-item neighbourhood on the couple x idea implicit matrix.
 
     ``sim(i, j) = |U_i & U_j| / (sqrt(|U_i| |U_j|) + shrink)`` where ``U_i`` is
@@ -266,8 +280,8 @@ class ItemKNN(_Ranker):
         self.shrink = shrink
 
     def _validate_params_(self) -> None:
-        _check_number("k_neighbours", self.k_neighbours, low=1, integer=True, hint="try 100")
-        _check_number("shrink", self.shrink, low=0, hint="try 0 or 10")
+        check_number("k_neighbours", self.k_neighbours, low=1, integer=True, hint="try 100")
+        check_number("shrink", self.shrink, low=0, hint="try 0 or 10")
 
     def _fit(self, X, dates):
         B = (X > 0).astype(float).tocsc()
@@ -287,7 +301,7 @@ class ItemKNN(_Ranker):
         return np.asarray(((H > 0).astype(float) @ self.similarity_).todense())
 
 
-class MatrixFactorization(_Ranker):
+class MatrixFactorization(InteractionRanker):
     """Implicit-feedback matrix factorisation by alternating least squares.
 
     Minimises ``sum c_ui (p_ui - x_u . y_i)^2 + regularization (|x|^2 + |y|^2)``
@@ -325,10 +339,10 @@ class MatrixFactorization(_Ranker):
         self.random_state = random_state
 
     def _validate_params_(self) -> None:
-        _check_number("n_factors", self.n_factors, low=1, integer=True, hint="try 32")
-        _check_number("regularization", self.regularization, low=0, strict=True, hint="try 10")
-        _check_number("iterations", self.iterations, low=1, integer=True, hint="try 15")
-        _check_number("alpha", self.alpha, low=0, hint="try 5")
+        check_number("n_factors", self.n_factors, low=1, integer=True, hint="try 32")
+        check_number("regularization", self.regularization, low=0, strict=True, hint="try 10")
+        check_number("iterations", self.iterations, low=1, integer=True, hint="try 15")
+        check_number("alpha", self.alpha, low=0, hint="try 5")
 
     def _fit(self, X, dates):
         rng = np.random.default_rng(self.random_state)
