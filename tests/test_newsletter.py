@@ -257,6 +257,21 @@ def test_render_email_escapes_and_names_the_weekend(world):
     assert "1 idea for Saturday 7 June" in text and "Why this one: you loved <x>" in text
 
 
+def test_a_pick_block_is_rendered_once_and_reused_with_its_own_couple_and_position(world):
+    from engine.newsletter import rendering
+
+    rendering._pick_html.cache_clear()  # noqa: SLF001
+    pick = {"rank": 1, "idea_id": "idea-000", "title": "A & B", "reason": "you loved <x>", "category": "food-and-drink"}
+    first, _ = render_email("c1", [pick], "2025-06-04", world["catalog"])
+    second, _ = render_email("c2", [pick], "2025-06-04", world["catalog"])
+    assert rendering._pick_html.cache_info().hits == 1  # noqa: SLF001
+    assert first.replace("couple c1.", "couple c2.") == second and "A &amp; B" in second
+    # the same idea second in another couple's list: its own rank and colour, not the cached block
+    other = {**pick, "idea_id": "idea-001", "title": "C"}
+    moved, _ = render_email("c3", [other, {**pick, "rank": 2}], "2025-06-04", world["catalog"])
+    assert 'data-idea="idea-000" data-rank="2"' in moved and 'data-rank="1"' in moved
+
+
 # --------------------------------------------------------------------------- safety
 
 def test_crash_in_chunk_two_then_rerun_resumes_with_one_entry_per_couple(store, world, tmp_path, monkeypatch):

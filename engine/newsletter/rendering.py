@@ -1,8 +1,11 @@
 """Rendering: one HTML email (inline CSS, no external assets) and its plain-text twin per couple.
 
-Templates live in ``engine/templates/newsletter/`` (``email.html``,
-``email.txt``, Jinja2). HTML is autoescaped; every pick's block carries
-``data-idea`` and ``data-rank`` attributes so tools (and tests) can parse it.
+Templates live in ``engine/templates/newsletter/`` (``email.html`` with one
+``pick.html`` block per pick, ``email.txt``; Jinja2). HTML is autoescaped;
+every pick's block carries ``data-idea`` and ``data-rank`` attributes so
+tools (and tests) can parse it. A pick's block depends only on the pick
+(idea, rank, reason), and many couples share one, so rendered blocks are
+kept in a bounded cache (:func:`_pick_html`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 
 import jinja2
+import markupsafe
 import numpy as np
 import pandas as pd
 
@@ -37,6 +41,15 @@ def _template(name: str) -> jinja2.Template:
         undefined=jinja2.StrictUndefined,
     )
     return env.get_template(name)
+
+
+@functools.lru_cache(maxsize=8192)
+def _pick_html(rank: int, idea_id: str, title: str, reason: str, category_label: str, description: str,
+               facts: tuple[str, ...], colour: str) -> markupsafe.Markup:
+    """One pick's HTML block (``pick.html``), rendered once per distinct pick (~1.5 kB each)."""
+    pick = {"rank": rank, "idea_id": idea_id, "title": title, "reason": reason, "category_label": category_label,
+            "description": description, "facts": list(facts), "colour": colour}
+    return markupsafe.Markup(_template("pick.html").render(pick=pick))
 
 
 def email_filename(couple_id: str) -> str:
@@ -115,12 +128,15 @@ def render_email(couple_id: str, picks: Iterable[Mapping], week: _dt.date | str,
     items = []
     for i, pick in enumerate(picks):
         description, wrapped, facts = info.get(str(pick["idea_id"]), ("", "", []))
-        items.append({
+        item = {
             "rank": int(pick["rank"]), "idea_id": str(pick["idea_id"]), "title": str(pick["title"]),
             "reason": str(pick["reason"]) or "a good fit for this weekend",
             "category_label": _label(pick.get("category")),
             "description": description, "description_text": wrapped, "facts": facts, "colour": _COLOURS[i % len(_COLOURS)],
-        })
+        }
+        item["html"] = _pick_html(item["rank"], item["idea_id"], item["title"], item["reason"],
+                                  item["category_label"], description, tuple(facts), item["colour"])
+        items.append(item)
     n = len(items)
     values = {
         "couple_id": str(couple_id),
