@@ -5,13 +5,14 @@ PY     := $(VENV)/bin/python
 
 .PHONY: venv browser test demo
 
-# Create .venv and install the project with its test extra; re-runs only when
+# Create .venv and install the project with its test extra and the peer libraries of
+# `python -m bench peers` (binary wheels; their adapters are tested too); re-runs only when
 # pyproject.toml changes (the stamp file records the last install).
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -e '.[test,bench]'
 	touch $@
 
 # Debian's Chromium for the browser tests (a no-op when installed; without root the browser
