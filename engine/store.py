@@ -1060,7 +1060,7 @@ class Store:
         day = ("to_char(done_on, 'YYYY-MM-DD')" if self.dialect == "postgresql" else "done_on")
         names = ["id", "couple_id", "idea_id", "done_on", "rating_a", "rating_b"] + (["context"] if context else [])
         base = f"SELECT id, couple_id, idea_id, {day}, rating_a, rating_b{', context' if context else ''} FROM dates"
-        mark = "%s" if self.dialect == "postgresql" else "?"
+        mark = self._mark
         parts: list[pd.DataFrame] = []
 
         def collect(cursor: Any) -> None:
@@ -1233,39 +1233,28 @@ class Store:
         Returns
         -------
         dict or None
-            ``{"id", "week", "k", "status", "started_at", "finished_at", "error"}``.
+            ``{"id", "week", "k", "status", "started_at", "finished_at", "error", "sends"}``.
         """
-        day = _as_day("week", week, required=True)
-        with self._read() as conn:
-            row = conn.execute(sa.select(tbl_newsletter_runs).where(tbl_newsletter_runs.c.week == day)
-                               .order_by(tbl_newsletter_runs.c.id.desc()).limit(1)).first()
-        if row is None:
-            return None
-        return {"id": int(row.id), "week": _iso_day(row.week), "k": row.k, "status": row.status,
-                "started_at": _iso_instant(row.started_at), "finished_at": _iso_instant(row.finished_at),
-                "error": row.error}
+        return self._latest_newsletter_run(week)
 
     def completed_newsletter_run(self, week: _dt.date | str) -> dict[str, Any] | None:
-        """The latest completed run for ``week`` or None.
+        """The latest completed run for ``week`` or None (same keys as :meth:`latest_newsletter_run`)."""
+        return self._latest_newsletter_run(week, status="completed")
 
-        Returns
-        -------
-        dict or None
-            ``{"id", "week", "k", "status", "started_at", "finished_at", "sends"}``.
-        """
+    def _latest_newsletter_run(self, week: _dt.date | str, status: str | None = None) -> dict[str, Any] | None:
         day = _as_day("week", week, required=True)
+        query = sa.select(tbl_newsletter_runs).where(tbl_newsletter_runs.c.week == day)
+        if status is not None:
+            query = query.where(tbl_newsletter_runs.c.status == status)
         with self._read() as conn:
-            row = conn.execute(sa.select(tbl_newsletter_runs)
-                               .where(tbl_newsletter_runs.c.week == day,
-                                      tbl_newsletter_runs.c.status == "completed")
-                               .order_by(tbl_newsletter_runs.c.id.desc()).limit(1)).first()
+            row = conn.execute(query.order_by(tbl_newsletter_runs.c.id.desc()).limit(1)).first()
             if row is None:
                 return None
             sends = conn.execute(sa.select(sa.func.count()).select_from(tbl_newsletter_sends)
                                  .where(tbl_newsletter_sends.c.run_id == row.id)).scalar()
         return {"id": int(row.id), "week": _iso_day(row.week), "k": row.k, "status": row.status,
                 "started_at": _iso_instant(row.started_at), "finished_at": _iso_instant(row.finished_at),
-                "sends": int(sends)}
+                "error": row.error, "sends": int(sends)}
 
     def record_sends(self, run_id: int, week: _dt.date | str, rows: Iterable[dict[str, Any]],
                      replace: bool = False) -> int:
