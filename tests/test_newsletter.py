@@ -274,18 +274,25 @@ def test_a_pick_block_is_rendered_once_and_reused_with_its_own_couple_and_positi
 
 # --------------------------------------------------------------------------- safety
 
-def test_crash_in_chunk_two_then_rerun_resumes_with_one_entry_per_couple(store, world, tmp_path, monkeypatch):
-    out = tmp_path / "out"
+def _fail_on_call(monkeypatch, owner, name: str, n: int, error: BaseException):
+    """Make ``owner.name`` raise ``error`` on its ``n``-th call (the others go through); returns the real one."""
+    real = getattr(owner, name)
     calls = {"n": 0}
-    real = store.record_sends
 
     def failing(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 2:  # chunk 2's files are written, its sends are not
-            raise OSError("disk went away")
+        if calls["n"] == n:
+            raise error
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(store, "record_sends", failing)
+    monkeypatch.setattr(owner, name, failing)
+    return real
+
+
+def test_crash_in_chunk_two_then_rerun_resumes_with_one_entry_per_couple(store, world, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    # chunk 2's files are written, its sends are not
+    real = _fail_on_call(monkeypatch, store, "record_sends", 2, OSError("disk went away"))
     with pytest.raises(OSError, match="disk went away"):
         _run(store, world, out)
     monkeypatch.setattr(store, "record_sends", real)
@@ -305,16 +312,7 @@ def test_failure_while_planning_marks_run_failed_and_resumes(store, world, tmp_p
     import engine.newsletter.running as running
 
     out = tmp_path / "out"
-    real = running.plan_picks
-    calls = {"n": 0}
-
-    def failing(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise MemoryError("out of memory in chunk 3")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(running, "plan_picks", failing)
+    real = _fail_on_call(monkeypatch, running, "plan_picks", 3, MemoryError("out of memory in chunk 3"))
     with pytest.raises(MemoryError):
         _run(store, world, out)
     monkeypatch.setattr(running, "plan_picks", real)
@@ -375,16 +373,7 @@ def test_second_complete_run_refuses_without_force(store, world, tmp_path):
 def test_forced_run_that_crashes_is_carried_on_without_force(store, world, tmp_path, monkeypatch):
     out = tmp_path / "out"
     first = _run(store, world, out)
-    real = store.record_sends
-    calls = {"n": 0}
-
-    def failing(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError("disk went away")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(store, "record_sends", failing)
+    real = _fail_on_call(monkeypatch, store, "record_sends", 2, OSError("disk went away"))
     with pytest.raises(OSError):
         _run(store, world, out, force=True)
     monkeypatch.setattr(store, "record_sends", real)
