@@ -45,7 +45,6 @@ import json
 import os
 import platform
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -62,39 +61,16 @@ __all__ = ["main"]
 _RESULTS = Path(__file__).resolve().parent / "results" / "newsletter.json"
 _REPO = Path(__file__).resolve().parents[1]
 _SIMULATE_MAX = 100_000  # larger sizes tile a simulated 100k world under new couple ids
-_CATEGORIES = ("food-and-drink", "outdoors", "sport-and-movement", "arts-and-crafts", "culture",
-               "music-and-dance", "learning", "games-and-play", "wellness", "romance", "conversation",
-               "cozy-at-home", "adventure", "giving-back", "getaway")
-_PILLARS = ("vulnerability", "appreciation", "physical-intimacy", "novelty")
 
 
 # --------------------------------------------------------------------------- setup
 
-def _synthetic_catalog(folder: Path, n_ideas: int, seed: int = 0) -> Path:
-    """A catalog in the shipped schema (used while the shipped one is small)."""
-    rng = np.random.default_rng(seed)
-    seasons = ("spring", "summer", "autumn", "winter")
-    rows = []
-    for i in range(n_ideas):
-        rows.append({
-            "id": f"idea-{i:04d}", "title": f"Idea {i}", "description": f"A date idea number {i}, described "
-            "in one paragraph as the real catalog does, long enough to look like an email.",
-            "category": _CATEGORIES[i % len(_CATEGORIES)], "cost": int(rng.integers(0, 4)),
-            "duration_min": int(rng.choice([30, 60, 90, 120, 180, 240])),
-            "setting": str(rng.choice(["home", "out", "away"], p=[0.4, 0.5, 0.1])),
-            "weather_dependent": str(bool(rng.random() < 0.3)).lower(),
-            "seasons": "|".join(s for s in seasons if rng.random() < 0.8) or "summer",
-            "time_of_day": "evening|night", "energy": int(rng.integers(1, 4)),
-            "interactivity": str(rng.choice(["interactive", "side-by-side", "passive"])),
-            "company": str(rng.choice(["just-us", "with-others"])), "kid_friendly": "true",
-            "accessibility": "", "planning": "spontaneous",
-            "pillars": "|".join(sorted(set(rng.choice(_PILLARS, size=2)))),
-            "novelty": int(rng.integers(1, 6)), "tags": "bench",
-        })
-    folder.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(folder / "ideas.csv", index=False)
-    shutil.copy(_REPO / "data" / "schema.json", folder / "schema.json")
-    return folder
+def _cluster_cpu(client) -> float:
+    """CPU seconds the Dask workers have used so far (0 without a cluster)."""
+    if client is None:
+        return 0.0
+    usage = client.run(lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2]))
+    return float(sum(usage.values()))
 
 
 class _PeakRss:
@@ -169,14 +145,8 @@ def _numpy_reference(n: int, n_ideas: int, chunk_size: int, k: int, seed: int = 
 def _measure(rec, dates, couple_ids, bounds, week, k, chunk_size, max_seconds, client=None) -> dict:
     from engine.newsletter import plan_chunks
 
-    def _worker_cpu() -> float:
-        if client is None:
-            return 0.0
-        usage = client.run(lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2]))
-        return float(sum(usage.values()))
-
     load = os.getloadavg()[0]
-    cpu0, wcpu0 = time.process_time(), _worker_cpu()
+    cpu0, wcpu0 = time.process_time(), _cluster_cpu(client)
     start = time.perf_counter()
     deadline = [start + max_seconds] if max_seconds > 0 else []
     done = picks = 0
@@ -186,7 +156,7 @@ def _measure(rec, dates, couple_ids, bounds, week, k, chunk_size, max_seconds, c
             done += len(result.couple_ids)
             picks += len(result.picks)
     seconds = time.perf_counter() - start
-    cpu = time.process_time() - cpu0 + _worker_cpu() - wcpu0
+    cpu = time.process_time() - cpu0 + _cluster_cpu(client) - wcpu0
     rate = done / seconds
     out = {"cpu_seconds": round(cpu, 1), "couples_per_cpu_second": round(done / cpu, 1),
            "load_average_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
@@ -252,18 +222,13 @@ def _end_to_end(args) -> dict:
         del world
 
         def _timed(label: str, week, client=None) -> None:
-            def _worker_cpu() -> float:
-                if client is None:
-                    return 0.0
-                return float(sum(client.run(lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])).values()))
-
             load = os.getloadavg()[0]
-            cpu0, wcpu0, start = time.process_time(), _worker_cpu(), time.perf_counter()
+            cpu0, wcpu0, start = time.process_time(), _cluster_cpu(client), time.perf_counter()
             with _PeakRss() as mem:
                 result = run_newsletter(store, rec, week, Path(tmp) / label, k=args.k, client=client,
                                         chunk_size=args.chunk_size, progress=False)
             seconds = time.perf_counter() - start
-            cpu = time.process_time() - cpu0 + _worker_cpu() - wcpu0
+            cpu = time.process_time() - cpu0 + _cluster_cpu(client) - wcpu0
             out[label] = {"week": week.isoformat(), "couples": result.couples, "picks": result.picks,
                           "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
                           "couples_per_second": round(result.couples / seconds, 1),
@@ -342,8 +307,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--chunk-size", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--k", type=int, default=3)
-    parser.add_argument("--ideas", type=int, default=300,
-                        help="synthetic catalog size when the shipped catalog has fewer than 100 ideas")
+    parser.add_argument("--ideas", type=int,
+                        help="a catalog of this many ideas (bench.catalogs.large_catalog) instead of the shipped one")
     parser.add_argument("--fit-couples", type=int, default=5000)
     parser.add_argument("--end-to-end", type=int, default=100_000,
                         help="couples for the end-to-end run through the store and files (0 = skip)")
@@ -359,18 +324,18 @@ def main(argv: list[str] | None = None) -> dict | None:
         print(json.dumps(_end_to_end(args)))
         return None
 
+    from bench.catalogs import large_catalog
     from engine.catalog import load_catalog
     from engine.model import EnjoymentModel
     from engine.simulator import simulate
 
     with tempfile.TemporaryDirectory(prefix="bench-newsletter-") as tmp:
-        shipped = load_catalog()
-        if len(shipped) >= 100:
-            catalog_dir, catalog_note = _REPO / "data", f"shipped catalog ({len(shipped)} ideas)"
+        if args.ideas:
+            catalog_dir = Path(tmp) / "catalog"
+            large_catalog(args.ideas, catalog_dir)
+            catalog_note = f"{args.ideas} ideas varied from the shipped ones (bench.catalogs.large_catalog)"
         else:
-            catalog_dir = _synthetic_catalog(Path(tmp) / "catalog", args.ideas)
-            catalog_note = (f"synthetic catalog of {args.ideas} ideas in the shipped schema (the shipped "
-                            f"catalog has only {len(shipped)})")
+            catalog_dir, catalog_note = _REPO / "data", "shipped catalog"
         catalog = load_catalog(catalog_dir)
         t = time.perf_counter()
         model = EnjoymentModel().fit(simulate(args.fit_couples, seed=0, catalog=catalog).dates, catalog)
