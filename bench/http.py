@@ -58,11 +58,11 @@ import socket
 import subprocess
 import threading
 import time
-import uuid
 
 import numpy as np
 
 from bench.catalogs import large_catalog
+from bench.databases import throwaway_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -235,22 +235,12 @@ def main() -> None:
 
 @contextlib.contextmanager
 def _database(server_url: str | None):
-    """None (SQLite), or a throwaway PostgreSQL database on ``server_url``, dropped afterwards."""
+    """None (SQLite), or a throwaway PostgreSQL database on ``server_url``."""
     if not server_url:
         yield None
         return
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"bench_http_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_postgres(server_url, prefix="bench_http") as url:
+        yield url
 
 
 def _run(args, catalog_dir: Path, empty_db: str | None) -> dict:

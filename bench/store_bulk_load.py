@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/store_bulk_load.py --rows 2000000 [--pg postgresql+psycopg://root@127.0.0.1:5432/test]
+    .venv/bin/python -m bench.store_bulk_load --rows 2000000 [--pg postgresql+psycopg://root@127.0.0.1:5432/test]
 
 Creates a throwaway SQLite file and (if ``--pg`` is given) a throwaway
 PostgreSQL database, loads ``--rows`` synthetic dates for ``rows/40`` couples
@@ -16,13 +16,12 @@ import json
 import resource
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
+from bench.databases import throwaway_postgres
 from engine.store import open_store
 
 
@@ -74,18 +73,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         print(json.dumps(_run(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", frame)), flush=True)
     if args.pg:
-        admin = sa.create_engine(args.pg, isolation_level="AUTOCOMMIT")
-        name = f"dateideas_bench_{uuid.uuid4().hex[:12]}"
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        try:
-            print(json.dumps(_run(admin.url.set(database=name).render_as_string(hide_password=False),
-                                  frame)), flush=True)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-
+        with throwaway_postgres(args.pg) as url:
+            print(json.dumps(_run(url, frame)), flush=True)
 
 if __name__ == "__main__":
     main()
