@@ -11,13 +11,26 @@ Databases
                  test fails.
 ``store``        a migrated :class:`engine.store.Store`, once on each database
                  (test ids ``[sqlite]`` and ``[postgresql]``).
+
+Live server
+-----------
+``serve_gunicorn``  a context manager: the tiny world in a SQLite store and
+                    ``dateideas serve --workers 2`` (gunicorn) on it, ready.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -158,3 +171,64 @@ def client(app):
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ready(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/readyz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def _serve_gunicorn(root: Path, world, model_dir: Path, env: dict[str, str] | None = None
+                    ) -> Iterator[tuple[int, subprocess.Popen, str]]:
+    """Load ``world`` into ``root/var/db.sqlite3``; run ``dateideas serve --workers 2`` on it until ready.
+
+    Yields (port, process, database URL); the server is stopped afterwards. Its log is ``root/server.log``.
+    """
+    db_url = f"sqlite:///{root / 'var' / 'db.sqlite3'}"
+    store = open_store(db_url)
+    store.migrate()
+    store.bulk_load([{"id": str(c)} for c in world.couples["id"]], world.dates, source="demo")
+    store.close()
+    port = _free_port()
+    server_env = dict(os.environ, DATEIDEAS_DATABASE_URL=db_url, DATEIDEAS_MODEL_DIR=str(model_dir),
+                      DATEIDEAS_RETRAIN_AFTER_DATES="0", **(env or {}))
+    for name in ("PROMETHEUS_MULTIPROC_DIR", "DATEIDEAS_SECRET_KEY", "DATEIDEAS_SECURE_COOKIES"):
+        server_env.pop(name, None)  # the two workers must agree on the key through <model dir>/session-secret
+    with (root / "server.log").open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port), "--workers", "2"],
+                                   env=server_env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+        try:
+            deadline = time.monotonic() + 120
+            while not _ready(port):
+                if process.poll() is not None:
+                    raise AssertionError(f"gunicorn exited with {process.returncode}; see {root / 'server.log'}")
+                if time.monotonic() > deadline:
+                    raise AssertionError("gunicorn did not become ready within 120 s")
+                time.sleep(0.1)
+            yield port, process, db_url
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="session")
+def serve_gunicorn():
+    """:func:`_serve_gunicorn`, for module-scoped server fixtures."""
+    return _serve_gunicorn

@@ -18,16 +18,11 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from engine.store import open_store
 
 CHROMIUM = Path(os.environ.get("DATEIDEAS_CHROMIUM", "/usr/bin/chromium"))  # Debian's package
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -57,12 +52,6 @@ def browser():
         launched.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class _Live:
     def __init__(self, base: str, process: subprocess.Popen):
         self.base, self.process = base, process
@@ -84,46 +73,12 @@ class _Live:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, tiny_world, tiny_model_dir):
+def live(tmp_path_factory, tiny_world, tiny_model_dir, serve_gunicorn):
     """``dateideas serve`` (gunicorn, 2 workers) on a SQLite store with the tiny world and its fitted model."""
     root = tmp_path_factory.mktemp("browser")
-    db_url = f"sqlite:///{root / 'var' / 'db.sqlite3'}"
-    store = open_store(db_url)
-    store.migrate()
-    store.bulk_load([{"id": str(c)} for c in tiny_world.couples["id"]], tiny_world.dates, source="demo")
-    store.close()
     model_dir = shutil.copytree(tiny_model_dir, root / "models")
-    port = _free_port()
-    env = dict(os.environ, DATEIDEAS_DATABASE_URL=db_url, DATEIDEAS_MODEL_DIR=str(model_dir),
-               DATEIDEAS_RETRAIN_AFTER_DATES="0")
-    for name in ("PROMETHEUS_MULTIPROC_DIR", "DATEIDEAS_SECRET_KEY", "DATEIDEAS_SECURE_COOKIES"):
-        env.pop(name, None)  # the two workers must agree on the key through <model dir>/session-secret
-    log = (root / "server.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port), "--workers", "2"],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    server = _Live(f"http://127.0.0.1:{port}", process)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if server.api("GET", "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None:
-                raise AssertionError(f"gunicorn exited with {process.returncode}; see {root / 'server.log'}")
-            if time.monotonic() > deadline:
-                raise AssertionError("gunicorn did not become ready within 120 s")
-            time.sleep(0.1)
-        yield server
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with serve_gunicorn(root, tiny_world, model_dir) as (port, process, _):
+        yield _Live(f"http://127.0.0.1:{port}", process)
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,15 +19,8 @@ import pytest
 
 from engine.model import EnjoymentModel
 from engine.registry import Registry
-from engine.store import open_store
 
 ADMIN = "gunicorn-admin-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Server:
@@ -63,48 +54,18 @@ class _Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_world):
+def server(tmp_path_factory, tiny_world, serve_gunicorn):
     """gunicorn with 2 workers on a SQLite store holding the tiny world; a deliberately weak first model."""
     root = tmp_path_factory.mktemp("gunicorn")
-    db_url = f"sqlite:///{root / 'var' / 'db.sqlite3'}"
-    store = open_store(db_url)
-    store.migrate()
-    store.bulk_load([{"id": str(c)} for c in tiny_world.couples["id"]], tiny_world.dates, source="demo")
-    store.close()
     # a weak live model (10 couples, 5 boosting rounds), so a retrain on everything passes the gate
     few = tiny_world.dates[tiny_world.dates["couple_id"].isin(tiny_world.couples["id"].iloc[:10])]
     registry = Registry(root / "models")
     weak = registry.save(EnjoymentModel(max_iter=5).fit(few, tiny_world.catalog))
     registry.promote(weak, catalog=tiny_world.catalog)
-    port = _free_port()
-    env = dict(os.environ, DATEIDEAS_DATABASE_URL=db_url, DATEIDEAS_MODEL_DIR=str(root / "models"),
-               DATEIDEAS_ADMIN_TOKEN=ADMIN, DATEIDEAS_RETRAIN_AFTER_DATES="0")
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = (root / "server.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port), "--workers", "2"],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    srv = _Server(port, process, root / "models", db_url)
-    srv.weak_version, srv.catalog = weak, tiny_world.catalog
-    try:
-        srv.wait_for(lambda: _ready(srv), 120, "GET /readyz to answer 200")
+    with serve_gunicorn(root, tiny_world, root / "models", {"DATEIDEAS_ADMIN_TOKEN": ADMIN}) as (port, process, db):
+        srv = _Server(port, process, root / "models", db)
+        srv.weak_version, srv.catalog = weak, tiny_world.catalog
         yield srv
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def _ready(srv: _Server) -> bool:
-    try:
-        return srv.call("GET", "/readyz", timeout=5)[0] == 200
-    except OSError:
-        if srv.process.poll() is not None:
-            raise AssertionError(f"gunicorn exited with {srv.process.returncode}") from None
-        return False
 
 
 def _couple(srv: _Server) -> tuple[str, str]:
