@@ -254,6 +254,7 @@ FEATURE_NAMES = (
     "couple_mean",
     "cf_user",
     "cf_bm25",
+    "choice_taste",
 )
 
 
@@ -278,6 +279,11 @@ class HistoryFeaturizer(BaseEstimator):
         Most similar reference couples used for the user-user signal.
     reference_couples : int, default=4000
         Training couples kept (a seeded sample) as references for that signal.
+    choice_shrink : float, default=0.3
+        Prior strength of the per-couple choice taste (``choice_taste``):
+        one Newton step of a conditional logit of the couple's choices on
+        the idea vectors, starting from the population's choice model. Larger
+        shrinks the couple toward the population.
     group_attribute : str, optional
         Categorical attribute for familiarity features; default ``category``
         if the schema has it, else its first categorical attribute.
@@ -287,7 +293,7 @@ class HistoryFeaturizer(BaseEstimator):
                  relevant_rating: float | None = None, neighbours: int = 100,
                  shrink: float = 10.0, recency_half_life: float = 8.0,
                  group_attribute: str | None = None, user_neighbours: int = 30,
-                 reference_couples: int = 4_000):
+                 reference_couples: int = 4_000, choice_shrink: float = 0.3):
         self.rating_scale = rating_scale
         self.relevant_rating = relevant_rating
         self.neighbours = neighbours
@@ -296,6 +302,7 @@ class HistoryFeaturizer(BaseEstimator):
         self.group_attribute = group_attribute
         self.user_neighbours = user_neighbours
         self.reference_couples = reference_couples
+        self.choice_shrink = choice_shrink
 
     # -- fitting ----------------------------------------------------------------
     def fit(self, dates: pd.DataFrame, catalog: Catalog):
@@ -306,6 +313,8 @@ class HistoryFeaturizer(BaseEstimator):
             raise ValueError(f"shrink must be >= 0, got {self.shrink}; try 10")
         if self.recency_half_life <= 0:
             raise ValueError(f"recency_half_life must be > 0, got {self.recency_half_life}; try 8")
+        if not self.choice_shrink > 0:
+            raise ValueError(f"choice_shrink must be > 0, got {self.choice_shrink}; try 0.3")
         self.catalog_ids_ = catalog.ids.astype(object)
         self._idea_pos = {idea: i for i, idea in enumerate(self.catalog_ids_)}
         self.encoder_ = IdeaEncoder().fit(catalog)
@@ -378,7 +387,18 @@ class HistoryFeaturizer(BaseEstimator):
         self.reference_ = sp.csr_matrix(ref.multiply(1.0 / np.maximum(norms, 1e-12)[:, None]), dtype=np.float32)
         self.reference_liked_ = sp.csr_matrix(liked_rows[keep] + 0.5 * ref)
         self.n_training_couples_ = n_couples
+        self._fit_choice(counts)
         return self
+
+    def _fit_choice(self, counts: np.ndarray) -> None:
+        """The population's choice model: how often each idea is done (add-one), and the
+        covariance of idea vectors under it, kept as its eigen-decomposition."""
+        V = self.idea_vectors_
+        p = (counts + 1.0) / (counts + 1.0).sum()
+        self.choice_mean_ = p @ V
+        Vc = V - self.choice_mean_
+        evals, evecs = np.linalg.eigh((Vc * p[:, None]).T @ Vc)
+        self.choice_evals_, self.choice_evecs_ = np.maximum(evals, 0.0), evecs
 
     def _fit_blocks(self, catalog: Catalog) -> None:
         """Column blocks of the idea vectors, one per attribute, for the match features."""
@@ -588,6 +608,7 @@ class HistoryFeaturizer(BaseEstimator):
         F[..., 15] = hist.mean_z[:, None]
         F[..., 16] = self._user_neighbours(done_bin)
         F[..., 17] = np.asarray(self.bm25_similarity_.T @ done_bin.T).T
+        F[..., 18] = self._choice_taste(hist)
         j = self._attribute_matches(F, done_bin, n_done)
         for name in _RELATIVE:
             col = F[..., FEATURE_NAMES.index(name)]
@@ -596,6 +617,23 @@ class HistoryFeaturizer(BaseEstimator):
             F[..., j] = (col - lo) / np.maximum(hi - lo, 1e-9)
             j += 1
         return F
+
+    def _choice_taste(self, hist: Histories) -> np.ndarray:
+        """Each couple's taste as revealed by what it chose to do, scored on every idea.
+
+        A conditional logit "the couple picks idea i with probability
+        proportional to exp(a_i + w . v_i)" with the population's a_i and a
+        Gaussian prior on w: one Newton step from w = 0 gives
+        ``w = (lambda I + n C)^-1 (sum of the chosen vectors - n * mean)``,
+        the couple's choices beyond the population's, de-correlated by the
+        covariance C of the idea vectors (so correlated attributes are not
+        counted twice). n = the couple's dates, repeats included.
+        """
+        V = self.idea_vectors_
+        n = hist.done.sum(axis=1)
+        S = (hist.done @ V - n[:, None] * self.choice_mean_[None, :]) @ self.choice_evecs_
+        W = (S / (self.choice_shrink + n[:, None] * self.choice_evals_[None, :])) @ self.choice_evecs_.T
+        return W @ V.T
 
     def _user_neighbours(self, done_bin: np.ndarray) -> np.ndarray:
         """Score of each idea among the couple's most similar reference couples (user-kNN)."""

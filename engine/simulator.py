@@ -526,9 +526,7 @@ class SimulatedWorld:
         """
         rows, cols = self._rows(couple_ids), self._cols(idea_ids)
         ideas, st = self._ideas, self._state
-        familiarity = st.recent[rows][:, ideas.cat_idx[cols]] / np.maximum(st.recent_len[rows], 1)[:, None]
-        value = (self._intrinsic(rows, cols)
-                 + st.nu[rows, None] * ideas.novelty[None, cols] * (1.0 - familiarity)
+        value = (self._intrinsic(rows, cols) + self._bonus(rows, cols)
                  - st.rho[rows, None] * np.log1p(st.counts[rows][:, cols]))
         if context is not None:
             season = context.season or (season_of(context.day) if context.day else None)
@@ -537,6 +535,25 @@ class SimulatedWorld:
             if context.weather in BAD_WEATHER:
                 value = value - _CONTEXT_PENALTY * ideas.weather_dep[cols][None, :]
         return np.clip(value.astype(np.float64), 1.0, 5.0)
+
+    def novelty_bonus(self, couple_ids, idea_ids=None) -> np.ndarray:
+        """The novelty response now: ``nu * n_i * (1 - familiarity of the idea's category)``.
+
+        Familiarity is the category's share of the couple's last 20 dates;
+        no repeat wear, no clipping. Float array of shape (n, m).
+        """
+        return self._bonus(self._rows(couple_ids), self._cols(idea_ids)).astype(np.float64)
+
+    def _bonus(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        ideas, st = self._ideas, self._state
+        familiarity = st.recent[rows][:, ideas.cat_idx[cols]] / np.maximum(st.recent_len[rows], 1)[:, None]
+        return st.nu[rows, None] * ideas.novelty[None, cols] * (1.0 - familiarity)
+
+    def affordable(self, couple_ids, idea_ids=None) -> np.ndarray:
+        """Whether each idea's cost is within each couple's budget ceiling; bool array (n, m)."""
+        rows, cols = self._rows(couple_ids), self._cols(idea_ids)
+        ceiling = self.couples["budget_ceiling"].to_numpy()[rows]
+        return self._ideas.cost[None, cols] <= ceiling[:, None]
 
     def intrinsic_enjoyment(self, couple_ids, idea_ids=None) -> np.ndarray:
         """How much each couple likes each idea in itself: ``b + q + (w + delta) . x``.

@@ -245,6 +245,33 @@ def test_priors_stay_finite_without_shrinkage(world, catalog):
     assert np.allclose(feat.quality_[unrated], feat.global_z_)
 
 
+def test_choice_taste_reads_taste_from_what_a_couple_chose(world, catalog):
+    """choice_taste: zero for a couple with no dates; a couple who only ever went out for active
+    ideas (no ratings at all) scores unseen outdoor, active ideas above calm evenings at home; and
+    it is the direct solve of (lambda I + n C) w = chosen - n * mean."""
+    from engine.features import FEATURE_NAMES, HistoryFeaturizer
+
+    feat = HistoryFeaturizer().fit(world.dates, catalog)
+    col = FEATURE_NAMES.index("choice_taste")
+    active = _outdoor_active(catalog)
+    f = catalog.frame
+    calm = list(f.index[(f["setting"] == "home") & (f["energy"] == "1")])
+    chosen = _dates("goer", active[:4] * 2, [None] * 8)
+    hist = feat.histories(pd.concat([chosen, _dates("new", [], [])]), ["goer", "new"])
+    F = feat.transform(hist)
+    assert np.all(F[1, :, col] == 0.0)
+    pos = catalog.position
+    assert F[0, pos(active[4:]), col].mean() > F[0, pos(calm), col].mean() + 0.5
+    V = feat.idea_vectors_
+    counts = feat.idea_counts_ + 1.0
+    p = counts / counts.sum()
+    mean = p @ V
+    C = ((V - mean) * p[:, None]).T @ (V - mean)
+    s = hist.done[0] @ V - 8 * mean
+    w = np.linalg.solve(feat.choice_shrink * np.eye(len(mean)) + 8 * C, s)
+    np.testing.assert_allclose(F[0, :, col], V @ w, rtol=1e-4, atol=1e-4)
+
+
 def test_pairs_pair_each_relevant_row_with_its_own_groups_negatives():
     from engine.model import _pairs
 

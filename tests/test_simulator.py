@@ -169,6 +169,46 @@ def test_ratings_follow_the_truth(world):
     assert np.corrcoef(taste[ok], rating[ok])[0, 1] > 0.4
 
 
+def test_oracle_is_taste_plus_novelty_bonus_minus_wear(world):
+    """expected_enjoyment = clip(intrinsic + novelty_bonus - rho log(1 + times done)) exactly; the
+    bonus is zero for ideas of the couple's only recent category and largest for unfamiliar, novel ones."""
+    ids = world.couple_ids
+    taste, bonus, done = world.intrinsic_enjoyment(ids), world.novelty_bonus(ids), world.times_done(ids)
+    rho = world._state.rho.astype(np.float64)
+    np.testing.assert_allclose(world.expected_enjoyment(ids),
+                               np.clip(taste + bonus - rho[:, None] * np.log1p(done), 1, 5), atol=1e-5)
+    assert (bonus >= 0).all() and (bonus <= 1.6 + 1e-6).all()
+    # an idea of a category absent from the last 20 dates gets the full bonus nu * n_i: the same
+    # multiple of n_i for every such idea of a couple; ideas of categories done lately get less
+    cats = world.catalog.frame["category"].to_numpy()
+    checked = 0
+    for couple, rows in world.dates.groupby("couple_id").tail(20).groupby("couple_id"):
+        row = list(ids).index(couple)
+        seen = np.isin(cats, cats[world.catalog.position(list(rows["idea_id"]))])
+        full = ~seen & (bonus[row] > 0)
+        nu = world._state.nu[row]
+        np.testing.assert_allclose(bonus[row, ~seen], nu * _novelty_levels(world)[~seen], rtol=1e-5)
+        assert (bonus[row, seen] < nu * _novelty_levels(world)[seen] + 1e-6).all()
+        checked += int(full.any())
+    assert checked > 100
+
+
+def _novelty_levels(world) -> np.ndarray:
+    """n_i from the catalog, as the simulator's docstring defines it."""
+    f = world.catalog.frame
+    return (0.5 * (f["novelty"].astype(int).to_numpy() - 1) / 4
+            + 0.25 * (f["interactivity"] == "interactive").to_numpy()
+            + 0.25 * (f["energy"].astype(int).to_numpy() - 1) / 2)
+
+
+def test_affordable_is_cost_within_the_budget_ceiling(world):
+    ids = world.couple_ids[:50]
+    cost = world.catalog.frame["cost"].astype(int).to_numpy()
+    ceiling = world.couples.set_index("id").loc[ids, "budget_ceiling"].to_numpy()
+    np.testing.assert_array_equal(world.affordable(ids), cost[None, :] <= ceiling[:, None])
+    assert world.affordable(ids).any(axis=1).all()
+
+
 def test_kids_and_budget_constraints(world):
     dates = world.dates.merge(world.couples, left_on="couple_id", right_on="id")
     ideas = world.catalog.frame
