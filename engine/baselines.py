@@ -301,6 +301,47 @@ class ItemKNN(InteractionRanker):
         return np.asarray(((H > 0).astype(float) @ self.similarity_).todense())
 
 
+def solve_factors(C: sp.csr_matrix, Y: np.ndarray, regularization: float, alpha: float,
+                  block: int = 4096, gram: np.ndarray | None = None) -> np.ndarray:
+    """One side of implicit ALS: the factors of each row of ``C`` given the other side's ``Y``.
+
+    Row ``u`` solves ``(Y'Y + Y' (C_u - I) Y + regularization I) x = Y' C_u p_u`` with
+    confidence ``1 + alpha * C[u, i]`` and preference 1 where ``C[u, i] > 0``
+    (Hu, Koren & Volinsky 2008); a row without entries gets zeros. Rows are
+    solved in batches of ``block`` (one sparse product builds their systems);
+    ``gram``, if given, is ``Y'Y + regularization I`` computed once by the caller.
+
+    Returns
+    -------
+    ndarray of shape (n_rows, n_factors)
+    """
+    C = sp.csr_matrix(C, dtype=float)
+    n, f = C.shape[0], Y.shape[1]
+    base = Y.T @ Y + regularization * np.eye(f) if gram is None else gram
+    if n == 1:  # one couple's request: its few ideas directly
+        Yd, conf = Y[C.indices], alpha * C.data
+        if not len(conf):
+            return np.zeros((1, f))
+        return np.linalg.solve(base + (Yd.T * conf) @ Yd, Yd.T @ (1.0 + conf))[None, :]
+    out = np.zeros((n, f))
+    for lo in range(0, n, block):
+        rows = C[lo:lo + block]
+        has = np.diff(rows.indptr) > 0
+        if not has.any():
+            continue
+        # y y' only for the columns these rows use (one couple's history: a few dozen ideas)
+        cols, local = np.unique(rows.indices, return_inverse=True)
+        outer = (Y[cols, :, None] * Y[cols, None, :]).reshape(len(cols), f * f)
+        extra = sp.csr_matrix((alpha * rows.data, local.ravel(), rows.indptr), shape=(rows.shape[0], len(cols)))
+        A = (extra @ outer).reshape(-1, f, f) + base
+        conf = rows.copy()
+        conf.data = 1.0 + alpha * conf.data
+        b = conf @ Y
+        x = np.linalg.solve(A[has], b[has][:, :, None])[:, :, 0]
+        out[lo:lo + block][has] = x
+    return out
+
+
 class MatrixFactorization(InteractionRanker):
     """Implicit-feedback matrix factorisation by alternating least squares.
 
@@ -363,21 +404,7 @@ class MatrixFactorization(InteractionRanker):
 
     def _solve(self, C: sp.csr_matrix, Y: np.ndarray) -> np.ndarray:
         """Least-squares factors for each row of ``C`` given the other side ``Y``."""
-        f = Y.shape[1]
-        YtY = Y.T @ Y
-        reg = self.regularization * np.eye(f)
-        out = np.zeros((C.shape[0], f))
-        indptr, indices, data = C.indptr, C.indices, C.data
-        for u in range(C.shape[0]):
-            lo, hi = indptr[u], indptr[u + 1]
-            if lo == hi:
-                continue
-            Yu = Y[indices[lo:hi]]
-            conf = 1.0 + self.alpha * data[lo:hi]
-            A = YtY + (Yu.T * (conf - 1.0)) @ Yu + reg
-            b = Yu.T @ conf
-            out[u] = np.linalg.solve(A, b)
-        return out
+        return solve_factors(C, Y, self.regularization, self.alpha)
 
     def _scores(self, couples, H):
         U = self._solve(H.tocsr(), self.item_factors_)

@@ -32,6 +32,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, Normalizer, OneHotEncoder
 from sklearn.utils.validation import check_is_fitted
 
+from .baselines import solve_factors
 from .catalog import Catalog
 from .dates import CoupleDates, mean_rating
 
@@ -232,6 +233,10 @@ class Histories:
     mean_z: np.ndarray
 
 
+#: implicit ALS behind ``cf_factors``: implicit's ALS at its best point of the peers grid
+#: on synthetic couples (docs/peers.md); 5 sweeps score as 15 (NDCG@10 0.313 both, seed 0)
+_FACTORS = {"n_factors": 32, "regularization": 10.0, "alpha": 1.0, "iterations": 5}
+
 #: features also given relative to the couple's own range (0 = their lowest idea, 1 = their highest)
 _RELATIVE = ("cf_done", "cf_liked", "taste", "sim_liked", "routine_distance", "attr_share")
 
@@ -255,6 +260,7 @@ FEATURE_NAMES = (
     "cf_user",
     "cf_bm25",
     "choice_taste",
+    "cf_factors",
 )
 
 
@@ -388,7 +394,21 @@ class HistoryFeaturizer(BaseEstimator):
         self.reference_liked_ = sp.csr_matrix(liked_rows[keep] + 0.5 * ref)
         self.n_training_couples_ = n_couples
         self._fit_choice(counts)
+        times = sp.csr_matrix((np.ones(len(pairs["rows"])), (pairs["rows"], pairs["cols"])), shape=shape)
+        self._fit_factors(times, keep)
         return self
+
+    def _fit_factors(self, times: sp.csr_matrix, rows: np.ndarray) -> None:
+        """Idea factors of implicit ALS (:data:`_FACTORS`) on the reference couples' times done."""
+        X = sp.csr_matrix(times[rows])
+        Xt = sp.csr_matrix(X.T)
+        rng = np.random.default_rng(0)
+        Y = rng.normal(0.0, 0.01, (X.shape[1], _FACTORS["n_factors"]))
+        for _ in range(_FACTORS["iterations"]):
+            U = solve_factors(X, Y, _FACTORS["regularization"], _FACTORS["alpha"])
+            Y = solve_factors(Xt, U, _FACTORS["regularization"], _FACTORS["alpha"])
+        self.item_factors_ = Y
+        self.factor_gram_ = Y.T @ Y + _FACTORS["regularization"] * np.eye(Y.shape[1])
 
     def _fit_choice(self, counts: np.ndarray) -> None:
         """The population's choice model: how often each idea is done (add-one), and the
@@ -609,6 +629,7 @@ class HistoryFeaturizer(BaseEstimator):
         F[..., 16] = self._user_neighbours(done_bin)
         F[..., 17] = np.asarray(self.bm25_similarity_.T @ done_bin.T).T
         F[..., 18] = self._choice_taste(hist)
+        F[..., 19] = self._factor_scores(hist)
         j = self._attribute_matches(F, done_bin, n_done)
         for name in _RELATIVE:
             col = F[..., FEATURE_NAMES.index(name)]
@@ -634,6 +655,13 @@ class HistoryFeaturizer(BaseEstimator):
         S = (hist.done @ V - n[:, None] * self.choice_mean_[None, :]) @ self.choice_evecs_
         W = (S / (self.choice_shrink + n[:, None] * self.choice_evals_[None, :])) @ self.choice_evecs_.T
         return W @ V.T
+
+    def _factor_scores(self, hist: Histories) -> np.ndarray:
+        """Implicit-ALS score of every idea: the couple's factors folded in from its history."""
+        Y = self.item_factors_
+        U = solve_factors(sp.csr_matrix(hist.done), Y, _FACTORS["regularization"], _FACTORS["alpha"],
+                          gram=self.factor_gram_)
+        return U @ Y.T
 
     def _user_neighbours(self, done_bin: np.ndarray) -> np.ndarray:
         """Score of each idea among the couple's most similar reference couples (user-kNN)."""

@@ -10,7 +10,10 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from engine.baselines import ItemKNN, MatrixFactorization, MostPopular, RandomRecommender, interaction_matrix
+import scipy.sparse as sp
+
+from engine.baselines import (ItemKNN, MatrixFactorization, MostPopular, RandomRecommender, interaction_matrix,
+                              solve_factors)
 from engine.catalog import load_catalog
 from engine.dates import as_dates_frame
 
@@ -109,6 +112,27 @@ def test_matrix_factorization_folds_in_a_new_couple(tmp_path):
     history = _dates([("stranger", "b0"), ("stranger", "b1")])
     [ranked] = model.recommend(["stranger"], k=4, exclude={"stranger": {"b0", "b1"}}, history=history)
     assert {i for i, _ in ranked} == {"b2", "b3", "b4", "b5"}
+
+
+def test_solve_factors_is_each_rows_least_squares_solution():
+    """Batched (blocks of 3 here) and single-row paths give each row's own normal-equation solution."""
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(40, 5))
+    dense = np.where(rng.random((8, 40)) < 0.2, rng.integers(1, 4, (8, 40)), 0).astype(float)
+    dense[3] = 0.0  # a couple with no dates
+    reg, alpha = 2.0, 3.0
+    want = np.zeros((8, 5))
+    for u in range(8):
+        c = 1.0 + alpha * dense[u]
+        p = (dense[u] > 0).astype(float)
+        if p.any():
+            want[u] = np.linalg.solve(Y.T @ (c[:, None] * Y) + reg * np.eye(5), Y.T @ (c * p))
+    got = solve_factors(sp.csr_matrix(dense), Y, reg, alpha, block=3)
+    np.testing.assert_allclose(got, want, atol=1e-10)
+    assert not got[3].any()
+    for u in (0, 3):
+        np.testing.assert_allclose(solve_factors(sp.csr_matrix(dense[u:u + 1]), Y, reg, alpha), want[u:u + 1],
+                                   atol=1e-10)
 
 
 def test_random_is_seeded_and_complete(tmp_path):

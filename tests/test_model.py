@@ -272,6 +272,25 @@ def test_choice_taste_reads_taste_from_what_a_couple_chose(world, catalog):
     np.testing.assert_allclose(F[0, :, col], V @ w, rtol=1e-4, atol=1e-4)
 
 
+def test_cf_factors_find_the_ideas_that_go_with_what_a_couple_did(catalog):
+    """Two crowds: one does ideas A, the other ideas B. A couple who did three A ideas scores the other
+    A ideas above every B idea on cf_factors; a couple with no dates scores every idea 0."""
+    from engine.features import FEATURE_NAMES, HistoryFeaturizer
+
+    ids = list(catalog.ids)
+    a, b = ids[:10], ids[10:20]
+    rng = np.random.default_rng(0)
+    crowd = pd.concat([_dates(f"{name}{i}", list(rng.choice(group, 6, replace=False)), [4] * 6)
+                       for name, group in (("a", a), ("b", b)) for i in range(40)])
+    feat = HistoryFeaturizer().fit(crowd, catalog)
+    col = FEATURE_NAMES.index("cf_factors")
+    hist = feat.histories(pd.concat([_dates("new", a[:3], [5] * 3)]), ["new", "cold"])
+    F = feat.transform(hist)
+    pos = catalog.position
+    assert F[0, pos(a[3:]), col].min() > F[0, pos(b), col].max()
+    assert np.all(F[1, :, col] == 0.0)
+
+
 def test_pairs_pair_each_relevant_row_with_its_own_groups_negatives():
     from engine.model import _pairs
 
