@@ -326,19 +326,19 @@ def solve_factors(C: sp.csr_matrix, Y: np.ndarray, regularization: float, alpha:
     out = np.zeros((n, f))
     for lo in range(0, n, block):
         rows = C[lo:lo + block]
-        has = np.diff(rows.indptr) > 0
-        if not has.any():
+        if not rows.nnz:
             continue
+        keep = np.flatnonzero(np.diff(rows.indptr) > 0)
+        if len(keep) < rows.shape[0]:
+            rows = rows[keep]
         # y y' only for the columns these rows use (one couple's history: a few dozen ideas)
         cols, local = np.unique(rows.indices, return_inverse=True)
         outer = (Y[cols, :, None] * Y[cols, None, :]).reshape(len(cols), f * f)
         extra = sp.csr_matrix((alpha * rows.data, local.ravel(), rows.indptr), shape=(rows.shape[0], len(cols)))
-        A = (extra @ outer).reshape(-1, f, f) + base
-        conf = rows.copy()
-        conf.data = 1.0 + alpha * conf.data
-        b = conf @ Y
-        x = np.linalg.solve(A[has], b[has][:, :, None])[:, :, 0]
-        out[lo:lo + block][has] = x
+        A = (extra @ outer).reshape(-1, f, f)
+        A += base
+        b = sp.csr_matrix((1.0 + alpha * rows.data, rows.indices, rows.indptr), shape=rows.shape) @ Y
+        out[lo + keep] = np.linalg.solve(A, b[:, :, None])[:, :, 0]
     return out
 
 
