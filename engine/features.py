@@ -261,6 +261,10 @@ FEATURE_NAMES = (
     "cf_bm25",
     "choice_taste",
     "cf_factors",
+    "group_rank1",
+    "group_rank2",
+    "group_rank3",
+    "group_rank4",
 )
 
 
@@ -630,6 +634,7 @@ class HistoryFeaturizer(BaseEstimator):
         F[..., 17] = np.asarray(self.bm25_similarity_.T @ done_bin.T).T
         F[..., 18] = self._choice_taste(hist)
         F[..., 19] = self._factor_scores(hist)
+        F[..., 20:24] = self._group_ranks(hist.done @ groups)[:, self.group_of_]
         j = self._attribute_matches(F, done_bin, n_done)
         for name in _RELATIVE:
             col = F[..., FEATURE_NAMES.index(name)]
@@ -638,6 +643,19 @@ class HistoryFeaturizer(BaseEstimator):
             F[..., j] = (col - lo) / np.maximum(hi - lo, 1e-9)
             j += 1
         return F
+
+    @staticmethod
+    def _group_ranks(times: np.ndarray, ranks: int = 4) -> np.ndarray:
+        """One-hot of each group's place among the couple's most done groups (first ``ranks``).
+
+        ``times`` is (n_couples, n_groups) times done; ties keep the group order; a group
+        never done has no place. Returns (n_couples, n_groups, ranks) float32.
+        """
+        order = np.argsort(-times, axis=1, kind="stable")
+        place = np.empty_like(order)
+        np.put_along_axis(place, order, np.arange(times.shape[1])[None, :], axis=1)
+        place = np.where(times > 0, place, ranks)
+        return (place[..., None] == np.arange(ranks)).astype(np.float32)
 
     def _choice_taste(self, hist: Histories) -> np.ndarray:
         """Each couple's taste as revealed by what it chose to do, scored on every idea.

@@ -291,6 +291,28 @@ def test_cf_factors_find_the_ideas_that_go_with_what_a_couple_did(catalog):
     assert np.all(F[1, :, col] == 0.0)
 
 
+def test_group_ranks_mark_the_couples_most_done_categories(world, catalog):
+    """group_rank1..4: the idea's category is the couple's most / 2nd / 3rd / 4th most done one."""
+    from engine.features import FEATURE_NAMES, HistoryFeaturizer
+
+    feat = HistoryFeaturizer().fit(world.dates, catalog)
+    f = catalog.frame
+    cats = ["outdoors", "food-and-drink", "culture", "games-and-play"]
+    ideas = [list(f.index[f["category"] == c]) for c in cats]
+    assert all(len(group) >= 2 for group in ideas)
+    done = ideas[0][:1] * 5 + ideas[1][:2] * 2 + ideas[2][:1]  # 5, 4 and 1 dates; games never
+    hist = feat.histories(_dates("fan", done, [4] * len(done)), ["fan"])
+    F = feat.transform(hist)
+    cols = [FEATURE_NAMES.index(f"group_rank{r}") for r in (1, 2, 3, 4)]
+    for rank, group in enumerate(ideas[:3]):
+        got = F[0][np.ix_(catalog.position(group), cols)]
+        assert (got == np.eye(4)[rank]).all(), (cats[rank], got[:2])
+    assert not F[0][np.ix_(catalog.position(ideas[3]), cols)].any()
+    # ties keep the group order; a group never done has no place
+    ranks = HistoryFeaturizer._group_ranks(np.array([[2.0, 0.0, 2.0, 1.0]]), ranks=2)
+    np.testing.assert_array_equal(ranks[0], [[1, 0], [0, 0], [0, 1], [0, 0]])
+
+
 def test_pairs_pair_each_relevant_row_with_its_own_groups_negatives():
     from engine.model import _pairs
 
