@@ -237,6 +237,10 @@ class Histories:
 #: on synthetic couples (docs/peers.md); 5 sweeps score as 15 (NDCG@10 0.313 both, seed 0)
 _FACTORS = {"n_factors": 32, "regularization": 10.0, "alpha": 1.0, "iterations": 5}
 
+#: batches of at least this many rows, over catalogs of at most this many ideas, multiply
+#: by dense copies of the similarity matrices (see ``HistoryFeaturizer._times``)
+_DENSE_ROWS, _DENSE_IDEAS = 64, 4096
+
 #: features also given relative to the couple's own range (0 = their lowest idea, 1 = their highest)
 _RELATIVE = ("cf_done", "cf_liked", "taste", "sim_liked", "routine_distance", "attr_share")
 
@@ -317,6 +321,7 @@ class HistoryFeaturizer(BaseEstimator):
     # -- fitting ----------------------------------------------------------------
     def fit(self, dates: pd.DataFrame, catalog: Catalog):
         """Learn idea vectors, item-item similarity and priors from ``dates``."""
+        self.__dict__.pop("_dense_cache", None)
         if self.neighbours < 1:
             raise ValueError(f"neighbours must be >= 1, got {self.neighbours}; try 50")
         if self.shrink < 0:
@@ -588,13 +593,12 @@ class HistoryFeaturizer(BaseEstimator):
         n_c = len(hist.couple_ids)
         n_i = len(self.catalog_ids_)
         V = self.idea_vectors_
-        S = self.similarity_
         # stored as one contiguous plane per feature; F is a (couple, idea, feature) view of it
         planes = np.empty((len(self.feature_names_), n_c, n_i), dtype=np.float32)
         F = planes.transpose(1, 2, 0)
         done_bin = (hist.done > 0).astype(float)
         n_done = np.maximum(done_bin.sum(axis=1), 1.0)[:, None]
-        cf = np.asarray(S.T @ np.vstack([done_bin, hist.liked, hist.disliked]).T).T
+        cf = self._times("similarity_", np.vstack([done_bin, hist.liked, hist.disliked]))
         F[..., 0] = cf[:n_c] / np.sqrt(n_done)
         F[..., 1] = cf[n_c:2 * n_c]
         F[..., 2] = cf[2 * n_c:]
@@ -631,7 +635,7 @@ class HistoryFeaturizer(BaseEstimator):
         F[..., 14] = np.log1p(hist.n_dates)[:, None]
         F[..., 15] = hist.mean_z[:, None]
         F[..., 16] = self._user_neighbours(done_bin)
-        F[..., 17] = np.asarray(self.bm25_similarity_.T @ done_bin.T).T
+        F[..., 17] = self._times("bm25_similarity_", done_bin)
         F[..., 18] = self._choice_taste(hist)
         F[..., 19] = self._factor_scores(hist)
         F[..., 20:24] = self._group_ranks(hist.done @ groups)[:, self.group_of_]
@@ -643,6 +647,29 @@ class HistoryFeaturizer(BaseEstimator):
             F[..., j] = (col - lo) / np.maximum(hi - lo, 1e-9)
             j += 1
         return F
+
+    def _times(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """``rows @ S`` for a fitted idea x idea similarity ``S`` (sparse, top-k per idea).
+
+        Top-k neighbours of a few hundred or thousand ideas fill 10-30% of the matrix, where
+        for a batch a dense product is 2-3x faster than the sparse one (measured on 6,000 rows
+        with 336 and 1,000 ideas); for a single couple's few rows reading a dense matrix of
+        that size costs more than it saves, so those stay sparse. The dense copy is cached
+        per process and never pickled.
+        """
+        matrix = getattr(self, name)
+        if len(rows) < _DENSE_ROWS or matrix.shape[0] > _DENSE_IDEAS:
+            return np.asarray(matrix.T @ rows.T).T
+        cache = self.__dict__.setdefault("_dense_cache", {})
+        dense = cache.get(name)
+        if dense is None:
+            dense = cache[name] = matrix.toarray()
+        return rows @ dense
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_dense_cache", None)
+        return state
 
     @staticmethod
     def _group_ranks(times: np.ndarray, ranks: int = 4) -> np.ndarray:

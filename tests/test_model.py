@@ -313,6 +313,19 @@ def test_group_ranks_mark_the_couples_most_done_categories(world, catalog):
     np.testing.assert_array_equal(ranks[0], [[1, 0], [0, 0], [0, 1], [0, 0]])
 
 
+def test_features_of_a_batch_equal_each_couples_own(world, catalog):
+    """A batch (dense similarity products) and one couple at a time (sparse) give the same features."""
+    from engine.features import _DENSE_ROWS, HistoryFeaturizer
+
+    feat = HistoryFeaturizer().fit(world.dates, catalog)
+    couples = list(world.couple_ids[:_DENSE_ROWS + 6])
+    batch = feat.transform(feat.histories(world.dates, couples))
+    for r in (0, 17, len(couples) - 1):
+        one = feat.transform(feat.histories(world.dates[world.dates["couple_id"] == couples[r]], [couples[r]]))
+        np.testing.assert_allclose(batch[r], one[0], rtol=1e-5, atol=1e-5)
+    assert "_dense_cache" in feat.__dict__ and "_dense_cache" not in feat.__getstate__()
+
+
 def test_pairs_pair_each_relevant_row_with_its_own_groups_negatives():
     from engine.model import _pairs
 
