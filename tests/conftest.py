@@ -28,13 +28,13 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from bench.databases import throwaway_postgres
 from engine.store import Store, open_store
 
 _PG_ADMIN_URL = os.environ.get("DATEIDEAS_TEST_POSTGRES_URL",
@@ -62,14 +62,8 @@ def _pg_admin() -> Iterator[sa.Engine]:
 @pytest.fixture
 def pg_url(_pg_admin: sa.Engine) -> Iterator[str]:
     """URL of a throwaway PostgreSQL database, dropped (with FORCE) after the test."""
-    name = f"dateideas_t_{uuid.uuid4().hex[:16]}"
-    with _pg_admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _pg_admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with _pg_admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with throwaway_postgres(_pg_admin.url.render_as_string(hide_password=False), prefix="dateideas_t") as url:
+        yield url
 
 
 @pytest.fixture
