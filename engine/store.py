@@ -1684,6 +1684,32 @@ class Store:
             marks = ", ".join("?" for _ in columns)
             conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
+    def _keys_today_query(self, couple_id: str, key_prefix: str, today: _dt.date) -> tuple[str, tuple]:
+        """The distinct request keys starting with ``key_prefix`` that were logged today.
+
+        A repeated request logs the same key again and again, so reading every row with the prefix
+        grows with the repeats (measured: a couple asking the same thing ~1,000 times a day made
+        each request slower). Instead, a loose index scan on ix_suggestions_request: a recursive
+        query steps from one distinct key to the next (one index seek each) and keeps those with a
+        row served today (another seek). Keys compare in byte order (PostgreSQL: ``COLLATE "C"``).
+        """
+        mark = self._mark
+        collate = ' COLLATE "C"' if self.dialect == "postgresql" else ""
+        key = f"request_key{collate}"
+        upper = key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1) if key_prefix else None
+        below = f" AND {key} < {mark}{collate}" if upper else ""
+        bound = (upper,) if upper else ()
+        sql = (f"WITH RECURSIVE seen(k) AS ("
+               f" SELECT MIN({key}) FROM suggestions"
+               f" WHERE couple_id = {mark} AND {key} >= {mark}{collate}{below}"
+               f" UNION ALL"
+               f" SELECT (SELECT MIN({key}) FROM suggestions"
+               f" WHERE couple_id = {mark} AND {key} > seen.k{below})"
+               f" FROM seen WHERE seen.k IS NOT NULL)"
+               f" SELECT k FROM seen WHERE k IS NOT NULL AND EXISTS ("
+               f" SELECT 1 FROM suggestions WHERE couple_id = {mark} AND request_key = seen.k AND served_on = {mark})")
+        return sql, (couple_id, key_prefix, *bound, couple_id, *bound, couple_id, self._day_param(today))
+
     def tonight_reads(self, couple_id: str, today: _dt.date, since: _dt.date,
                       key_prefix: str) -> tuple[CoupleDates, list[tuple[str, str]], list[str]]:
         """Everything tonight's request reads, on one connection with three indexed queries.
@@ -1720,12 +1746,6 @@ class Store:
                            f"AND served_on >= {mark} AND served_on < {mark} GROUP BY idea_id",
                            (couple_id, self._day_param(since), self._day_param(today)))
             before = [(idea, _iso_day(served)) for idea, served in cursor.fetchall()]
-            # the keys starting with the prefix, as a range (byte order) on ix_suggestions_request
-            collate = ' COLLATE "C"' if self.dialect == "postgresql" else ""
-            upper = key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1) if key_prefix else None
-            bounded = f" AND request_key{collate} < {mark}{collate}" if upper else ""
-            cursor.execute(f"SELECT DISTINCT request_key FROM suggestions WHERE couple_id = {mark} "
-                           f"AND request_key{collate} >= {mark}{collate}{bounded} AND served_on = {mark}",
-                           (couple_id, key_prefix, *([upper] if upper else []), self._day_param(today)))
+            cursor.execute(*self._keys_today_query(couple_id, key_prefix, today))
             keys = [key for (key,) in cursor.fetchall() if key is not None and key.startswith(key_prefix)]
         return history, before, keys

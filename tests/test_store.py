@@ -615,13 +615,19 @@ def test_tonight_reads_equal_the_slower_reads(store):
         {"couple_id": cid, "idea_id": "e", "rank": 1, "served_on": today, "request_key": "abcd:0"},
         {"couple_id": cid, "idea_id": "e", "rank": 1, "served_on": today},
         {"couple_id": other, "idea_id": "f", "rank": 1, "served_on": today, "request_key": "abc:5"},
+        {"couple_id": cid, "idea_id": "g", "rank": 1, "served_on": dt.date(2025, 6, 9), "request_key": "abc:2"},
+        {"couple_id": cid, "idea_id": "g", "rank": 1, "served_on": dt.date(2025, 6, 9), "request_key": "abb:0"},
+        {"couple_id": cid, "idea_id": "g", "rank": 1, "served_on": today, "request_key": "abb:0"},
     ])
+    # a request repeated many times today logs its key many times; it is still one key
+    store.log_suggestions([{"couple_id": cid, "idea_id": "c", "rank": 1, "served_on": today,
+                            "request_key": "abc:0"}] * 50)
     history, before, keys = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:")
     pd.testing.assert_frame_equal(history.frame(), store.couple_history(cid))
     assert history.rows[1] == ("just-because-flowers", None, None, 2.0)
     assert history.rows[2] == ("board-game-night", (dt.date(2025, 4, 1) - dt.date(1970, 1, 1)).days, 4.5, 3.0)
-    assert sorted(before) == [("a", "2025-06-08")]  # the latest day before today, within the window
-    assert sorted(keys) == ["abc:0", "abc:1"]  # distinct, this prefix only, this couple only
+    assert sorted(before) == [("a", "2025-06-08"), ("g", "2025-06-09")]  # the latest day before today, in the window
+    assert sorted(keys) == ["abc:0", "abc:1"]  # distinct, this prefix only, this couple only, today only
     assert store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:")[0] == history  # equal reads compare equal
     empty, none_before, no_keys = store.tonight_reads("nobody", today, dt.date(2025, 5, 27), "abc:")
     assert empty.rows == () and empty.frame().empty and none_before == [] and no_keys == []
