@@ -18,8 +18,9 @@ __all__ = ["serve"]
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="gunicorn worker processes (each loads the model).")
-@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Threads per worker.")
+@click.option("--threads", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Threads per worker (requests are mostly CPU-bound: on 2 cores, 2 threads served "
+                   "tonight faster and with a lower p99 than 4; docs/service.md).")
 @click.option("--demo", is_flag=True,
               help="On an empty database, add simulated couples and train the first model "
                    "(like `init --demo`); print curl lines with a demo couple's token.")
