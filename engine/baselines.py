@@ -394,18 +394,14 @@ class MatrixFactorization(InteractionRanker):
         U = rng.normal(0, 0.01, (n_u, f))
         V = rng.normal(0, 0.01, (n_i, f))
         for _ in range(self.iterations):
-            U = self._solve(Cu, V)
-            V = self._solve(Ci, U)
+            U = solve_factors(Cu, V, self.regularization, self.alpha)
+            V = solve_factors(Ci, U, self.regularization, self.alpha)
         if not (np.all(np.isfinite(U)) and np.all(np.isfinite(V))):
             raise FloatingPointError("matrix factorisation diverged (non-finite factors); "
                                      "try a larger regularization or a smaller alpha")
         self.user_factors_ = U
         self.item_factors_ = V
 
-    def _solve(self, C: sp.csr_matrix, Y: np.ndarray) -> np.ndarray:
-        """Least-squares factors for each row of ``C`` given the other side ``Y``."""
-        return solve_factors(C, Y, self.regularization, self.alpha)
-
     def _scores(self, couples, H):
-        U = self._solve(H.tocsr(), self.item_factors_)
+        U = solve_factors(H, self.item_factors_, self.regularization, self.alpha)
         return U @ self.item_factors_.T

@@ -234,8 +234,13 @@ class Histories:
 
 
 #: implicit ALS behind ``cf_factors``: implicit's ALS at its best point of the peers grid
-#: on synthetic couples (docs/peers.md); 5 sweeps score as 15 (NDCG@10 0.313 both, seed 0)
+#: on synthetic couples (docs/peers.md); 5 sweeps, as 10 / 15 add only 0.002 / 0.003 NDCG@10
+#: (3 seeds) for ~1.3 / 2.7 s more training at 1M dates (README, "How the defaults were chosen")
 _FACTORS = {"n_factors": 32, "regularization": 10.0, "alpha": 1.0, "iterations": 5}
+
+#: lazily built from the fitted state (similarity by target, id index, dense similarities):
+#: dropped on a new fit and never pickled
+_DERIVED = ("_by_target", "_idea_index", "_dense_cache")
 
 #: batches of at least this many rows, over catalogs of at most this many ideas, multiply
 #: by dense copies of the similarity matrices (see ``HistoryFeaturizer._times``)
@@ -321,7 +326,8 @@ class HistoryFeaturizer(BaseEstimator):
     # -- fitting ----------------------------------------------------------------
     def fit(self, dates: pd.DataFrame, catalog: Catalog):
         """Learn idea vectors, item-item similarity and priors from ``dates``."""
-        self.__dict__.pop("_dense_cache", None)
+        for name in _DERIVED:  # computed from the fitted state on first use; stale after a new fit
+            self.__dict__.pop(name, None)
         if self.neighbours < 1:
             raise ValueError(f"neighbours must be >= 1, got {self.neighbours}; try 50")
         if self.shrink < 0:
@@ -354,7 +360,8 @@ class HistoryFeaturizer(BaseEstimator):
         pairs = self._pairs(dates)
         n_ideas = len(self.catalog_ids_)
         shape = (len(pairs["couple_ids"]), n_ideas)
-        done_bin = sp.csr_matrix((np.ones(len(pairs["rows"])), (pairs["rows"], pairs["cols"])), shape=shape)
+        times = sp.csr_matrix((np.ones(len(pairs["rows"])), (pairs["rows"], pairs["cols"])), shape=shape)
+        done_bin = times.copy()
         done_bin.data[:] = 1.0
         # item-item cosine similarity on who did what, shrunk, top-k per idea
         co = (done_bin.T @ done_bin).toarray()
@@ -403,7 +410,6 @@ class HistoryFeaturizer(BaseEstimator):
         self.reference_liked_ = sp.csr_matrix(liked_rows[keep] + 0.5 * ref)
         self.n_training_couples_ = n_couples
         self._fit_choice(counts)
-        times = sp.csr_matrix((np.ones(len(pairs["rows"])), (pairs["rows"], pairs["cols"])), shape=shape)
         self._fit_factors(times, keep)
         return self
 
@@ -667,9 +673,7 @@ class HistoryFeaturizer(BaseEstimator):
         return rows @ dense
 
     def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_dense_cache", None)
-        return state
+        return {k: v for k, v in self.__dict__.items() if k not in _DERIVED}
 
     @staticmethod
     def _group_ranks(times: np.ndarray, ranks: int = 4) -> np.ndarray:
