@@ -74,12 +74,27 @@ def _couple(srv: _Server) -> tuple[str, str]:
     return body["id"], body["token"]
 
 
+def _swaps(srv: _Server) -> float:
+    """Models loaded or swapped in, summed over the workers (``dateideas_model_swaps_total``)."""
+    _, text = srv.call("GET", "/metrics")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("dateideas_model_swaps_total"))
+
+
 def _make_weak_model_live(srv: _Server, couple: tuple[str, str]) -> str:
-    """Promote the weak first model again (so the next retrain passes the gate) and wait until it serves."""
+    """Promote the weak first model again (so the next retrain passes the gate) and wait until *both*
+    workers serve it: each counts one swap. (Eight answers of the new version can all come from one
+    worker while the other still serves the old model.)"""
+    before = _swaps(srv)
     Registry(srv.model_dir).promote(srv.weak_version, catalog=srv.catalog)
     couple_id, token = couple
-    srv.wait_for(lambda: {srv.call("GET", f"/v1/couples/{couple_id}/tonight", token=token)[1]["model_version"]
-                          for _ in range(8)} == {srv.weak_version}, 15, "the weak model to serve")
+
+    def both_swapped() -> bool:
+        versions = {srv.call("GET", f"/v1/couples/{couple_id}/tonight", token=token)[1]["model_version"]
+                    for _ in range(8)}
+        return versions == {srv.weak_version} and _swaps(srv) >= before + 2  # conftest serves 2 workers
+
+    srv.wait_for(both_swapped, 15, "both workers to serve the weak model")
     return srv.weak_version
 
 
