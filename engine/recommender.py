@@ -24,9 +24,7 @@ just read; nothing here reads the database.
 from __future__ import annotations
 
 import datetime as _dt
-import threading
 import zlib
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -37,6 +35,7 @@ import pandas as pd
 from .catalog import Catalog, load_catalog
 from .context import Context
 from .dates import CoupleDates, as_dates_frame, empty_dates
+from .memo import Memo
 from .reasons import explain
 from .registry import Registry
 
@@ -95,41 +94,6 @@ def _stable_seed(*parts: object) -> int:
     return zlib.crc32("|".join(map(str, parts)).encode())
 
 
-class _Memo:
-    """A small thread-safe LRU map; values are shared read-only, so never mutate one."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.hits = 0
-        self.misses = 0
-        self._data: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __getstate__(self):
-        return {"size": self.size}  # a copy (pickled to a Dask worker, say) starts empty
-
-    def __setstate__(self, state):
-        self.__init__(state["size"])
-
-    def get(self, key, rows):
-        """The value stored under ``key`` for exactly these ``rows``, or None."""
-        with self._lock:
-            entry = self._data.get(key)
-            if entry is not None and entry[0] == rows:
-                self._data.move_to_end(key)
-                self.hits += 1
-                return entry[1]
-            self.misses += 1
-            return None
-
-    def put(self, key, rows, value) -> None:
-        with self._lock:
-            self._data[key] = (rows, value)
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-
 class Recommender:
     """A fitted model, its version, and the catalog it ranks.
 
@@ -151,8 +115,8 @@ class Recommender:
         self.version = version
         self.cache_couples = cache_couples
         self.cache_lists = cache_lists
-        self._scored = _Memo(cache_couples)
-        self._ranked = _Memo(cache_lists)
+        self._scored = Memo(cache_couples)
+        self._ranked = Memo(cache_lists)
 
     def cache_info(self) -> dict[str, int]:
         """Hits and misses of this recommender's caches (this process)."""

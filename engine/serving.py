@@ -20,7 +20,8 @@ Repeats
 Cost
 ----
 A request reads once (``Store.tonight_reads``: the couple's dates as rows,
-the ideas served before today, today's request keys), ranks, and writes the
+from the store's history cache while the couple has no new date, the ideas
+served before today, today's request keys), ranks, and writes the
 served rows in one multi-row insert. When the couple's rows, the context and
 the weights equal those of a request this model already ranked, the ranked
 list comes from the recommender's cache (see :mod:`engine.recommender`); the

@@ -33,6 +33,12 @@ Design notes
   imports may carry other scales such as 0-2 or half stars). Integral values
   come back as ``int``.
 * **History is never overwritten**: there is no method that updates a date.
+* **History stamps.** ``couples.dates_stamp`` is a random 63-bit number set
+  when the couple row is written and changed in the same transaction as
+  every date added for it; an erased and re-created couple gets a new one.
+  :meth:`Store.tonight_reads` reads it first (one primary-key seek) and
+  keeps the last :data:`HISTORY_CACHE` couples' histories per store, so a
+  request whose couple has no new date does not read its history again.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ import os
 import secrets
 import socket
 import sqlite3
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -66,6 +73,7 @@ from sqlalchemy.exc import IntegrityError
 from tqdm.auto import tqdm
 
 from .dates import CoupleDates, as_dates_frame
+from .memo import Memo
 
 __all__ = [
     "LATEST_VERSION",
@@ -121,6 +129,8 @@ PROFILE_FIELDS = {
 }
 
 _ID_MAX = 64
+#: Couples whose histories one store keeps for :meth:`Store.tonight_reads` (~40 KB each at 200 dates).
+HISTORY_CACHE = 256
 _KEY_MAX = 200
 _SQLITE_BUSY_MS = 30_000
 _PG_MIGRATE_LOCK = 0x64_61_74_65_69_64  # "dateid": advisory-lock key for migrate()
@@ -159,6 +169,11 @@ def _plain_number(value: float | None) -> int | float | None:
         return None
     value = float(value)
     return int(value) if value.is_integer() else value
+
+
+def _new_stamp() -> int:
+    """A fresh ``couples.dates_stamp``: random, so no two states of a couple's dates share one."""
+    return secrets.randbits(63)
 
 
 def _dumps(value: Any) -> str:
@@ -332,6 +347,7 @@ tbl_couples = sa.Table(
     sa.Column("token_hash", sa.String(200)),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("dates_stamp", sa.BigInteger, nullable=False),
 )
 
 tbl_dates = sa.Table(
@@ -522,8 +538,13 @@ def _migration_3(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE couples ADD COLUMN source VARCHAR(20) NOT NULL DEFAULT 'api'"))
 
 
+def _migration_4(conn: Connection) -> None:
+    """A stamp on couples that changes with every date added (per-process history caches)."""
+    conn.execute(sa.text("ALTER TABLE couples ADD COLUMN dates_stamp BIGINT NOT NULL DEFAULT 0"))
+
+
 #: Forward migrations, applied in order; version N = the first N applied.
-_MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3)
+_MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
 
 #: The schema version this code writes and expects.
 LATEST_VERSION = len(_MIGRATIONS)
@@ -630,6 +651,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(dateideas_write=True)
+        self._pinned = threading.local()  # .conn: this thread's connection inside one_connection()
+        self._histories = Memo(HISTORY_CACHE)  # couple id -> its CoupleDates, checked by dates_stamp
         # close pooled connections when the store is dropped or the interpreter exits,
         # so a forgotten close() does not leak connections (or ResourceWarnings)
         self._finalizer = weakref.finalize(self, engine.dispose)
@@ -665,26 +688,60 @@ class Store:
             yield conn
 
     @contextmanager
+    def one_connection(self) -> Iterator[None]:
+        """Let this thread's per-request calls share one pooled connection.
+
+        Inside the block, the calls a request makes on every hit
+        (:meth:`verify_token`, :meth:`tonight_reads`, :meth:`log_suggestions`)
+        run on one connection checked out at the start, instead of checking
+        one out each. Transactions are unchanged: each write still commits or
+        rolls back on its own. A nested block reuses the outer connection.
+        """
+        if getattr(self._pinned, "conn", None) is not None:
+            yield
+            return
+        with self.engine.connect() as conn:
+            self._pinned.conn = conn
+            try:
+                yield
+            finally:
+                self._pinned.conn = None
+
+    @contextmanager
+    def _driver_connection(self) -> Iterator[Any]:
+        """The DBAPI connection of :meth:`one_connection`, or a pooled one for this call only."""
+        pinned = getattr(self._pinned, "conn", None)
+        if pinned is not None:
+            yield pinned.connection.driver_connection
+            return
+        with self.engine.connect() as conn:
+            yield conn.connection.driver_connection
+
+    @contextmanager
     def _raw_cursor(self) -> Iterator[Any]:
-        """A DBAPI cursor on a pooled connection, for the per-request reads.
+        """A DBAPI cursor for the per-request reads.
 
         Plain driver tuples, no statement compilation: a few times cheaper than
         SQLAlchemy for small indexed queries. SQLite runs each statement on
         its own (autocommit); PostgreSQL's implicit transaction is rolled back
-        when the connection returns to the pool.
+        when the connection returns to the pool, and at once after an error
+        (a connection shared by :meth:`one_connection` stays usable).
         """
-        with self.engine.connect() as conn:
-            cursor = conn.connection.driver_connection.cursor()
+        with self._driver_connection() as dbapi_conn:
+            cursor = dbapi_conn.cursor()
             try:
                 yield cursor
+            except BaseException:
+                if self.dialect == "postgresql":
+                    dbapi_conn.rollback()
+                raise
             finally:
                 cursor.close()
 
     @contextmanager
     def _raw_write(self) -> Iterator[Any]:
         """A DBAPI cursor inside one write transaction (SQLite: ``BEGIN IMMEDIATE``); commits or rolls back."""
-        with self.engine.connect() as conn:
-            dbapi_conn = conn.connection.driver_connection
+        with self._driver_connection() as dbapi_conn:
             cursor = dbapi_conn.cursor()
             sqlite = self.dialect == "sqlite"
             try:
@@ -802,7 +859,7 @@ class Store:
             with self._write() as conn:
                 conn.execute(tbl_couples.insert().values(
                     id=new_id, created_at=_utcnow(), profile=_dumps(clean),
-                    token_hash=_hash_token(token), active=True, source="api"))
+                    token_hash=_hash_token(token), active=True, source="api", dates_stamp=_new_stamp()))
         except IntegrityError as exc:
             raise StoreError(f"a couple with id {new_id!r} already exists") from exc
         return new_id, token
@@ -935,6 +992,8 @@ class Store:
         try:
             with self._write() as conn:
                 new_id = conn.execute(tbl_dates.insert().values(**values)).inserted_primary_key[0]
+                conn.execute(tbl_couples.update().where(tbl_couples.c.id == couple_id)
+                             .values(dates_stamp=_new_stamp()))
         except IntegrityError as exc:
             if idempotency_key is not None:
                 first = self._date_by_key(couple_id, idempotency_key)
@@ -1122,6 +1181,7 @@ class Store:
         """
         now = _utcnow()
         clean = []
+        contexts: dict[int, tuple[Any, str]] = {}  # a request's rows share one context: encode it once
         for i, row in enumerate(rows):
             unknown = sorted(set(row) - self._SUGGESTION_KEYS)
             if unknown:
@@ -1137,7 +1197,7 @@ class Store:
                 "rank": int(row["rank"]),
                 "score": _as_rating(f"rows[{i}].score", row.get("score")),
                 "model_version": None if row.get("model_version") is None else str(row["model_version"]),
-                "context": _dumps(_as_context(f"rows[{i}].context", row.get("context"))),
+                "context": self._context_text(contexts, f"rows[{i}].context", row.get("context")),
                 "request_key": row.get("request_key"),
                 "served_at": served_at,
                 "served_on": _as_day(f"rows[{i}].served_on", row.get("served_on")) or served_at.date(),
@@ -1160,6 +1220,15 @@ class Store:
             if clean:
                 conn.execute(tbl_suggestions.insert(), clean)
         return len(clean)
+
+    @staticmethod
+    def _context_text(seen: dict[int, tuple[Any, str]], field: str, context: Any) -> str:
+        """``context`` checked and encoded, once per distinct object (``seen`` keeps each
+        object alive, so its id cannot be reused by another within the call)."""
+        hit = seen.get(id(context))
+        if hit is None or hit[0] is not context:
+            hit = seen[id(context)] = (context, _dumps(_as_context(field, context)))
+        return hit[1]
 
     @staticmethod
     def _existing_only(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -1279,6 +1348,7 @@ class Store:
         day = _as_day("week", week, required=True)
         now = _utcnow()
         clean = []
+        contexts: dict[int, tuple[Any, str]] = {}  # a request's rows share one context: encode it once
         for i, row in enumerate(rows):
             for key in ("couple_id", "idea_id", "rank"):
                 if row.get(key) is None:
@@ -1584,9 +1654,9 @@ class Store:
                 for table in _COUPLE_TABLES:
                     conn.execute(table.delete().where(table.c.couple_id.in_(chunk)))
                 conn.execute(tbl_couples.delete().where(tbl_couples.c.id.in_(chunk)))
-            self._copy_rows(conn, "couples", ("id", "created_at", "profile", "active", "source"),
+            self._copy_rows(conn, "couples", ("id", "created_at", "profile", "active", "source", "dates_stamp"),
                             [(r["id"], r["created_at"].strftime("%Y-%m-%d %H:%M:%S.%f"), r["profile"],
-                              bool(r["active"]), r["source"]) for r in couple_rows])
+                              bool(r["active"]), r["source"], _new_stamp()) for r in couple_rows])
             with tqdm(total=n_rows, unit="date", desc="loading dates", disable=not progress) as bar:
                 for start in range(0, n_rows, chunk_size):
                     part = frame.iloc[start:start + chunk_size]
@@ -1712,7 +1782,12 @@ class Store:
 
     def tonight_reads(self, couple_id: str, today: _dt.date, since: _dt.date,
                       key_prefix: str) -> tuple[CoupleDates, list[tuple[str, str]], list[str]]:
-        """Everything tonight's request reads, on one connection with three indexed queries.
+        """Everything tonight's request reads, on one connection with a few indexed queries.
+
+        The history comes from this store's cache of the last
+        :data:`HISTORY_CACHE` couples when the couple's ``dates_stamp`` is
+        the one it was read under (a date added since changes the stamp, so
+        the next call reads the history again).
 
         Parameters
         ----------
@@ -1739,9 +1814,15 @@ class Store:
         else:
             day = "CAST(julianday(done_on) - 2440587.5 AS INTEGER)"
         with self._raw_cursor() as cursor:
-            cursor.execute(f"SELECT idea_id, {day}, rating_a, rating_b FROM dates WHERE couple_id = {mark} "
-                           "ORDER BY id", (couple_id,))
-            history = CoupleDates(couple_id, tuple(cursor.fetchall()))  # DBAPI rows are tuples
+            cursor.execute(f"SELECT dates_stamp FROM couples WHERE id = {mark}", (couple_id,))
+            stamp = cursor.fetchone()
+            history = self._histories.get(couple_id, stamp) if stamp is not None else None
+            if history is None:
+                cursor.execute(f"SELECT idea_id, {day}, rating_a, rating_b FROM dates WHERE couple_id = {mark} "
+                               "ORDER BY id", (couple_id,))
+                history = CoupleDates(couple_id, tuple(cursor.fetchall()))  # DBAPI rows are tuples
+                if stamp is not None:  # read after the stamp: at least as new as it says
+                    self._histories.put(couple_id, stamp, history)
             cursor.execute(f"SELECT idea_id, MAX(served_on) FROM suggestions WHERE couple_id = {mark} "
                            f"AND served_on >= {mark} AND served_on < {mark} GROUP BY idea_id",
                            (couple_id, self._day_param(since), self._day_param(today)))

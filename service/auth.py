@@ -30,15 +30,21 @@ def bearer_token() -> str | None:
 
 
 def couple_required(view):
-    """The view's ``couple_id`` must match the bearer token; sets ``g.couple_id``."""
+    """The view's ``couple_id`` must match the bearer token; sets ``g.couple_id``.
+
+    The token check and the view share one database connection
+    (:meth:`engine.store.Store.one_connection`).
+    """
 
     @functools.wraps(view)
     def wrapped(couple_id: str, **kwargs):
         token = bearer_token()
-        if token is None or len(couple_id) > 64 or not get_store().verify_token(couple_id, token):
-            raise ApiError(404, _NO_COUPLE, code="not_found")
-        g.couple_id = couple_id
-        return view(couple_id=couple_id, **kwargs)
+        store = get_store()
+        with store.one_connection():
+            if token is None or len(couple_id) > 64 or not store.verify_token(couple_id, token):
+                raise ApiError(404, _NO_COUPLE, code="not_found")
+            g.couple_id = couple_id
+            return view(couple_id=couple_id, **kwargs)
 
     return wrapped
 

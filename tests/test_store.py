@@ -631,3 +631,77 @@ def test_tonight_reads_equal_the_slower_reads(store):
     assert store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:")[0] == history  # equal reads compare equal
     empty, none_before, no_keys = store.tonight_reads("nobody", today, dt.date(2025, 5, 27), "abc:")
     assert empty.rows == () and empty.frame().empty and none_before == [] and no_keys == []
+
+
+def test_one_connection_shares_one_checkout_and_keeps_each_write(store, db_url):
+    cid, token = store.create_couple()
+    store.add_date(cid, "board-game-night", dt.date(2025, 4, 1), 4, 5)
+    today = dt.date(2025, 6, 10)
+    checkouts = []
+    sa.event.listen(store.engine, "checkout", lambda *args: checkouts.append(1))
+    row = {"couple_id": cid, "idea_id": "c", "rank": 1, "served_on": today, "request_key": "abc:0"}
+
+    def request_calls() -> None:  # what a tonight request does on the store
+        assert store.verify_token(cid, token)
+        history, _, _ = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:")
+        assert len(history.rows) == 1
+        store.log_suggestions([dict(row)])
+
+    request_calls()
+    assert len(checkouts) == 3  # one connection per call
+    checkouts.clear()
+    with store.one_connection():
+        request_calls()
+        with store.one_connection():  # nested: the same connection
+            assert store.verify_token(cid, token)
+        # the write is committed at once, inside the block: another connection sees it
+        other = open_store(db_url)
+        try:
+            assert len(other.recent_suggestions(cid, since=today)) == 2
+        finally:
+            other.close()
+        if store.dialect == "postgresql":  # a failed read leaves the shared connection usable
+            with pytest.raises(Exception, match="no_such_table"):
+                with store._raw_cursor() as cursor:
+                    cursor.execute("SELECT 1 FROM no_such_table")
+            assert store.verify_token(cid, token)
+    assert len(checkouts) == 1
+    # a write that fails inside the block rolls back alone; later calls still work
+    with store.one_connection():
+        with pytest.raises(ValidationError, match="rank"):
+            store.log_suggestions([dict(row), {"couple_id": cid, "idea_id": "x"}])
+        store.log_suggestions([dict(row, idea_id="d")])
+    assert [s["idea_id"] for s in store.recent_suggestions(cid, since=today)] == ["c", "c", "d"]
+
+
+def test_tonight_reads_reuse_a_history_until_a_date_changes_it(store, db_url):
+    cid, _ = store.create_couple(couple_id="c1")
+    store.add_date(cid, "board-game-night", dt.date(2025, 4, 1), 4, 5)
+    today, since = dt.date(2025, 6, 10), dt.date(2025, 5, 27)
+    first = store.tonight_reads(cid, today, since, "k:")[0]
+    assert [row[0] for row in first.rows] == ["board-game-night"]
+    # a row written behind the store's back (no stamp change) is not read: the cached history answers
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO dates (couple_id, idea_id, done_on, rating_a, rating_b, note, context, "
+                             "created_at) VALUES (:c, 'picnic', '2025-04-02', 3, 3, '', '{}', '2025-04-02')"),
+                     {"c": cid})
+    assert store.tonight_reads(cid, today, since, "k:")[0] is first
+    # a date added through the store changes the stamp: the next read sees every row, the new one included
+    store.add_date(cid, "bowling", dt.date(2025, 4, 3), 5, None)
+    assert [row[0] for row in store.tonight_reads(cid, today, since, "k:")[0].rows] == [
+        "board-game-night", "picnic", "bowling"]
+    # another process's store writes: its stamp change reaches this store's cache too
+    other = open_store(db_url)
+    try:
+        other.add_date(cid, "karaoke", dt.date(2025, 4, 4), 2, 2)
+    finally:
+        other.close()
+    assert store.tonight_reads(cid, today, since, "k:")[0].rows[-1][0] == "karaoke"
+    # erased and created again under the same id, with the same number of dates: a new history
+    store.delete_couple(cid)
+    assert store.tonight_reads(cid, today, since, "k:")[0].rows == ()
+    frame = pd.DataFrame({"couple_id": [cid] * 4, "idea_id": ["a", "b", "c", "d"],
+                          "done_on": pd.to_datetime(["2025-01-01"] * 4), "rating_a": [1.0] * 4,
+                          "rating_b": [1.0] * 4})
+    store.bulk_load([{"id": cid}], frame)
+    assert [row[0] for row in store.tonight_reads(cid, today, since, "k:")[0].rows] == ["a", "b", "c", "d"]
