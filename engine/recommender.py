@@ -174,6 +174,8 @@ class Recommender:
 
         Only a :class:`~engine.dates.CoupleDates` history can be answered
         from the cache (rows equal to the ones the list was ranked from).
+        The suggestions returned are the caller's own (never the cached
+        objects), free to modify.
         """
         ctx = context.resolved()
         if seed is None:

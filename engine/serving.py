@@ -34,7 +34,7 @@ import datetime as _dt
 import hashlib
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .context import Context, season_of
@@ -182,7 +182,9 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
     # the same rows, context and weights as a request already ranked by this model: its list, from the cache
     ranked, cached = recommender.tonight_cached(couple_id, history, ctx, k=k + n, recently_suggested=weights)
     offset = n % len(ranked) if ranked else 0  # ran out of ideas that fit: wrap round
-    picks = [replace(s, rank=i + 1) for i, s in enumerate(ranked[offset:offset + k])]
+    picks = ranked[offset:offset + k]  # the recommender's own copies: numbered in place
+    for i, s in enumerate(picks):
+        s.rank = i + 1
     served_key = f"{key}:{n}"
     if log and picks:
         logged_ctx = dict(ctx.to_dict(), k=int(k), offset=offset)

@@ -650,6 +650,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._dialect = engine.dialect.name  # read on every query: a plain attribute
         self._writer = engine.execution_options(dateideas_write=True)
         self._pinned = threading.local()  # .conn: this thread's connection inside one_connection()
         self._histories = Memo(HISTORY_CACHE)  # couple id -> its CoupleDates, checked by dates_stamp
@@ -662,7 +663,7 @@ class Store:
     @property
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
-        return self.engine.dialect.name
+        return self._dialect
 
     @property
     def url(self) -> str:
@@ -1181,6 +1182,7 @@ class Store:
         """
         now = _utcnow()
         clean = []
+        rows = list(rows)  # every row as it is now, so one context object has one encoding
         contexts: dict[int, tuple[Any, str]] = {}  # a request's rows share one context: encode it once
         for i, row in enumerate(rows):
             unknown = sorted(set(row) - self._SUGGESTION_KEYS)
@@ -1348,7 +1350,6 @@ class Store:
         day = _as_day("week", week, required=True)
         now = _utcnow()
         clean = []
-        contexts: dict[int, tuple[Any, str]] = {}  # a request's rows share one context: encode it once
         for i, row in enumerate(rows):
             for key in ("couple_id", "idea_id", "rank"):
                 if row.get(key) is None:
