@@ -143,17 +143,22 @@ def _error_page(status: int, message: str):
 
 
 def _signed_in(view):
-    """The view needs a signed-in couple (``g.couple_id``); otherwise go to the sign-in page."""
+    """The view needs a signed-in couple (``g.couple_id``); otherwise go to the sign-in page.
+
+    Like the API's couple routes, the view's store calls share one connection.
+    """
 
     @functools.wraps(view)
     def wrapped(**kwargs):
         couple_id = session.get("couple_id")
-        if not couple_id or get_store().get_couple(couple_id) is None:  # erased meanwhile: sign out
+        store = get_store()
+        if not couple_id or store.get_couple(couple_id) is None:  # erased meanwhile: sign out
             session.pop("couple_id", None)
             flash("Please sign in first.")
             return redirect(url_for("pages.signin"), 303)
         g.couple_id = couple_id
-        return view(**kwargs)
+        with store.one_connection():
+            return view(**kwargs)
 
     return wrapped
 
