@@ -301,9 +301,11 @@ class ItemKNN(InteractionRanker):
         return np.asarray(((H > 0).astype(float) @ self.similarity_).todense())
 
 
-def solve_factors(C: sp.csr_matrix, Y: np.ndarray, regularization: float, alpha: float,
+def solve_factors(C: sp.spmatrix | np.ndarray, Y: np.ndarray, regularization: float, alpha: float,
                   block: int = 4096, gram: np.ndarray | None = None) -> np.ndarray:
     """One side of implicit ALS: the factors of each row of ``C`` given the other side's ``Y``.
+
+    ``C`` (rows x items, times done or weights) may be sparse or dense.
 
     Row ``u`` solves ``(Y'Y + Y' (C_u - I) Y + regularization I) x = Y' C_u p_u`` with
     confidence ``1 + alpha * C[u, i]`` and preference 1 where ``C[u, i] > 0``
@@ -315,14 +317,21 @@ def solve_factors(C: sp.csr_matrix, Y: np.ndarray, regularization: float, alpha:
     -------
     ndarray of shape (n_rows, n_factors)
     """
-    C = sp.csr_matrix(C, dtype=float)
     n, f = C.shape[0], Y.shape[1]
     base = Y.T @ Y + regularization * np.eye(f) if gram is None else gram
-    if n == 1:  # one couple's request: its few ideas directly
-        Yd, conf = Y[C.indices], alpha * C.data
+    if n == 1:  # one couple's request: its few ideas directly (a dense row needs no sparse copy)
+        if sp.issparse(C):
+            row = sp.csr_matrix(C, dtype=float)
+            cols, values = row.indices, row.data
+        else:
+            values = np.asarray(C, dtype=float).ravel()
+            cols = np.flatnonzero(values)
+            values = values[cols]
+        Yd, conf = Y[cols], alpha * values
         if not len(conf):
             return np.zeros((1, f))
         return np.linalg.solve(base + (Yd.T * conf) @ Yd, Yd.T @ (1.0 + conf))[None, :]
+    C = sp.csr_matrix(C, dtype=float)
     out = np.zeros((n, f))
     for lo in range(0, n, block):
         rows = C[lo:lo + block]

@@ -130,9 +130,11 @@ def test_solve_factors_is_each_rows_least_squares_solution():
     got = solve_factors(sp.csr_matrix(dense), Y, reg, alpha, block=3)
     np.testing.assert_allclose(got, want, atol=1e-10)
     assert not got[3].any()
-    for u in (0, 3):
+    for u in (0, 3):  # one row, sparse or dense
         np.testing.assert_allclose(solve_factors(sp.csr_matrix(dense[u:u + 1]), Y, reg, alpha), want[u:u + 1],
                                    atol=1e-10)
+        np.testing.assert_allclose(solve_factors(dense[u:u + 1], Y, reg, alpha), want[u:u + 1], atol=1e-10)
+    np.testing.assert_allclose(solve_factors(dense, Y, reg, alpha, block=3), want, atol=1e-10)  # dense batch
 
 
 def test_random_is_seeded_and_complete(tmp_path):

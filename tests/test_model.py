@@ -323,7 +323,9 @@ def test_features_of_a_batch_equal_each_couples_own(world, catalog):
     for r in (0, 17, len(couples) - 1):
         one = feat.transform(feat.histories(world.dates[world.dates["couple_id"] == couples[r]], [couples[r]]))
         np.testing.assert_allclose(batch[r], one[0], rtol=1e-5, atol=1e-5)
-    assert "_dense_cache" in feat.__dict__ and "_dense_cache" not in feat.__getstate__()
+    cached = feat.__dict__["_matrix_cache"]  # dense copies (the batch) and transposes (one couple)
+    assert {("dense", "similarity_"), ("T", "similarity_")} <= set(cached)
+    assert "_matrix_cache" not in feat.__getstate__()
 
 
 def test_pairs_pair_each_relevant_row_with_its_own_groups_negatives():
