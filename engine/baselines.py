@@ -351,6 +351,22 @@ def solve_factors(C: sp.spmatrix | np.ndarray, Y: np.ndarray, regularization: fl
     return out
 
 
+def als_sweeps(C: sp.spmatrix, V: np.ndarray, regularization: float, alpha: float,
+               iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    """``iterations`` sweeps of implicit ALS on ``C`` (rows x items) from the item factors ``V``.
+
+    Each sweep solves the row factors, then the item factors (:func:`solve_factors`).
+    Returns ``(U, V)``.
+    """
+    C = sp.csr_matrix(C, dtype=float)
+    Ct = sp.csr_matrix(C.T)
+    U = np.zeros((C.shape[0], V.shape[1]))
+    for _ in range(iterations):
+        U = solve_factors(C, V, regularization, alpha)
+        V = solve_factors(Ct, U, regularization, alpha)
+    return U, V
+
+
 class MatrixFactorization(InteractionRanker):
     """Implicit-feedback matrix factorisation by alternating least squares.
 
@@ -398,13 +414,9 @@ class MatrixFactorization(InteractionRanker):
         rng = np.random.default_rng(self.random_state)
         n_u, n_i = X.shape
         f = self.n_factors
-        Cu = X.tocsr()
-        Ci = X.T.tocsr()
-        U = rng.normal(0, 0.01, (n_u, f))
+        rng.normal(0, 0.01, (n_u, f))  # the couple side's start: never used, drawn so V's start stays the same
         V = rng.normal(0, 0.01, (n_i, f))
-        for _ in range(self.iterations):
-            U = solve_factors(Cu, V, self.regularization, self.alpha)
-            V = solve_factors(Ci, U, self.regularization, self.alpha)
+        U, V = als_sweeps(X, V, self.regularization, self.alpha, self.iterations)
         if not (np.all(np.isfinite(U)) and np.all(np.isfinite(V))):
             raise FloatingPointError("matrix factorisation diverged (non-finite factors); "
                                      "try a larger regularization or a smaller alpha")

@@ -32,7 +32,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, Normalizer, OneHotEncoder
 from sklearn.utils.validation import check_is_fitted
 
-from .baselines import solve_factors
+from .baselines import als_sweeps, solve_factors
 from .catalog import Catalog
 from .dates import CoupleDates, mean_rating
 
@@ -415,13 +415,9 @@ class HistoryFeaturizer(BaseEstimator):
 
     def _fit_factors(self, times: sp.csr_matrix, rows: np.ndarray) -> None:
         """Idea factors of implicit ALS (:data:`_FACTORS`) on the reference couples' times done."""
-        X = sp.csr_matrix(times[rows])
-        Xt = sp.csr_matrix(X.T)
-        rng = np.random.default_rng(0)
-        Y = rng.normal(0.0, 0.01, (X.shape[1], _FACTORS["n_factors"]))
-        for _ in range(_FACTORS["iterations"]):
-            U = solve_factors(X, Y, _FACTORS["regularization"], _FACTORS["alpha"])
-            Y = solve_factors(Xt, U, _FACTORS["regularization"], _FACTORS["alpha"])
+        X = times[rows]
+        Y = np.random.default_rng(0).normal(0.0, 0.01, (X.shape[1], _FACTORS["n_factors"]))
+        _, Y = als_sweeps(X, Y, _FACTORS["regularization"], _FACTORS["alpha"], _FACTORS["iterations"])
         self.item_factors_ = Y
         self.factor_gram_ = Y.T @ Y + _FACTORS["regularization"] * np.eye(Y.shape[1])
 
