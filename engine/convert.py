@@ -36,6 +36,7 @@ UCI_FILES = (
     "chefmozaccepts.csv",
     "chefmozparking.csv",
     "userprofile.csv",
+    "usercuisine.csv",
 )
 
 _MISSING = "?"
@@ -148,7 +149,9 @@ def convert_uci_restaurant(src: str | Path, dest: str | Path) -> dict[str, int]:
     ``?``, cuisines/payments/parking as multi, franchise as boolean),
     ``schema.json`` (with ``"ratings": {"min": 0, "max": 2}``), ``dates.csv``
     (couple_id = userID, idea_id = placeID, rating; no day) and
-    ``couples.csv`` (a few profile columns, ``?`` left empty).
+    ``couples.csv`` (a few profile columns, ``?`` left empty, and ``interests``:
+    the consumer's preferred cuisines from ``usercuisine.csv``, ``|``-joined,
+    which the model matches against the restaurants' ``cuisines``).
 
     The files are written to a temporary folder, validated, then moved into
     ``dest`` together, so a failure leaves nothing half-written.
@@ -224,6 +227,11 @@ def convert_uci_restaurant(src: str | Path, dest: str | Path) -> dict[str, int]:
     keep = [c for c in _PROFILE if c in profile.columns]
     couples = profile[["userID", *keep]].rename(columns={"userID": "id"}).replace(_MISSING, "")
     couples = couples[couples["id"].isin(set(dates["couple_id"]))]
+    cuisine = _read_csv(src / "usercuisine.csv")
+    _need(cuisine, ("userID", "Rcuisine"), "usercuisine.csv")
+    cuisine = cuisine[~cuisine["Rcuisine"].isin(("", _MISSING))]
+    liked = cuisine.groupby("userID")["Rcuisine"].agg(lambda s: "|".join(sorted(set(s))))
+    couples = couples.assign(interests=couples["id"].map(liked).fillna("").to_numpy())
 
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".convert-", dir=dest) as tmp:

@@ -17,8 +17,9 @@ ctx_<name>    optional context columns (weekday, season, weather, ...)
 gives the couple's rating of each date (mean of the partners who rated).
 
 :class:`CoupleDates` is one couple's dates as plain rows, what the store reads
-for a single request (``Store.tonight_reads``): the model builds its features
-from it without a DataFrame, and two reads of an unchanged history compare equal.
+for a single request (``Store.tonight_reads``), with the couple's stated
+interests: the model builds its features from it without a DataFrame, and two
+reads of an unchanged history compare equal.
 """
 
 from __future__ import annotations
@@ -106,10 +107,14 @@ class CoupleDates:
     rows : tuple of (idea_id, day, rating_a, rating_b)
         ``day`` is the day number (days since 1970-01-01) or None when
         undated; ratings are floats or None (not rated).
+    interests : tuple of str
+        The couple's stated interests (:func:`engine.interests.labels`), scored
+        with the dates.
     """
 
     couple_id: str
     rows: tuple[tuple[str, int | None, float | None, float | None], ...] = ()
+    interests: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.rows)

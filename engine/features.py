@@ -10,9 +10,10 @@ Two scikit-learn style transformers:
   vectors, an item-item co-occurrence similarity, shrunk popularity and
   quality priors) and then turns *any* couple's history into pair features
   for every (couple, idea): taste, collaborative signal, routine distance,
-  repeats and priors. Because the couple side is computed from the history
-  passed in, a new rating changes the next suggestion without retraining,
-  and a couple with no history gets the prior-only (cold-start) features.
+  repeats, priors and the couple's stated interests. Because the couple side
+  is computed from the history passed in, a new rating changes the next
+  suggestion without retraining, and a couple with no history gets the
+  prior-only (cold-start) features (plus its interests, when it stated any).
 
 Point-in-time correctness is the caller's job and easy: pass only the
 history before the moment being predicted (``as_of``).
@@ -35,6 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 from .baselines import als_sweeps, solve_factors
 from .catalog import Catalog
 from .dates import CoupleDates, mean_rating
+from .interests import Interests, labels as interest_labels
 
 __all__ = ["FEATURE_NAMES", "HistoryFeaturizer", "IdeaEncoder", "MultiHotEncoder", "OrdinalScaler", "Histories"]
 
@@ -219,6 +221,10 @@ class Histories:
     n_dates : ndarray (n_couples,)
     mean_z : ndarray (n_couples,)
         Shrunk mean of the couple's ratings on the [0, 1] scale.
+    interest : ndarray (n_couples, n_ideas)
+        1 where the idea has an attribute value among the couple's stated interests.
+    interests : list of tuple of str, length n_couples
+        Each couple's stated interests (:func:`engine.interests.labels`).
     """
 
     couple_ids: np.ndarray
@@ -231,6 +237,8 @@ class Histories:
     rated: np.ndarray
     n_dates: np.ndarray
     mean_z: np.ndarray
+    interest: np.ndarray
+    interests: list[tuple[str, ...]]
 
 
 #: implicit ALS behind ``cf_factors``: implicit's ALS at its best point of the peers grid
@@ -274,6 +282,7 @@ FEATURE_NAMES = (
     "group_rank2",
     "group_rank3",
     "group_rank4",
+    "interest",
 )
 
 
@@ -357,6 +366,7 @@ class HistoryFeaturizer(BaseEstimator):
         self.relevant_rating_ = float(rel)
         self._fit_groups(catalog)
         self._fit_blocks(catalog)
+        self._fit_labels(catalog)
         pairs = self._pairs(dates)
         n_ideas = len(self.catalog_ids_)
         shape = (len(pairs["couple_ids"]), n_ideas)
@@ -445,6 +455,37 @@ class HistoryFeaturizer(BaseEstimator):
         self.feature_names_ = list(FEATURE_NAMES) + [f"match:{a}" for a, _, _ in blocks] + \
             [f"above:{a}" for a, _, scalar in blocks if scalar] + [f"rel:{n}" for n in _RELATIVE]
 
+    def _fit_labels(self, catalog: Catalog) -> None:
+        """Which ideas carry each value of a categorical or multi-valued attribute (lower-cased),
+        for matching stated interests."""
+        by_label: dict[str, set[int]] = {}
+        for attr in catalog.schema.names("categorical") + catalog.schema.names("multi"):
+            for pos, value in enumerate(catalog.frame[attr].to_numpy()):
+                values = value if isinstance(value, (tuple, list)) else (value,)
+                for v in values:
+                    if isinstance(v, str) and v.strip():
+                        by_label.setdefault(v.strip().lower(), set()).add(pos)
+        self.label_ideas_ = {label: np.array(sorted(p), dtype=np.int64) for label, p in by_label.items()}
+
+    def _interest(self, couple_ids: np.ndarray, interests: Interests | None,
+                  dates: pd.DataFrame | CoupleDates) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+        """(n_couples, n_ideas), 1 where the idea matches one of the couple's stated interests;
+        and each couple's interests."""
+        out = np.zeros((len(couple_ids), len(self.catalog_ids_)))
+        if interests is None and isinstance(dates, CoupleDates):
+            interests = {dates.couple_id: dates.interests}
+        if not interests:
+            return out, [()] * len(couple_ids)
+        stated = [interest_labels(interests.get(c)) for c in couple_ids]
+        for r, found in enumerate(stated):
+            for label in found:
+                out[r, self.label_ideas_.get(label, [])] = 1.0
+        return out, stated
+
+    def interest_matches(self, stated: Sequence[str], position: int) -> list[str]:
+        """The labels among ``stated`` (a couple's interests) that idea ``position`` carries."""
+        return [label for label in stated if position in self.label_ideas_.get(label, ())]
+
     def similarity_to(self, position: int) -> np.ndarray:
         """Dense column of the item-item similarity: how much each idea contributes to ``position``."""
         by_target = getattr(self, "_by_target", None)
@@ -531,10 +572,13 @@ class HistoryFeaturizer(BaseEstimator):
         return {"couple_ids": couple_ids, "rows": rows[keep].astype(np.int64), "cols": cols[keep],
                 "z": self._z(mean), "day": day}
 
-    def histories(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str] | None = None) -> Histories:
+    def histories(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str] | None = None,
+                  interests: Interests | None = None) -> Histories:
         """Summarise ``dates`` per couple (rows in ``couple_ids`` order; default: sorted ids present).
 
-        Ideas not in the fitted catalog are ignored.
+        Ideas not in the fitted catalog are ignored. ``interests`` maps couple
+        ids to their stated interests (default: none, or a
+        :class:`~engine.dates.CoupleDates`' own ``interests``).
         """
         pairs = self._pairs(dates, couple_ids)
         couple_ids = pairs["couple_ids"]
@@ -570,9 +614,11 @@ class HistoryFeaturizer(BaseEstimator):
         centered = np.where(has, np.clip(2 * (zmean - mean_z[:, None]), -1, 1), 0.0)
         last_day = np.zeros(size)
         np.maximum.at(last_day, flat, (day + 1).astype(float))
+        interest, stated = self._interest(couple_ids, interests, dates)
         return Histories(couple_ids=couple_ids, done=done, liked=liked, disliked=disliked,
                          centered=centered, recent=recent, last_day=last_day.reshape(n_c, n_i),
-                         rated=np.where(has, zmean, np.nan), n_dates=n_dates, mean_z=mean_z)
+                         rated=np.where(has, zmean, np.nan), n_dates=n_dates, mean_z=mean_z,
+                         interest=interest, interests=stated)
 
     # -- features ---------------------------------------------------------------
     def transform(self, hist: Histories, as_of_day: np.ndarray | int | None = None) -> np.ndarray:
@@ -641,6 +687,7 @@ class HistoryFeaturizer(BaseEstimator):
         F[..., 18] = self._choice_taste(hist)
         F[..., 19] = self._factor_scores(hist)
         F[..., 20:24] = self._group_ranks(hist.done @ groups)[:, self.group_of_]
+        F[..., 24] = hist.interest
         j = self._attribute_matches(F, done_bin, n_done)
         for name in _RELATIVE:
             col = F[..., FEATURE_NAMES.index(name)]

@@ -40,6 +40,7 @@ from .catalog import Catalog
 from .constraints import allowed_mask
 from .context import Context
 from .dates import CoupleDates, as_dates_frame, mean_rating
+from .interests import Interests, labels
 from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
 
 __all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS"]
@@ -203,7 +204,7 @@ class EnjoymentModel(BaseEstimator):
                                                 or int(self.target_couples) < 1):
             raise ValueError(f"target_couples must be a positive integer or None, got {self.target_couples!r}")
 
-    def fit(self, dates: pd.DataFrame, catalog: Catalog) -> "EnjoymentModel":
+    def fit(self, dates: pd.DataFrame, catalog: Catalog, interests: Interests | None = None) -> "EnjoymentModel":
         """Learn from rated dates.
 
         Parameters
@@ -212,16 +213,20 @@ class EnjoymentModel(BaseEstimator):
             A dates frame (see :mod:`engine.dates`).
         catalog : Catalog
             The ideas; dates of ideas not in it are ignored.
+        interests : mapping couple id -> labels, optional
+            The couples' stated interests (:mod:`engine.interests`); also the
+            default for :meth:`recommend` without a history.
         """
         self._validate_params()
         dates = as_dates_frame(dates)
+        interests = {str(c): labels(v) for c, v in (interests or {}).items() if labels(v)}
         rng = np.random.default_rng(self.random_state)
         rounds = self.rounds if self.rounds is not None else int(np.clip(40_000 // max(len(dates), 1), 1, 8))
         Xs, ys, keys = [], [], []
         for round_ in range(rounds):
             item_dates, context, targets = self._point_in_time(dates, rng)
             feat = self._make_featurizer().fit(item_dates, catalog)
-            X, y, key = self._examples(feat, context, targets, dates, rng)
+            X, y, key = self._examples(feat, context, targets, dates, rng, interests)
             Xs.append(X)
             ys.append(y)
             keys.append(np.char.add(f"{round_}:", key.astype(str)))
@@ -243,6 +248,7 @@ class EnjoymentModel(BaseEstimator):
         self.n_examples_ = int(len(y))
         self.n_dates_ = int(len(dates))
         self._history = dates
+        self._interests = interests
         self._idea_sim = self.featurizer_.idea_vectors_ @ self.featurizer_.idea_vectors_.T
         self._check_fitted_model()
         return self
@@ -317,7 +323,7 @@ class EnjoymentModel(BaseEstimator):
         return item_dates, context, targets
 
     def _examples(self, feat: HistoryFeaturizer, context: pd.DataFrame, targets: pd.DataFrame,
-                  dates: pd.DataFrame, rng: np.random.Generator
+                  dates: pd.DataFrame, rng: np.random.Generator, interests: dict[str, tuple[str, ...]]
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pair features, labels and each example's target key (its ranking group)."""
         n_i = len(feat.catalog_ids_)
@@ -326,6 +332,8 @@ class EnjoymentModel(BaseEstimator):
         tcol = feat._positions(targets["idea_id"].to_numpy())
         keys = targets["key"].to_numpy()
         owners = targets["couple_id"].to_numpy()
+        # a target's pseudo-couple states its couple's interests
+        key_interests = {k: interests[o] for k, o in zip(keys, owners) if o in interests}
         # which ideas each target's couple ever did (negatives are drawn among the others)
         owner_row, owner_ids = pd.factorize(owners)
         drow = pd.Index(owner_ids).get_indexer(dates["couple_id"].to_numpy())
@@ -343,7 +351,7 @@ class EnjoymentModel(BaseEstimator):
             ks = keys[sl]
             idx = [ctx_groups[k] for k in ks if k in ctx_groups]
             sub = context.iloc[np.concatenate(idx)] if idx else context.iloc[:0]
-            hist = feat.histories(sub, ks)
+            hist = feat.histories(sub, ks, key_interests)
             as_of = np.where(days[sl] > 0, days[sl], hist.last_day.max(axis=1) - 1)
             F = feat.transform(hist, as_of_day=as_of)
             rows = np.arange(len(ks))
@@ -418,8 +426,12 @@ class EnjoymentModel(BaseEstimator):
         return self._predict_features(X)
 
     def enjoyment(self, history: pd.DataFrame | CoupleDates, couple_ids: Sequence[str],
-                  as_of_day: int | None = None) -> tuple[np.ndarray, np.ndarray, Histories]:
+                  as_of_day: int | None = None,
+                  interests: Interests | None = None) -> tuple[np.ndarray, np.ndarray, Histories]:
         """Predicted enjoyment of every idea for each couple.
+
+        ``interests`` maps couple ids to their stated interests (default: none,
+        or a :class:`~engine.dates.CoupleDates`' own).
 
         Returns
         -------
@@ -428,7 +440,7 @@ class EnjoymentModel(BaseEstimator):
         histories : Histories
         """
         check_is_fitted(self, "learner_")
-        hist = self.featurizer_.histories(history, couple_ids)
+        hist = self.featurizer_.histories(history, couple_ids, interests)
         F = self.featurizer_.transform(hist, as_of_day=as_of_day)
         p = self._predict_features(F)
         # what the couple told us beats what the model guesses: an idea they rated is
@@ -441,7 +453,8 @@ class EnjoymentModel(BaseEstimator):
              context: Context | None = None, exclude: dict[str, set[str]] | None = None,
              recently_suggested: dict[str, dict[str, float]] | None = None,
              distinct_groups: bool = False, seed: int | np.ndarray | None = None,
-             as_of_day: int | None = None, scored: tuple | None = None) -> Ranked:
+             as_of_day: int | None = None, scored: tuple | None = None,
+             interests: Interests | None = None) -> Ranked:
         """Rank ideas for couples: the one scoring path behind every caller.
 
         Parameters
@@ -464,14 +477,17 @@ class EnjoymentModel(BaseEstimator):
         as_of_day : int, optional
             Day number of the moment ranked (for "days since").
         scored : tuple, optional
-            What ``enjoyment(history, couple_ids, as_of_day)`` returned for
-            exactly these arguments (a caller's cache); read, never modified.
+            What ``enjoyment(history, couple_ids, as_of_day, interests)`` returned
+            for exactly these arguments (a caller's cache); read, never modified.
+        interests : mapping couple id -> labels, optional
+            Stated interests (default: none, or a CoupleDates' own).
         """
         check_is_fitted(self, "learner_")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         couple_ids = [str(c) for c in couple_ids]
-        p, F, hist = scored if scored is not None else self.enjoyment(history, couple_ids, as_of_day=as_of_day)
+        p, F, hist = scored if scored is not None else self.enjoyment(history, couple_ids, as_of_day=as_of_day,
+                                                                      interests=interests)
         n_c, n_i = p.shape
         feat = self.featurizer_
         cold = hist.n_dates == 0
@@ -543,12 +559,15 @@ class EnjoymentModel(BaseEstimator):
 
     def recommend(self, couples: Sequence[str], k: int = 10, context: Context | None = None,
                   exclude: dict[str, set[str]] | None = None,
-                  history: pd.DataFrame | None = None) -> list[list[tuple[str, float]]]:
+                  history: pd.DataFrame | None = None,
+                  interests: Interests | None = None) -> list[list[tuple[str, float]]]:
         """Top-``k`` (idea id, score) per couple, best first.
 
-        ``history`` defaults to the dates seen in :meth:`fit`.
+        ``history`` and ``interests`` default to what :meth:`fit` saw.
         """
         check_is_fitted(self, "learner_")
+        if interests is None and history is None:
+            interests = self._interests
         history = self._history if history is None else as_dates_frame(history)
         out: list[list[tuple[str, float]]] = []
         ids = self.catalog_.ids
@@ -556,7 +575,7 @@ class EnjoymentModel(BaseEstimator):
         for start in range(0, len(couples), 1000):
             chunk = couples[start:start + 1000]
             sub = history[history["couple_id"].isin(set(map(str, chunk)))]
-            ranked = self.rank(sub, chunk, k, context=context, exclude=exclude)
+            ranked = self.rank(sub, chunk, k, context=context, exclude=exclude, interests=interests)
             for r in range(len(chunk)):
                 out.append([(str(ids[p]), float(s)) for p, s in zip(ranked.positions[r], ranked.scores[r]) if p >= 0])
         return out
@@ -571,6 +590,7 @@ class EnjoymentModel(BaseEstimator):
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_history", None)  # training data stays out of the artifact
+        state.pop("_interests", None)
         state.pop("_title_cache", None)
         return state
 
@@ -580,6 +600,7 @@ class EnjoymentModel(BaseEstimator):
         if "featurizer_" in state:
             from .dates import empty_dates
             self._history = empty_dates()
+            self._interests = {}
 
 
 class _PairwiseLogistic(BaseEstimator):

@@ -43,6 +43,11 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
     lo, hi = feat.scale_
     reasons: list[tuple[float, str]] = []
     liked = np.flatnonzero(hist.liked[row])
+    matched = feat.interest_matches(hist.interests[row], position) if features[_F["interest"]] > 0 else []
+    if matched:
+        # first for a new couple (it is the only personal thing known), after "you loved ..." otherwise
+        said = " and ".join(label.replace("-", " ") for label in matched[:2])
+        reasons.append((2.5 if hist.n_dates[row] == 0 else 0.9, f"you said you are into {said}"))
     if hist.n_dates[row] == 0:
         stars = lo + feat.quality_[position] * (hi - lo)
         if feat.idea_counts_[position] == 0:

@@ -9,10 +9,11 @@ When tonight's history comes as :class:`~engine.dates.CoupleDates` (what the
 store reads for a request), two small LRU maps skip work already done:
 
 * the couple's scored ideas (enjoyment, pair features, history summary), keyed
-  by couple and day and valid only while the couple's rows compare equal to
-  the rows they were computed from;
+  by couple and day and valid only while the couple's ``CoupleDates`` (rows and
+  stated interests) compare equal to the ones they were computed from;
 * tonight's ranked list, keyed by couple, resolved context, list length,
-  exclusions, recent-suggestion weights and seed, again valid only for equal rows.
+  exclusions, recent-suggestion weights and seed, again valid only for an equal
+  ``CoupleDates``.
 
 Both are pure memoisation: every input of the computation is in the key or
 compared, so an answer from the cache is the answer the model would compute.
@@ -35,6 +36,7 @@ import pandas as pd
 from .catalog import Catalog, load_catalog
 from .context import Context
 from .dates import CoupleDates, as_dates_frame, empty_dates
+from .interests import Interests
 from .memo import Memo
 from .reasons import explain
 from .registry import Registry
@@ -173,7 +175,7 @@ class Recommender:
         """:meth:`tonight`, and whether the ranked list came from the cache.
 
         Only a :class:`~engine.dates.CoupleDates` history can be answered
-        from the cache (rows equal to the ones the list was ranked from).
+        from the cache (equal to the one the list was ranked from).
         The suggestions returned are the caller's own (never the cached
         objects), free to modify.
         """
@@ -185,7 +187,7 @@ class Recommender:
         cacheable = self.cache_lists > 0 and isinstance(history, CoupleDates) and history.couple_id == couple_id
         if cacheable:
             key = (couple_id, ctx, int(k), int(offset), exclude, tuple(sorted(weights.items())), int(seed))
-            found = self._ranked.get(key, history.rows)
+            found = self._ranked.get(key, history)
             if found is not None:
                 return [s.copy() for s in found], True
         out = self.batch(history, [couple_id], ctx, k=k + offset,
@@ -196,14 +198,15 @@ class Recommender:
         for i, s in enumerate(picks):
             s.rank = i + 1
         if cacheable:
-            self._ranked.put(key, history.rows, [s.copy() for s in picks])
+            self._ranked.put(key, history, [s.copy() for s in picks])
         return picks, False
 
     def batch(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str], context: Context, k: int = 3, *,
               exclude: Mapping[str, set[str]] | None = None,
               recently_suggested: Mapping[str, Mapping[str, float]] | None = None,
               distinct_categories: bool = True,
-              seeds: Sequence[int] | None = None) -> dict[str, list[Suggestion]]:
+              seeds: Sequence[int] | None = None,
+              interests: Interests | None = None) -> dict[str, list[Suggestion]]:
         """Suggestions for many couples at once (vectorised; used by the newsletter).
 
         Parameters
@@ -220,6 +223,8 @@ class Recommender:
             No two picks of the same category.
         seeds : sequence of int, optional
             One exploration seed per couple (default: stable per couple and day).
+        interests : mapping couple id -> labels, optional
+            Stated interests (default: none, or a CoupleDates' own).
 
         Returns
         -------
@@ -233,10 +238,10 @@ class Recommender:
         if isinstance(dates, CoupleDates):
             if couple_ids == [dates.couple_id] and self.cache_couples > 0:
                 key = (dates.couple_id, day)
-                scored = self._scored.get(key, dates.rows)
+                scored = self._scored.get(key, dates)
                 if scored is None:
                     scored = self.model.enjoyment(dates, couple_ids, as_of_day=day)
-                    self._scored.put(key, dates.rows, scored)
+                    self._scored.put(key, dates, scored)
         else:
             dates = as_dates_frame(dates) if "couple_id" in dates else empty_dates()
         if seeds is None:
@@ -245,7 +250,7 @@ class Recommender:
         ranked = model.rank(dates, couple_ids, k, context=ctx, exclude=dict(exclude or {}),
                             recently_suggested={c: dict(v) for c, v in (recently_suggested or {}).items()},
                             distinct_groups=distinct_categories, seed=np.asarray(seeds), as_of_day=day,
-                            scored=scored)
+                            scored=scored, interests=interests)
         hist = ranked.histories
         titles = self.catalog.frame["title"].to_numpy()
         ids = self.catalog.ids

@@ -73,6 +73,7 @@ from sqlalchemy.exc import IntegrityError
 from tqdm.auto import tqdm
 
 from .dates import CoupleDates, as_dates_frame
+from .interests import labels as interest_labels
 from .memo import Memo
 
 __all__ = [
@@ -1159,6 +1160,27 @@ class Store:
                 frame[f"ctx_{key}"] = parsed[key]
         return as_dates_frame(frame)
 
+    def interests(self, couple_ids: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
+        """Couples' stated interests (``profile.interests``, see :mod:`engine.interests`), by couple id.
+
+        Only couples that stated some are in the result; ``couple_ids`` limits it
+        (default: everyone).
+        """
+        query = sa.select(tbl_couples.c.id, tbl_couples.c.profile).where(
+            tbl_couples.c.profile.like('%"interests"%'))
+        out: dict[str, tuple[str, ...]] = {}
+        with self._read() as conn:
+            if couple_ids is None:
+                rows = conn.execute(query).all()
+            else:
+                rows = [row for chunk in _chunks(list(dict.fromkeys(couple_ids)))
+                        for row in conn.execute(query.where(tbl_couples.c.id.in_(chunk))).all()]
+        for couple_id, profile in rows:
+            found = interest_labels(_loads(profile).get("interests"))
+            if found:
+                out[couple_id] = found
+        return out
+
     # ---------------------------------------------------------------- suggestions
 
     _SUGGESTION_KEYS = frozenset({"couple_id", "idea_id", "rank", "score", "model_version",
@@ -1819,9 +1841,13 @@ class Store:
             stamp = cursor.fetchone()
             history = self._histories.get(couple_id, stamp) if stamp is not None else None
             if history is None:
+                # the profile never changes after the couple is created, and a re-load changes the stamp
+                cursor.execute(f"SELECT profile FROM couples WHERE id = {mark}", (couple_id,))
+                profile = cursor.fetchone()
+                interests = interest_labels(_loads(profile[0]).get("interests")) if profile else ()
                 cursor.execute(f"SELECT idea_id, {day}, rating_a, rating_b FROM dates WHERE couple_id = {mark} "
                                "ORDER BY id", (couple_id,))
-                history = CoupleDates(couple_id, tuple(cursor.fetchall()))  # DBAPI rows are tuples
+                history = CoupleDates(couple_id, tuple(cursor.fetchall()), interests)  # DBAPI rows are tuples
                 if stamp is not None:  # read after the stamp: at least as new as it says
                     self._histories.put(couple_id, stamp, history)
             cursor.execute(f"SELECT idea_id, MAX(served_on) FROM suggestions WHERE couple_id = {mark} "

@@ -211,6 +211,19 @@ def test_tonight_respects_the_context_and_logs_what_was_served(client, couple, a
     assert {row["model_version"] for row in logged} == {body["model_version"]}
 
 
+def test_a_new_couples_stated_interests_shape_its_first_suggestions(client, app):
+    """The demo model learned that stated interests predict what couples love (as in the
+    simulator): a couple signing up with an interest gets it tonight, with the reason."""
+    catalog = app.extensions["dateideas.models"].catalog
+    for interest in ("wellness", "culture"):
+        body = client.post("/v1/couples", json={"profile": {"interests": [interest.title()]}}).get_json()
+        r = client.get(f"/v1/couples/{body['id']}/tonight?budget=3&k=3",
+                       headers={"Authorization": f"Bearer {body['token']}"})
+        picks = [r.get_json()["suggestion"], *r.get_json()["alternatives"]]
+        assert [catalog.idea(p["idea_id"])["category"] for p in picks] == [interest] * 3
+        assert all(p["reasons"][0] == f"you said you are into {interest}" for p in picks)
+
+
 def test_same_request_twice_same_answer_and_another_moves_on(client, couple):
     couple_id, headers = couple
     url = f"/v1/couples/{couple_id}/tonight?budget=3&k=2"

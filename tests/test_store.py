@@ -705,3 +705,18 @@ def test_tonight_reads_reuse_a_history_until_a_date_changes_it(store, db_url):
                           "rating_b": [1.0] * 4})
     store.bulk_load([{"id": cid}], frame)
     assert [row[0] for row in store.tonight_reads(cid, today, since, "k:")[0].rows] == ["a", "b", "c", "d"]
+
+
+def test_interests_are_read_for_training_and_for_each_request(store):
+    loves, _ = store.create_couple({"interests": ["Dancing", "cooking", "dancing "]})
+    plain, _ = store.create_couple({"budget_ceiling": 1})
+    store.bulk_load([{"id": "imported", "profile": {"interests": ["Outdoors"]}}], _frame(0))
+    assert store.interests() == {loves: ("cooking", "dancing"), "imported": ("outdoors",)}
+    assert store.interests([plain, "imported", "nobody"]) == {"imported": ("outdoors",)}
+    today, since = dt.date(2025, 6, 10), dt.date(2025, 5, 27)
+    assert store.tonight_reads(loves, today, since, "k:")[0].interests == ("cooking", "dancing")
+    assert store.tonight_reads(plain, today, since, "k:")[0].interests == ()
+    assert store.tonight_reads("imported", today, since, "k:")[0].interests == ("outdoors",)
+    # re-loaded with other interests: the request sees the new ones (the stamp changed)
+    store.bulk_load([{"id": "imported", "profile": {"interests": ["wellness"]}}], _frame(0), replace=True)
+    assert store.tonight_reads("imported", today, since, "k:")[0].interests == ("wellness",)

@@ -111,7 +111,7 @@ def _multi(value) -> str:
 
 def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week: _dt.date | str,
                k: int = 3, *, sent_before: Mapping[str, set[str]] | None = None, seed: int = 0,
-               run_id: int | None = None) -> pd.DataFrame:
+               run_id: int | None = None, interests: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """Pick ``k`` ideas of distinct categories for each couple for one week.
 
     Excludes ideas the couple did in the last :data:`RECENT_DATE_DAYS` days
@@ -135,6 +135,8 @@ def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week
         so the picks do not depend on chunking or on where they run.
     run_id : int, optional
         Written into the ``run_id`` column.
+    interests : mapping couple id -> labels, optional
+        The couples' stated interests (``Store.interests``).
 
     Returns
     -------
@@ -150,7 +152,8 @@ def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week
         if ideas:
             exclude[str(couple)] = exclude.get(str(couple), set()) | set(ideas)
     suggestions = recommender.batch(dates, couple_ids, context, k=k, exclude=exclude,
-                                    distinct_categories=True, seeds=_seeds(seed, couple_ids, monday))
+                                    distinct_categories=True, seeds=_seeds(seed, couple_ids, monday),
+                                    interests=interests)
     frame = recommender.catalog.frame
     category = frame["category"] if "category" in frame else pd.Series("", index=frame.index)
     pillars = frame["pillars"] if "pillars" in frame else pd.Series("", index=frame.index)
