@@ -283,6 +283,7 @@ FEATURE_NAMES = (
     "group_rank3",
     "group_rank4",
     "interest",
+    "interest_novel",
 )
 
 
@@ -688,6 +689,7 @@ class HistoryFeaturizer(BaseEstimator):
         F[..., 19] = self._factor_scores(hist)
         F[..., 20:24] = self._group_ranks(hist.done @ groups)[:, self.group_of_]
         F[..., 24] = hist.interest
+        F[..., 25] = hist.interest * dist  # an interest far from the routine: the novelty the product is for
         j = self._attribute_matches(F, done_bin, n_done)
         for name in _RELATIVE:
             col = F[..., FEATURE_NAMES.index(name)]

@@ -1837,18 +1837,17 @@ class Store:
         else:
             day = "CAST(julianday(done_on) - 2440587.5 AS INTEGER)"
         with self._raw_cursor() as cursor:
-            cursor.execute(f"SELECT dates_stamp FROM couples WHERE id = {mark}", (couple_id,))
-            stamp = cursor.fetchone()
-            history = self._histories.get(couple_id, stamp) if stamp is not None else None
+            cursor.execute(f"SELECT dates_stamp, profile FROM couples WHERE id = {mark}", (couple_id,))
+            found = cursor.fetchone()
+            stamp = found[0] if found is not None else None
+            history = self._histories.get(couple_id, stamp) if found is not None else None
             if history is None:
                 # the profile never changes after the couple is created, and a re-load changes the stamp
-                cursor.execute(f"SELECT profile FROM couples WHERE id = {mark}", (couple_id,))
-                profile = cursor.fetchone()
-                interests = interest_labels(_loads(profile[0]).get("interests")) if profile else ()
+                interests = interest_labels(_loads(found[1]).get("interests")) if found is not None else ()
                 cursor.execute(f"SELECT idea_id, {day}, rating_a, rating_b FROM dates WHERE couple_id = {mark} "
                                "ORDER BY id", (couple_id,))
                 history = CoupleDates(couple_id, tuple(cursor.fetchall()), interests)  # DBAPI rows are tuples
-                if stamp is not None:  # read after the stamp: at least as new as it says
+                if found is not None:  # read after the stamp: at least as new as it says
                     self._histories.put(couple_id, stamp, history)
             cursor.execute(f"SELECT idea_id, MAX(served_on) FROM suggestions WHERE couple_id = {mark} "
                            f"AND served_on >= {mark} AND served_on < {mark} GROUP BY idea_id",

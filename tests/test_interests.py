@@ -55,6 +55,12 @@ def test_the_interest_feature_marks_exactly_the_ideas_with_a_stated_value(world,
     # one couple's request: the interests travel with its CoupleDates
     F = feat.transform(feat.histories(CoupleDates("a", (), ("wellness",))))
     np.testing.assert_array_equal(F[0, :, COL], wellness.astype(np.float32))
+    # interest_novel: the same mark, scaled by how far the idea is from the couple's routine
+    couple = world.couple_ids[0]
+    F = feat.transform(feat.histories(world.dates, [couple], {couple: ["wellness"]}))
+    novel, routine = FEATURE_NAMES.index("interest_novel"), FEATURE_NAMES.index("routine_distance")
+    np.testing.assert_allclose(F[0, :, novel], np.where(wellness, F[0, :, routine], 0.0), rtol=1e-6)
+    assert F[0, wellness, novel].min() > 0
 
 
 def _interest_world(catalog, n: int = 240, seed: int = 0) -> tuple[pd.DataFrame, dict[str, list[str]]]:
