@@ -63,10 +63,12 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
             best = int(np.argmax(sims))
             if sims[best] > 0.45:
                 reasons.append((float(sims[best]), f"you loved {titles[others[best]]}"))
+        # capped: an unbounded score must not outrank "you loved it last time" (3) or "you loved X" (< 2)
         if features[_F["cf_liked"]] > 0.15:
-            reasons.append((0.5 + float(features[_F["cf_liked"]]), "couples who love what you love rated it highly"))
+            reasons.append((0.5 + min(float(features[_F["cf_liked"]]), 1.0),
+                            "couples who love what you love rated it highly"))
         if features[_F["taste"]] > 0.05:
-            reasons.append((0.4 + float(features[_F["taste"]]), "it fits what you rate highest"))
+            reasons.append((0.4 + min(float(features[_F["taste"]]), 1.0), "it fits what you rate highest"))
         if not reasons:
             stars = lo + feat.quality_[position] * (hi - lo)
             reasons.append((0.1, f"couples rate it {stars:.1f} of {hi:g} on average"))

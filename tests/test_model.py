@@ -126,6 +126,19 @@ def test_every_suggestion_has_one_or_two_reasons(model, world):
             assert 1 <= len(p.reasons) <= 2 and all(isinstance(r, str) and r for r in p.reasons)
 
 
+def test_what_the_couple_said_and_did_comes_before_what_others_did(model, catalog):
+    """A loved idea's first reason is "you loved it last time", however large the collaborative score."""
+    from engine.features import FEATURE_NAMES
+    from engine.reasons import explain
+
+    idea = catalog.ids[5]
+    hist = model.featurizer_.histories(_dates("fan", [idea], [5]), ["fan"])
+    features = model.featurizer_.transform(hist)[0, 5].copy()
+    features[FEATURE_NAMES.index("cf_liked")] = 40.0  # unbounded: a sum over the couple's liked ideas
+    features[FEATURE_NAMES.index("taste")] = 9.0
+    assert explain(model, hist, 0, 5, features)[0] == "you loved it last time"
+
+
 def test_batch_distinct_categories(model, world, catalog):
     rec = Recommender(model, "test")
     couples = list(world.couples["id"].astype(str)[:60])
