@@ -54,31 +54,45 @@ def _img(data: str, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
+#: the engine issue's bars for the top 3, drawn on the enjoyment / routine-breaking panel
+ENJOYMENT_BAR, OUTSIDE_ROUTINE_BAR = 0.90, 0.5
+
+
 def _tradeoff_figure(curve: Sequence[dict[str, float]], k: int, param: str,
                      default_weight: float | None) -> Figure:
-    xs = [m for m in ("routine_distance", "novelty", "enjoyment_ratio", "outside_routine")
-          if m in curve[0]]
-    cols = min(len(xs), 2)
-    rows = (len(xs) + cols - 1) // cols
+    ndcg = "ndcg"
+    panels = [(m, ndcg) for m in ("routine_distance", "novelty", "enjoyment_ratio", "outside_routine")
+              if m in curve[0]]
+    if "enjoyment_ratio" in curve[0] and "outside_routine" in curve[0]:
+        panels.append(("outside_routine", "enjoyment_ratio"))
+    cols = min(len(panels), 2)
+    rows = (len(panels) + cols - 1) // cols
     fig = Figure(figsize=(5.5 * cols, 4.0 * rows))
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    ndcg = [row["ndcg"] for row in curve]
-    for ax, metric in zip(axes, xs):
+    for ax, (metric, y_metric) in zip(axes, panels):
         x = [row[metric] for row in curve]
-        ax.plot(x, ndcg, "-o", color=_OTHER_COLOUR, markersize=5, zorder=2)
-        for row, xi, yi in zip(curve, x, ndcg):
+        y = [row[y_metric] for row in curve]
+        ax.plot(x, y, "-o", color=_OTHER_COLOUR, markersize=5, zorder=2)
+        for row, xi, yi in zip(curve, x, y):
             ax.annotate(f"{row[param]:g}", (xi, yi), textcoords="offset points", xytext=(5, 4),
                         fontsize=8, color="#334155")
+        if y_metric == "enjoyment_ratio":
+            ax.axhline(ENJOYMENT_BAR, color="#64748b", linestyle="--", linewidth=1, zorder=1)
+            ax.axvline(OUTSIDE_ROUTINE_BAR, color="#64748b", linestyle="--", linewidth=1, zorder=1)
+            ax.fill_between([OUTSIDE_ROUTINE_BAR, max(1.0, max(x))], ENJOYMENT_BAR, max(1.0, max(y)),
+                            color="#dcfce7", zorder=0, label="both bars met (issue targets)")
         if default_weight is not None:
             hits = [i for i, row in enumerate(curve) if abs(row[param] - default_weight) < 1e-9]
             for i in hits:
-                ax.plot([x[i]], [ndcg[i]], marker="*", markersize=16, color=_ENGINE_COLOUR,
+                ax.plot([x[i]], [y[i]], marker="*", markersize=16, color=_ENGINE_COLOUR,
                         zorder=3, label=f"default {param} = {default_weight:g}")
-            if hits:
-                ax.legend(loc="best", fontsize=8, frameon=False)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize=8, frameon=False)
         ax.set_xlabel(_LABELS.get(metric, metric))
-        ax.set_ylabel(f"NDCG@{k}")
+        ax.set_ylabel(f"NDCG@{k}" if y_metric == ndcg else _LABELS.get(y_metric, y_metric))
         ax.grid(True, alpha=0.3)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
     fig.suptitle(f"Accuracy against routine breaking, over {param} (labels = weight)", fontsize=11)
     fig.tight_layout()
     return fig
@@ -168,7 +182,9 @@ def render_report(result: dict[str, Any], curve: Sequence[dict[str, float]] | No
     if curve:
         parts.append("<h2>Accuracy against routine breaking</h2>")
         parts.append(f"<p>The engine fitted once per seed and re-ranked for each {html.escape(param)}; "
-                     "up and to the right is better.</p>")
+                     "up and to the right is better. On synthetic data the last panel shades where both "
+                     f"of the engine issue's bars for the top 3 are met (enjoyment ratio &ge; {ENJOYMENT_BAR:.2f} "
+                     f"with at least {OUTSIDE_ROUTINE_BAR:.0%} outside the routine).</p>")
         parts.append(_img(_png(_tradeoff_figure(curve, k, param, default_weight)), "trade-off curve"))
         parts.append(_curve_table(curve, param))
     parts.append("<h2>Every model, side by side</h2>")

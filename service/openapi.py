@@ -65,7 +65,10 @@ def _schemas() -> dict[str, Any]:
                 "budget_ceiling": {"type": "integer", "minimum": 0, "maximum": 3, "nullable": True},
                 "kids": {"type": "boolean", "nullable": True},
                 "accessibility_needs": {"type": "string", "nullable": True},
-                "interests": {"type": "array", "items": {"type": "string"}, "nullable": True},
+                "interests": {"type": "array", "items": {"type": "string"}, "nullable": True,
+                              "description": "labels such as 'wellness' or 'music-and-dance', matched "
+                                             "(ignoring case) against the ideas' categories, pillars and "
+                                             "other attribute values; they shape the suggestions"},
             },
         },
         "NewCouple": {"type": "object", "additionalProperties": False,

@@ -384,3 +384,20 @@ def test_cli_evaluate_errors(tmp_path):
     result = runner.invoke(main, ["evaluate", "--data", str(tmp_path)])
     assert result.exit_code == 1
     assert "problem(s) in the dataset" in result.output
+
+
+def test_tradeoff_figure_draws_the_enjoyment_and_routine_bars_on_synthetic_curves():
+    from engine.report import ENJOYMENT_BAR, OUTSIDE_ROUTINE_BAR, _tradeoff_figure
+
+    curve = [{"routine_weight": w, "ndcg": 0.3 - w / 4, "routine_distance": 0.3 + w / 3, "novelty": 4 + w,
+              "enjoyment_ratio": 0.91 - w / 10, "outside_routine": 0.2 + w / 2} for w in (0.0, 0.3, 0.6)]
+    axes = [ax for ax in _tradeoff_figure(curve, 10, "routine_weight", 0.3).axes if ax.get_visible()]
+    assert [ax.get_ylabel() for ax in axes] == ["NDCG@10"] * 4 + ["Enjoyment ratio (top-3)"]
+    last = axes[-1]
+    assert last.get_xlabel() == "Top-3 outside routine"
+    levels = sorted((line.get_xdata()[0], line.get_ydata()[0]) for line in last.get_lines()
+                    if line.get_linestyle() == "--")
+    assert levels == sorted([(0.0, ENJOYMENT_BAR), (OUTSIDE_ROUTINE_BAR, 0.0)])
+    # a dataset without the simulator's truth has no such panel
+    plain = [{k: v for k, v in row.items() if k not in ("enjoyment_ratio", "outside_routine")} for row in curve]
+    assert len([ax for ax in _tradeoff_figure(plain, 10, "routine_weight", None).axes if ax.get_visible()]) == 2

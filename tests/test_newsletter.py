@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from engine.catalog import load_catalog
 from engine.cli import main
 from engine.commands.importing import couple_records
+from engine.interests import from_couples
 from engine.model import EnjoymentModel
 from engine.newsletter import (AlreadySentError, NewsletterError, plan_picks, recently_done, render_email,
                                run_newsletter, week_context, week_start)
@@ -64,7 +65,7 @@ def world(tmp_path_factory):
     catalog_dir = _write_catalog(root / "catalog")
     catalog = load_catalog(catalog_dir)
     sim = simulate(_N_COUPLES, seed=5, catalog=catalog)
-    model = EnjoymentModel(max_iter=30).fit(sim.dates, catalog)
+    model = EnjoymentModel(max_iter=30).fit(sim.dates, catalog, from_couples(sim.couples))
     registry = Registry(root / "models")
     registry.promote(registry.save(model), catalog=catalog)
     week = week_start((sim.dates["done_on"].max() + pd.Timedelta(days=10)).date())
@@ -163,6 +164,29 @@ def test_run_writes_k_distinct_category_picks_once_per_couple(store, world, tmp_
     novelty = picks["pillars"].str.split("|").map(lambda p: "novelty" in p).mean()
     assert summary["share_by_pillar"]["novelty"] == round(novelty, 4)
     _one_set_per_couple(_sent_rows(store, world["week"]), couples)
+
+
+def test_the_newsletter_plans_with_each_couples_stated_interests(store, world, tmp_path):
+    out = tmp_path / "out"
+    _run(store, world, out)
+    got = [tuple(r) for r in _picks(out)[["couple_id", "rank", "idea_id"]].itertuples(index=False)]
+    couples = store.couple_ids(active_only=True)
+    interests = store.interests(couples)
+    assert interests == from_couples(world["sim"].couples)  # every simulated couple stated some
+    dates = store.dates_frame(couples)
+
+    def planned(**kwargs) -> list[tuple]:
+        frame = plan_picks(world["recommender"], dates, couples, world["week"], **kwargs)
+        return [tuple(r) for r in frame[["couple_id", "rank", "idea_id"]].itertuples(index=False)]
+
+    assert got == planned(interests=interests)
+    assert got != planned()
+    # the picks lean toward what the couples said they are into
+    category = world["catalog"].frame["category"]
+
+    def share(rows) -> float:
+        return float(np.mean([category[i] in interests[c] for c, _, i in rows]))
+    assert share(got) > share(planned())
 
 
 def test_exclusions_recent_dates_and_last_four_newsletters(store, world, tmp_path):
