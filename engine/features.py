@@ -254,6 +254,9 @@ _DERIVED = ("_by_target", "_idea_index", "_matrix_cache")
 #: by dense copies of the similarity matrices (see ``HistoryFeaturizer._times``)
 _DENSE_ROWS, _DENSE_IDEAS = 64, 4096
 
+#: couples per step of the scalar match features: temporaries of (scalars x rows x ideas) stay ~10 MB
+_MATCH_ROWS = 256
+
 #: features also given relative to the couple's own range (0 = their lowest idea, 1 = their highest)
 _RELATIVE = ("cf_done", "cf_liked", "taste", "sim_liked", "routine_distance", "attr_share")
 
@@ -775,26 +778,39 @@ class HistoryFeaturizer(BaseEstimator):
         return (neighbours @ self.reference_liked_).toarray() / total
 
     def _attribute_matches(self, F: np.ndarray, done_bin: np.ndarray, n_done: np.ndarray) -> int:
-        """Per attribute: how well the idea matches what the couple usually does (and goes beyond it)."""
+        """Per attribute: how well the idea matches what the couple usually does (and goes beyond it).
+
+        ``match:<attr>``: for a scalar attribute (ordinal, numeric, boolean) minus the distance
+        between the idea's value and the couple's mean value (0 without history); for the others
+        the product of the couple's mean block with the idea's block. ``above:<attr>`` (scalars):
+        the idea's value minus the highest value among the ideas the couple did (0 without history).
+        The scalar attributes are computed all at once; returns the next free feature index.
+        """
         V = self.idea_vectors_
+        planes = F.transpose(2, 0, 1)  # (feature, couple, idea), contiguous per feature
         profile = (done_bin @ V) / n_done
         has = (done_bin.sum(axis=1) > 0)[:, None]
-        j = len(FEATURE_NAMES)
-        scalars = []
-        for attr, cols, scalar in self.blocks_:
-            if scalar:
-                c = cols[0]
-                F[..., j] = np.where(has, -np.abs(profile[:, [c]] - V[None, :, c][0]), 0.0)
-                scalars.append(c)
-            else:
-                F[..., j] = profile[:, cols] @ self._block_vectors[attr]
-            j += 1
-        for c in scalars:
-            top = np.max(np.where(done_bin > 0, V[None, :, c], -np.inf), axis=1, keepdims=True)
-            top = np.where(np.isfinite(top), top, 0.0)
-            F[..., j] = np.where(has, V[None, :, c][0] - top, 0.0)
-            j += 1
-        return j
+        first = len(FEATURE_NAMES)
+        slots = first + np.arange(len(self.blocks_))
+        scalar = np.array([is_scalar for _, _, is_scalar in self.blocks_], dtype=bool)
+        for j, (attr, cols, is_scalar) in zip(slots, self.blocks_):
+            if not is_scalar:
+                planes[j] = profile[:, cols] @ self._block_vectors[attr]
+        above = first + len(self.blocks_) + np.arange(int(scalar.sum()))
+        if scalar.any():
+            cols = np.array([cols[0] for _, cols, is_scalar in self.blocks_ if is_scalar], dtype=np.int64)
+            values = V[:, cols].T  # (n_scalars, n_ideas)
+            means = profile[:, cols].T  # (n_scalars, n_couples)
+            done = done_bin > 0
+            for lo in range(0, len(has), _MATCH_ROWS):  # bounded temporaries for a large batch
+                hi = lo + _MATCH_ROWS
+                rows_have = has[None, lo:hi]
+                gap = np.abs(means[:, lo:hi, None] - values[:, None, :])
+                planes[slots[scalar], lo:hi] = np.where(rows_have, -gap, 0.0)
+                top = np.max(np.where(done[None, lo:hi], values[:, None, :], -np.inf), axis=2, keepdims=True)
+                planes[above, lo:hi] = np.where(rows_have, values[:, None, :] - np.where(np.isfinite(top), top, 0.0),
+                                                0.0)
+        return first + len(self.blocks_) + len(above)
 
 
 def _cos_rows(A, V: np.ndarray) -> np.ndarray:

@@ -378,3 +378,32 @@ def test_pairwise_learner_recovers_the_outdoor_active_lover(pairwise, catalog):
         ["fan"], k=5, history=history, exclude={"fan": set(active[:6]) | set(calm)})[0]
     top = f.loc[[i for i, _ in ranked]]
     assert ((top["setting"] != "home") & (top["energy"].astype(int) >= 2)).sum() >= 4, top
+
+
+def test_match_and_above_features_compare_each_idea_with_what_the_couple_did(world, catalog):
+    """match:<scalar> = -|couple's mean value - idea's value|, above:<scalar> = idea's value - the highest
+    value the couple did, match:<block> = couple's mean block . idea's block; a couple without dates gets
+    0 for the scalar ones. Checked for one couple and for a batch larger than one step of rows."""
+    from engine.features import _MATCH_ROWS, HistoryFeaturizer
+
+    feat = HistoryFeaturizer().fit(world.dates, catalog)
+    V = feat.idea_vectors_
+    names = feat.feature_names_
+    done = [catalog.ids[3], catalog.ids[40], catalog.ids[40]]  # repeats count once
+    couples = ["fan"] + [f"x{i}" for i in range(_MATCH_ROWS + 5)] + ["new"]
+    dates = _dates("fan", done, [4, 5, 5])
+    F = feat.transform(feat.histories(dates, couples))
+    for attr, cols, scalar in feat.blocks_:
+        if scalar:
+            c = cols[0]
+            mean = V[[3, 40], c].mean()
+            np.testing.assert_allclose(F[0, :, names.index(f"match:{attr}")], -np.abs(mean - V[:, c]), atol=1e-6)
+            np.testing.assert_allclose(F[0, :, names.index(f"above:{attr}")], V[:, c] - V[[3, 40], c].max(),
+                                       atol=1e-6)
+            assert not F[1:, :, names.index(f"match:{attr}")].any()
+            assert not F[1:, :, names.index(f"above:{attr}")].any()
+        else:
+            profile = V[[3, 40]][:, cols].mean(axis=0)
+            np.testing.assert_allclose(F[0, :, names.index(f"match:{attr}")], V[:, cols] @ profile, atol=1e-6)
+    # one couple alone: the same numbers
+    np.testing.assert_array_equal(feat.transform(feat.histories(dates, ["fan"]))[0], F[0])
