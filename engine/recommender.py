@@ -236,7 +236,7 @@ class Recommender:
         day = _day_number(ctx.day)
         scored = None
         if isinstance(dates, CoupleDates):
-            if couple_ids == [dates.couple_id] and self.cache_couples > 0:
+            if couple_ids == [dates.couple_id] and self.cache_couples > 0 and interests is None:
                 key = (dates.couple_id, day)
                 scored = self._scored.get(key, dates)
                 if scored is None:

@@ -142,3 +142,7 @@ def test_tonight_for_a_new_couple_follows_and_names_its_interest_and_caches_by_i
     assert not cached and [category[s.idea_id] for s in other] == ["wellness"] * 3
     again, cached = rec.tonight_cached("new", CoupleDates("new", (), ("wellness",)), ctx, k=3)
     assert cached and [s.idea_id for s in again] == [s.idea_id for s in other]
+    # interests passed explicitly win over the CoupleDates' own, and never come from its cached scores
+    explicit = rec.batch(CoupleDates("new", (), ("wellness",)), ["new"], ctx, k=3, distinct_categories=False,
+                         interests={"new": ["culture"]})["new"]
+    assert [category[s.idea_id] for s in explicit] == ["culture"] * 3
