@@ -1,4 +1,4 @@
-"""Server-rendered pages for couples: sign in, Tonight, We did it, Our dates.
+"""Server-rendered pages for couples: sign up, sign in, Tonight, We did it, Our dates.
 
 The pages are a thin skin over the same calls as the JSON API: the context is
 validated by :func:`engine.context.parse_context`, tonight's ideas come from
@@ -9,8 +9,10 @@ validated here.
 
 Session and CSRF
 ----------------
-Signing in posts the couple id and token (checked with the store's
-constant-time ``verify_token``); the session is Flask's signed cookie
+Signing up creates the couple with the profile from the form (its interests,
+budget ceiling and kids) and signs it in, showing the token once. Signing in
+posts the couple id and token (checked with the store's constant-time
+``verify_token``); the session is Flask's signed cookie
 (``httponly``, ``SameSite=Lax``; ``Secure`` when ``SESSION_COOKIE_SECURE`` or
 ``DATEIDEAS_SECURE_COOKIES=1``). Its key is ``SECRET_KEY`` from the config,
 else ``$DATEIDEAS_SECRET_KEY``, else a random key kept in
@@ -163,7 +165,47 @@ def _signed_in(view):
     return wrapped
 
 
-# ------------------------------------------------------------------ sign in and out
+# ------------------------------------------------------------------ sign up, in and out
+
+def _interest_choices() -> list[str]:
+    """What a couple can say it is into: the catalog's categories (the values the model matches)."""
+    frame = get_catalog().frame
+    return sorted(frame["category"].dropna().astype(str).unique()) if "category" in frame else []
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup():
+    """Onboarding: interests, budget ceiling and kids become the new couple's profile; the id and
+    token are shown once, and the couple is signed in."""
+    choices = _interest_choices()
+    form = {"interests": [], "budget_ceiling": "", "kids": ""}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = {"interests": request.form.getlist("interests"),
+                "budget_ceiling": request.form.get("budget_ceiling", "").strip(),
+                "kids": request.form.get("kids", "")}
+        profile: dict[str, Any] = {}
+        unknown = [i for i in form["interests"] if i not in choices]
+        if unknown:
+            errors["interests"] = "Choose from the listed interests."
+        elif form["interests"]:
+            profile["interests"] = form["interests"]
+        if form["budget_ceiling"]:
+            if form["budget_ceiling"] not in ("0", "1", "2", "3"):
+                errors["budget_ceiling"] = "Choose a budget from the list, or leave it open."
+            else:
+                profile["budget_ceiling"] = int(form["budget_ceiling"])
+        if form["kids"]:
+            profile["kids"] = form["kids"] == "yes"
+        if not errors:
+            couple_id, token = get_store().create_couple(profile=profile)
+            session.clear()  # a fresh session (and CSRF token) for the new couple
+            session["couple_id"] = couple_id
+            return render_template("pages/welcome.html", couple_id=couple_id, token=token,
+                                   interests=profile.get("interests", [])), 201
+    status = 400 if errors else 200
+    return render_template("pages/signup.html", choices=choices, form=form, errors=errors), status
+
 
 @bp.get("/")
 def home():

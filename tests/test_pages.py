@@ -108,7 +108,7 @@ def test_sign_in_errors_are_next_to_the_fields(client, couple):
 
 def test_every_form_post_needs_the_csrf_token(signed_in, couple):
     client, _ = signed_in
-    for path in ("/signin", "/signout", "/tonight", "/we-did-it"):
+    for path in ("/signin", "/signup", "/signout", "/tonight", "/we-did-it"):
         for token in (None, "forged-token"):
             data = {"couple_id": couple[0], "token": couple[1], "setting": "home", "rating_a": "5",
                     "idea_id": "ice-cream-and-a-stroll"}
@@ -128,6 +128,44 @@ def test_a_csrf_token_from_another_session_is_refused(app, couple):
     response = mine.post("/we-did-it", data={"csrf_token": stolen, "idea_id": "ice-cream-and-a-stroll",
                                              "rating_a": "5"})
     assert response.status_code == 400
+
+
+def test_sign_up_stores_the_profile_shows_the_token_once_and_signs_in(client, app):
+    store = app.extensions["dateideas.store"]
+    catalog = app.extensions["dateideas.models"].catalog
+    page = client.get("/signup")
+    assert page.status_code == 200 and 'href="/signup"' in client.get("/signin").get_data(as_text=True)
+    offered = re.findall(r'name="interests" value="([^"]+)"', page.get_data(as_text=True))
+    assert offered == sorted(catalog.frame["category"].unique())
+    before = set(store.couple_ids())
+    done = client.post("/signup", data={"csrf_token": _csrf(page), "interests": ["wellness", "culture"],
+                                        "budget_ceiling": "2", "kids": "yes"})
+    assert done.status_code == 201
+    (couple_id,) = set(store.couple_ids()) - before
+    text = done.get_data(as_text=True)
+    token = re.search(r'<code id="couple-token">([^<]+)</code>', text).group(1)
+    assert f'<code id="couple-id">{couple_id}</code>' in text and store.verify_token(couple_id, token)
+    assert store.get_couple(couple_id)["profile"] == {"interests": ["wellness", "culture"], "budget_ceiling": 2,
+                                                       "kids": True}
+    tonight = client.get("/tonight")  # signed in as the new couple, whose interests shape the first ideas
+    assert tonight.status_code == 200 and "You said you are into" in tonight.get_data(as_text=True)
+    assert token not in tonight.get_data(as_text=True)
+
+
+def test_sign_up_errors_are_next_to_the_fields_and_create_nothing(client, app):
+    store = app.extensions["dateideas.store"]
+    before = set(store.couple_ids())
+    page = client.get("/signup")
+    bad = client.post("/signup", data={"csrf_token": _csrf(page), "interests": ["wellness", "sky-diving"],
+                                       "budget_ceiling": "7"})
+    assert bad.status_code == 400
+    assert _field_error(bad, "interests") == "Choose from the listed interests."
+    assert _field_error(bad, "budget_ceiling") == "Choose a budget from the list, or leave it open."
+    assert _described_by_error(bad, "interests") and _described_by_error(bad, "budget_ceiling")
+    assert 'value="wellness" checked' in bad.get_data(as_text=True)  # choices are kept
+    assert set(store.couple_ids()) == before
+    nothing = client.post("/signup", data={"csrf_token": _csrf(page)})  # everything is optional
+    assert nothing.status_code == 201 and len(set(store.couple_ids()) - before) == 1
 
 
 def test_sign_out_ends_the_session(signed_in):
