@@ -147,6 +147,27 @@ def test_sign_in_with_a_wrong_token_then_the_right_one(page, live):
     assert "You are signed out." in page.locator(".flash").inner_text()
 
 
+def test_sign_up_with_interests_then_sign_in_again_with_the_token_shown_once(page, live):
+    page.goto(live.base + "/signin")
+    page.get_by_role("link", name="Sign up").click()
+    page.wait_for_url("**/signup")
+    page.get_by_label("Wellness").check()
+    page.get_by_label("Most you would usually spend on a date").select_option(label="Moderate")
+    _shoot(page, "signup")
+    page.get_by_role("button", name="Sign up").click()
+    couple = (page.locator("#couple-id").inner_text(), page.locator("#couple-token").inner_text())
+    assert "We will start from what you are into: wellness." in page.locator("main").inner_text()
+    _shoot(page, "welcome")
+    page.get_by_role("link", name="See tonight's idea").click()
+    page.wait_for_url("**/tonight")
+    assert page.locator("article.suggestion .reasons li").first.inner_text() == "You said you are into wellness"
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/signin")
+    _sign_in(page, live, couple)  # the token shown once signs the couple in again
+    status, api = live.api("GET", f"/v1/couples/{couple[0]}/tonight", token=couple[1])
+    assert status == 200 and api["suggestion"]["idea_id"] == _suggestion(page)[0]
+
+
 def test_changing_the_context_is_respected(page, live):
     _sign_in(page, live, live.new_couple())
     page.get_by_label("At home").check()
