@@ -40,7 +40,7 @@ from .catalog import Catalog
 from .constraints import allowed_mask
 from .context import Context
 from .dates import CoupleDates, as_dates_frame, mean_rating
-from .interests import Interests, labels
+from .interests import Interests
 from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
 
 __all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS"]
@@ -219,7 +219,7 @@ class EnjoymentModel(BaseEstimator):
         """
         self._validate_params()
         dates = as_dates_frame(dates)
-        interests = {str(c): labels(v) for c, v in (interests or {}).items() if labels(v)}
+        interests = {str(c): v for c, v in (interests or {}).items()}  # the featurizer normalises them
         rng = np.random.default_rng(self.random_state)
         rounds = self.rounds if self.rounds is not None else int(np.clip(40_000 // max(len(dates), 1), 1, 8))
         Xs, ys, keys = [], [], []

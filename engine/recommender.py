@@ -36,7 +36,7 @@ import pandas as pd
 from .catalog import Catalog, load_catalog
 from .context import Context
 from .dates import CoupleDates, as_dates_frame, empty_dates
-from .interests import Interests
+from .interests import Interests, labels
 from .memo import Memo
 from .reasons import explain
 from .registry import Registry
@@ -236,7 +236,10 @@ class Recommender:
         day = _day_number(ctx.day)
         scored = None
         if isinstance(dates, CoupleDates):
-            if couple_ids == [dates.couple_id] and self.cache_couples > 0 and interests is None:
+            if interests is not None:  # the mapping wins; carried by the CoupleDates, so the cache keys on it
+                dates = replace(dates, interests=labels(interests.get(dates.couple_id)))
+                interests = None
+            if couple_ids == [dates.couple_id] and self.cache_couples > 0:
                 key = (dates.couple_id, day)
                 scored = self._scored.get(key, dates)
                 if scored is None:

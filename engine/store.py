@@ -172,6 +172,11 @@ def _plain_number(value: float | None) -> int | float | None:
     return int(value) if value.is_integer() else value
 
 
+def _profile_interests(profile: str | None) -> tuple[str, ...]:
+    """The stated interests in a couple's stored profile JSON (:func:`engine.interests.labels`)."""
+    return interest_labels(_loads(profile).get("interests"))
+
+
 def _new_stamp() -> int:
     """A fresh ``couples.dates_stamp``: random, so no two states of a couple's dates share one."""
     return secrets.randbits(63)
@@ -1176,7 +1181,7 @@ class Store:
                 rows = [row for chunk in _chunks(list(dict.fromkeys(couple_ids)))
                         for row in conn.execute(query.where(tbl_couples.c.id.in_(chunk))).all()]
         for couple_id, profile in rows:
-            found = interest_labels(_loads(profile).get("interests"))
+            found = _profile_interests(profile)
             if found:
                 out[couple_id] = found
         return out
@@ -1843,7 +1848,7 @@ class Store:
             history = self._histories.get(couple_id, stamp) if found is not None else None
             if history is None:
                 # the profile never changes after the couple is created, and a re-load changes the stamp
-                interests = interest_labels(_loads(found[1]).get("interests")) if found is not None else ()
+                interests = _profile_interests(found[1]) if found is not None else ()
                 cursor.execute(f"SELECT idea_id, {day}, rating_a, rating_b FROM dates WHERE couple_id = {mark} "
                                "ORDER BY id", (couple_id,))
                 history = CoupleDates(couple_id, tuple(cursor.fetchall()), interests)  # DBAPI rows are tuples
