@@ -293,8 +293,8 @@ class LightFMWarp(_Peer):
         if not isinstance(self.item_features, bool):
             raise ValueError(f"item_features must be True or False, got {self.item_features!r}")
 
-    def fit(self, dates: pd.DataFrame, catalog: Catalog, interests: Any = None) -> "LightFMWarp":
-        """Learn from ``dates`` over the ideas of ``catalog``; returns self (``interests`` ignored)."""
+    def fit(self, dates: pd.DataFrame, catalog: Catalog, profiles: Any = None) -> "LightFMWarp":
+        """Learn from ``dates`` over the ideas of ``catalog``; returns self (``profiles`` ignored)."""
         self._validate_params_()
         self.features_ = None
         if self.item_features:
@@ -525,7 +525,7 @@ class _Measured:
         self.inner.set_params(**params)
         return self
 
-    def fit(self, dates: pd.DataFrame, catalog: Catalog, interests: Any = None) -> "_Measured":
+    def fit(self, dates: pd.DataFrame, catalog: Catalog, profiles: Any = None) -> "_Measured":
         if self.method == "rss":
             _trim()
             _can_reset_peak()
@@ -533,7 +533,7 @@ class _Measured:
         else:
             tracemalloc.start()
         wall, cpu = time.perf_counter(), time.process_time()
-        self.inner.fit(dates, catalog, interests)
+        self.inner.fit(dates, catalog, profiles)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         if self.method == "rss":
             peak_mib = max((_status_kib("VmHWM") or 0) - before, 0) / 1024

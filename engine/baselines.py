@@ -104,10 +104,10 @@ class InteractionRanker(BaseEstimator):
     e.g. with :func:`check_number`).
     """
 
-    def fit(self, dates: pd.DataFrame, catalog: Catalog, interests: Any = None):
+    def fit(self, dates: pd.DataFrame, catalog: Catalog, profiles: Any = None):
         """Learn from ``dates`` (a dates frame) over the ideas of ``catalog``.
 
-        ``interests`` (couples' stated interests) is accepted for the common
+        ``profiles`` (couples' stated profiles) is accepted for the common
         ranker protocol and ignored: these rankers learn from interactions only.
 
         Returns
@@ -153,7 +153,7 @@ class InteractionRanker(BaseEstimator):
 
     def recommend(self, couples: Sequence[str], k: int, context: Any = None,
                   exclude: dict[str, set[str]] | None = None,
-                  history: pd.DataFrame | None = None, interests: Any = None) -> list[list[tuple[str, float]]]:
+                  history: pd.DataFrame | None = None, profiles: Any = None) -> list[list[tuple[str, float]]]:
         """Top ``k`` ideas for each couple.
 
         Parameters
@@ -167,7 +167,7 @@ class InteractionRanker(BaseEstimator):
             Ideas never returned for that couple.
         history : DataFrame, optional
             The couples' known dates; default the dates seen in ``fit``.
-        interests : ignored
+        profiles : ignored
             Interactions only (see :meth:`fit`).
 
         Returns

@@ -18,7 +18,7 @@ gives the couple's rating of each date (mean of the partners who rated).
 
 :class:`CoupleDates` is one couple's dates as plain rows, what the store reads
 for a single request (``Store.tonight_reads``), with the couple's stated
-interests: the model builds its features from it without a DataFrame, and two
+profile: the model builds its features from it without a DataFrame, and two
 reads of an unchanged history compare equal.
 """
 
@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from .profiles import NO_PROFILE, Profile
 
 __all__ = ["DATE_COLUMNS", "CoupleDates", "as_dates_frame", "empty_dates", "mean_rating"]
 
@@ -107,14 +109,14 @@ class CoupleDates:
     rows : tuple of (idea_id, day, rating_a, rating_b)
         ``day`` is the day number (days since 1970-01-01) or None when
         undated; ratings are floats or None (not rated).
-    interests : tuple of str
-        The couple's stated interests (:func:`engine.interests.labels`), scored
-        with the dates.
+    profile : Profile
+        The couple's stated profile (:mod:`engine.profiles`), scored with the
+        dates.
     """
 
     couple_id: str
     rows: tuple[tuple[str, int | None, float | None, float | None], ...] = ()
-    interests: tuple[str, ...] = ()
+    profile: Profile = NO_PROFILE
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -40,7 +40,7 @@ def build_demo(store, settings, couples: int = 50, seed: int = 7, progress: bool
     n_couples, n_dates = store.bulk_load(rows, world.dates, replace=True, source="demo", progress=progress)
     logger.info("demo: loaded %d couples and %d dates", n_couples, n_dates)
     result = train_and_maybe_promote(store.dates_frame(), catalog, Registry(settings.model_dir),
-                                     interests=store.interests())
+                                     profiles=store.profiles())
     first = str(world.couples["id"].iloc[0])
     token = store.rotate_token(first)
     return DemoResult(couples=n_couples, dates=n_dates, version=result.version if result.promoted else None,

@@ -61,7 +61,7 @@ from tqdm.auto import tqdm
 from .baselines import ItemKNN, MatrixFactorization, MostPopular, RandomRecommender, interaction_matrix
 from .catalog import Catalog
 from .dates import mean_rating
-from .interests import from_couples
+from .profiles import Profile, from_couples
 
 __all__ = [
     "ACCURACY_METRICS",
@@ -84,7 +84,7 @@ ACCURACY_METRICS = ("ndcg", "recall", "precision")
 #: the size of tonight's answer, used by enjoyment_ratio and outside_routine
 TOP = 3
 
-Ranker = Any  # fit(dates, catalog, interests) -> self; recommend(couples, k, context, exclude, history, interests)
+Ranker = Any  # fit(dates, catalog, profiles) -> self; recommend(couples, k, context, exclude, history, profiles)
 RankerFactory = Callable[[], Ranker]
 
 
@@ -251,7 +251,7 @@ class _Data:
     vectors: np.ndarray
     world: Any | None
     category: np.ndarray | None
-    interests: dict[str, tuple[str, ...]]
+    profiles: dict[str, Profile]
 
 
 def _prepare(data: Any, name: str | None) -> _Data:
@@ -278,7 +278,7 @@ class _Scorer:
 
     def __init__(self, data: _Data, split: Split, relevant: float, k: int):
         self.data, self.split, self.k = data, split, k
-        self.interests = data.interests or None
+        self.profiles = data.profiles or None
         catalog = data.catalog
         self.couples = split.couples
         self.n_ideas = len(catalog)
@@ -357,7 +357,7 @@ class _Scorer:
 
 def _recommend(model: Ranker, scorer: _Scorer) -> list[list[tuple[str, float]]]:
     lists = model.recommend(scorer.couples, max(scorer.k, TOP), exclude=scorer.exclude(),
-                            history=scorer.split.train, interests=scorer.interests)
+                            history=scorer.split.train, profiles=scorer.profiles)
     if len(lists) != len(scorer.couples):
         raise ValueError(f"{type(model).__name__}.recommend returned {len(lists)} lists "
                          f"for {len(scorer.couples)} couples")
@@ -365,12 +365,12 @@ def _recommend(model: Ranker, scorer: _Scorer) -> list[list[tuple[str, float]]]:
 
 
 def _fit(factory: RankerFactory, seed: int, train: pd.DataFrame, catalog: Catalog,
-         interests: dict[str, tuple[str, ...]]) -> Ranker:
+         profiles: dict[str, Profile]) -> Ranker:
     model = factory()
     params = model.get_params(deep=False) if hasattr(model, "get_params") else {}
     if "random_state" in params:
         model.set_params(random_state=seed)
-    return model.fit(train, catalog, interests)
+    return model.fit(train, catalog, profiles)
 
 
 def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -462,7 +462,7 @@ def evaluate(data: Any, models: Mapping[str, RankerFactory], k: int = 10, seeds:
             for model_name, factory in models.items():
                 bar.set_postfix_str(f"seed {scorer.split.seed} {model_name}")
                 model = _fit(factory, scorer.split.seed, scorer.split.train, prepared.catalog,
-                             prepared.interests)
+                             prepared.profiles)
                 metrics = scorer.score(_recommend(model, scorer))
                 per_model[model_name].append(metrics)
                 logger.info("seed %d %s: ndcg@%d %.4f", scorer.split.seed, model_name, k, metrics["ndcg"])
@@ -504,7 +504,7 @@ def tradeoff_curve(data: Any, factory: RankerFactory, weights: Sequence[float], 
     with tqdm(total=seeds * len(weights), desc="trade-off", disable=not progress) as bar:
         for scorer in _splits(prepared, seeds, relevant, k):
             model = _fit(factory, scorer.split.seed, scorer.split.train, prepared.catalog,
-                         prepared.interests)
+                         prepared.profiles)
             if param not in model.get_params(deep=False):
                 raise ValueError(f"{type(model).__name__} has no parameter {param!r}; "
                                  f"it has {sorted(model.get_params(deep=False))}")

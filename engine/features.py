@@ -10,10 +10,11 @@ Two scikit-learn style transformers:
   vectors, an item-item co-occurrence similarity, shrunk popularity and
   quality priors) and then turns *any* couple's history into pair features
   for every (couple, idea): taste, collaborative signal, routine distance,
-  repeats, priors and the couple's stated interests. Because the couple side
-  is computed from the history passed in, a new rating changes the next
-  suggestion without retraining, and a couple with no history gets the
-  prior-only (cold-start) features (plus its interests, when it stated any).
+  repeats, priors and the couple's stated profile (interests, budget
+  ceiling). Because the couple side is computed from the history passed in,
+  a new rating changes the next suggestion without retraining, and a couple
+  with no history gets the prior-only (cold-start) features (plus its
+  profile, when it stated one).
 
 Point-in-time correctness is the caller's job and easy: pass only the
 history before the moment being predicted (``as_of``).
@@ -36,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 from .baselines import als_sweeps, solve_factors
 from .catalog import Catalog
 from .dates import CoupleDates, mean_rating
-from .interests import Interests, labels as interest_labels
+from .profiles import NO_PROFILE, Profiles
 
 __all__ = ["FEATURE_NAMES", "HistoryFeaturizer", "IdeaEncoder", "MultiHotEncoder", "OrdinalScaler", "Histories"]
 
@@ -223,8 +224,10 @@ class Histories:
         Shrunk mean of the couple's ratings on the [0, 1] scale.
     interest : ndarray (n_couples, n_ideas)
         1 where the idea has an attribute value among the couple's stated interests.
+    over_budget : ndarray (n_couples, n_ideas)
+        1 where the idea's ``cost`` is above the couple's stated budget ceiling.
     interests : list of tuple of str, length n_couples
-        Each couple's stated interests (:func:`engine.interests.labels`).
+        Each couple's stated interests (:func:`engine.profiles.labels`).
     """
 
     couple_ids: np.ndarray
@@ -238,6 +241,7 @@ class Histories:
     n_dates: np.ndarray
     mean_z: np.ndarray
     interest: np.ndarray
+    over_budget: np.ndarray
     interests: list[tuple[str, ...]]
 
 
@@ -287,6 +291,7 @@ FEATURE_NAMES = (
     "group_rank4",
     "interest",
     "interest_novel",
+    "over_budget",
 )
 
 
@@ -371,6 +376,7 @@ class HistoryFeaturizer(BaseEstimator):
         self._fit_groups(catalog)
         self._fit_blocks(catalog)
         self._fit_labels(catalog)
+        self.cost_ = _cost_tiers(catalog)
         pairs = self._pairs(dates)
         n_ideas = len(self.catalog_ids_)
         shape = (len(pairs["couple_ids"]), n_ideas)
@@ -471,20 +477,24 @@ class HistoryFeaturizer(BaseEstimator):
                         by_label.setdefault(v.strip().lower(), set()).add(pos)
         self.label_ideas_ = {label: np.array(sorted(p), dtype=np.int64) for label, p in by_label.items()}
 
-    def _interest(self, couple_ids: np.ndarray, interests: Interests | None,
-                  dates: pd.DataFrame | CoupleDates) -> tuple[np.ndarray, list[tuple[str, ...]]]:
-        """(n_couples, n_ideas), 1 where the idea matches one of the couple's stated interests;
+    def _stated(self, couple_ids: np.ndarray, profiles: Profiles | None,
+                dates: pd.DataFrame | CoupleDates) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]:
+        """From the couples' stated profiles: (n_couples, n_ideas) planes, 1 where the idea matches
+        one of the couple's interests and 1 where its cost is above the couple's budget ceiling;
         and each couple's interests."""
-        out = np.zeros((len(couple_ids), len(self.catalog_ids_)))
-        if interests is None and isinstance(dates, CoupleDates):
-            interests = {dates.couple_id: dates.interests}
-        if not interests:
-            return out, [()] * len(couple_ids)
-        stated = [interest_labels(interests.get(c)) for c in couple_ids]
-        for r, found in enumerate(stated):
-            for label in found:
-                out[r, self.label_ideas_.get(label, [])] = 1.0
-        return out, stated
+        interest = np.zeros((len(couple_ids), len(self.catalog_ids_)))
+        over_budget = np.zeros_like(interest)
+        if profiles is None and isinstance(dates, CoupleDates):
+            profiles = {dates.couple_id: dates.profile}
+        if not profiles:
+            return interest, over_budget, [()] * len(couple_ids)
+        stated = [profiles.get(c, NO_PROFILE) for c in couple_ids]
+        for r, profile in enumerate(stated):
+            for label in profile.interests:
+                interest[r, self.label_ideas_.get(label, [])] = 1.0
+            if profile.budget_ceiling is not None and self.cost_ is not None:
+                over_budget[r] = self.cost_ > profile.budget_ceiling
+        return interest, over_budget, [p.interests for p in stated]
 
     def interest_matches(self, stated: Sequence[str], position: int) -> list[str]:
         """The labels among ``stated`` (a couple's interests) that idea ``position`` carries."""
@@ -577,12 +587,12 @@ class HistoryFeaturizer(BaseEstimator):
                 "z": self._z(mean), "day": day}
 
     def histories(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str] | None = None,
-                  interests: Interests | None = None) -> Histories:
+                  profiles: Profiles | None = None) -> Histories:
         """Summarise ``dates`` per couple (rows in ``couple_ids`` order; default: sorted ids present).
 
-        Ideas not in the fitted catalog are ignored. ``interests`` maps couple
-        ids to their stated interests (default: none, or a
-        :class:`~engine.dates.CoupleDates`' own ``interests``).
+        Ideas not in the fitted catalog are ignored. ``profiles`` maps couple
+        ids to their stated :class:`~engine.profiles.Profile` (default: none,
+        or a :class:`~engine.dates.CoupleDates`' own ``profile``).
         """
         pairs = self._pairs(dates, couple_ids)
         couple_ids = pairs["couple_ids"]
@@ -618,11 +628,11 @@ class HistoryFeaturizer(BaseEstimator):
         centered = np.where(has, np.clip(2 * (zmean - mean_z[:, None]), -1, 1), 0.0)
         last_day = np.zeros(size)
         np.maximum.at(last_day, flat, (day + 1).astype(float))
-        interest, stated = self._interest(couple_ids, interests, dates)
+        interest, over_budget, stated = self._stated(couple_ids, profiles, dates)
         return Histories(couple_ids=couple_ids, done=done, liked=liked, disliked=disliked,
                          centered=centered, recent=recent, last_day=last_day.reshape(n_c, n_i),
                          rated=np.where(has, zmean, np.nan), n_dates=n_dates, mean_z=mean_z,
-                         interest=interest, interests=stated)
+                         interest=interest, over_budget=over_budget, interests=stated)
 
     # -- features ---------------------------------------------------------------
     def transform(self, hist: Histories, as_of_day: np.ndarray | int | None = None) -> np.ndarray:
@@ -693,6 +703,7 @@ class HistoryFeaturizer(BaseEstimator):
         F[..., 20:24] = self._group_ranks(hist.done @ groups)[:, self.group_of_]
         F[..., 24] = hist.interest
         F[..., 25] = hist.interest * dist  # an interest far from the routine: the novelty the product is for
+        F[..., 26] = hist.over_budget
         j = self._attribute_matches(F, done_bin, n_done)
         for name in _RELATIVE:
             col = F[..., FEATURE_NAMES.index(name)]
@@ -811,6 +822,15 @@ class HistoryFeaturizer(BaseEstimator):
                 planes[above, lo:hi] = np.where(rows_have, values[:, None, :] - np.where(np.isfinite(top), top, 0.0),
                                                 0.0)
         return first + len(self.blocks_) + len(above)
+
+
+def _cost_tiers(catalog: Catalog) -> np.ndarray | None:
+    """Each idea's ``cost`` tier as a number (what a budget ceiling is compared with), or None when
+    the catalog has no ``cost`` attribute or one that is not a number for every idea."""
+    if "cost" not in catalog.frame.columns:
+        return None
+    tiers = pd.to_numeric(catalog.frame["cost"], errors="coerce").to_numpy(dtype=float)
+    return None if np.isnan(tiers).any() else tiers
 
 
 def _cos_rows(A, V: np.ndarray) -> np.ndarray:

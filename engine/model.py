@@ -40,7 +40,7 @@ from .catalog import Catalog
 from .constraints import allowed_mask
 from .context import Context
 from .dates import CoupleDates, as_dates_frame, mean_rating
-from .interests import Interests
+from .profiles import Profile, Profiles
 from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
 
 __all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS"]
@@ -204,7 +204,7 @@ class EnjoymentModel(BaseEstimator):
                                                 or int(self.target_couples) < 1):
             raise ValueError(f"target_couples must be a positive integer or None, got {self.target_couples!r}")
 
-    def fit(self, dates: pd.DataFrame, catalog: Catalog, interests: Interests | None = None) -> "EnjoymentModel":
+    def fit(self, dates: pd.DataFrame, catalog: Catalog, profiles: Profiles | None = None) -> "EnjoymentModel":
         """Learn from rated dates.
 
         Parameters
@@ -213,20 +213,24 @@ class EnjoymentModel(BaseEstimator):
             A dates frame (see :mod:`engine.dates`).
         catalog : Catalog
             The ideas; dates of ideas not in it are ignored.
-        interests : mapping couple id -> labels, optional
-            The couples' stated interests (:mod:`engine.interests`); also the
+        profiles : mapping couple id -> Profile, optional
+            The couples' stated profiles (:mod:`engine.profiles`); also the
             default for :meth:`recommend` without a history.
         """
         self._validate_params()
         dates = as_dates_frame(dates)
-        interests = {str(c): v for c, v in (interests or {}).items()}  # the featurizer normalises them
+        profiles = {str(c): p for c, p in (profiles or {}).items()}
+        wrong = next((p for p in profiles.values() if not isinstance(p, Profile)), None)
+        if wrong is not None:
+            raise TypeError(f"profiles must map couple ids to engine.profiles.Profile (build them with "
+                            f"profiles.from_record or from_couples), got {type(wrong).__name__}")
         rng = np.random.default_rng(self.random_state)
         rounds = self.rounds if self.rounds is not None else int(np.clip(40_000 // max(len(dates), 1), 1, 8))
         Xs, ys, keys = [], [], []
         for round_ in range(rounds):
             item_dates, context, targets = self._point_in_time(dates, rng)
             feat = self._make_featurizer().fit(item_dates, catalog)
-            X, y, key = self._examples(feat, context, targets, dates, rng, interests)
+            X, y, key = self._examples(feat, context, targets, dates, rng, profiles)
             Xs.append(X)
             ys.append(y)
             keys.append(np.char.add(f"{round_}:", key.astype(str)))
@@ -248,7 +252,7 @@ class EnjoymentModel(BaseEstimator):
         self.n_examples_ = int(len(y))
         self.n_dates_ = int(len(dates))
         self._history = dates
-        self._interests = interests
+        self._profiles = profiles
         self._idea_sim = self.featurizer_.idea_vectors_ @ self.featurizer_.idea_vectors_.T
         self._check_fitted_model()
         return self
@@ -323,7 +327,7 @@ class EnjoymentModel(BaseEstimator):
         return item_dates, context, targets
 
     def _examples(self, feat: HistoryFeaturizer, context: pd.DataFrame, targets: pd.DataFrame,
-                  dates: pd.DataFrame, rng: np.random.Generator, interests: dict[str, tuple[str, ...]]
+                  dates: pd.DataFrame, rng: np.random.Generator, profiles: dict[str, Profile]
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pair features, labels and each example's target key (its ranking group)."""
         n_i = len(feat.catalog_ids_)
@@ -332,8 +336,8 @@ class EnjoymentModel(BaseEstimator):
         tcol = feat._positions(targets["idea_id"].to_numpy())
         keys = targets["key"].to_numpy()
         owners = targets["couple_id"].to_numpy()
-        # a target's pseudo-couple states its couple's interests
-        key_interests = {k: interests[o] for k, o in zip(keys, owners) if o in interests}
+        # a target's pseudo-couple states its couple's profile
+        key_profiles = {k: profiles[o] for k, o in zip(keys, owners) if o in profiles}
         # which ideas each target's couple ever did (negatives are drawn among the others)
         owner_row, owner_ids = pd.factorize(owners)
         drow = pd.Index(owner_ids).get_indexer(dates["couple_id"].to_numpy())
@@ -351,7 +355,7 @@ class EnjoymentModel(BaseEstimator):
             ks = keys[sl]
             idx = [ctx_groups[k] for k in ks if k in ctx_groups]
             sub = context.iloc[np.concatenate(idx)] if idx else context.iloc[:0]
-            hist = feat.histories(sub, ks, key_interests)
+            hist = feat.histories(sub, ks, key_profiles)
             as_of = np.where(days[sl] > 0, days[sl], hist.last_day.max(axis=1) - 1)
             F = feat.transform(hist, as_of_day=as_of)
             rows = np.arange(len(ks))
@@ -427,10 +431,10 @@ class EnjoymentModel(BaseEstimator):
 
     def enjoyment(self, history: pd.DataFrame | CoupleDates, couple_ids: Sequence[str],
                   as_of_day: int | None = None,
-                  interests: Interests | None = None) -> tuple[np.ndarray, np.ndarray, Histories]:
+                  profiles: Profiles | None = None) -> tuple[np.ndarray, np.ndarray, Histories]:
         """Predicted enjoyment of every idea for each couple.
 
-        ``interests`` maps couple ids to their stated interests (default: none,
+        ``profiles`` maps couple ids to their stated profiles (default: none,
         or a :class:`~engine.dates.CoupleDates`' own).
 
         Returns
@@ -440,7 +444,7 @@ class EnjoymentModel(BaseEstimator):
         histories : Histories
         """
         check_is_fitted(self, "learner_")
-        hist = self.featurizer_.histories(history, couple_ids, interests)
+        hist = self.featurizer_.histories(history, couple_ids, profiles)
         F = self.featurizer_.transform(hist, as_of_day=as_of_day)
         p = self._predict_features(F)
         # what the couple told us beats what the model guesses: an idea they rated is
@@ -454,7 +458,7 @@ class EnjoymentModel(BaseEstimator):
              recently_suggested: dict[str, dict[str, float]] | None = None,
              distinct_groups: bool = False, seed: int | np.ndarray | None = None,
              as_of_day: int | None = None, scored: tuple | None = None,
-             interests: Interests | None = None) -> Ranked:
+             profiles: Profiles | None = None) -> Ranked:
         """Rank ideas for couples: the one scoring path behind every caller.
 
         Parameters
@@ -477,17 +481,17 @@ class EnjoymentModel(BaseEstimator):
         as_of_day : int, optional
             Day number of the moment ranked (for "days since").
         scored : tuple, optional
-            What ``enjoyment(history, couple_ids, as_of_day, interests)`` returned
+            What ``enjoyment(history, couple_ids, as_of_day, profiles)`` returned
             for exactly these arguments (a caller's cache); read, never modified.
-        interests : mapping couple id -> labels, optional
-            Stated interests (default: none, or a CoupleDates' own).
+        profiles : mapping couple id -> Profile, optional
+            Stated profiles (default: none, or a CoupleDates' own).
         """
         check_is_fitted(self, "learner_")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         couple_ids = [str(c) for c in couple_ids]
         p, F, hist = scored if scored is not None else self.enjoyment(history, couple_ids, as_of_day=as_of_day,
-                                                                      interests=interests)
+                                                                      profiles=profiles)
         n_c, n_i = p.shape
         feat = self.featurizer_
         cold = hist.n_dates == 0
@@ -560,14 +564,14 @@ class EnjoymentModel(BaseEstimator):
     def recommend(self, couples: Sequence[str], k: int = 10, context: Context | None = None,
                   exclude: dict[str, set[str]] | None = None,
                   history: pd.DataFrame | None = None,
-                  interests: Interests | None = None) -> list[list[tuple[str, float]]]:
+                  profiles: Profiles | None = None) -> list[list[tuple[str, float]]]:
         """Top-``k`` (idea id, score) per couple, best first.
 
-        ``history`` and ``interests`` default to what :meth:`fit` saw.
+        ``history`` and ``profiles`` default to what :meth:`fit` saw.
         """
         check_is_fitted(self, "learner_")
-        if interests is None and history is None:
-            interests = self._interests
+        if profiles is None and history is None:
+            profiles = self._profiles
         history = self._history if history is None else as_dates_frame(history)
         out: list[list[tuple[str, float]]] = []
         ids = self.catalog_.ids
@@ -575,7 +579,7 @@ class EnjoymentModel(BaseEstimator):
         for start in range(0, len(couples), 1000):
             chunk = couples[start:start + 1000]
             sub = history[history["couple_id"].isin(set(map(str, chunk)))]
-            ranked = self.rank(sub, chunk, k, context=context, exclude=exclude, interests=interests)
+            ranked = self.rank(sub, chunk, k, context=context, exclude=exclude, profiles=profiles)
             for r in range(len(chunk)):
                 out.append([(str(ids[p]), float(s)) for p, s in zip(ranked.positions[r], ranked.scores[r]) if p >= 0])
         return out
@@ -590,7 +594,7 @@ class EnjoymentModel(BaseEstimator):
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_history", None)  # training data stays out of the artifact
-        state.pop("_interests", None)
+        state.pop("_profiles", None)
         state.pop("_title_cache", None)
         return state
 
@@ -600,7 +604,7 @@ class EnjoymentModel(BaseEstimator):
         if "featurizer_" in state:
             from .dates import empty_dates
             self._history = empty_dates()
-            self._interests = {}
+            self._profiles = {}
 
 
 class _PairwiseLogistic(BaseEstimator):

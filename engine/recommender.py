@@ -10,7 +10,7 @@ store reads for a request), two small LRU maps skip work already done:
 
 * the couple's scored ideas (enjoyment, pair features, history summary), keyed
   by couple and day and valid only while the couple's ``CoupleDates`` (rows and
-  stated interests) compare equal to the ones they were computed from;
+  stated profile) compare equal to the ones they were computed from;
 * tonight's ranked list, keyed by couple, resolved context, list length,
   exclusions, recent-suggestion weights and seed, again valid only for an equal
   ``CoupleDates``.
@@ -36,8 +36,8 @@ import pandas as pd
 from .catalog import Catalog, load_catalog
 from .context import Context
 from .dates import CoupleDates, as_dates_frame, empty_dates
-from .interests import Interests, labels
 from .memo import Memo
+from .profiles import NO_PROFILE, Profiles
 from .reasons import explain
 from .registry import Registry
 
@@ -206,7 +206,7 @@ class Recommender:
               recently_suggested: Mapping[str, Mapping[str, float]] | None = None,
               distinct_categories: bool = True,
               seeds: Sequence[int] | None = None,
-              interests: Interests | None = None) -> dict[str, list[Suggestion]]:
+              profiles: Profiles | None = None) -> dict[str, list[Suggestion]]:
         """Suggestions for many couples at once (vectorised; used by the newsletter).
 
         Parameters
@@ -223,8 +223,8 @@ class Recommender:
             No two picks of the same category.
         seeds : sequence of int, optional
             One exploration seed per couple (default: stable per couple and day).
-        interests : mapping couple id -> labels, optional
-            Stated interests (default: none, or a CoupleDates' own).
+        profiles : mapping couple id -> Profile, optional
+            Stated profiles (default: none, or a CoupleDates' own).
 
         Returns
         -------
@@ -236,9 +236,9 @@ class Recommender:
         day = _day_number(ctx.day)
         scored = None
         if isinstance(dates, CoupleDates):
-            if interests is not None:  # the mapping wins; carried by the CoupleDates, so the cache keys on it
-                dates = replace(dates, interests=labels(interests.get(dates.couple_id)))
-                interests = None
+            if profiles is not None:  # the mapping wins; carried by the CoupleDates, so the cache keys on it
+                dates = replace(dates, profile=profiles.get(dates.couple_id, NO_PROFILE))
+                profiles = None
             if couple_ids == [dates.couple_id] and self.cache_couples > 0:
                 key = (dates.couple_id, day)
                 scored = self._scored.get(key, dates)
@@ -253,7 +253,7 @@ class Recommender:
         ranked = model.rank(dates, couple_ids, k, context=ctx, exclude=dict(exclude or {}),
                             recently_suggested={c: dict(v) for c, v in (recently_suggested or {}).items()},
                             distinct_groups=distinct_categories, seed=np.asarray(seeds), as_of_day=day,
-                            scored=scored, interests=interests)
+                            scored=scored, profiles=profiles)
         hist = ranked.histories
         titles = self.catalog.frame["title"].to_numpy()
         ids = self.catalog.ids

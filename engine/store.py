@@ -73,7 +73,7 @@ from sqlalchemy.exc import IntegrityError
 from tqdm.auto import tqdm
 
 from .dates import CoupleDates, as_dates_frame
-from .interests import labels as interest_labels
+from .profiles import NO_PROFILE, Profile, from_record as stated_profile
 from .memo import Memo
 
 __all__ = [
@@ -172,9 +172,9 @@ def _plain_number(value: float | None) -> int | float | None:
     return int(value) if value.is_integer() else value
 
 
-def _profile_interests(profile: str | None) -> tuple[str, ...]:
-    """The stated interests in a couple's stored profile JSON (:func:`engine.interests.labels`)."""
-    return interest_labels(_loads(profile).get("interests"))
+def _stated_profile(profile: str | None) -> Profile:
+    """What the model uses of a couple's stored profile JSON (:func:`engine.profiles.from_record`)."""
+    return stated_profile(_loads(profile))
 
 
 def _new_stamp() -> int:
@@ -1165,15 +1165,16 @@ class Store:
                 frame[f"ctx_{key}"] = parsed[key]
         return as_dates_frame(frame)
 
-    def interests(self, couple_ids: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
-        """Couples' stated interests (``profile.interests``, see :mod:`engine.interests`), by couple id.
+    def profiles(self, couple_ids: Iterable[str] | None = None) -> dict[str, Profile]:
+        """Couples' stated profiles as the model uses them (interests and budget ceiling, see
+        :mod:`engine.profiles`), by couple id.
 
-        Only couples that stated some are in the result; ``couple_ids`` limits it
+        Only couples that stated either are in the result; ``couple_ids`` limits it
         (default: everyone).
         """
-        query = sa.select(tbl_couples.c.id, tbl_couples.c.profile).where(
-            tbl_couples.c.profile.like('%"interests"%'))
-        out: dict[str, tuple[str, ...]] = {}
+        query = sa.select(tbl_couples.c.id, tbl_couples.c.profile).where(sa.or_(
+            tbl_couples.c.profile.like('%"interests"%'), tbl_couples.c.profile.like('%"budget_ceiling"%')))
+        out: dict[str, Profile] = {}
         with self._read() as conn:
             if couple_ids is None:
                 rows = conn.execute(query).all()
@@ -1181,7 +1182,7 @@ class Store:
                 rows = [row for chunk in _chunks(list(dict.fromkeys(couple_ids)))
                         for row in conn.execute(query.where(tbl_couples.c.id.in_(chunk))).all()]
         for couple_id, profile in rows:
-            found = _profile_interests(profile)
+            found = _stated_profile(profile)
             if found:
                 out[couple_id] = found
         return out
@@ -1848,10 +1849,10 @@ class Store:
             history = self._histories.get(couple_id, stamp) if found is not None else None
             if history is None:
                 # the profile never changes after the couple is created, and a re-load changes the stamp
-                interests = _profile_interests(found[1]) if found is not None else ()
+                profile = _stated_profile(found[1]) if found is not None else NO_PROFILE
                 cursor.execute(f"SELECT idea_id, {day}, rating_a, rating_b FROM dates WHERE couple_id = {mark} "
                                "ORDER BY id", (couple_id,))
-                history = CoupleDates(couple_id, tuple(cursor.fetchall()), interests)  # DBAPI rows are tuples
+                history = CoupleDates(couple_id, tuple(cursor.fetchall()), profile)  # DBAPI rows are tuples
                 if found is not None:  # read after the stamp: at least as new as it says
                     self._histories.put(couple_id, stamp, history)
             cursor.execute(f"SELECT idea_id, MAX(served_on) FROM suggestions WHERE couple_id = {mark} "

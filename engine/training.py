@@ -21,7 +21,7 @@ from sklearn.base import clone
 
 from .catalog import Catalog
 from .dates import as_dates_frame, mean_rating
-from .interests import Interests
+from .profiles import Profiles
 from .evaluation import ndcg_at_k
 from .model import EnjoymentModel
 from .registry import ArtifactError, NoModelError, Registry
@@ -69,11 +69,11 @@ def time_split(dates: pd.DataFrame, holdout_share: float = 0.2,
 
 def holdout_ndcg(model, train: pd.DataFrame, test: pd.DataFrame, k: int = 10,
                  max_couples: int = 3000, seed: int = 0, relevant: float | None = None,
-                 interests: Interests | None = None) -> dict[str, float]:
+                 profiles: Profiles | None = None) -> dict[str, float]:
     """NDCG@k of ``model`` on the hold-out: relevant = ideas rated relevant after the cut, new to the couple.
 
     ``relevant`` defaults to the model's own threshold (``featurizer_.relevant_rating_``);
-    ``interests`` are the couples' stated interests.
+    ``profiles`` are the couples' stated profiles.
     """
     rel = model.featurizer_.relevant_rating_ if relevant is None else relevant
     test = test.assign(_r=mean_rating(test))
@@ -87,7 +87,7 @@ def holdout_ndcg(model, train: pd.DataFrame, test: pd.DataFrame, k: int = 10,
     if not couples:
         return {"ndcg": float("nan"), "couples": 0}
     recs = model.recommend(couples, k, exclude={c: seen[c] for c in couples},
-                           history=train[train["couple_id"].isin(couples)], interests=interests)
+                           history=train[train["couple_id"].isin(couples)], profiles=profiles)
     scores = [ndcg_at_k([i for i, _ in r], relevant[c], k) for c, r in zip(couples, recs)]
     return {"ndcg": float(np.mean(scores)), "couples": len(couples)}
 
@@ -115,7 +115,7 @@ def train_and_maybe_promote(dates: pd.DataFrame, catalog: Catalog, registry: Reg
                             promote: bool = True, tolerance: float = 0.01,
                             params: dict[str, Any] | None = None,
                             factory: Callable[..., EnjoymentModel] = EnjoymentModel,
-                            interests: Interests | None = None) -> TrainResult:
+                            profiles: Profiles | None = None) -> TrainResult:
     """Train, evaluate against the live model on a time-based hold-out, save, and promote if not worse.
 
     Parameters
@@ -132,14 +132,14 @@ def train_and_maybe_promote(dates: pd.DataFrame, catalog: Catalog, registry: Reg
         Model parameters.
     factory : callable, default=EnjoymentModel
         Builds the unfitted model from ``params``.
-    interests : mapping couple id -> labels, optional
-        The couples' stated interests (``Store.interests()``).
+    profiles : mapping couple id -> Profile, optional
+        The couples' stated profiles (``Store.profiles()``).
     """
     start = time.perf_counter()
     dates = as_dates_frame(dates)
     train, test = time_split(dates)
-    candidate = factory(**(params or {})).fit(train, catalog, interests)
-    metrics = holdout_ndcg(candidate, train, test, interests=interests)
+    candidate = factory(**(params or {})).fit(train, catalog, profiles)
+    metrics = holdout_ndcg(candidate, train, test, profiles=profiles)
     live_metrics = None
     live_version = registry.live_version()
     if live_version is not None:
@@ -147,13 +147,13 @@ def train_and_maybe_promote(dates: pd.DataFrame, catalog: Catalog, registry: Reg
             live_model, _ = registry.load(live_version, catalog=catalog)
             # judge the live model's configuration on the same split as the candidate: the
             # live artifact itself has seen the hold-out dates, which would favour it unfairly
-            live_metrics = holdout_ndcg(clone(live_model).fit(train, catalog, interests), train, test,
-                                        interests=interests)
+            live_metrics = holdout_ndcg(clone(live_model).fit(train, catalog, profiles), train, test,
+                                        profiles=profiles)
             live_metrics["version"] = live_version
         except (ArtifactError, NoModelError) as exc:
             logger.warning("live model %s cannot be evaluated (%s); the candidate will replace it",
                            live_version, exc)
-    final = factory(**(params or {})).fit(dates, catalog, interests)
+    final = factory(**(params or {})).fit(dates, catalog, profiles)
     data = {"dates": int(len(dates)), "couples": int(dates["couple_id"].nunique()),
             "holdout_dates": int(len(test))}
     version = registry.save(final, metrics={"holdout_ndcg@10": metrics["ndcg"],

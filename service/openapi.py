@@ -62,7 +62,10 @@ def _schemas() -> dict[str, Any]:
         "Profile": {
             "type": "object", "additionalProperties": False,
             "properties": {
-                "budget_ceiling": {"type": "integer", "minimum": 0, "maximum": 3, "nullable": True},
+                "budget_ceiling": {"type": "integer", "minimum": 0, "maximum": 3, "nullable": True,
+                                   "description": "the cost tier (0 free ... 3 splurge) the couple usually "
+                                                  "spends up to; ideas above it are ranked lower (tonight's "
+                                                  "budget parameter is the hard limit)"},
                 "kids": {"type": "boolean", "nullable": True},
                 "accessibility_needs": {"type": "string", "nullable": True},
                 "interests": {"type": "array", "items": {"type": "string"}, "nullable": True,

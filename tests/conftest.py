@@ -115,7 +115,7 @@ def tiny_model_dir(tmp_path_factory, tiny_world):
 
     folder = tmp_path_factory.mktemp("models")
     registry = Registry(folder)
-    from engine.interests import from_couples
+    from engine.profiles import from_couples
 
     model = EnjoymentModel(max_iter=30).fit(tiny_world.dates, tiny_world.catalog, from_couples(tiny_world.couples))
     registry.promote(registry.save(model, data={"dates": len(tiny_world.dates)}), catalog=tiny_world.catalog)

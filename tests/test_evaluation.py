@@ -185,11 +185,11 @@ class _Peeker(BaseEstimator):
         self.full = full
         self.relevant = relevant
 
-    def fit(self, dates, catalog, interests=None):
+    def fit(self, dates, catalog, profiles=None):
         self.ids_ = list(catalog.ids)
         return self
 
-    def recommend(self, couples, k, context=None, exclude=None, history=None, interests=None):
+    def recommend(self, couples, k, context=None, exclude=None, history=None, profiles=None):
         rated = self.full.assign(r=mean_rating(self.full)).groupby(["couple_id", "idea_id"])["r"].mean()
         out = []
         for c in couples:
@@ -205,11 +205,11 @@ class _Oracle(BaseEstimator):
     def __init__(self, world=None):
         self.world = world
 
-    def fit(self, dates, catalog, interests=None):
+    def fit(self, dates, catalog, profiles=None):
         self.ids_ = np.asarray(catalog.ids)
         return self
 
-    def recommend(self, couples, k, context=None, exclude=None, history=None, interests=None):
+    def recommend(self, couples, k, context=None, exclude=None, history=None, profiles=None):
         E = self.world.expected_enjoyment(list(couples))
         out = []
         for r, c in enumerate(couples):
@@ -255,7 +255,7 @@ def test_evaluate_dataset_without_truth_has_no_enjoyment(world):
 
 def test_evaluate_refuses_an_excluded_idea(world):
     class _Repeater(_Peeker):
-        def recommend(self, couples, k, context=None, exclude=None, history=None, interests=None):
+        def recommend(self, couples, k, context=None, exclude=None, history=None, profiles=None):
             return [[(sorted(exclude[c])[0], 1.0)] for c in couples]
 
     with pytest.raises(ValueError, match="recommended an excluded .* idea to couple"):
@@ -277,12 +277,12 @@ class _Dial(BaseEstimator):
     def __init__(self, routine_weight=0.0):
         self.routine_weight = routine_weight
 
-    def fit(self, dates, catalog, interests=None):
+    def fit(self, dates, catalog, profiles=None):
         _Dial.fits += 1
         self.pop_ = MostPopular().fit(dates, catalog)
         return self
 
-    def recommend(self, couples, k, context=None, exclude=None, history=None, interests=None):
+    def recommend(self, couples, k, context=None, exclude=None, history=None, profiles=None):
         ranked = self.pop_.recommend(couples, len(self.pop_.idea_ids_), exclude=exclude)
         w = self.routine_weight
         return [sorted(lst, key=lambda p: -((1 - w) * p[1] - w * p[1]))[:k] for lst in ranked]

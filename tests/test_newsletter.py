@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from engine.catalog import load_catalog
 from engine.cli import main
 from engine.commands.importing import couple_records
-from engine.interests import from_couples
+from engine.profiles import from_couples
 from engine.model import EnjoymentModel
 from engine.newsletter import (AlreadySentError, NewsletterError, plan_picks, recently_done, render_email,
                                run_newsletter, week_context, week_start)
@@ -166,27 +166,32 @@ def test_run_writes_k_distinct_category_picks_once_per_couple(store, world, tmp_
     _one_set_per_couple(_sent_rows(store, world["week"]), couples)
 
 
-def test_the_newsletter_plans_with_each_couples_stated_interests(store, world, tmp_path):
+def test_the_newsletter_plans_with_each_couples_stated_profile(store, world, tmp_path):
     out = tmp_path / "out"
     _run(store, world, out)
     got = [tuple(r) for r in _picks(out)[["couple_id", "rank", "idea_id"]].itertuples(index=False)]
     couples = store.couple_ids(active_only=True)
-    interests = store.interests(couples)
-    assert interests == from_couples(world["sim"].couples)  # every simulated couple stated some
+    profiles = store.profiles(couples)
+    assert profiles == from_couples(world["sim"].couples)  # every simulated couple stated interests and a ceiling
     dates = store.dates_frame(couples)
 
     def planned(**kwargs) -> list[tuple]:
         frame = plan_picks(world["recommender"], dates, couples, world["week"], **kwargs)
         return [tuple(r) for r in frame[["couple_id", "rank", "idea_id"]].itertuples(index=False)]
 
-    assert got == planned(interests=interests)
+    assert got == planned(profiles=profiles)
     assert got != planned()
-    # the picks lean toward what the couples said they are into
+    # the picks lean toward what the couples said they are into, and stay within what they spend
     category = world["catalog"].frame["category"]
+    cost = world["catalog"].frame["cost"].astype(int)
 
     def share(rows) -> float:
-        return float(np.mean([category[i] in interests[c] for c, _, i in rows]))
+        return float(np.mean([category[i] in profiles[c].interests for c, _, i in rows]))
+
+    def over(rows) -> float:
+        return float(np.mean([cost[i] > profiles[c].budget_ceiling for c, _, i in rows]))
     assert share(got) > share(planned())
+    assert over(got) < over(planned())
 
 
 def test_exclusions_recent_dates_and_last_four_newsletters(store, world, tmp_path):

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from engine.cli import main
 from engine.dates import as_dates_frame
+from engine.profiles import NO_PROFILE, Profile
 from engine.store import (
     LATEST_VERSION,
     Store,
@@ -707,16 +708,19 @@ def test_tonight_reads_reuse_a_history_until_a_date_changes_it(store, db_url):
     assert [row[0] for row in store.tonight_reads(cid, today, since, "k:")[0].rows] == ["a", "b", "c", "d"]
 
 
-def test_interests_are_read_for_training_and_for_each_request(store):
+def test_profiles_are_read_for_training_and_for_each_request(store):
     loves, _ = store.create_couple({"interests": ["Dancing", "cooking", "dancing "]})
-    plain, _ = store.create_couple({"budget_ceiling": 1})
-    store.bulk_load([{"id": "imported", "profile": {"interests": ["Outdoors"]}}], _frame(0))
-    assert store.interests() == {loves: ("cooking", "dancing"), "imported": ("outdoors",)}
-    assert store.interests([plain, "imported", "nobody"]) == {"imported": ("outdoors",)}
+    thrifty, _ = store.create_couple({"budget_ceiling": 1, "kids": True})
+    plain, _ = store.create_couple({"kids": False})
+    store.bulk_load([{"id": "imported", "profile": {"interests": ["Outdoors"], "budget_ceiling": 0}}], _frame(0))
+    assert store.profiles() == {loves: Profile(("cooking", "dancing")), thrifty: Profile((), 1),
+                                "imported": Profile(("outdoors",), 0)}
+    assert store.profiles([plain, "imported", "nobody"]) == {"imported": Profile(("outdoors",), 0)}
     today, since = dt.date(2025, 6, 10), dt.date(2025, 5, 27)
-    assert store.tonight_reads(loves, today, since, "k:")[0].interests == ("cooking", "dancing")
-    assert store.tonight_reads(plain, today, since, "k:")[0].interests == ()
-    assert store.tonight_reads("imported", today, since, "k:")[0].interests == ("outdoors",)
-    # re-loaded with other interests: the request sees the new ones (the stamp changed)
+    assert store.tonight_reads(loves, today, since, "k:")[0].profile == Profile(("cooking", "dancing"))
+    assert store.tonight_reads(thrifty, today, since, "k:")[0].profile == Profile((), 1)
+    assert store.tonight_reads(plain, today, since, "k:")[0].profile == NO_PROFILE
+    assert store.tonight_reads("imported", today, since, "k:")[0].profile == Profile(("outdoors",), 0)
+    # re-loaded with another profile: the request sees the new one (the stamp changed)
     store.bulk_load([{"id": "imported", "profile": {"interests": ["wellness"]}}], _frame(0), replace=True)
-    assert store.tonight_reads("imported", today, since, "k:")[0].interests == ("wellness",)
+    assert store.tonight_reads("imported", today, since, "k:")[0].profile == Profile(("wellness",))

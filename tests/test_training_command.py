@@ -57,14 +57,14 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(env):
     assert json.loads(result.output)["promoted"]
 
 
-def test_train_learns_from_the_stored_interests(sqlite_url, tmp_path, tiny_world, monkeypatch):
-    """`dateideas train` reads the couples' profile interests: the promoted model weighs them
-    (a model trained without interests gives the feature exactly 0)."""
+def test_train_learns_from_the_stored_profiles(sqlite_url, tmp_path, tiny_world, monkeypatch):
+    """`dateideas train` reads the couples' profiles: the promoted model weighs their interests and
+    budget ceilings (a model trained without them gives those features exactly 0)."""
     from engine.commands.importing import couple_records
     from engine.registry import Registry
 
     records, problems, _ = couple_records(tiny_world.couples)
-    assert not problems and all(r["profile"].get("interests") for r in records)
+    assert not problems and all(r["profile"].get("interests") and "budget_ceiling" in r["profile"] for r in records)
     store = open_store(sqlite_url)
     store.migrate()
     store.bulk_load(records, tiny_world.dates)
@@ -75,3 +75,4 @@ def test_train_learns_from_the_stored_interests(sqlite_url, tmp_path, tiny_world
     assert result.exit_code == 0, result.output
     model, _ = Registry(tmp_path / "models").load(json.loads(result.output)["version"])
     assert model._linear_weights[model.feature_names_.index("interest")] > 0
+    assert model._linear_weights[model.feature_names_.index("over_budget")] < 0

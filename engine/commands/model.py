@@ -35,7 +35,7 @@ def run_training(store, settings, *, promote: bool = True, params: dict | None =
     try:
         catalog = load_catalog()
         result = train_and_maybe_promote(store.dates_frame(), catalog, Registry(settings.model_dir),
-                                         promote=promote, params=params, interests=store.interests())
+                                         promote=promote, params=params, profiles=store.profiles())
         store.finish_training_run(run_id, "succeeded", version=result.version, promoted=result.promoted,
                                   metrics=result.metrics | {"seconds": round(result.seconds, 2),
                                                             "reason": result.reason})

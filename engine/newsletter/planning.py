@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..context import Context
+from ..profiles import Profiles
 
 __all__ = [
     "PICK_COLUMNS",
@@ -111,7 +112,7 @@ def _multi(value) -> str:
 
 def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week: _dt.date | str,
                k: int = 3, *, sent_before: Mapping[str, set[str]] | None = None, seed: int = 0,
-               run_id: int | None = None, interests: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+               run_id: int | None = None, profiles: Profiles | None = None) -> pd.DataFrame:
     """Pick ``k`` ideas of distinct categories for each couple for one week.
 
     Excludes ideas the couple did in the last :data:`RECENT_DATE_DAYS` days
@@ -135,8 +136,8 @@ def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week
         so the picks do not depend on chunking or on where they run.
     run_id : int, optional
         Written into the ``run_id`` column.
-    interests : mapping couple id -> labels, optional
-        The couples' stated interests (``Store.interests``).
+    profiles : mapping couple id -> Profile, optional
+        The couples' stated profiles (``Store.profiles``).
 
     Returns
     -------
@@ -153,7 +154,7 @@ def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week
             exclude[str(couple)] = exclude.get(str(couple), set()) | set(ideas)
     suggestions = recommender.batch(dates, couple_ids, context, k=k, exclude=exclude,
                                     distinct_categories=True, seeds=_seeds(seed, couple_ids, monday),
-                                    interests=interests)
+                                    profiles=profiles)
     frame = recommender.catalog.frame
     category = frame["category"] if "category" in frame else pd.Series("", index=frame.index)
     pillars = frame["pillars"] if "pillars" in frame else pd.Series("", index=frame.index)

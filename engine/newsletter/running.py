@@ -41,6 +41,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..profiles import Profile
 from .planning import PICK_COLUMNS, RECENT_NEWSLETTERS, plan_picks, week_start
 from .rendering import email_filename, render_emails
 
@@ -80,15 +81,15 @@ class ChunkInput:
         These couples' dates (dates frame).
     sent_before : dict couple id -> set of idea ids
         Ideas in the couples' recent newsletters.
-    interests : dict couple id -> tuple of str
-        The couples' stated interests.
+    profiles : dict couple id -> Profile
+        The couples' stated profiles.
     """
 
     index: int
     couple_ids: list[str]
     dates: pd.DataFrame
     sent_before: dict[str, set[str]] = field(default_factory=dict)
-    interests: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    profiles: dict[str, Profile] = field(default_factory=dict)
 
 
 @dataclass
@@ -148,7 +149,7 @@ def _run_chunk(recommender, chunk: ChunkInput, week: _dt.date, k: int, seed: int
     """
     start = time.perf_counter()
     picks = plan_picks(recommender, chunk.dates, chunk.couple_ids, week, k,
-                       sent_before=chunk.sent_before, seed=seed, run_id=run_id, interests=chunk.interests)
+                       sent_before=chunk.sent_before, seed=seed, run_id=run_id, profiles=chunk.profiles)
     emails = render_emails(picks, week, recommender.catalog) if render else {}
     written = out_dir is not None
     if written:
@@ -407,7 +408,7 @@ def _store_chunks(store, couple_ids: Sequence[str], week: _dt.date, chunk_size: 
         ids = list(couple_ids[start:start + chunk_size])
         yield ChunkInput(index, ids, store.dates_frame(ids),
                          store.recent_newsletter_ideas(ids, week, last_n=RECENT_NEWSLETTERS),
-                         store.interests(ids))
+                         store.profiles(ids))
 
 
 def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path, *, k: int = 3,

@@ -1,0 +1,114 @@
+"""Couples' stated profiles: what a couple told us at onboarding, as the model uses it.
+
+Two profile fields shape the scores (see the ``interest``, ``interest_novel``
+and ``over_budget`` features in :mod:`engine.features`):
+
+* **interests** — free labels ("outdoors", "Mexican") that the model matches,
+  case-insensitively, against the values of each idea's categorical and
+  multi-valued attributes;
+* **budget ceiling** — the cost tier (0 free … 3 splurge) the couple usually
+  spends up to; ideas whose ``cost`` is above it are marked.
+
+The store keeps both with the couple (``profile.interests``,
+``profile.budget_ceiling``), the import format in ``couples.csv``
+(``interests`` ``|``-joined), and scoring code passes them around as a
+:data:`Profiles` mapping from couple id to :class:`Profile`. A couple
+without a profile is scored exactly as before profiles were used: those
+features are 0 for every idea.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import pandas as pd
+
+__all__ = ["NO_PROFILE", "Profile", "Profiles", "budget_ceiling", "from_couples", "from_record", "labels"]
+
+#: the highest cost tier a budget ceiling may name (0 free … 3 splurge)
+_MAX_TIER = 3
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One couple's stated profile, normalised (build it with :func:`from_record`).
+
+    Attributes
+    ----------
+    interests : tuple of str
+        Sorted, distinct, lower-cased labels (:func:`labels`).
+    budget_ceiling : int or None
+        Cost tier 0-3, or None when the couple did not say.
+    """
+
+    interests: tuple[str, ...] = ()
+    budget_ceiling: int | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.interests) or self.budget_ceiling is not None
+
+
+#: the profile of a couple that stated nothing
+NO_PROFILE = Profile()
+
+#: couple id -> that couple's profile
+Profiles = Mapping[str, Profile]
+
+
+def labels(values: Any) -> tuple[str, ...]:
+    """One couple's interests as sorted, distinct, lower-cased labels.
+
+    Accepts a list or tuple of strings, a ``|``-joined string (the import
+    format), or None / NaN (no interests).
+    """
+    if _missing(values):
+        return ()
+    if isinstance(values, str):
+        values = values.split("|")
+    return tuple(sorted({str(v).strip().lower() for v in values if str(v).strip()}))
+
+
+def budget_ceiling(value: Any) -> int | None:
+    """A budget ceiling as a cost tier 0-3, or None (missing, NaN or empty).
+
+    Raises
+    ------
+    ValueError
+        When the value is not a whole number from 0 to 3.
+    """
+    if _missing(value) or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        tier = float(value)
+    except (TypeError, ValueError):
+        tier = float("nan")
+    if isinstance(value, bool) or tier != tier or tier != int(tier) or not 0 <= tier <= _MAX_TIER:
+        raise ValueError(f"budget_ceiling must be a whole cost tier from 0 to {_MAX_TIER}, got {value!r}")
+    return int(tier)
+
+
+def from_record(record: Mapping[str, Any] | None) -> Profile:
+    """The :class:`Profile` in a stored profile or a couples-table row (other keys are ignored)."""
+    if not record:
+        return NO_PROFILE
+    return Profile(labels(record.get("interests")), budget_ceiling(record.get("budget_ceiling")))
+
+
+def from_couples(couples: pd.DataFrame | None) -> dict[str, Profile]:
+    """The profiles in a couples table (``id`` plus ``interests`` / ``budget_ceiling`` columns), by id.
+
+    Couples that stated neither are left out; a table without either column gives ``{}``.
+    """
+    if couples is None or "id" not in couples.columns:
+        return {}
+    columns = [c for c in ("interests", "budget_ceiling") if c in couples.columns]
+    if not columns:
+        return {}
+    out = {str(c): from_record(dict(zip(columns, values)))
+           for c, *values in zip(couples["id"], *(couples[col] for col in columns))}
+    return {c: p for c, p in out.items() if p}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or value is pd.NA
