@@ -235,16 +235,16 @@ def _as_text(field: str, value: Any, *, max_len: int | None = None, empty_ok: bo
     return value
 
 
-def _as_context(field: str, value: Any) -> dict[str, Any]:
+def _context_json(field: str, value: Any) -> str:
+    """A context (a JSON object or None) checked and encoded in one pass, as :func:`_dumps` would."""
     if value is None:
-        return {}
+        return "{}"
     if not isinstance(value, dict):
         raise ValidationError(field, f"must be a JSON object (dict) or null, got {type(value).__name__}")
     try:
-        json.dumps(value)
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise ValidationError(field, f"must be JSON-serialisable: {exc}") from exc
-    return dict(value)
 
 
 def _validate_profile(profile: Any) -> dict[str, Any]:
@@ -987,7 +987,7 @@ class Store:
             "rating_a": _as_rating("rating_a", rating_a),
             "rating_b": _as_rating("rating_b", rating_b),
             "note": _as_text("note", "" if note is None else note, empty_ok=True),
-            "context": _dumps(_as_context("context", context)),
+            "context": _context_json("context", context),
             "idempotency_key": None if idempotency_key is None
             else _as_text("idempotency_key", idempotency_key, max_len=_KEY_MAX),
             "created_at": _utcnow(),
@@ -1257,7 +1257,7 @@ class Store:
         object alive, so its id cannot be reused by another within the call)."""
         hit = seen.get(id(context))
         if hit is None or hit[0] is not context:
-            hit = seen[id(context)] = (context, _dumps(_as_context(field, context)))
+            hit = seen[id(context)] = (context, _context_json(field, context))
         return hit[1]
 
     @staticmethod
