@@ -30,30 +30,34 @@ __all__ = ["NO_PROFILE", "Profile", "Profiles", "budget_ceiling", "from_couples"
 _MAX_TIER = 3
 
 
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or value is pd.NA
+
+
 @dataclass(frozen=True)
 class Profile:
-    """One couple's stated profile, normalised (build it with :func:`from_record`).
+    """One couple's stated profile, normalised on construction.
 
     Attributes
     ----------
     interests : tuple of str
-        Sorted, distinct, lower-cased labels (:func:`labels`).
+        Sorted, distinct, lower-cased labels; given as anything :func:`labels` accepts.
     budget_ceiling : int or None
-        Cost tier 0-3, or None when the couple did not say.
+        Cost tier 0-3, or None when the couple did not say; given as anything
+        :func:`budget_ceiling` accepts (a ``ValueError`` otherwise).
     """
 
     interests: tuple[str, ...] = ()
     budget_ceiling: int | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "interests", labels(self.interests))
+        object.__setattr__(self, "budget_ceiling", budget_ceiling(self.budget_ceiling))
+
     def __bool__(self) -> bool:
         return bool(self.interests) or self.budget_ceiling is not None
 
 
-#: the profile of a couple that stated nothing
-NO_PROFILE = Profile()
-
-#: couple id -> that couple's profile
-Profiles = Mapping[str, Profile]
 
 
 def labels(values: Any) -> tuple[str, ...]:
@@ -88,11 +92,18 @@ def budget_ceiling(value: Any) -> int | None:
     return int(tier)
 
 
+#: the profile of a couple that stated nothing
+NO_PROFILE = Profile()
+
+#: couple id -> that couple's profile
+Profiles = Mapping[str, Profile]
+
+
 def from_record(record: Mapping[str, Any] | None) -> Profile:
     """The :class:`Profile` in a stored profile or a couples-table row (other keys are ignored)."""
     if not record:
         return NO_PROFILE
-    return Profile(labels(record.get("interests")), budget_ceiling(record.get("budget_ceiling")))
+    return Profile(record.get("interests"), record.get("budget_ceiling"))
 
 
 def from_couples(couples: pd.DataFrame | None) -> dict[str, Profile]:
@@ -108,7 +119,3 @@ def from_couples(couples: pd.DataFrame | None) -> dict[str, Profile]:
     out = {str(c): from_record(dict(zip(columns, values)))
            for c, *values in zip(couples["id"], *(couples[col] for col in columns))}
     return {c: p for c, p in out.items() if p}
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or value is pd.NA

@@ -217,3 +217,10 @@ def test_fit_refuses_profiles_that_are_not_profile_objects(catalog):
     dates, _ = _budget_world(catalog, n=30)
     with pytest.raises(TypeError, match="profiles must map couple ids to engine.profiles.Profile"):
         EnjoymentModel().fit(dates, catalog, {"b0": ["wellness"]})
+
+
+def test_a_profile_normalises_what_it_is_given():
+    assert Profile(["Outdoors", " outdoors", "Games"], "2") == Profile(("games", "outdoors"), 2)
+    assert Profile("wellness|Culture") == Profile(("culture", "wellness"))
+    with pytest.raises(ValueError, match="budget_ceiling must be a whole cost tier"):
+        Profile((), 7)
