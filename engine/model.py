@@ -9,10 +9,12 @@ each target's features see only the couple's dates before that idea was
 first done, and the idea-side statistics (similarity, priors) are learned
 without the target pairs. Negatives are ideas the couple never did.
 
-Ranking (:meth:`EnjoymentModel.rank`) then trades that enjoyment against
-distance from the couple's routine (``routine_weight``), obeys the context's
-hard constraints, penalises repeats, keeps the list diverse (MMR, and
-optionally one idea per category) and can explore with a seed.
+Ranking (:meth:`EnjoymentModel.rank`) then puts first the idea the couple
+would enjoy most, trades enjoyment against breaking the couple's routine for
+the two alternatives that complete tonight's answer (``routine_weight``),
+obeys the context's hard constraints, penalises repeats, keeps the list
+diverse (MMR, and optionally one idea per category) and can explore with a
+seed.
 
 Cold start is an explicit path: a couple with no history is scored from the
 idea priors alone and flagged ``cold_start``; an idea absent from the
@@ -46,6 +48,10 @@ from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
 __all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS"]
 
 logger = logging.getLogger(__name__)
+
+#: list positions (0-based) where ``routine_weight`` trades enjoyment for breaking the routine:
+#: the two alternatives that complete tonight's default answer of three
+_ROUTINE_SLOTS = range(1, 3)
 
 LEARNERS = ("linear", "pairwise", "hgb")
 #: point-in-time targets are drawn first among ideas first done after this share of a couple's ideas
@@ -106,9 +112,15 @@ class EnjoymentModel(BaseEstimator):
         scores), and ~10x faster to score; ``pairwise`` is +0.004 / +0.006
         NDCG@10 on synthetic / UCI but lowers the enjoyment ratio (0.893 vs
         0.898) and the top-3 outside the routine (0.10 vs 0.14).
-    routine_weight : float in [0, 1], default=0.1
-        Ranking score = (1 - w) * enjoyment (scaled to the couple's best) +
-        w * routine distance. 0 ranks by enjoyment alone.
+    routine_weight : float in [0, 1], default=0.25
+        How much tonight's alternatives break the routine. The first idea
+        (tonight's suggestion) is the one the couple would enjoy most; the
+        next two (the alternatives that complete the default answer of
+        three) are chosen by (1 - w) * enjoyment (scaled to the couple's
+        best) + w * [the idea's kind is not one of the three the couple does
+        most]; every later idea goes by enjoyment again. 0 ranks by
+        enjoyment alone. Chosen from the evaluation's trade-off curve
+        (README).
     diversity : float >= 0, default=0.05
         MMR penalty on similarity to ideas already in the list.
     repeat_penalty : float >= 0, default=0.5
@@ -154,7 +166,7 @@ class EnjoymentModel(BaseEstimator):
     random_state : int, default=0
     """
 
-    def __init__(self, learner: str = "linear", routine_weight: float = 0.1, diversity: float = 0.05,
+    def __init__(self, learner: str = "linear", routine_weight: float = 0.25, diversity: float = 0.05,
                  repeat_penalty: float = 0.5, repeat_days: int = 90, exploration: float = 0.0,
                  negatives: int = 6, target_share: float = 0.25, target_couples: int | None = 5_000,
                  training_history: str = "before",
@@ -503,8 +515,11 @@ class EnjoymentModel(BaseEstimator):
                 enj[r] += self.exploration * noise / np.sqrt(1.0 + hist.n_dates[r])
         top = np.maximum(enj.max(axis=1, keepdims=True), 1e-9)
         routine = F[..., FEATURE_NAMES.index("routine_distance")]
+        score = enj / top
+        # the alternatives: (1 - w) * enjoyment + w * [a kind of date the couple does not do most]
+        outside = 1.0 - sum(F[..., FEATURE_NAMES.index(f"group_rank{i}")] for i in (1, 2, 3))
         w = float(self.routine_weight)
-        score = (1 - w) * enj / top + w * routine
+        routine_shift = w * (outside - score) if w else None  # added to the enjoyment at those steps
         # repeats: done recently (by days_since) and suggested recently
         since = F[..., FEATURE_NAMES.index("days_since")] * 365.0
         times = F[..., FEATURE_NAMES.index("times_done")]
@@ -539,6 +554,8 @@ class EnjoymentModel(BaseEstimator):
         rows = np.arange(n_c)
         for step in range(k):
             adjusted = score - self.diversity * max_sim
+            if routine_shift is not None and step in _ROUTINE_SLOTS:
+                adjusted = adjusted + routine_shift
             best = np.argmax(adjusted, axis=1)
             val = adjusted[rows, best]
             ok = np.isfinite(val)

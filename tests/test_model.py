@@ -69,6 +69,35 @@ def test_outdoor_active_lover_gets_outdoor_active_first(model, catalog):
     assert not set(calm) & {p.idea_id for p in picks}
 
 
+def test_routine_weight_breaks_the_routine_in_the_alternatives_only(model, world, catalog):
+    """The suggestion is the most enjoyed idea whatever the weight; the two alternatives after it
+    trade enjoyment for a kind of date outside the couple's three most done ones; the ideas after
+    tonight's three follow by enjoyment again."""
+    category = catalog.frame["category"]
+    couples = [str(c) for c in world.couples["id"].iloc[:60]]
+    history = world.dates[world.dates["couple_id"].isin(couples)]
+    done = history.assign(category=category[history["idea_id"]].to_numpy())
+    most = done.groupby("couple_id")["category"].agg(lambda s: set(s.value_counts(sort=True).index[:3]))
+    ranked = {}
+    for w in (0.0, 1.0):
+        model.set_params(routine_weight=w, diversity=0.0)
+        ranked[w] = model.rank(history, couples, k=8, as_of_day=20_500)
+    ids = catalog.ids
+    outside = {0.0: 0, 1.0: 0}
+    for r, c in enumerate(couples):
+        plain = [ids[p] for p in ranked[0.0].positions[r]]
+        broken = [ids[p] for p in ranked[1.0].positions[r]]
+        assert broken[0] == plain[0]  # the suggestion: by enjoyment alone
+        for w, picks in ((0.0, plain), (1.0, broken)):
+            outside[w] += all(category[i] not in most[c] for i in picks[1:3])
+        # after tonight's three, the remaining ideas go by enjoyment: the weight-0 order of what is left
+        rest = [i for i in plain if i not in broken[:3]]
+        assert broken[3:] == rest[:len(broken) - 3]
+    # at weight 1 both alternatives are outside the routine (a couple whose third place is a tie
+    # may count another kind as "most done" than pandas does), at weight 0 mostly not
+    assert outside[1.0] >= 0.8 * len(couples) > 2 * outside[0.0], outside
+
+
 def test_a_rating_of_one_pushes_similar_ideas_down(model, catalog):
     f = catalog.frame
     games = list(f.index[f["category"] == "games-and-play"])
