@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 
 import numpy as np
 import pandas as pd
@@ -96,6 +97,26 @@ def test_routine_weight_breaks_the_routine_in_the_alternatives_only(model, world
     # at weight 1 both alternatives are outside the routine (a couple whose third place is a tie
     # may count another kind as "most done" than pandas does), at weight 0 mostly not
     assert outside[1.0] >= 0.8 * len(couples) > 2 * outside[0.0], outside
+
+
+def test_an_alternative_outside_the_routine_says_so(model, world, catalog):
+    """An idea of a kind the couple does not do most (what the routine trade-off rewards) carries
+    a reason about the routine: "something new", "N weeks since your last ..." or "a break"."""
+    couples = [str(c) for c in world.couples["id"].iloc[:40]]
+    history = world.dates[world.dates["couple_id"].isin(couples)]
+    rec = Recommender(model.set_params(routine_weight=0.25), "test")
+    picks = rec.batch(history, couples, Context(day=dt.date(2026, 5, 2)), k=3, distinct_categories=False)
+    category = catalog.frame["category"]
+    routine = re.compile(r"^(something new for you|it has been .* since your last|a break from your usual)")
+    checked = 0
+    for c in couples:
+        done = category[history.loc[history["couple_id"] == c, "idea_id"]].value_counts()
+        most = set(done.index[:3]) if len(done) <= 3 or done.iloc[2] > done.iloc[3] else None
+        for s in picks[c][1:]:
+            if most is not None and category[s.idea_id] not in most:
+                checked += 1
+                assert any(routine.match(r) for r in s.reasons), (c, s.idea_id, s.reasons)
+    assert checked >= 20
 
 
 def test_a_rating_of_one_pushes_similar_ideas_down(model, catalog):
