@@ -56,7 +56,10 @@ class Suggestion:
     rank : int
         1 = the suggestion, 2.. = alternatives.
     score : float
-        Ranking score (enjoyment traded against routine distance).
+        The ranking score at the idea's place: enjoyment (scaled to the
+        couple's best) less repeat and diversity penalties; for tonight's two
+        alternatives also traded against breaking the routine
+        (``routine_weight``), so it need not fall along the list.
     enjoyment : float
         Predicted probability the couple rates it relevant (0-1).
     routine_distance : float

@@ -87,7 +87,11 @@ def _schemas() -> dict[str, Any]:
                          "cold_start"],
             "properties": {
                 "idea_id": {"type": "string"}, "title": {"type": "string"},
-                "rank": {"type": "integer", "minimum": 1}, "score": {"type": "number"},
+                "rank": {"type": "integer", "minimum": 1},
+                "score": {"type": "number", "description": "the ranking score at this place: enjoyment "
+                                                           "relative to the couple's best, less repeat "
+                                                           "penalties; the alternatives' also reward "
+                                                           "breaking the routine"},
                 "enjoyment": {"type": "number", "description": "predicted chance the couple rates it highly"},
                 "routine_distance": {"type": "number", "description": "0 = their usual, 1 = far from it"},
                 "reasons": {"type": "array", "items": {"type": "string"}},
