@@ -292,6 +292,7 @@ FEATURE_NAMES = (
     "interest",
     "interest_novel",
     "over_budget",
+    "interest_cold",
 )
 
 
@@ -704,6 +705,8 @@ class HistoryFeaturizer(BaseEstimator):
         F[..., 24] = hist.interest
         F[..., 25] = hist.interest * dist  # an interest far from the routine: the novelty the product is for
         F[..., 26] = hist.over_budget
+        # stated interests weigh most while little else is known: the first suggestions after sign-up
+        F[..., 27] = hist.interest / (1.0 + hist.n_dates)[:, None]
         j = self._attribute_matches(F, done_bin, n_done)
         for name in _RELATIVE:
             col = F[..., FEATURE_NAMES.index(name)]

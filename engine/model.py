@@ -112,7 +112,7 @@ class EnjoymentModel(BaseEstimator):
         scores), and ~10x faster to score; ``pairwise`` is +0.004 / +0.006
         NDCG@10 on synthetic / UCI but lowers the enjoyment ratio (0.893 vs
         0.898) and the top-3 outside the routine (0.10 vs 0.14).
-    routine_weight : float in [0, 1], default=0.25
+    routine_weight : float in [0, 1], default=0.24
         How much tonight's alternatives break the routine. The first idea
         (tonight's suggestion) is the one the couple would enjoy most; the
         next two (the alternatives that complete the default answer of
@@ -166,7 +166,7 @@ class EnjoymentModel(BaseEstimator):
     random_state : int, default=0
     """
 
-    def __init__(self, learner: str = "linear", routine_weight: float = 0.25, diversity: float = 0.05,
+    def __init__(self, learner: str = "linear", routine_weight: float = 0.24, diversity: float = 0.05,
                  repeat_penalty: float = 0.5, repeat_days: int = 90, exploration: float = 0.0,
                  negatives: int = 6, target_share: float = 0.25, target_couples: int | None = 5_000,
                  training_history: str = "before",

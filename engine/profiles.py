@@ -1,7 +1,7 @@
 """Couples' stated profiles: what a couple told us at onboarding, as the model uses it.
 
-Two profile fields shape the scores (see the ``interest``, ``interest_novel``
-and ``over_budget`` features in :mod:`engine.features`):
+Two profile fields shape the scores (see the ``interest``, ``interest_novel``,
+``interest_cold`` and ``over_budget`` features in :mod:`engine.features`):
 
 * **interests** — free labels ("outdoors", "Mexican") that the model matches,
   case-insensitively, against the values of each idea's categorical and

@@ -181,12 +181,16 @@ def test_the_newsletter_plans_with_each_couples_stated_profile(store, world, tmp
 
     assert got == planned(profiles=profiles)
     assert got != planned()
-    # the picks lean toward what the couples said they are into, and stay within what they spend
+    # the picks lean toward what the couples said they are into but have not been doing (their
+    # stated interests outside their three most done categories), and stay within what they spend
     category = world["catalog"].frame["category"]
     cost = world["catalog"].frame["cost"].astype(int)
+    done = dates.assign(category=category[dates["idea_id"]].to_numpy())
+    most = done.groupby("couple_id")["category"].agg(lambda s: set(s.value_counts().index[:3]))
 
     def share(rows) -> float:
-        return float(np.mean([category[i] in profiles[c].interests for c, _, i in rows]))
+        return float(np.mean([category[i] in profiles[c].interests and category[i] not in most[c]
+                              for c, _, i in rows]))
 
     def over(rows) -> float:
         return float(np.mean([cost[i] > profiles[c].budget_ceiling for c, _, i in rows]))
