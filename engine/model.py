@@ -516,10 +516,13 @@ class EnjoymentModel(BaseEstimator):
         top = np.maximum(enj.max(axis=1, keepdims=True), 1e-9)
         routine = F[..., FEATURE_NAMES.index("routine_distance")]
         score = enj / top
-        # the alternatives: (1 - w) * enjoyment + w * [a kind of date the couple does not do most]
-        outside = 1.0 - sum(F[..., FEATURE_NAMES.index(f"group_rank{i}")] for i in (1, 2, 3))
+        # the alternatives: (1 - w) * enjoyment + w * [a kind of date the couple does not do most],
+        # as a shift added to the enjoyment at those steps
         w = float(self.routine_weight)
-        routine_shift = w * (outside - score) if w else None  # added to the enjoyment at those steps
+        routine_shift = None
+        if w:
+            outside = 1.0 - sum(F[..., FEATURE_NAMES.index(f"group_rank{i}")] for i in (1, 2, 3))
+            routine_shift = w * (outside - score)
         # repeats: done recently (by days_since) and suggested recently
         since = F[..., FEATURE_NAMES.index("days_since")] * 365.0
         times = F[..., FEATURE_NAMES.index("times_done")]

@@ -58,8 +58,6 @@ class Profile:
         return bool(self.interests) or self.budget_ceiling is not None
 
 
-
-
 def labels(values: Any) -> tuple[str, ...]:
     """One couple's interests as sorted, distinct, lower-cased labels.
 
