@@ -31,7 +31,7 @@ __all__ = [
 _REQUIRED = ("id", "title")
 _OPTIONAL = ("description",)
 #: attributes that may be empty in a valid catalog
-_MAY_BE_EMPTY = ("text", "multi")
+_MAY_BE_EMPTY = ("text", "multi", "location")
 
 
 def default_catalog_dir() -> Path:

@@ -24,6 +24,8 @@ from typing import Any
 
 import pandas as pd
 
+from .geo import format_location, parse_location
+
 __all__ = ["CONVERTERS", "ConvertError", "UCI_FILES", "convert", "convert_uci_restaurant"]
 
 logger = logging.getLogger(__name__)
@@ -100,6 +102,16 @@ def _categorical(value: str, known: tuple[str, ...]) -> str:
     return value
 
 
+def _location(lat: str, lon: str, where: str) -> str:
+    """``"latitude,longitude"`` (the import format's location), or "" when either is missing."""
+    if lat in ("", _MISSING) or lon in ("", _MISSING):
+        return ""
+    try:
+        return format_location(parse_location((lat, lon)))
+    except ValueError as exc:
+        raise ConvertError(f"{where}: {exc}") from None
+
+
 def _nice(value: str) -> str:
     return value.replace("_", " ").replace("-", " ").lower()
 
@@ -132,6 +144,7 @@ def _schema() -> dict[str, Any]:
     for _, (_, name) in _MULTI.items():
         attrs[name] = {"kind": "multi"}
     attrs["franchise"] = {"kind": "boolean"}
+    attrs["location"] = {"kind": "location", "description": "where the restaurant is"}
     return {
         "attributes": attrs,
         "ratings": {"min": 0, "max": 2},
@@ -146,10 +159,12 @@ def convert_uci_restaurant(src: str | Path, dest: str | Path) -> dict[str, int]:
     name, a description built from its attributes, then price as an ordinal
     low/medium/high, alcohol, smoking_area, dress_code, accessibility,
     Rambience, area and other_services as categoricals with ``unknown`` for
-    ``?``, cuisines/payments/parking as multi, franchise as boolean),
+    ``?``, cuisines/payments/parking as multi, franchise as boolean, and its
+    latitude/longitude as a ``location``),
     ``schema.json`` (with ``"ratings": {"min": 0, "max": 2}``), ``dates.csv``
     (couple_id = userID, idea_id = placeID, rating; no day) and
-    ``couples.csv`` (a few profile columns, ``?`` left empty, and
+    ``couples.csv`` (a few profile columns, ``?`` left empty, ``home`` from the
+    consumer's latitude/longitude, and
     ``preferred_cuisines``: the consumer's cuisines from ``usercuisine.csv``,
     ``|``-joined). The cuisines are deliberately not written as ``interests``,
     which the model would match against the restaurants' ``cuisines``: they
@@ -186,7 +201,8 @@ def convert_uci_restaurant(src: str | Path, dest: str | Path) -> dict[str, int]:
     ratings = _read_csv(src / "rating_final.csv")
     _need(ratings, ("userID", "placeID", "rating"), "rating_final.csv")
     places = _read_csv(src / "geoplaces2.csv")
-    _need(places, ("placeID", "name", "price", "franchise", *_CATEGORICAL), "geoplaces2.csv")
+    _need(places, ("placeID", "name", "latitude", "longitude", "price", "franchise", *_CATEGORICAL),
+          "geoplaces2.csv")
     places = places.drop_duplicates("placeID").set_index("placeID")
     rated = list(dict.fromkeys(ratings["placeID"]))
     unknown = [p for p in rated if p not in places.index]
@@ -216,9 +232,10 @@ def convert_uci_restaurant(src: str | Path, dest: str | Path) -> dict[str, int]:
         for name, values in multi.items():
             row[name] = values.get(pid, "")
         row["franchise"] = {"t": "true", "f": "false"}.get(place["franchise"], "false")
+        row["location"] = _location(place["latitude"], place["longitude"], f"geoplaces2.csv: placeID {pid}")
         row["description"] = _description(row)
         rows.append(row)
-    columns = ["id", "title", "description", "price", *_CATEGORICAL, *multi, "franchise"]
+    columns = ["id", "title", "description", "price", *_CATEGORICAL, *multi, "franchise", "location"]
     ideas = pd.DataFrame(rows, columns=columns)
 
     dates = pd.DataFrame({
@@ -227,9 +244,11 @@ def convert_uci_restaurant(src: str | Path, dest: str | Path) -> dict[str, int]:
         "rating": pd.to_numeric(ratings["rating"], errors="raise"),
     })
     profile = _read_csv(src / "userprofile.csv")
-    _need(profile, ("userID",), "userprofile.csv")
+    _need(profile, ("userID", "latitude", "longitude"), "userprofile.csv")
     keep = [c for c in _PROFILE if c in profile.columns]
     couples = profile[["userID", *keep]].rename(columns={"userID": "id"}).replace(_MISSING, "")
+    couples["home"] = [_location(lat, lon, f"userprofile.csv: userID {uid}") for uid, lat, lon
+                       in zip(profile["userID"], profile["latitude"], profile["longitude"])]
     couples = couples[couples["id"].isin(set(dates["couple_id"]))]
     cuisine = _read_csv(src / "usercuisine.csv")
     _need(cuisine, ("userID", "Rcuisine"), "usercuisine.csv")

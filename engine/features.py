@@ -10,8 +10,8 @@ Two scikit-learn style transformers:
   vectors, an item-item co-occurrence similarity, shrunk popularity and
   quality priors) and then turns *any* couple's history into pair features
   for every (couple, idea): taste, collaborative signal, routine distance,
-  repeats, priors and the couple's stated profile (interests, budget
-  ceiling). Because the couple side is computed from the history passed in,
+  repeats, priors, distance from home (when ideas have a ``location``) and
+  the couple's stated profile (interests, budget ceiling, home). Because the couple side is computed from the history passed in,
   a new rating changes the next suggestion without retraining, and a couple
   with no history gets the prior-only (cold-start) features (plus its
   profile, when it stated one).
@@ -37,6 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 from .baselines import als_sweeps, solve_factors
 from .catalog import Catalog
 from .dates import CoupleDates, mean_rating
+from .geo import distances_km, parse_location
 from .profiles import NO_PROFILE, Profiles
 
 __all__ = ["FEATURE_NAMES", "HistoryFeaturizer", "IdeaEncoder", "MultiHotEncoder", "OrdinalScaler", "Histories"]
@@ -132,7 +133,8 @@ class IdeaEncoder(BaseEstimator, TransformerMixin):
 
     categorical -> one-hot, ordinal -> position in ``order`` scaled to [0, 1],
     numeric -> log1p then min-max scaled, boolean -> 0/1, multi -> multi-hot
-    (each row's block normalised), text -> ignored. Rows are L2-normalised,
+    (each row's block normalised), text and location -> ignored (a place is not
+    a taste; the ``distance`` features use it). Rows are L2-normalised,
     so a dot product of two rows is their cosine similarity.
 
     Parameters
@@ -154,7 +156,7 @@ class IdeaEncoder(BaseEstimator, TransformerMixin):
         parts = []
         for name, spec in X.schema.attributes.items():
             w = float(weights.get(name, 1.0))
-            if w == 0 or spec.kind == "text":
+            if w == 0 or spec.kind in ("text", "location"):
                 continue
             if spec.kind == "categorical":
                 cats = [list(spec.values)] if spec.values else "auto"
@@ -228,6 +230,9 @@ class Histories:
         1 where the idea's ``cost`` is above the couple's stated budget ceiling.
     interests : list of tuple of str, length n_couples
         Each couple's stated interests (:func:`engine.profiles.labels`).
+    homes : ndarray (n_couples, 2)
+        Latitude and longitude of each couple's home: the stated one, else the
+        median of the places of the ideas they did; NaN when neither is known.
     """
 
     couple_ids: np.ndarray
@@ -243,6 +248,7 @@ class Histories:
     interest: np.ndarray
     over_budget: np.ndarray
     interests: list[tuple[str, ...]]
+    homes: np.ndarray
 
 
 #: implicit ALS behind ``cf_factors``: implicit's ALS at its best point of the peers grid
@@ -262,7 +268,7 @@ _DENSE_ROWS, _DENSE_IDEAS = 64, 4096
 _MATCH_ROWS = 256
 
 #: features also given relative to the couple's own range (0 = their lowest idea, 1 = their highest)
-_RELATIVE = ("cf_done", "cf_liked", "taste", "sim_liked", "routine_distance", "attr_share")
+_RELATIVE = ("cf_done", "cf_liked", "taste", "sim_liked", "routine_distance", "attr_share", "nearby")
 
 FEATURE_NAMES = (
     "cf_done",
@@ -293,7 +299,15 @@ FEATURE_NAMES = (
     "interest_novel",
     "over_budget",
     "interest_cold",
+    "distance",
+    "nearby",
 )
+
+#: ``nearby`` = exp(-km / this): an idea this far from home counts 0.37 as near as one next door
+_NEARBY_KM = 5.0
+#: ``distance`` = min(km, this) / this: beyond it, farther makes no difference (another town).
+#: Linear rather than log1p(km): UCI NDCG@10 0.378 vs 0.373 (3 seeds, README)
+_FAR_KM = 30.0
 
 
 class HistoryFeaturizer(BaseEstimator):
@@ -378,6 +392,7 @@ class HistoryFeaturizer(BaseEstimator):
         self._fit_blocks(catalog)
         self._fit_labels(catalog)
         self.cost_ = _cost_tiers(catalog)
+        self.locations_ = _locations(catalog)
         pairs = self._pairs(dates)
         n_ideas = len(self.catalog_ids_)
         shape = (len(pairs["couple_ids"]), n_ideas)
@@ -478,24 +493,27 @@ class HistoryFeaturizer(BaseEstimator):
                         by_label.setdefault(v.strip().lower(), set()).add(pos)
         self.label_ideas_ = {label: np.array(sorted(p), dtype=np.int64) for label, p in by_label.items()}
 
-    def _stated(self, couple_ids: np.ndarray, profiles: Profiles | None,
-                dates: pd.DataFrame | CoupleDates) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]:
+    def _stated(self, couple_ids: np.ndarray, profiles: Profiles | None, dates: pd.DataFrame | CoupleDates
+                ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]], np.ndarray]:
         """From the couples' stated profiles: (n_couples, n_ideas) planes, 1 where the idea matches
         one of the couple's interests and 1 where its cost is above the couple's budget ceiling;
-        and each couple's interests."""
+        each couple's interests; and (n_couples, 2) stated homes (NaN = not stated)."""
         interest = np.zeros((len(couple_ids), len(self.catalog_ids_)))
         over_budget = np.zeros_like(interest)
+        homes = np.full((len(couple_ids), 2), np.nan)
         if profiles is None and isinstance(dates, CoupleDates):
             profiles = {dates.couple_id: dates.profile}
         if not profiles:
-            return interest, over_budget, [()] * len(couple_ids)
+            return interest, over_budget, [()] * len(couple_ids), homes
         stated = [profiles.get(c, NO_PROFILE) for c in couple_ids]
         for r, profile in enumerate(stated):
             for label in profile.interests:
                 interest[r, self.label_ideas_.get(label, [])] = 1.0
             if profile.budget_ceiling is not None and self.cost_ is not None:
                 over_budget[r] = self.cost_ > profile.budget_ceiling
-        return interest, over_budget, [p.interests for p in stated]
+            if profile.home is not None:
+                homes[r] = profile.home
+        return interest, over_budget, [p.interests for p in stated], homes
 
     def interest_matches(self, stated: Sequence[str], position: int) -> list[str]:
         """The labels among ``stated`` (a couple's interests) that idea ``position`` carries."""
@@ -629,11 +647,25 @@ class HistoryFeaturizer(BaseEstimator):
         centered = np.where(has, np.clip(2 * (zmean - mean_z[:, None]), -1, 1), 0.0)
         last_day = np.zeros(size)
         np.maximum.at(last_day, flat, (day + 1).astype(float))
-        interest, over_budget, stated = self._stated(couple_ids, profiles, dates)
+        interest, over_budget, stated, homes = self._stated(couple_ids, profiles, dates)
+        self._homes_from_history(homes, done)
         return Histories(couple_ids=couple_ids, done=done, liked=liked, disliked=disliked,
                          centered=centered, recent=recent, last_day=last_day.reshape(n_c, n_i),
                          rated=np.where(has, zmean, np.nan), n_dates=n_dates, mean_z=mean_z,
-                         interest=interest, over_budget=over_budget, interests=stated)
+                         interest=interest, over_budget=over_budget, interests=stated, homes=homes)
+
+    def _homes_from_history(self, homes: np.ndarray, done: np.ndarray) -> None:
+        """Fill, in place, the unknown homes of couples who did located ideas: the median
+        latitude and longitude of those ideas' places."""
+        locations = getattr(self, "locations_", None)
+        if locations is None:
+            return
+        located = ~np.isnan(locations[:, 0])
+        missing = np.flatnonzero(np.isnan(homes[:, 0]) & ((done[:, located] > 0).sum(axis=1) > 0))
+        if len(missing):
+            went = (done[missing] > 0) & located[None, :]
+            for axis in (0, 1):
+                homes[missing, axis] = np.nanmedian(np.where(went, locations[None, :, axis], np.nan), axis=1)
 
     # -- features ---------------------------------------------------------------
     def transform(self, hist: Histories, as_of_day: np.ndarray | int | None = None) -> np.ndarray:
@@ -707,6 +739,7 @@ class HistoryFeaturizer(BaseEstimator):
         F[..., 26] = hist.over_budget
         # stated interests weigh most while little else is known: the first suggestions after sign-up
         F[..., 27] = hist.interest / (1.0 + hist.n_dates)[:, None]
+        F[..., 28], F[..., 29] = self._distances(hist.homes)
         j = self._attribute_matches(F, done_bin, n_done)
         for name in _RELATIVE:
             col = F[..., FEATURE_NAMES.index(name)]
@@ -715,6 +748,21 @@ class HistoryFeaturizer(BaseEstimator):
             F[..., j] = (col - lo) / np.maximum(hi - lo, 1e-9)
             j += 1
         return F
+
+    def _distances(self, homes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[float, float]:
+        """``distance`` (km from home, capped at 30, over 30) and ``nearby`` (exp(-km / 5)) of every idea.
+
+        An idea with no place of its own is at home (distance 0, nearby 1); a couple whose home
+        is unknown, or a catalog without locations, gets 0 for both on every idea (no effect on
+        the couple's ranking).
+        """
+        locations = getattr(self, "locations_", None)
+        if locations is None or np.isnan(homes).all():
+            return 0.0, 0.0
+        km = distances_km(homes, locations)
+        known = ~np.isnan(homes[:, :1])
+        km = np.where(np.isnan(km) & known, 0.0, km)
+        return np.nan_to_num(np.minimum(km, _FAR_KM) / _FAR_KM), np.nan_to_num(np.exp(-km / _NEARBY_KM))
 
     def _times(self, name: str, rows: np.ndarray) -> np.ndarray:
         """``rows @ S`` for a fitted idea x idea similarity ``S`` (sparse, top-k per idea).
@@ -834,6 +882,20 @@ def _cost_tiers(catalog: Catalog) -> np.ndarray | None:
         return None
     tiers = pd.to_numeric(catalog.frame["cost"], errors="coerce").to_numpy(dtype=float)
     return None if np.isnan(tiers).any() else tiers
+
+
+def _locations(catalog: Catalog) -> np.ndarray | None:
+    """(n_ideas, 2) latitude and longitude of each idea's place from the catalog's first
+    ``location`` attribute (NaN rows: no place); None when the catalog has none."""
+    names = catalog.schema.names("location")
+    if not names:
+        return None
+    out = np.full((len(catalog), 2), np.nan)
+    for i, value in enumerate(catalog.frame[names[0]].to_numpy()):
+        place = parse_location(value if isinstance(value, str) else None)
+        if place is not None:
+            out[i] = place
+    return out
 
 
 def _cos_rows(A, V: np.ndarray) -> np.ndarray:

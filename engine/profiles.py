@@ -1,17 +1,22 @@
 """Couples' stated profiles: what a couple told us at onboarding, as the model uses it.
 
-Two profile fields shape the scores (see the ``interest``, ``interest_novel``,
-``interest_cold`` and ``over_budget`` features in :mod:`engine.features`):
+Three profile fields shape the scores (see the ``interest``, ``interest_novel``,
+``interest_cold``, ``over_budget``, ``distance`` and ``nearby`` features in
+:mod:`engine.features`):
 
 * **interests** — free labels ("outdoors", "Mexican") that the model matches,
   case-insensitively, against the values of each idea's categorical and
   multi-valued attributes;
 * **budget ceiling** — the cost tier (0 free … 3 splurge) the couple usually
-  spends up to; ideas whose ``cost`` is above it are marked.
+  spends up to; ideas whose ``cost`` is above it are marked;
+* **home** — where the couple lives (``"latitude,longitude"``, see
+  :mod:`engine.geo`); ideas with a ``location`` are scored by how far away
+  they are (without a stated home, the middle of the places the couple has
+  been to stands in for it).
 
-The store keeps both with the couple (``profile.interests``,
-``profile.budget_ceiling``), the import format in ``couples.csv``
-(``interests`` ``|``-joined), and scoring code passes them around as a
+The store keeps them with the couple (``profile.interests``,
+``profile.budget_ceiling``, ``profile.home``), the import format in
+``couples.csv`` (``interests`` ``|``-joined), and scoring code passes them around as a
 :data:`Profiles` mapping from couple id to :class:`Profile`. A couple
 without a profile is scored exactly as before profiles were used: those
 features are 0 for every idea.
@@ -23,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import pandas as pd
+
+from .geo import parse_location
 
 __all__ = ["NO_PROFILE", "Profile", "Profiles", "budget_ceiling", "from_couples", "from_record", "labels"]
 
@@ -45,17 +52,22 @@ class Profile:
     budget_ceiling : int or None
         Cost tier 0-3, or None when the couple did not say; given as anything
         :func:`budget_ceiling` accepts (a ``ValueError`` otherwise).
+    home : tuple (latitude, longitude) or None
+        Where the couple lives; given as anything
+        :func:`engine.geo.parse_location` accepts (a ``ValueError`` otherwise).
     """
 
     interests: tuple[str, ...] = ()
     budget_ceiling: int | None = None
+    home: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "interests", labels(self.interests))
         object.__setattr__(self, "budget_ceiling", budget_ceiling(self.budget_ceiling))
+        object.__setattr__(self, "home", parse_location(self.home))
 
     def __bool__(self) -> bool:
-        return bool(self.interests) or self.budget_ceiling is not None
+        return bool(self.interests) or self.budget_ceiling is not None or self.home is not None
 
 
 def labels(values: Any) -> tuple[str, ...]:
@@ -101,17 +113,18 @@ def from_record(record: Mapping[str, Any] | None) -> Profile:
     """The :class:`Profile` in a stored profile or a couples-table row (other keys are ignored)."""
     if not record:
         return NO_PROFILE
-    return Profile(record.get("interests"), record.get("budget_ceiling"))
+    return Profile(record.get("interests"), record.get("budget_ceiling"), record.get("home"))
 
 
 def from_couples(couples: pd.DataFrame | None) -> dict[str, Profile]:
-    """The profiles in a couples table (``id`` plus ``interests`` / ``budget_ceiling`` columns), by id.
+    """The profiles in a couples table (``id`` plus ``interests`` / ``budget_ceiling`` / ``home``
+    columns), by id.
 
-    Couples that stated neither are left out; a table without either column gives ``{}``.
+    Couples that stated none of them are left out; a table without those columns gives ``{}``.
     """
     if couples is None or "id" not in couples.columns:
         return {}
-    columns = [c for c in ("interests", "budget_ceiling") if c in couples.columns]
+    columns = [c for c in ("interests", "budget_ceiling", "home") if c in couples.columns]
     if not columns:
         return {}
     out = {str(c): from_record(dict(zip(columns, values)))

@@ -6,7 +6,9 @@ A schema is the ``schema.json`` of the import format (see the README)::
 
 with ``K`` one of ``categorical`` (optional ``values``), ``ordinal``
 (required ``order``), ``numeric`` (optional ``min``/``max``), ``boolean``,
-``multi`` (values joined by ``|``, optional ``values``) and ``text``.
+``multi`` (values joined by ``|``, optional ``values``), ``text`` and
+``location`` (``"latitude,longitude"`` in decimal degrees, or empty for an
+idea with no place of its own; see :mod:`engine.geo`).
 The feature pipeline is driven by these kinds, so it runs unchanged on any
 catalog that comes with a schema.
 """
@@ -19,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .geo import ALLOWED as _LOCATION, format_location, parse_location
+
 __all__ = ["KINDS", "AttributeSpec", "Schema", "SchemaError", "load_schema"]
 
-KINDS = ("categorical", "ordinal", "numeric", "boolean", "multi", "text")
+KINDS = ("categorical", "ordinal", "numeric", "boolean", "multi", "text", "location")
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
@@ -76,13 +80,16 @@ class AttributeSpec:
             if self.values:
                 return "values from " + ", ".join(self.values) + " joined by |"
             return "labels joined by |"
+        if self.kind == "location":
+            return _LOCATION
         return "any text"
 
     def parse(self, raw: str) -> Any:
         """Parse one CSV cell; raise ``ValueError`` saying what is allowed.
 
-        Returns ``None`` for an empty cell (only ``text`` and ``multi`` may
-        be empty in a valid catalog; callers decide).
+        Returns ``None`` for an empty cell (only ``text``, ``multi`` and
+        ``location`` may be empty in a valid catalog; callers decide). A
+        location comes back normalised, as ``"latitude,longitude"`` text.
         """
         raw = (raw or "").strip()
         if raw == "":
@@ -123,6 +130,8 @@ class AttributeSpec:
                         f"{', '.join(map(repr, bad))} not in {', '.join(self.values)}"
                     )
             return parts
+        if self.kind == "location":
+            return format_location(parse_location(raw))
         return raw  # text
 
 

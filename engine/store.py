@@ -73,6 +73,7 @@ from sqlalchemy.exc import IntegrityError
 from tqdm.auto import tqdm
 
 from .dates import CoupleDates, as_dates_frame
+from .geo import ALLOWED as LOCATION_ALLOWED, format_location, parse_location
 from .profiles import NO_PROFILE, Profile, from_record as stated_profile
 from .memo import Memo
 
@@ -127,6 +128,7 @@ PROFILE_FIELDS = {
     "kids": "true or false",
     "accessibility_needs": "a string",
     "interests": "a list of strings",
+    "home": "where the couple lives, " + LOCATION_ALLOWED,
 }
 
 _ID_MAX = 64
@@ -277,6 +279,14 @@ def _validate_profile(profile: Any) -> dict[str, Any]:
             if not isinstance(value, str):
                 raise ValidationError(field, f"must be {PROFILE_FIELDS[key]}, got {value!r}")
             out[key] = value
+        elif key == "home":
+            try:
+                place = parse_location(value) if isinstance(value, str) else None
+            except ValueError:
+                place = None
+            if place is None:
+                raise ValidationError(field, f"must be {PROFILE_FIELDS[key]}, got {value!r}")
+            out[key] = format_location(place)
         else:  # interests
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                 raise ValidationError(field, f"must be {PROFILE_FIELDS[key]}, got {value!r}")
@@ -1166,14 +1176,15 @@ class Store:
         return as_dates_frame(frame)
 
     def profiles(self, couple_ids: Iterable[str] | None = None) -> dict[str, Profile]:
-        """Couples' stated profiles as the model uses them (interests and budget ceiling, see
-        :mod:`engine.profiles`), by couple id.
+        """Couples' stated profiles as the model uses them (interests, budget ceiling and home,
+        see :mod:`engine.profiles`), by couple id.
 
-        Only couples that stated either are in the result; ``couple_ids`` limits it
+        Only couples that stated any of them are in the result; ``couple_ids`` limits it
         (default: everyone).
         """
         query = sa.select(tbl_couples.c.id, tbl_couples.c.profile).where(sa.or_(
-            tbl_couples.c.profile.like('%"interests"%'), tbl_couples.c.profile.like('%"budget_ceiling"%')))
+            tbl_couples.c.profile.like('%"interests"%'), tbl_couples.c.profile.like('%"budget_ceiling"%'),
+            tbl_couples.c.profile.like('%"home"%')))
         out: dict[str, Profile] = {}
         with self._read() as conn:
             if couple_ids is None:

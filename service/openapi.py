@@ -72,6 +72,12 @@ def _schemas() -> dict[str, Any]:
                               "description": "labels such as 'wellness' or 'music-and-dance', matched "
                                              "(ignoring case) against the ideas' categories, pillars and "
                                              "other attribute values; they shape the suggestions"},
+                "home": {"type": "string", "nullable": True,
+                         "pattern": r"^\s*-?[0-9.]+\s*,\s*-?[0-9.]+\s*$",
+                         "example": "22.1498,-100.9792",
+                         "description": "where the couple lives, 'latitude,longitude' in decimal degrees "
+                                        "(latitude -90..90, longitude -180..180); ideas with a place "
+                                        "are ranked by how far they are"},
             },
         },
         "NewCouple": {"type": "object", "additionalProperties": False,

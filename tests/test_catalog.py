@@ -212,7 +212,7 @@ def test_bad_schema_kind(tmp_path):
     p = _only_problem(_write(tmp_path, _GOOD, schema=schema))
     assert p.file == str(tmp_path / "schema.json")
     assert p.message == ("bad schema: attribute 'indoor': kind must be one of categorical, ordinal, "
-                         "numeric, boolean, multi, text, got 'yes-no'")
+                         "numeric, boolean, multi, text, location, got 'yes-no'")
 
 
 def test_bad_schema_json(tmp_path):

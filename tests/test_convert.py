@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from engine.cli import main
 from engine.convert import UCI_FILES, ConvertError, convert, convert_uci_restaurant
 from engine.dataset import read_dataset
+from engine.profiles import from_couples
 
 UCI = Path(__file__).resolve().parent.parent / "data" / "uci-restaurant"
 
@@ -56,6 +57,7 @@ def test_schema_kinds(converted):
     for name in ("cuisines", "payments", "parking"):
         assert attrs[name]["kind"] == "multi", name
     assert attrs["franchise"]["kind"] == "boolean"
+    assert attrs["location"]["kind"] == "location"
 
 
 def test_known_restaurant(converted):
@@ -68,6 +70,9 @@ def test_known_restaurant(converted):
     assert tacos["cuisines"] == ["Mexican"]
     assert tacos["franchise"] is False
     assert tacos["description"].startswith("Mexican restaurant, low prices")
+    # geoplaces2.csv: 22.1473922,-100.983092, kept to 6 decimals
+    assert tacos["location"] == "22.147392,-100.983092"
+    assert catalog.frame["location"].notna().all()
     # "Internet" in the raw file is normalised to the declared value
     assert set(catalog.frame["other_services"]) <= {"none", "internet", "variety", "unknown"}
     # the raw geoplaces2.csv is UTF-8 (not latin-1): accents survive
@@ -80,6 +85,15 @@ def test_missing_profile_values_become_empty(converted):
     assert couples.loc["U1024", "birth_year"] == 1930
     assert couples.loc["U1014", "drink_level"] == "abstemious"
     assert "?" not in set(couples["dress_preference"].astype(str))
+
+
+def test_consumers_homes_become_stated_homes(converted):
+    out, _ = converted
+    data = read_dataset(out)
+    couples = data.couples.set_index("id")
+    assert couples.loc["U1001", "home"] == "22.139997,-100.978803"  # userprofile.csv latitude, longitude
+    profiles = from_couples(data.couples)
+    assert len(profiles) == 138 and profiles["U1001"].home == (22.139997, -100.978803)
 
 
 def test_preferred_cuisines_are_kept_beside_the_profile_not_as_interests(converted):

@@ -245,3 +245,25 @@ def test_import_reports_bad_profile_values(folder, database):
     assert "couples.csv:4: budget_ceiling: must be an integer from 0 (free) to 3 (splurge), got 7" \
         in result.output
     assert _counts(database) == (0, 0)
+
+
+def test_import_checks_and_keeps_stated_homes(folder, database):
+    lines = _lines(folder / "couples.csv")
+    homes = ["home", '"22.15,-100.98"', "", "somewhere"] + [""] * (len(lines) - 4)
+    bad = [f"{line},{home}" for line, home in zip(lines, homes)]
+    _write_lines(folder / "couples.csv", bad)
+    result = CliRunner().invoke(main, ["import", str(folder), "--no-progress"])
+    assert result.exit_code == 1
+    assert "couples.csv:4: home: 'somewhere' is not a location; expected \"latitude,longitude\"" in result.output
+    assert _counts(database) == (0, 0)
+    homes[3] = ""
+    _write_lines(folder / "couples.csv", [f"{line},{home}" for line, home in zip(lines, homes)])
+    result = CliRunner().invoke(main, ["import", str(folder), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    store = open_store(database)
+    try:
+        first = lines[1].split(",")[0]
+        assert store.get_couple(first)["profile"]["home"] == "22.15,-100.98"
+        assert store.profiles()[first].home == (22.15, -100.98)
+    finally:
+        store.close()

@@ -35,7 +35,7 @@ def test_from_dict_keeps_kinds_order_and_extra(schema):
     assert schema.names() == list(schema.attributes)
     assert "note" in schema and "nope" not in schema
     assert schema.extra == {"version": 2}
-    assert set(KINDS) == {"categorical", "ordinal", "numeric", "boolean", "multi", "text"}
+    assert set(KINDS) == {"categorical", "ordinal", "numeric", "boolean", "multi", "text", "location"}
 
 
 def test_to_dict_round_trips(schema):
@@ -100,7 +100,7 @@ def test_allowed_describes_each_kind(schema):
         ([], r'schema must be an object with an "attributes" object'),
         ({"attrs": {}}, r'schema must be an object with an "attributes" object'),
         ({"attributes": {"x": {"kind": "colour"}}},
-         r"attribute 'x': kind must be one of categorical, ordinal, numeric, boolean, multi, text, got 'colour'"),
+         r"attribute 'x': kind must be one of categorical, ordinal, numeric, boolean, multi, text, location, got 'colour'"),
         ({"attributes": {"x": "numeric"}}, r"attribute 'x': kind must be one of .*, got 'numeric'"),
         ({"attributes": {"x": {"kind": "ordinal"}}}, r'attribute \'x\': an ordinal needs a non-empty "order" list'),
         ({"attributes": {"x": {"kind": "categorical", "values": "abc"}}},

@@ -79,6 +79,8 @@ def test_no_model_means_not_ready_and_503_on_tonight(service_store, tmp_path):
     ({"data": "profile=1", "content_type": "text/plain"}, 415, "unsupported_media_type", "Content-Type: application/json"),
     ({"json": {"name": "x"}}, 400, "bad_request", "unknown field 'name'; allowed: profile"),
     ({"json": {"profile": {"budget_ceiling": 9}}}, 400, "bad_request", "profile.budget_ceiling must be an integer cost tier"),
+    ({"json": {"profile": {"home": "12.5"}}}, 400, "bad_request",
+     'profile.home must be where the couple lives, "latitude,longitude" in decimal degrees'),
 ])
 def test_body_errors_are_json(client, kwargs, status, code, message):
     r = client.post("/v1/couples", **kwargs)

@@ -89,6 +89,14 @@ def test_couple_round_trip_and_tokens(store: Store):
     assert store.get_couple("c_nobody") is None
 
 
+def test_a_stated_home_is_stored_normalised_and_reaches_the_model(store: Store):
+    couple_id, _ = store.create_couple({"home": " 22.1500 , -100.98", "kids": True})
+    other, _ = store.create_couple({"kids": True})
+    assert store.get_couple(couple_id)["profile"] == {"home": "22.15,-100.98", "kids": True}
+    assert store.profiles() == {couple_id: Profile(home=(22.15, -100.98))}
+    assert other not in store.profiles([couple_id, other])
+
+
 def test_duplicate_couple_id_is_refused(store: Store):
     store.create_couple(couple_id="c_same")
     with pytest.raises(StoreError, match="c_same.*already exists"):
@@ -102,6 +110,9 @@ def test_duplicate_couple_id_is_refused(store: Store):
     ({"kids": "yes"}, r"profile\.kids: must be true or false, got 'yes'"),
     ({"accessibility_needs": 3}, r"profile\.accessibility_needs: must be a string"),
     ({"interests": "hiking"}, r"profile\.interests: must be a list of strings"),
+    ({"home": "downtown"}, r"profile\.home: must be where the couple lives, \"latitude,longitude\" in decimal"),
+    ({"home": "91,0"}, r"profile\.home: must be where the couple lives"),
+    ({"home": [22.1, -100.9]}, r"profile\.home: must be where the couple lives"),
     ("cheap", r"profile: must be an object"),
 ])
 def test_bad_profile_names_the_field(sqlite_url, profile, match):

@@ -9,10 +9,12 @@ import click
 import numpy as np
 import pandas as pd
 
+from ..geo import format_location, parse_location
+
 __all__ = ["import_", "couple_records"]
 
 #: couples.csv columns that go into the stored profile (``interests`` is ``|``-joined)
-_PROFILE_COLUMNS = ("budget_ceiling", "kids", "accessibility_needs", "interests")
+_PROFILE_COLUMNS = ("budget_ceiling", "kids", "accessibility_needs", "interests", "home")
 _TRUE = {"true": True, "false": False}
 
 
@@ -72,6 +74,11 @@ def couple_records(couples: pd.DataFrame) -> tuple[list[dict[str, Any]], list[st
                 profile[col] = [v.strip() for v in str(value).split("|") if v.strip()]
             elif col == "accessibility_needs":
                 profile[col] = str(value)
+            elif col == "home":
+                try:
+                    profile[col] = format_location(parse_location(str(value)))
+                except ValueError as exc:
+                    problems.append(f"couples.csv:{line}: home: {exc}")
         record["profile"] = profile
         records.append(record)
     return records, problems, ignored
