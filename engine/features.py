@@ -11,10 +11,10 @@ Two scikit-learn style transformers:
   quality priors) and then turns *any* couple's history into pair features
   for every (couple, idea): taste, collaborative signal, routine distance,
   repeats, priors, distance from home (when ideas have a ``location``) and
-  the couple's stated profile (interests, budget ceiling, home). Because the couple side is computed from the history passed in,
-  a new rating changes the next suggestion without retraining, and a couple
-  with no history gets the prior-only (cold-start) features (plus its
-  profile, when it stated one).
+  the couple's stated profile (interests, budget ceiling, home). Because the
+  couple side is computed from the history passed in, a new rating changes
+  the next suggestion without retraining, and a couple with no history gets
+  the prior-only (cold-start) features (plus its profile, when it stated one).
 
 Point-in-time correctness is the caller's job and easy: pass only the
 history before the moment being predicted (``as_of``).

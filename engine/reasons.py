@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from .features import FEATURE_NAMES, Histories
+from .geo import distances_km
 
 __all__ = ["explain"]
 
 _F = {name: i for i, name in enumerate(FEATURE_NAMES)}
+#: an idea with a place at most this far from the couple's home says so
+_NEAR_KM = 3.0
 
 
 def _weeks(days: float) -> str:
@@ -48,6 +51,9 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
         # first for a new couple (it is the only personal thing known), after "you loved ..." otherwise
         said = " and ".join(label.replace("-", " ") for label in matched[:2])
         reasons.append((2.5 if hist.n_dates[row] == 0 else 0.9, f"you said you are into {said}"))
+    near = _near_reason(feat, hist, row, position)
+    if near:
+        reasons.append((1.2 if hist.n_dates[row] == 0 else 0.8, near))
     if hist.n_dates[row] == 0:
         stars = lo + feat.quality_[position] * (hi - lo)
         if feat.idea_counts_[position] == 0:
@@ -80,6 +86,17 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
     elif len(reasons) > 1:
         out.append(reasons[1][1])
     return out[:limit]
+
+
+def _near_reason(feat, hist: Histories, row: int, position: int) -> str | None:
+    """"1.2 km from home" for an idea with a place within :data:`_NEAR_KM` of the couple's home."""
+    locations = getattr(feat, "locations_", None)
+    if locations is None or np.isnan(locations[position, 0]) or np.isnan(hist.homes[row, 0]):
+        return None
+    km = float(distances_km(hist.homes[row:row + 1], locations[position:position + 1])[0, 0])
+    if km > _NEAR_KM:
+        return None
+    return "under a kilometre from home" if km < 1 else f"{km:.1f} km from home"
 
 
 def _routine_reason(model, hist: Histories, row: int, position: int, features: np.ndarray,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -10,10 +11,13 @@ import pandas as pd
 import pytest
 
 from engine.catalog import check_catalog, load_catalog
+from engine.context import Context
+from engine.dates import CoupleDates
 from engine.features import FEATURE_NAMES, HistoryFeaturizer
 from engine.geo import distances_km, format_location, parse_location
 from engine.model import EnjoymentModel
 from engine.profiles import Profile, from_couples, from_record
+from engine.recommender import Recommender
 
 DIST, NEAR = FEATURE_NAMES.index("distance"), FEATURE_NAMES.index("nearby")
 
@@ -122,7 +126,8 @@ def test_distance_features_measure_from_the_stated_home_or_the_places_been(tmp_p
 
 def test_a_model_trained_where_couples_stay_near_home_ranks_a_new_couples_town_first(tmp_path):
     """Couples only ever do ideas in their own town; given a home, a new couple's list is its town's
-    ideas; with no home the list mixes both towns (the features say nothing then)."""
+    ideas, and its reasons say how far from home they are; with no home the list mixes both towns
+    (the features say nothing then)."""
     catalog = _catalog(tmp_path / "cat")
     couples = {f"n{k:02d}": "north" for k in range(40)} | {f"s{k:02d}": "south" for k in range(40)}
     dates = _dates(catalog, couples)
@@ -137,3 +142,14 @@ def test_a_model_trained_where_couples_stay_near_home_ranks_a_new_couples_town_f
         assert {town[i] for i, _ in picks} == {home}
     anywhere = model.recommend(["new"], k=10, history=dates.iloc[:0])[0]
     assert {town[i] for i, _ in anywhere} == {"north", "south"}
+    # tonight's answer says how near the idea is, from the stated home; without one it cannot
+    rec = Recommender(model, "v-test")
+    home = _TOWNS["north"]
+    picks = rec.tonight("new", CoupleDates("new", (), Profile(home=home)), Context(day=dt.date(2025, 6, 1)), k=3)
+    places = {i: parse_location(p) for i, p in zip(catalog.ids, catalog.frame["place"])}
+    for s in picks:
+        km = distances_km(np.array([home]), np.array([places[s.idea_id]]))[0, 0]
+        said = "under a kilometre from home" if km < 1 else f"{km:.1f} km from home"
+        assert said in s.reasons, s.reasons
+    picks = rec.tonight("new", CoupleDates("new", (), Profile()), Context(day=dt.date(2025, 6, 1)), k=3)
+    assert not any("from home" in r for s in picks for r in s.reasons)
