@@ -34,6 +34,8 @@ import pandas as pd
 
 from .catalog import Catalog, CatalogError, Problem, load_catalog
 from .dates import as_dates_frame
+from .geo import parse_location
+from .profiles import budget_ceiling
 
 __all__ = ["Dataset", "DatasetError", "DEFAULT_RATING_SCALE", "read_dataset", "write_dataset"]
 
@@ -156,6 +158,27 @@ def _typed_column(values: pd.Series) -> pd.Series:
     return values.astype("str").where(values != "", np.nan)
 
 
+#: couples.csv profile columns the model reads, checked as the model will parse them
+#: (engine.profiles), with what is allowed (None: the parser's own message says it)
+_PROFILE_CHECKS = {
+    "budget_ceiling": (budget_ceiling, "must be a whole cost tier from 0 (free) to 3 (splurge)"),
+    "home": (parse_location, None),
+}
+
+
+def _parse_error(value: str, check) -> str | None:
+    parse, allowed = check
+    try:
+        parse(value)
+    except ValueError as exc:
+        return f"{allowed}, got {value!r}" if allowed else str(exc)
+    return None
+
+
+def _unparsable(values: pd.Series, check) -> np.ndarray:
+    return np.array([_parse_error(v, check) is not None for v in values], dtype=bool)
+
+
 def _read_couples(folder: Path, problems: list[Problem]) -> pd.DataFrame | None:
     path = folder / "couples.csv"
     if not path.exists():
@@ -174,6 +197,10 @@ def _read_couples(folder: Path, problems: list[Problem]) -> pd.DataFrame | None:
     first = dict(zip(ids[~dup].to_numpy(), lines[~dup.to_numpy()]))
     _report(problems, fname, lines, dup.to_numpy(), "id",
             lambda i: f"duplicate couple id {ids.iat[i]!r} (first on line {first[ids.iat[i]]})")
+    for col, check in _PROFILE_CHECKS.items():
+        if col in header:
+            _report(problems, fname, lines, _unparsable(frame[col], check), col,
+                    lambda i, col=col, check=check: _parse_error(frame[col].iat[i], check))
     out = pd.DataFrame({"id": ids.astype("str")})
     for col in header:
         if col == "id":

@@ -242,7 +242,7 @@ def test_import_reports_bad_profile_values(folder, database):
     _write_lines(folder / "couples.csv", lines)
     result = CliRunner().invoke(main, ["import", str(folder), "--no-progress"])
     assert result.exit_code == 1
-    assert "couples.csv:4: budget_ceiling: must be an integer from 0 (free) to 3 (splurge), got 7" \
+    assert "couples.csv:4: budget_ceiling: must be a whole cost tier from 0 (free) to 3 (splurge), got '7'" \
         in result.output
     assert _counts(database) == (0, 0)
 
@@ -267,3 +267,19 @@ def test_import_checks_and_keeps_stated_homes(folder, database):
         assert store.profiles()[first].home == (22.15, -100.98)
     finally:
         store.close()
+
+
+def test_read_dataset_names_the_line_of_a_bad_home_or_budget(folder):
+    lines = _lines(folder / "couples.csv")
+    header = lines[0].split(",")
+    col = header.index("budget_ceiling")
+    fields = lines[2].split(",")
+    fields[col] = "lots"
+    lines[2] = ",".join(fields)
+    homes = ["home", "", '"95,10"'] + [""] * (len(lines) - 3)
+    _write_lines(folder / "couples.csv", [f"{line},{home}" for line, home in zip(lines, homes)])
+    found = _problems(folder)
+    assert ("couples.csv", 3, "budget_ceiling",
+            "must be a whole cost tier from 0 (free) to 3 (splurge), got 'lots'") in found
+    assert any(f == "couples.csv" and line == 3 and field == "home" and "'95,10' is out of range" in message
+               for f, line, field, message in found)
