@@ -20,8 +20,9 @@
    * ``tonight``: ``/v1/couples/{id}/tonight?<--query>`` cycling over
      ``--tokens`` couples, the same request again and again in one day, so
      after the warm-up every worker answers the ranked list from its cache
-     (each request still reads the couple's history, checks the token and
-     logs its 3 suggestions);
+     (each request still checks the token and reads the couple's history,
+     recent suggestions and today's keys; it writes nothing, since the list
+     it serves is already logged for that request today);
    * ``tonight_distinct``: every request new: all ``--couples`` couples in
      turn, each time with a ``minutes`` value that couple has not asked with
      (``minutes=60``, ``61``, ...), so no ranked list is cached, and a couple

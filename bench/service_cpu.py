@@ -15,7 +15,8 @@ not wall time, so other load on the machine barely moves it), for:
   answer it: each couple is asked once per round and a date is posted for
   it between rounds, so its history changed);
 * ``tonight_repeat``: the identical request again in the same day (a
-  response cache, if any, may answer it; the suggestion log still grows);
+  response cache, if any, may answer it, and the list it serves is already
+  in the suggestion log, so nothing is written);
 * ``healthz``: the trivial endpoint, for scale.
 
 ``--profile FILE`` writes a cProfile of the ``tonight`` requests (of the

@@ -165,7 +165,11 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
     today : date, optional
         The serving day (default: today); repeats are counted within it.
     log : bool, default=True
-        Record every served suggestion with ``store.log_suggestions``.
+        Record what was served with ``store.log_suggestions``: once per
+        request key and day for the same list, so the same request repeated
+        in a day, answered with the list already logged for it today, writes
+        nothing (the log says what each request served, not how often; see
+        docs/service.md).
 
     Returns
     -------
@@ -175,7 +179,8 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
     ctx = context.resolved()
     key = request_key(couple_id, ctx, k)
     prefix = key + ":"
-    history, before, keys = store.tonight_reads(couple_id, today, today - _dt.timedelta(days=RECENT_DAYS), prefix)
+    reads = store.tonight_reads(couple_id, today, today - _dt.timedelta(days=RECENT_DAYS), prefix)
+    history, before, keys = reads.history, reads.served_before, reads.keys_today
     used = [int(rkey[len(prefix):]) for rkey in keys]
     n = (max(used) + int(another)) if used else 0
     weights = recent_weights([{"idea_id": idea, "served_on": day} for idea, day in before], today)
@@ -186,7 +191,10 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
     for i, s in enumerate(picks):
         s.rank = i + 1
     served_key = f"{key}:{n}"
-    if log and picks:
+    # the same request again today, answered with the same list: the log already holds it
+    repeat = bool(used) and not another and reads.latest_served == [
+        (s.idea_id, s.rank, recommender.version) for s in picks]
+    if log and picks and not repeat:
         logged_ctx = dict(ctx.to_dict(), k=int(k), offset=offset)
         store.log_suggestions([{
             "couple_id": couple_id, "idea_id": s.idea_id, "rank": s.rank, "score": s.score,

@@ -60,7 +60,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -82,6 +82,7 @@ __all__ = [
     "PROFILE_FIELDS",
     "Store",
     "StoreError",
+    "TonightReads",
     "UnknownCoupleError",
     "ValidationError",
     "open_store",
@@ -112,6 +113,15 @@ class ValidationError(StoreError, ValueError):
         self.message = message
 
 
+class TonightReads(NamedTuple):
+    """What :meth:`Store.tonight_reads` returns (see there)."""
+
+    history: CoupleDates
+    served_before: list[tuple[str, str]]
+    keys_today: list[str]
+    latest_served: list[tuple[str, int, str | None]]
+
+
 class UnknownCoupleError(StoreError, LookupError):
     """The couple id does not exist (or was erased)."""
 
@@ -135,6 +145,8 @@ _ID_MAX = 64
 #: Couples whose histories one store keeps for :meth:`Store.tonight_reads` (~40 KB each at 200 dates).
 HISTORY_CACHE = 256
 _KEY_MAX = 200
+#: rows read back of the list logged last under a request key (a list is at most this long)
+_LATEST_ROWS = 50
 _SQLITE_BUSY_MS = 30_000
 _PG_MIGRATE_LOCK = 0x64_61_74_65_69_64  # "dateid": advisory-lock key for migrate()
 _IN_CHUNK = 5_000  # ids per IN (...) list
@@ -1820,8 +1832,7 @@ class Store:
                f" SELECT 1 FROM suggestions WHERE couple_id = {mark} AND request_key = seen.k AND served_on = {mark})")
         return sql, (couple_id, key_prefix, *bound, couple_id, *bound, couple_id, self._day_param(today))
 
-    def tonight_reads(self, couple_id: str, today: _dt.date, since: _dt.date,
-                      key_prefix: str) -> tuple[CoupleDates, list[tuple[str, str]], list[str]]:
+    def tonight_reads(self, couple_id: str, today: _dt.date, since: _dt.date, key_prefix: str) -> TonightReads:
         """Everything tonight's request reads, on one connection with a few indexed queries.
 
         The history comes from this store's cache of the last
@@ -1841,12 +1852,15 @@ class Store:
 
         Returns
         -------
-        history : CoupleDates
-            The couple's dates, oldest first (insertion order).
-        served_before : list of (idea_id, ISO day)
-            Each idea served on a day in ``[since, today)`` with the latest such day.
-        keys_today : list of str
-            The distinct request keys logged today that start with ``key_prefix``.
+        TonightReads
+            ``history`` (the couple's dates, oldest first: insertion order),
+            ``served_before`` (each idea served on a day in ``[since, today)``
+            with the latest such day, as ``(idea_id, ISO day)``),
+            ``keys_today`` (the distinct request keys logged today that start
+            with ``key_prefix``) and ``latest_served`` (the list logged last
+            today under the newest of those keys — the one whose number after
+            the prefix is highest — as ``(idea_id, rank, model_version)`` by
+            rank; empty when there is none).
         """
         mark = self._mark
         if self.dialect == "postgresql":
@@ -1872,4 +1886,16 @@ class Store:
             before = [(idea, _iso_day(served)) for idea, served in cursor.fetchall()]
             cursor.execute(*self._keys_today_query(couple_id, key_prefix, today))
             keys = [key for (key,) in cursor.fetchall() if key is not None and key.startswith(key_prefix)]
-        return history, before, keys
+            latest: list[tuple[str, int, str | None]] = []
+            numbered = [key for key in keys if key[len(key_prefix):].isdigit()]
+            if numbered:
+                newest = max(numbered, key=lambda key: int(key[len(key_prefix):]))
+                cursor.execute(f"SELECT idea_id, rank, model_version FROM suggestions WHERE couple_id = {mark} "
+                               f"AND request_key = {mark} AND served_on = {mark} ORDER BY id DESC LIMIT {_LATEST_ROWS}",
+                               (couple_id, newest, self._day_param(today)))
+                for idea, rank, version in cursor.fetchall():  # newest first: ranks k .. 1 of the last list
+                    latest.append((idea, int(rank), version))
+                    if rank == 1:
+                        break
+                latest.reverse()
+        return TonightReads(history, before, keys, latest)

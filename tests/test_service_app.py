@@ -530,7 +530,9 @@ def test_a_cached_answer_is_logged_and_a_new_rating_is_not_answered_from_the_cac
     again = client.get(url, headers=headers).get_json()
     assert again == first and _cache_counts(client) == {"hit": 1.0, "miss": 1.0}
     logged = app.extensions["dateideas.store"].recent_suggestions(couple_id)
-    assert len(logged) == 6  # the cached answer was logged too
+    # the repeat served the list already logged for this request today: nothing new to log
+    assert [(row["idea_id"], row["rank"]) for row in logged] == [
+        (p["idea_id"], p["rank"]) for p in (first["suggestion"], *first["alternatives"])]
     top = first["suggestion"]["idea_id"]
     r = client.post(f"/v1/couples/{couple_id}/dates", headers=headers,
                     json={"idea_id": top, "ratings": {"a": 1, "b": 1}})
@@ -540,6 +542,13 @@ def test_a_cached_answer_is_logged_and_a_new_rating_is_not_answered_from_the_cac
     assert after["suggestion"]["idea_id"] != top  # done today and rated 1
     assert client.get(url, headers=headers).get_json() == after
     assert _cache_counts(client) == {"hit": 2.0, "miss": 2.0}
+    # the same request answered with a new list is logged again (under the same key), its repeat is not
+    logged = app.extensions["dateideas.store"].recent_suggestions(couple_id)
+    assert len(logged) == 6 and [row["idea_id"] for row in logged[3:]] == [
+        p["idea_id"] for p in (after["suggestion"], *after["alternatives"])]
+    assert len({row["request_key"] for row in logged}) == 1
+    moved = client.get(url + "&another=1", headers=headers).get_json()
+    assert len(app.extensions["dateideas.store"].recent_suggestions(couple_id)) == 9 and moved != after
 
 
 def test_a_promoted_model_answers_the_next_request_without_its_predecessors_cache(client, app, model_dir,
@@ -555,4 +564,4 @@ def test_a_promoted_model_answers_the_next_request_without_its_predecessors_cach
     assert after["model_version"] == new != first["model_version"]
     assert _cache_counts(client) == {"hit": 1.0, "miss": 2.0}
     logged = app.extensions["dateideas.store"].recent_suggestions(couple_id)
-    assert [row["model_version"] for row in logged] == [first["model_version"]] * 6 + [new] * 3
+    assert [row["model_version"] for row in logged] == [first["model_version"]] * 3 + [new] * 3

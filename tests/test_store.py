@@ -634,15 +634,22 @@ def test_tonight_reads_equal_the_slower_reads(store):
     # a request repeated many times today logs its key many times; it is still one key
     store.log_suggestions([{"couple_id": cid, "idea_id": "c", "rank": 1, "served_on": today,
                             "request_key": "abc:0"}] * 50)
-    history, before, keys = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:")
+    history, before, keys, latest = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:")
     pd.testing.assert_frame_equal(history.frame(), store.couple_history(cid))
     assert history.rows[1] == ("just-because-flowers", None, None, 2.0)
     assert history.rows[2] == ("board-game-night", (dt.date(2025, 4, 1) - dt.date(1970, 1, 1)).days, 4.5, 3.0)
     assert sorted(before) == [("a", "2025-06-08"), ("g", "2025-06-09")]  # the latest day before today, in the window
     assert sorted(keys) == ["abc:0", "abc:1"]  # distinct, this prefix only, this couple only, today only
+    assert latest == [("d", 1, None)]  # the last list logged today under the newest key, abc:1
     assert store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:")[0] == history  # equal reads compare equal
-    empty, none_before, no_keys = store.tonight_reads("nobody", today, dt.date(2025, 5, 27), "abc:")
-    assert empty.rows == () and empty.frame().empty and none_before == [] and no_keys == []
+    empty, none_before, no_keys, no_latest = store.tonight_reads("nobody", today, dt.date(2025, 5, 27), "abc:")
+    assert empty.rows == () and empty.frame().empty and none_before == [] and no_keys == [] and no_latest == []
+    # the newest key's last list, by rank, even after an older list under the same key
+    store.log_suggestions([{"couple_id": cid, "idea_id": i, "rank": r, "served_on": today, "request_key": "abc:7",
+                            "model_version": v} for i, r, v in (("x", 1, "v1"), ("y", 2, "v1"), ("p", 1, "v2"),
+                                                                 ("q", 2, "v2"), ("r", 3, "v2"))])
+    assert store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:").latest_served == [
+        ("p", 1, "v2"), ("q", 2, "v2"), ("r", 3, "v2")]
 
 
 def test_one_connection_shares_one_checkout_and_keeps_each_write(store, db_url):
@@ -655,7 +662,7 @@ def test_one_connection_shares_one_checkout_and_keeps_each_write(store, db_url):
 
     def request_calls() -> None:  # what a tonight request does on the store
         assert store.verify_token(cid, token)
-        history, _, _ = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:")
+        history = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:").history
         assert len(history.rows) == 1
         store.log_suggestions([dict(row)])
 
