@@ -21,11 +21,13 @@ Cost
 ----
 A request reads once (``Store.tonight_reads``: the couple's dates as rows,
 from the store's history cache while the couple has no new date, the ideas
-served before today, today's request keys), ranks, and writes the
-served rows in one multi-row insert. When the couple's rows, the context and
-the weights equal those of a request this model already ranked, the ranked
-list comes from the recommender's cache (see :mod:`engine.recommender`); the
-served suggestions are logged either way.
+served before today, today's request keys and the list logged last under the
+newest of them), ranks, and writes the served rows in one multi-row insert —
+unless the same request already served that very list today (same ideas,
+ranks and model), which the log then already says. When the couple's rows,
+the context and the weights equal those of a request this model already
+ranked, the ranked list comes from the recommender's cache (see
+:mod:`engine.recommender`).
 """
 
 from __future__ import annotations
@@ -84,8 +86,7 @@ class Tonight:
         Position in the ranked list the suggestions start at.
     cached : bool
         The ranked list came from the recommender's cache (same history,
-        context and weights as an earlier request on this model); it was
-        logged all the same.
+        context and weights as an earlier request on this model).
     """
 
     suggestions: list[Suggestion]
