@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from .geo import format_location, parse_location
+from .geo import format_location
 
 __all__ = ["CONVERTERS", "ConvertError", "UCI_FILES", "convert", "convert_uci_restaurant"]
 
@@ -107,7 +107,7 @@ def _location(lat: str, lon: str, where: str) -> str:
     if lat in ("", _MISSING) or lon in ("", _MISSING):
         return ""
     try:
-        return format_location(parse_location((lat, lon)))
+        return format_location((lat, lon))
     except ValueError as exc:
         raise ConvertError(f"{where}: {exc}") from None
 

@@ -51,8 +51,18 @@ def parse_location(value: Any) -> tuple[float, float] | None:
     return lat, lon
 
 
-def format_location(location: tuple[float, float]) -> str:
-    """The ``"latitude,longitude"`` form of a parsed location (at most 6 decimals, about 0.1 m)."""
+def format_location(value: Any) -> str | None:
+    """The normalised ``"latitude,longitude"`` text of a location (at most 6 decimals, about
+    0.1 m), from anything :func:`parse_location` accepts; None for an empty value.
+
+    Raises
+    ------
+    ValueError
+        As :func:`parse_location`.
+    """
+    location = parse_location(value)
+    if location is None:
+        return None
     return ",".join(f"{v:.6f}".rstrip("0").rstrip(".") for v in location)
 
 

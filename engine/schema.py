@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .geo import ALLOWED as _LOCATION, format_location, parse_location
+from .geo import ALLOWED as _LOCATION, format_location
 
 __all__ = ["KINDS", "AttributeSpec", "Schema", "SchemaError", "load_schema"]
 
@@ -131,7 +131,7 @@ class AttributeSpec:
                     )
             return parts
         if self.kind == "location":
-            return format_location(parse_location(raw))
+            return format_location(raw)
         return raw  # text
 
 

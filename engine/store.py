@@ -73,7 +73,7 @@ from sqlalchemy.exc import IntegrityError
 from tqdm.auto import tqdm
 
 from .dates import CoupleDates, as_dates_frame
-from .geo import ALLOWED as LOCATION_ALLOWED, format_location, parse_location
+from .geo import ALLOWED as LOCATION_ALLOWED, format_location
 from .profiles import NO_PROFILE, Profile, from_record as stated_profile
 from .memo import Memo
 
@@ -293,12 +293,12 @@ def _validate_profile(profile: Any) -> dict[str, Any]:
             out[key] = value
         elif key == "home":
             try:
-                place = parse_location(value) if isinstance(value, str) else None
+                place = format_location(value) if isinstance(value, str) else None
             except ValueError:
                 place = None
             if place is None:
                 raise ValidationError(field, f"must be {PROFILE_FIELDS[key]}, got {value!r}")
-            out[key] = format_location(place)
+            out[key] = place
         else:  # interests
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                 raise ValidationError(field, f"must be {PROFILE_FIELDS[key]}, got {value!r}")

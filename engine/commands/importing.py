@@ -9,7 +9,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from ..geo import format_location, parse_location
+from ..geo import format_location
 
 __all__ = ["import_", "couple_records"]
 
@@ -76,7 +76,7 @@ def couple_records(couples: pd.DataFrame) -> tuple[list[dict[str, Any]], list[st
                 profile[col] = str(value)
             elif col == "home":
                 try:
-                    profile[col] = format_location(parse_location(str(value)))
+                    profile[col] = format_location(str(value))
                 except ValueError as exc:
                     problems.append(f"couples.csv:{line}: home: {exc}")
         record["profile"] = profile
