@@ -12,24 +12,10 @@ import json
 import click
 
 from ..context import SETTINGS, WEATHERS
+from .couples import known_couple as _known_couple
+from .couples import open_migrated as _open
 
 __all__ = ["rate", "suggest"]
-
-
-def _open():
-    from ..config import settings_from_env
-    from ..store import open_store
-
-    settings = settings_from_env()
-    store = open_store(settings.database_url)
-    store.migrate()
-    return settings, store
-
-
-def _known_couple(store, couple_id: str) -> None:
-    if store.get_couple(couple_id) is None:
-        raise click.ClickException(f"no couple with id {couple_id!r}; list them in the database or create one "
-                                   "with POST /v1/couples")
 
 
 @click.command()
