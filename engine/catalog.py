@@ -242,6 +242,11 @@ def _read(path: str | Path | None) -> tuple[list[dict[str, Any]], list[str], Sch
     is empty.
     """
     ideas_path, schema_path = _resolve(path)
+    if path is not None and not Path(path).exists():
+        what = "file" if Path(path).suffix.lower() == ".csv" else "folder"
+        return [], [], None, [Problem(str(path), None, None,
+                                      f"this {what} does not exist; give a catalog folder (ideas.csv + "
+                                      "schema.json) or an ideas CSV with schema.json beside it")]
     schema, problems = _read_schema(schema_path)
     if schema is None:
         return [], [], None, problems

@@ -82,6 +82,7 @@ __all__ = [
     "PROFILE_FIELDS",
     "Store",
     "StoreError",
+    "CouplesExistError",
     "TonightReads",
     "UnknownCoupleError",
     "ValidationError",
@@ -96,6 +97,17 @@ logger = logging.getLogger(__name__)
 
 class StoreError(Exception):
     """A request the store cannot carry out; the message says why and what to do."""
+
+
+class CouplesExistError(StoreError):
+    """A bulk load met couples that already exist (``existing``: their ids, sorted); nothing was loaded."""
+
+    def __init__(self, existing: list[str]) -> None:
+        self.existing = sorted(existing)
+        super().__init__(
+            f"{len(existing)} couple(s) already exist ({', '.join(self.existing[:5])}"
+            f"{', ...' if len(existing) > 5 else ''}); nothing was loaded. Pass replace=True to erase and "
+            "reload them.")
 
 
 class ValidationError(StoreError, ValueError):
@@ -1676,8 +1688,8 @@ class Store:
         ------
         ValidationError
             A bad couple or date row (its position is named), or duplicates.
-        StoreError
-            Couples already exist and ``replace`` is False.
+        CouplesExistError
+            Couples already exist and ``replace`` is False (a :class:`StoreError`).
         """
         couple_rows = self._check_couples(couples, source)
         frame, n_rows = self._check_dates(dates)
@@ -1697,11 +1709,7 @@ class Store:
             for chunk in _chunks(all_ids):
                 existing.extend(conn.execute(sa.select(tbl_couples.c.id).where(tbl_couples.c.id.in_(chunk))).scalars())
             if existing and not replace:
-                raise StoreError(
-                    f"{len(existing)} couple(s) already exist ({', '.join(sorted(existing)[:5])}"
-                    f"{', ...' if len(existing) > 5 else ''}); nothing was loaded. Pass replace=True "
-                    "(`dateideas import --replace`) to erase and reload them."
-                )
+                raise CouplesExistError(existing)
             for chunk in _chunks(sorted(existing)):
                 for table in _COUPLE_TABLES:
                     conn.execute(table.delete().where(table.c.couple_id.in_(chunk)))

@@ -99,7 +99,7 @@ def import_(folder: Path, replace: bool, no_progress: bool) -> None:
     from ..catalog import CatalogError, load_catalog
     from ..config import settings_from_env
     from ..dataset import DatasetError, read_dataset
-    from ..store import StoreError, open_store
+    from ..store import CouplesExistError, StoreError, open_store
 
     try:
         dataset = read_dataset(folder)
@@ -130,6 +130,11 @@ def import_(folder: Path, replace: bool, no_progress: bool) -> None:
         store.migrate()
         n_couples, n_dates = store.bulk_load(records, dataset.dates, replace=replace,
                                              progress=not no_progress)
+    except CouplesExistError as exc:
+        ids = ", ".join(exc.existing[:5]) + (", ..." if len(exc.existing) > 5 else "")
+        click.echo(f"{folder}: {len(exc.existing)} couple(s) already exist ({ids}); nothing was loaded. "
+                   "Run the import again with --replace to erase and reload them.", err=True)
+        raise SystemExit(1) from None
     except StoreError as exc:
         click.echo(f"{folder}: {exc}", err=True)
         raise SystemExit(1) from None
