@@ -1,18 +1,37 @@
-# Developer and CI entry points. `make test` is the README's test command.
+# Developer and CI entry points. `make demo` and `make test` are the README's two commands.
+#   make demo [PORT=8000] [HOST=127.0.0.1]   serve the demo (installs only what serving needs)
+#   make test                                the whole suite (installs the test and bench extras too)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+PORT   ?= 8000
+HOST   ?= 127.0.0.1
 
-.PHONY: venv browser test demo
+.PHONY: venv venv-test browser test demo
 
-# Create .venv and install the project with its test extra and the peer libraries of
-# `python -m bench peers` (binary wheels; their adapters are tested too); re-runs only when
-# pyproject.toml changes (the stamp file records the last install).
+# .venv with the project and its run-time dependencies (what `dateideas` and the service need).
+# Each stamp re-runs only when pyproject.toml changes. pip keeps downloaded and built wheels in
+# its cache (~/.cache/pip, or PIP_CACHE_DIR), so a second clone installs without downloading.
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The venv's bundled pip and setuptools are upgraded first: the versions `python -m venv`
+# bundles have published CVEs (issue 16, item 11).
+$(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -e '.[test,bench]'
+	$(PIP) install --upgrade pip setuptools
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.created
+	$(PIP) install -e .
+	touch $@
+
+# Plus the test extra and the peer libraries of `python -m bench peers` (binary wheels; their
+# adapters are tested too): only `make test` pays for these.
+venv-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(PIP) install -e '.[test,bench]'
 	touch $@
 
 # Debian's Chromium for the browser tests (a no-op when installed; without root the browser
@@ -22,11 +41,12 @@ browser:
 
 # The whole suite; PostgreSQL must be reachable (its store tests fail instead of skipping).
 # pytest's exit code 5 ("no tests collected") fails this target like any other failure.
-test: venv browser
+test: venv-test browser
 	DATEIDEAS_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
 
 # The service on a demo SQLite database: on an empty database `serve --demo` first builds the
-# demo (like `init --demo`), then prints a demo couple's token and curl lines, and serves on :8000.
+# demo (like `init --demo`), then prints a demo couple's token and curl lines, and serves on
+# HOST:PORT. A taken port fails at once, naming PORT= (tests/test_cli_serve.py).
 demo: venv
 	$(VENV)/bin/dateideas init
-	$(VENV)/bin/dateideas serve --demo
+	$(VENV)/bin/dateideas serve --demo --host '$(HOST)' --port '$(PORT)'
