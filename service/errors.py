@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, render_template, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -73,8 +73,19 @@ def _api_error(exc: ApiError):
     return response
 
 
+def _wants_page() -> bool:
+    """A browser asking for a page outside the API (``Accept`` prefers HTML to JSON, path not /v1/)."""
+    if request.path.startswith("/v1/") or request.path == "/v1":
+        return False
+    return request.accept_mimetypes.best_match(("application/json", "text/html")) == "text/html"
+
+
 def _http_error(exc: HTTPException):
     status = exc.code or 500
+    if status == 404 and _wants_page():  # a mistyped page address: the site's own page, in words
+        return render_template("pages/error.html", status=404, title="Page not found",
+                               message=f"There is no page at {request.path}. Check the address, or start "
+                                       "again from the home page."), 404
     message = _MESSAGES.get(status) or exc.description or exc.name
     if status == 400 and "JSON" in (exc.description or ""):
         return error_response(400, "the body is not valid JSON", code="bad_json")

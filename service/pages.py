@@ -57,6 +57,21 @@ _ID_MAX = 64
 _FIELD_WORDS = (("ratings.a", "partner A's rating"), ("ratings.b", "partner B's rating"),
                 ("idea_id", "the idea"), ("done_on", "the day"))
 _ERROR_FIELDS = {"ratings.a": "rating_a", "ratings.b": "rating_b"}
+# what the pages say for a bad field: what to do, in plain words (the API keeps its precise messages)
+_PLAIN = {
+    "budget": "Pick a budget from the list: free, cheap, moderate or splurge.",
+    "minutes": "Pick between 15 minutes and a day.",
+    "setting": "Pick at home or out.",
+    "weather": "Pick the weather from the list.",
+    "kids": "Tick the box if the kids come along, or leave it empty.",
+    "idea_id": "Choose the idea you did from the list.",
+    "ratings": "Give at least one rating: 1 to 5 from either of you.",
+    "ratings.a": "Choose partner A's rating from 1 to 5, or leave it empty.",
+    "ratings.b": "Choose partner B's rating from 1 to 5, or leave it empty.",
+    "note": f"Keep the note to {NOTE_MAX:,} characters or fewer.",
+}
+_PLAIN_DAY = "Pick the day of the date from the calendar."
+_PLAIN_FUTURE_DAY = "Pick today or an earlier day: the date has to have happened."
 
 _COST_WORDS = ("free", "cheap", "moderate", "splurge")
 _SETTING_WORDS = {"home": "at home", "out": "out", "away": "away"}
@@ -376,7 +391,16 @@ def our_dates():
 # ------------------------------------------------------------------ helpers
 
 def _words(exc: ValueError) -> str:
-    """A validator's message as a sentence for the page (field names said in words)."""
+    """A validator's error in plain words for the page (the API keeps the validator's precise message).
+
+    A field with a wording in :data:`_PLAIN` gets it (``done_on`` distinguishes a future day);
+    any other field falls back to the message with the field names said in words.
+    """
+    field = getattr(exc, "field", None)
+    if field == "done_on":
+        return _PLAIN_FUTURE_DAY if "future" in str(exc) else _PLAIN_DAY
+    if field in _PLAIN:
+        return _PLAIN[field]
     message = str(exc)
     for name, words in _FIELD_WORDS:
         message = message.replace(name, words)

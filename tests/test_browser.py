@@ -193,7 +193,7 @@ def test_a_bad_value_is_explained_next_to_its_field(page, live):
     page.get_by_role("button", name="Show ideas").click()
     error = page.locator("#minutes-error")
     assert error.is_visible()
-    assert "Minutes must be an integer from 15 to 1440 (time available tonight), got 5." in error.inner_text()
+    assert error.inner_text().strip().endswith("Pick between 15 minutes and a day.")
     assert page.get_by_label("Time we have, in minutes").get_attribute("aria-invalid") == "true"
     _shoot(page, "tonight-error")
 
@@ -246,7 +246,20 @@ def test_we_did_it_errors_in_words(page, live):
     page.goto(live.base + "/we-did-it")
     page.get_by_role("button", name="Save our date").click()
     summary = page.locator(".error-summary")
-    assert "At least one rating (a or b, an integer from 1 to 5) is required." in summary.inner_text()
+    assert "Give at least one rating: 1 to 5 from either of you." in summary.inner_text()
     assert page.locator("#ratings-error").is_visible()
     _shoot(page, "we-did-it-error")
     assert re.search(r"/we-did-it$", page.url)
+
+
+def test_a_mistyped_address_shows_the_sites_not_found_page(page, live):
+    response = page.goto(live.base + "/tonigth")
+    assert response.status == 404
+    assert page.get_by_role("heading", name="Page not found").is_visible()
+    assert "There is no page at /tonigth." in page.locator("[role=alert]").inner_text()
+    assert page.locator("link[rel=stylesheet]").count() == 1  # in the site's style
+    page.get_by_role("link", name="Back to the start").click()
+    page.wait_for_load_state()
+    assert re.fullmatch(re.escape(live.base) + r"/(signin)?", page.url)  # home (signed out: sign-in)
+    page.goto(live.base + "/tonigth")
+    _shoot(page, "not-found")

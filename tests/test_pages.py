@@ -248,12 +248,12 @@ def test_the_context_is_respected_and_kept(signed_in, app):
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("minutes", "5", "Minutes must be an integer from 15 to 1440 (time available tonight), got 5."),
-    ("minutes", "lots", "Minutes must be an integer from 15 to 1440 (time available tonight), got 'lots'."),
-    ("budget", "9", "Budget must be an integer from 0 to 3 (0 free ... 3 splurge), got 9."),
-    ("weather", "hail", "Weather must be one of clear, cloudy, hot, cold, rain, snow, storm, got 'hail'."),
-    ("setting", "moon", "Setting must be one of home, out, got 'moon'."),
-    ("kids", "maybe", "Kids must be true or false, got 'maybe'."),
+    ("minutes", "5", "Pick between 15 minutes and a day."),
+    ("minutes", "lots", "Pick between 15 minutes and a day."),
+    ("budget", "9", "Pick a budget from the list: free, cheap, moderate or splurge."),
+    ("weather", "hail", "Pick the weather from the list."),
+    ("setting", "moon", "Pick at home or out."),
+    ("kids", "maybe", "Tick the box if the kids come along, or leave it empty."),
 ])
 def test_context_errors_are_shown_next_to_the_field(signed_in, field, value, message):
     client, _ = signed_in
@@ -263,6 +263,15 @@ def test_context_errors_are_shown_next_to_the_field(signed_in, field, value, mes
     assert _described_by_error(response, field)
     assert f'href="#{field}"' in response.get_data(as_text=True)  # the summary links to the field
     assert 'class="suggestion card"' not in response.get_data(as_text=True)
+
+
+def test_the_api_keeps_the_precise_message_the_page_puts_in_words(signed_in):
+    client, couple_id = signed_in
+    token = client.application.extensions["dateideas.store"].rotate_token(couple_id)
+    api = client.get(f"/v1/couples/{couple_id}/tonight?minutes=5", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 400
+    assert api.get_json()["error"]["message"] == ("minutes must be an integer from 15 to 1440 "
+                                                  "(time available tonight), got 5")
 
 
 def test_another_idea_moves_on_and_stays(signed_in):
@@ -328,12 +337,12 @@ def test_one_partner_may_rate_alone(signed_in, app):
 
 
 @pytest.mark.parametrize(("data", "field", "message"), [
-    ({"rating_a": "7"}, "rating_a", "Partner A's rating must be an integer from 1 to 5, got 7."),
-    ({"rating_b": "x"}, "rating_b", "Partner B's rating must be an integer from 1 to 5 or null, got 'x'."),
-    ({}, "ratings", "At least one rating (a or b, an integer from 1 to 5) is required."),
-    ({"rating_a": "4", "idea_id": "no-such-idea"}, "idea_id", "The idea 'no-such-idea' is not an idea in the catalog."),
-    ({"rating_a": "4", "done_on": "2020-02-30"}, "done_on", "The day must be a real date as YYYY-MM-DD, got '2020-02-30'."),
-    ({"rating_a": "4", "note": "x" * 2001}, "note", "Note must be at most 2000 characters, got 2001."),
+    ({"rating_a": "7"}, "rating_a", "Choose partner A's rating from 1 to 5, or leave it empty."),
+    ({"rating_b": "x"}, "rating_b", "Choose partner B's rating from 1 to 5, or leave it empty."),
+    ({}, "ratings", "Give at least one rating: 1 to 5 from either of you."),
+    ({"rating_a": "4", "idea_id": "no-such-idea"}, "idea_id", "Choose the idea you did from the list."),
+    ({"rating_a": "4", "done_on": "2020-02-30"}, "done_on", "Pick the day of the date from the calendar."),
+    ({"rating_a": "4", "note": "x" * 2001}, "note", "Keep the note to 2,000 characters or fewer."),
 ])
 def test_rating_errors_are_shown_next_to_the_field(signed_in, app, data, field, message):
     client, couple_id = signed_in
@@ -353,8 +362,7 @@ def test_a_future_day_is_refused(signed_in):
     response = _post(client, "/we-did-it", {"idea_id": "ice-cream-and-a-stroll", "rating_a": "4",
                                             "done_on": tomorrow.isoformat()})
     assert response.status_code == 400
-    assert _field_error(response, "done_on") == (f"The day must not be in the future (today is {_dt.date.today()}), "
-                                                 f"got {tomorrow}.")
+    assert _field_error(response, "done_on") == "Pick today or an earlier day: the date has to have happened."
 
 
 def test_rating_a_date_changes_the_next_suggestion(signed_in):
@@ -388,3 +396,14 @@ def test_a_body_over_the_limit_gets_a_page_not_json(signed_in):
     assert response.status_code == 413
     assert response.mimetype == "text/html"
     assert "exceeds the capacity limit" in response.get_data(as_text=True)
+
+
+def test_a_mistyped_page_address_gets_the_sites_404_page_and_the_api_keeps_json(client):
+    page = client.get("/tonigth/<b>x</b>", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    assert "<h1>Page not found</h1>" in text and 'href="/static/pages.css' in text
+    assert "There is no page at /tonigth/&lt;b&gt;x&lt;/b&gt;. Check the address" in text  # escaped
+    for path, accept in (("/v1/couplez", "text/html"), ("/tonigth", "*/*"), ("/tonigth", "application/json")):
+        api = client.get(path, headers={"Accept": accept})
+        assert api.status_code == 404 and api.get_json()["error"]["code"] == "not_found", (path, accept)
