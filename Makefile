@@ -13,17 +13,21 @@ HOST   ?= 127.0.0.1
 # .venv with the project and its run-time dependencies (what `dateideas` and the service need).
 # Each stamp re-runs only when pyproject.toml changes. pip keeps downloaded and built wheels in
 # its cache (~/.cache/pip, or PIP_CACHE_DIR), so a second clone installs without downloading.
+# Faster first install: no .pyc compilation of every installed file up front (Python compiles
+# what it imports, once), and the project built with the venv's setuptools instead of a fresh
+# isolated build environment per install.
+INSTALL := $(PIP) install --no-compile --no-build-isolation
 venv: $(VENV)/.installed
 
 # The venv's bundled pip and setuptools are upgraded first: the versions `python -m venv`
 # bundles have published CVEs (issue 16, item 11).
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip setuptools
+	$(PIP) install --upgrade pip setuptools wheel
 	touch $@
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.created
-	$(PIP) install -e .
+	$(INSTALL) -e .
 	touch $@
 
 # Plus the test extra and the peer libraries of `python -m bench peers` (binary wheels; their
@@ -31,7 +35,7 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.created
 venv-test: $(VENV)/.installed-test
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(PIP) install -e '.[test,bench]'
+	$(INSTALL) -e '.[test,bench]'
 	touch $@
 
 # Debian's Chromium for the browser tests (a no-op when installed; without root the browser
