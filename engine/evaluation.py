@@ -14,7 +14,9 @@ Protocol (issue 3, item 5)
 4. Relevant = held-out mean rating >= ``relevant``.
 5. Metrics @k are averaged over couples, then over seeds. Accuracy metrics
    (ndcg, recall, precision) average over the test couples with at least one
-   relevant held-out idea; the others over all test couples.
+   relevant held-out idea; the others over all test couples. Each mean comes
+   with its 95% Student-t interval over seeds and the per-seed values; when
+   the intervals overlap between models a one-line note says the order is noise.
 
 Metrics
 -------
@@ -65,11 +67,14 @@ from .profiles import Profile, from_couples
 
 __all__ = [
     "ACCURACY_METRICS",
+    "HEADLINE_METRICS",
     "Split",
     "coverage",
     "default_models",
     "evaluate",
+    "interval",
     "intra_list_diversity",
+    "noise_note",
     "ndcg_at_k",
     "novelty",
     "precision_at_k",
@@ -378,6 +383,68 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return {key: round(float(np.mean([r[key] for r in rows])), 4) for key in keys}
 
 
+def interval(values: Sequence[float], level: float = 0.95) -> list[float] | None:
+    """Student-t confidence interval ``[lo, hi]`` of the mean of ``values`` (4 digits).
+
+    The spread is over seeds (hold-out splits of the same data), so it says how much the
+    split alone moves a figure. None for fewer than two values: one seed has no spread.
+    """
+    if len(values) < 2:
+        return None
+    from scipy.stats import t
+
+    arr = np.asarray(values, dtype=float)
+    half = float(t.ppf(0.5 + level / 2, len(arr) - 1) * arr.std(ddof=1) / np.sqrt(len(arr)))
+    mean = float(arr.mean())
+    return [round(mean - half, 4), round(mean + half, 4)]
+
+
+def _summary(rows: list[dict[str, float]], per_seed: bool = True) -> dict[str, Any]:
+    """Per metric: the mean over seeds, ``<metric>_ci`` (95% interval) and, with ``per_seed``,
+    ``"per_seed": {metric: [value of seed 0, 1, ...]}``."""
+    out: dict[str, Any] = dict(_mean(rows))
+    for key in list(out):
+        out[f"{key}_ci"] = interval([r[key] for r in rows])
+    if per_seed:
+        out["per_seed"] = {key: [round(float(r[key]), 4) for r in rows] for key in (rows[0] if rows else ())}
+    return out
+
+
+#: the figures :func:`noise_note` compares between models
+HEADLINE_METRICS = ("ndcg", "enjoyment_ratio")
+
+
+def noise_note(models: Mapping[str, Mapping[str, Any]], seeds: int) -> str | None:
+    """One line when the 95% intervals are wider than the gaps between models, else None.
+
+    For each headline metric (:data:`HEADLINE_METRICS`), models are ordered by their mean;
+    neighbours whose intervals overlap form a group whose order the data cannot tell apart.
+    With one seed there is no interval, and the line says so.
+    """
+    if seeds < 2:
+        return ("one seed gives no interval, so differences between models may be noise; "
+                "run --seeds 3 or more to see the spread")
+    groups = []
+    for metric in HEADLINE_METRICS:
+        ranked = sorted((m for m in models if models[m].get(f"{metric}_ci")),
+                        key=lambda m: -models[m][metric])
+        chains, chain = [], ranked[:1]
+        for upper, lower in zip(ranked, ranked[1:]):
+            if models[lower][f"{metric}_ci"][1] >= models[upper][f"{metric}_ci"][0]:
+                chain.append(lower)
+            else:
+                chains.append(chain)
+                chain = [lower]
+        chains.append(chain)
+        tied = [" ~ ".join(c) for c in chains if len(c) > 1]
+        if tied:
+            groups.append(f"{metric}: {', '.join(tied)}")
+    if not groups:
+        return None
+    return (f"the 95% intervals over {seeds} seeds are wider than the gaps between these models, so their "
+            f"order is noise at this size (evaluate more couples or seeds): {'; '.join(groups)}")
+
+
 def _check(k: int, seeds: int, relevant: float) -> None:
     if not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"k must be an integer >= 1, got {k!r}")
@@ -447,10 +514,14 @@ def evaluate(data: Any, models: Mapping[str, RankerFactory], k: int = 10, seeds:
     Returns
     -------
     dict
-        ``{"dataset": name, "k": k, "models": {model: {"ndcg", "recall",
+        ``{"dataset": name, "k": k, "seeds": seeds, "models": {model: {"ndcg", "recall",
         "precision", "novelty", "routine_distance", "diversity",
-        "coverage", "enjoyment_ratio"?, "outside_routine"?}}}``, each value
-        the mean over seeds, rounded to 4 digits.
+        "coverage", "enjoyment_ratio"?, "outside_routine"?}}, "note"?}``, each value
+        the mean over seeds, rounded to 4 digits; beside each, ``"<metric>_ci"``
+        (its 95% interval ``[lo, hi]`` over seeds, None for one seed, see
+        :func:`interval`) and, per model, ``"per_seed": {metric: [values]}``.
+        ``note`` (see :func:`noise_note`) says in one line when the intervals
+        are wider than the gaps between models.
     """
     _check(k, seeds, relevant)
     if not models:
@@ -467,8 +538,12 @@ def evaluate(data: Any, models: Mapping[str, RankerFactory], k: int = 10, seeds:
                 per_model[model_name].append(metrics)
                 logger.info("seed %d %s: ndcg@%d %.4f", scorer.split.seed, model_name, k, metrics["ndcg"])
                 bar.update()
-    return {"dataset": prepared.name, "k": int(k),
-            "models": {m: _mean(rows) for m, rows in per_model.items()}}
+    summaries = {m: _summary(rows) for m, rows in per_model.items()}
+    result: dict[str, Any] = {"dataset": prepared.name, "k": int(k), "seeds": int(seeds), "models": summaries}
+    note = noise_note(summaries, int(seeds))
+    if note is not None:
+        result["note"] = note
+    return result
 
 
 def tradeoff_curve(data: Any, factory: RankerFactory, weights: Sequence[float], k: int = 10,
@@ -494,7 +569,8 @@ def tradeoff_curve(data: Any, factory: RankerFactory, weights: Sequence[float], 
     Returns
     -------
     list of dict
-        One per weight, in the given order: ``{param: weight, <metric>: mean over seeds}``.
+        One per weight, in the given order: ``{param: weight, <metric>: mean over seeds,
+        <metric>_ci: 95% interval or None}``.
     """
     _check(k, seeds, relevant)
     if len(weights) == 0:
@@ -514,5 +590,5 @@ def tradeoff_curve(data: Any, factory: RankerFactory, weights: Sequence[float], 
                 rows[i].append(scorer.score(_recommend(model, scorer)))
                 bar.update()
             model.set_params(**{param: original})
-    return [{param: float(w), **_mean(rows[i])} for i, w in enumerate(weights)]
+    return [{param: float(w), **_summary(rows[i], per_seed=False)} for i, w in enumerate(weights)]
 

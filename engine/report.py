@@ -6,7 +6,10 @@ base64 ``data:`` URIs, styles are inline. It shows
 * the accuracy-novelty trade-off over the ranking's ``routine_weight``
   (NDCG@k against routine distance, novelty and - on synthetic data - the
   true enjoyment ratio; one point per weight, the default marked), and
-* every model's metrics side by side (bar charts and a table).
+* every model's metrics side by side (bar charts and a table), each the mean
+  over seeds with its 95% interval (error bars, "mean ± half-width"), the
+  per-seed values, and the evaluation's one-line note when the intervals are
+  wider than the gaps between models.
 
 Usage::
 
@@ -73,6 +76,10 @@ def _tradeoff_figure(curve: Sequence[dict[str, float]], k: int, param: str,
         x = [row[metric] for row in curve]
         y = [row[y_metric] for row in curve]
         ax.plot(x, y, "-o", color=_OTHER_COLOUR, markersize=5, zorder=2)
+        xerr, yerr = _half_widths(curve, metric), _half_widths(curve, y_metric)
+        if xerr is not None or yerr is not None:  # 95% intervals over seeds
+            ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor=_OTHER_COLOUR, elinewidth=1,
+                        capsize=3, alpha=0.7, zorder=2)
         for row, xi, yi in zip(curve, x, y):
             ax.annotate(f"{row[param]:g}", (xi, yi), textcoords="offset points", xytext=(5, 4),
                         fontsize=8, color="#334155")
@@ -98,6 +105,25 @@ def _tradeoff_figure(curve: Sequence[dict[str, float]], k: int, param: str,
     return fig
 
 
+def _half_widths(rows: Sequence[dict[str, Any]], metric: str) -> list[float] | None:
+    """Half-widths of the rows' 95% intervals of ``metric`` (None when any row has none)."""
+    cis = [row.get(f"{metric}_ci") for row in rows]
+    if not all(cis):
+        return None
+    return [(hi - lo) / 2 for lo, hi in cis]
+
+
+def _cell(values: dict[str, Any], metric: str) -> str:
+    """``<td>`` with the mean ± the 95% half-width; the per-seed values in its title."""
+    if metric not in values:
+        return "<td>-</td>"
+    ci = values.get(f"{metric}_ci")
+    seeds = values.get("per_seed", {}).get(metric)
+    title = f' title="per seed: {" ".join(f"{v:.4f}" for v in seeds)}"' if seeds else ""
+    spread = f" &plusmn; {(ci[1] - ci[0]) / 2:.4f}" if ci else ""
+    return f"<td{title}>{values[metric]:.4f}{spread}</td>"
+
+
 def _bars_figure(models: dict[str, dict[str, float]]) -> Figure:
     names = list(models)
     metrics = [m for m in _LABELS if all(m in models[n] for n in names)]
@@ -108,7 +134,9 @@ def _bars_figure(models: dict[str, dict[str, float]]) -> Figure:
     colours = [_ENGINE_COLOUR if n == "engine" else _OTHER_COLOUR for n in names]
     for ax, metric in zip(axes, metrics):
         values = [models[n][metric] for n in names]
-        bars = ax.bar(range(len(names)), values, color=colours)
+        errors = _half_widths([models[n] for n in names], metric)  # 95% intervals over seeds
+        bars = ax.bar(range(len(names)), values, color=colours, yerr=errors, capsize=4,
+                      error_kw={"elinewidth": 1, "ecolor": "#0f172a"})
         ax.set_xticks(range(len(names)), names, rotation=20, fontsize=9)
         ax.set_title(_LABELS[metric], fontsize=10)
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
@@ -125,18 +153,29 @@ def _table(models: dict[str, dict[str, float]]) -> str:
     head = "".join(f"<th>{html.escape(_LABELS[m])}</th>" for m in metrics)
     body = []
     for name, values in models.items():
-        cells = "".join(
-            f"<td>{values[m]:.4f}</td>" if m in values else "<td>-</td>" for m in metrics)
+        cells = "".join(_cell(values, m) for m in metrics)
         cls = ' class="engine"' if name == "engine" else ""
         body.append(f"<tr{cls}><th>{html.escape(name)}</th>{cells}</tr>")
     return f"<table><tr><th>model</th>{head}</tr>{''.join(body)}</table>"
 
 
+def _per_seed_table(models: dict[str, dict[str, Any]]) -> str:
+    """Every model's value of each metric per seed (the spread behind the intervals)."""
+    metrics = [m for m in _LABELS if any(m in v.get("per_seed", {}) for v in models.values())]
+    head = "".join(f"<th>{html.escape(_LABELS[m])}</th>" for m in metrics)
+    body = []
+    for name, values in models.items():
+        per = values.get("per_seed", {})
+        cells = "".join(f"<td>{' '.join(f'{v:.4f}' for v in per.get(m, []))}</td>" for m in metrics)
+        body.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
+    return f"<table class=\"per-seed\"><tr><th>model</th>{head}</tr>{''.join(body)}</table>"
+
+
 def _curve_table(curve: Sequence[dict[str, float]], param: str) -> str:
-    metrics = [m for m in curve[0] if m != param]
+    metrics = [m for m in curve[0] if m != param and not m.endswith("_ci")]
     head = "".join(f"<th>{html.escape(_LABELS.get(m, m))}</th>" for m in metrics)
     body = "".join(
-        f"<tr><th>{row[param]:g}</th>" + "".join(f"<td>{row[m]:.4f}</td>" for m in metrics) + "</tr>"
+        f"<tr><th>{row[param]:g}</th>" + "".join(_cell(row, m) for m in metrics) + "</tr>"
         for row in curve)
     return f"<table><tr><th>{html.escape(param)}</th>{head}</tr>{body}</table>"
 
@@ -148,6 +187,7 @@ h1{font-size:1.5em} h2{font-size:1.2em;margin-top:2em}
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}
 th,td{border:1px solid #cbd5e1;padding:.3em .6em;text-align:right}
 tr.engine{background:#fff7ed} img{max-width:100%} .meta{color:#475569}
+.note{background:#fef3c7;border-left:4px solid #d97706;padding:.5em .8em}
 """
 
 
@@ -188,8 +228,18 @@ def render_report(result: dict[str, Any], curve: Sequence[dict[str, float]] | No
         parts.append(_img(_png(_tradeoff_figure(curve, k, param, default_weight)), "trade-off curve"))
         parts.append(_curve_table(curve, param))
     parts.append("<h2>Every model, side by side</h2>")
-    parts.append(_img(_png(_bars_figure(models)), "metrics by model"))
+    seeds = result.get("seeds")
+    if seeds:
+        parts.append(f"<p>Each figure is the mean over {int(seeds)} seed(s) (hold-out splits) &plusmn; the "
+                     "half-width of its 95% interval (Student t), drawn as error bars; the per-seed values "
+                     "are in the last table and in each cell's tooltip.</p>")
+    if result.get("note"):
+        parts.append(f'<p class="note" role="note">{html.escape("Note: " + result["note"])}</p>')
+    parts.append(_img(_png(_bars_figure(models)), "metrics by model, with 95% intervals"))
     parts.append(_table(models))
+    if any(v.get("per_seed") for v in models.values()):
+        parts.append("<h2>Per seed</h2>")
+        parts.append(_per_seed_table(models))
     parts.append("</body></html>")
     return "\n".join(parts)
 

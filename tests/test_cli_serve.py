@@ -95,6 +95,7 @@ def demo_server(tmp_path, tiny_world, model_dir):
             process.wait()
 
 
+@pytest.mark.slow
 def test_every_printed_curl_line_runs_as_printed(demo_server):
     printed, port = demo_server
     lines = [line.strip() for line in printed.splitlines() if line.strip().startswith("curl ")]

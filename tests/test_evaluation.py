@@ -234,9 +234,11 @@ def test_evaluate_known_answers(world):
     assert result["models"]["random"]["ndcg"] < result["models"]["popular"]["ndcg"]
     assert result["models"]["popular"]["coverage"] < result["models"]["random"]["coverage"]
     assert result["models"]["popular"]["novelty"] < result["models"]["random"]["novelty"]
+    names = {"ndcg", "recall", "precision", "novelty", "routine_distance", "diversity", "coverage",
+             "enjoyment_ratio", "outside_routine"}
     for metrics in result["models"].values():
-        assert set(metrics) == {"ndcg", "recall", "precision", "novelty", "routine_distance",
-                                "diversity", "coverage", "enjoyment_ratio", "outside_routine"}
+        assert set(metrics) == names | {f"{m}_ci" for m in names} | {"per_seed"}
+        assert set(metrics["per_seed"]) == names and all(len(v) == 2 for v in metrics["per_seed"].values())
         assert 0 <= metrics["outside_routine"] <= 1
         assert 0 <= metrics["enjoyment_ratio"] <= 1
 
@@ -326,7 +328,7 @@ def test_cli_evaluate_synthetic_json_and_report(catalog_dir, tmp_path, light_eng
         "--catalog", str(catalog_dir), "--json", "--no-progress", "--report", str(report)])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert set(doc) == {"dataset", "k", "models"}
+    assert set(doc) == {"dataset", "k", "seeds", "models", "note"}  # one seed: the note says there is no interval
     assert doc["dataset"] == "synthetic" and doc["k"] == 5
     assert list(doc["models"]) == ["engine", "engine_loo", "random", "popular", "item_knn", "mf"]
     for metrics in doc["models"].values():

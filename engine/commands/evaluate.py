@@ -16,17 +16,39 @@ _COLUMNS = ("ndcg", "recall", "precision", "novelty", "routine_distance", "diver
             "coverage", "enjoyment_ratio", "outside_routine")
 
 
+def _cell(values: dict, metric: str) -> str:
+    """``0.2860±0.0312``: the mean over seeds and the half-width of its 95% interval."""
+    if metric not in values:
+        return "-"
+    ci = values.get(f"{metric}_ci")
+    return f"{values[metric]:.4f}" + (f"±{(ci[1] - ci[0]) / 2:.4f}" if ci else "")
+
+
 def _table(result: dict) -> str:
+    """The models' means ± 95% half-widths, the headline metrics per seed, and the noise note."""
+    from ..evaluation import HEADLINE_METRICS
+
     models = result["models"]
     cols = [c for c in _COLUMNS if any(c in v for v in models.values())]
+    widths = {c: max(len(c), *(len(_cell(v, c)) for v in models.values())) + 2 for c in cols}
     width = max(len(n) for n in models) + 2
-    head = "model".ljust(width) + "".join(c.rjust(max(len(c), 6) + 2) for c in cols)
-    lines = [f"dataset {result['dataset']}, metrics @{result['k']} (mean over seeds)", head,
-             "-" * len(head)]
+    seeds = result.get("seeds")
+    head = "model".ljust(width) + "".join(c.rjust(widths[c]) for c in cols)
+    spread = f"mean ± 95% interval over {seeds} seeds" if seeds and seeds > 1 else "one seed: no interval"
+    lines = [f"dataset {result['dataset']}, metrics @{result['k']} ({spread})", head, "-" * len(head)]
     for name, values in models.items():
-        cells = "".join((f"{values[c]:.4f}" if c in values else "-").rjust(max(len(c), 6) + 2)
-                        for c in cols)
-        lines.append(name.ljust(width) + cells)
+        lines.append(name.ljust(width) + "".join(_cell(values, c).rjust(widths[c]) for c in cols))
+    shown = [m for m in HEADLINE_METRICS if m in cols]
+    if seeds and seeds > 1 and shown:
+        lines.append("")
+        lines.append("per seed: " + "; ".join(shown))
+        for name, values in models.items():
+            per = values.get("per_seed", {})
+            lines.append(name.ljust(width) + " | ".join(
+                " ".join(f"{v:.4f}" for v in per.get(m, [])) for m in shown))
+    if result.get("note"):
+        lines.append("")
+        lines.append(f"note: {result['note']}")
     return "\n".join(lines)
 
 
@@ -39,7 +61,8 @@ def _table(result: dict) -> str:
 @click.option("--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
               help="List length for the metrics.")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Number of random hold-out splits; metrics are averaged over them.")
+              help="Number of random hold-out splits; metrics are averaged over them, with a 95% "
+                   "interval from their spread.")
 @click.option("--relevant", type=float, default=None,
               help="Held-out rating counted as relevant [default: 4 for synthetic, "
                    "the top of the dataset's rating scale for a folder].")
@@ -48,7 +71,8 @@ def _table(result: dict) -> str:
 @click.option("--catalog", "catalog_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Catalog for --data synthetic (default: the shipped catalog).")
 @click.option("--json", "as_json", is_flag=True,
-              help='Print {"dataset", "k", "models": {name: {metric: value}}} as JSON.')
+              help='Print {"dataset", "k", "seeds", "models": {name: {metric: mean, metric_ci: [lo, hi], '
+                   '"per_seed": {metric: [...]}}}, "note"?} as JSON.')
 @click.option("--report", "report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a self-contained HTML report with plots to this file.")
 @click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
