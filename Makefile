@@ -16,14 +16,14 @@ HOST   ?= 127.0.0.1
 # Faster first install: no .pyc compilation of every installed file up front (Python compiles
 # what it imports, once), and the project built with the venv's setuptools instead of a fresh
 # isolated build environment per install.
-INSTALL := $(PIP) install --no-compile --no-build-isolation
+INSTALL := $(PIP) install --quiet --no-compile --no-build-isolation
 venv: $(VENV)/.installed
 
 # The venv's bundled pip and setuptools are upgraded first: the versions `python -m venv`
 # bundles have published CVEs (issue 16, item 11).
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip setuptools wheel
+	$(PIP) install --quiet --upgrade pip setuptools wheel
 	touch $@
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.created
