@@ -42,7 +42,7 @@ class _LazyGroup(click.Group):
             return super().invoke(ctx)
         except Exception as exc:
             message = _database_down(exc)
-            if message is None:
+            if message is None or logging.getLogger().isEnabledFor(logging.DEBUG):  # -vv: the traceback
                 raise
             raise click.ClickException(message) from exc
 
