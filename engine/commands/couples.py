@@ -119,7 +119,10 @@ def show(couple: str, as_json: bool) -> None:
               help='Print {"id", "token", "profile", "created_at"} like POST /v1/couples.')
 def create(couple_id: str | None, budget_ceiling: int | None, kids: bool | None, interests: tuple[str, ...],
            accessibility_needs: str | None, home: str | None, profile_json: str | None, as_json: bool) -> None:
-    """Create a couple and print its token (shown once; `couples token` issues a new one)."""
+    """Create a couple and print its token (shown once).
+
+    The profile is validated like POST /v1/couples; `couples token` issues a new token later.
+    """
     from ..store import StoreError, ValidationError
 
     profile: Any = {}
@@ -153,7 +156,10 @@ def create(couple_id: str | None, budget_ceiling: int | None, kids: bool | None,
 @click.argument("couple")
 @click.option("--json", "as_json", is_flag=True, help='Print {"id", "token"}.')
 def token(couple: str, as_json: bool) -> None:
-    """Issue a new token for COUPLE (an imported couple's first); the old token stops working."""
+    """Issue a new token for COUPLE; the old one stops working.
+
+    Also the way to give an imported couple (which has none) its first token.
+    """
     from ..store import UnknownCoupleError
 
     _, store = open_migrated()
@@ -175,7 +181,10 @@ def token(couple: str, as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"id", "erased": true, "dates"}.')
 def erase(couple: str, yes: bool, as_json: bool) -> None:
-    """Erase COUPLE and everything about them (dates, suggestions, newsletters), like DELETE /v1/couples/ID."""
+    """Erase COUPLE and everything about them.
+
+    The same store call as DELETE /v1/couples/ID: dates, suggestions and newsletter sends, in one transaction.
+    """
     _, store = open_migrated()
     try:
         record = _summary(store, known_couple(store, couple))
