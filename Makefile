@@ -48,9 +48,9 @@ browser:
 test: venv-test browser
 	DATEIDEAS_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
 
-# The service on a demo SQLite database: on an empty database `serve --demo` first builds the
-# demo (like `init --demo`), then prints a demo couple's token and curl lines, and serves on
-# HOST:PORT. A taken port fails at once, naming PORT= (tests/test_cli_serve.py).
+# The service on a demo SQLite database: `serve` creates or upgrades the database (like
+# `init`), and with --demo on an empty one builds the demo (like `init --demo`), then prints a
+# demo couple's token and curl lines, and serves on HOST:PORT. A taken port fails at once,
+# before any of that, naming PORT= (tests/test_cli_serve.py).
 demo: venv
-	$(VENV)/bin/dateideas init
 	$(VENV)/bin/dateideas serve --demo --host '$(HOST)' --port '$(PORT)'
