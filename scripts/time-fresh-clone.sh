@@ -14,7 +14,7 @@ declare -A seen
 mark() { if [ -z "${seen[$1]:-}" ] && grep -q -- "$2" make.out; then seen[$1]=$(echo "$(date +%s.%N) - $start" | bc); echo "$1: ${seen[$1]} s"; fi; }
 while true; do
   mark pip-upgraded "Successfully installed pip"
-  mark installed "dateideas init"
+  mark installed "bin/dateideas serve"
   mark demo-build-start "empty database"
   mark serving "dateideas on http"
   line=$(grep -m1 "^  curl -H" make.out || true)
