@@ -16,7 +16,9 @@ HOST   ?= 127.0.0.1
 # Faster first install: no .pyc compilation of every installed file up front (Python compiles
 # what it imports, once), and the project built with the venv's setuptools instead of a fresh
 # isolated build environment per install.
-INSTALL := $(PIP) install --quiet --no-compile --no-build-isolation
+# (PYTHONWARNINGS: setuptools' notes on editable installs and the license table are not the
+# newcomer's business; pip's own warnings and every error still show.)
+INSTALL := PYTHONWARNINGS=ignore::UserWarning $(PIP) install --quiet --no-compile --no-build-isolation
 venv: $(VENV)/.installed
 
 # The venv's bundled pip and setuptools are upgraded first: the versions `python -m venv`
