@@ -77,13 +77,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
         app.config["DATABASE_URL"] = settings_from_env().database_url
 
-    from . import admin, couples, dates, db, errors, ideas, logs, metrics, models, ops, tonight, training
+    from . import admin, couples, dates, db, errors, ideas, inputs, logs, metrics, models, ops, tonight, training
 
     db.init_app(app)
     metrics.init_app(app)
     models.init_app(app)
     training.init_app(app)
     logs.init_app(app)
+    inputs.init_app(app)  # after logs: a refused request still has its request id
     errors.init_app(app)
     for module in (couples, tonight, dates, ideas, admin, ops):
         app.register_blueprint(module.bp)
