@@ -33,7 +33,6 @@ werkzeug's ``ProxyFix``) so it is the real client's.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable, NamedTuple
 
@@ -108,7 +107,7 @@ def _retry_after(response):
     if response.status_code == 429:
         current = get_limiter().current_limit
         if current is not None:
-            response.headers["Retry-After"] = str(max(1, math.ceil(current.reset_at - time.time())))
+            response.headers["Retry-After"] = str(max(1, int(current.reset_at - time.time())))
     return response
 
 
