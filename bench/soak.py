@@ -349,6 +349,14 @@ def summarise(shared: Shared, windows: dict[str, tuple[float, float]]) -> dict:
 
 # --------------------------------------------------------------------------- main
 
+class _Events(list):
+    """The run's events, printed as they happen."""
+
+    def append(self, text: str) -> None:
+        print(text, flush=True)
+        super().append(text)
+
+
 def run(args: argparse.Namespace) -> dict:
     from bench.databases import throwaway_postgres
 
@@ -373,7 +381,7 @@ def run(args: argparse.Namespace) -> dict:
                                        "--workers", str(args.workers)], env=env, stdout=handle,
                                       stderr=subprocess.STDOUT, cwd=root)
         windows: dict[str, tuple[float, float]] = {}
-        events: list[str] = []
+        events = _Events()
         shared = None
         try:
             if not wait_until(lambda: ready(port), 120):
@@ -462,11 +470,13 @@ def run(args: argparse.Namespace) -> dict:
                         and result["keys_stored_more_than_once"] == 0 and result["duplicate_sends_db"] == 0
                         and result["duplicate_sends_picks_csv"] == 0
                         and result["revoked_cookie_still_opened_tonight"] == 0)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")  # before the database is dropped
         if not result["ok"]:
             for name in ("server.log", "newsletter.log"):
                 path = root / name
                 if path.exists():
-                    (RESULTS.parent / f"soak-{name}").write_bytes(path.read_bytes()[-200_000:])
+                    (args.out.parent / f"soak-{name}").write_bytes(path.read_bytes()[-200_000:])
         return result
 
 
@@ -485,13 +495,10 @@ def main(argv: list[str] | None = None) -> None:
     if not 0.5 <= args.minutes <= 60:
         parser.error(f"--minutes must be from 0.5 to 60, got {args.minutes}")
     result = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("requests", "5xx_in_outage", "5xx_outside_outage", "connection_errors",
                                              "acked_dates", "acked_lost", "keys_stored_more_than_once",
                                              "duplicate_sends_db", "duplicate_sends_picks_csv",
                                              "revoked_cookie_still_opened_tonight", "ok")}, indent=1))
-    print("\n".join(result["events"]))
     print(f"wrote {args.out}")
 
 
