@@ -14,7 +14,7 @@ __all__ = ["throwaway_postgres"]
 @contextlib.contextmanager
 def throwaway_postgres(server_url: str, prefix: str = "dateideas_bench") -> Iterator[str]:
     """Create an empty database on the PostgreSQL server at ``server_url``; yield its URL; drop it afterwards."""
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)  # survives a server restart
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as conn:

@@ -467,8 +467,16 @@ tbl_locks = sa.Table(
     sa.Column("expires_at", sa.DateTime, nullable=False),
 )
 
+#: Session epochs: bumping a row ends the web sessions of a couple (partner "") or of one partner.
+tbl_session_epochs = sa.Table(
+    "session_epochs", _META,
+    sa.Column("couple_id", sa.String(_ID_MAX), sa.ForeignKey("couples.id"), primary_key=True),
+    sa.Column("partner", sa.String(8), primary_key=True),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+)
+
 #: Tables holding rows about one couple (erasure deletes from each).
-_COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_dates)
+_COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_dates, tbl_session_epochs)
 
 
 def _migration_1(conn: Connection) -> None:
@@ -583,8 +591,21 @@ def _migration_4(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE couples ADD COLUMN dates_stamp BIGINT NOT NULL DEFAULT 0"))
 
 
+def _migration_session_epochs(conn: Connection) -> None:
+    """Session epochs (web sessions end on sign-out, token rotation and erasure)."""
+    meta = sa.MetaData()
+    sa.Table("couples", meta, sa.Column("id", sa.String(_ID_MAX), primary_key=True))
+    sa.Table(
+        "session_epochs", meta,
+        sa.Column("couple_id", sa.String(_ID_MAX), sa.ForeignKey("couples.id"), primary_key=True),
+        sa.Column("partner", sa.String(8), primary_key=True),
+        sa.Column("epoch", sa.BigInteger, nullable=False),
+    ).create(conn)
+
+
 #: Forward migrations, applied in order; version N = the first N applied.
-_MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
+_MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4,
+                                                         _migration_session_epochs)
 
 #: The schema version this code writes and expects.
 LATEST_VERSION = len(_MIGRATIONS)
@@ -916,9 +937,54 @@ class Store:
         with self._write() as conn:
             done = conn.execute(tbl_couples.update().where(tbl_couples.c.id == couple_id)
                                 .values(token_hash=_hash_token(token))).rowcount
+            if done:
+                self._bump_session_epoch(conn, couple_id, "")  # the old token's web sessions end too
         if not done:
             raise UnknownCoupleError(couple_id)
         return token
+
+    # ---------------------------------------------------------------- web sessions
+
+    def session_generation(self, couple_id: str, partner: str | None = None) -> str | None:
+        """What a web session of the couple (or of one partner) must still hold to be valid.
+
+        An opaque string made of the couple's creation time and its session
+        epochs (the couple's, plus ``partner``'s when given). It changes when
+        :meth:`revoke_sessions` or :meth:`rotate_token` runs, or the couple is
+        erased and created again. None when no active couple has this id.
+        """
+        query = (sa.select(tbl_couples.c.created_at, tbl_couples.c.active, tbl_session_epochs.c.partner,
+                           tbl_session_epochs.c.epoch)
+                 .select_from(tbl_couples.outerjoin(tbl_session_epochs, sa.and_(
+                     tbl_session_epochs.c.couple_id == tbl_couples.c.id,
+                     tbl_session_epochs.c.partner.in_(["", partner or ""]))))
+                 .where(tbl_couples.c.id == couple_id))
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        if not rows or not rows[0].active:
+            return None
+        epochs = {row.partner: int(row.epoch) for row in rows if row.partner is not None}
+        return f"{rows[0].created_at.isoformat()}/{epochs.get('', 0)}/{epochs.get(partner, 0) if partner else '-'}"
+
+    def revoke_sessions(self, couple_id: str, partner: str | None = None) -> None:
+        """End every web session of the couple, or only ``partner``'s (``"a"``/``"b"``).
+
+        Raises
+        ------
+        UnknownCoupleError
+        """
+        try:
+            with self._write() as conn:
+                self._bump_session_epoch(conn, couple_id, partner or "")
+        except IntegrityError as exc:  # the foreign key: no such couple
+            raise UnknownCoupleError(couple_id) from exc
+
+    @staticmethod
+    def _bump_session_epoch(conn: Connection, couple_id: str, partner: str) -> None:
+        conn.execute(sa.text(
+            "INSERT INTO session_epochs (couple_id, partner, epoch) VALUES (:couple_id, :partner, 1) "
+            "ON CONFLICT (couple_id, partner) DO UPDATE SET epoch = session_epochs.epoch + 1"),
+            {"couple_id": couple_id, "partner": partner})
 
     def verify_token(self, couple_id: str, token: str) -> bool:
         """Whether ``token`` is the current token of the active couple ``couple_id``.

@@ -13,6 +13,8 @@ from typing import Any, Mapping
 
 from flask import Flask
 
+from .limits import LIMIT_DEFAULTS
+
 __all__ = ["create_app"]
 
 _DEFAULTS: dict[str, Any] = {
@@ -26,6 +28,13 @@ _DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 64 * 1024,  # bodies over 64 KiB get 413
     "TRAINING_LOG": None,            # where the training process writes; None = <MODEL_DIR>/training.log
     "LOG_REQUESTS": True,            # one JSON log line per request
+    "METRICS_TOKEN": None,           # bearer token /metrics needs; None = open (service/metrics.py)
+    "SESSION_IDLE_HOURS": 24,        # a page session unused this long ends (service/sessions.py)
+    "SESSION_MAX_DAYS": 14,          # ... and any page session ends this long after sign-in
+    "RATELIMIT_ENABLED": True,       # rate limits (service/limits.py) on sign-in, sign-up, couples, another
+    "RATELIMIT_STORAGE_URI": "memory://",  # or redis://HOST:PORT/DB, shared by workers and replicas
+    "RATELIMIT_KEY_PREFIX": "dateideas",
+    **LIMIT_DEFAULTS,                # LIMIT_SIGNIN, LIMIT_SIGNUP, LIMIT_COUPLES, LIMIT_ANOTHER
 }
 
 
@@ -46,12 +55,21 @@ def _config_from_env() -> dict[str, Any]:
     from engine.config import settings_from_env
 
     settings = settings_from_env()
-    return {
+    env = os.environ
+    config = {
         "DATABASE_URL": settings.database_url,
         "MODEL_DIR": str(settings.model_dir),
         "ADMIN_TOKEN": settings.admin_token,
-        "RETRAIN_AFTER_DATES": _int_env(os.environ, "DATEIDEAS_RETRAIN_AFTER_DATES", 50),
+        "RETRAIN_AFTER_DATES": _int_env(env, "DATEIDEAS_RETRAIN_AFTER_DATES", 50),
+        "METRICS_TOKEN": env.get("DATEIDEAS_METRICS_TOKEN") or None,
+        "SESSION_IDLE_HOURS": _int_env(env, "DATEIDEAS_SESSION_IDLE_HOURS", _DEFAULTS["SESSION_IDLE_HOURS"]),
+        "SESSION_MAX_DAYS": _int_env(env, "DATEIDEAS_SESSION_MAX_DAYS", _DEFAULTS["SESSION_MAX_DAYS"]),
+        "RATELIMIT_ENABLED": env.get("DATEIDEAS_RATELIMIT_ENABLED", "1") != "0",
+        "RATELIMIT_STORAGE_URI": settings.ratelimit_storage,
     }
+    for key in LIMIT_DEFAULTS:
+        config[key] = env.get(f"DATEIDEAS_RATELIMIT_{key.removeprefix('LIMIT_')}") or LIMIT_DEFAULTS[key]
+    return config
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -63,7 +81,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         Configuration keys (see ``_DEFAULTS``). When None, the configuration
         comes from the environment (``DATEIDEAS_DATABASE_URL``,
         ``DATEIDEAS_MODEL_DIR``, ``DATEIDEAS_ADMIN_TOKEN``,
-        ``DATEIDEAS_RETRAIN_AFTER_DATES``).
+        ``DATEIDEAS_RETRAIN_AFTER_DATES``, ``DATEIDEAS_METRICS_TOKEN``,
+        ``DATEIDEAS_SESSION_IDLE_HOURS``, ``DATEIDEAS_SESSION_MAX_DAYS``,
+        ``DATEIDEAS_RATELIMIT_ENABLED``, ``DATEIDEAS_RATELIMIT_STORAGE`` and
+        ``DATEIDEAS_RATELIMIT_SIGNIN|SIGNUP|COUPLES|ANOTHER``).
 
     Returns
     -------
@@ -77,17 +98,22 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
         app.config["DATABASE_URL"] = settings_from_env().database_url
 
-    from . import admin, couples, dates, db, errors, ideas, logs, metrics, models, ops, tonight, training
+    from . import (admin, couples, dates, db, errors, headers, ideas, inputs, limits, logs, metrics, models, ops,
+                   sessions, tonight, training)
 
     db.init_app(app)
     metrics.init_app(app)
     models.init_app(app)
     training.init_app(app)
     logs.init_app(app)
+    inputs.init_app(app)  # after logs: a refused request still has its request id
     errors.init_app(app)
+    headers.init_app(app)
+    sessions.init_app(app)
     for module in (couples, tonight, dates, ideas, admin, ops):
         app.register_blueprint(module.bp)
     from . import pages  # the couples' web pages (HTML, session cookie)
 
     app.register_blueprint(pages.bp)
+    limits.init_app(app)  # wraps views of the blueprints above
     return app

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 from flask import request
 
 from .errors import ApiError
+from .inputs import InputError, parse_json
 
 __all__ = ["json_object"]
 
@@ -25,16 +26,20 @@ def json_object(allowed: Iterable[str], *, optional: bool = False) -> dict[str, 
     ------
     ApiError
         415 when the body is not ``application/json``, 400 when it is not a
-        JSON object or has unknown keys (413 comes from ``MAX_CONTENT_LENGTH``).
+        JSON object, has unknown keys, or fails :func:`service.inputs.parse_json`
+        (too deep, a NUL or a lone surrogate in a string); 413 comes from
+        ``MAX_CONTENT_LENGTH``.
     """
     allowed = tuple(allowed)
     if optional and not request.content_length and not request.get_data(cache=True):
         return {}
     if not request.is_json:
         raise ApiError(415, "the body must be JSON: send Content-Type: application/json")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "the body is not valid JSON", code="bad_json")
+    try:
+        body = parse_json(request.get_data(cache=True))
+    except InputError as exc:
+        code = "bad_json" if exc.field == "body" else None
+        raise ApiError(400, exc.description, field=None if code else exc.field, code=code) from None
     if not isinstance(body, dict):
         raise ApiError(400, f"the body must be a JSON object with keys {', '.join(allowed)}, "
                             f"got {type(body).__name__}")

@@ -10,6 +10,7 @@ from .auth import couple_required
 from .bodies import json_object
 from .db import get_store
 from .errors import ApiError
+from .headers import NO_STORE
 
 __all__ = ["bp"]
 
@@ -18,7 +19,8 @@ bp = Blueprint("couples", __name__, url_prefix="/v1/couples")
 
 @bp.post("")
 def create():
-    """Create a couple; 201 with ``{id, token, profile, created_at}``; the token is never shown again."""
+    """Create a couple; 201 with ``{id, token, profile, created_at}``; the token is never shown again
+    (``Cache-Control: no-store``, so no cache keeps it either)."""
     body = json_object(("profile",), optional=True)
     store = get_store()
     try:
@@ -28,7 +30,7 @@ def create():
     couple = store.get_couple(couple_id)
     location = url_for("tonight.tonight", couple_id=couple_id)
     return ({"id": couple_id, "token": token, "profile": couple["profile"],
-             "created_at": couple["created_at"]}, 201, {"Location": location})
+             "created_at": couple["created_at"]}, 201, {"Location": location, **NO_STORE})
 
 
 @bp.delete("/<couple_id>")

@@ -1,14 +1,25 @@
-"""JSON errors: ``{"error": {"code", "message", "field"?}}`` with a 4xx status for anything a client sends."""
+"""JSON errors: ``{"error": {"code", "message", "field"?}}`` with a 4xx status for anything a client sends.
+
+Database failures are 503, never 500: an unreachable or restarting server
+(SQLAlchemy's ``OperationalError``/``InterfaceError``, or the driver's own,
+raised by the store's raw-cursor reads) is ``unavailable``; a reachable
+database without the schema (``UndefinedTable``/``UndefinedColumn``,
+SQLite's "no such table") is ``no_schema`` and says to run ``dateideas init``.
+Anything else unexpected is a 500 whose logged traceback starts with the
+request id the body and ``X-Request-ID`` carry.
+"""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 
-from flask import Flask, jsonify, render_template, request
-from sqlalchemy.exc import OperationalError
+import psycopg
+from flask import Flask, g, jsonify, render_template, request
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
-__all__ = ["ApiError", "error_response", "init_app"]
+__all__ = ["ApiError", "database_problem", "error_response", "init_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +33,7 @@ _CODES = {
     413: "too_large",
     415: "unsupported_media_type",
     422: "unprocessable",
+    429: "too_many_requests",
     503: "unavailable",
 }
 
@@ -87,29 +99,57 @@ def _http_error(exc: HTTPException):
                                message=f"There is no page at {request.path}. Check the address, or start "
                                        "again from the home page."), 404
     message = _MESSAGES.get(status) or exc.description or exc.name
-    if status == 400 and "JSON" in (exc.description or ""):
+    if status == 400 and (exc.description or "").startswith("Failed to decode JSON"):
         return error_response(400, "the body is not valid JSON", code="bad_json")
-    response = error_response(status, message)
+    response = error_response(status, message, getattr(exc, "field", None))
     allowed = getattr(exc, "valid_methods", None)
     if status == 405 and allowed:
         response.headers["Allow"] = ", ".join(allowed)
     return response
 
 
-def _database_down(exc: OperationalError):
-    logger.error("database unavailable: %s", exc)
+_SCHEMA_ERRORS = (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)
+_DOWN_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, sa_exc.DisconnectionError,
+                psycopg.OperationalError, psycopg.InterfaceError, sqlite3.OperationalError)
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """``"no_schema"``, ``"unavailable"`` or None (not a database outage) for an exception.
+
+    Shared by the error handler and anything that must tell an outage from a bug.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig)
+    if isinstance(orig, _SCHEMA_ERRORS) or (isinstance(orig, sqlite3.OperationalError)
+                                            and ("no such table" in text or "no such column" in text)):
+        return "no_schema"
+    if isinstance(exc, _DOWN_ERRORS) or isinstance(orig, _DOWN_ERRORS):
+        return "unavailable"
+    return None
+
+
+def _database_error(exc: Exception):
+    problem = database_problem(exc)
+    if problem is None:
+        return _unexpected(exc)
+    logger.error("request %s: database %s: %s", g.get("request_id", "-"), problem, exc)
+    if problem == "no_schema":
+        return error_response(503, "the database has no schema (or an older one) for this version; "
+                                   "the operator must run `dateideas init`", code="no_schema")
     return error_response(503, "the database is unavailable; try again shortly", code="unavailable")
 
 
 def _unexpected(exc: Exception):
-    logger.exception("unhandled error")
-    return error_response(500, "internal error; the request id in X-Request-ID identifies it in the logs",
-                          code="internal")
+    request_id = g.get("request_id", "-")
+    logger.error("request %s: unhandled error", request_id, exc_info=exc)
+    return error_response(500, f"internal error; the request id {request_id} (also in X-Request-ID) "
+                               "identifies it in the logs", code="internal")
 
 
 def init_app(app: Flask) -> None:
     """Register the JSON handlers (every HTTP error, ApiError, database outages, the rest)."""
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(OperationalError, _database_down)
+    for database_error in (sa_exc.DBAPIError, sa_exc.SQLAlchemyError, psycopg.Error, sqlite3.Error):
+        app.register_error_handler(database_error, _database_error)
     app.register_error_handler(Exception, _unexpected)

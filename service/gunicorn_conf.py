@@ -7,12 +7,23 @@
   ``child_exit``; the metrics folder made by ``dateideas serve`` is removed
   when gunicorn exits.
 * gunicorn's own access log is off: the app writes one JSON line per request.
+* Keep-alive connections are spread over the workers with ``reuse_port``:
+  every worker binds its own ``SO_REUSEPORT`` socket and the kernel hashes
+  each new connection to one of them. With one shared socket the worker
+  that wakes first accepts whole bursts of connections, and a keep-alive
+  connection stays with the worker that accepted it: 19 of 20 client
+  connections ended on one worker. Measured with ``python -m bench spread``
+  (docs/service.md). ``DATEIDEAS_REUSE_PORT=0`` goes back to one shared
+  socket (e.g. where ``SO_REUSEPORT`` misbehaves).
+* ``keepalive = 5``: an idle client connection is closed after 5 s, so even
+  a badly spread set of connections is re-dealt within seconds.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 
 worker_class = "gthread"
 accesslog = None
@@ -20,6 +31,7 @@ errorlog = "-"
 timeout = 60
 graceful_timeout = 10
 keepalive = 5
+reuse_port = hasattr(socket, "SO_REUSEPORT") and os.environ.get("DATEIDEAS_REUSE_PORT", "1") != "0"
 control_socket_disable = True  # several servers (tests, bench) would fight over one socket path
 
 

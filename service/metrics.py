@@ -11,6 +11,13 @@ State that is not a per-request event is computed at scrape time instead, so
 it is the same from every worker: the live model version (registry), the
 version this worker serves, and training runs and durations (the store).
 
+``/metrics`` answers while the database is down (monitoring must see the
+outage): the counters and model versions need no database; the training
+figures are the last ones this worker read, and ``dateideas_database_up``
+says 0. When ``DATEIDEAS_METRICS_TOKEN`` (config ``METRICS_TOKEN``) is set,
+``/metrics`` needs ``Authorization: Bearer <that token>`` (401 without it,
+403 with another).
+
 Exposed names::
 
     dateideas_http_requests_total{method, route, status}
@@ -24,10 +31,12 @@ Exposed names::
     dateideas_training_runs{status}               (runs recorded, last 1000)
     dateideas_training_duration_seconds_sum/_count (finished runs, last 1000)
     dateideas_training_last_duration_seconds
+    dateideas_database_up                         (1 when the scrape could read the store, else 0)
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 from flask import Flask, current_app
@@ -35,6 +44,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
 
 __all__ = ["Metrics", "get_metrics", "init_app"]
+
+logger = logging.getLogger(__name__)
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -44,6 +55,7 @@ class Metrics:
 
     def __init__(self, multiprocess_dir: str | None = None):
         self.multiprocess_dir = multiprocess_dir
+        self.last_training_runs: list[dict] = []  # what the last scrape read, served while the database is down
         self.registry = CollectorRegistry()
         self.requests = Counter("dateideas_http_requests", "HTTP requests answered",
                                 ["method", "route", "status"], registry=self.registry)
@@ -72,14 +84,30 @@ class Metrics:
         else:
             counters = self.registry
         state = CollectorRegistry()
-        state.register(_StateCollector(store, holder))
+        state.register(_StateCollector(store, holder, self))
         return generate_latest(counters) + generate_latest(state)
 
 
 class _StateCollector:
-    def __init__(self, store, holder):
+    def __init__(self, store, holder, metrics: Metrics):
         self.store = store
         self.holder = holder
+        self.metrics = metrics
+
+    def _training_runs(self) -> tuple[list[dict], bool]:
+        """(training runs, database up): the store's, or the last ones read when the database is down."""
+        from .errors import database_problem
+
+        try:
+            runs = self.store.training_runs(limit=1000)
+        except Exception as exc:  # noqa: BLE001 - an outage is reported, anything else raised
+            if database_problem(exc) is None:
+                raise
+            logger.warning("metrics: the database is unavailable (%s); training figures are the last read",
+                           type(exc).__name__)
+            return self.metrics.last_training_runs, False
+        self.metrics.last_training_runs = runs
+        return runs, True
 
     def collect(self):
         live = GaugeMetricFamily("dateideas_model_live_info", "The registry's live model version", labels=["version"])
@@ -92,7 +120,10 @@ class _StateCollector:
         if self.holder.loaded_version:
             loaded.add_metric([self.holder.loaded_version], 1)
         yield loaded
-        runs = self.store.training_runs(limit=1000)
+        runs, database_up = self._training_runs()
+        up = GaugeMetricFamily("dateideas_database_up", "1 when this scrape could read the database, else 0")
+        up.add_metric([], 1 if database_up else 0)
+        yield up
         by_status = GaugeMetricFamily("dateideas_training_runs", "Training runs recorded (latest 1000) by status",
                                       labels=["status"])
         for status in ("running", "succeeded", "failed"):

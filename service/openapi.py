@@ -32,9 +32,14 @@ def _errors(*statuses: int) -> dict[str, Any]:
         413: "Body over 64 KiB",
         415: "Body is not application/json",
         422: "Idempotency-Key reused with a different body",
-        503: "Not ready: database unavailable or no model loaded",
+        429: "Rate limit reached (docs/service.md); wait Retry-After seconds",
+        503: "Not ready: database unavailable or without its schema, or no model loaded",
     }
-    return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
+    responses = {str(s): _json(_ref("Error"), text[s]) for s in statuses}
+    if 429 in statuses:
+        responses["429"]["headers"] = {"Retry-After": {"description": "seconds to wait", "required": True,
+                                                       "schema": {"type": "integer", "minimum": 1}}}
+    return responses
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -226,7 +231,7 @@ def openapi_document() -> dict[str, Any]:
         "/v1/couples": {"post": {
             "summary": "Create a couple; the token is returned once",
             "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("NewCouple")}}},
-            "responses": {"201": _json(_ref("CoupleCreated"), "Created"), **_errors(400, 413, 415, 503)},
+            "responses": {"201": _json(_ref("CoupleCreated"), "Created"), **_errors(400, 413, 415, 429, 503)},
         }},
         "/v1/couples/{couple_id}": {"delete": {
             "summary": "Erase the couple and everything about them",
@@ -236,7 +241,7 @@ def openapi_document() -> dict[str, Any]:
         "/v1/couples/{couple_id}/tonight": {"get": {
             "summary": "Tonight's suggestion and alternatives, with reasons and the model version",
             "security": _COUPLE_AUTH, "parameters": tonight_params,
-            "responses": {"200": _json(_ref("Tonight"), "Suggestions"), **_errors(400, 404, 503)},
+            "responses": {"200": _json(_ref("Tonight"), "Suggestions"), **_errors(400, 404, 429, 503)},
         }},
         "/v1/couples/{couple_id}/dates": {
             "post": {
@@ -280,8 +285,9 @@ def openapi_document() -> dict[str, Any]:
                           "properties": {"status": {"type": "string"}, "model_version": {"type": "string"},
                                          "schema_version": {"type": "integer"}}}, "Ready"),
             **_errors(503)}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
-            "description": "Text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics (bearer DATEIDEAS_METRICS_TOKEN when set)", "responses": {
+            "200": {"description": "Text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+            **_errors(401, 403)}}},
         "/openapi.json": {"get": {"summary": "This document", "responses": {
             "200": _json({"type": "object"}, "OpenAPI 3.0 document")}}},
     }

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+import hmac
+
+from flask import Blueprint, Response, current_app
 
 from engine.registry import NoModelError
 from engine.store import LATEST_VERSION
 
+from .auth import bearer_token
 from .db import get_store
-from .errors import error_response
+from .errors import ApiError, error_response
 from .metrics import get_metrics
 from .models import get_holder
 from .openapi import openapi_document
@@ -43,7 +46,14 @@ def readyz():
 
 @bp.get("/metrics")
 def metrics():
-    """Prometheus text format (see :mod:`service.metrics`)."""
+    """Prometheus text format (see :mod:`service.metrics`); the metrics token when one is set."""
+    expected = current_app.config.get("METRICS_TOKEN")
+    if expected:
+        token = bearer_token()
+        if token is None:
+            raise ApiError(401, "/metrics needs Authorization: Bearer <DATEIDEAS_METRICS_TOKEN>")
+        if not hmac.compare_digest(token.encode(), str(expected).encode()):
+            raise ApiError(403, "the bearer token is not the metrics token")
     body = get_metrics().render(get_store(), get_holder())
     return Response(body, mimetype="text/plain; version=0.0.4")
 

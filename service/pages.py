@@ -12,7 +12,8 @@ Session and CSRF
 Signing up creates the couple with the profile from the form (its interests,
 budget ceiling and kids) and signs it in, showing the token once. Signing in
 posts the couple id and token (checked with the store's constant-time
-``verify_token``); the session is Flask's signed cookie
+``verify_token``); the session (:mod:`service.sessions`: revoked on sign-out,
+token rotation and erasure; idle and absolute lifetimes) is Flask's signed cookie
 (``httponly``, ``SameSite=Lax``; ``Secure`` when ``SESSION_COOKIE_SECURE`` or
 ``DATEIDEAS_SECURE_COOKIES=1``). Its key is ``SECRET_KEY`` from the config,
 else ``$DATEIDEAS_SECRET_KEY``, else a random key kept in
@@ -40,6 +41,7 @@ from engine.context import WEATHERS, ContextError, parse_context
 from engine.registry import NoModelError
 from engine.serving import NOTE_MAX, RECENT_DAYS, DateInputError, check_date_input, serve_tonight
 
+from . import sessions
 from .dates import after_date_stored
 from .db import get_store
 from .metrics import get_metrics
@@ -167,10 +169,9 @@ def _signed_in(view):
 
     @functools.wraps(view)
     def wrapped(**kwargs):
-        couple_id = session.get("couple_id")
+        couple_id = sessions.current()  # None when signed out, revoked, erased or expired
         store = get_store()
-        if not couple_id or store.get_couple(couple_id) is None:  # erased meanwhile: sign out
-            session.pop("couple_id", None)
+        if not couple_id:
             flash("Please sign in first.")
             return redirect(url_for("pages.signin"), 303)
         g.couple_id = couple_id
@@ -214,8 +215,7 @@ def signup():
             profile["kids"] = form["kids"] == "yes"
         if not errors:
             couple_id, token = get_store().create_couple(profile=profile)
-            session.clear()  # a fresh session (and CSRF token) for the new couple
-            session["couple_id"] = couple_id
+            sessions.start(couple_id)  # a fresh session (and CSRF token) for the new couple
             return render_template("pages/welcome.html", couple_id=couple_id, token=token,
                                    interests=profile.get("interests", [])), 201
     status = 400 if errors else 200
@@ -241,8 +241,7 @@ def signin():
         if not errors and (len(couple_id) > _ID_MAX or not get_store().verify_token(couple_id, token)):
             errors["token"] = "No couple has this id and token. Check both and try again."
         if not errors:
-            session.clear()  # a fresh session (and CSRF token) for the signed-in couple
-            session["couple_id"] = couple_id
+            sessions.start(couple_id)  # a fresh session (and CSRF token) for the signed-in couple
             return redirect(url_for("pages.tonight"), 303)
     status = 401 if errors else 200
     return render_template("pages/signin.html", errors=errors, couple_id=couple_id), status
@@ -250,7 +249,7 @@ def signin():
 
 @bp.post("/signout")
 def signout():
-    session.clear()
+    sessions.end()  # every session of this couple ends, on every device (service/sessions.py)
     flash("You are signed out.")
     return redirect(url_for("pages.signin"), 303)
 

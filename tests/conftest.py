@@ -153,6 +153,7 @@ def app(service_store, model_dir, tmp_path):
         "MODEL_CHECK_INTERVAL": 0.0,
         "TRAINING_LOG": str(tmp_path / "training.log"),
         "LOG_REQUESTS": False,
+        "RATELIMIT_ENABLED": False,  # tests/test_service_limits.py turns the limits on
         "TESTING": True,
     })
     yield application
@@ -200,7 +201,7 @@ def _serve_gunicorn(root: Path, world, model_dir: Path, env: dict[str, str] | No
     store.close()
     port = _free_port()
     server_env = dict(os.environ, DATEIDEAS_DATABASE_URL=db_url, DATEIDEAS_MODEL_DIR=str(model_dir),
-                      DATEIDEAS_RETRAIN_AFTER_DATES="0", **(env or {}))
+                      DATEIDEAS_RETRAIN_AFTER_DATES="0", DATEIDEAS_RATELIMIT_ENABLED="0", **(env or {}))
     for name in ("PROMETHEUS_MULTIPROC_DIR", "DATEIDEAS_SECRET_KEY", "DATEIDEAS_SECURE_COOKIES"):
         server_env.pop(name, None)  # the two workers must agree on the key through <model dir>/session-secret
     with (root / "server.log").open("wb") as log:

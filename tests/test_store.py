@@ -380,6 +380,7 @@ def test_delete_couple_leaves_no_row_anywhere(store: Store):
         store.log_suggestions([{"couple_id": couple, "idea_id": "picnic", "rank": 1}])
         run = store.start_newsletter_run("2024-05-06", 1)
         store.record_sends(run, "2024-05-06", [{"couple_id": couple, "idea_id": "picnic", "rank": 1}])
+        store.revoke_sessions(couple, "a")
     assert store.delete_couple(gone) is True
     assert store.delete_couple(gone) is False  # idempotent
 
@@ -392,7 +393,7 @@ def test_delete_couple_leaves_no_row_anywhere(store: Store):
                                          .where(table.c[column] == gone)).scalar()
                     assert found == 0, f"{table.name} still holds rows of the erased couple"
                     checked.append(table.name)
-    assert set(checked) == {"couples", "dates", "suggestions", "newsletter_sends"}
+    assert set(checked) == {"couples", "dates", "suggestions", "newsletter_sends", "session_epochs"}
     assert store.get_couple(gone) is None and store.list_dates(gone) == []
     assert store.count_dates(kept) == 1 and store.sent_couples("2024-05-06") == {kept}
     assert len(store.recent_suggestions(kept)) == 1
