@@ -35,11 +35,11 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .context import Context, season_of
+from .dates import DayError, check_day
 from .recommender import Recommender, Suggestion
 
 __all__ = [
@@ -57,7 +57,6 @@ __all__ = [
 RECENT_DAYS = 14
 #: longest note accepted with a date, in characters
 NOTE_MAX = 2000
-_DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -228,7 +227,8 @@ def check_date_input(catalog, idea_id: Any, ratings: Any, done_on: Any = None, n
         ``{"a": int 1-5 or None, "b": int 1-5 or None}``, at least one rating;
         no other keys.
     done_on : "YYYY-MM-DD" or date, optional
-        Not in the future; default ``today``.
+        From 1900-01-01 to tomorrow (:func:`engine.dates.check_day`);
+        default ``today``.
     note : str, optional
         At most :data:`NOTE_MAX` characters.
     today : date, optional
@@ -262,17 +262,11 @@ def check_date_input(catalog, idea_id: Any, ratings: Any, done_on: Any = None, n
         raise DateInputError("ratings", "at least one rating (a or b, an integer from 1 to 5) is required")
     if done_on is None:
         day = today
-    elif isinstance(done_on, _dt.date) and not isinstance(done_on, _dt.datetime):
-        day = done_on
-    elif isinstance(done_on, str) and _DAY_RE.match(done_on):
-        try:
-            day = _dt.date.fromisoformat(done_on)
-        except ValueError:
-            raise DateInputError("done_on", f"done_on must be a real date as YYYY-MM-DD, got {done_on!r}") from None
     else:
-        raise DateInputError("done_on", f"done_on must be a date as YYYY-MM-DD, got {done_on!r}")
-    if day > today:
-        raise DateInputError("done_on", f"done_on must not be in the future (today is {today}), got {day}")
+        try:  # the one rule for a date's day (engine.dates.check_day): 1900-01-01 to tomorrow
+            day = check_day(done_on, latest=today + _dt.timedelta(days=1))
+        except DayError as exc:
+            raise DateInputError("done_on", str(exc)) from None
     if note is None:
         note = ""
     if not isinstance(note, str):

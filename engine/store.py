@@ -72,7 +72,8 @@ from sqlalchemy.exc import IntegrityError
 
 from tqdm.auto import tqdm
 
-from .dates import CoupleDates, as_dates_frame
+from .dates import (EARLIEST_DAY, LATEST_DATA_DAY, CoupleDates, DayError, as_dates_frame, check_day,
+                    implausible_days)
 from .geo import ALLOWED as LOCATION_ALLOWED, format_location
 from .profiles import NO_PROFILE, Profile, from_record as stated_profile
 from .memo import Memo
@@ -80,6 +81,7 @@ from .memo import Memo
 __all__ = [
     "LATEST_VERSION",
     "PROFILE_FIELDS",
+    "DatesRead",
     "Store",
     "StoreError",
     "TonightReads",
@@ -120,6 +122,13 @@ class TonightReads(NamedTuple):
     served_before: list[tuple[str, str]]
     keys_today: list[str]
     latest_served: list[tuple[str, int, str | None]]
+
+
+class DatesRead(NamedTuple):
+    """What :meth:`Store.read_dates` returns: the dates frame and the stored rows left out of it."""
+
+    frame: pd.DataFrame
+    skipped: list[dict[str, Any]]
 
 
 class UnknownCoupleError(StoreError, LookupError):
@@ -226,6 +235,49 @@ def _as_day(field: str, value: Any, *, required: bool = False) -> _dt.date | Non
         except ValueError:
             pass
     raise ValidationError(field, f"must be a date in the form YYYY-MM-DD, got {value!r}")
+
+
+def _plausible_day(day: _dt.date | None, field: str = "done_on") -> _dt.date | None:
+    """``day`` if :func:`engine.dates.check_day` allows it (1900-01-01 .. 2099-12-31), else ValidationError."""
+    if day is None:
+        return None
+    try:
+        return check_day(day, field=field)
+    except DayError as exc:
+        raise ValidationError(field, str(exc)) from None
+
+
+def _plain_day(value: Any) -> Any:
+    """A raw ``done_on`` value as a date for :func:`engine.dates.check_day` (unparseable: as it is)."""
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.date()
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else pd.Timestamp(value).date()
+    if isinstance(value, str):
+        try:
+            return _dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return None  # not a date at all: the format check names it
+    return value
+
+
+def _implausible_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a raw dates read (``id``, ``couple_id``, ``done_on`` as stored text) whose day
+    :func:`engine.dates.check_day` refuses, logged one by one (the first 20) and in total."""
+    days = frame["done_on"]
+    far = implausible_days(days[days.notna()].unique())
+    if not far:
+        return []
+    bad = frame.loc[days.isin(list(far)).to_numpy(), ["id", "couple_id", "done_on"]]
+    rows = [{"id": int(i), "couple_id": c, "done_on": d, "reason": far[d]}
+            for i, c, d in zip(bad["id"], bad["couple_id"], bad["done_on"])]
+    for row in rows[:20]:
+        logger.warning("skipped stored date %d of couple %s: %s", row["id"], row["couple_id"], row["reason"])
+    logger.warning("skipped %d stored date(s) whose day is not from %s to %s; fix or delete them "
+                   "(ids above)", len(rows), EARLIEST_DAY, LATEST_DATA_DAY)
+    return rows
 
 
 def _as_rating(field: str, value: Any) -> float | None:
@@ -1005,7 +1057,7 @@ class Store:
         values = {
             "couple_id": couple_id,
             "idea_id": _as_text("idea_id", idea_id, max_len=200),
-            "done_on": _as_day("done_on", done_on),
+            "done_on": _plausible_day(_as_day("done_on", done_on)),
             "rating_a": _as_rating("rating_a", rating_a),
             "rating_b": _as_rating("rating_b", rating_b),
             "note": _as_text("note", "" if note is None else note, empty_ok=True),
@@ -1128,7 +1180,17 @@ class Store:
 
     def dates_frame(self, couple_ids: Iterable[str] | None = None,
                     context: bool = False) -> pd.DataFrame:
-        """Dates as a dates frame (see :mod:`engine.dates`), in insertion order.
+        """:meth:`read_dates`' frame: stored rows with an implausible day are skipped (and logged)."""
+        return self.read_dates(couple_ids, context).frame
+
+    def read_dates(self, couple_ids: Iterable[str] | None = None, context: bool = False) -> "DatesRead":
+        """Dates as a dates frame (see :mod:`engine.dates`), in insertion order, and the rows skipped.
+
+        A stored row whose day :func:`engine.dates.check_day` refuses (before
+        1900-01-01, after 2099-12-31, or not a date: written before that rule,
+        or straight into the database) is left out of the frame, logged with
+        its id and couple, and listed in ``skipped``, so one bad row cannot
+        stop training or the newsletter for everyone.
 
         Parameters
         ----------
@@ -1140,10 +1202,12 @@ class Store:
 
         Returns
         -------
-        pandas.DataFrame
-            Shape (n_dates, 5 [+ n_ctx]): ``couple_id``, ``idea_id``,
-            ``done_on`` (datetime64, NaT if unknown), ``rating_a``,
-            ``rating_b`` (float, NaN = not rated).
+        DatesRead
+            ``frame``: shape (n_dates, 5 [+ n_ctx]): ``couple_id``,
+            ``idea_id``, ``done_on`` (datetime64, NaT if unknown),
+            ``rating_a``, ``rating_b`` (float, NaN = not rated);
+            ``skipped``: ``{"id", "couple_id", "done_on", "reason"}`` per row
+            left out, by id.
         """
         day = ("to_char(done_on, 'YYYY-MM-DD')" if self.dialect == "postgresql" else "done_on")
         names = ["id", "couple_id", "idea_id", "done_on", "rating_a", "rating_b"] + (["context"] if context else [])
@@ -1178,14 +1242,18 @@ class Store:
             frame = pd.DataFrame({name: pd.Series([], dtype=float if name.startswith("rating") else object)
                                   for name in names})
         del parts
-        frame = frame.sort_values("id", kind="stable").drop(columns="id").reset_index(drop=True)
+        frame = frame.sort_values("id", kind="stable")
+        skipped = _implausible_rows(frame)
+        if skipped:
+            frame = frame[~frame["id"].isin([row["id"] for row in skipped])]
+        frame = frame.drop(columns="id").reset_index(drop=True)
         frame["done_on"] = pd.to_datetime(frame["done_on"], format="%Y-%m-%d", errors="coerce")
         if context:
             parsed = pd.DataFrame.from_records([_loads(text) for text in frame.pop("context")],
                                                index=frame.index)
             for key in parsed.columns:
                 frame[f"ctx_{key}"] = parsed[key]
-        return as_dates_frame(frame)
+        return DatesRead(as_dates_frame(frame), skipped)
 
     def profiles(self, couple_ids: Iterable[str] | None = None) -> dict[str, Profile]:
         """Couples' stated profiles as the model uses them (interests, budget ceiling and home,
@@ -1745,6 +1813,15 @@ class Store:
     def _check_dates(raw: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         if not isinstance(raw, pd.DataFrame):
             raise ValidationError("dates", f"must be a pandas DataFrame, got {type(raw).__name__}")
+        if "done_on" in raw.columns:  # before as_dates_frame: a day before 1677 overflows datetime64[ns]
+            column = raw["done_on"].reset_index(drop=True)
+            uniques = pd.unique(column)
+            far = implausible_days(_plain_day(v) for v in uniques)
+            if far:
+                bad_raw = [v for v in uniques if _plain_day(v) in far]
+                rows = np.flatnonzero(column.isin(bad_raw).to_numpy())
+                raise ValidationError("dates", "bad rows (0-based positions in the frame), nothing was loaded: "
+                                      + "; ".join(f"row {i}: {far[_plain_day(column.iat[i])]}" for i in rows[:10]))
         try:
             frame = as_dates_frame(raw)
         except ValueError as exc:

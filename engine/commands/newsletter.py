@@ -122,3 +122,7 @@ def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, wor
     click.echo(f"week of {result.week} (run {result.run_id}): {result.couples} couples, {result.picks} picks "
                f"in {result.seconds:.1f} s ({rate:.0f} couples/s){resumed}. "
                f"Model {recommender.version}. Files in {result.out_dir}")
+    if result.skipped_dates:
+        named = ", ".join(f"{row['id']} ({row['couple_id']}, {row['done_on']})" for row in result.skipped_dates[:5])
+        click.echo(f"skipped {len(result.skipped_dates)} stored date(s) with an implausible day: {named}"
+                   f"{', ...' if len(result.skipped_dates) > 5 else ''} (see summary.json)", err=True)

@@ -41,6 +41,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..dates import skipped_report
 from ..profiles import Profile
 from .planning import PICK_COLUMNS, RECENT_NEWSLETTERS, plan_picks, week_start
 from .rendering import email_filename, render_emails
@@ -126,6 +127,8 @@ class NewsletterResult:
     seconds : float
     summary : dict
         The contents of ``summary.json`` (the whole week in ``out_dir``).
+    skipped_dates : list of dict
+        Stored dates left out because their day is implausible (``Store.read_dates``).
     """
 
     run_id: int
@@ -136,6 +139,7 @@ class NewsletterResult:
     skipped: int
     seconds: float
     summary: dict[str, Any]
+    skipped_dates: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- planning chunks
@@ -403,10 +407,15 @@ def _prepare_out(out_dir: Path, week: _dt.date, force: bool) -> None:
 
 # --------------------------------------------------------------------------- the run
 
-def _store_chunks(store, couple_ids: Sequence[str], week: _dt.date, chunk_size: int) -> Iterator[ChunkInput]:
+def _store_chunks(store, couple_ids: Sequence[str], week: _dt.date, chunk_size: int,
+                  skipped: list[dict[str, Any]]) -> Iterator[ChunkInput]:
+    """The chunks' inputs from the store; stored dates with an implausible day are left out
+    (``Store.read_dates``) and added to ``skipped``."""
     for index, start in enumerate(range(0, len(couple_ids), chunk_size)):
         ids = list(couple_ids[start:start + chunk_size])
-        yield ChunkInput(index, ids, store.dates_frame(ids),
+        dates = store.read_dates(ids)
+        skipped.extend(dates.skipped)
+        yield ChunkInput(index, ids, dates.frame,
                          store.recent_newsletter_ideas(ids, week, last_n=RECENT_NEWSLETTERS),
                          store.profiles(ids))
 
@@ -498,10 +507,11 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
     run_id = store.start_newsletter_run(week, k)
     logger.info("newsletter run %d for week %s: %d couples, k=%d", run_id, week, len(todo), k)
     n_couples = n_picks = 0
+    skipped_dates: list[dict[str, Any]] = []
     try:
         with tqdm(total=len(todo), unit="couple", desc=f"newsletter {week}", disable=not progress,
                   smoothing=0.1) as bar:
-            chunks = _store_chunks(store, todo, week, chunk_size)
+            chunks = _store_chunks(store, todo, week, chunk_size, skipped_dates)
             for result in plan_chunks(recommender, chunks, week, k, client=client, seed=seed,
                                       run_id=run_id, out_dir=out_dir):
                 if not result.written:
@@ -521,7 +531,8 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
         summary = {"week": week.isoformat(), "run_id": run_id, "k": k, **_summarise(files),
                    "seconds": round(seconds, 3), "model_version": str(recommender.version),
                    "this_run": {"couples": n_couples, "picks": n_picks, "skipped_already_sent": skipped,
-                                "couples_per_second": round(n_couples / seconds, 1) if seconds else None},
+                                "couples_per_second": round(n_couples / seconds, 1) if seconds else None,
+                                "skipped_dates": skipped_report(skipped_dates)},
                    "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
         _atomic_write(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     except BaseException as exc:
@@ -529,4 +540,4 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
         raise
     store.finish_newsletter_run(run_id, "completed")
     logger.info("newsletter run %d done: %d couples, %d picks in %.1f s", run_id, n_couples, n_picks, seconds)
-    return NewsletterResult(run_id, week, out_dir, n_couples, n_picks, skipped, seconds, summary)
+    return NewsletterResult(run_id, week, out_dir, n_couples, n_picks, skipped, seconds, summary, skipped_dates)
