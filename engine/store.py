@@ -120,7 +120,7 @@ class TonightReads(NamedTuple):
 
     history: CoupleDates
     served_before: list[tuple[str, str]]
-    keys_today: list[str]
+    another_today: int
     latest_served: list[tuple[str, int, str | None]]
 
 
@@ -507,8 +507,17 @@ tbl_locks = sa.Table(
     sa.Column("expires_at", sa.DateTime, nullable=False),
 )
 
+tbl_tonight_counts = sa.Table(
+    "tonight_counts", _META,
+    sa.Column("couple_id", sa.String(_ID_MAX),
+              sa.ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("request", sa.String(_KEY_MAX), primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+)
+
 #: Tables holding rows about one couple (erasure deletes from each).
-_COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_dates)
+_COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_tonight_counts, tbl_dates)
 
 
 def _migration_1(conn: Connection) -> None:
@@ -623,8 +632,24 @@ def _migration_4(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE couples ADD COLUMN dates_stamp BIGINT NOT NULL DEFAULT 0"))
 
 
+def _migration_5(conn: Connection) -> None:
+    """Per-couple, per-day counts of ``another`` requests (one primary-key row per request, '' = the couple's total)."""
+    meta = sa.MetaData()
+    sa.Table("couples", meta, sa.Column("id", sa.String(_ID_MAX), primary_key=True))
+    sa.Table(
+        "tonight_counts", meta,
+        sa.Column("couple_id", sa.String(_ID_MAX),
+                  sa.ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("request", sa.String(_KEY_MAX), primary_key=True),
+        sa.Column("n", sa.Integer, nullable=False),
+    )
+    meta.tables["tonight_counts"].create(conn)
+
+
 #: Forward migrations, applied in order; version N = the first N applied.
-_MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
+_MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4,
+                                                         _migration_5)
 
 #: The schema version this code writes and expects.
 LATEST_VERSION = len(_MIGRATIONS)
@@ -1883,33 +1908,64 @@ class Store:
             marks = ", ".join("?" for _ in columns)
             conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
-    def _keys_today_query(self, couple_id: str, key_prefix: str, today: _dt.date) -> tuple[str, tuple]:
-        """The distinct request keys starting with ``key_prefix`` that were logged today.
+    def count_another(self, couple_id: str, today: _dt.date, request: str, limit: int | None = None) -> int | None:
+        """Count one ``another`` request of the couple today; the request's new count, or None over ``limit``.
 
-        A repeated request logs the same key again and again, so reading every row with the prefix
-        grows with the repeats (measured: a couple asking the same thing ~1,000 times a day made
-        each request slower). Instead, a loose index scan on ix_suggestions_request: a recursive
-        query steps from one distinct key to the next (one index seek each) and keeps those with a
-        row served today (another seek). Keys compare in byte order (PostgreSQL: ``COLLATE "C"``).
+        Two primary-key upserts in one write transaction: the couple's total
+        for the day (``request = ''``), incremented only while it is below
+        ``limit``, then this request's own count, which is the offset the
+        request moves on to. The counts live in the database, so the limit
+        holds across workers and replicas; two concurrent requests get two
+        different counts. A couple's counts of earlier days are deleted when
+        its first ``another`` of a day is counted.
+
+        Parameters
+        ----------
+        couple_id : str
+        today : date
+            The serving day.
+        request : str
+            The request's hash (:func:`engine.serving.request_key`), at most 200 characters.
+        limit : int, optional
+            ``another`` requests allowed per couple and day; None = no limit.
+
+        Returns
+        -------
+        int or None
+            This request's ``another`` count today (1 for the first), or None
+            when the couple already made ``limit`` of them today (nothing is
+            counted then).
+
+        Raises
+        ------
+        UnknownCoupleError
+            No such couple (erased meanwhile).
         """
-        mark = self._mark
-        collate = ' COLLATE "C"' if self.dialect == "postgresql" else ""
-        key = f"request_key{collate}"
-        upper = key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1) if key_prefix else None
-        below = f" AND {key} < {mark}{collate}" if upper else ""
-        bound = (upper,) if upper else ()
-        sql = (f"WITH RECURSIVE seen(k) AS ("
-               f" SELECT MIN({key}) FROM suggestions"
-               f" WHERE couple_id = {mark} AND {key} >= {mark}{collate}{below}"
-               f" UNION ALL"
-               f" SELECT (SELECT MIN({key}) FROM suggestions"
-               f" WHERE couple_id = {mark} AND {key} > seen.k{below})"
-               f" FROM seen WHERE seen.k IS NOT NULL)"
-               f" SELECT k FROM seen WHERE k IS NOT NULL AND EXISTS ("
-               f" SELECT 1 FROM suggestions WHERE couple_id = {mark} AND request_key = seen.k AND served_on = {mark})")
-        return sql, (couple_id, key_prefix, *bound, couple_id, *bound, couple_id, self._day_param(today))
+        _as_text("request", request, max_len=_KEY_MAX)
+        if limit is not None and limit < 1:
+            return None
+        mark, day = self._mark, self._day_param(today)
+        upsert = (f"INSERT INTO tonight_counts (couple_id, day, request, n) VALUES ({mark}, {mark}, {mark}, 1) "
+                  "ON CONFLICT (couple_id, day, request) DO UPDATE SET n = tonight_counts.n + 1")
+        try:
+            with self._raw_write() as cursor:
+                if limit is None:
+                    cursor.execute(upsert + " RETURNING n", (couple_id, day, ""))
+                else:
+                    cursor.execute(upsert + f" WHERE tonight_counts.n < {mark} RETURNING n",
+                                   (couple_id, day, "", int(limit)))
+                total = cursor.fetchone()
+                if total is None:  # the limit is reached: nothing written
+                    return None
+                if total[0] == 1:  # the couple's first today: forget earlier days
+                    cursor.execute(f"DELETE FROM tonight_counts WHERE couple_id = {mark} AND day < {mark}",
+                                   (couple_id, day))
+                cursor.execute(upsert + " RETURNING n", (couple_id, day, request))
+                return int(cursor.fetchone()[0])
+        except self.engine.dialect.loaded_dbapi.IntegrityError as exc:
+            raise UnknownCoupleError(couple_id) from exc
 
-    def tonight_reads(self, couple_id: str, today: _dt.date, since: _dt.date, key_prefix: str) -> TonightReads:
+    def tonight_reads(self, couple_id: str, today: _dt.date, since: _dt.date, request: str) -> TonightReads:
         """Everything tonight's request reads, on one connection with a few indexed queries.
 
         The history comes from this store's cache of the last
@@ -1924,8 +1980,9 @@ class Store:
             The serving day.
         since : date
             Oldest serving day whose suggestions count as recent.
-        key_prefix : str
-            Request keys starting with this are today's repeats of the request.
+        request : str
+            The request's hash (:func:`engine.serving.request_key`); its rows
+            are logged under ``<request>:<n>``.
 
         Returns
         -------
@@ -1933,11 +1990,18 @@ class Store:
             ``history`` (the couple's dates, oldest first: insertion order),
             ``served_before`` (each idea served on a day in ``[since, today)``
             with the latest such day, as ``(idea_id, ISO day)``),
-            ``keys_today`` (the distinct request keys logged today that start
-            with ``key_prefix``) and ``latest_served`` (the list logged last
-            today under the newest of those keys — the one whose number after
-            the prefix is highest — as ``(idea_id, rank, model_version)`` by
-            rank; empty when there is none).
+            ``another_today`` (``n``: the ``another`` requests counted today
+            for this request by :meth:`count_another`, 0 if none) and
+            ``latest_served`` (the list logged last today under
+            ``<request>:<n>``, as ``(idea_id, rank, model_version)`` by rank;
+            empty when there is none).
+
+        Every query is a seek on an index whose leading columns it fixes:
+        ``couples`` and ``tonight_counts`` by primary key, ``dates`` by
+        ``ix_dates_couple``, ``suggestions`` by ``ix_suggestions_couple_day``
+        and ``ix_suggestions_request``. So the cost does not grow with how
+        many requests the couple made today (tests/test_store.py shows the
+        plans; ``python -m bench abuse`` the latencies).
         """
         mark = self._mark
         if self.dialect == "postgresql":
@@ -1961,18 +2025,27 @@ class Store:
                            f"AND served_on >= {mark} AND served_on < {mark} GROUP BY idea_id",
                            (couple_id, self._day_param(since), self._day_param(today)))
             before = [(idea, _iso_day(served)) for idea, served in cursor.fetchall()]
-            cursor.execute(*self._keys_today_query(couple_id, key_prefix, today))
-            keys = [key for (key,) in cursor.fetchall() if key is not None and key.startswith(key_prefix)]
+            cursor.execute(*self._another_query(couple_id, today, request))
+            found = cursor.fetchone()
+            another = int(found[0]) if found is not None else 0
             latest: list[tuple[str, int, str | None]] = []
-            numbered = [key for key in keys if key[len(key_prefix):].isdigit()]
-            if numbered:
-                newest = max(numbered, key=lambda key: int(key[len(key_prefix):]))
-                cursor.execute(f"SELECT idea_id, rank, model_version FROM suggestions WHERE couple_id = {mark} "
-                               f"AND request_key = {mark} AND served_on = {mark} ORDER BY id DESC LIMIT {_LATEST_ROWS}",
-                               (couple_id, newest, self._day_param(today)))
-                for idea, rank, version in cursor.fetchall():  # newest first: ranks k .. 1 of the last list
-                    latest.append((idea, int(rank), version))
-                    if rank == 1:
-                        break
-                latest.reverse()
-        return TonightReads(history, before, keys, latest)
+            cursor.execute(*self._latest_query(couple_id, today, f"{request}:{another}"))
+            for idea, rank, version in cursor.fetchall():  # newest first: ranks k .. 1 of the last list
+                latest.append((idea, int(rank), version))
+                if rank == 1:
+                    break
+            latest.reverse()
+        return TonightReads(history, before, another, latest)
+
+    def _another_query(self, couple_id: str, today: _dt.date, request: str) -> tuple[str, tuple]:
+        """This request's ``another`` count today: one primary-key seek on ``tonight_counts``."""
+        mark = self._mark
+        return (f"SELECT n FROM tonight_counts WHERE couple_id = {mark} AND day = {mark} AND request = {mark}",
+                (couple_id, self._day_param(today), request))
+
+    def _latest_query(self, couple_id: str, today: _dt.date, key: str) -> tuple[str, tuple]:
+        """The rows logged today under ``key``, newest first: a seek on ``ix_suggestions_request``."""
+        mark = self._mark
+        return (f"SELECT idea_id, rank, model_version FROM suggestions WHERE couple_id = {mark} "
+                f"AND request_key = {mark} AND served_on = {mark} ORDER BY id DESC LIMIT {_LATEST_ROWS}",
+                (couple_id, key, self._day_param(today)))

@@ -26,6 +26,7 @@ _DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 64 * 1024,  # bodies over 64 KiB get 413
     "TRAINING_LOG": None,            # where the training process writes; None = <MODEL_DIR>/training.log
     "LOG_REQUESTS": True,            # one JSON log line per request
+    "ANOTHER_PER_DAY": 100,          # `another` requests per couple per day (429 beyond); counted in the database
 }
 
 
@@ -51,6 +52,7 @@ def _config_from_env() -> dict[str, Any]:
         "MODEL_DIR": str(settings.model_dir),
         "ADMIN_TOKEN": settings.admin_token,
         "RETRAIN_AFTER_DATES": _int_env(os.environ, "DATEIDEAS_RETRAIN_AFTER_DATES", 50),
+        "ANOTHER_PER_DAY": _int_env(os.environ, "DATEIDEAS_ANOTHER_PER_DAY", 100),
     }
 
 
@@ -63,7 +65,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         Configuration keys (see ``_DEFAULTS``). When None, the configuration
         comes from the environment (``DATEIDEAS_DATABASE_URL``,
         ``DATEIDEAS_MODEL_DIR``, ``DATEIDEAS_ADMIN_TOKEN``,
-        ``DATEIDEAS_RETRAIN_AFTER_DATES``).
+        ``DATEIDEAS_RETRAIN_AFTER_DATES``, ``DATEIDEAS_ANOTHER_PER_DAY``).
 
     Returns
     -------
