@@ -222,8 +222,12 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
     history, before = reads.history, reads.served_before
     n = moved if another else reads.another_today
     weights = recent_weights([{"idea_id": idea, "served_on": day} for idea, day in before], today)
-    # the same rows, context and weights as a request already ranked by this model: its list, from the cache
-    ranked, cached = recommender.tonight_cached(couple_id, history, ctx, k=k + n, recently_suggested=weights)
+    # the same rows, context and weights as a request already ranked by this model: its list, from the cache.
+    # Once moved on (n > 0) the whole list is ranked, once: every later `another` (and the plain request
+    # after it) slices that cached list, so the n-th costs what the first does (the greedy ranking is
+    # prefix-stable: its first k + n ideas are the top-(k + n) list)
+    depth = k if n == 0 else max(k, len(recommender.catalog))
+    ranked, cached = recommender.tonight_cached(couple_id, history, ctx, k=depth, recently_suggested=weights)
     offset = n % len(ranked) if ranked else 0  # ran out of ideas that fit: wrap round
     picks = ranked[offset:offset + k]  # the recommender's own copies: numbered in place
     for i, s in enumerate(picks):
