@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import json
 import os
@@ -508,3 +509,33 @@ def test_cli_on_a_local_cluster_prints_the_result_not_dask_chatter(sqlite_url, w
     assert f"{_N_COUPLES} couples, {3 * _N_COUPLES} picks" in done.stdout
     assert "INFO distributed" not in done.stderr and "dask: http://" in done.stderr
     _one_set_per_couple(_picks(out), [str(c) for c in world["sim"].couples["id"]])
+
+
+# --------------------------------------------------------------------------- spreadsheet formula injection (issue 16)
+
+_NASTY_IDS = ['=HYPERLINK("http://evil.example","click")', "+1+1", "-2+3", "@SUM(A1:A2)", "\tcmd", "'quoted"]
+
+
+def test_picks_csv_neutralises_formula_cells_and_the_run_still_sees_the_ids(store, world, tmp_path, monkeypatch):
+    """Couple ids a spreadsheet would run as formulas get a leading quote in picks.csv (OWASP); the run's own
+    bookkeeping reads them back exactly: a crashed run resumes on them and the summary counts them once."""
+    for couple in _NASTY_IDS:
+        store.create_couple(couple_id=couple)
+    out = tmp_path / "out"
+    targets = _NASTY_IDS + [str(c) for c in world["sim"].couples["id"][:4]]
+    real = _fail_on_call(monkeypatch, store, "record_sends", 2, OSError("disk went away"))
+    with pytest.raises(OSError):
+        _run(store, world, out, couple_ids=targets, chunk_size=5)
+    monkeypatch.setattr(store, "record_sends", real)
+    result = _run(store, world, out, couple_ids=targets, chunk_size=5)  # the orphan part is told apart by id
+    assert result.skipped == 5 and result.couples == len(targets) - 5
+    with (out / "picks.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    written = {row["couple_id"] for row in rows}
+    assert {"'" + couple for couple in _NASTY_IDS} <= written
+    for row in rows:  # no text cell a spreadsheet would run
+        assert not any(value.startswith(("=", "+", "-", "@", "\t", "\r")) for value in row.values()), row
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["couples"] == len(targets)
+    lines = (out / "picks.jsonl").read_text(encoding="utf-8").splitlines()
+    assert {json.loads(line)["couple_id"] for line in lines} == set(targets)  # JSONL is data: as it is

@@ -41,6 +41,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..csvcells import neutralise_frame, restore_frame
 from ..dates import skipped_report
 from ..profiles import Profile
 from .planning import PICK_COLUMNS, RECENT_NEWSLETTERS, plan_picks, week_start
@@ -325,20 +326,25 @@ def _write_part(parts: Path, stem: str, picks: pd.DataFrame) -> None:
         row["run_id"] = None if pd.isna(row["run_id"]) else int(row["run_id"])
         lines.append(json.dumps(row, ensure_ascii=False) + "\n")
     _atomic_write(parts / f"{stem}.jsonl", "".join(lines))
-    _atomic_write(parts / f"{stem}.csv", picks[_CSV_COLUMNS].to_csv(index=False, header=False,
-                                                                    lineterminator="\n"))
+    # picks.csv is an export opened in spreadsheets: text cells neutralised against formula injection
+    _atomic_write(parts / f"{stem}.csv", neutralise_frame(picks[_CSV_COLUMNS]).to_csv(
+        index=False, header=False, lineterminator="\n"))
 
 
 def _part_files(parts: Path) -> list[Path]:
     return sorted(parts.glob("*.csv")) if parts.is_dir() else []
 
 
+_TEXT_COLUMNS = ["couple_id", "idea_id", "title", "reason", "category", "pillars", "model_version"]
+
+
 def _read_part(path: Path) -> pd.DataFrame:
+    """A part file's picks as written (text cells restored: :func:`engine.csvcells.restore_frame`)."""
     if path.stat().st_size == 0:
         return pd.DataFrame(columns=_CSV_COLUMNS)
-    return pd.read_csv(path, header=None, names=_CSV_COLUMNS, dtype={"couple_id": str, "idea_id": str,
-                                                                     "category": str, "pillars": str},
-                       keep_default_na=False, na_values={"score": [""], "run_id": [""]})
+    frame = pd.read_csv(path, header=None, names=_CSV_COLUMNS, dtype=dict.fromkeys(_TEXT_COLUMNS, str),
+                        keep_default_na=False, na_values={"score": [""], "run_id": [""]})
+    return restore_frame(frame, _TEXT_COLUMNS)
 
 
 def _drop_orphans(parts: Path, sent: set[str]) -> int:
