@@ -1442,6 +1442,37 @@ class Store:
                                      .values(status=status, error=error,
                                              finished_at=_utcnow())).rowcount)
 
+    def fail_running_newsletter_runs(self, week: _dt.date | str | None, reason: str) -> list[int]:
+        """Mark ``running`` runs failed (of ``week``, or of every week whose lock has no live holder).
+
+        A newsletter run holds the lock ``newsletter:<week>`` while it runs
+        and renews it (a lease); a run still ``running`` whose week's lock is
+        free was killed or crashed. With ``week`` the caller holds that
+        week's lock, so every ``running`` run of it is such a run.
+
+        Returns
+        -------
+        list of int
+            The ids of the runs marked ``failed`` (``reason`` in ``error``).
+        """
+        query = sa.select(tbl_newsletter_runs.c.id, tbl_newsletter_runs.c.week).where(
+            tbl_newsletter_runs.c.status == "running")
+        if week is not None:
+            query = query.where(tbl_newsletter_runs.c.week == _as_day("week", week, required=True))
+        with self._read() as conn:
+            running = conn.execute(query).all()
+        marked = []
+        for row in running:
+            if week is None and self.lock_holder(f"newsletter:{_iso_day(row.week)}") is not None:
+                continue  # its lease is live: still running
+            with self._write() as conn:
+                if conn.execute(tbl_newsletter_runs.update().where(
+                        tbl_newsletter_runs.c.id == row.id, tbl_newsletter_runs.c.status == "running")
+                        .values(status="failed", finished_at=_utcnow(), error=reason)).rowcount:
+                    marked.append(int(row.id))
+                    logger.warning("newsletter run %s of week %s marked failed: %s", row.id, row.week, reason)
+        return marked
+
     def latest_newsletter_run(self, week: _dt.date | str) -> dict[str, Any] | None:
         """The most recently started run for ``week`` (any status) or None.
 
