@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.databases import throwaway_postgres
-from bench.http import OUT, ROOT, load, prepare, start_server
+from bench.http import ROOT, cache_counts, load, prepare, start_server
 
 RESULTS = ROOT / "bench" / "results" / "abuse.json"
 _QUERY = "budget=3&k=3"
@@ -114,9 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     catalog_dir = ROOT / "data"
     with throwaway_postgres(args.pg, prefix="bench_abuse") as empty_db:
         result = _run(args, catalog_dir, empty_db)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(result, indent=2))
+        # written before the database is dropped: the figures survive a failing clean-up
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(json.dumps(result, indent=2), flush=True)
 
 
 def _run(args, catalog_dir: Path, empty_db: str) -> dict:
@@ -137,9 +138,9 @@ def _run(args, catalog_dir: Path, empty_db: str) -> dict:
         stop, counts = threading.Event(), [0] * args.abusers
         threads = abusers(port, others[1:1 + args.abusers], stop, counts)
         time.sleep(1.0)  # the abuse under way before the victim is measured
-        before = sum(counts)
+        before, cache_before = sum(counts), cache_counts(port)
         abused = load(port, victim_paths, args.seconds, 1)
-        abuse_requests = sum(counts) - before
+        abuse_requests, cache_after = sum(counts) - before, cache_counts(port)
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
@@ -161,6 +162,7 @@ def _run(args, catalog_dir: Path, empty_db: str) -> dict:
                    "last": {"median_ms": _ms(last, 50), "p90_ms": _ms(last, 90)},
                    "ratio_last_to_first": ratio_series},
         "victim": {"alone": alone, "abused": abused, "abuser_requests": abuse_requests,
+                   "ranked_list_cache_while_abused": {k: int(cache_after[k] - cache_before[k]) for k in ("hit", "miss")},
                    "abuser_rps": round(abuse_requests / args.seconds, 1),
                    "ratio_p99_abused_to_alone": ratio_victim},
         "goal": {"series_ratio_at_most": 2, "victim_p99_ratio_at_most": 3,

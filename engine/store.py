@@ -845,14 +845,25 @@ class Store:
                 cursor.close()
 
     @contextmanager
-    def _raw_write(self) -> Iterator[Any]:
-        """A DBAPI cursor inside one write transaction (SQLite: ``BEGIN IMMEDIATE``); commits or rolls back."""
+    def _raw_write(self, *, flush: bool = True) -> Iterator[Any]:
+        """A DBAPI cursor inside one write transaction (SQLite: ``BEGIN IMMEDIATE``); commits or rolls back.
+
+        ``flush=False`` (the serving log and the ``another`` counts): on
+        PostgreSQL the commit does not wait for the WAL to reach the disk
+        (``synchronous_commit = off`` for this transaction only). The
+        transaction is still atomic and the database consistent; a crash of
+        the database server may lose the last fraction of a second of such
+        commits, as SQLite's WAL with ``synchronous = NORMAL`` may after a
+        power cut. Dates, couples, tokens and sends always wait.
+        """
         with self._driver_connection() as dbapi_conn:
             cursor = dbapi_conn.cursor()
             sqlite = self.dialect == "sqlite"
             try:
                 if sqlite:
                     cursor.execute("BEGIN IMMEDIATE")
+                elif not flush:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
                 yield cursor
                 if sqlite:
                     cursor.execute("COMMIT")
@@ -1356,7 +1367,7 @@ class Store:
         params = [tuple(self._day_param(v) if isinstance(v, _dt.date) else v for v in row.values())
                   for row in clean]
         try:
-            with self._raw_write() as cursor:  # served on every tonight request: one plain executemany
+            with self._raw_write(flush=False) as cursor:  # on every new tonight list: one plain executemany
                 cursor.executemany(insert, params)
             return len(clean)
         except self.engine.dialect.loaded_dbapi.IntegrityError:
@@ -1979,7 +1990,7 @@ class Store:
         upsert = (f"INSERT INTO tonight_counts (couple_id, day, request, n) VALUES ({mark}, {mark}, {mark}, 1) "
                   "ON CONFLICT (couple_id, day, request) DO UPDATE SET n = tonight_counts.n + 1")
         try:
-            with self._raw_write() as cursor:
+            with self._raw_write(flush=False) as cursor:
                 if limit is None:
                     cursor.execute(upsert + " RETURNING n", (couple_id, day, ""))
                 else:
