@@ -227,10 +227,10 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
     # after it) slices that cached list, so the n-th costs what the first does (the greedy ranking is
     # prefix-stable: its first k + n ideas are the top-(k + n) list)
     depth = k if n == 0 else max(k, len(recommender.catalog))
-    ranked, cached = recommender.tonight_cached(couple_id, history, ctx, k=depth, recently_suggested=weights)
-    offset = n % len(ranked) if ranked else 0  # ran out of ideas that fit: wrap round
-    picks = ranked[offset:offset + k]  # the recommender's own copies: numbered in place
-    for i, s in enumerate(picks):
+    # offset = n, wrapping round when the ideas that fit run out; only the k picks are copied out
+    picks, offset, cached = recommender.tonight_window(couple_id, history, ctx, depth, n, k,
+                                                       recently_suggested=weights)
+    for i, s in enumerate(picks):  # our own copies: numbered in place
         s.rank = i + 1
     served_key = f"{key}:{n}"
     # the same request again today, answered with the same list: the log already holds it
