@@ -587,6 +587,7 @@ def test_a_killed_run_is_marked_failed_when_its_lease_lapses(any_store, world, t
     store = any_store
     week = world["week"]
     killed = store.start_newsletter_run(week, 3)
+    elsewhen = store.start_newsletter_run(week - _dt.timedelta(days=7), 3)  # killed too, its lock long gone
     assert store.try_lock(f"newsletter:{week}", "otherhost:4242:killed", ttl_s=600)
     with pytest.raises(NewsletterBusyError, match="otherhost:4242:killed"):  # its lease is live: refused
         _run(store, world, tmp_path / "out")
@@ -598,6 +599,8 @@ def test_a_killed_run_is_marked_failed_when_its_lease_lapses(any_store, world, t
         status, error = conn.exec_driver_sql(f"SELECT status, error FROM newsletter_runs WHERE id = {killed}").one()
     assert status == "failed" and "killed or crashed" in error
     assert store.latest_newsletter_run(week)["status"] == "completed" and result.couples == _N_COUPLES
+    assert store.latest_newsletter_run(week - _dt.timedelta(days=7))["status"] == "failed"
+    assert elsewhen != killed
 
 
 def test_a_killed_process_on_this_host_is_marked_failed_at_once(sqlite_url, world, tmp_path):

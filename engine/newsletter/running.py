@@ -544,8 +544,9 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
     try:
         with _Lease(store, lock, owner, lease_s) as lease:
             # we hold the week's lock: any other run of the week still marked running was killed
-            store.fail_running_newsletter_runs(week, "stopped without finishing (killed or crashed): its lease "
-                                                     "on the week's lock lapsed")
+            reason = "stopped without finishing (killed or crashed): its lease on the week's lock lapsed"
+            store.fail_running_newsletter_runs(week, reason)
+            store.fail_running_newsletter_runs(None, reason)  # other weeks' runs whose lock is free too
             return _run_locked(store, recommender, week, out_dir, k, couple_ids, client, chunk_size, force,
                                seed, progress, on_chunk, started, lease)
     finally:
