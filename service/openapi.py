@@ -32,6 +32,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         413: "Body over 64 KiB",
         415: "Body is not application/json",
         422: "Idempotency-Key reused with a different body",
+        429: "Too many requests (for `another`: the couple's daily limit); `Retry-After` says when to try again",
         503: "Not ready: database unavailable or no model loaded",
     }
     return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
@@ -236,7 +237,7 @@ def openapi_document() -> dict[str, Any]:
         "/v1/couples/{couple_id}/tonight": {"get": {
             "summary": "Tonight's suggestion and alternatives, with reasons and the model version",
             "security": _COUPLE_AUTH, "parameters": tonight_params,
-            "responses": {"200": _json(_ref("Tonight"), "Suggestions"), **_errors(400, 404, 503)},
+            "responses": {"200": _json(_ref("Tonight"), "Suggestions"), **_errors(400, 404, 429, 503)},
         }},
         "/v1/couples/{couple_id}/dates": {
             "post": {
