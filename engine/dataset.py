@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .catalog import Catalog, CatalogError, Problem, load_catalog
-from .dates import as_dates_frame
+from .dates import as_dates_frame, implausible_days
 from .geo import parse_location
 from .profiles import budget_ceiling
 
@@ -263,6 +263,10 @@ def _read_dates(folder: Path, catalog: Catalog | None, couples: pd.DataFrame | N
         bad = ((day != "") & parsed.isna()).to_numpy()
         _report(problems, fname, lines, bad, "done_on",
                 lambda i: f"{day.iat[i]!r} is not a date; use YYYY-MM-DD (or leave it empty)")
+        # real dates outside the plausible range (engine.dates.check_day, the rule of every date)
+        far = implausible_days(day[parsed.notna().to_numpy()].unique())
+        if far:
+            _report(problems, fname, lines, day.isin(list(far)).to_numpy(), "done_on", lambda i: far[day.iat[i]])
     lo, hi = scale
     for col in rating_cols:
         raw = frame[col]

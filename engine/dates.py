@@ -20,20 +20,113 @@ gives the couple's rating of each date (mean of the partners who rated).
 for a single request (``Store.tonight_reads``), with the couple's stated
 profile: the model builds its features from it without a DataFrame, and two
 reads of an unchanged history compare equal.
+
+Plausible days
+--------------
+:func:`check_day` is the one rule for the day a date was done on, applied to
+everything that records one (the API, the "We did it" page, ``dateideas rate
+--on``, ``dateideas import`` and the store itself): from :data:`EARLIEST_DAY`
+(1900-01-01) to tomorrow for a date a couple records now (tomorrow, not today:
+the couple's time zone may be ahead of the server's clock), and to
+:data:`LATEST_DATA_DAY` for imported history (datasets carry their own clock;
+the simulator dates its worlds from 2024 onwards). Outside that range a day is
+a typo or an attack, and before 1677 it overflows ``datetime64[ns]``. Rows
+already stored outside it are skipped and reported by training and the
+newsletter (``Store.read_dates``), never fatal.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import re
 from dataclasses import dataclass
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
 from .profiles import NO_PROFILE, Profile
 
-__all__ = ["DATE_COLUMNS", "CoupleDates", "as_dates_frame", "empty_dates", "mean_rating"]
+__all__ = ["DATE_COLUMNS", "EARLIEST_DAY", "LATEST_DATA_DAY", "CoupleDates", "DayError", "as_dates_frame",
+           "check_day", "empty_dates", "implausible_days", "mean_rating", "skipped_report"]
 
 DATE_COLUMNS = ("couple_id", "idea_id", "done_on", "rating_a", "rating_b")
+#: the earliest day a date may have been done on
+EARLIEST_DAY = _dt.date(1900, 1, 1)
+#: the latest day of imported or stored history (what a couple records now may be at most tomorrow)
+LATEST_DATA_DAY = _dt.date(2099, 12, 31)
+_DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class DayError(ValueError):
+    """A day is not a plausible date day; ``field`` names it and the message says what is allowed."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+def check_day(value: Any, *, field: str = "done_on", latest: _dt.date | None = None) -> _dt.date:
+    """The day a date was done on, parsed and checked: the one rule for every caller.
+
+    Parameters
+    ----------
+    value : datetime.date or str
+        A date (not a datetime) or ``"YYYY-MM-DD"``.
+    field : str, default "done_on"
+        Named in the message.
+    latest : date, optional
+        The latest day allowed: tomorrow for a date a couple records now
+        (``date.today() + 1 day``); default :data:`LATEST_DATA_DAY`, for
+        imported or stored history.
+
+    Returns
+    -------
+    datetime.date
+
+    Raises
+    ------
+    DayError
+        Not a date as YYYY-MM-DD, or outside ``EARLIEST_DAY .. latest``; the
+        message names the range.
+    """
+    latest = LATEST_DATA_DAY if latest is None else latest
+    if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
+        day = value
+    elif isinstance(value, str) and _DAY_RE.match(value):
+        try:
+            day = _dt.date.fromisoformat(value)
+        except ValueError:
+            raise DayError(field, f"{field} must be a real date as YYYY-MM-DD, got {value!r}") from None
+    else:
+        raise DayError(field, f"{field} must be a date as YYYY-MM-DD, got {value!r}")
+    if not EARLIEST_DAY <= day <= latest:
+        raise DayError(field, f"{field} must be a day from {EARLIEST_DAY} to {latest}, got {day}")
+    return day
+
+
+def skipped_report(rows: list[dict[str, Any]], limit: int = 20) -> dict[str, Any]:
+    """``{"count", "rows"}`` of stored dates left out (``Store.read_dates().skipped``), the first ``limit`` rows
+    named, for the JSON of training and the newsletter's summary."""
+    return {"count": len(rows), "rows": [dict(row) for row in rows[:limit]]}
+
+
+def implausible_days(values: Iterable[Any], *, field: str = "done_on",
+                     latest: _dt.date | None = None) -> dict[Any, str]:
+    """``{value: message}`` for each distinct value that :func:`check_day` refuses.
+
+    For columns of many rows: each distinct value is checked once (a dataset
+    has few distinct days). None and NaN/NaT (undated) are fine.
+    """
+    out: dict[Any, str] = {}
+    for value in set(values):
+        if value is None or value != value:  # noqa: PLR0124 - NaN/NaT: undated
+            continue
+        try:
+            check_day(value, field=field, latest=latest)
+        except DayError as exc:
+            out[value] = str(exc)
+    return out
 
 
 def empty_dates() -> pd.DataFrame:

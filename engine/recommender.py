@@ -182,6 +182,28 @@ class Recommender:
         The suggestions returned are the caller's own (never the cached
         objects), free to modify.
         """
+        ranked, cached = self._ranked_list(couple_id, history, context, k, exclude, recently_suggested, offset, seed)
+        return [s.copy() for s in ranked], cached
+
+    def tonight_window(self, couple_id: str, history: pd.DataFrame | CoupleDates, context: Context,
+                       depth: int, n: int, k: int, *,
+                       recently_suggested: Mapping[str, float] | None = None) -> tuple[list[Suggestion], int, bool]:
+        """``k`` ideas from position ``n`` (wrapping round) of the top-``depth`` list: ``(picks, offset, cached)``.
+
+        The list is :meth:`tonight_cached`'s (cached alike), but only the
+        ``k`` picks are copied for the caller (a deep list read for one
+        window costs what a short one does); ``offset = n % len(list)``
+        (0 for an empty list). The picks keep their rank in the list.
+        """
+        ranked, cached = self._ranked_list(couple_id, history, context, depth, (), recently_suggested, 0, None)
+        offset = n % len(ranked) if ranked else 0
+        return [s.copy() for s in ranked[offset:offset + k]], offset, cached
+
+    def _ranked_list(self, couple_id: str, history: pd.DataFrame | CoupleDates, context: Context, k: int,
+                     exclude: Iterable[str], recently_suggested: Mapping[str, float] | None, offset: int,
+                     seed: int | None) -> tuple[list[Suggestion], bool]:
+        """The ranked list (the cached objects themselves: callers copy what they hand out) and whether
+        it came from the cache."""
         ctx = context.resolved()
         if seed is None:
             seed = _stable_seed(couple_id, ctx.day.isoformat())
@@ -192,7 +214,7 @@ class Recommender:
             key = (couple_id, ctx, int(k), int(offset), exclude, tuple(sorted(weights.items())), int(seed))
             found = self._ranked.get(key, history)
             if found is not None:
-                return [s.copy() for s in found], True
+                return found, True
         out = self.batch(history, [couple_id], ctx, k=k + offset,
                          exclude={couple_id: set(exclude)},
                          recently_suggested={couple_id: weights},

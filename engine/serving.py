@@ -12,8 +12,12 @@ Repeats
   does not move the ranking.
 * ``another=True`` moves on: each request is logged with the request key
   ``<hash of couple+context+k>:<n>`` where ``n`` counts the ``another``
-  requests made today for that key; ``n`` is the offset into the ranked list
-  (wrapping round when the ideas that fit run out).
+  requests made today for that hash (``Store.count_another``: a row per
+  couple, day and request, so the count is one primary-key seek however many
+  there were); ``n`` is the offset into the ranked list (wrapping round when
+  the ideas that fit run out). A couple may make at most ``another_limit``
+  ``another`` requests a day (:class:`AnotherLimitError` beyond; the service's
+  ``ANOTHER_PER_DAY``, default :data:`ANOTHER_PER_DAY`).
 * Suggestions served in the last :data:`RECENT_DAYS` days (before today) are
   penalised with a weight falling linearly from 1 (yesterday) to 0.
 
@@ -21,8 +25,8 @@ Cost
 ----
 A request reads once (``Store.tonight_reads``: the couple's dates as rows,
 from the store's history cache while the couple has no new date, the ideas
-served before today, today's request keys and the list logged last under the
-newest of them), ranks, and writes the served rows in one multi-row insert —
+served before today, the request's ``another`` count today and the list
+logged last under it), ranks, and writes the served rows in one multi-row insert —
 unless the same request already served that very list today (same ideas,
 ranks and model), which the log then already says. When the couple's rows,
 the context and the weights equal those of a request this model already
@@ -35,21 +39,24 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .context import Context, season_of
+from .dates import DayError, check_day
 from .recommender import Recommender, Suggestion
 
 __all__ = [
+    "ANOTHER_PER_DAY",
     "NOTE_MAX",
     "RECENT_DAYS",
+    "AnotherLimitError",
     "DateInputError",
     "Tonight",
     "check_date_input",
     "recent_weights",
     "request_key",
+    "seconds_until_tomorrow",
     "serve_tonight",
 ]
 
@@ -57,7 +64,9 @@ __all__ = [
 RECENT_DAYS = 14
 #: longest note accepted with a date, in characters
 NOTE_MAX = 2000
-_DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: ``another`` requests a couple may make per day by default (the service's ``ANOTHER_PER_DAY``): a couple
+#: browsing tonight's ideas three at a time reaches the end of a 200-idea catalog in ~70
+ANOTHER_PER_DAY = 100
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -67,6 +76,24 @@ class DateInputError(ValueError):
     def __init__(self, field: str, message: str):
         self.field = field
         super().__init__(message)
+
+
+class AnotherLimitError(Exception):
+    """The couple already made today's allowed number of ``another`` requests; ``limit`` says how many."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        super().__init__(
+            f"another is limited to {limit} requests per couple per day and this couple has used them all "
+            "today; tonight's ideas without another=true still work, and another works again tomorrow")
+
+
+def seconds_until_tomorrow(now: _dt.datetime | None = None) -> int:
+    """Whole seconds from ``now`` (default: local time now) to the next local midnight, at least 1:
+    when the serving day (``date.today()``) changes and the ``another`` counts start again."""
+    now = now or _dt.datetime.now()
+    midnight = _dt.datetime.combine(now.date() + _dt.timedelta(days=1), _dt.time())
+    return max(1, int((midnight - now).total_seconds() + 0.999))
 
 
 @dataclass
@@ -147,7 +174,8 @@ def recent_weights(rows: list[dict[str, Any]], today: _dt.date, days: int = RECE
 
 
 def serve_tonight(store, recommender: Recommender, couple_id: str, context: Context, k: int = 3, *,
-                  another: bool = False, today: _dt.date | None = None, log: bool = True) -> Tonight:
+                  another: bool = False, today: _dt.date | None = None, log: bool = True,
+                  another_limit: int | None = None) -> Tonight:
     """Rank tonight's ideas for a couple from their stored history, and log what was served.
 
     Parameters
@@ -171,29 +199,42 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
         in a day, answered with the list already logged for it today, writes
         nothing (the log says what each request served, not how often; see
         docs/service.md).
+    another_limit : int, optional
+        ``another`` requests the couple may make per day (counted in the
+        database, across workers); None = no limit (the CLI).
 
     Returns
     -------
     Tonight
+
+    Raises
+    ------
+    AnotherLimitError
+        ``another`` beyond ``another_limit`` today (nothing is served or counted).
     """
     today = today or _dt.date.today()
     ctx = context.resolved()
     key = request_key(couple_id, ctx, k)
-    prefix = key + ":"
-    reads = store.tonight_reads(couple_id, today, today - _dt.timedelta(days=RECENT_DAYS), prefix)
-    history, before, keys = reads.history, reads.served_before, reads.keys_today
-    used = [int(rkey[len(prefix):]) for rkey in keys]
-    n = (max(used) + int(another)) if used else 0
+    moved = store.count_another(couple_id, today, key, another_limit) if another else None
+    if another and moved is None:
+        raise AnotherLimitError(another_limit)
+    reads = store.tonight_reads(couple_id, today, today - _dt.timedelta(days=RECENT_DAYS), key)
+    history, before = reads.history, reads.served_before
+    n = moved if another else reads.another_today
     weights = recent_weights([{"idea_id": idea, "served_on": day} for idea, day in before], today)
-    # the same rows, context and weights as a request already ranked by this model: its list, from the cache
-    ranked, cached = recommender.tonight_cached(couple_id, history, ctx, k=k + n, recently_suggested=weights)
-    offset = n % len(ranked) if ranked else 0  # ran out of ideas that fit: wrap round
-    picks = ranked[offset:offset + k]  # the recommender's own copies: numbered in place
-    for i, s in enumerate(picks):
+    # the same rows, context and weights as a request already ranked by this model: its list, from the cache.
+    # Once moved on (n > 0) the whole list is ranked, once: every later `another` (and the plain request
+    # after it) slices that cached list, so the n-th costs what the first does (the greedy ranking is
+    # prefix-stable: its first k + n ideas are the top-(k + n) list)
+    depth = k if n == 0 else max(k, len(recommender.catalog))
+    # offset = n, wrapping round when the ideas that fit run out; only the k picks are copied out
+    picks, offset, cached = recommender.tonight_window(couple_id, history, ctx, depth, n, k,
+                                                       recently_suggested=weights)
+    for i, s in enumerate(picks):  # our own copies: numbered in place
         s.rank = i + 1
     served_key = f"{key}:{n}"
     # the same request again today, answered with the same list: the log already holds it
-    repeat = bool(used) and not another and reads.latest_served == [
+    repeat = not another and reads.latest_served == [
         (s.idea_id, s.rank, recommender.version) for s in picks]
     if log and picks and not repeat:
         logged_ctx = dict(ctx.to_dict(), k=int(k), offset=offset)
@@ -228,7 +269,8 @@ def check_date_input(catalog, idea_id: Any, ratings: Any, done_on: Any = None, n
         ``{"a": int 1-5 or None, "b": int 1-5 or None}``, at least one rating;
         no other keys.
     done_on : "YYYY-MM-DD" or date, optional
-        Not in the future; default ``today``.
+        From 1900-01-01 to tomorrow (:func:`engine.dates.check_day`);
+        default ``today``.
     note : str, optional
         At most :data:`NOTE_MAX` characters.
     today : date, optional
@@ -262,17 +304,11 @@ def check_date_input(catalog, idea_id: Any, ratings: Any, done_on: Any = None, n
         raise DateInputError("ratings", "at least one rating (a or b, an integer from 1 to 5) is required")
     if done_on is None:
         day = today
-    elif isinstance(done_on, _dt.date) and not isinstance(done_on, _dt.datetime):
-        day = done_on
-    elif isinstance(done_on, str) and _DAY_RE.match(done_on):
-        try:
-            day = _dt.date.fromisoformat(done_on)
-        except ValueError:
-            raise DateInputError("done_on", f"done_on must be a real date as YYYY-MM-DD, got {done_on!r}") from None
     else:
-        raise DateInputError("done_on", f"done_on must be a date as YYYY-MM-DD, got {done_on!r}")
-    if day > today:
-        raise DateInputError("done_on", f"done_on must not be in the future (today is {today}), got {day}")
+        try:  # the one rule for a date's day (engine.dates.check_day): 1900-01-01 to tomorrow
+            day = check_day(done_on, latest=today + _dt.timedelta(days=1))
+        except DayError as exc:
+            raise DateInputError("done_on", str(exc)) from None
     if note is None:
         note = ""
     if not isinstance(note, str):

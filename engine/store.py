@@ -72,7 +72,8 @@ from sqlalchemy.exc import IntegrityError
 
 from tqdm.auto import tqdm
 
-from .dates import CoupleDates, as_dates_frame
+from .dates import (EARLIEST_DAY, LATEST_DATA_DAY, CoupleDates, DayError, as_dates_frame, check_day,
+                    implausible_days)
 from .geo import ALLOWED as LOCATION_ALLOWED, format_location
 from .profiles import NO_PROFILE, Profile, from_record as stated_profile
 from .memo import Memo
@@ -80,6 +81,7 @@ from .memo import Memo
 __all__ = [
     "LATEST_VERSION",
     "PROFILE_FIELDS",
+    "DatesRead",
     "Store",
     "StoreError",
     "CouplesExistError",
@@ -130,8 +132,15 @@ class TonightReads(NamedTuple):
 
     history: CoupleDates
     served_before: list[tuple[str, str]]
-    keys_today: list[str]
+    another_today: int
     latest_served: list[tuple[str, int, str | None]]
+
+
+class DatesRead(NamedTuple):
+    """What :meth:`Store.read_dates` returns: the dates frame and the stored rows left out of it."""
+
+    frame: pd.DataFrame
+    skipped: list[dict[str, Any]]
 
 
 class UnknownCoupleError(StoreError, LookupError):
@@ -238,6 +247,49 @@ def _as_day(field: str, value: Any, *, required: bool = False) -> _dt.date | Non
         except ValueError:
             pass
     raise ValidationError(field, f"must be a date in the form YYYY-MM-DD, got {value!r}")
+
+
+def _plausible_day(day: _dt.date | None, field: str = "done_on") -> _dt.date | None:
+    """``day`` if :func:`engine.dates.check_day` allows it (1900-01-01 .. 2099-12-31), else ValidationError."""
+    if day is None:
+        return None
+    try:
+        return check_day(day, field=field)
+    except DayError as exc:
+        raise ValidationError(field, str(exc)) from None
+
+
+def _plain_day(value: Any) -> Any:
+    """A raw ``done_on`` value as a date for :func:`engine.dates.check_day` (unparseable: as it is)."""
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.date()
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else pd.Timestamp(value).date()
+    if isinstance(value, str):
+        try:
+            return _dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return None  # not a date at all: the format check names it
+    return value
+
+
+def _implausible_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a raw dates read (``id``, ``couple_id``, ``done_on`` as stored text) whose day
+    :func:`engine.dates.check_day` refuses, logged one by one (the first 20) and in total."""
+    days = frame["done_on"]
+    far = implausible_days(days[days.notna()].unique())
+    if not far:
+        return []
+    bad = frame.loc[days.isin(list(far)).to_numpy(), ["id", "couple_id", "done_on"]]
+    rows = [{"id": int(i), "couple_id": c, "done_on": d, "reason": far[d]}
+            for i, c, d in zip(bad["id"], bad["couple_id"], bad["done_on"])]
+    for row in rows[:20]:
+        logger.warning("skipped stored date %d of couple %s: %s", row["id"], row["couple_id"], row["reason"])
+    logger.warning("skipped %d stored date(s) whose day is not from %s to %s; fix or delete them "
+                   "(ids above)", len(rows), EARLIEST_DAY, LATEST_DATA_DAY)
+    return rows
 
 
 def _as_rating(field: str, value: Any) -> float | None:
@@ -475,8 +527,17 @@ tbl_session_epochs = sa.Table(
     sa.Column("epoch", sa.BigInteger, nullable=False),
 )
 
+tbl_tonight_counts = sa.Table(
+    "tonight_counts", _META,
+    sa.Column("couple_id", sa.String(_ID_MAX),
+              sa.ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("request", sa.String(_KEY_MAX), primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+)
+
 #: Tables holding rows about one couple (erasure deletes from each).
-_COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_dates, tbl_session_epochs)
+_COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_tonight_counts, tbl_dates, tbl_session_epochs)
 
 
 def _migration_1(conn: Connection) -> None:
@@ -603,9 +664,25 @@ def _migration_session_epochs(conn: Connection) -> None:
     ).create(conn)
 
 
+def _migration_another_counts(conn: Connection) -> None:
+    """Per-couple, per-day counts of ``another`` requests (one primary-key row per request, '' = the couple's total)."""
+    meta = sa.MetaData()
+    sa.Table("couples", meta, sa.Column("id", sa.String(_ID_MAX), primary_key=True))
+    sa.Table(
+        "tonight_counts", meta,
+        sa.Column("couple_id", sa.String(_ID_MAX),
+                  sa.ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("request", sa.String(_KEY_MAX), primary_key=True),
+        sa.Column("n", sa.Integer, nullable=False),
+    )
+    meta.tables["tonight_counts"].create(conn)
+
+
 #: Forward migrations, applied in order; version N = the first N applied.
 _MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4,
-                                                         _migration_session_epochs)
+                                                         _migration_session_epochs,
+                                                         _migration_another_counts)
 
 #: The schema version this code writes and expects.
 LATEST_VERSION = len(_MIGRATIONS)
@@ -801,14 +878,25 @@ class Store:
                 cursor.close()
 
     @contextmanager
-    def _raw_write(self) -> Iterator[Any]:
-        """A DBAPI cursor inside one write transaction (SQLite: ``BEGIN IMMEDIATE``); commits or rolls back."""
+    def _raw_write(self, *, flush: bool = True) -> Iterator[Any]:
+        """A DBAPI cursor inside one write transaction (SQLite: ``BEGIN IMMEDIATE``); commits or rolls back.
+
+        ``flush=False`` (the serving log and the ``another`` counts): on
+        PostgreSQL the commit does not wait for the WAL to reach the disk
+        (``synchronous_commit = off`` for this transaction only). The
+        transaction is still atomic and the database consistent; a crash of
+        the database server may lose the last fraction of a second of such
+        commits, as SQLite's WAL with ``synchronous = NORMAL`` may after a
+        power cut. Dates, couples, tokens and sends always wait.
+        """
         with self._driver_connection() as dbapi_conn:
             cursor = dbapi_conn.cursor()
             sqlite = self.dialect == "sqlite"
             try:
                 if sqlite:
                     cursor.execute("BEGIN IMMEDIATE")
+                elif not flush:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
                 yield cursor
                 if sqlite:
                     cursor.execute("COMMIT")
@@ -1083,7 +1171,7 @@ class Store:
         values = {
             "couple_id": couple_id,
             "idea_id": _as_text("idea_id", idea_id, max_len=200),
-            "done_on": _as_day("done_on", done_on),
+            "done_on": _plausible_day(_as_day("done_on", done_on)),
             "rating_a": _as_rating("rating_a", rating_a),
             "rating_b": _as_rating("rating_b", rating_b),
             "note": _as_text("note", "" if note is None else note, empty_ok=True),
@@ -1206,7 +1294,17 @@ class Store:
 
     def dates_frame(self, couple_ids: Iterable[str] | None = None,
                     context: bool = False) -> pd.DataFrame:
-        """Dates as a dates frame (see :mod:`engine.dates`), in insertion order.
+        """:meth:`read_dates`' frame: stored rows with an implausible day are skipped (and logged)."""
+        return self.read_dates(couple_ids, context).frame
+
+    def read_dates(self, couple_ids: Iterable[str] | None = None, context: bool = False) -> "DatesRead":
+        """Dates as a dates frame (see :mod:`engine.dates`), in insertion order, and the rows skipped.
+
+        A stored row whose day :func:`engine.dates.check_day` refuses (before
+        1900-01-01, after 2099-12-31, or not a date: written before that rule,
+        or straight into the database) is left out of the frame, logged with
+        its id and couple, and listed in ``skipped``, so one bad row cannot
+        stop training or the newsletter for everyone.
 
         Parameters
         ----------
@@ -1218,10 +1316,12 @@ class Store:
 
         Returns
         -------
-        pandas.DataFrame
-            Shape (n_dates, 5 [+ n_ctx]): ``couple_id``, ``idea_id``,
-            ``done_on`` (datetime64, NaT if unknown), ``rating_a``,
-            ``rating_b`` (float, NaN = not rated).
+        DatesRead
+            ``frame``: shape (n_dates, 5 [+ n_ctx]): ``couple_id``,
+            ``idea_id``, ``done_on`` (datetime64, NaT if unknown),
+            ``rating_a``, ``rating_b`` (float, NaN = not rated);
+            ``skipped``: ``{"id", "couple_id", "done_on", "reason"}`` per row
+            left out, by id.
         """
         day = ("to_char(done_on, 'YYYY-MM-DD')" if self.dialect == "postgresql" else "done_on")
         names = ["id", "couple_id", "idea_id", "done_on", "rating_a", "rating_b"] + (["context"] if context else [])
@@ -1256,14 +1356,18 @@ class Store:
             frame = pd.DataFrame({name: pd.Series([], dtype=float if name.startswith("rating") else object)
                                   for name in names})
         del parts
-        frame = frame.sort_values("id", kind="stable").drop(columns="id").reset_index(drop=True)
+        frame = frame.sort_values("id", kind="stable")
+        skipped = _implausible_rows(frame)
+        if skipped:
+            frame = frame[~frame["id"].isin([row["id"] for row in skipped])]
+        frame = frame.drop(columns="id").reset_index(drop=True)
         frame["done_on"] = pd.to_datetime(frame["done_on"], format="%Y-%m-%d", errors="coerce")
         if context:
             parsed = pd.DataFrame.from_records([_loads(text) for text in frame.pop("context")],
                                                index=frame.index)
             for key in parsed.columns:
                 frame[f"ctx_{key}"] = parsed[key]
-        return as_dates_frame(frame)
+        return DatesRead(as_dates_frame(frame), skipped)
 
     def profiles(self, couple_ids: Iterable[str] | None = None) -> dict[str, Profile]:
         """Couples' stated profiles as the model uses them (interests, budget ceiling and home,
@@ -1341,7 +1445,7 @@ class Store:
         params = [tuple(self._day_param(v) if isinstance(v, _dt.date) else v for v in row.values())
                   for row in clean]
         try:
-            with self._raw_write() as cursor:  # served on every tonight request: one plain executemany
+            with self._raw_write(flush=False) as cursor:  # on every new tonight list: one plain executemany
                 cursor.executemany(insert, params)
             return len(clean)
         except self.engine.dialect.loaded_dbapi.IntegrityError:
@@ -1426,6 +1530,37 @@ class Store:
             return bool(conn.execute(tbl_newsletter_runs.update().where(tbl_newsletter_runs.c.id == run_id)
                                      .values(status=status, error=error,
                                              finished_at=_utcnow())).rowcount)
+
+    def fail_running_newsletter_runs(self, week: _dt.date | str | None, reason: str) -> list[int]:
+        """Mark ``running`` runs failed (of ``week``, or of every week whose lock has no live holder).
+
+        A newsletter run holds the lock ``newsletter:<week>`` while it runs
+        and renews it (a lease); a run still ``running`` whose week's lock is
+        free was killed or crashed. With ``week`` the caller holds that
+        week's lock, so every ``running`` run of it is such a run.
+
+        Returns
+        -------
+        list of int
+            The ids of the runs marked ``failed`` (``reason`` in ``error``).
+        """
+        query = sa.select(tbl_newsletter_runs.c.id, tbl_newsletter_runs.c.week).where(
+            tbl_newsletter_runs.c.status == "running")
+        if week is not None:
+            query = query.where(tbl_newsletter_runs.c.week == _as_day("week", week, required=True))
+        with self._read() as conn:
+            running = conn.execute(query).all()
+        marked = []
+        for row in running:
+            if week is None and self.lock_holder(f"newsletter:{_iso_day(row.week)}") is not None:
+                continue  # its lease is live: still running
+            with self._write() as conn:
+                if conn.execute(tbl_newsletter_runs.update().where(
+                        tbl_newsletter_runs.c.id == row.id, tbl_newsletter_runs.c.status == "running")
+                        .values(status="failed", finished_at=_utcnow(), error=reason)).rowcount:
+                    marked.append(int(row.id))
+                    logger.warning("newsletter run %s of week %s marked failed: %s", row.id, row.week, reason)
+        return marked
 
     def latest_newsletter_run(self, week: _dt.date | str) -> dict[str, Any] | None:
         """The most recently started run for ``week`` (any status) or None.
@@ -1819,6 +1954,15 @@ class Store:
     def _check_dates(raw: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         if not isinstance(raw, pd.DataFrame):
             raise ValidationError("dates", f"must be a pandas DataFrame, got {type(raw).__name__}")
+        if "done_on" in raw.columns:  # before as_dates_frame: a day before 1677 overflows datetime64[ns]
+            column = raw["done_on"].reset_index(drop=True)
+            uniques = pd.unique(column)
+            far = implausible_days(_plain_day(v) for v in uniques)
+            if far:
+                bad_raw = [v for v in uniques if _plain_day(v) in far]
+                rows = np.flatnonzero(column.isin(bad_raw).to_numpy())
+                raise ValidationError("dates", "bad rows (0-based positions in the frame), nothing was loaded: "
+                                      + "; ".join(f"row {i}: {far[_plain_day(column.iat[i])]}" for i in rows[:10]))
         try:
             frame = as_dates_frame(raw)
         except ValueError as exc:
@@ -1880,33 +2024,64 @@ class Store:
             marks = ", ".join("?" for _ in columns)
             conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
-    def _keys_today_query(self, couple_id: str, key_prefix: str, today: _dt.date) -> tuple[str, tuple]:
-        """The distinct request keys starting with ``key_prefix`` that were logged today.
+    def count_another(self, couple_id: str, today: _dt.date, request: str, limit: int | None = None) -> int | None:
+        """Count one ``another`` request of the couple today; the request's new count, or None over ``limit``.
 
-        A repeated request logs the same key again and again, so reading every row with the prefix
-        grows with the repeats (measured: a couple asking the same thing ~1,000 times a day made
-        each request slower). Instead, a loose index scan on ix_suggestions_request: a recursive
-        query steps from one distinct key to the next (one index seek each) and keeps those with a
-        row served today (another seek). Keys compare in byte order (PostgreSQL: ``COLLATE "C"``).
+        Two primary-key upserts in one write transaction: the couple's total
+        for the day (``request = ''``), incremented only while it is below
+        ``limit``, then this request's own count, which is the offset the
+        request moves on to. The counts live in the database, so the limit
+        holds across workers and replicas; two concurrent requests get two
+        different counts. A couple's counts of earlier days are deleted when
+        its first ``another`` of a day is counted.
+
+        Parameters
+        ----------
+        couple_id : str
+        today : date
+            The serving day.
+        request : str
+            The request's hash (:func:`engine.serving.request_key`), at most 200 characters.
+        limit : int, optional
+            ``another`` requests allowed per couple and day; None = no limit.
+
+        Returns
+        -------
+        int or None
+            This request's ``another`` count today (1 for the first), or None
+            when the couple already made ``limit`` of them today (nothing is
+            counted then).
+
+        Raises
+        ------
+        UnknownCoupleError
+            No such couple (erased meanwhile).
         """
-        mark = self._mark
-        collate = ' COLLATE "C"' if self.dialect == "postgresql" else ""
-        key = f"request_key{collate}"
-        upper = key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1) if key_prefix else None
-        below = f" AND {key} < {mark}{collate}" if upper else ""
-        bound = (upper,) if upper else ()
-        sql = (f"WITH RECURSIVE seen(k) AS ("
-               f" SELECT MIN({key}) FROM suggestions"
-               f" WHERE couple_id = {mark} AND {key} >= {mark}{collate}{below}"
-               f" UNION ALL"
-               f" SELECT (SELECT MIN({key}) FROM suggestions"
-               f" WHERE couple_id = {mark} AND {key} > seen.k{below})"
-               f" FROM seen WHERE seen.k IS NOT NULL)"
-               f" SELECT k FROM seen WHERE k IS NOT NULL AND EXISTS ("
-               f" SELECT 1 FROM suggestions WHERE couple_id = {mark} AND request_key = seen.k AND served_on = {mark})")
-        return sql, (couple_id, key_prefix, *bound, couple_id, *bound, couple_id, self._day_param(today))
+        _as_text("request", request, max_len=_KEY_MAX)
+        if limit is not None and limit < 1:
+            return None
+        mark, day = self._mark, self._day_param(today)
+        upsert = (f"INSERT INTO tonight_counts (couple_id, day, request, n) VALUES ({mark}, {mark}, {mark}, 1) "
+                  "ON CONFLICT (couple_id, day, request) DO UPDATE SET n = tonight_counts.n + 1")
+        try:
+            with self._raw_write(flush=False) as cursor:
+                if limit is None:
+                    cursor.execute(upsert + " RETURNING n", (couple_id, day, ""))
+                else:
+                    cursor.execute(upsert + f" WHERE tonight_counts.n < {mark} RETURNING n",
+                                   (couple_id, day, "", int(limit)))
+                total = cursor.fetchone()
+                if total is None:  # the limit is reached: nothing written
+                    return None
+                if total[0] == 1:  # the couple's first today: forget earlier days
+                    cursor.execute(f"DELETE FROM tonight_counts WHERE couple_id = {mark} AND day < {mark}",
+                                   (couple_id, day))
+                cursor.execute(upsert + " RETURNING n", (couple_id, day, request))
+                return int(cursor.fetchone()[0])
+        except self.engine.dialect.loaded_dbapi.IntegrityError as exc:
+            raise UnknownCoupleError(couple_id) from exc
 
-    def tonight_reads(self, couple_id: str, today: _dt.date, since: _dt.date, key_prefix: str) -> TonightReads:
+    def tonight_reads(self, couple_id: str, today: _dt.date, since: _dt.date, request: str) -> TonightReads:
         """Everything tonight's request reads, on one connection with a few indexed queries.
 
         The history comes from this store's cache of the last
@@ -1921,8 +2096,9 @@ class Store:
             The serving day.
         since : date
             Oldest serving day whose suggestions count as recent.
-        key_prefix : str
-            Request keys starting with this are today's repeats of the request.
+        request : str
+            The request's hash (:func:`engine.serving.request_key`); its rows
+            are logged under ``<request>:<n>``.
 
         Returns
         -------
@@ -1930,11 +2106,18 @@ class Store:
             ``history`` (the couple's dates, oldest first: insertion order),
             ``served_before`` (each idea served on a day in ``[since, today)``
             with the latest such day, as ``(idea_id, ISO day)``),
-            ``keys_today`` (the distinct request keys logged today that start
-            with ``key_prefix``) and ``latest_served`` (the list logged last
-            today under the newest of those keys — the one whose number after
-            the prefix is highest — as ``(idea_id, rank, model_version)`` by
-            rank; empty when there is none).
+            ``another_today`` (``n``: the ``another`` requests counted today
+            for this request by :meth:`count_another`, 0 if none) and
+            ``latest_served`` (the list logged last today under
+            ``<request>:<n>``, as ``(idea_id, rank, model_version)`` by rank;
+            empty when there is none).
+
+        Every query is a seek on an index whose leading columns it fixes:
+        ``couples`` and ``tonight_counts`` by primary key, ``dates`` by
+        ``ix_dates_couple``, ``suggestions`` by ``ix_suggestions_couple_day``
+        and ``ix_suggestions_request``. So the cost does not grow with how
+        many requests the couple made today (tests/test_store.py shows the
+        plans; ``python -m bench abuse`` the latencies).
         """
         mark = self._mark
         if self.dialect == "postgresql":
@@ -1958,18 +2141,27 @@ class Store:
                            f"AND served_on >= {mark} AND served_on < {mark} GROUP BY idea_id",
                            (couple_id, self._day_param(since), self._day_param(today)))
             before = [(idea, _iso_day(served)) for idea, served in cursor.fetchall()]
-            cursor.execute(*self._keys_today_query(couple_id, key_prefix, today))
-            keys = [key for (key,) in cursor.fetchall() if key is not None and key.startswith(key_prefix)]
+            cursor.execute(*self._another_query(couple_id, today, request))
+            found = cursor.fetchone()
+            another = int(found[0]) if found is not None else 0
             latest: list[tuple[str, int, str | None]] = []
-            numbered = [key for key in keys if key[len(key_prefix):].isdigit()]
-            if numbered:
-                newest = max(numbered, key=lambda key: int(key[len(key_prefix):]))
-                cursor.execute(f"SELECT idea_id, rank, model_version FROM suggestions WHERE couple_id = {mark} "
-                               f"AND request_key = {mark} AND served_on = {mark} ORDER BY id DESC LIMIT {_LATEST_ROWS}",
-                               (couple_id, newest, self._day_param(today)))
-                for idea, rank, version in cursor.fetchall():  # newest first: ranks k .. 1 of the last list
-                    latest.append((idea, int(rank), version))
-                    if rank == 1:
-                        break
-                latest.reverse()
-        return TonightReads(history, before, keys, latest)
+            cursor.execute(*self._latest_query(couple_id, today, f"{request}:{another}"))
+            for idea, rank, version in cursor.fetchall():  # newest first: ranks k .. 1 of the last list
+                latest.append((idea, int(rank), version))
+                if rank == 1:
+                    break
+            latest.reverse()
+        return TonightReads(history, before, another, latest)
+
+    def _another_query(self, couple_id: str, today: _dt.date, request: str) -> tuple[str, tuple]:
+        """This request's ``another`` count today: one primary-key seek on ``tonight_counts``."""
+        mark = self._mark
+        return (f"SELECT n FROM tonight_counts WHERE couple_id = {mark} AND day = {mark} AND request = {mark}",
+                (couple_id, self._day_param(today), request))
+
+    def _latest_query(self, couple_id: str, today: _dt.date, key: str) -> tuple[str, tuple]:
+        """The rows logged today under ``key``, newest first: a seek on ``ix_suggestions_request``."""
+        mark = self._mark
+        return (f"SELECT idea_id, rank, model_version FROM suggestions WHERE couple_id = {mark} "
+                f"AND request_key = {mark} AND served_on = {mark} ORDER BY id DESC LIMIT {_LATEST_ROWS}",
+                (couple_id, key, self._day_param(today)))

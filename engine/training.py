@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from .catalog import Catalog
-from .dates import as_dates_frame, mean_rating
+from .dates import as_dates_frame, mean_rating, skipped_report
 from .profiles import Profiles
 from .evaluation import ndcg_at_k
 from .model import EnjoymentModel
@@ -41,11 +41,14 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     live_metrics: dict[str, Any] | None = None
     seconds: float = 0.0
+    #: stored dates left out of training (``Store.read_dates().skipped``: an implausible day)
+    skipped_dates: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": self.version, "promoted": self.promoted, "reason": self.reason,
             "metrics": self.metrics, "live_metrics": self.live_metrics, "seconds": round(self.seconds, 2),
+            "skipped_dates": skipped_report(self.skipped_dates),
         }
 
 

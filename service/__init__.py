@@ -35,6 +35,7 @@ _DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",  # or redis://HOST:PORT/DB, shared by workers and replicas
     "RATELIMIT_KEY_PREFIX": "dateideas",
     **LIMIT_DEFAULTS,                # LIMIT_SIGNIN, LIMIT_SIGNUP, LIMIT_COUPLES, LIMIT_ANOTHER
+    "ANOTHER_PER_DAY": 100,          # `another` requests per couple per day (429 beyond); counted in the database
 }
 
 
@@ -66,6 +67,7 @@ def _config_from_env() -> dict[str, Any]:
         "SESSION_MAX_DAYS": _int_env(env, "DATEIDEAS_SESSION_MAX_DAYS", _DEFAULTS["SESSION_MAX_DAYS"]),
         "RATELIMIT_ENABLED": env.get("DATEIDEAS_RATELIMIT_ENABLED", "1") != "0",
         "RATELIMIT_STORAGE_URI": settings.ratelimit_storage,
+        "ANOTHER_PER_DAY": _int_env(env, "DATEIDEAS_ANOTHER_PER_DAY", 100),
     }
     for key in LIMIT_DEFAULTS:
         config[key] = env.get(f"DATEIDEAS_RATELIMIT_{key.removeprefix('LIMIT_')}") or LIMIT_DEFAULTS[key]
@@ -85,6 +87,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ``DATEIDEAS_SESSION_IDLE_HOURS``, ``DATEIDEAS_SESSION_MAX_DAYS``,
         ``DATEIDEAS_RATELIMIT_ENABLED``, ``DATEIDEAS_RATELIMIT_STORAGE`` and
         ``DATEIDEAS_RATELIMIT_SIGNIN|SIGNUP|COUPLES|ANOTHER``).
+        "ANOTHER_PER_DAY": _int_env(env, "DATEIDEAS_ANOTHER_PER_DAY", 100),
 
     Returns
     -------

@@ -32,7 +32,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
         413: "Body over 64 KiB",
         415: "Body is not application/json",
         422: "Idempotency-Key reused with a different body",
-        429: "Rate limit reached (docs/service.md); wait Retry-After seconds",
+        429: "Too many requests (a rate limit, docs/service.md, or for `another` the couple's daily limit); "
+             "wait Retry-After seconds",
         503: "Not ready: database unavailable or without its schema, or no model loaded",
     }
     responses = {str(s): _json(_ref("Error"), text[s]) for s in statuses}
@@ -135,7 +136,7 @@ def _schemas() -> dict[str, Any]:
             "type": "object", "additionalProperties": False, "required": ["idea_id", "ratings"],
             "properties": {
                 "idea_id": {"type": "string", "description": "an id from GET /v1/ideas"},
-                "done_on": {"type": "string", "format": "date", "description": "not in the future; default today"},
+                "done_on": {"type": "string", "format": "date", "description": "a day from 1900-01-01 to tomorrow; default today"},
                 "ratings": {"type": "object", "additionalProperties": False,
                             "description": "one rating per partner; at least one",
                             "properties": {"a": rating_in, "b": rating_in}},

@@ -34,12 +34,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from flask import (Blueprint, flash, g, redirect, render_template, request, session, url_for)
+from flask import (Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for)
 from werkzeug.exceptions import HTTPException
 
 from engine.context import WEATHERS, ContextError, parse_context
 from engine.registry import NoModelError
-from engine.serving import NOTE_MAX, RECENT_DAYS, DateInputError, check_date_input, serve_tonight
+from engine.serving import (NOTE_MAX, RECENT_DAYS, AnotherLimitError, DateInputError, check_date_input,
+                            serve_tonight)
 
 from . import sessions
 from .dates import after_date_stored
@@ -285,7 +286,10 @@ def tonight_update():
         return _render_tonight(params, None, errors={exc.field: _words(exc)}, status=400)
     session["context"] = params
     if request.form.get("action") == "another":
-        _served, problem = _serve(context, another=True)  # logs the next ideas as served
+        try:
+            _served, problem = _serve(context, another=True)  # logs the next ideas as served
+        except AnotherLimitError as exc:  # the couple's daily limit, as GET /v1/couples/{id}/tonight's 429
+            return _render_tonight(params, None, problem=_words(exc), status=429)
         if problem:
             return _render_tonight(params, None, problem=problem, status=503)
     return redirect(url_for("pages.tonight"), 303)
@@ -297,7 +301,8 @@ def _serve(context, *, another: bool):
         recommender = get_recommender()  # this request's model, whatever is promoted meanwhile
     except NoModelError:
         return None, "No model is trained yet, so there are no suggestions. Please try again later."
-    served = serve_tonight(get_store(), recommender, g.couple_id, context, 3, another=another)
+    served = serve_tonight(get_store(), recommender, g.couple_id, context, 3, another=another,
+                           another_limit=current_app.config["ANOTHER_PER_DAY"])
     get_metrics().suggestions.inc(len(served.suggestions))
     return served, None
 

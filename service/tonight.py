@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 
 from engine.context import ContextError, parse_context
 from engine.registry import NoModelError
-from engine.serving import serve_tonight
+from engine.serving import AnotherLimitError, seconds_until_tomorrow, serve_tonight
 
 from .auth import couple_required
 from .db import get_store
-from .errors import ApiError
+from .errors import ApiError, error_response
 from .metrics import get_metrics
 from .models import get_recommender
 
-__all__ = ["bp"]
+__all__ = ["another_limit_response", "bp"]
 
 bp = Blueprint("tonight", __name__, url_prefix="/v1/couples")
 
@@ -35,9 +35,20 @@ def tonight(couple_id: str):
         recommender = get_recommender()  # this request's model, whatever is promoted meanwhile
     except NoModelError as exc:
         raise ApiError(503, f"no model is loaded yet: {exc}", code="no_model") from exc
-    served = serve_tonight(get_store(), recommender, couple_id, context, options["k"],
-                           another=options["another"])
+    try:
+        served = serve_tonight(get_store(), recommender, couple_id, context, options["k"],
+                               another=options["another"], another_limit=current_app.config["ANOTHER_PER_DAY"])
+    except AnotherLimitError as exc:
+        return another_limit_response(exc)
     metrics = get_metrics()
     metrics.suggestions.inc(len(served.suggestions))
     metrics.tonight_cache.labels(result="hit" if served.cached else "miss").inc()
     return served.to_dict()
+
+
+def another_limit_response(exc: AnotherLimitError):
+    """429 ``too_many_requests`` for ``another`` beyond the couple's daily limit, with ``Retry-After``
+    (seconds until the serving day changes at local midnight)."""
+    response = error_response(429, str(exc), field="another", code="too_many_requests")
+    response.headers["Retry-After"] = str(seconds_until_tomorrow())
+    return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import json
 import os
@@ -21,8 +22,8 @@ from engine.cli import main
 from engine.commands.importing import couple_records
 from engine.profiles import from_couples
 from engine.model import EnjoymentModel
-from engine.newsletter import (AlreadySentError, NewsletterError, plan_picks, recently_done, render_email,
-                               run_newsletter, week_context, week_start)
+from engine.newsletter import (AlreadySentError, NewsletterBusyError, NewsletterError, plan_picks, recently_done,
+                               render_email, run_newsletter, week_context, week_start)
 from engine.recommender import Recommender
 from engine.registry import Registry
 from engine.simulator import simulate
@@ -508,3 +509,155 @@ def test_cli_on_a_local_cluster_prints_the_result_not_dask_chatter(sqlite_url, w
     assert f"{_N_COUPLES} couples, {3 * _N_COUPLES} picks" in done.stdout
     assert "INFO distributed" not in done.stderr and "dask: http://" in done.stderr
     _one_set_per_couple(_picks(out), [str(c) for c in world["sim"].couples["id"]])
+
+
+# --------------------------------------------------------------------------- spreadsheet formula injection (issue 16)
+
+_NASTY_IDS = ['=HYPERLINK("http://evil.example","click")', "+1+1", "-2+3", "@SUM(A1:A2)", "\tcmd", "'quoted"]
+
+
+def test_picks_csv_neutralises_formula_cells_and_the_run_still_sees_the_ids(store, world, tmp_path, monkeypatch):
+    """Couple ids a spreadsheet would run as formulas get a leading quote in picks.csv (OWASP); the run's own
+    bookkeeping reads them back exactly: a crashed run resumes on them and the summary counts them once."""
+    for couple in _NASTY_IDS:
+        store.create_couple(couple_id=couple)
+    out = tmp_path / "out"
+    targets = _NASTY_IDS + [str(c) for c in world["sim"].couples["id"][:4]]
+    real = _fail_on_call(monkeypatch, store, "record_sends", 2, OSError("disk went away"))
+    with pytest.raises(OSError):
+        _run(store, world, out, couple_ids=targets, chunk_size=5)
+    monkeypatch.setattr(store, "record_sends", real)
+    result = _run(store, world, out, couple_ids=targets, chunk_size=5)  # the orphan part is told apart by id
+    assert result.skipped == 5 and result.couples == len(targets) - 5
+    with (out / "picks.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    written = {row["couple_id"] for row in rows}
+    assert {"'" + couple for couple in _NASTY_IDS} <= written
+    for row in rows:  # no text cell a spreadsheet would run
+        assert not any(value.startswith(("=", "+", "-", "@", "\t", "\r")) for value in row.values()), row
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["couples"] == len(targets)
+    lines = (out / "picks.jsonl").read_text(encoding="utf-8").splitlines()
+    assert {json.loads(line)["couple_id"] for line in lines} == set(targets)  # JSONL is data: as it is
+
+
+# --------------------------------------------------------------------------- single flight per week (issue 16)
+
+@pytest.fixture
+def any_store(db_url, world):
+    """The world's couples on each backend (the week's lock lives in the database)."""
+    opened = _store(db_url, world)
+    yield opened
+    opened.close()
+
+
+def test_a_second_run_of_the_week_is_refused_while_the_first_runs(any_store, world, tmp_path):
+    """Cron overlap: a run of the same week started while one is running is refused with a clear message
+    (here from inside the first run, between its chunks), and the week ends with one set of picks per couple."""
+    store, refused = any_store, []
+
+    def second_run(result):
+        if result.index == 0:
+            with pytest.raises(NewsletterBusyError, match=r"another newsletter run of the week of .* is in progress "
+                                                          r"\(.+\).*nothing was done"):
+                _run(store, world, tmp_path / "other")  # another folder, the same week
+            refused.append(True)
+
+    _run(store, world, tmp_path / "out", on_chunk=second_run)
+    assert refused == [True]
+    couples = store.couple_ids(active_only=True)
+    _one_set_per_couple(_picks(tmp_path / "out"), couples)  # no duplicate rows in picks.csv
+    _one_set_per_couple(_sent_rows(store, world["week"]), couples)  # nor in the database
+    assert store.lock_holder(f"newsletter:{world['week']}") is None  # released at the end
+    with store._read() as conn:  # noqa: SLF001
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM newsletter_runs").scalar() == 1
+    # the CLI says so with the "try later" status of `dateideas train`
+    assert store.try_lock(f"newsletter:{world['week']}", "elsewhere:1:live", ttl_s=600)
+    env = {"DATEIDEAS_DATABASE_URL": store.engine.url.render_as_string(hide_password=False),
+           "DATEIDEAS_MODEL_DIR": str(world["model_dir"])}
+    result = CliRunner().invoke(main, ["newsletter", "--week", world["week"].isoformat(), "--out",
+                                       str(tmp_path / "cli"), "--catalog", str(world["catalog_dir"]),
+                                       "--no-progress", "--force"], env=env)
+    assert result.exit_code == 75 and "elsewhere:1:live" in result.output
+
+
+def test_a_killed_run_is_marked_failed_when_its_lease_lapses(any_store, world, tmp_path):
+    """A run killed on another host leaves its row `running` and its lock: once the lease lapses the next run
+    takes the week, marks the killed run failed and finishes it."""
+    store = any_store
+    week = world["week"]
+    killed = store.start_newsletter_run(week, 3)
+    elsewhen = store.start_newsletter_run(week - _dt.timedelta(days=7), 3)  # killed too, its lock long gone
+    assert store.try_lock(f"newsletter:{week}", "otherhost:4242:killed", ttl_s=600)
+    with pytest.raises(NewsletterBusyError, match="otherhost:4242:killed"):  # its lease is live: refused
+        _run(store, world, tmp_path / "out")
+    assert store.latest_newsletter_run(week)["status"] == "running"
+    with store._write() as conn:  # noqa: SLF001 - the lease lapses (as 600 s without a heartbeat would)
+        conn.exec_driver_sql("UPDATE locks SET expires_at = acquired_at")
+    result = _run(store, world, tmp_path / "out")
+    with store._read() as conn:  # noqa: SLF001
+        status, error = conn.exec_driver_sql(f"SELECT status, error FROM newsletter_runs WHERE id = {killed}").one()
+    assert status == "failed" and "killed or crashed" in error
+    assert store.latest_newsletter_run(week)["status"] == "completed" and result.couples == _N_COUPLES
+    assert store.latest_newsletter_run(week - _dt.timedelta(days=7))["status"] == "failed"
+    assert elsewhen != killed
+
+
+def test_a_killed_process_on_this_host_is_marked_failed_at_once(sqlite_url, world, tmp_path):
+    """A real SIGKILL mid-run (test_killed_process_resumes_with_one_entry_per_couple): its dead pid frees the
+    week's lock at once, and the re-run marks it failed instead of leaving it `running` forever."""
+    _store(sqlite_url, world).close()
+    out = tmp_path / "out"
+    env = {**os.environ, "DATEIDEAS_DATABASE_URL": sqlite_url, "DATEIDEAS_MODEL_DIR": str(world["model_dir"])}
+    args = ["newsletter", "--week", world["week"].isoformat(), "--out", str(out), "--chunk-size", str(_CHUNK),
+            "--catalog", str(world["catalog_dir"]), "--no-progress"]
+    killer = ("import os, signal, sys\nfrom engine.store import Store\nreal = Store.record_sends\n"
+              "def record_then_die(self, *a, **kw):\n    real(self, *a, **kw)\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+              "Store.record_sends = record_then_die\nfrom engine.cli import main\nmain(sys.argv[1:])\n")
+    proc = subprocess.run([sys.executable, "-c", killer, *args], env=env, capture_output=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr.decode()
+    store = open_store(sqlite_url)
+    try:
+        first = store.latest_newsletter_run(world["week"])
+        assert first["status"] == "running" and store.lock_holder(f"newsletter:{world['week']}") is not None
+        result = CliRunner().invoke(main, args, env=env)
+        assert result.exit_code == 0, result.output
+        with store._read() as conn:  # noqa: SLF001
+            status, error = conn.exec_driver_sql(
+                f"SELECT status, error FROM newsletter_runs WHERE id = {first['id']}").one()
+        assert status == "failed" and "killed or crashed" in error
+        _one_set_per_couple(_picks(out), store.couple_ids(active_only=True))
+    finally:
+        store.close()
+
+
+def _folder_state(out: Path) -> dict[str, bytes]:
+    """Every file the operator sees in the output folder (hidden staging left out), with its bytes."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(out).parts)}
+
+
+def test_a_forced_rerun_never_mixes_the_old_picks_with_new_emails(store, world, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    first = _run(store, world, out)
+    before = _folder_state(out)
+    seen = []
+
+    def look(result):  # while the forced run is unfinished, the folder is exactly the first run's
+        seen.append(_folder_state(out) == before)
+
+    real = _fail_on_call(monkeypatch, store, "record_sends", 3, OSError("disk went away"))
+    with pytest.raises(OSError):
+        _run(store, world, out, force=True, on_chunk=look)
+    assert seen == [True, True] and _folder_state(out) == before  # stopped half-way: still the old set
+    monkeypatch.setattr(store, "record_sends", real)
+    again = _run(store, world, out, on_chunk=look)  # carried on, in the staging folder
+    assert all(seen) and len(seen) == 4
+    after = _folder_state(out)
+    assert set(_picks(out)["run_id"]) == {again.run_id - 1, again.run_id}  # the forced run and its carrying on
+    summary = json.loads(after["summary.json"])
+    assert summary["couples"] == _N_COUPLES and first.run_id not in summary["runs"]
+    emails = {name for name in after if name.startswith("emails/")}
+    assert len(emails) == 2 * _N_COUPLES and emails == {n for n in before if n.startswith("emails/")}
+    assert not (out / ".staging").exists() and not list(out.glob(".old-*"))
+    _one_set_per_couple(_picks(out), store.couple_ids(active_only=True))

@@ -381,6 +381,7 @@ def test_delete_couple_leaves_no_row_anywhere(store: Store):
         run = store.start_newsletter_run("2024-05-06", 1)
         store.record_sends(run, "2024-05-06", [{"couple_id": couple, "idea_id": "picnic", "rank": 1}])
         store.revoke_sessions(couple, "a")
+        assert store.count_another(couple, dt.date(2024, 5, 6), "req", limit=5) == 1
     assert store.delete_couple(gone) is True
     assert store.delete_couple(gone) is False  # idempotent
 
@@ -393,7 +394,7 @@ def test_delete_couple_leaves_no_row_anywhere(store: Store):
                                          .where(table.c[column] == gone)).scalar()
                     assert found == 0, f"{table.name} still holds rows of the erased couple"
                     checked.append(table.name)
-    assert set(checked) == {"couples", "dates", "suggestions", "newsletter_sends", "session_epochs"}
+    assert set(checked) == {"couples", "dates", "suggestions", "newsletter_sends", "session_epochs", "tonight_counts"}
     assert store.get_couple(gone) is None and store.list_dates(gone) == []
     assert store.count_dates(kept) == 1 and store.sent_couples("2024-05-06") == {kept}
     assert len(store.recent_suggestions(kept)) == 1
@@ -624,33 +625,87 @@ def test_tonight_reads_equal_the_slower_reads(store):
         {"couple_id": cid, "idea_id": "b", "rank": 2, "served_on": dt.date(2025, 5, 1), "request_key": "old:0"},
         {"couple_id": cid, "idea_id": "c", "rank": 1, "served_on": today, "request_key": "abc:0"},
         {"couple_id": cid, "idea_id": "d", "rank": 1, "served_on": today, "request_key": "abc:1"},
-        {"couple_id": cid, "idea_id": "d", "rank": 1, "served_on": today, "request_key": "abc:1"},
         {"couple_id": cid, "idea_id": "e", "rank": 1, "served_on": today, "request_key": "abcd:0"},
         {"couple_id": cid, "idea_id": "e", "rank": 1, "served_on": today},
-        {"couple_id": other, "idea_id": "f", "rank": 1, "served_on": today, "request_key": "abc:5"},
-        {"couple_id": cid, "idea_id": "g", "rank": 1, "served_on": dt.date(2025, 6, 9), "request_key": "abc:2"},
+        {"couple_id": other, "idea_id": "f", "rank": 1, "served_on": today, "request_key": "abc:1"},
+        {"couple_id": cid, "idea_id": "g", "rank": 1, "served_on": dt.date(2025, 6, 9), "request_key": "abc:1"},
         {"couple_id": cid, "idea_id": "g", "rank": 1, "served_on": dt.date(2025, 6, 9), "request_key": "abb:0"},
         {"couple_id": cid, "idea_id": "g", "rank": 1, "served_on": today, "request_key": "abb:0"},
     ])
-    # a request repeated many times today logs its key many times; it is still one key
-    store.log_suggestions([{"couple_id": cid, "idea_id": "c", "rank": 1, "served_on": today,
-                            "request_key": "abc:0"}] * 50)
-    history, before, keys, latest = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:")
+    history, before, another, latest = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc")
     pd.testing.assert_frame_equal(history.frame(), store.couple_history(cid))
     assert history.rows[1] == ("just-because-flowers", None, None, 2.0)
     assert history.rows[2] == ("board-game-night", (dt.date(2025, 4, 1) - dt.date(1970, 1, 1)).days, 4.5, 3.0)
     assert sorted(before) == [("a", "2025-06-08"), ("g", "2025-06-09")]  # the latest day before today, in the window
-    assert sorted(keys) == ["abc:0", "abc:1"]  # distinct, this prefix only, this couple only, today only
-    assert latest == [("d", 1, None)]  # the last list logged today under the newest key, abc:1
-    assert store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:")[0] == history  # equal reads compare equal
-    empty, none_before, no_keys, no_latest = store.tonight_reads("nobody", today, dt.date(2025, 5, 27), "abc:")
-    assert empty.rows == () and empty.frame().empty and none_before == [] and no_keys == [] and no_latest == []
-    # the newest key's last list, by rank, even after an older list under the same key
-    store.log_suggestions([{"couple_id": cid, "idea_id": i, "rank": r, "served_on": today, "request_key": "abc:7",
+    assert another == 0 and latest == [("c", 1, None)]  # no `another` counted: the list logged under abc:0
+    assert store.count_another(cid, today, "abc") == 1
+    _, _, another, latest = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc")
+    assert another == 1 and latest == [("d", 1, None)]  # this couple's abc:1 today, not the other's, not yesterday's
+    assert store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc")[0] == history  # equal reads compare equal
+    empty, none_before, none, no_latest = store.tonight_reads("nobody", today, dt.date(2025, 5, 27), "abc")
+    assert empty.rows == () and empty.frame().empty and none_before == [] and none == 0 and no_latest == []
+    # the last list under the key, by rank, even after an older list under the same key
+    store.log_suggestions([{"couple_id": cid, "idea_id": i, "rank": r, "served_on": today, "request_key": "abc:1",
                             "model_version": v} for i, r, v in (("x", 1, "v1"), ("y", 2, "v1"), ("p", 1, "v2"),
                                                                  ("q", 2, "v2"), ("r", 3, "v2"))])
-    assert store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:").latest_served == [
+    assert store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc").latest_served == [
         ("p", 1, "v2"), ("q", 2, "v2"), ("r", 3, "v2")]
+
+
+def test_count_another_counts_per_request_and_stops_at_the_couples_daily_limit(store):
+    cid, _ = store.create_couple()
+    other, _ = store.create_couple()
+    today = dt.date(2025, 6, 10)
+    assert [store.count_another(cid, today, "abc", limit=4) for _ in range(3)] == [1, 2, 3]
+    assert store.count_another(cid, today, "xyz", limit=4) == 1  # its own offset; the couple's 4th today
+    assert store.count_another(cid, today, "abc", limit=4) is None  # a 5th: refused, nothing counted
+    assert store.count_another(cid, today, "xyz", limit=5) == 2  # a higher limit lets it on
+    assert store.tonight_reads(cid, today, today, "abc").another_today == 3
+    assert store.count_another(other, today, "abc", limit=4) == 1  # another couple counts alone
+    assert store.count_another(cid, today + dt.timedelta(days=1), "abc", limit=1) == 1  # a new day starts at 1
+    with store._read() as conn:  # noqa: SLF001 - the first `another` of a day forgets the couple's earlier days
+        days = conn.execute(sa.text("SELECT DISTINCT day FROM tonight_counts WHERE couple_id = :c"), {"c": cid}).all()
+    assert len(days) == 1
+    assert store.count_another(cid, today, "abc", limit=0) is None
+    with pytest.raises(UnknownCoupleError):
+        store.count_another("nobody", today, "abc", limit=4)
+    store.delete_couple(cid)  # erasure takes the counts too
+    with store._read() as conn:  # noqa: SLF001
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM tonight_counts WHERE couple_id = :c"), {"c": cid}).scalar() == 0
+
+
+def _plan(store, sql: str, params: tuple) -> str:
+    """The query plan of a per-request read (planner told not to scan, so only an index can serve it)."""
+    with store._raw_cursor() as cursor:  # noqa: SLF001 - the test reads the plans of the store's own queries
+        if store.dialect == "postgresql":
+            cursor.execute("ANALYZE suggestions")  # what autovacuum does once a table has grown
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + sql, params)
+        else:
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        return "\n".join(str(row[-1]) for row in cursor.fetchall())
+
+
+def test_the_another_count_and_last_list_are_index_seeks_whatever_was_served_today(store):
+    """Issue 16: the old today-keys lookup compared ``request_key COLLATE "C"``, which no index served on
+    PostgreSQL, and stepped through every key logged today. Both reads now fix every leading column of an
+    index (so their cost does not grow with the requests logged today); ``bench abuse`` shows the latency."""
+    cid, _ = store.create_couple()
+    today = dt.date(2025, 6, 10)
+    store.log_suggestions([{"couple_id": cid, "idea_id": "i", "rank": 1, "served_on": today,
+                            "request_key": f"abc:{n}"} for n in range(300)])
+    count = _plan(store, *store._another_query(cid, today, "abc"))  # noqa: SLF001
+    latest = _plan(store, *store._latest_query(cid, today, "abc:7"))  # noqa: SLF001
+    if store.dialect == "postgresql":
+        assert "Index" in count and "tonight_counts_pkey" in count and "Filter" not in count, count
+        assert "Index" in latest and "ix_suggestions_request" in latest and "Filter" not in latest, latest
+        for plan, columns in ((count, ("(couple_id)", "(day =", "(request)")),
+                              (latest, ("(couple_id)", "(request_key)", "(served_on ="))):
+            cond = next(line for line in plan.splitlines() if "Index Cond:" in line)
+            assert all(column in cond for column in columns), plan  # every column a seek, none a filter
+    else:
+        assert "USING INDEX sqlite_autoindex_tonight_counts_1 (couple_id=? AND day=? AND request=?)" in count, count
+        assert "USING INDEX ix_suggestions_request (couple_id=? AND request_key=? AND served_on=?)" in latest, latest
 
 
 def test_one_connection_shares_one_checkout_and_keeps_each_write(store, db_url):
@@ -663,7 +718,7 @@ def test_one_connection_shares_one_checkout_and_keeps_each_write(store, db_url):
 
     def request_calls() -> None:  # what a tonight request does on the store
         assert store.verify_token(cid, token)
-        history = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc:").history
+        history = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc").history
         assert len(history.rows) == 1
         store.log_suggestions([dict(row)])
 

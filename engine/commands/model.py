@@ -34,11 +34,14 @@ def run_training(store, settings, *, promote: bool = True, params: dict | None =
     run_id = store.start_training_run()
     try:
         catalog = load_catalog()
-        result = train_and_maybe_promote(store.dates_frame(), catalog, Registry(settings.model_dir),
+        dates = store.read_dates()  # rows with an implausible day are skipped, logged and reported
+        result = train_and_maybe_promote(dates.frame, catalog, Registry(settings.model_dir),
                                          promote=promote, params=params, profiles=store.profiles())
+        result.skipped_dates = dates.skipped
         store.finish_training_run(run_id, "succeeded", version=result.version, promoted=result.promoted,
                                   metrics=result.metrics | {"seconds": round(result.seconds, 2),
-                                                            "reason": result.reason})
+                                                            "reason": result.reason,
+                                                            "skipped_dates": len(dates.skipped)})
         return result
     except BaseException as exc:  # record even KeyboardInterrupt/SystemExit, then re-raise
         store.finish_training_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
@@ -72,6 +75,10 @@ def train(no_promote: bool, as_json: bool) -> None:
     else:
         state = "promoted" if result.promoted else "not promoted"
         click.echo(f"model {result.version} {state}: {result.reason} ({result.seconds:.1f} s)")
+        if result.skipped_dates:
+            named = ", ".join(f"{row['id']} ({row['couple_id']}, {row['done_on']})" for row in result.skipped_dates[:5])
+            click.echo(f"skipped {len(result.skipped_dates)} stored date(s) with an implausible day: {named}"
+                       f"{', ...' if len(result.skipped_dates) > 5 else ''}", err=True)
 
 
 @click.group(invoke_without_command=True)

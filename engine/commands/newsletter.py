@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import sys
 from pathlib import Path
 
 import click
 
-__all__ = ["newsletter", "read_couples_file"]
+__all__ = ["EXIT_BUSY", "newsletter", "read_couples_file"]
+
+#: exit status when another run of the same week is in progress (as ``dateideas train``)
+EXIT_BUSY = 75
 
 
 def read_couples_file(path: Path) -> list[str]:
@@ -63,7 +67,7 @@ def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, wor
     """
     from ..catalog import CatalogError, load_catalog
     from ..config import settings_from_env
-    from ..newsletter import NewsletterError, run_newsletter
+    from ..newsletter import NewsletterBusyError, NewsletterError, run_newsletter
     from ..recommender import Recommender
     from ..registry import ArtifactError, NoModelError
     from ..store import StoreError, open_store
@@ -109,6 +113,9 @@ def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, wor
             click.echo(f"dask: {client.dashboard_link}", err=True)
         result = run_newsletter(store, recommender, week, out, k=k, couple_ids=couple_ids, client=client,
                                 chunk_size=chunk_size, force=force, seed=seed, progress=not no_progress)
+    except NewsletterBusyError as exc:  # another run of the week holds its lock: cron's "try later" status
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_BUSY)
     except (NewsletterError, StoreError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -122,3 +129,7 @@ def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, wor
     click.echo(f"week of {result.week} (run {result.run_id}): {result.couples} couples, {result.picks} picks "
                f"in {result.seconds:.1f} s ({rate:.0f} couples/s){resumed}. "
                f"Model {recommender.version}. Files in {result.out_dir}")
+    if result.skipped_dates:
+        named = ", ".join(f"{row['id']} ({row['couple_id']}, {row['done_on']})" for row in result.skipped_dates[:5])
+        click.echo(f"skipped {len(result.skipped_dates)} stored date(s) with an implausible day: {named}"
+                   f"{', ...' if len(result.skipped_dates) > 5 else ''} (see summary.json)", err=True)

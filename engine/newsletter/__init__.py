@@ -11,13 +11,14 @@ the design is in docs/newsletter.md.
 from .planning import (PICK_COLUMNS, RECENT_DATE_DAYS, RECENT_NEWSLETTERS, plan_picks, recently_done,
                        week_context, week_start)
 from .rendering import email_filename, render_email, render_emails
-from .running import (AlreadySentError, ChunkInput, ChunkResult, NewsletterError, NewsletterResult,
-                      plan_chunks, run_newsletter)
+from .running import (AlreadySentError, ChunkInput, ChunkResult, NewsletterBusyError, NewsletterError,
+                      NewsletterResult, plan_chunks, run_newsletter)
 
 __all__ = [
     "AlreadySentError",
     "ChunkInput",
     "ChunkResult",
+    "NewsletterBusyError",
     "NewsletterError",
     "NewsletterResult",
     "PICK_COLUMNS",

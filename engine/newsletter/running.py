@@ -16,10 +16,18 @@ How a run stays safe (see docs/newsletter.md)
   are merged into ``picks.csv`` / ``picks.jsonl`` and ``summary.json``
   (each written atomically) and the run is marked completed.
 * A week with a completed run is refused unless ``force``; a forced run
-  clears ``DIR/parts`` and ``DIR/emails`` and replaces the week's sends.
-  A forced run that stops half-way is carried on by a plain re-run (no
-  ``force``): couples it already sent are skipped, the others' earlier
-  sends are replaced. ``force`` again starts the week over.
+  builds the week afresh in ``DIR/.staging`` (emails, parts, picks,
+  summary) and replaces the week's sends; only when it is complete is it
+  swapped in (:func:`_swap_in`), so ``DIR`` never shows the old run's picks
+  beside the new run's emails. A forced run that stops half-way is carried
+  on by a plain re-run (no ``force``) in the same staging folder: couples it
+  already sent are skipped, the others' earlier sends are replaced.
+  ``force`` again starts the week over.
+* Single flight per week: a run holds the store's lock
+  ``newsletter:<week>`` as a lease of :data:`LEASE_S` seconds, renewed by a
+  thread every third of it. A second run of the week is refused
+  (:class:`NewsletterBusyError`); a killed run's lease lapses (on the same
+  host its dead pid frees it at once) and the next run marks it failed.
 """
 
 from __future__ import annotations
@@ -30,7 +38,9 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -41,6 +51,8 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..csvcells import neutralise_frame, restore_frame
+from ..dates import skipped_report
 from ..profiles import Profile
 from .planning import PICK_COLUMNS, RECENT_NEWSLETTERS, plan_picks, week_start
 from .rendering import email_filename, render_emails
@@ -49,6 +61,8 @@ __all__ = [
     "AlreadySentError",
     "ChunkInput",
     "ChunkResult",
+    "LEASE_S",
+    "NewsletterBusyError",
     "NewsletterError",
     "NewsletterResult",
     "plan_chunks",
@@ -66,6 +80,14 @@ class NewsletterError(Exception):
 
 class AlreadySentError(NewsletterError):
     """The week's newsletter was already completed (pass ``force`` to send it again)."""
+
+
+class NewsletterBusyError(NewsletterError):
+    """Another run of the same week holds the week's lock (single flight per week)."""
+
+
+#: seconds a run's hold on its week's lock lasts unless renewed (it is renewed every third of it)
+LEASE_S = 120.0
 
 
 @dataclass
@@ -126,6 +148,8 @@ class NewsletterResult:
     seconds : float
     summary : dict
         The contents of ``summary.json`` (the whole week in ``out_dir``).
+    skipped_dates : list of dict
+        Stored dates left out because their day is implausible (``Store.read_dates``).
     """
 
     run_id: int
@@ -136,6 +160,7 @@ class NewsletterResult:
     skipped: int
     seconds: float
     summary: dict[str, Any]
+    skipped_dates: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- planning chunks
@@ -321,20 +346,25 @@ def _write_part(parts: Path, stem: str, picks: pd.DataFrame) -> None:
         row["run_id"] = None if pd.isna(row["run_id"]) else int(row["run_id"])
         lines.append(json.dumps(row, ensure_ascii=False) + "\n")
     _atomic_write(parts / f"{stem}.jsonl", "".join(lines))
-    _atomic_write(parts / f"{stem}.csv", picks[_CSV_COLUMNS].to_csv(index=False, header=False,
-                                                                    lineterminator="\n"))
+    # picks.csv is an export opened in spreadsheets: text cells neutralised against formula injection
+    _atomic_write(parts / f"{stem}.csv", neutralise_frame(picks[_CSV_COLUMNS]).to_csv(
+        index=False, header=False, lineterminator="\n"))
 
 
 def _part_files(parts: Path) -> list[Path]:
     return sorted(parts.glob("*.csv")) if parts.is_dir() else []
 
 
+_TEXT_COLUMNS = ["couple_id", "idea_id", "title", "reason", "category", "pillars", "model_version"]
+
+
 def _read_part(path: Path) -> pd.DataFrame:
+    """A part file's picks as written (text cells restored: :func:`engine.csvcells.restore_frame`)."""
     if path.stat().st_size == 0:
         return pd.DataFrame(columns=_CSV_COLUMNS)
-    return pd.read_csv(path, header=None, names=_CSV_COLUMNS, dtype={"couple_id": str, "idea_id": str,
-                                                                     "category": str, "pillars": str},
-                       keep_default_na=False, na_values={"score": [""], "run_id": [""]})
+    frame = pd.read_csv(path, header=None, names=_CSV_COLUMNS, dtype=dict.fromkeys(_TEXT_COLUMNS, str),
+                        keep_default_na=False, na_values={"score": [""], "run_id": [""]})
+    return restore_frame(frame, _TEXT_COLUMNS)
 
 
 def _drop_orphans(parts: Path, sent: set[str]) -> int:
@@ -381,7 +411,13 @@ def _summarise(parts: list[Path]) -> dict[str, Any]:
             "share_by_pillar": share(pillars), "model_versions": sorted(versions), "runs": sorted(runs)}
 
 
-def _prepare_out(out_dir: Path, week: _dt.date, force: bool) -> None:
+_STAGING = ".staging"
+_OUTPUTS = ("picks.csv", "picks.jsonl", "summary.json")
+
+
+def _prepare_out(out_dir: Path, week: _dt.date, work: Path, fresh: bool) -> None:
+    """Check ``out_dir`` holds ``week`` (or nothing yet); give ``work`` (``out_dir`` or its staging
+    folder) ``parts/`` and ``emails/``, emptied first when ``fresh``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     marker = out_dir / "week.json"
     if marker.exists():
@@ -393,20 +429,42 @@ def _prepare_out(out_dir: Path, week: _dt.date, force: bool) -> None:
             raise NewsletterError(
                 f"{out_dir} holds the newsletter of week {recorded}, not {week}; use another --out folder"
             )
-    if force:
-        for name in ("parts", "emails"):
-            shutil.rmtree(out_dir / name, ignore_errors=True)
-    (out_dir / "parts").mkdir(exist_ok=True)
-    (out_dir / "emails").mkdir(exist_ok=True)
+    if fresh and work != out_dir:
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(exist_ok=True)
+    (work / "parts").mkdir(exist_ok=True)
+    (work / "emails").mkdir(exist_ok=True)
     _atomic_write(marker, json.dumps({"week": week.isoformat()}) + "\n")
+
+
+def _swap_in(stage: Path, out_dir: Path) -> None:
+    """Put a complete staged week in place of ``out_dir``'s: the old picks and summary go first, then
+    the folders are exchanged, then the new picks and summary (last: it says the folder is complete).
+    At no moment does ``out_dir`` hold the old run's picks or summary beside the new run's emails."""
+    for name in _OUTPUTS:
+        (out_dir / name).unlink(missing_ok=True)
+    trash = Path(tempfile.mkdtemp(dir=out_dir, prefix=".old-"))
+    for name in ("emails", "parts"):
+        if (out_dir / name).exists():
+            os.replace(out_dir / name, trash / name)
+        os.replace(stage / name, out_dir / name)
+    for name in _OUTPUTS:
+        os.replace(stage / name, out_dir / name)
+    shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- the run
 
-def _store_chunks(store, couple_ids: Sequence[str], week: _dt.date, chunk_size: int) -> Iterator[ChunkInput]:
+def _store_chunks(store, couple_ids: Sequence[str], week: _dt.date, chunk_size: int,
+                  skipped: list[dict[str, Any]]) -> Iterator[ChunkInput]:
+    """The chunks' inputs from the store; stored dates with an implausible day are left out
+    (``Store.read_dates``) and added to ``skipped``."""
     for index, start in enumerate(range(0, len(couple_ids), chunk_size)):
         ids = list(couple_ids[start:start + chunk_size])
-        yield ChunkInput(index, ids, store.dates_frame(ids),
+        dates = store.read_dates(ids)
+        skipped.extend(dates.skipped)
+        yield ChunkInput(index, ids, dates.frame,
                          store.recent_newsletter_ideas(ids, week, last_n=RECENT_NEWSLETTERS),
                          store.profiles(ids))
 
@@ -414,7 +472,8 @@ def _store_chunks(store, couple_ids: Sequence[str], week: _dt.date, chunk_size: 
 def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path, *, k: int = 3,
                    couple_ids: Sequence[str] | None = None, client=None, chunk_size: int = 2000,
                    force: bool = False, seed: int = 0, progress: bool = True,
-                   on_chunk: Callable[[ChunkResult], None] | None = None) -> NewsletterResult:
+                   on_chunk: Callable[[ChunkResult], None] | None = None,
+                   lease_s: float = LEASE_S) -> NewsletterResult:
     """Write one week's newsletter for every active couple (or ``couple_ids``), resumably.
 
     Parameters
@@ -445,6 +504,10 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
         tqdm bar with couples/s and time left.
     on_chunk : callable, optional
         Called with each chunk's result after its sends are recorded.
+    lease_s : float, default LEASE_S
+        The week's lock (``newsletter:<week>`` in the store) is held for this
+        long and renewed every third of it while the run is alive; a killed
+        run's lock is free once it lapses (at once on the same host).
 
     Returns
     -------
@@ -454,6 +517,8 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
     ------
     AlreadySentError
         If the week already has a completed run and ``force`` is False.
+    NewsletterBusyError
+        If another run of the same week holds the week's lock.
     NewsletterError
         For bad arguments or an output folder of another week.
     """
@@ -467,6 +532,63 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
         raise NewsletterError(str(exc)) from None
     out_dir = Path(out_dir)
     started = time.perf_counter()
+    lock = f"newsletter:{week.isoformat()}"
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    store.release_dead_lock(lock)  # held by a killed run on this host: free at once
+    if not store.try_lock(lock, owner, ttl_s=lease_s):
+        holder = store.lock_holder(lock) or {"owner": "another run", "expires_at": "shortly"}
+        raise NewsletterBusyError(
+            f"another newsletter run of the week of {week} is in progress ({holder['owner']}, its lease runs "
+            f"to {holder['expires_at']} and is renewed while it runs); nothing was done. Wait for it to finish "
+            "and run again: a finished week is then refused (or --force it), a stopped one is carried on.")
+    try:
+        with _Lease(store, lock, owner, lease_s) as lease:
+            # we hold the week's lock: any other run of the week still marked running was killed
+            reason = "stopped without finishing (killed or crashed): its lease on the week's lock lapsed"
+            store.fail_running_newsletter_runs(week, reason)
+            store.fail_running_newsletter_runs(None, reason)  # other weeks' runs whose lock is free too
+            return _run_locked(store, recommender, week, out_dir, k, couple_ids, client, chunk_size, force,
+                               seed, progress, on_chunk, started, lease)
+    finally:
+        store.release_lock(lock, owner)
+
+
+class _Lease:
+    """Renews the week's lock every third of ``lease_s`` in a thread; ``check()`` raises once it was lost."""
+
+    def __init__(self, store, lock: str, owner: str, lease_s: float):
+        self.store, self.lock, self.owner, self.lease_s = store, lock, owner, lease_s
+        self._stop = threading.Event()
+        self._lost = False
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{lock}", daemon=True)
+
+    def __enter__(self) -> "_Lease":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            try:
+                if not self.store.try_lock(self.lock, self.owner, ttl_s=self.lease_s):
+                    self._lost = True
+                    return
+            except Exception:  # noqa: BLE001 - a database hiccup: try again next beat, the lease has slack
+                logger.warning("could not renew the lock %s; trying again", self.lock, exc_info=True)
+
+    def check(self) -> None:
+        """Raise :class:`NewsletterError` when the lease lapsed and another run may have taken the week."""
+        if self._lost:
+            raise NewsletterError(f"this run lost the lock {self.lock} (its lease of {self.lease_s:.0f} s lapsed "
+                                  "before it was renewed); stopping so two runs never write the week")
+
+
+def _run_locked(store, recommender, week: _dt.date, out_dir: Path, k: int, couple_ids, client, chunk_size: int,
+                force: bool, seed: int, progress: bool, on_chunk, started: float, lease: _Lease) -> NewsletterResult:
+    """:func:`run_newsletter` once the week's lock is held."""
     done = store.completed_newsletter_run(week)
     latest = store.latest_newsletter_run(week)
     # a forced re-run started after the week's completed run did not finish: carry it on
@@ -477,8 +599,15 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
             f"finished {done['finished_at']}, {done['sends']} picks); nothing was done. "
             "Pass --force to build and record it again."
         )
-    _prepare_out(out_dir, week, force)
-    parts = out_dir / "parts"
+    # a forced run (and the carrying on of one) builds the week in DIR/.staging, swapped in when complete:
+    # DIR keeps the previous run's complete set meanwhile, never its picks beside new emails
+    staged = force or redo
+    work = out_dir / _STAGING if staged else out_dir
+    if redo and not (work / "parts").is_dir():  # the stopped forced run left nothing to carry on: start over
+        logger.info("the stopped forced run of week %s left no staging folder; planning every couple again", week)
+        force = True
+    _prepare_out(out_dir, week, work, fresh=force)
+    parts = work / "parts"
     targets = list(dict.fromkeys(str(c) for c in (store.couple_ids(active_only=True)
                                                   if couple_ids is None else couple_ids)))
     if force:
@@ -498,16 +627,18 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
     run_id = store.start_newsletter_run(week, k)
     logger.info("newsletter run %d for week %s: %d couples, k=%d", run_id, week, len(todo), k)
     n_couples = n_picks = 0
+    skipped_dates: list[dict[str, Any]] = []
     try:
         with tqdm(total=len(todo), unit="couple", desc=f"newsletter {week}", disable=not progress,
                   smoothing=0.1) as bar:
-            chunks = _store_chunks(store, todo, week, chunk_size)
+            chunks = _store_chunks(store, todo, week, chunk_size, skipped_dates)
             for result in plan_chunks(recommender, chunks, week, k, client=client, seed=seed,
-                                      run_id=run_id, out_dir=out_dir):
+                                      run_id=run_id, out_dir=work):
+                lease.check()  # never record sends after another run may have taken the week
                 if not result.written:
-                    _write_chunk_files(out_dir, run_id, result.index, result.picks, result.emails)
+                    _write_chunk_files(work, run_id, result.index, result.picks, result.emails)
                 store.record_sends(run_id, week, result.picks[["couple_id", "idea_id", "rank"]]
-                                   .to_dict(orient="records"), replace=force or redo)
+                                   .to_dict(orient="records"), replace=staged)
                 n_couples += len(result.couple_ids)
                 n_picks += len(result.picks)
                 bar.update(len(result.couple_ids))
@@ -515,18 +646,22 @@ def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path
                     on_chunk(result)
         files = _part_files(parts)
         header = ",".join(_CSV_COLUMNS) + "\n"
-        _atomic_concat(out_dir / "picks.csv", header, files)
-        _atomic_concat(out_dir / "picks.jsonl", "", [f.with_suffix(".jsonl") for f in files])
+        _atomic_concat(work / "picks.csv", header, files)
+        _atomic_concat(work / "picks.jsonl", "", [f.with_suffix(".jsonl") for f in files])
         seconds = time.perf_counter() - started
         summary = {"week": week.isoformat(), "run_id": run_id, "k": k, **_summarise(files),
                    "seconds": round(seconds, 3), "model_version": str(recommender.version),
                    "this_run": {"couples": n_couples, "picks": n_picks, "skipped_already_sent": skipped,
-                                "couples_per_second": round(n_couples / seconds, 1) if seconds else None},
+                                "couples_per_second": round(n_couples / seconds, 1) if seconds else None,
+                                "skipped_dates": skipped_report(skipped_dates)},
                    "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-        _atomic_write(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        _atomic_write(work / "summary.json", json.dumps(summary, indent=2) + "\n")
+        lease.check()
+        if staged:
+            _swap_in(work, out_dir)
     except BaseException as exc:
         store.finish_newsletter_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     store.finish_newsletter_run(run_id, "completed")
     logger.info("newsletter run %d done: %d couples, %d picks in %.1f s", run_id, n_couples, n_picks, seconds)
-    return NewsletterResult(run_id, week, out_dir, n_couples, n_picks, skipped, seconds, summary)
+    return NewsletterResult(run_id, week, out_dir, n_couples, n_picks, skipped, seconds, summary, skipped_dates)
