@@ -22,6 +22,7 @@ _DEFAULTS: dict[str, Any] = {
     "ADMIN_TOKEN": None,             # bearer token of the admin routes; None = admin routes refused
     "RETRAIN_AFTER_DATES": 50,       # start a background training after this many new dates; 0 = never
     "RETRAIN_CHECK_INTERVAL": 10.0,  # seconds between "enough new dates?" checks per worker
+    "RETRAIN_MIN_INTERVAL": 900.0,   # seconds from one training's start to the next automatic one
     "MODEL_CHECK_INTERVAL": 1.0,     # seconds between looks at the registry's LIVE pointer per worker
     "MAX_CONTENT_LENGTH": 64 * 1024,  # bodies over 64 KiB get 413
     "TRAINING_LOG": None,            # where the training process writes; None = <MODEL_DIR>/training.log
@@ -51,6 +52,7 @@ def _config_from_env() -> dict[str, Any]:
         "MODEL_DIR": str(settings.model_dir),
         "ADMIN_TOKEN": settings.admin_token,
         "RETRAIN_AFTER_DATES": _int_env(os.environ, "DATEIDEAS_RETRAIN_AFTER_DATES", 50),
+        "RETRAIN_MIN_INTERVAL": settings.retrain_min_interval,
     }
 
 
@@ -63,7 +65,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         Configuration keys (see ``_DEFAULTS``). When None, the configuration
         comes from the environment (``DATEIDEAS_DATABASE_URL``,
         ``DATEIDEAS_MODEL_DIR``, ``DATEIDEAS_ADMIN_TOKEN``,
-        ``DATEIDEAS_RETRAIN_AFTER_DATES``).
+        ``DATEIDEAS_RETRAIN_AFTER_DATES``, ``DATEIDEAS_RETRAIN_MIN_INTERVAL``).
 
     Returns
     -------
