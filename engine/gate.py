@@ -7,14 +7,17 @@ figure and the verdict (:meth:`Verdict.to_dict`).
 
 ``holdout_ndcg@10``
     NDCG@10 on the time-based hold-out (the last 20% of dates by day; see
-    :func:`engine.training.time_split`): the candidate as fitted on the dates
-    before the cut, the live artifact as it is. The live artifact may have
-    seen some or all of the hold-out when it was trained, which favours it:
-    refitting the same code on the same simulated data scores +0.008 (300
-    couples) and +0.014 (1,000 couples) NDCG@10 as-is over fitted-before-the-cut.
-    So the bound is relative: candidate >= (1 - ``ndcg_tolerance``) x live
-    (default 0.10), which that leak passes and a candidate that learned
-    nothing (shuffled targets: about a fifth of the live NDCG) does not.
+    :func:`engine.training.time_split`), every couple ranked from its dates
+    before the cut: the candidate artifact (fitted on all dates, the one that
+    would go live) against the live artifact as it is. Both have seen (part
+    of) the hold-out when trained, so this compares what each artifact does,
+    like for like; the candidate fitted on the dates before the cut is
+    recorded beside it (``holdout_ndcg@10_before_cut``) as the honest
+    generalisation figure. (Judging that before-cut fit against the live
+    artifact refused an honest retrain on 80 simulated couples, 0.154 < 0.271,
+    because the artifact had trained on the hold-out.) The bound is relative:
+    candidate >= (1 - ``ndcg_tolerance``) x live (default 0.10); a candidate
+    that learned nothing (shuffled targets) does not reach it.
 ``cold_start_interest_share``
     New couples who stated interests and have no dates yet (synthetic: two
     interests each, drawn from the interests the training couples stated)
@@ -81,7 +84,7 @@ class GateSettings:
     interest_tolerance: float = 0.10
     loop_tolerance: float = 0.10
     cold_couples: int = 12
-    loop_couples: int = 60
+    loop_couples: int = 40
     loop_weeks: int = 6
     seed: int = 0
 
@@ -193,7 +196,7 @@ def _draw_interests(profiles: Profiles | None, model, catalog: Catalog, context:
     return [tuple(rng.choice(labels, size=2, replace=False, p=weights / weights.sum())) for _ in range(n)]
 
 
-def short_loop(model, catalog: Catalog, *, couples: int = 60, weeks: int = 6, seed: int = 0,
+def short_loop(model, catalog: Catalog, *, couples: int = 40, weeks: int = 6, seed: int = 0,
                rows: list[dict] | None = None) -> dict[str, float]:
     """A few simulated weeks with ``model`` choosing tonight's three ideas.
 

@@ -119,8 +119,15 @@ class Registry:
         hidden ``.tmp-``/``.trash-`` folders of a save or prune in progress."""
         if not self.model_dir.is_dir():
             return []
-        return sorted(p for p in self.model_dir.iterdir()
-                      if not p.name.startswith(".") and (p / _CARD).is_file())
+        found = []
+        for p in self.model_dir.iterdir():
+            if p.name.startswith("."):
+                continue
+            try:  # (creation second, then when the card was written: versions of the same second in order)
+                found.append(((p.name[:15], (p / _CARD).stat().st_mtime_ns, p.name), p))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return [p for _, p in sorted(found)]
 
     def versions(self) -> list[dict[str, Any]]:
         """Every version's card (oldest first), with ``live`` and ``pinned`` marked."""
