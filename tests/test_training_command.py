@@ -90,7 +90,7 @@ def test_train_learns_from_the_stored_profiles(sqlite_url, tmp_path, tiny_world,
 
     out = json.loads(result.output)
     assert out["promoted"] and out["gate"]["figures"]["cold_start_interest_share"] >= 2 / 3
-    category = model.catalog_.frame.set_index("id")["category"]
+    category = dict(zip(model.catalog_.ids, model.catalog_.frame["category"]))
     for interests in (("wellness", "culture"), ("outdoors", "food-and-drink")):
         new = CoupleDates("new-couple", (), Profile(interests))
         picks = Recommender(model, "v").tonight("new-couple", new, Context(day=dt.date(2025, 10, 3)), k=3)
