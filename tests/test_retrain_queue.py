@@ -115,6 +115,50 @@ def test_many_dates_posted_quickly_start_one_waiter_and_queue_one_request(client
     assert spawned == [["--wait-for-queue"]]  # one waiter; no training started now
     assert retrain_queue.pending(store) is not None  # one request, coalesced
     assert len(store.training_runs()) == 1
+    body = client.get("/v1/admin/models", headers={"Authorization": "Bearer admin-test-token"}).get_json()
+    assert body["training"]["queued"]["owner"].endswith("new dates since " + store.training_runs()[0]["started_at"]
+                                                        .rstrip("Z").replace("T", " "))
+
+
+def test_the_interval_and_retention_settings_come_from_the_environment():
+    from engine.config import settings_from_env
+
+    settings = settings_from_env({"DATEIDEAS_RETRAIN_MIN_INTERVAL": "60", "DATEIDEAS_KEEP_MODELS": "3"})
+    assert (settings.retrain_min_interval, settings.keep_models) == (60.0, 3)
+    assert (settings_from_env({}).retrain_min_interval, settings_from_env({}).keep_models) == (900.0, 10)
+    with pytest.raises(ValueError, match="DATEIDEAS_RETRAIN_MIN_INTERVAL must be a number >= 0, got 'soon'"):
+        settings_from_env({"DATEIDEAS_RETRAIN_MIN_INTERVAL": "soon"})
+    with pytest.raises(ValueError, match="DATEIDEAS_KEEP_MODELS must be a whole number >= 0, got '-2'"):
+        settings_from_env({"DATEIDEAS_KEEP_MODELS": "-2"})
+
+
+def test_run_training_takes_the_pending_request_and_prunes(store, tmp_path, monkeypatch, tiny_model_dir):
+    """A run takes the queued request as it starts and leaves the live version plus the newest N."""
+    import shutil
+
+    from engine.commands.model import run_training
+    from engine.config import Settings
+    from engine.training import TrainResult
+
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "models")
+    registry = Registry(folder)
+    live = registry.live_version()
+    model, _ = registry.load(live)
+    seen = []
+
+    def fake_train(dates, catalog, registry_, *, keep, **kwargs):  # the gate is tested in test_gate.py
+        seen.append(retrain_queue.pending(store))
+        version = registry_.save(model)
+        return TrainResult(version=version, promoted=False, reason="test", pruned=registry_.prune(keep))
+
+    monkeypatch.setattr("engine.training.train_and_maybe_promote", fake_train)
+    retrain_queue.request(store, "new dates")
+    settings = Settings(database_url="unused", model_dir=folder, keep_models=2)
+    results = [run_training(store, settings) for _ in range(4)]
+    assert seen == [None] * 4  # taken as the first run started
+    kept = [c["version"] for c in registry.versions()]
+    assert kept == [live] + [r.version for r in results[-2:]]
+    assert results[-1].pruned == [results[1].version]
 
 
 @pytest.mark.slow
