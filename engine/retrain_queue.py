@@ -33,6 +33,7 @@ QUEUE_LOCK = "training-queued"
 WAITER_LOCK = "training-waiter"
 _QUEUE_TTL_S = 7 * 24 * 3600.0
 _WAITER_TTL_S = 120.0
+_RUN_TTL_S = 3 * 3600.0
 _POLL_S = 5.0
 
 
@@ -93,6 +94,7 @@ def serve_queue(store, min_interval: float, run: Callable[[], object], *,
                 sleep(min(wait, poll))
                 store.try_lock(WAITER_LOCK, owner, ttl_s=_WAITER_TTL_S)  # still here
                 continue
+            store.try_lock(WAITER_LOCK, owner, ttl_s=_RUN_TTL_S)  # held through the training, like its own lock
             if run() is None:  # another training is under way: it took the request, or will finish first
                 sleep(poll)
                 store.try_lock(WAITER_LOCK, owner, ttl_s=_WAITER_TTL_S)

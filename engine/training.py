@@ -197,7 +197,7 @@ def _decide(verdict: Verdict, promote: bool, pinned: str | None) -> tuple[bool, 
     if not promote:
         return False, "saved without promotion (--no-promote); the gate " + verdict.reason
     if pinned is not None:
-        return False, (f"not promoted: {pinned} is pinned (a rollback pins the version it restores); "
+        return False, (f"{pinned} is pinned (a rollback pins the version it restores); "
                        "`dateideas models promote VERSION` or `dateideas models unpin`; the gate "
                        + verdict.reason)
     return True, verdict.reason

@@ -108,6 +108,7 @@ class _Flat(EnjoymentModel):
         self._linear_bias = 0.0
 
 
+@pytest.mark.slow
 def test_gate_refusal_keeps_the_live_model(tmp_path, world, catalog):
     reg = Registry(tmp_path / "models")
     first = train_and_maybe_promote(world.dates, catalog, reg, gate_settings=SMALL)
@@ -117,6 +118,7 @@ def test_gate_refusal_keeps_the_live_model(tmp_path, world, catalog):
     assert reg.live_version() == first.version
 
 
+@pytest.mark.slow
 def test_no_promote_saves_without_changing_live(tmp_path, world, catalog):
     reg = Registry(tmp_path / "models")
     first = train_and_maybe_promote(world.dates, catalog, reg, gate_settings=SMALL)
