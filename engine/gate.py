@@ -17,7 +17,8 @@ figure and the verdict (:meth:`Verdict.to_dict`).
     artifact refused an honest retrain on 80 simulated couples, 0.154 < 0.271,
     because the artifact had trained on the hold-out.) The bound is relative:
     candidate >= (1 - ``ndcg_tolerance``) x live (default 0.10); a candidate
-    that learned nothing (shuffled targets) does not reach it.
+    that learned nothing (shuffled targets) does not reach it (0.000 against
+    0.139 on 80 simulated couples).
 ``cold_start_interest_share``
     New couples who stated interests and have no dates yet (synthetic: two
     interests each, drawn from the interests the training couples stated)
