@@ -189,3 +189,34 @@ def test_a_rollback_survives_100_posted_dates_and_a_background_retrain(client, a
     assert client.get(f"/v1/couples/{couple_id}/tonight", headers=headers).get_json()["model_version"] == first
     body = client.get("/v1/admin/models", headers=admin_headers).get_json()
     assert body["pinned"] == first and body["live"] == first
+
+
+@pytest.mark.slow
+def test_a_storm_of_posted_dates_runs_one_real_training_and_queues_one(client, app, couple, idea):
+    """The storm repro with real processes: dates posted quickly, a retrain requested every 50, a
+    one-hour minimum interval: one training runs, the rest wait as one request in one waiter."""
+    import os
+    import signal
+
+    store = app.extensions["dateideas.store"]
+    app.config["RETRAIN_AFTER_DATES"] = 50
+    app.extensions["dateideas.training"].min_interval = 3600.0
+
+    def wait_for(condition, what):
+        deadline = time.monotonic() + 600
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(1)
+
+    try:
+        _post_dates(client, couple, idea, 150)
+        wait_for(lambda: store.training_runs() and store.training_runs()[0]["status"] != "running",
+                 "the first training")
+        _post_dates(client, couple, idea, 150)  # more than 50 since it started: a request, not a training
+        wait_for(lambda: store.lock_holder(retrain_queue.WAITER_LOCK) is not None, "the waiter")
+        assert retrain_queue.pending(store) is not None
+        assert [r["status"] for r in store.training_runs()] == ["succeeded"]
+    finally:
+        waiter = store.lock_holder(retrain_queue.WAITER_LOCK)
+        if waiter is not None:
+            os.kill(int(waiter["owner"].split(":")[1]), signal.SIGTERM)
