@@ -24,6 +24,7 @@ _DEFAULTS: dict[str, Any] = {
     "ADMIN_TOKEN": None,             # bearer token of the admin routes; None = admin routes refused
     "RETRAIN_AFTER_DATES": 50,       # start a background training after this many new dates; 0 = never
     "RETRAIN_CHECK_INTERVAL": 10.0,  # seconds between "enough new dates?" checks per worker
+    "RETRAIN_MIN_INTERVAL": 900.0,   # seconds from one training's start to the next automatic one
     "MODEL_CHECK_INTERVAL": 1.0,     # seconds between looks at the registry's LIVE pointer per worker
     "MAX_CONTENT_LENGTH": 64 * 1024,  # bodies over 64 KiB get 413
     "TRAINING_LOG": None,            # where the training process writes; None = <MODEL_DIR>/training.log
@@ -68,6 +69,7 @@ def _config_from_env() -> dict[str, Any]:
         "RATELIMIT_ENABLED": env.get("DATEIDEAS_RATELIMIT_ENABLED", "1") != "0",
         "RATELIMIT_STORAGE_URI": settings.ratelimit_storage,
         "ANOTHER_PER_DAY": _int_env(env, "DATEIDEAS_ANOTHER_PER_DAY", 100),
+        "RETRAIN_MIN_INTERVAL": settings.retrain_min_interval,
     }
     for key in LIMIT_DEFAULTS:
         config[key] = env.get(f"DATEIDEAS_RATELIMIT_{key.removeprefix('LIMIT_')}") or LIMIT_DEFAULTS[key]
@@ -83,11 +85,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         Configuration keys (see ``_DEFAULTS``). When None, the configuration
         comes from the environment (``DATEIDEAS_DATABASE_URL``,
         ``DATEIDEAS_MODEL_DIR``, ``DATEIDEAS_ADMIN_TOKEN``,
-        ``DATEIDEAS_RETRAIN_AFTER_DATES``, ``DATEIDEAS_METRICS_TOKEN``,
+        ``DATEIDEAS_RETRAIN_AFTER_DATES``, ``DATEIDEAS_RETRAIN_MIN_INTERVAL``,
+        ``DATEIDEAS_METRICS_TOKEN``, ``DATEIDEAS_ANOTHER_PER_DAY``,
         ``DATEIDEAS_SESSION_IDLE_HOURS``, ``DATEIDEAS_SESSION_MAX_DAYS``,
         ``DATEIDEAS_RATELIMIT_ENABLED``, ``DATEIDEAS_RATELIMIT_STORAGE`` and
         ``DATEIDEAS_RATELIMIT_SIGNIN|SIGNUP|COUPLES|ANOTHER``).
-        "ANOTHER_PER_DAY": _int_env(env, "DATEIDEAS_ANOTHER_PER_DAY", 100),
 
     Returns
     -------

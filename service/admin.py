@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from engine import retrain_queue
+
 from .auth import admin_required
 from .bodies import json_object
 from .db import get_store
@@ -39,7 +41,8 @@ def train():
 @bp.get("/models")
 @admin_required
 def models():
-    """Versions (cards with metrics), the live one, what this worker serves, training runs, last failure."""
+    """Versions (cards with metrics and gate verdicts), the live and pinned ones, what this worker serves,
+    training runs, the queued retraining request, the last failure."""
     store = get_store()
     holder = get_holder()
     running = get_launcher().running(store)  # also fails runs whose process is gone
@@ -47,12 +50,14 @@ def models():
     failure = next((run for run in runs if run["status"] == "failed"), None)
     return {
         "live": holder.registry.live_version(),
+        "pinned": holder.registry.pinned_version(),
         "serving": holder.loaded_version,
         "versions": [_card(card) for card in holder.registry.versions()],
-        "training": {"running": running, "last_failure": failure, "runs": runs},
+        "training": {"running": running, "last_failure": failure, "runs": runs,
+                     "queued": retrain_queue.pending(store)},
     }
 
 
 def _card(card: dict) -> dict:
-    keys = ("version", "created", "metrics", "data", "live")
-    return {key: card.get(key) for key in keys} | {"live": bool(card.get("live"))}
+    keys = ("version", "created", "metrics", "data", "live", "pinned", "gate")
+    return {key: card.get(key) for key in keys} | {"live": bool(card.get("live")), "pinned": bool(card.get("pinned"))}

@@ -185,17 +185,24 @@ def _schemas() -> dict[str, Any]:
             "type": "object", "required": ["live", "serving", "versions", "training"], "additionalProperties": False,
             "properties": {
                 "live": {"type": "string", "nullable": True, "description": "the registry's live version"},
+                "pinned": {"type": "string", "nullable": True,
+                           "description": "the pinned version (a rollback pins): trainings do not promote past it"},
                 "serving": {"type": "string", "nullable": True, "description": "what the answering worker serves"},
                 "versions": {"type": "array", "items": {
                     "type": "object", "required": ["version", "live"],
                     "properties": {"version": {"type": "string"}, "created": {"type": "string", "nullable": True},
                                    "metrics": {"type": "object", "nullable": True},
-                                   "data": {"type": "object", "nullable": True}, "live": {"type": "boolean"}}}},
+                                   "data": {"type": "object", "nullable": True}, "live": {"type": "boolean"},
+                                   "pinned": {"type": "boolean"},
+                                   "gate": {"type": "object", "nullable": True,
+                                            "description": "the promotion gate's checks, figures and verdict"}}}},
                 "training": {"type": "object", "required": ["running", "last_failure", "runs"],
                              "properties": {
                                  "running": {"allOf": [_ref("TrainingRun")], "nullable": True},
                                  "last_failure": {"allOf": [_ref("TrainingRun")], "nullable": True},
-                                 "runs": {"type": "array", "items": _ref("TrainingRun")}}},
+                                 "runs": {"type": "array", "items": _ref("TrainingRun")},
+                                 "queued": {"type": "object", "nullable": True,
+                                            "description": "the pending automatic retraining request (one at most)"}}},
             },
         },
     }

@@ -395,7 +395,7 @@ def test_admin_train_while_a_process_is_starting_or_exiting_says_so(client, app,
 def test_retrain_starts_after_enough_new_dates(client, couple, app, monkeypatch):
     started = []
     launcher = app.extensions["dateideas.training"]
-    monkeypatch.setattr(launcher, "start", lambda store, reason: started.append(reason) or 4242)
+    monkeypatch.setattr(launcher, "request", lambda store, reason: started.append(reason) or 4242)
     app.config["RETRAIN_AFTER_DATES"] = 3
     store = app.extensions["dateideas.store"]
     time.sleep(1.1)  # run start times are kept to the second: let the fixture's bulk load be earlier

@@ -18,13 +18,19 @@ EXIT_BUSY = 75
 
 
 def run_training(store, settings, *, promote: bool = True, params: dict | None = None):
-    """Single-flight training: lock, record the run, train, gate, promote, release.
+    """Single-flight training: lock, record the run, train, gate, promote, prune, release.
+
+    A pending retraining request (:mod:`engine.retrain_queue`) is taken when
+    the run starts: this run trains on every date stored so far. After the
+    run the registry is pruned to ``settings.keep_models`` (plus the live,
+    pinned and rollback versions).
 
     Returns the :class:`~engine.training.TrainResult`, or None when another
     run holds the lock. Failures are recorded on the run and re-raised.
     """
     from ..catalog import load_catalog
     from ..registry import Registry
+    from ..retrain_queue import take
     from ..training import train_and_maybe_promote
 
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -32,16 +38,18 @@ def run_training(store, settings, *, promote: bool = True, params: dict | None =
     if not store.try_lock("training", owner, ttl_s=3 * 3600):
         return None
     run_id = store.start_training_run()
+    take(store)
     try:
         catalog = load_catalog()
         dates = store.read_dates()  # rows with an implausible day are skipped, logged and reported
         result = train_and_maybe_promote(dates.frame, catalog, Registry(settings.model_dir),
-                                         promote=promote, params=params, profiles=store.profiles())
+                                         promote=promote, params=params, profiles=store.profiles(),
+                                         keep=settings.keep_models)
         result.skipped_dates = dates.skipped
         store.finish_training_run(run_id, "succeeded", version=result.version, promoted=result.promoted,
-                                  metrics=result.metrics | {"seconds": round(result.seconds, 2),
-                                                            "reason": result.reason,
-                                                            "skipped_dates": len(dates.skipped)})
+                                  metrics=result.to_dict()["metrics"] | {"seconds": round(result.seconds, 2),
+                                                                         "reason": result.reason,
+                                                                         "skipped_dates": len(dates.skipped)})
         return result
     except BaseException as exc:  # record even KeyboardInterrupt/SystemExit, then re-raise
         store.finish_training_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
@@ -53,8 +61,16 @@ def run_training(store, settings, *, promote: bool = True, params: dict | None =
 @click.command()
 @click.option("--no-promote", is_flag=True, help="Save the new version without promoting it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def train(no_promote: bool, as_json: bool) -> None:
-    """Train on every date in the database, evaluate on a time-based hold-out, promote if not worse."""
+@click.option("--then-queue", is_flag=True, hidden=True,
+              help="After this run, serve the retraining queue (the service's background process).")
+@click.option("--wait-for-queue", is_flag=True, hidden=True,
+              help="Do not train now; serve the retraining queue (the service's background process).")
+def train(no_promote: bool, as_json: bool, then_queue: bool, wait_for_queue: bool) -> None:
+    """Train on every date in the database, judge against the live model (the promotion gate), promote if it passes.
+
+    The gate and its bounds are in docs/training.md; a pinned version (after
+    `models rollback`) stays live until `models promote VERSION` or `models unpin`.
+    """
     from ..config import settings_from_env
     from ..store import open_store
 
@@ -62,12 +78,24 @@ def train(no_promote: bool, as_json: bool) -> None:
     store = open_store(settings.database_url)
     store.migrate()
     store.mark_stale_training_runs()
+    if not wait_for_queue:
+        _train_once(store, settings, no_promote, as_json)
+    if then_queue or wait_for_queue:
+        from ..retrain_queue import serve_queue
+
+        serve_queue(store, settings.retrain_min_interval,
+                    lambda: _train_once(store, settings, no_promote, as_json, busy_ok=True))
+
+
+def _train_once(store, settings, no_promote: bool, as_json: bool, busy_ok: bool = False):
     try:
         result = run_training(store, settings, promote=not no_promote)
     except Exception as exc:  # noqa: BLE001 - report any training failure to the operator
         traceback.print_exc(file=sys.stderr)
         raise click.ClickException(f"training failed: {exc}") from exc
     if result is None:
+        if busy_ok:
+            return None
         click.echo("another training run is in progress; not starting a second one", err=True)
         sys.exit(EXIT_BUSY)
     if as_json:
@@ -79,12 +107,13 @@ def train(no_promote: bool, as_json: bool) -> None:
             named = ", ".join(f"{row['id']} ({row['couple_id']}, {row['done_on']})" for row in result.skipped_dates[:5])
             click.echo(f"skipped {len(result.skipped_dates)} stored date(s) with an implausible day: {named}"
                        f"{', ...' if len(result.skipped_dates) > 5 else ''}", err=True)
+    return result
 
 
 @click.group(invoke_without_command=True)
 @click.pass_context
 def models(ctx: click.Context) -> None:
-    """The model registry: list versions, promote one, roll back."""
+    """The model registry: list versions, promote one, roll back (which pins), pin, unpin, prune."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(list_)
 
@@ -99,7 +128,7 @@ def _registry():
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def list_(as_json: bool) -> None:
-    """Every version, newest last, with its metrics; * marks the live one."""
+    """Every version, newest last, with its metrics and gate verdict; * marks the live one, P the pinned one."""
     versions = _registry().versions()
     if as_json:
         click.echo(json.dumps(versions, indent=2))
@@ -110,27 +139,39 @@ def list_(as_json: bool) -> None:
     for card in versions:
         ndcg = card.get("metrics", {}).get("holdout_ndcg@10")
         ndcg_s = "-" if ndcg is None else f"{ndcg:.4f}"
-        click.echo(f"{'*' if card.get('live') else ' '} {card['version']}  created {card.get('created', '?')}  "
-                   f"dates {card.get('data', {}).get('dates', '?')}  holdout NDCG@10 {ndcg_s}")
+        gate = card.get("gate") or {}
+        verdict = "" if not gate else ("  gate passed" if gate.get("passed") else
+                                       "  gate refused: " + ", ".join(c["metric"] for c in gate.get("checks", [])
+                                                                      if not c.get("passed")))
+        mark = ("*" if card.get("live") else " ") + ("P" if card.get("pinned") else " ")
+        click.echo(f"{mark} {card['version']}  created {card.get('created', '?')}  "
+                   f"dates {card.get('data', {}).get('dates', '?')}  holdout NDCG@10 {ndcg_s}{verdict}")
 
 
 @models.command()
 @click.argument("version")
-def promote(version: str) -> None:
-    """Make VERSION live (it must load and match this installation)."""
+@click.option("--pin", is_flag=True, help="Keep VERSION pinned (trainings will not promote past it).")
+def promote(version: str, pin: bool) -> None:
+    """Make VERSION live (it must load and match this installation); lifts a pin unless --pin."""
     from ..catalog import load_catalog
     from ..registry import ArtifactError
 
+    registry = _registry()
     try:
-        _registry().promote(version, catalog=load_catalog())
+        registry.promote(version, catalog=load_catalog())
     except ArtifactError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{version} is live")
+    if pin:
+        registry.pin(version)
+        click.echo(f"{version} is live and pinned")
+    else:
+        was = registry.unpin()
+        click.echo(f"{version} is live" + (f" (the pin on {was} is lifted)" if was else ""))
 
 
 @models.command()
 def rollback() -> None:
-    """Make the previously promoted version live again."""
+    """Make the previously promoted version live again and pin it (trainings will not promote past it)."""
     from ..catalog import load_catalog
     from ..registry import ArtifactError, NoModelError
 
@@ -138,4 +179,38 @@ def rollback() -> None:
         version = _registry().rollback(catalog=load_catalog())
     except (ArtifactError, NoModelError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"rolled back: {version} is live")
+    click.echo(f"rolled back: {version} is live and pinned; trainings save candidates without promoting them "
+               "until `dateideas models promote VERSION` or `dateideas models unpin`")
+
+
+@models.command()
+@click.argument("version", required=False)
+def pin(version: str | None) -> None:
+    """Pin VERSION (default: the live one): trainings save candidates but do not promote them."""
+    from ..registry import ArtifactError, NoModelError
+
+    try:
+        pinned = _registry().pin(version)
+    except (ArtifactError, NoModelError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{pinned} is pinned")
+
+
+@models.command()
+def unpin() -> None:
+    """Lift the pin: the next training that passes the gate is promoted again."""
+    was = _registry().unpin()
+    click.echo(f"unpinned {was}" if was else "nothing was pinned")
+
+
+@models.command()
+@click.option("--keep", type=click.IntRange(min=0), default=None,
+              help="Newest versions to keep besides the live, pinned and rollback ones "
+                   "(default $DATEIDEAS_KEEP_MODELS or 10).")
+def prune(keep: int | None) -> None:
+    """Remove old versions (never the live, the pinned or the rollback target)."""
+    from ..config import settings_from_env
+
+    settings = settings_from_env()
+    removed = _registry().prune(settings.keep_models if keep is None else keep)
+    click.echo(f"removed {len(removed)} version(s)" + (": " + ", ".join(removed) if removed else ""))
