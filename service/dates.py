@@ -91,8 +91,9 @@ def add(couple_id: str):
         raise ApiError(422, "this Idempotency-Key was already used with a different date; "
                             "use a new key for a new date", field="Idempotency-Key")
     after_date_stored(store, created)
-    completed = bool(record.get("completed"))
-    return dict(_public(record, g.partner), completed=completed), 201 if created and not completed else 200
+    if record.get("completed"):  # said only then: otherwise the body is the date as GET lists it
+        return dict(_public(record, g.partner), completed=True), 200
+    return _public(record, g.partner), 201 if created else 200
 
 
 # Shared with the web pages (service/pages.py, "We did it"), so both routes count and retrain alike.
