@@ -237,8 +237,8 @@ class Histories:
         Whose ratings the rating summaries are (None: the couple's, the mean
         of the partners who rated; see :meth:`HistoryFeaturizer.histories`).
     liked_by : ndarray (2, n_couples, n_ideas) or None
-        1 where partner a (row 0) / b (row 1) rated the idea relevant on
-        average; set by :meth:`engine.model.EnjoymentModel.enjoyment`.
+        1 where partner a (row 0) / b (row 1) themselves rated the idea
+        relevant on average (the couple's histories only; None for a partner's).
     """
 
     couple_ids: np.ndarray
@@ -602,7 +602,7 @@ class HistoryFeaturizer(BaseEstimator):
         if len(dates) == 0:
             empty = np.zeros(0, dtype=np.int64)
             return {"couple_ids": couple_ids, "rows": empty, "cols": empty, "z": np.zeros(0),
-                    "day": empty}
+                    "day": empty, "z_by": (np.zeros(0), np.zeros(0))}
         if isinstance(dates, CoupleDates):  # one couple's rows, read for one request: no DataFrame
             ideas, day, a, b = dates.arrays()
             row = next((i for i, c in enumerate(couple_ids) if c == dates.couple_id), -1)
@@ -628,7 +628,7 @@ class HistoryFeaturizer(BaseEstimator):
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(counts > 0, (np.nan_to_num(a) + np.nan_to_num(b)) / np.maximum(counts, 1), np.nan)
         return {"couple_ids": couple_ids, "rows": rows[keep].astype(np.int64), "cols": cols[keep],
-                "z": self._z(mean), "day": day}
+                "z": self._z(mean), "day": day, "z_by": (self._z(a), self._z(b))}
 
     def histories(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str] | None = None,
                   profiles: Profiles | None = None, partner: str | None = None) -> Histories:
@@ -677,6 +677,13 @@ class HistoryFeaturizer(BaseEstimator):
         has = zcnt > 0
         zmean = np.divide(zsum, zcnt, out=np.zeros_like(zsum), where=has)
         liked = (has & (zmean >= self._rel_z())).astype(float)
+        liked_by = None
+        if partner is None:  # each partner's own ratings (no fallback), for "you both loved"
+            liked_by = np.zeros((2, n_c, n_i))
+            for j, zp in enumerate(pairs["z_by"]):
+                own = ~np.isnan(zp)
+                total, n = _sum(np.where(own, zp, 0.0)), _sum(own.astype(float))
+                liked_by[j] = (n > 0) & (total >= self._rel_z() * np.maximum(n, 1))
         disliked = (has & (zmean < 0.5)).astype(float)
         centered = np.where(has, np.clip(2 * (zmean - mean_z[:, None]), -1, 1), 0.0)
         last_day = np.zeros(size)
@@ -687,7 +694,7 @@ class HistoryFeaturizer(BaseEstimator):
                          centered=centered, recent=recent, last_day=last_day.reshape(n_c, n_i),
                          rated=np.where(has, zmean, np.nan), n_dates=n_dates, mean_z=mean_z,
                          interest=interest, over_budget=over_budget, interests=stated, homes=homes,
-                         partner=partner)
+                         partner=partner, liked_by=liked_by)
 
     def _homes_from_history(self, homes: np.ndarray, done: np.ndarray) -> None:
         """Fill, in place, the unknown homes of couples who did located ideas: the median

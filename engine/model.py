@@ -100,6 +100,10 @@ class Ranked:
         of the partners').
     partners : ndarray (n_couples, k, 2)
         Each partner's predicted probability (a, b).
+    favourite : ndarray (n_couples, 2)
+        The partners' predicted probability of the allowed idea not done yet
+        with the highest mean (NaN when none): what a ranking by the mean
+        would lead with (for the reason "picked so neither of you is left out").
     routine_distance : ndarray (n_couples, k)
         Cosine distance of the pick from the couple's recent routine (0-1).
     cold_start : ndarray (n_couples,) of bool
@@ -115,6 +119,7 @@ class Ranked:
     scores: np.ndarray
     enjoyment: np.ndarray
     partners: np.ndarray
+    favourite: np.ndarray
     routine_distance: np.ndarray
     cold_start: np.ndarray
     features: np.ndarray = field(repr=False)
@@ -158,12 +163,17 @@ class EnjoymentModel(BaseEstimator):
     exploration : float >= 0, default=0.0
         Thompson-style noise scale on the enjoyment, larger for couples with
         little history. Seeded per call; 0 switches it off.
-    gap_penalty : float in [0, 0.5], default=0.25
+    gap_penalty : float in [0, 0.5], default=0.4
         How much the ranking protects the less keen partner: ideas are ranked
         by ``mean(a, b) - gap_penalty * |a - b|`` of the two partners'
         predicted enjoyment (:func:`together`); 0 = the mean, 0.5 = least
-        misery. Chosen on the synthetic couples' per-partner truth (README,
-        "Partners").
+        misery. Chosen on the one-shot synthetic evaluation scored with the
+        simulator's per-partner truth (``python -m bench partners``, 2,000
+        couples, 3 seeds; the weekly loop evaluation was not there yet):
+        from 0 to 0.4 the top 3's true enjoyment rises for the less happy
+        partner (4.071 -> 4.080) and for the couple (4.286 -> 4.289), the
+        partners' gap falls (0.430 -> 0.417), for 0.004 of NDCG@10; 0.5 is
+        worse on both (4.080 / 4.287). README, "Partners".
     partner_targets : bool, default=True
         Each training target is one partner's rating (a partner drawn among
         those who rated it), its features built from that partner's ratings
@@ -205,7 +215,7 @@ class EnjoymentModel(BaseEstimator):
 
     def __init__(self, learner: str = "linear", routine_weight: float = 0.24, diversity: float = 0.05,
                  repeat_penalty: float = 0.5, repeat_days: int = 90, exploration: float = 0.0,
-                 gap_penalty: float = 0.25, partner_targets: bool = True,
+                 gap_penalty: float = 0.4, partner_targets: bool = True,
                  negatives: int = 6, target_share: float = 0.25, target_couples: int | None = 5_000,
                  training_history: str = "before",
                  rounds: int | None = None, shrink: float = 1.0, popular_negatives: float = 0.0,
@@ -523,13 +533,12 @@ class EnjoymentModel(BaseEstimator):
             and when is the same for both).
         histories : Histories
             The couple's history (ratings: the mean of the partners who
-            rated), with ``liked_by`` set.
+            rated; ``liked_by``: each partner's own).
         """
         check_is_fitted(self, "learner_")
         feat = self.featurizer_
         by = [feat.histories(history, couple_ids, profiles, partner=who) for who in ("a", "b")]
         hist = feat.histories(history, couple_ids, profiles)
-        hist.liked_by = np.stack([h.liked for h in by])
         F = feat.transform(by[0], as_of_day=as_of_day)
         P = np.empty(F.shape[:2] + (2,))
         P[..., 0] = self._predict_features(F)
@@ -654,12 +663,17 @@ class EnjoymentModel(BaseEstimator):
                 same = groups[None, :] == groups[best][:, None]
                 score[ok] = np.where(same[ok], -np.inf, score[ok])
         safe = np.clip(positions, 0, None)
+        # the idea the couple would enjoy most on average among the allowed ones not done yet (for reasons)
+        fav_scores = np.where(allowed & (times == 0), P.mean(axis=-1), -np.inf)
+        fav = np.argmax(fav_scores, axis=1)
+        favourite = np.where(np.isfinite(fav_scores[rows, fav])[:, None], P[rows, fav], np.nan)
         return Ranked(
             couple_ids=np.asarray(couple_ids, dtype=object),
             positions=positions,
             scores=np.where(positions >= 0, final, np.nan),
             enjoyment=np.where(positions >= 0, P[rows[:, None], safe].mean(axis=-1), np.nan),
             partners=np.where((positions >= 0)[..., None], P[rows[:, None], safe], np.nan),
+            favourite=favourite,
             routine_distance=np.where(positions >= 0, routine[rows[:, None], safe], np.nan),
             cold_start=cold,
             features=F[rows[:, None], safe],
