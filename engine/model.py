@@ -16,6 +16,13 @@ obeys the context's hard constraints, penalises repeats, keeps the list
 diverse (MMR, and optionally one idea per category) and can explore with a
 seed.
 
+Partners: where ratings are per partner, each partner's enjoyment is
+predicted from their own ratings (:meth:`EnjoymentModel.enjoyment` returns
+both, and training targets are each one partner's rating), and ranking goes
+by :func:`together` (the mean less ``gap_penalty`` times the partners' gap),
+a separate step at the top of :meth:`EnjoymentModel.rank`, so an idea one
+partner would love and the other would not loses to one both enjoy.
+
 Cold start is an explicit path: a couple with no history is scored from the
 idea priors alone and flagged ``cold_start``; an idea absent from the
 training data gets the global prior and its content features.
