@@ -389,7 +389,9 @@ class EnjoymentModel(BaseEstimator):
         if self.partner_targets:
             # each target is one partner's: their rating of it, seen from their own ratings before
             has_a, has_b = targets["rating_a"].notna().to_numpy(), targets["rating_b"].notna().to_numpy()
-            pick_b = has_b & (~has_a | (rng.random(len(targets)) < 0.5))
+            # a coin only where both rated: one-rating data (rating_a only) trains exactly as before
+            coin = rng.random(len(targets)) < 0.5 if (has_a & has_b).any() else np.zeros(len(targets), bool)
+            pick_b = has_b & (~has_a | coin)
             targets["partner"] = np.where(pick_b, "b", "a")
             targets["rating"] = np.where(pick_b, targets["rating_b"], targets["rating_a"])
         target_pairs = pd.MultiIndex.from_frame(targets[["couple_id", "idea_id"]])
