@@ -241,9 +241,9 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"201": _json(_ref("CoupleCreated"), "Created"), **_errors(400, 413, 415, 503)},
         }},
         "/v1/couples/{couple_id}": {"delete": {
-            "summary": "Erase the couple and everything about them",
+            "summary": "Erase the couple and everything about them (the couple's token; a partner's: 403)",
             "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
-            "responses": {"204": {"description": "Erased"}, **_errors(404, 503)},
+            "responses": {"204": {"description": "Erased"}, **_errors(403, 404, 503)},
         }},
         "/v1/couples/{couple_id}/tonight": {"get": {
             "summary": "Tonight's suggestion and alternatives, with reasons and the model version",

@@ -619,6 +619,8 @@ def test_partner_tokens_need_the_couples_token_and_belong_to_one_couple(client, 
     other = client.post("/v1/couples").get_json()["id"]
     assert client.get(f"/v1/couples/{other}/dates", headers=b).status_code == 404
     assert client.get(f"/v1/couples/{couple_id}/tonight?k=1", headers=b).status_code == 200
+    erase = client.delete(f"/v1/couples/{couple_id}", headers=b)
+    assert erase.status_code == 403 and "couple's token" in _error(erase)["message"]
     fresh = _partner(client, couple_id, headers, "b")  # replaces the old one
     assert client.get(f"/v1/couples/{couple_id}/dates", headers=b).status_code == 404
     assert client.get(f"/v1/couples/{couple_id}/dates", headers=fresh).status_code == 200
