@@ -1,7 +1,7 @@
 """``python -m bench SUBCOMMAND [options]``: run one benchmark.
 
-Subcommands: ``peers``, ``bounds``, ``simulate``, ``scoring``, ``newsletter``, ``http``, ``service_cpu``,
-``spread``, ``soak``, ``abuse``
+Subcommands: ``peers``, ``bounds``, ``partners``, ``simulate``, ``scoring``, ``newsletter``, ``http``,
+``service_cpu``, ``spread``, ``soak``, ``abuse``
 (each is the module ``bench/<name>.py`` and its ``main``; one whose module
 is absent is reported as unknown). ``python -m bench SUBCOMMAND --help``
 shows its options.
@@ -16,8 +16,8 @@ import sys
 
 __all__ = ["SUBCOMMANDS", "main"]
 
-SUBCOMMANDS = ("peers", "bounds", "simulate", "scoring", "newsletter", "http", "service_cpu", "spread", "soak",
-               "abuse")
+SUBCOMMANDS = ("peers", "bounds", "partners", "simulate", "scoring", "newsletter", "http", "service_cpu",
+               "spread", "soak", "abuse")
 
 
 def _available() -> list[str]:

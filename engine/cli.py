@@ -26,6 +26,7 @@ _COMMANDS = {
     "convert": "evaluate:convert",
     "suggest": "couple:suggest",
     "rate": "couple:rate",
+    "invite": "couple:invite",
     "serve": "serve:serve",
     "newsletter": "newsletter:newsletter",
 }

@@ -233,6 +233,12 @@ class Histories:
     homes : ndarray (n_couples, 2)
         Latitude and longitude of each couple's home: the stated one, else the
         median of the places of the ideas they did; NaN when neither is known.
+    partner : {None, "a", "b"}
+        Whose ratings the rating summaries are (None: the couple's, the mean
+        of the partners who rated; see :meth:`HistoryFeaturizer.histories`).
+    liked_by : ndarray (2, n_couples, n_ideas) or None
+        1 where partner a (row 0) / b (row 1) themselves rated the idea
+        relevant on average (the couple's histories only; None for a partner's).
     """
 
     couple_ids: np.ndarray
@@ -249,6 +255,16 @@ class Histories:
     over_budget: np.ndarray
     interests: list[tuple[str, ...]]
     homes: np.ndarray
+    partner: str | None = None
+    liked_by: np.ndarray | None = None
+
+    def take(self, rows: np.ndarray) -> "Histories":
+        """The same summaries for the couples at ``rows`` only (in that order)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        picked = {name: (value[rows] if isinstance(value, np.ndarray) else value)
+                  for name, value in vars(self).items() if name not in ("interests", "liked_by")}
+        liked_by = None if self.liked_by is None else self.liked_by[:, rows]
+        return Histories(**picked, interests=[self.interests[r] for r in rows], liked_by=liked_by)
 
 
 #: implicit ALS behind ``cf_factors``: implicit's ALS at its best point of the peers grid
@@ -570,8 +586,13 @@ class HistoryFeaturizer(BaseEstimator):
             index = self._idea_index = pd.Index(self.catalog_ids_, dtype=object)
         return index.get_indexer(np.asarray(idea_ids, dtype=object)).astype(np.int64)
 
-    def _pairs(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str] | None = None) -> dict:
-        """Row (couple), column (idea), rating on [0, 1] and day of each usable date."""
+    def _pairs(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str] | None = None,
+               partner: str | None = None) -> dict:
+        """Row (couple), column (idea), rating on [0, 1] and day of each usable date.
+
+        The rating is the mean of the partners who rated (``partner`` None), or
+        one partner's (``"a"``, ``"b"``) where they rated and else the other's.
+        """
         if couple_ids is None and isinstance(dates, CoupleDates):
             couple_ids = np.array([dates.couple_id], dtype=object)
         elif couple_ids is None:
@@ -581,7 +602,7 @@ class HistoryFeaturizer(BaseEstimator):
         if len(dates) == 0:
             empty = np.zeros(0, dtype=np.int64)
             return {"couple_ids": couple_ids, "rows": empty, "cols": empty, "z": np.zeros(0),
-                    "day": empty}
+                    "day": empty, "z_by": (np.zeros(0), np.zeros(0))}
         if isinstance(dates, CoupleDates):  # one couple's rows, read for one request: no DataFrame
             ideas, day, a, b = dates.arrays()
             row = next((i for i, c in enumerate(couple_ids) if c == dates.couple_id), -1)
@@ -599,21 +620,34 @@ class HistoryFeaturizer(BaseEstimator):
             day = np.where(np.isnat(days), -1, days.astype("int64"))
         keep = (rows >= 0) & (cols >= 0)
         a, b, day = a[keep], b[keep], day[keep]
+        if partner is not None:  # that partner's rating, the other's where they did not rate
+            own, other = (a, b) if partner == "a" else (b, a)
+            a = np.where(np.isnan(own), other, own)
+            b = np.full_like(a, np.nan)
         counts = (~np.isnan(a)).astype(float) + (~np.isnan(b))
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(counts > 0, (np.nan_to_num(a) + np.nan_to_num(b)) / np.maximum(counts, 1), np.nan)
         return {"couple_ids": couple_ids, "rows": rows[keep].astype(np.int64), "cols": cols[keep],
-                "z": self._z(mean), "day": day}
+                "z": self._z(mean), "day": day, "z_by": (self._z(a), self._z(b))}
 
     def histories(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str] | None = None,
-                  profiles: Profiles | None = None) -> Histories:
+                  profiles: Profiles | None = None, partner: str | None = None) -> Histories:
         """Summarise ``dates`` per couple (rows in ``couple_ids`` order; default: sorted ids present).
 
         Ideas not in the fitted catalog are ignored. ``profiles`` maps couple
         ids to their stated :class:`~engine.profiles.Profile` (default: none,
         or a :class:`~engine.dates.CoupleDates`' own ``profile``).
+
+        ``partner`` says whose ratings summarise taste (liked, disliked,
+        centered, rated, mean): None (default) the couple's, the mean of the
+        partners who rated each date; ``"a"`` or ``"b"`` that partner's own,
+        and on a date only the other partner rated, the other's (so a
+        partner who never rates inherits the couple's taste). What was done,
+        when, and the profile are the same for both partners.
         """
-        pairs = self._pairs(dates, couple_ids)
+        if partner not in (None, "a", "b"):
+            raise ValueError(f"partner must be None, 'a' or 'b', got {partner!r}")
+        pairs = self._pairs(dates, couple_ids, partner)
         couple_ids = pairs["couple_ids"]
         rows, cols, z, day = pairs["rows"], pairs["cols"], pairs["z"], pairs["day"]
         n_c, n_i = len(couple_ids), len(self.catalog_ids_)
@@ -643,6 +677,13 @@ class HistoryFeaturizer(BaseEstimator):
         has = zcnt > 0
         zmean = np.divide(zsum, zcnt, out=np.zeros_like(zsum), where=has)
         liked = (has & (zmean >= self._rel_z())).astype(float)
+        liked_by = None
+        if partner is None:  # each partner's own ratings (no fallback), for "you both loved"
+            liked_by = np.zeros((2, n_c, n_i))
+            for j, zp in enumerate(pairs["z_by"]):
+                own = ~np.isnan(zp)
+                total, n = _sum(np.where(own, zp, 0.0)), _sum(own.astype(float))
+                liked_by[j] = (n > 0) & (total >= self._rel_z() * np.maximum(n, 1))
         disliked = (has & (zmean < 0.5)).astype(float)
         centered = np.where(has, np.clip(2 * (zmean - mean_z[:, None]), -1, 1), 0.0)
         last_day = np.zeros(size)
@@ -652,7 +693,8 @@ class HistoryFeaturizer(BaseEstimator):
         return Histories(couple_ids=couple_ids, done=done, liked=liked, disliked=disliked,
                          centered=centered, recent=recent, last_day=last_day.reshape(n_c, n_i),
                          rated=np.where(has, zmean, np.nan), n_dates=n_dates, mean_z=mean_z,
-                         interest=interest, over_budget=over_budget, interests=stated, homes=homes)
+                         interest=interest, over_budget=over_budget, interests=stated, homes=homes,
+                         partner=partner, liked_by=liked_by)
 
     def _homes_from_history(self, homes: np.ndarray, done: np.ndarray) -> None:
         """Fill, in place, the unknown homes of couples who did located ideas: the median

@@ -16,6 +16,13 @@ obeys the context's hard constraints, penalises repeats, keeps the list
 diverse (MMR, and optionally one idea per category) and can explore with a
 seed.
 
+Partners: where ratings are per partner, each partner's enjoyment is
+predicted from their own ratings (:meth:`EnjoymentModel.enjoyment` returns
+both, and training targets are each one partner's rating), and ranking goes
+by :func:`together` (the mean less ``gap_penalty`` times the partners' gap),
+a separate step at the top of :meth:`EnjoymentModel.rank`, so an idea one
+partner would love and the other would not loses to one both enjoy.
+
 Cold start is an explicit path: a couple with no history is scored from the
 idea priors alone and flagged ``cold_start``; an idea absent from the
 training data gets the global prior and its content features.
@@ -45,7 +52,7 @@ from .dates import CoupleDates, as_dates_frame, mean_rating
 from .profiles import Profile, Profiles
 from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
 
-__all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS"]
+__all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS", "together"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +63,28 @@ _ROUTINE_SLOTS = range(1, 3)
 LEARNERS = ("linear", "pairwise", "hgb")
 #: point-in-time targets are drawn first among ideas first done after this share of a couple's ideas
 _LATE_TARGETS = 0.7
+
+
+def together(enjoyment: np.ndarray, gap_penalty: float) -> np.ndarray:
+    """What a couple's list is ranked by: both partners' enjoyment, protecting the less keen one.
+
+    ``mean(a, b) - gap_penalty * |a - b|``: 0 ranks by the mean, 0.5 by the
+    less keen partner's enjoyment alone (least misery); in between, an idea
+    one partner would love and the other would not loses to one both
+    would enjoy a little less on average.
+
+    Parameters
+    ----------
+    enjoyment : ndarray (..., 2)
+        Partner a's and partner b's enjoyment (:meth:`EnjoymentModel.enjoyment`).
+    gap_penalty : float in [0, 0.5]
+
+    Returns
+    -------
+    ndarray (...)
+    """
+    a, b = enjoyment[..., 0], enjoyment[..., 1]
+    return (a + b) / 2.0 - gap_penalty * np.abs(a - b)
 
 
 class TrainingCheckError(RuntimeError):
@@ -74,7 +103,14 @@ class Ranked:
     scores : ndarray (n_couples, k)
         Final ranking score of each pick.
     enjoyment : ndarray (n_couples, k)
-        Predicted probability that the couple rates it relevant.
+        Predicted probability that the couple rates it relevant (the mean
+        of the partners').
+    partners : ndarray (n_couples, k, 2)
+        Each partner's predicted probability (a, b).
+    favourite : ndarray (n_couples, 2)
+        The partners' predicted probability of the allowed idea not done yet
+        with the highest mean (NaN when none): what a ranking by the mean
+        would lead with (for the reason "picked so neither of you is left out").
     routine_distance : ndarray (n_couples, k)
         Cosine distance of the pick from the couple's recent routine (0-1).
     cold_start : ndarray (n_couples,) of bool
@@ -89,6 +125,8 @@ class Ranked:
     positions: np.ndarray
     scores: np.ndarray
     enjoyment: np.ndarray
+    partners: np.ndarray
+    favourite: np.ndarray
     routine_distance: np.ndarray
     cold_start: np.ndarray
     features: np.ndarray = field(repr=False)
@@ -132,6 +170,22 @@ class EnjoymentModel(BaseEstimator):
     exploration : float >= 0, default=0.0
         Thompson-style noise scale on the enjoyment, larger for couples with
         little history. Seeded per call; 0 switches it off.
+    gap_penalty : float in [0, 0.5], default=0.4
+        How much the ranking protects the less keen partner: ideas are ranked
+        by ``mean(a, b) - gap_penalty * |a - b|`` of the two partners'
+        predicted enjoyment (:func:`together`); 0 = the mean, 0.5 = least
+        misery. Chosen on the one-shot synthetic evaluation scored with the
+        simulator's per-partner truth (``python -m bench partners``, 2,000
+        couples, 3 seeds; the weekly loop evaluation was not there yet):
+        from 0 to 0.4 the top 3's true enjoyment rises for the less happy
+        partner (4.071 -> 4.080) and for the couple (4.286 -> 4.289), the
+        partners' gap falls (0.430 -> 0.417), for 0.004 of NDCG@10; 0.5 is
+        worse on both (4.080 / 4.287). README, "Partners".
+    partner_targets : bool, default=True
+        Each training target is one partner's rating (a partner drawn among
+        those who rated it), its features built from that partner's ratings
+        before it, as :meth:`enjoyment` predicts each partner; False: the
+        couple's mean rating and history, one example per target.
     negatives : int, default=6
         Unseen ideas sampled per training target.
     training_history : {"before", "others"}, default="before"
@@ -168,6 +222,7 @@ class EnjoymentModel(BaseEstimator):
 
     def __init__(self, learner: str = "linear", routine_weight: float = 0.24, diversity: float = 0.05,
                  repeat_penalty: float = 0.5, repeat_days: int = 90, exploration: float = 0.0,
+                 gap_penalty: float = 0.4, partner_targets: bool = True,
                  negatives: int = 6, target_share: float = 0.25, target_couples: int | None = 5_000,
                  training_history: str = "before",
                  rounds: int | None = None, shrink: float = 1.0, popular_negatives: float = 0.0,
@@ -180,6 +235,8 @@ class EnjoymentModel(BaseEstimator):
         self.repeat_penalty = repeat_penalty
         self.repeat_days = repeat_days
         self.exploration = exploration
+        self.gap_penalty = gap_penalty
+        self.partner_targets = partner_targets
         self.negatives = negatives
         self.target_share = target_share
         self.target_couples = target_couples
@@ -203,6 +260,11 @@ class EnjoymentModel(BaseEstimator):
         for name in ("diversity", "repeat_penalty", "exploration"):
             if float(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= float(self.gap_penalty) <= 0.5:
+            raise ValueError(f"gap_penalty must be in [0, 0.5] (0: the partners' mean, 0.5: the less keen "
+                             f"partner's enjoyment), got {self.gap_penalty}")
+        if not isinstance(self.partner_targets, (bool, np.bool_)):
+            raise ValueError(f"partner_targets must be True or False, got {self.partner_targets!r}")
         if self.training_history not in ("before", "others"):
             raise ValueError(f"training_history must be 'before' or 'others', got {self.training_history!r}")
         if self.rounds is not None and int(self.rounds) < 1:
@@ -300,11 +362,13 @@ class EnjoymentModel(BaseEstimator):
         context : DataFrame
             Histories, one pseudo-couple per target (``couple_id`` = target key).
         targets : DataFrame
-            ``key``, ``couple_id``, ``idea_id``, ``rating`` (mean over its dates).
+            ``key``, ``couple_id``, ``idea_id``, ``rating`` (mean over its
+            dates; with ``partner_targets`` one partner's, named in ``partner``).
         """
         work = dates.assign(_r=mean_rating(dates), _day=dates["done_on"])
         pairs = work.groupby(["couple_id", "idea_id"], sort=False).agg(
-            first=("_day", "min"), rating=("_r", "mean")).reset_index()
+            first=("_day", "min"), rating=("_r", "mean"), rating_a=("rating_a", "mean"),
+            rating_b=("rating_b", "mean")).reset_index()
         n_distinct = pairs.groupby("couple_id")["idea_id"].transform("size").to_numpy()
         draw = rng.random(len(pairs))
         if self.training_history == "before" and pairs["first"].notna().any():
@@ -322,6 +386,14 @@ class EnjoymentModel(BaseEstimator):
                 is_target &= pairs["couple_id"].isin(keep).to_numpy()
         targets = pairs.loc[is_target].reset_index(drop=True)
         targets["key"] = targets["couple_id"] + "@" + targets["idea_id"]
+        if self.partner_targets:
+            # each target is one partner's: their rating of it, seen from their own ratings before
+            has_a, has_b = targets["rating_a"].notna().to_numpy(), targets["rating_b"].notna().to_numpy()
+            # a coin only where both rated: one-rating data (rating_a only) trains exactly as before
+            coin = rng.random(len(targets)) < 0.5 if (has_a & has_b).any() else np.zeros(len(targets), bool)
+            pick_b = has_b & (~has_a | coin)
+            targets["partner"] = np.where(pick_b, "b", "a")
+            targets["rating"] = np.where(pick_b, targets["rating_b"], targets["rating_a"])
         target_pairs = pd.MultiIndex.from_frame(targets[["couple_id", "idea_id"]])
         in_target = pd.MultiIndex.from_frame(dates[["couple_id", "idea_id"]]).isin(target_pairs)
         item_dates = dates.loc[~in_target]
@@ -336,6 +408,12 @@ class EnjoymentModel(BaseEstimator):
             undated_other &= ~other_target
         context = joined.loc[(dated & before) | undated_other]
         context = context.drop(columns=["couple_id", "first", "_target"]).rename(columns={"key": "couple_id"})
+        if self.partner_targets:
+            # the target's partner's view of the history (:meth:`HistoryFeaturizer.histories` with partner)
+            is_b = context["couple_id"].map(dict(zip(targets["key"], targets["partner"] == "b"))).to_numpy(bool)
+            a, b = context["rating_a"].to_numpy(float), context["rating_b"].to_numpy(float)
+            own, other = np.where(is_b, b, a), np.where(is_b, a, b)
+            context = context.assign(rating_a=np.where(np.isnan(own), other, own), rating_b=np.nan)
         return item_dates, context, targets
 
     def _examples(self, feat: HistoryFeaturizer, context: pd.DataFrame, targets: pd.DataFrame,
@@ -444,25 +522,48 @@ class EnjoymentModel(BaseEstimator):
     def enjoyment(self, history: pd.DataFrame | CoupleDates, couple_ids: Sequence[str],
                   as_of_day: int | None = None,
                   profiles: Profiles | None = None) -> tuple[np.ndarray, np.ndarray, Histories]:
-        """Predicted enjoyment of every idea for each couple.
+        """Predicted enjoyment of every idea for each couple, one prediction per partner.
 
-        ``profiles`` maps couple ids to their stated profiles (default: none,
-        or a :class:`~engine.dates.CoupleDates`' own).
+        Each partner's enjoyment is the model's prediction from the pair
+        features of that partner's own ratings (:meth:`HistoryFeaturizer.histories`
+        with ``partner``); a couple whose partners never rated differently
+        gets one prediction, the same for both. ``profiles`` maps couple ids
+        to their stated profiles (default: none, or a
+        :class:`~engine.dates.CoupleDates`' own).
 
         Returns
         -------
-        enjoyment : ndarray (n_couples, n_ideas)
+        enjoyment : ndarray (n_couples, n_ideas, 2)
+            Partner a's (``[..., 0]``) and partner b's (``[..., 1]``)
+            probability of a relevant rating. An idea a partner rated is
+            scaled by their own rating of it (1 of 5 -> 0).
         features : ndarray (n_couples, n_ideas, n_features)
+            The pair features, the mean of the two partners' (what was done
+            and when is the same for both).
         histories : Histories
+            The couple's history (ratings: the mean of the partners who
+            rated; ``liked_by``: each partner's own).
         """
         check_is_fitted(self, "learner_")
-        hist = self.featurizer_.histories(history, couple_ids, profiles)
-        F = self.featurizer_.transform(hist, as_of_day=as_of_day)
-        p = self._predict_features(F)
-        # what the couple told us beats what the model guesses: an idea they rated is
+        feat = self.featurizer_
+        by = [feat.histories(history, couple_ids, profiles, partner=who) for who in ("a", "b")]
+        hist = feat.histories(history, couple_ids, profiles)
+        F = feat.transform(by[0], as_of_day=as_of_day)
+        P = np.empty(F.shape[:2] + (2,))
+        P[..., 0] = self._predict_features(F)
+        # partners with the same ratings everywhere have the same features: score them once
+        differ = np.flatnonzero(~np.all(np.isclose(by[0].rated, by[1].rated, equal_nan=True), axis=1))
+        P[..., 1] = P[..., 0]
+        if len(differ):
+            day = as_of_day if as_of_day is None or np.ndim(as_of_day) == 0 else np.asarray(as_of_day)[differ]
+            Fb = feat.transform(by[1].take(differ), as_of_day=day)
+            P[differ, :, 1] = self._predict_features(Fb)
+            F[differ] = (F[differ] + Fb) / 2
+        # what a partner told us beats what the model guesses: an idea they rated is
         # scaled by their own rating of it (1 of 5 -> 0; training never sees repeats)
-        p = np.where(np.isnan(hist.rated), p, p * np.nan_to_num(hist.rated))
-        return p, F, hist
+        for j, h in enumerate(by):
+            P[..., j] = np.where(np.isnan(h.rated), P[..., j], P[..., j] * np.nan_to_num(h.rated))
+        return P, F, hist
 
     # -------------------------------------------------------------- ranking
     def rank(self, history: pd.DataFrame | CoupleDates, couple_ids: Sequence[str], k: int = 3, *,
@@ -502,8 +603,9 @@ class EnjoymentModel(BaseEstimator):
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         couple_ids = [str(c) for c in couple_ids]
-        p, F, hist = scored if scored is not None else self.enjoyment(history, couple_ids, as_of_day=as_of_day,
+        P, F, hist = scored if scored is not None else self.enjoyment(history, couple_ids, as_of_day=as_of_day,
                                                                       profiles=profiles)
+        p = together(P, self.gap_penalty)
         n_c, n_i = p.shape
         feat = self.featurizer_
         cold = hist.n_dates == 0
@@ -570,11 +672,17 @@ class EnjoymentModel(BaseEstimator):
                 same = groups[None, :] == groups[best][:, None]
                 score[ok] = np.where(same[ok], -np.inf, score[ok])
         safe = np.clip(positions, 0, None)
+        # the idea the couple would enjoy most on average among the allowed ones not done yet (for reasons)
+        fav_scores = np.where(allowed & (times == 0), P.mean(axis=-1), -np.inf)
+        fav = np.argmax(fav_scores, axis=1)
+        favourite = np.where(np.isfinite(fav_scores[rows, fav])[:, None], P[rows, fav], np.nan)
         return Ranked(
             couple_ids=np.asarray(couple_ids, dtype=object),
             positions=positions,
             scores=np.where(positions >= 0, final, np.nan),
-            enjoyment=np.where(positions >= 0, p[rows[:, None], safe], np.nan),
+            enjoyment=np.where(positions >= 0, P[rows[:, None], safe].mean(axis=-1), np.nan),
+            partners=np.where((positions >= 0)[..., None], P[rows[:, None], safe], np.nan),
+            favourite=favourite,
             routine_distance=np.where(positions >= 0, routine[rows[:, None], safe], np.nan),
             cold_start=cold,
             features=F[rows[:, None], safe],
@@ -620,6 +728,8 @@ class EnjoymentModel(BaseEstimator):
 
     def __setstate__(self, state):
         state.setdefault("target_couples", None)  # artifacts from before the parameter: no cap
+        state.setdefault("partner_targets", False)
+        state.setdefault("gap_penalty", 0.0)  # and before partners: ranked by the couple's mean
         self.__dict__.update(state)
         if "featurizer_" in state:
             from .dates import empty_dates

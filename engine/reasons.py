@@ -1,4 +1,10 @@
-"""Plain-language reasons for a suggestion, from what drove its score."""
+"""Plain-language reasons for a suggestion, from what drove its score.
+
+Partners: an idea both partners rated relevant is "you both loved ...";
+and a pick the ranking chose over the couple's favourite on average because
+the favourite would leave one partner out (:func:`left_out`) says "picked so
+neither of you is left out".
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,28 @@ import numpy as np
 from .features import FEATURE_NAMES, Histories
 from .geo import distances_km
 
-__all__ = ["explain"]
+__all__ = ["explain", "left_out"]
 
 _F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 #: an idea with a place at most this far from the couple's home says so
 _NEAR_KM = 3.0
+#: "picked so neither of you is left out": the favourite's gap between the partners' predicted
+#: enjoyment exceeds the pick's by at least this much, and the less keen partner gains
+_LEFT_OUT_GAP = 0.15
+
+
+def left_out(pick: np.ndarray, favourite: np.ndarray) -> bool:
+    """Whether a pick spares a partner what the couple's favourite on average would cost them.
+
+    ``pick`` and ``favourite`` are the two partners' predicted enjoyment (a, b)
+    of the pick and of the idea with the highest mean enjoyment: True when
+    the favourite's gap between the partners is larger than the pick's by
+    :data:`_LEFT_OUT_GAP` and the less keen partner enjoys the pick more.
+    """
+    if pick is None or favourite is None or np.isnan(favourite).any():
+        return False
+    gap_pick, gap_fav = abs(pick[0] - pick[1]), abs(favourite[0] - favourite[1])
+    return bool(gap_fav - gap_pick >= _LEFT_OUT_GAP and pick.min() > favourite.min())
 
 
 def _weeks(days: float) -> str:
@@ -24,7 +47,8 @@ def _weeks(days: float) -> str:
 
 
 def explain(model, hist: Histories, row: int, position: int, features: np.ndarray,
-            as_of_day: int | None = None, limit: int = 2) -> list[str]:
+            as_of_day: int | None = None, limit: int = 2, partners: np.ndarray | None = None,
+            favourite: np.ndarray | None = None) -> list[str]:
     """One or two reasons for idea ``position`` suggested to couple ``row`` of ``hist``.
 
     Parameters
@@ -40,6 +64,9 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
         The pair features of this (couple, idea).
     as_of_day : int, optional
         Day number of the suggestion (for "N weeks since").
+    partners, favourite : ndarray of shape (2,), optional
+        The partners' predicted enjoyment of this idea and of the couple's
+        favourite on average (:func:`left_out`).
     """
     feat = model.featurizer_
     titles = model._titles()
@@ -61,14 +88,16 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
         else:
             reasons.append((2.0, f"a well-loved idea to start with: couples rate it {stars:.1f} of {hi:g}"))
     else:
+        if left_out(partners, favourite):
+            reasons.append((2.6, "picked so neither of you is left out"))
         if hist.liked[row, position]:
-            reasons.append((3.0, "you loved it last time"))
+            reasons.append((3.0, f"{_who_loved(hist, row, position)} it last time"))
         others = liked[liked != position]
         if len(others):
             sims = model._idea_sim[position, others] + feat.similarity_to(position)[others]
             best = int(np.argmax(sims))
             if sims[best] > 0.45:
-                reasons.append((float(sims[best]), f"you loved {titles[others[best]]}"))
+                reasons.append((float(sims[best]), f"{_who_loved(hist, row, others[best])} {titles[others[best]]}"))
         # capped: an unbounded score must not outrank "you loved it last time" (3) or "you loved X" (< 2)
         if features[_F["cf_liked"]] > 0.15:
             reasons.append((0.5 + min(float(features[_F["cf_liked"]]), 1.0),
@@ -86,6 +115,12 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
     elif len(reasons) > 1:
         out.append(reasons[1][1])
     return out[:limit]
+
+
+def _who_loved(hist: Histories, row: int, position: int) -> str:
+    """"you both loved" when each partner rated the idea relevant, else "you loved" (the couple, on average)."""
+    both = hist.liked_by is not None and bool(hist.liked_by[:, row, position].all())
+    return "you both loved" if both else "you loved"
 
 
 def _near_reason(feat, hist: Histories, row: int, position: int) -> str | None:

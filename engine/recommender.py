@@ -293,7 +293,8 @@ class Recommender:
                     idea_id=str(ids[p]), title=str(titles[p]), rank=j + 1,
                     score=float(ranked.scores[r, j]), enjoyment=float(ranked.enjoyment[r, j]),
                     routine_distance=float(ranked.routine_distance[r, j]),
-                    reasons=explain(model, hist, r, p, ranked.features[r, j], as_of_day=day),
+                    reasons=explain(model, hist, r, p, ranked.features[r, j], as_of_day=day,
+                                    partners=ranked.partners[r, j], favourite=ranked.favourite[r]),
                     cold_start=bool(ranked.cold_start[r]),
                 ))
             result[c] = picks

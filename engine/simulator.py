@@ -277,6 +277,7 @@ class _Couples:
     b: np.ndarray          # (n,)
     w: np.ndarray          # (n, n_features)
     delta: np.ndarray      # (n, n_features) mean partner offset (delta_a + delta_b) / 2
+    half_gap: np.ndarray   # (n, n_features) (delta_a - delta_b) / 2: a = delta + half_gap, b = delta - half_gap
     nu: np.ndarray         # (n,)
     rho: np.ndarray        # (n,)
     counts: np.ndarray     # (n, n_ideas) int16, times each idea was done
@@ -426,6 +427,7 @@ def _simulate_block(ideas: _Ideas, q: np.ndarray, n: int, rng: np.random.Generat
     sl = slice(lo, lo + n)
     state.b[sl], state.w[sl] = b, w
     state.delta[sl] = (delta_a + delta_b) / 2.0
+    state.half_gap[sl] = (delta_a - delta_b) / 2.0
     state.nu[sl], state.rho[sl] = nu, rho
     state.counts[sl], state.recent[sl] = counts, recent
     state.recent_len[sl] = np.minimum(n_dates, _RECENT)
@@ -524,7 +526,10 @@ class SimulatedWorld:
         KeyError
             For an unknown couple or idea id.
         """
-        rows, cols = self._rows(couple_ids), self._cols(idea_ids)
+        return np.clip(self._unclipped(self._rows(couple_ids), self._cols(idea_ids), context), 1.0, 5.0)
+
+    def _unclipped(self, rows: np.ndarray, cols: np.ndarray, context: Context | None) -> np.ndarray:
+        """:meth:`expected_enjoyment` before the clipping to [1, 5]."""
         ideas, st = self._ideas, self._state
         value = (self._intrinsic(rows, cols) + self._bonus(rows, cols)
                  - st.rho[rows, None] * np.log1p(st.counts[rows][:, cols]))
@@ -534,7 +539,19 @@ class SimulatedWorld:
                 value = value - _CONTEXT_PENALTY * ~ideas.season_ok[cols, SEASONS.index(season)][None, :]
             if context.weather in BAD_WEATHER:
                 value = value - _CONTEXT_PENALTY * ideas.weather_dep[cols][None, :]
-        return np.clip(value.astype(np.float64), 1.0, 5.0)
+        return value.astype(np.float64)
+
+    def partner_enjoyment(self, couple_ids, idea_ids=None, context: Context | None = None) -> np.ndarray:
+        """Each partner's true expected rating: :meth:`expected_enjoyment` with the partner's own offset.
+
+        ``clip(u + bonus - wear + context + delta_p . x_i, 1, 5)`` for ``p``
+        in (a, b); float array of shape (n, m, 2), partner a first.
+        """
+        rows, cols = self._rows(couple_ids), self._cols(idea_ids)
+        raw_gap = self._state.half_gap[rows].astype(np.float64) @ self._ideas.X[cols].T
+        value = self._unclipped(rows, cols, context)
+        out = np.stack([value + raw_gap, value - raw_gap], axis=-1)
+        return np.clip(out, 1.0, 5.0)
 
     def novelty_bonus(self, couple_ids, idea_ids=None) -> np.ndarray:
         """The novelty response now: ``nu * n_i * (1 - familiarity of the idea's category)``.
@@ -628,7 +645,8 @@ def simulate(n_couples: int, seed: int = 0, catalog: Catalog | None = None,
     quality = np.random.default_rng([seed, 0]).normal(0.0, _QUALITY_SD, size=n_ideas).astype(np.float32)
     state = _Couples(
         b=np.zeros(n_couples, np.float32), w=np.zeros((n_couples, n_feat), np.float32),
-        delta=np.zeros((n_couples, n_feat), np.float32), nu=np.zeros(n_couples, np.float32),
+        delta=np.zeros((n_couples, n_feat), np.float32), half_gap=np.zeros((n_couples, n_feat), np.float32),
+        nu=np.zeros(n_couples, np.float32),
         rho=np.zeros(n_couples, np.float32), counts=np.zeros((n_couples, n_ideas), np.int16),
         recent=np.zeros((n_couples, len(ideas.categories)), np.int16),
         recent_len=np.zeros(n_couples, np.int64),

@@ -32,7 +32,18 @@ Design notes
 * **Ratings** are stored as given (floats; the service accepts integers 1-5,
   imports may carry other scales such as 0-2 or half stars). Integral values
   come back as ``int``.
-* **History is never overwritten**: there is no method that updates a date.
+* **History is never overwritten**: no method changes a rating once given.
+  The one update of a date is *completing* it: each partner rates on their
+  own, so the partner who rates later fills in their missing rating of the
+  same date (:meth:`Store.add_date` with one partner's rating; "the same
+  date" = same couple, idea and ``done_on``, with that partner's rating still
+  missing: the oldest such row). The search and the update run in the write
+  transaction that also changes the couple's ``dates_stamp``, whose row lock
+  (PostgreSQL) or ``BEGIN IMMEDIATE`` (SQLite) puts two partners rating at
+  once in order, so one date never becomes two.
+* **Partner tokens**: besides the couple's token, each partner (``a``,
+  ``b``) may get a token of their own (:meth:`Store.issue_partner_token`),
+  hashed the same way; :meth:`Store.token_role` says whose a token is.
 * **History stamps.** ``couples.dates_stamp`` is a random 63-bit number set
   when the couple row is written and changed in the same transaction as
   every date added for it; an erased and re-created couple gets a new one.
@@ -80,6 +91,7 @@ from .memo import Memo
 
 __all__ = [
     "LATEST_VERSION",
+    "PARTNERS",
     "PROFILE_FIELDS",
     "DatesRead",
     "Store",
@@ -370,6 +382,13 @@ def _validate_profile(profile: Any) -> dict[str, Any]:
     return out
 
 
+def _partner_column(partner: Any, what: str) -> str:
+    """``partner_a_hash`` / ``rating_b`` ...: the column of one partner's ``what``; refuses other partners."""
+    if partner not in PARTNERS:
+        raise ValidationError("partner", f"must be 'a' or 'b', got {partner!r}")
+    return f"partner_{partner}_hash" if what == "hash" else f"rating_{partner}"
+
+
 def _new_couple_id() -> str:
     return "c_" + secrets.token_urlsafe(8)[:10]
 
@@ -440,6 +459,8 @@ tbl_couples = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("source", sa.String(20), nullable=False),
     sa.Column("dates_stamp", sa.BigInteger, nullable=False),
+    sa.Column("partner_a_hash", sa.String(200)),
+    sa.Column("partner_b_hash", sa.String(200)),
 )
 
 tbl_dates = sa.Table(
@@ -536,8 +557,20 @@ tbl_tonight_counts = sa.Table(
     sa.Column("n", sa.Integer, nullable=False),
 )
 
+tbl_rating_keys = sa.Table(
+    "rating_keys", _META,
+    sa.Column("couple_id", sa.String(_ID_MAX),
+              sa.ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("idempotency_key", sa.String(_KEY_MAX), primary_key=True),
+    sa.Column("date_id", _Id, sa.ForeignKey("dates.id", ondelete="CASCADE"), nullable=False),
+)
+
 #: Tables holding rows about one couple (erasure deletes from each).
-_COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_tonight_counts, tbl_dates, tbl_session_epochs)
+_COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_tonight_counts, tbl_rating_keys, tbl_dates,
+                  tbl_session_epochs)
+
+#: the partners of a couple, and the column of each one's rating and token
+PARTNERS = ("a", "b")
 
 
 def _migration_1(conn: Connection) -> None:
@@ -679,10 +712,28 @@ def _migration_another_counts(conn: Connection) -> None:
     meta.tables["tonight_counts"].create(conn)
 
 
+def _migration_partners(conn: Connection) -> None:
+    """Per-partner tokens; idempotency keys of ratings that complete a date."""
+    conn.execute(sa.text("ALTER TABLE couples ADD COLUMN partner_a_hash VARCHAR(200)"))
+    conn.execute(sa.text("ALTER TABLE couples ADD COLUMN partner_b_hash VARCHAR(200)"))
+    meta = sa.MetaData()
+    sa.Table("couples", meta, sa.Column("id", sa.String(_ID_MAX), primary_key=True))
+    sa.Table("dates", meta, sa.Column("id", _Id, primary_key=True))
+    sa.Table(
+        "rating_keys", meta,
+        sa.Column("couple_id", sa.String(_ID_MAX),
+                  sa.ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("idempotency_key", sa.String(_KEY_MAX), primary_key=True),
+        sa.Column("date_id", _Id, sa.ForeignKey("dates.id", ondelete="CASCADE"), nullable=False),
+    )
+    meta.tables["rating_keys"].create(conn)
+
+
 #: Forward migrations, applied in order; version N = the first N applied.
 _MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4,
                                                          _migration_session_epochs,
-                                                         _migration_another_counts)
+                                                         _migration_another_counts,
+                                                         _migration_partners)
 
 #: The schema version this code writes and expects.
 LATEST_VERSION = len(_MIGRATIONS)
@@ -1085,6 +1136,43 @@ class Store:
         stored = row[0] if row is not None and row[1] else None
         return _token_matches(token, stored)
 
+    def issue_partner_token(self, couple_id: str, partner: str) -> str:
+        """Give one partner a sign-in token of their own (a new one replaces the old) and return it.
+
+        The partner's token works like the couple's on the couple's routes,
+        but says who is there (:meth:`token_role`): that partner rates only
+        for themselves and sees the other's rating of a date once both rated.
+
+        Raises
+        ------
+        ValidationError
+            ``partner`` is not ``"a"`` or ``"b"``.
+        UnknownCoupleError
+        """
+        column = _partner_column(partner, "hash")
+        token = secrets.token_urlsafe(32)
+        with self._write() as conn:
+            done = conn.execute(tbl_couples.update().where(tbl_couples.c.id == couple_id)
+                                .values({column: _hash_token(token)})).rowcount
+        if not done:
+            raise UnknownCoupleError(couple_id)
+        return token
+
+    def token_role(self, couple_id: str, token: str) -> str | None:
+        """Whose token ``token`` is for the active couple ``couple_id``.
+
+        Returns ``"couple"`` (the couple's shared token), ``"a"`` or ``"b"``
+        (a partner's own token), or None (unknown couple, paused couple or
+        wrong token). Every stored hash is compared, in constant time.
+        """
+        with self._raw_cursor() as cursor:
+            cursor.execute(f"SELECT token_hash, partner_a_hash, partner_b_hash, active FROM couples "
+                           f"WHERE id = {self._mark}", (couple_id,))
+            row = cursor.fetchone()
+        stored = row[:3] if row is not None and row[3] else (None, None, None)
+        found = [role for role, digest in zip(("couple", *PARTNERS), stored) if _token_matches(token, digest)]
+        return found[0] if found else None
+
     def get_couple(self, couple_id: str) -> dict[str, Any] | None:
         """``{"id", "created_at", "profile", "active", "source"}`` or None (never the token)."""
         with self._read() as conn:
@@ -1139,7 +1227,17 @@ class Store:
                  rating_a: float | None = None, rating_b: float | None = None, note: str = "",
                  context: dict[str, Any] | None = None,
                  idempotency_key: str | None = None) -> tuple[dict[str, Any], bool]:
-        """Record a completed date (a new row; history is never overwritten).
+        """Record a completed date, or one partner's later rating of it.
+
+        One date is one row with both partners' ratings. Given exactly one
+        partner's rating, the call first looks for *the same date*: the
+        couple's date of ``idea_id`` on ``done_on`` whose rating by that
+        partner is still missing (the oldest, if several). If there is one,
+        the rating completes it (the note is added to the date's note) and no
+        new date is written; otherwise a new date is. Both ratings, or an
+        undated date, always make a new date (doing an idea again is a new
+        date). The search and the write are one transaction, serialised per
+        couple, so two partners rating at once never make two dates.
 
         Parameters
         ----------
@@ -1149,16 +1247,20 @@ class Store:
             Each partner's rating, stored as given (None = not rated).
         note : str, default ""
         context : dict, optional
-            JSON object (weekday, season, weather, ...).
+            JSON object (weekday, season, weather, ...). Kept from the first
+            rating when a date is completed.
         idempotency_key : str, optional
-            At most 200 characters. If the couple already used this key, nothing
-            is written and the first record comes back with ``created=False``
-            (even when two requests race).
+            At most 200 characters. If the couple already used this key (for
+            a new date or a completion), nothing is written and the date it
+            wrote comes back with ``created=False`` (even when two requests race).
 
         Returns
         -------
         (record, created) : (dict, bool)
-            ``record`` as in :meth:`list_dates`.
+            ``record`` as in :meth:`list_dates`, plus ``"completed"``: True
+            when this call filled in a partner's missing rating of an
+            existing date. ``created`` is True when the call wrote something
+            (a new date or a completion), False for a replayed key.
 
         Raises
         ------
@@ -1184,11 +1286,22 @@ class Store:
             first = self._date_by_key(couple_id, idempotency_key)
             if first is not None:
                 return first, False
+        given = [p for p in PARTNERS if values[f"rating_{p}"] is not None]
+        partner = given[0] if len(given) == 1 and values["done_on"] is not None else None
         try:
             with self._write() as conn:
-                new_id = conn.execute(tbl_dates.insert().values(**values)).inserted_primary_key[0]
-                conn.execute(tbl_couples.update().where(tbl_couples.c.id == couple_id)
-                             .values(dates_stamp=_new_stamp()))
+                # first: on PostgreSQL this row lock orders every date write of the couple
+                if not conn.execute(tbl_couples.update().where(tbl_couples.c.id == couple_id)
+                                    .values(dates_stamp=_new_stamp())).rowcount:
+                    raise UnknownCoupleError(couple_id)
+                date_id = self._complete_date(conn, values, partner) if partner else None
+                completed = date_id is not None
+                if completed and idempotency_key is not None:
+                    conn.execute(tbl_rating_keys.insert().values(couple_id=couple_id, idempotency_key=idempotency_key,
+                                                                 date_id=date_id))
+                if not completed:
+                    date_id = conn.execute(tbl_dates.insert().values(**values)).inserted_primary_key[0]
+                row = conn.execute(sa.select(tbl_dates).where(tbl_dates.c.id == date_id)).one()
         except IntegrityError as exc:
             if idempotency_key is not None:
                 first = self._date_by_key(couple_id, idempotency_key)
@@ -1197,19 +1310,41 @@ class Store:
             if self.get_couple(couple_id) is None:
                 raise UnknownCoupleError(couple_id) from exc
             raise StoreError(f"could not store the date: {exc.orig}") from exc
-        record = dict(values, id=int(new_id))
+        record = row._asdict()
         record["context"] = _loads(record["context"])
-        return self._date_record(record), True
+        return dict(self._date_record(record), completed=completed), True
+
+    @staticmethod
+    def _complete_date(conn: Connection, values: dict[str, Any], partner: str) -> int | None:
+        """Fill in ``partner``'s missing rating of the same date (see :meth:`add_date`); its id, or None."""
+        column = tbl_dates.c[_partner_column(partner, "rating")]
+        found = conn.execute(
+            sa.select(tbl_dates.c.id, tbl_dates.c.note)
+            .where(tbl_dates.c.couple_id == values["couple_id"], tbl_dates.c.idea_id == values["idea_id"],
+                   tbl_dates.c.done_on == values["done_on"], column.is_(None))
+            .order_by(tbl_dates.c.id).limit(1)).first()
+        if found is None:
+            return None
+        note = "\n".join(n for n in (found.note, values["note"]) if n)
+        done = conn.execute(tbl_dates.update().where(tbl_dates.c.id == found.id, column.is_(None))
+                            .values({column.name: values[column.name], "note": note})).rowcount
+        return int(found.id) if done else None
 
     def _date_by_key(self, couple_id: str, key: str) -> dict[str, Any] | None:
+        """The date a key wrote: a new date (its own key) or a completion (``rating_keys``)."""
         with self._read() as conn:
             row = conn.execute(sa.select(tbl_dates).where(tbl_dates.c.couple_id == couple_id,
-                                                      tbl_dates.c.idempotency_key == key)).first()
+                                                          tbl_dates.c.idempotency_key == key)).first()
+            completed = row is None
+            if completed:
+                row = conn.execute(sa.select(tbl_dates).join(tbl_rating_keys, tbl_rating_keys.c.date_id == tbl_dates.c.id)
+                                   .where(tbl_rating_keys.c.couple_id == couple_id,
+                                          tbl_rating_keys.c.idempotency_key == key)).first()
         if row is None:
             return None
         record = row._asdict()
         record["context"] = _loads(record["context"])
-        return self._date_record(record)
+        return dict(self._date_record(record), completed=completed)
 
     @staticmethod
     def _date_record(values: dict[str, Any]) -> dict[str, Any]:

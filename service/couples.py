@@ -6,7 +6,7 @@ from flask import Blueprint, url_for
 
 from engine.store import ValidationError
 
-from .auth import couple_required
+from .auth import couple_token_required
 from .bodies import json_object
 from .db import get_store
 from .errors import ApiError
@@ -34,8 +34,8 @@ def create():
 
 
 @bp.delete("/<couple_id>")
-@couple_required
+@couple_token_required
 def delete(couple_id: str):
-    """Erase the couple and everything about them; 204."""
+    """Erase the couple and everything about them; 204. Needs the couple's token (a partner's: 403)."""
     get_store().delete_couple(couple_id)
     return "", 204

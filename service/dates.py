@@ -1,19 +1,27 @@
-"""``/v1/couples/{id}/dates``: record a completed date (idempotent with a key) and list the history.
+"""``/v1/couples/{id}/dates``: record a completed date (idempotent with a key) and list the history;
+``/v1/couples/{id}/partners/{a|b}/token``: a partner's own sign-in token.
 
 A retried ``POST`` with the same ``Idempotency-Key`` stores nothing new and
-answers ``200`` with the body of the first ``201``; the same key with a
+answers ``200`` with the body of the first answer; the same key with a
 different body is refused with ``422``.
+
+Partners rate on their own. One partner's rating of a date the other
+partner already rated (same idea and day, that partner's rating missing)
+completes that date: ``200`` with the date and ``"completed": true``, never
+a second date (``Store.add_date``). Signed in with a partner's own token,
+a partner rates only as themselves and sees the other's rating of a date
+only once both have rated (:func:`visible`); the couple's token sees both.
 """
 
 from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 
 from engine.serving import DateInputError, check_date_input
 
-from .auth import couple_required
+from .auth import couple_required, couple_token_required
 from .bodies import json_object
 from .db import get_store
 from .errors import ApiError
@@ -21,7 +29,7 @@ from .metrics import get_metrics
 from .models import get_catalog
 from .training import get_launcher
 
-__all__ = ["after_date_stored", "bp"]
+__all__ = ["after_date_stored", "bp", "visible"]
 
 bp = Blueprint("dates", __name__, url_prefix="/v1/couples")
 
@@ -29,9 +37,26 @@ _FIELDS = ("idea_id", "done_on", "ratings", "note")
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
-def _public(record: dict) -> dict:
+def visible(record: dict, partner: str | None) -> dict:
+    """A date's ratings as ``partner`` may see them: ``{"ratings": {"a", "b"}, "hidden": [...]}``.
+
+    The couple (``partner`` None) sees both. A partner sees the other's
+    rating only once they rated the date themselves; until then it is
+    ``None`` and named in ``hidden``. Shared with the pages (Our dates).
+    """
+    ratings = {"a": record["rating_a"], "b": record["rating_b"]}
+    hidden = []
+    if partner is not None and ratings[partner] is None:
+        other = "b" if partner == "a" else "a"
+        if ratings[other] is not None:
+            ratings[other] = None
+            hidden.append(other)
+    return {"ratings": ratings, "hidden": hidden}
+
+
+def _public(record: dict, partner: str | None) -> dict:
     return {"id": record["id"], "idea_id": record["idea_id"], "done_on": record["done_on"],
-            "ratings": {"a": record["rating_a"], "b": record["rating_b"]}, "note": record["note"],
+            **visible(record, partner), "note": record["note"],
             "context": record["context"], "created_at": record["created_at"]}
 
 
@@ -55,6 +80,9 @@ def add(couple_id: str):
                                  body.get("note"))
     except DateInputError as exc:
         raise ApiError(400, str(exc), field=exc.field) from exc
+    if g.partner is not None and clean[f"rating_{'b' if g.partner == 'a' else 'a'}"] is not None:
+        raise ApiError(403, f"signed in as partner {g.partner}, you rate only for yourself: send "
+                            f'{{"ratings": {{"{g.partner}": 1-5}}}}', field="ratings", code="forbidden")
     store = get_store()
     record, created = store.add_date(couple_id, clean["idea_id"], clean["done_on"], clean["rating_a"],
                                      clean["rating_b"], note=clean["note"], context=clean["context"],
@@ -63,7 +91,9 @@ def add(couple_id: str):
         raise ApiError(422, "this Idempotency-Key was already used with a different date; "
                             "use a new key for a new date", field="Idempotency-Key")
     after_date_stored(store, created)
-    return _public(record), 201 if created else 200
+    if record.get("completed"):  # said only then: otherwise the body is the date as GET lists it
+        return dict(_public(record, g.partner), completed=True), 200
+    return _public(record, g.partner), 201 if created else 200
 
 
 # Shared with the web pages (service/pages.py, "We did it"), so both routes count and retrain alike.
@@ -79,6 +109,11 @@ def _same_date(record: dict, clean: dict) -> bool:
     def rating(value):
         return None if value is None else float(value)
 
+    if record.get("completed"):  # the key completed a date: its ratings and note carry the other partner's too
+        return (record["idea_id"] == clean["idea_id"] and record["done_on"] == clean["done_on"].isoformat()
+                and all(rating(record[f"rating_{p}"]) == clean[f"rating_{p}"]
+                        for p in "ab" if clean[f"rating_{p}"] is not None)
+                and clean["note"] in record["note"])
     return (record["idea_id"] == clean["idea_id"] and record["done_on"] == clean["done_on"].isoformat()
             and rating(record["rating_a"]) == clean["rating_a"] and rating(record["rating_b"]) == clean["rating_b"]
             and record["note"] == clean["note"])
@@ -88,4 +123,18 @@ def _same_date(record: dict, clean: dict) -> bool:
 @couple_required
 def history(couple_id: str):
     """The couple's dates, oldest first: ``{"dates": [...]}``."""
-    return {"dates": [_public(r) for r in get_store().list_dates(couple_id)]}
+    return {"dates": [_public(r, g.partner) for r in get_store().list_dates(couple_id)]}
+
+
+@bp.post("/<couple_id>/partners/<partner>/token")
+@couple_token_required
+def partner_token(couple_id: str, partner: str):
+    """A new sign-in token for partner ``a`` or ``b`` (the old one stops working); 201, shown once.
+
+    Needs the couple's token. The partner signs in with it on the pages or
+    sends it as the bearer token of the couple's routes.
+    """
+    if partner not in ("a", "b"):
+        raise ApiError(404, f"partner must be a or b, got {partner!r}", field="partner")
+    token = get_store().issue_partner_token(couple_id, partner)
+    return {"couple_id": couple_id, "partner": partner, "token": token}, 201

@@ -145,14 +145,26 @@ def _schemas() -> dict[str, Any]:
         },
         "Date": {
             "type": "object", "additionalProperties": False,
-            "required": ["id", "idea_id", "done_on", "ratings", "note", "context", "created_at"],
+            "required": ["id", "idea_id", "done_on", "ratings", "hidden", "note", "context", "created_at"],
             "properties": {
                 "id": {"type": "integer"}, "idea_id": {"type": "string"},
                 "done_on": {"type": "string", "format": "date", "nullable": True},
                 "ratings": {"type": "object", "required": ["a", "b"], "additionalProperties": False,
                             "properties": {"a": rating_out, "b": rating_out}},
+                "hidden": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]},
+                           "description": "with a partner's token: the other partner's rating, shown as null "
+                                          "until this partner has rated the date too"},
                 "note": {"type": "string"}, "context": {"type": "object"}, "created_at": {"type": "string"},
+                "completed": {"type": "boolean",
+                              "description": "POST only, true when the rating completed a date the other partner "
+                                             "rated first (same idea and day) instead of recording a new one"},
             },
+        },
+        "PartnerToken": {
+            "type": "object", "required": ["couple_id", "partner", "token"], "additionalProperties": False,
+            "properties": {"couple_id": {"type": "string"}, "partner": {"type": "string", "enum": ["a", "b"]},
+                           "token": {"type": "string", "description": "shown once; replaces the partner's "
+                                                                      "previous token"}},
         },
         "Dates": {"type": "object", "required": ["dates"], "additionalProperties": False,
                   "properties": {"dates": {"type": "array", "items": _ref("Date")}}},
@@ -242,9 +254,9 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"201": _json(_ref("CoupleCreated"), "Created"), **_errors(400, 413, 415, 429, 503)},
         }},
         "/v1/couples/{couple_id}": {"delete": {
-            "summary": "Erase the couple and everything about them",
+            "summary": "Erase the couple and everything about them (the couple's token; a partner's: 403)",
             "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
-            "responses": {"204": {"description": "Erased"}, **_errors(404, 503)},
+            "responses": {"204": {"description": "Erased"}, **_errors(403, 404, 503)},
         }},
         "/v1/couples/{couple_id}/tonight": {"get": {
             "summary": "Tonight's suggestion and alternatives, with reasons and the model version",
@@ -253,19 +265,36 @@ def openapi_document() -> dict[str, Any]:
         }},
         "/v1/couples/{couple_id}/dates": {
             "post": {
-                "summary": "Record a completed date",
+                "summary": "Record a completed date, or one partner's later rating of it",
+                "description": "One partner's rating of an idea and day the other partner already rated (and "
+                               "this partner has not) completes that date: 200 with \"completed\": true, never "
+                               "a second date. With a partner's token, only that partner's rating is "
+                               "accepted (403 otherwise).",
                 "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID, idempotency],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewDate")}}},
                 "responses": {"201": _json(_ref("Date"), "Stored"),
-                              "200": _json(_ref("Date"), "Replay of an Idempotency-Key: the first result"),
-                              **_errors(400, 404, 413, 415, 422, 503)},
+                              "200": _json(_ref("Date"), "The date this rating completed, or the replay of an "
+                                                         "Idempotency-Key (the first result)"),
+                              **_errors(400, 403, 404, 413, 415, 422, 503)},
             },
             "get": {
                 "summary": "The couple's dates, oldest first",
+                "description": "With a partner's token, the other partner's rating of a date stays hidden "
+                               "(null, named in hidden) until this partner has rated it too; the couple's "
+                               "token sees both.",
                 "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
                 "responses": {"200": _json(_ref("Dates"), "History"), **_errors(404, 503)},
             },
         },
+        "/v1/couples/{couple_id}/partners/{partner}/token": {"post": {
+            "summary": "A partner's own sign-in token (replaces the previous one)",
+            "description": "Needs the couple's token (403 with a partner's). The partner sends it as the "
+                           "bearer token of the couple's routes or signs in with it on the pages.",
+            "security": _COUPLE_AUTH,
+            "parameters": [_COUPLE_ID, {"name": "partner", "in": "path", "required": True,
+                                        "schema": {"type": "string", "enum": ["a", "b"]}}],
+            "responses": {"201": _json(_ref("PartnerToken"), "Created"), **_errors(403, 404, 503)},
+        }},
         "/v1/ideas": {"get": {
             "summary": "The catalog, filtered and paged", "parameters": ideas_params,
             "responses": {"200": _json(_ref("IdeaPage"), "A page of ideas"), **_errors(400)},
@@ -309,7 +338,8 @@ def openapi_document() -> dict[str, Any]:
             "schemas": _schemas(),
             "securitySchemes": {
                 "coupleToken": {"type": "http", "scheme": "bearer",
-                                "description": "the token returned once by POST /v1/couples"},
+                                "description": "the token returned once by POST /v1/couples, or a partner's "
+                                               "own (POST /v1/couples/{couple_id}/partners/{partner}/token)"},
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "DATEIDEAS_ADMIN_TOKEN"},
             },
         },

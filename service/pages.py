@@ -1,4 +1,4 @@
-"""Server-rendered pages for couples: sign up, sign in, Tonight, We did it, Our dates.
+"""Server-rendered pages for couples: sign up, sign in, Tonight, We did it, Our dates, Invite.
 
 The pages are a thin skin over the same calls as the JSON API: the context is
 validated by :func:`engine.context.parse_context`, tonight's ideas come from
@@ -6,6 +6,16 @@ validated by :func:`engine.context.parse_context`, tonight's ideas come from
 by :func:`engine.serving.check_date_input` and stored with ``Store.add_date``
 followed by :func:`service.dates.after_date_stored`. Nothing is scored or
 validated here.
+
+Partners
+--------
+Signed in with the couple's token, the pages show and take both partners'
+ratings. From "Invite", the couple makes a sign-in token for partner A or B
+(``Store.issue_partner_token``, shown once). Signed in with a partner's own
+token (the session keeps ``partner``), "We did it" takes only that partner's
+rating - which completes the date if the other partner rated it first - and
+"Our dates" hides the other's rating of a date until both have rated
+(:func:`service.dates.visible`, as the API does).
 
 Session and CSRF
 ----------------
@@ -43,7 +53,7 @@ from engine.serving import (NOTE_MAX, RECENT_DAYS, AnotherLimitError, DateInputE
                             serve_tonight)
 
 from . import sessions
-from .dates import after_date_stored
+from .dates import after_date_stored, visible
 from .db import get_store
 from .metrics import get_metrics
 from .models import get_catalog, get_recommender
@@ -126,7 +136,8 @@ def csrf_token() -> str:
 
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
-    return {"csrf_token": csrf_token, "signed_in": session.get("couple_id"), "cost_words": _COST_WORDS,
+    return {"csrf_token": csrf_token, "signed_in": session.get("couple_id"), "partner": session.get("partner"),
+            "cost_words": _COST_WORDS,
             "setting_words": _SETTING_WORDS, "rating_words": _RATING_WORDS, "duration": _duration}
 
 
@@ -176,6 +187,7 @@ def _signed_in(view):
             flash("Please sign in first.")
             return redirect(url_for("pages.signin"), 303)
         g.couple_id = couple_id
+        g.partner = session.get("partner")  # "a" or "b" signed in with their own token; None: the couple's
         with store.one_connection():
             return view(**kwargs)
 
@@ -232,17 +244,18 @@ def home():
 def signin():
     """Couple id + token; the token is checked in constant time by the store."""
     errors: dict[str, str] = {}
-    couple_id = request.form.get("couple_id", "").strip()
+    couple_id = (request.form if request.method == "POST" else request.args).get("couple_id", "").strip()
     if request.method == "POST":
         token = request.form.get("token", "").strip()
         if not couple_id:
             errors["couple_id"] = "Enter your couple id (you got it with your token)."
         if not token:
             errors["token"] = "Enter your token."
-        if not errors and (len(couple_id) > _ID_MAX or not get_store().verify_token(couple_id, token)):
+        role = None if errors or len(couple_id) > _ID_MAX else get_store().token_role(couple_id, token)
+        if not errors and role is None:
             errors["token"] = "No couple has this id and token. Check both and try again."
         if not errors:
-            sessions.start(couple_id)  # a fresh session (and CSRF token) for the signed-in couple
+            sessions.start(couple_id, None if role == "couple" else role)  # a fresh session (and CSRF token)
             return redirect(url_for("pages.tonight"), 303)
     status = 401 if errors else 200
     return render_template("pages/signin.html", errors=errors, couple_id=couple_id), status
@@ -347,7 +360,7 @@ def _idea_choices(couple_id: str) -> tuple[list[dict], list[dict]]:
 @bp.route("/we-did-it", methods=["GET", "POST"])
 @_signed_in
 def we_did_it():
-    """Rate a date: the idea, the day, one 1-5 rating per partner, a note."""
+    """Rate a date: the idea, the day, one 1-5 rating per partner (a partner signed in: their own), a note."""
     errors: dict[str, str] = {}
     today = _dt.date.today()
     form = {"idea_id": request.args.get("idea", ""), "done_on": today.isoformat(), "rating_a": "",
@@ -355,6 +368,8 @@ def we_did_it():
     if request.method == "POST":
         form = {name: request.form.get(name, "") for name in form}
         ratings = {"a": _form_rating(form["rating_a"]), "b": _form_rating(form["rating_b"])}
+        if g.partner is not None:  # a partner rates only for themselves
+            ratings = {g.partner: ratings[g.partner]}
         try:
             clean = check_date_input(get_catalog(), form["idea_id"], ratings, form["done_on"].strip() or None,
                                      form["note"], today=today)
@@ -368,7 +383,12 @@ def we_did_it():
                                              context=clean["context"], idempotency_key=key)
             after_date_stored(store, created)
             title = get_catalog().frame.at[record["idea_id"], "title"]
-            flash(f"Saved: {title} on {record['done_on']}." if created else f"{title} was already saved.")
+            if not created:
+                flash(f"{title} was already saved.")
+            elif record["completed"]:
+                flash(f"Saved: your rating completes {title} on {record['done_on']}, which your partner rated too.")
+            else:
+                flash(f"Saved: {title} on {record['done_on']}.")
             return redirect(url_for("pages.our_dates"), 303)
     recent, everything = _idea_choices(g.couple_id)
     if not form["idea_id"] and recent:
@@ -389,7 +409,24 @@ def our_dates():
     for record in dates:
         record["title"] = catalog.frame.at[record["idea_id"], "title"] if record["idea_id"] in catalog \
             else record["idea_id"]
+        record.update(visible(record, g.partner))
     return render_template("pages/our_dates.html", dates=dates)
+
+
+# ------------------------------------------------------------------ Invite
+
+@bp.route("/invite", methods=["GET", "POST"])
+@_signed_in
+def invite():
+    """The couple (not a partner) makes partner A's or B's own sign-in token; shown once."""
+    if g.partner is not None:
+        return _error_page(403, "Only the couple's sign-in can invite a partner: sign in with the couple's token.")
+    partner = request.form.get("partner", "") if request.method == "POST" else ""
+    if request.method == "POST" and partner not in ("a", "b"):
+        return _error_page(400, "Choose partner A or partner B.")
+    token = get_store().issue_partner_token(g.couple_id, partner) if partner else None
+    link = url_for("pages.signin", couple_id=g.couple_id, _external=True)
+    return render_template("pages/invite.html", partner=partner, token=token, link=link), 201 if token else 200
 
 
 # ------------------------------------------------------------------ helpers

@@ -72,3 +72,26 @@ def test_rate_records_a_date(env, tiny_world):
     assert (last["idea_id"], last["done_on"], last["rating_a"], last["rating_b"]) == (idea, "2024-05-04", None, 5)
     assert last["context"] == {"weekday": "saturday", "season": "spring"}
     assert env.count_dates("c000003") == before + 1
+
+
+def test_rate_partner_b_later_completes_the_same_date(env, tiny_world):
+    idea = str(tiny_world.catalog.ids[4])
+    before = env.count_dates("c000004")
+    first = _run("rate", "c000004", idea, "--rating", "5", "--partner", "a", "--on", "2024-06-01")
+    assert first.output.startswith("recorded date ")
+    date_id = int(first.output.split()[2].rstrip(":"))
+    later = _run("rate", "c000004", idea, "--rating", "2", "--partner", "b", "--on", "2024-06-01")
+    assert later.exit_code == 0, later.output
+    assert later.output.startswith(f"completed date {date_id}: ") and "(partner a: 5)" in later.output
+    assert env.count_dates("c000004") == before + 1
+    date = next(d for d in env.list_dates("c000004") if d["id"] == date_id)
+    assert (date["rating_a"], date["rating_b"]) == (5, 2)
+
+
+def test_invite_gives_a_partner_their_own_token(env):
+    result = _run("invite", "c000005", "--partner", "b")
+    assert result.exit_code == 0, result.output
+    token = result.output.splitlines()[-1]
+    assert env.token_role("c000005", token) == "b"
+    refused = CliRunner().invoke(main, ["invite", "nobody", "--partner", "a"])
+    assert refused.exit_code != 0 and "no couple with id 'nobody'" in refused.output

@@ -186,7 +186,10 @@ def test_what_the_couple_said_and_did_comes_before_what_others_did(model, catalo
     features = model.featurizer_.transform(hist)[0, 5].copy()
     features[FEATURE_NAMES.index("cf_liked")] = 40.0  # unbounded: a sum over the couple's liked ideas
     features[FEATURE_NAMES.index("taste")] = 9.0
-    assert explain(model, hist, 0, 5, features)[0] == "you loved it last time"
+    assert explain(model, hist, 0, 5, features)[0] == "you both loved it last time"
+    # one partner's 5 alone is the couple's, not "both"
+    alone = model.featurizer_.histories(_dates("fan", [idea], [5]).assign(rating_b=np.nan), ["fan"])
+    assert explain(model, alone, 0, 5, features)[0] == "you loved it last time"
 
 
 def test_batch_distinct_categories(model, world, catalog):
@@ -248,6 +251,8 @@ def test_invalid_parameters_are_refused_with_the_fix(world, catalog):
         EnjoymentModel(routine_weight=2).fit(world.dates, catalog)
     with pytest.raises(ValueError, match="learner must be one of"):
         EnjoymentModel(learner="forest").fit(world.dates, catalog)
+    with pytest.raises(ValueError, match=r"gap_penalty must be in \[0, 0.5\] .*got 0.7"):
+        EnjoymentModel(gap_penalty=0.7).fit(world.dates, catalog)
 
 
 def test_training_examples_are_point_in_time(catalog):
@@ -294,7 +299,7 @@ def test_an_idea_rated_one_is_not_suggested_again(model):
     after = rec.tonight("fresh", _dates("fresh", [top], [1], dt.date(2026, 5, 2)), ctx, k=5)
     assert top not in [s.idea_id for s in after]
     p, _, _ = model.enjoyment(_dates("fresh", [top], [1], dt.date(2026, 5, 2)), ["fresh"])
-    assert p[0, model.catalog_.position([top])[0]] == 0.0
+    assert np.all(p[0, model.catalog_.position([top])[0]] == 0.0)
 
 
 def test_priors_stay_finite_without_shrinkage(world, catalog):
@@ -457,3 +462,111 @@ def test_match_and_above_features_compare_each_idea_with_what_the_couple_did(wor
             np.testing.assert_allclose(F[0, :, names.index(f"match:{attr}")], V[:, cols] @ profile, atol=1e-6)
     # one couple alone: the same numbers
     np.testing.assert_array_equal(feat.transform(feat.histories(dates, ["fan"]))[0], F[0])
+
+
+# ------------------------------------------------------------------ partners
+
+
+def _partner_dates(couple: str, x: list[str], x_ratings: tuple[int, int], y: list[str],
+                   y_ratings: tuple[int, int]) -> pd.DataFrame:
+    """Four dates of kind X rated ``x_ratings`` (a, b), then four of kind Y rated ``y_ratings``."""
+    ideas = x + y
+    return as_dates_frame(pd.DataFrame({
+        "couple_id": couple, "idea_id": ideas,
+        "done_on": [dt.date(2025, 3, 1) + dt.timedelta(days=7 * i) for i in range(len(ideas))],
+        "rating_a": [x_ratings[0]] * len(x) + [y_ratings[0]] * len(y),
+        "rating_b": [x_ratings[1]] * len(x) + [y_ratings[1]] * len(y),
+    }))
+
+
+@pytest.fixture
+def partner_histories(catalog):
+    """Three couples who did the same eight dates: four dinners out (food and drink) rated (5, 1),
+    (3, 3) and (1, 5) by partners (a, b), and four outdoor dates each rated (3, 4): partner b
+    rates the outdoors well, partner a is lukewarm. Averaged per date, the three histories are
+    the same (3 and 3.5)."""
+    f = catalog.frame
+    food = list(f.index[f["category"] == "food-and-drink"][:4])
+    outdoors = list(f.index[f["category"] == "outdoors"][:4])
+    couples = {"51": (5, 1), "33": (3, 3), "15": (1, 5)}
+    history = pd.concat([_partner_dates(c, food, r, outdoors, (3, 4)) for c, r in couples.items()])
+    return history, list(couples)
+
+
+def test_partners_5_1_3_3_1_5_get_different_lists_and_5_1_favours_what_b_rated_well(model, catalog,
+                                                                                      partner_histories):
+    history, couples = partner_histories
+    category = catalog.frame["category"]
+    rec = Recommender(model, "test")
+    ctx = Context(day=dt.date(2025, 6, 1))
+    lists = rec.batch(history, couples, ctx, k=10, distinct_categories=False)
+    ids = {c: [s.idea_id for s in lists[c]] for c in couples}
+    assert ids["51"] != ids["33"] != ids["15"] != ids["51"]
+    assert len({tuple(v[:3]) for v in ids.values()}) == 3  # tonight's three too
+    kinds = {c: [category[i] for i in v] for c, v in ids.items()}
+    # partner b rated the outdoors 4 and the dinners 1: the (5, 1) couple's list leans outdoors ...
+    assert kinds["51"].count("outdoors") >= 6 and kinds["51"].count("food-and-drink") <= 2
+    assert kinds["51"][:3].count("outdoors") >= 2
+    # ... while by the mean of the partners (gap_penalty 0) partner a's 5s for dinners lead it
+    model.set_params(gap_penalty=0.0)
+    mean_list = [category[s.idea_id] for s in Recommender(model, "mean").batch(
+        history, ["51"], ctx, k=10, distinct_categories=False)["51"]]
+    assert mean_list.count("food-and-drink") > kinds["51"].count("food-and-drink")
+    assert mean_list.count("outdoors") < kinds["51"].count("outdoors")
+
+
+def test_each_partner_is_predicted_from_their_own_ratings(model, catalog, partner_histories):
+    history, couples = partner_histories
+    P, _, hist = model.enjoyment(history, couples)
+    food = (catalog.frame["category"] == "food-and-drink").to_numpy()
+    undone = hist.done.sum(axis=0) == 0
+    a_food, b_food = P[0, food & undone, 0].mean(), P[0, food & undone, 1].mean()
+    assert a_food > 2 * b_food  # (5, 1): a loved the dinners, b did not
+    assert P[2, food & undone, 1].mean() > 2 * P[2, food & undone, 0].mean()  # (1, 5): the other way round
+    # an idea a partner rated is scaled by their own rating: b's 1 for a dinner they did is 0
+    done_food = food & ~undone
+    assert np.all(P[0, done_food, 1] == 0) and np.all(P[0, done_food, 0] > 0)
+    # the (3, 3) couple's partners differ only on the outdoors (3 vs 4): both predictions come from the model
+    assert not np.allclose(P[1, undone, 0], P[1, undone, 1])
+    # partners who never rated differently are one prediction
+    same = _dates("same", list(catalog.ids[:6]), [5, 4, 2, 5, 3, 4])
+    Q, _, _ = model.enjoyment(same, ["same"])
+    np.testing.assert_array_equal(Q[..., 0], Q[..., 1])
+
+
+def test_together_protects_the_less_keen_partner():
+    from engine.model import together
+
+    P = np.array([[0.9, 0.1], [0.5, 0.5], [0.1, 0.9], [0.6, 0.4]])
+    np.testing.assert_allclose(together(P, 0.0), [0.5, 0.5, 0.5, 0.5])
+    np.testing.assert_allclose(together(P, 0.5), [0.1, 0.5, 0.1, 0.4])  # least misery
+    np.testing.assert_allclose(together(P, 0.4), [0.18, 0.5, 0.18, 0.42])
+
+
+def test_a_pick_that_spares_a_partner_says_so(model, catalog, partner_histories):
+    history, _ = partner_histories
+    picks = Recommender(model, "test").tonight("51", history[history["couple_id"] == "51"],
+                                               Context(day=dt.date(2025, 6, 1)), k=3)
+    said = [r for s in picks for r in s.reasons]
+    assert "picked so neither of you is left out" in said
+    from engine.reasons import left_out
+
+    assert left_out(np.array([0.3, 0.25]), np.array([0.6, 0.05]))
+    assert not left_out(np.array([0.3, 0.25]), np.array([0.35, 0.3]))
+    assert not left_out(np.array([0.3, 0.25]), None)
+
+
+def test_training_targets_are_one_partners_with_that_partners_history(catalog):
+    ideas = list(catalog.ids[:8])
+    dates = _dates("p", ideas, [5, 4, 5, 2, 5, 4, 1, 5]).assign(rating_b=[1, 2, 1, 4, np.nan, 2, 5, 1])
+    model = EnjoymentModel(target_share=0.5)
+    _, context, targets = model._point_in_time(dates, np.random.default_rng(0))
+    rated = dates.set_index("idea_id")
+    for _, t in targets.iterrows():
+        own = rated.loc[t["idea_id"], f"rating_{t['partner']}"]
+        assert t["rating"] == own
+        seen = context[context["couple_id"] == t["key"]].set_index("idea_id")
+        for idea, row in seen.iterrows():
+            mine, theirs = rated.loc[idea, f"rating_{t['partner']}"], rated.loc[idea, f"rating_{'ab'[t['partner'] == 'a']}"]
+            assert row["rating_a"] == (theirs if np.isnan(mine) else mine) and np.isnan(row["rating_b"])
+    assert set(targets["partner"]) == {"a", "b"}

@@ -407,3 +407,49 @@ def test_a_mistyped_page_address_gets_the_sites_404_page_and_the_api_keeps_json(
     for path, accept in (("/v1/couplez", "text/html"), ("/tonigth", "*/*"), ("/tonigth", "application/json")):
         api = client.get(path, headers={"Accept": accept})
         assert api.status_code == 404 and api.get_json()["error"]["code"] == "not_found", (path, accept)
+
+
+# ------------------------------------------------------------------ partners
+
+
+def _invite(client, partner: str) -> str:
+    response = _post(client, "/invite", {"partner": partner})
+    assert response.status_code == 201
+    assert re.search(r'id="invite-link" href="http://localhost/signin\?couple_id=c_', response.get_data(as_text=True))
+    return re.search(r'<code id="partner-token">([^<]+)</code>', response.get_data(as_text=True)).group(1)
+
+
+def test_each_partner_signs_in_rates_alone_and_sees_the_other_only_after_rating(signed_in, app):
+    client, couple_id = signed_in
+    assert _post(client, "/invite", {"partner": "c"}).status_code == 400
+    token_a, token_b = _invite(client, "a"), _invite(client, "b")
+    store = app.extensions["dateideas.store"]
+    assert (store.token_role(couple_id, token_a), store.token_role(couple_id, token_b)) == ("a", "b")
+    idea = "ice-cream-and-a-stroll"
+
+    # partner a, on their own: only their rating on the form, and no Invite
+    a = app.test_client()
+    assert _sign_in(a, couple_id, token_a).status_code == 303
+    form = a.get("/we-did-it").get_data(as_text=True)
+    assert "<legend>Your rating</legend>" in form and 'name="rating_b"' not in form and "/invite" not in form
+    assert a.get("/invite").status_code == 403
+    # a sent rating of b's is ignored: a rates only for themselves
+    assert _post(a, "/we-did-it", {"idea_id": idea, "rating_a": "5", "rating_b": "1"}).status_code == 303
+    assert [(d["rating_a"], d["rating_b"]) for d in store.list_dates(couple_id)] == [(5, None)]
+
+    # partner b sees that a rated, not how
+    b = app.test_client()
+    assert _sign_in(b, couple_id, token_b).status_code == 303
+    page = b.get("/our-dates").get_data(as_text=True)
+    assert "you will see it once you have rated too" in page and '<span class="score">' not in page
+    # the couple's sign-in sees a's rating
+    assert '<span class="score">5</span>' in client.get("/our-dates").get_data(as_text=True)
+
+    response = _post(b, "/we-did-it", {"idea_id": idea, "rating_b": "2"})
+    assert response.status_code == 303
+    assert "your rating completes" in b.get("/our-dates").get_data(as_text=True)
+    assert [(d["rating_a"], d["rating_b"]) for d in store.list_dates(couple_id)] == [(5, 2)]
+    for who in (a, b, client):
+        row = re.search(rf'<tr data-idea-id="{idea}">(.*?)</tr>', who.get("/our-dates").get_data(as_text=True),
+                        re.S).group(1)
+        assert re.findall(r'<span class="score">(\d)</span>', row) == ["5", "2"]

@@ -565,3 +565,62 @@ def test_a_promoted_model_answers_the_next_request_without_its_predecessors_cach
     assert _cache_counts(client) == {"hit": 1.0, "miss": 2.0}
     logged = app.extensions["dateideas.store"].recent_suggestions(couple_id)
     assert [row["model_version"] for row in logged] == [first["model_version"]] * 3 + [new] * 3
+
+
+# ------------------------------------------------------------------ partners
+
+def _partner(client, couple_id: str, headers: dict, who: str) -> dict[str, str]:
+    r = client.post(f"/v1/couples/{couple_id}/partners/{who}/token", headers=headers)
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    assert (body["couple_id"], body["partner"]) == (couple_id, who)
+    return {"Authorization": f"Bearer {body['token']}"}
+
+
+def test_each_partner_rates_on_their_own_and_completes_one_date(client, couple, app):
+    couple_id, headers = couple
+    a, b = _partner(client, couple_id, headers, "a"), _partner(client, couple_id, headers, "b")
+    path = f"/v1/couples/{couple_id}/dates"
+    idea = _idea(client, 2)
+    first = client.post(path, headers=dict(a, **{"Idempotency-Key": "a-1"}),
+                        json={"idea_id": idea, "done_on": "2024-03-02", "ratings": {"a": 5}})
+    assert first.status_code == 201 and first.get_json()["ratings"] == {"a": 5, "b": None}
+    # b has not rated: b sees that a rated, not how; the couple's token sees it
+    [seen_by_b] = client.get(path, headers=b).get_json()["dates"]
+    assert seen_by_b["ratings"] == {"a": None, "b": None} and seen_by_b["hidden"] == ["a"]
+    assert client.get(path, headers=headers).get_json()["dates"][0]["ratings"] == {"a": 5, "b": None}
+    assert client.get(path, headers=a).get_json()["dates"][0]["hidden"] == []
+    # a partner rates only for themselves
+    other = client.post(path, headers=b, json={"idea_id": idea, "done_on": "2024-03-02", "ratings": {"a": 1, "b": 2}})
+    assert other.status_code == 403 and _error(other)["field"] == "ratings"
+    assert "signed in as partner b" in _error(other)["message"]
+    later = client.post(path, headers=dict(b, **{"Idempotency-Key": "b-1"}),
+                        json={"idea_id": idea, "done_on": "2024-03-02", "ratings": {"b": 2}, "note": "meh"})
+    assert later.status_code == 200
+    body = later.get_json()
+    assert body["completed"] is True and body["id"] == first.get_json()["id"]
+    assert body["ratings"] == {"a": 5, "b": 2} and body["hidden"] == []
+    retry = client.post(path, headers=dict(b, **{"Idempotency-Key": "b-1"}),
+                        json={"idea_id": idea, "done_on": "2024-03-02", "ratings": {"b": 2}, "note": "meh"})
+    assert retry.status_code == 200 and retry.get_json() == body
+    assert app.extensions["dateideas.store"].count_dates(couple_id) == 1
+    for who in (a, b, headers):
+        [date] = client.get(path, headers=who).get_json()["dates"]
+        assert date["ratings"] == {"a": 5, "b": 2}
+
+
+def test_partner_tokens_need_the_couples_token_and_belong_to_one_couple(client, couple):
+    couple_id, headers = couple
+    b = _partner(client, couple_id, headers, "b")
+    refused = client.post(f"/v1/couples/{couple_id}/partners/a/token", headers=b)
+    assert refused.status_code == 403 and "couple's token" in _error(refused)["message"]
+    wrong = client.post(f"/v1/couples/{couple_id}/partners/c/token", headers=headers)
+    assert wrong.status_code == 404 and "partner must be a or b" in _error(wrong)["message"]
+    other = client.post("/v1/couples").get_json()["id"]
+    assert client.get(f"/v1/couples/{other}/dates", headers=b).status_code == 404
+    assert client.get(f"/v1/couples/{couple_id}/tonight?k=1", headers=b).status_code == 200
+    erase = client.delete(f"/v1/couples/{couple_id}", headers=b)
+    assert erase.status_code == 403 and "couple's token" in _error(erase)["message"]
+    fresh = _partner(client, couple_id, headers, "b")  # replaces the old one
+    assert client.get(f"/v1/couples/{couple_id}/dates", headers=b).status_code == 404
+    assert client.get(f"/v1/couples/{couple_id}/dates", headers=fresh).status_code == 200

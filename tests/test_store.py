@@ -140,7 +140,7 @@ def test_dates_round_trip_with_partial_ratings(store: Store):
 
     listed = store.list_dates(couple_id)
     assert [d["idea_id"] for d in listed] == ["stargazing", "pottery-class", "ice-cream-stroll", "film-night"]
-    assert listed[1] == both
+    assert listed[1] == {k: v for k, v in both.items() if k != "completed"} and both["completed"] is False
     assert both["rating_a"] == 5 and isinstance(both["rating_a"], int) and both["rating_b"] == 4
     assert both["context"] == {"weather": "rain", "weekday": 4} and both["note"] == "messy!"
     assert (one["rating_a"], one["rating_b"]) == (None, 3)
@@ -162,6 +162,79 @@ def test_dates_round_trip_with_partial_ratings(store: Store):
     assert store.count_dates_created_since(dt.datetime(2000, 1, 1)) == 4
     assert store.count_dates_created_since(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)) == 0
     assert store.dates_frame(["c_nobody"]).empty
+
+
+def test_a_partners_later_rating_completes_the_same_date(store: Store):
+    couple_id, _ = store.create_couple()
+    first, created = store.add_date(couple_id, "pottery-class", "2024-05-03", 5, None, note="messy!",
+                                    context={"weekday": 4})
+    assert created and not first["completed"]
+    # another idea, another day, or a date b already rated: never completed by b's rating of pottery on 05-03
+    store.add_date(couple_id, "stargazing", "2024-05-03", 2, None)
+    store.add_date(couple_id, "pottery-class", "2024-05-04", 3, None)
+    store.add_date(couple_id, "pottery-class", "2024-05-03", 4, 4)
+    later, created = store.add_date(couple_id, "pottery-class", "2024-05-03", None, 2, note="b: too messy",
+                                    idempotency_key="b-1")
+    assert created and later["completed"] and later["id"] == first["id"]
+    assert (later["rating_a"], later["rating_b"]) == (5, 2)
+    assert later["note"] == "messy!\nb: too messy" and later["context"] == {"weekday": 4}
+    assert store.count_dates(couple_id) == 4
+    # a retry of b's request changes nothing; b rating the same date again is a new date (both rated it)
+    again, created = store.add_date(couple_id, "pottery-class", "2024-05-03", None, 2, note="b: too messy",
+                                    idempotency_key="b-1")
+    assert not created and again == later and store.count_dates(couple_id) == 4
+    _, created = store.add_date(couple_id, "pottery-class", "2024-05-03", None, 3)
+    assert created and store.count_dates(couple_id) == 5
+    # ... which a's later rating then completes, not the first date
+    last, _ = store.add_date(couple_id, "pottery-class", "2024-05-03", 4, None)
+    assert last["completed"] and (last["rating_a"], last["rating_b"]) == (4, 3)
+    assert store.count_dates(couple_id) == 5
+    frame = store.dates_frame([couple_id])
+    assert frame["rating_a"].notna().all()
+    with pytest.raises(UnknownCoupleError, match="no couple with id 'c_nobody'"):
+        store.add_date("c_nobody", "pottery-class", "2024-05-03", None, 2)
+
+
+def test_two_partners_rating_at_once_make_one_date(store: Store):
+    couple_id, _ = store.create_couple()
+    barrier = threading.Barrier(2)
+
+    def rate(partner: str) -> None:
+        barrier.wait()
+        store.add_date(couple_id, "picnic", "2024-06-01", **{f"rating_{partner}": 4 if partner == "a" else 2})
+
+    for _ in range(5):
+        threads = [threading.Thread(target=rate, args=(p,)) for p in "ab"]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    dates = store.list_dates(couple_id)
+    assert [(d["rating_a"], d["rating_b"]) for d in dates] == [(4, 2)] * 5
+
+
+def test_partner_tokens_say_whose_they_are(store: Store):
+    couple_id, token = store.create_couple()
+    other_id, other_token = store.create_couple()
+    assert store.token_role(couple_id, token) == "couple"
+    assert store.token_role(couple_id, "") is None
+    b = store.issue_partner_token(couple_id, "b")
+    a = store.issue_partner_token(couple_id, "a")
+    assert len({a, b, token}) == 3
+    assert (store.token_role(couple_id, a), store.token_role(couple_id, b)) == ("a", "b")
+    assert store.token_role(other_id, b) is None and store.token_role(couple_id, other_token) is None
+    assert store.verify_token(couple_id, token) and not store.verify_token(couple_id, b)
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT partner_b_hash FROM couples WHERE id = :id"), {"id": couple_id}).scalar()
+    assert stored.startswith("sha256$") and b not in stored
+    new_b = store.issue_partner_token(couple_id, "b")
+    assert store.token_role(couple_id, b) is None and store.token_role(couple_id, new_b) == "b"
+    store.set_couple_active(couple_id, False)
+    assert store.token_role(couple_id, new_b) is None
+    with pytest.raises(ValidationError, match="partner: must be 'a' or 'b', got 'c'"):
+        store.issue_partner_token(couple_id, "c")
+    with pytest.raises(UnknownCoupleError):
+        store.issue_partner_token("c_nobody", "a")
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -377,6 +450,8 @@ def test_delete_couple_leaves_no_row_anywhere(store: Store):
     kept, _ = store.create_couple()
     for couple in (gone, kept):
         store.add_date(couple, "picnic", "2024-05-01", 4, 5, idempotency_key="k")
+        store.add_date(couple, "bowling", "2024-05-02", 4, None)
+        store.add_date(couple, "bowling", "2024-05-02", None, 3, idempotency_key="completes")
         store.log_suggestions([{"couple_id": couple, "idea_id": "picnic", "rank": 1}])
         run = store.start_newsletter_run("2024-05-06", 1)
         store.record_sends(run, "2024-05-06", [{"couple_id": couple, "idea_id": "picnic", "rank": 1}])
@@ -394,9 +469,10 @@ def test_delete_couple_leaves_no_row_anywhere(store: Store):
                                          .where(table.c[column] == gone)).scalar()
                     assert found == 0, f"{table.name} still holds rows of the erased couple"
                     checked.append(table.name)
-    assert set(checked) == {"couples", "dates", "suggestions", "newsletter_sends", "session_epochs", "tonight_counts"}
+    assert set(checked) == {"couples", "dates", "suggestions", "newsletter_sends", "session_epochs", "tonight_counts",
+                            "rating_keys"}
     assert store.get_couple(gone) is None and store.list_dates(gone) == []
-    assert store.count_dates(kept) == 1 and store.sent_couples("2024-05-06") == {kept}
+    assert store.count_dates(kept) == 2 and store.sent_couples("2024-05-06") == {kept}
     assert len(store.recent_suggestions(kept)) == 1
 
 

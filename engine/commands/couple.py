@@ -1,4 +1,4 @@
-"""``dateideas suggest`` and ``dateideas rate``: the operator's view of one couple.
+"""``dateideas suggest``, ``rate`` and ``invite``: the operator's view of one couple.
 
 They call the same functions as the HTTP service (:func:`engine.serving.serve_tonight`,
 :func:`engine.serving.check_date_input`), on the store and live model of the
@@ -15,7 +15,7 @@ from ..context import SETTINGS, WEATHERS
 from .couples import known_couple as _known_couple
 from .couples import open_migrated as _open
 
-__all__ = ["rate", "suggest"]
+__all__ = ["invite", "rate", "suggest"]
 
 
 @click.command()
@@ -75,7 +75,12 @@ def suggest(couple: str, budget, minutes, setting, weather, kids: bool, k: int, 
 @click.option("--on", "on", metavar="YYYY-MM-DD", help="The day of the date (default today).")
 @click.option("--note", default="", help="A note (at most 2,000 characters).")
 def rate(couple: str, idea: str, rating: int, partner: str, on: str | None, note: str) -> None:
-    """Record that COUPLE did IDEA, with one partner's rating."""
+    """Record that COUPLE did IDEA, with one partner's rating.
+
+    If the other partner already rated IDEA on that day and this partner's
+    rating of it is missing, the rating completes that date (one date, both
+    ratings) instead of recording a second one.
+    """
     from ..catalog import load_catalog
     from ..serving import DateInputError, check_date_input
 
@@ -92,5 +97,29 @@ def rate(couple: str, idea: str, rating: int, partner: str, on: str | None, note
                                    clean["rating_b"], note=clean["note"], context=clean["context"])
     finally:
         store.close()
+    if record["completed"]:
+        other = "b" if partner == "a" else "a"
+        click.echo(f"completed date {record['id']}: {couple} did {idea} on {record['done_on']}, "
+                   f"partner {partner} rated it {rating} (partner {other}: {record[f'rating_{other}']})")
+        return
     click.echo(f"recorded date {record['id']}: {couple} did {idea} on {record['done_on']}, "
                f"partner {partner} rated it {rating}")
+
+
+@click.command()
+@click.argument("couple")
+@click.option("--partner", type=click.Choice(["a", "b"]), required=True, help="Whose sign-in it is.")
+def invite(couple: str, partner: str) -> None:
+    """Make a sign-in token of their own for one partner of COUPLE (shown once; replaces the old one).
+
+    The partner signs in with the couple id and this token on the pages, or
+    sends it as the bearer token of the couple's API routes: they rate only
+    for themselves and see the other's rating of a date once both rated.
+    """
+    _, store = _open()
+    try:
+        _known_couple(store, couple)
+        token = store.issue_partner_token(couple, partner)
+    finally:
+        store.close()
+    click.echo(f"partner {partner} of {couple} signs in with this token (shown once):\n{token}")
