@@ -44,6 +44,7 @@ from .context import Context
 from .dates import CoupleDates, as_dates_frame, mean_rating
 from .profiles import Profile, Profiles
 from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
+from .routine import routine_push
 
 __all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS"]
 
@@ -52,6 +53,8 @@ logger = logging.getLogger(__name__)
 #: list positions (0-based) where ``routine_weight`` trades enjoyment for breaking the routine:
 #: the two alternatives that complete tonight's default answer of three
 _ROUTINE_SLOTS = range(1, 3)
+#: list positions the couple's own push out of the routine (``routine_push``) reaches: tonight's three
+_PUSH_SLOTS = range(0, 3)
 
 LEARNERS = ("linear", "pairwise", "hgb")
 #: point-in-time targets are drawn first among ideas first done after this share of a couple's ideas
@@ -121,6 +124,14 @@ class EnjoymentModel(BaseEstimator):
         most]; every later idea goes by enjoyment again. 0 ranks by
         enjoyment alone. Chosen from the evaluation's trade-off curve
         (README).
+    routine_push : float in [0, 1], default=0.6
+        The most that a stuck couple is pushed out of its routine, on all
+        three of tonight's ideas including the first: at each of those steps
+        the weight above is raised to ``routine_push * P_c``, where ``P_c`` in
+        [0, 1] grows with how concentrated the couple's recent dates are and
+        how flat or low they rated those kinds (:mod:`engine.routine`). A
+        varied, well-loved history has ``P_c`` near 0 and is barely pushed.
+        0 switches the adaptive push off.
     diversity : float >= 0, default=0.05
         MMR penalty on similarity to ideas already in the list.
     repeat_penalty : float >= 0, default=0.5
@@ -166,7 +177,8 @@ class EnjoymentModel(BaseEstimator):
     random_state : int, default=0
     """
 
-    def __init__(self, learner: str = "linear", routine_weight: float = 0.24, diversity: float = 0.05,
+    def __init__(self, learner: str = "linear", routine_weight: float = 0.24, routine_push: float = 0.6,
+                 diversity: float = 0.05,
                  repeat_penalty: float = 0.5, repeat_days: int = 90, exploration: float = 0.0,
                  negatives: int = 6, target_share: float = 0.25, target_couples: int | None = 5_000,
                  training_history: str = "before",
@@ -176,6 +188,7 @@ class EnjoymentModel(BaseEstimator):
                  relevant_rating: float | None = None, random_state: int = 0):
         self.learner = learner
         self.routine_weight = routine_weight
+        self.routine_push = routine_push
         self.diversity = diversity
         self.repeat_penalty = repeat_penalty
         self.repeat_days = repeat_days
@@ -199,7 +212,9 @@ class EnjoymentModel(BaseEstimator):
         if self.learner not in LEARNERS:
             raise ValueError(f"learner must be one of {LEARNERS}, got {self.learner!r}")
         if not 0.0 <= float(self.routine_weight) <= 1.0:
-            raise ValueError(f"routine_weight must be in [0, 1], got {self.routine_weight}; 0.1 is the default")
+            raise ValueError(f"routine_weight must be in [0, 1], got {self.routine_weight}; 0.24 is the default")
+        if not 0.0 <= float(self.routine_push) <= 1.0:
+            raise ValueError(f"routine_push must be in [0, 1], got {self.routine_push}; 0.6 is the default")
         for name in ("diversity", "repeat_penalty", "exploration"):
             if float(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -516,13 +531,16 @@ class EnjoymentModel(BaseEstimator):
         top = np.maximum(enj.max(axis=1, keepdims=True), 1e-9)
         routine = F[..., FEATURE_NAMES.index("routine_distance")]
         score = enj / top
-        # the alternatives: (1 - w) * enjoyment + w * [a kind of date the couple does not do most],
-        # as a shift added to the enjoyment at those steps
-        w = float(self.routine_weight)
+        # tonight's ideas: (1 - w) * enjoyment + w * [a kind of date the couple does not do most], as a
+        # shift added to the enjoyment at those steps; w is routine_weight on the two alternatives,
+        # raised on all three to the couple's own push (routine_push * how stuck they are)
+        base = float(self.routine_weight)
+        pushed = float(self.routine_push) * routine_push(
+            feat.group_of_, len(feat.group_labels_), hist.done, hist.recent, hist.rated, hist.n_dates).push
         routine_shift = None
-        if w:
+        if base or pushed.any():
             outside = 1.0 - sum(F[..., FEATURE_NAMES.index(f"group_rank{i}")] for i in (1, 2, 3))
-            routine_shift = w * (outside - score)
+            routine_shift = outside - score
         # repeats: done recently (by days_since) and suggested recently
         since = F[..., FEATURE_NAMES.index("days_since")] * 365.0
         times = F[..., FEATURE_NAMES.index("times_done")]
@@ -557,8 +575,9 @@ class EnjoymentModel(BaseEstimator):
         rows = np.arange(n_c)
         for step in range(k):
             adjusted = score - self.diversity * max_sim
-            if routine_shift is not None and step in _ROUTINE_SLOTS:
-                adjusted = adjusted + routine_shift
+            if routine_shift is not None and step in _PUSH_SLOTS:
+                w = np.maximum(base if step in _ROUTINE_SLOTS else 0.0, pushed)
+                adjusted = adjusted + w[:, None] * routine_shift
             best = np.argmax(adjusted, axis=1)
             val = adjusted[rows, best]
             ok = np.isfinite(val)
