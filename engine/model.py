@@ -484,8 +484,8 @@ class EnjoymentModel(BaseEstimator):
              context: Context | None = None, exclude: dict[str, set[str]] | None = None,
              recently_suggested: dict[str, dict[str, float]] | None = None,
              distinct_groups: bool = False, seed: int | np.ndarray | None = None,
-             as_of_day: int | None = None, scored: tuple | None = None,
-             profiles: Profiles | None = None) -> Ranked:
+             as_of_day: int | np.ndarray | None = None, scored: tuple | None = None,
+             profiles: Profiles | None = None, allowed: np.ndarray | None = None) -> Ranked:
         """Rank ideas for couples: the one scoring path behind every caller.
 
         Parameters
@@ -505,13 +505,17 @@ class EnjoymentModel(BaseEstimator):
             At most one idea per category (the featurizer's group attribute).
         seed : int or array of int (n_couples,), optional
             Exploration seed(s); ignored when ``exploration`` is 0.
-        as_of_day : int, optional
-            Day number of the moment ranked (for "days since").
+        as_of_day : int or ndarray of int (n_couples,), optional
+            Day number of the moment ranked (for "days since"), or one per couple.
         scored : tuple, optional
             What ``enjoyment(history, couple_ids, as_of_day, profiles)`` returned
             for exactly these arguments (a caller's cache); read, never modified.
         profiles : mapping couple id -> Profile, optional
             Stated profiles (default: none, or a CoupleDates' own).
+        allowed : ndarray of bool (n_couples, n_ideas), optional
+            Per couple, the ideas its own constraints allow (each couple's
+            context, as :func:`engine.constraints.allowed_rows` gives them);
+            combined with ``context``'s.
         """
         check_is_fitted(self, "learner_")
         if k < 1:
@@ -559,7 +563,13 @@ class EnjoymentModel(BaseEstimator):
                 wts = np.fromiter(ideas.values(), dtype=float, count=len(ideas))
                 ok = pos >= 0
                 score[r, pos[ok]] -= self.repeat_penalty * wts[ok]
+        own = allowed
         allowed = np.broadcast_to(allowed_mask(self.catalog_, context), (n_c, n_i)).copy()
+        if own is not None:
+            if np.shape(own) != (n_c, n_i):
+                raise ValueError(f"allowed must have shape (n_couples, n_ideas) = {(n_c, n_i)}, "
+                                 f"got {np.shape(own)}")
+            allowed &= np.asarray(own, dtype=bool)
         if exclude:
             for c, ideas in exclude.items():
                 r = cindex.get(c)
