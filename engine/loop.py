@@ -172,7 +172,7 @@ def _check(name: str, value: Any, low: int) -> int:
 
 
 def run_loop(weeks: int = 26, couples: int = 2000, seeds: int = 3, retrain_every: int = 4,
-             policies: tuple[str, ...] = POLICIES, catalog: Catalog | None = None,
+             policies: tuple[str, ...] = POLICIES, catalog: Catalog | None = None, first_seed: int = 0,
              engine_params: dict[str, Any] | None = None, progress: bool = True,
              workdir: str | Path | None = None) -> dict[str, Any]:
     """Simulate ``weeks`` weeks of dates for ``couples`` couples under each policy.
@@ -183,7 +183,8 @@ def run_loop(weeks: int = 26, couples: int = 2000, seeds: int = 3, retrain_every
     couples : int, default=2000
         Simulated couples per seed (``simulate(couples, seed=s)``).
     seeds : int, default=3
-        Worlds 0 ... seeds-1; every policy sees the same couples, contexts and random numbers.
+        Worlds ``first_seed`` ... ``first_seed + seeds - 1``; every policy sees the same couples,
+        contexts and random numbers.
     retrain_every : int, default=4
         The engine (through :func:`engine.training.train_and_maybe_promote`) and the baselines
         are refitted on everything seen so far every this many weeks.
@@ -191,6 +192,8 @@ def run_loop(weeks: int = 26, couples: int = 2000, seeds: int = 3, retrain_every
         Any of :data:`POLICIES`.
     catalog : Catalog, optional
         Default the shipped catalog.
+    first_seed : int, default=0
+        The first world's seed (runs of one seed each can go side by side and be pooled).
     engine_params : dict, optional
         Parameters of the ``engine`` policy's model (default: its defaults).
     progress : bool, default=True
@@ -207,6 +210,7 @@ def run_loop(weeks: int = 26, couples: int = 2000, seeds: int = 3, retrain_every
     """
     weeks, couples = _check("weeks", weeks, 1), _check("couples", couples, 1)
     seeds, retrain_every = _check("seeds", seeds, 1), _check("retrain_every", retrain_every, 1)
+    first_seed = _check("first_seed", first_seed, 0)
     unknown = [p for p in policies if p not in POLICIES]
     if unknown or not policies:
         raise ValueError(f"unknown policy {unknown[0] if unknown else None!r}; choose from {', '.join(POLICIES)}")
@@ -218,7 +222,7 @@ def run_loop(weeks: int = 26, couples: int = 2000, seeds: int = 3, retrain_every
     retrains: dict[str, list[int]] = {}
     try:
         with tqdm(total=seeds * weeks, desc="loop", unit="week", disable=not progress) as bar:
-            for seed in range(seeds):
+            for seed in range(first_seed, first_seed + seeds):
                 result = _one_seed(seed, weeks, couples, retrain_every, policies, catalog, pillars,
                                    dict(engine_params or {}), root / f"seed{seed}", bar)
                 for p in policies:
@@ -230,8 +234,8 @@ def run_loop(weeks: int = 26, couples: int = 2000, seeds: int = 3, retrain_every
     finally:
         if own_tmp:
             shutil.rmtree(root, ignore_errors=True)
-    out: dict[str, Any] = {"weeks": weeks, "couples": couples, "seeds": seeds, "retrain_every": retrain_every,
-                           "policies": {}}
+    out: dict[str, Any] = {"weeks": weeks, "couples": couples, "seeds": seeds, "first_seed": first_seed,
+                           "retrain_every": retrain_every, "policies": {}}
     for p in policies:
         rows = per_seed[p]
         summary: dict[str, Any] = {m: float(np.mean([r[m] for r in rows])) for m in METRICS}

@@ -44,7 +44,7 @@ def _table(result: dict) -> str:
               help="Held-out rating counted as relevant [default: 4 for synthetic, "
                    "the top of the dataset's rating scale for a folder].")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed of the simulated world (--data synthetic).")
+              help="Seed of the simulated world (--data synthetic); with --loop the first world's.")
 @click.option("--catalog", "catalog_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Catalog for --data synthetic (default: the shipped catalog).")
 @click.option("--json", "as_json", is_flag=True,
@@ -80,7 +80,7 @@ def evaluate(data: str, n_couples: int | None, k: int, seeds: int, relevant: flo
 
     progress = not no_progress
     if loop:
-        _loop(data, n_couples, seeds, weeks, retrain_every, catalog_path, as_json, report, progress)
+        _loop(data, n_couples, seeds, seed, weeks, retrain_every, catalog_path, as_json, report, progress)
         return
     if data == "synthetic":
         from ..simulator import simulate
@@ -139,7 +139,7 @@ _LOOP_COLUMNS = ("enjoyment", "enjoyment_less_happy", "outside_routine", "pillar
                  "satisfaction_up_share")
 
 
-def _loop(data: str, n_couples: int | None, seeds: int, weeks: int, retrain_every: int,
+def _loop(data: str, n_couples: int | None, seeds: int, seed: int, weeks: int, retrain_every: int,
           catalog_path: Path | None, as_json: bool, report: Path | None, progress: bool) -> None:
     from ..catalog import CatalogError, load_catalog
     from ..loop import run_loop
@@ -153,13 +153,14 @@ def _loop(data: str, n_couples: int | None, seeds: int, weeks: int, retrain_ever
         raise click.ClickException(str(exc)) from exc
     couples = n_couples or _SYNTHETIC_COUPLES
     result = run_loop(weeks=weeks, couples=couples, seeds=seeds, retrain_every=retrain_every,
-                      catalog=catalog, progress=progress)
+                      catalog=catalog, first_seed=seed, progress=progress)
     if report is not None:
         from ..loop_report import write_loop_report
 
         write_loop_report(report, result, notes=[
             f"dateideas evaluate --loop --weeks {weeks} --couples {couples} --seeds {seeds} "
-            f"--retrain-every {retrain_every}; worlds simulate(couples, seed=s) for s < seeds; "
+            f"--retrain-every {retrain_every} --seed {seed}; worlds simulate(couples, seed=s) for "
+            f"s = {seed} ... {seed + seeds - 1}; "
             "every policy on the same couples, contexts and random numbers."])
     if as_json:
         click.echo(json.dumps(result, indent=2))
