@@ -11,9 +11,15 @@ import weakref
 import numpy as np
 
 from .catalog import Catalog
+from dataclasses import replace
+
 from .context import BAD_WEATHER, SEASONS, TIMES_OF_DAY, Context
 
-__all__ = ["allowed_mask", "allowed_rows", "violations"]
+__all__ = ["BARRIERS", "allowed_mask", "allowed_rows", "violations", "with_profile"]
+
+#: words in an idea's ``accessibility`` note that name a barrier: a couple that stated
+#: accessibility needs is never offered such an idea
+BARRIERS = ("not suited", "not suitable", "stairs", "steps", "steep", "climb", "ladder", "uneven", "cellar")
 
 
 def allowed_mask(catalog: Catalog, context: Context | None) -> np.ndarray:
@@ -41,13 +47,32 @@ def allowed_mask(catalog: Catalog, context: Context | None) -> np.ndarray:
         kids=np.array([bool(ctx.kids)]),
         season=None if not ctx.season else np.array([SEASONS.index(ctx.season)]),
         times=times,
+        accessible=np.array([ctx.accessible]),
     )[0]
+
+
+def with_profile(context: Context, profile) -> Context:
+    """``context`` with the hard constraints a couple's stated profile adds.
+
+    A couple whose profile says it has kids gets kid-friendly ideas unless the
+    request said ``kids`` (true or false); a couple that stated accessibility
+    needs gets no idea whose accessibility note names a barrier
+    (:data:`BARRIERS`). ``profile`` is an :class:`engine.profiles.Profile` (or None).
+    """
+    if profile is None:
+        return context
+    changes = {}
+    if context.kids is None and getattr(profile, "kids", None):
+        changes["kids"] = True
+    if getattr(profile, "accessibility_needs", None) and not context.accessible:
+        changes["accessible"] = True
+    return replace(context, **changes) if changes else context
 
 
 def allowed_rows(catalog: Catalog, *, budget: np.ndarray | None = None, minutes: np.ndarray | None = None,
                  home: np.ndarray | None = None, bad_weather: np.ndarray | None = None,
                  kids: np.ndarray | None = None, season: np.ndarray | None = None,
-                 times: np.ndarray | None = None) -> np.ndarray:
+                 times: np.ndarray | None = None, accessible: np.ndarray | None = None) -> np.ndarray:
     """The rules of :func:`allowed_mask` for many contexts at once, one row each.
 
     Every argument is an array with one entry per context (length n), or
@@ -55,14 +80,15 @@ def allowed_rows(catalog: Catalog, *, budget: np.ndarray | None = None, minutes:
     tier; NaN = any), ``minutes`` (NaN = any), ``home`` (float: 1 home only,
     0 out only, NaN either), ``bad_weather`` (bool), ``kids`` (bool, along),
     ``season`` (index into :data:`SEASONS`; -1 = any) and ``times`` (n, 4)
-    bool over :data:`TIMES_OF_DAY` (a row of all True = any).
+    bool over :data:`TIMES_OF_DAY` (a row of all True = any), ``accessible``
+    (bool: no idea whose accessibility note names a barrier).
 
     Returns
     -------
     ndarray of shape (n, n_ideas), bool
     """
     arrays = _arrays(catalog)
-    given = [a for a in (budget, minutes, home, bad_weather, kids, season, times) if a is not None]
+    given = [a for a in (budget, minutes, home, bad_weather, kids, season, times, accessible) if a is not None]
     n = len(given[0]) if given else 1
     mask = np.ones((n, len(catalog)), dtype=bool)
     if budget is not None and "cost" in arrays:
@@ -83,6 +109,8 @@ def allowed_rows(catalog: Catalog, *, budget: np.ndarray | None = None, minutes:
         mask &= (s[:, None] < 0) | arrays["seasons"][:, np.maximum(s, 0)].T
     if times is not None and "time_of_day" in arrays:
         mask &= (np.asarray(times, dtype=bool).astype(np.int8) @ arrays["time_of_day"].T.astype(np.int8)) > 0
+    if accessible is not None and "barrier" in arrays:
+        mask &= ~(np.asarray(accessible, dtype=bool)[:, None] & arrays["barrier"][None, :])
     return mask
 
 
@@ -109,6 +137,9 @@ def _arrays(catalog: Catalog) -> dict:
     if "seasons" in frame:
         out["seasons"] = np.array([[season in s for season in SEASONS] for s in frame["seasons"]],
                                   dtype=bool).reshape(len(frame), len(SEASONS))
+    if "accessibility" in frame:
+        notes = frame["accessibility"].fillna("").astype(str).str.lower()
+        out["barrier"] = np.array([any(word in note for word in BARRIERS) for note in notes], dtype=bool)
     if "time_of_day" in frame:
         # an idea without a time of day works at any time
         out["time_of_day"] = np.array([[t in s for t in TIMES_OF_DAY] if len(s) else [True] * len(TIMES_OF_DAY)
@@ -135,6 +166,8 @@ def violations(idea: dict, context: Context) -> list[str]:
         out.append("kids")
     if ctx.season and "seasons" in idea and ctx.season not in idea["seasons"]:
         out.append("season")
+    if ctx.accessible and any(word in str(idea.get("accessibility") or "").lower() for word in BARRIERS):
+        out.append("accessibility")
     if ctx.time_of_day is not None and idea.get("time_of_day") and \
             not set(ctx.time_of_day).intersection(idea["time_of_day"]):
         out.append("time_of_day")

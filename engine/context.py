@@ -65,8 +65,10 @@ class Context:
         ``home`` allows only home ideas; ``out`` allows out and away ideas.
     weather : str or None
         One of :data:`WEATHERS`; rain, snow or storm excludes weather-dependent ideas.
-    kids : bool
-        Kids come along: only kid-friendly ideas.
+    kids : bool or None
+        Kids come along: only kid-friendly ideas. None = the request did not
+        say (a couple whose profile says it has kids then gets kid-friendly
+        ideas, :func:`engine.constraints.with_profile`).
     season : str
         One of :data:`SEASONS`; ideas must list it. Default: from ``day``.
     day : datetime.date
@@ -82,10 +84,12 @@ class Context:
     minutes: int | None = None
     setting: str | None = None
     weather: str | None = None
-    kids: bool = False
+    kids: bool | None = None
     season: str | None = None
     day: _dt.date | None = None
     time_of_day: tuple[str, ...] | None = None
+    #: only ideas without a stated access barrier (a couple's stated accessibility needs)
+    accessible: bool = False
 
     def resolved(self) -> "Context":
         """A copy with ``day`` and ``season`` filled in (itself when both are set: it is immutable)."""
@@ -98,8 +102,9 @@ class Context:
         """JSON-ready dict (day as ISO string)."""
         ctx = self.resolved()
         return {"budget": ctx.budget, "minutes": ctx.minutes, "setting": ctx.setting, "weather": ctx.weather,
-                "kids": ctx.kids, "season": ctx.season, "day": ctx.day.isoformat(),
-                "time_of_day": None if ctx.time_of_day is None else list(ctx.time_of_day)}
+                "kids": bool(ctx.kids), "season": ctx.season, "day": ctx.day.isoformat(),
+                "time_of_day": None if ctx.time_of_day is None else list(ctx.time_of_day),
+                "accessible": ctx.accessible}
 
 
 def _int(field: str, raw: Any, lo: int, hi: int, what: str) -> int:

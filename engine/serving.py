@@ -39,6 +39,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .constraints import with_profile
 from .context import Context, season_of
 from .recommender import Recommender, Suggestion
 
@@ -182,6 +183,7 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
     prefix = key + ":"
     reads = store.tonight_reads(couple_id, today, today - _dt.timedelta(days=RECENT_DAYS), prefix)
     history, before, keys = reads.history, reads.served_before, reads.keys_today
+    ctx = with_profile(ctx, getattr(history, "profile", None))  # kids, accessibility needs: hard constraints
     used = [int(rkey[len(prefix):]) for rkey in keys]
     n = (max(used) + int(another)) if used else 0
     weights = recent_weights([{"idea_id": idea, "served_on": day} for idea, day in before], today)

@@ -116,6 +116,8 @@ def _schemas() -> dict[str, Any]:
                 "time_of_day": {"type": "array", "nullable": True,
                                 "items": {"type": "string", "enum": list(TIMES_OF_DAY)},
                                 "description": "times of day allowed; null = any"},
+                "accessible": {"type": "boolean",
+                               "description": "the couple stated accessibility needs: no idea with a stated barrier"},
             },
         },
         "Tonight": {

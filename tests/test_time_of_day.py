@@ -92,3 +92,37 @@ def test_tonight_api_serves_evening_ideas_by_default_and_the_time_asked_for(clie
     assert bad.status_code == 400
     assert bad.get_json()["error"]["field"] == "time_of_day"
     assert "time_of_day must be one of morning, afternoon, evening, night" in bad.get_json()["error"]["message"]
+
+
+# --------------------------------------------------------------------------- the profile's kids and needs
+
+
+def test_a_stated_profile_adds_kids_and_accessibility_as_hard_constraints(catalog):
+    from engine.constraints import BARRIERS, with_profile
+    from engine.profiles import Profile
+
+    ctx = parse_context({"day": "2026-06-05"})[0]
+    stated = Profile(kids=True, accessibility_needs="wheelchair user")
+    assert with_profile(ctx, stated).kids is True
+    # the request said no kids tonight: that wins
+    assert with_profile(parse_context({"day": "2026-06-05", "kids": "false"})[0], stated).kids is False
+    assert with_profile(ctx, Profile(interests=("outdoors",))) == ctx
+    mask = allowed_mask(catalog, with_profile(ctx, stated))
+    notes = catalog.frame["accessibility"].fillna("").str.lower()
+    barrier = np.array([any(w in n for w in BARRIERS) for n in notes])
+    assert barrier.sum() >= 10 and not (mask & barrier).any()
+    assert catalog.frame["kid_friendly"].to_numpy()[mask].all()
+    assert (allowed_mask(catalog, ctx) & barrier).any()
+
+
+def test_tonight_api_applies_the_stated_kids_and_accessibility_needs(client, catalog):
+    from engine.constraints import BARRIERS
+
+    body = client.post("/v1/couples", json={"profile": {"kids": True, "accessibility_needs": "no stairs"}}).get_json()
+    headers = {"Authorization": f"Bearer {body['token']}"}
+    r = client.get(f"/v1/couples/{body['id']}/tonight?k=10", headers=headers).get_json()
+    ideas = [r["suggestion"]["idea_id"]] + [s["idea_id"] for s in r["alternatives"]]
+    frame = catalog.frame.loc[ideas]
+    assert frame["kid_friendly"].all()
+    assert not any(any(w in str(n).lower() for w in BARRIERS) for n in frame["accessibility"])
+    assert r["context"]["kids"] is True and r["context"]["accessible"] is True

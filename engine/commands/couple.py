@@ -38,13 +38,14 @@ def _known_couple(store, couple_id: str) -> None:
 @click.option("--minutes", type=click.IntRange(15, 1440), help="Time available tonight.")
 @click.option("--setting", type=click.Choice(SETTINGS), help="home, or out (includes away).")
 @click.option("--weather", type=click.Choice(WEATHERS), help="Rain, snow and storm exclude weather-dependent ideas.")
-@click.option("--kids", is_flag=True, help="Kids come along: kid-friendly ideas only.")
+@click.option("--kids/--no-kids", default=None,
+              help="Kids come along: kid-friendly ideas only [default: what the couple's profile says].")
 @click.option("--time-of-day", "time_of_day", type=click.Choice(TIMES_OF_DAY),
               help="When the date happens [default: tonight, evening or night ideas].")
 @click.option("--k", "k", type=click.IntRange(1, 10), default=3, show_default=True, help="Ideas to show.")
 @click.option("--another", is_flag=True, help="Move on to the next ideas for the same request today.")
 @click.option("--json", "as_json", is_flag=True, help="Print the HTTP service's JSON.")
-def suggest(couple: str, budget, minutes, setting, weather, kids: bool, time_of_day, k: int, another: bool,
+def suggest(couple: str, budget, minutes, setting, weather, kids: bool | None, time_of_day, k: int, another: bool,
             as_json: bool) -> None:
     """Tonight's suggestion for COUPLE (logged like the service's)."""
     from ..context import ContextError, parse_context
