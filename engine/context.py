@@ -15,6 +15,8 @@ __all__ = [
     "BAD_WEATHER",
     "SEASONS",
     "SETTINGS",
+    "TIMES_OF_DAY",
+    "TONIGHT",
     "WEATHERS",
     "Context",
     "ContextError",
@@ -27,7 +29,11 @@ SETTINGS = ("home", "out")
 WEATHERS = ("clear", "cloudy", "hot", "cold", "rain", "snow", "storm")
 BAD_WEATHER = frozenset({"rain", "snow", "storm"})
 SEASONS = ("spring", "summer", "autumn", "winter")
-_FIELDS = ("budget", "minutes", "setting", "weather", "kids", "k", "season", "day", "another")
+#: the values of an idea's ``time_of_day`` and of the ``time_of_day`` parameter
+TIMES_OF_DAY = ("morning", "afternoon", "evening", "night")
+#: what "tonight" means when the request does not say: evening or night
+TONIGHT = ("evening", "night")
+_FIELDS = ("budget", "minutes", "setting", "weather", "kids", "k", "season", "day", "another", "time_of_day")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -59,21 +65,31 @@ class Context:
         ``home`` allows only home ideas; ``out`` allows out and away ideas.
     weather : str or None
         One of :data:`WEATHERS`; rain, snow or storm excludes weather-dependent ideas.
-    kids : bool
-        Kids come along: only kid-friendly ideas.
+    kids : bool or None
+        Kids come along: only kid-friendly ideas. None = the request did not
+        say (a couple whose profile says it has kids then gets kid-friendly
+        ideas, :func:`engine.constraints.with_profile`).
     season : str
         One of :data:`SEASONS`; ideas must list it. Default: from ``day``.
     day : datetime.date
         The evening in question (default today).
+    time_of_day : tuple of str or None
+        Times of day allowed (values of :data:`TIMES_OF_DAY`); an idea must
+        work at one of them. None = any time (the newsletter's weekend picks);
+        :func:`parse_context` gives tonight's requests :data:`TONIGHT` unless
+        they say ``time_of_day``.
     """
 
     budget: int | None = None
     minutes: int | None = None
     setting: str | None = None
     weather: str | None = None
-    kids: bool = False
+    kids: bool | None = None
     season: str | None = None
     day: _dt.date | None = None
+    time_of_day: tuple[str, ...] | None = None
+    #: only ideas without a stated access barrier (a couple's stated accessibility needs)
+    accessible: bool = False
 
     def resolved(self) -> "Context":
         """A copy with ``day`` and ``season`` filled in (itself when both are set: it is immutable)."""
@@ -86,7 +102,9 @@ class Context:
         """JSON-ready dict (day as ISO string)."""
         ctx = self.resolved()
         return {"budget": ctx.budget, "minutes": ctx.minutes, "setting": ctx.setting, "weather": ctx.weather,
-                "kids": ctx.kids, "season": ctx.season, "day": ctx.day.isoformat()}
+                "kids": bool(ctx.kids), "season": ctx.season, "day": ctx.day.isoformat(),
+                "time_of_day": None if ctx.time_of_day is None else list(ctx.time_of_day),
+                "accessible": ctx.accessible}
 
 
 def _int(field: str, raw: Any, lo: int, hi: int, what: str) -> int:
@@ -123,7 +141,8 @@ def parse_context(params: Mapping[str, Any], *, allowed: tuple[str, ...] = _FIEL
         ``budget`` (0-3), ``minutes`` (15-1440), ``setting`` (home|out),
         ``weather`` (one of :data:`WEATHERS`), ``kids`` (true|false),
         ``season``, ``day`` (YYYY-MM-DD), ``k`` (1-``max_k``), ``another``
-        (true|false). ``params`` is not modified.
+        (true|false), ``time_of_day`` (morning|afternoon|evening|night;
+        default: evening or night, :data:`TONIGHT`). ``params`` is not modified.
     allowed : tuple of str
         Keys accepted; any other key raises :class:`ContextError`.
 
@@ -143,6 +162,7 @@ def parse_context(params: Mapping[str, Any], *, allowed: tuple[str, ...] = _FIEL
         raise ContextError(unknown[0], f"unknown parameter {unknown[0]!r}; allowed: {', '.join(allowed)}")
     values: dict[str, Any] = {}
     options: dict[str, Any] = {"k": 3, "another": False}
+    values["time_of_day"] = TONIGHT
     for key, raw in params.items():
         if raw is None:
             continue
@@ -168,6 +188,10 @@ def parse_context(params: Mapping[str, Any], *, allowed: tuple[str, ...] = _FIEL
             if raw not in SEASONS:
                 raise ContextError(key, f"season must be one of {', '.join(SEASONS)}, got {raw!r}")
             values[key] = raw
+        elif key == "time_of_day":
+            if raw not in TIMES_OF_DAY:
+                raise ContextError(key, f"time_of_day must be one of {', '.join(TIMES_OF_DAY)}, got {raw!r}")
+            values[key] = (raw,)
         elif key == "day":
             if isinstance(raw, _dt.date):
                 values[key] = raw

@@ -51,6 +51,7 @@ from .context import Context
 from .dates import CoupleDates, as_dates_frame, mean_rating
 from .profiles import Profile, Profiles
 from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
+from .routine import routine_push
 
 __all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS", "together"]
 
@@ -59,6 +60,8 @@ logger = logging.getLogger(__name__)
 #: list positions (0-based) where ``routine_weight`` trades enjoyment for breaking the routine:
 #: the two alternatives that complete tonight's default answer of three
 _ROUTINE_SLOTS = range(1, 3)
+#: list positions the couple's own push out of the routine (``routine_push``) reaches: tonight's three
+_PUSH_SLOTS = range(0, 3)
 
 LEARNERS = ("linear", "pairwise", "hgb")
 #: point-in-time targets are drawn first among ideas first done after this share of a couple's ideas
@@ -159,6 +162,14 @@ class EnjoymentModel(BaseEstimator):
         most]; every later idea goes by enjoyment again. 0 ranks by
         enjoyment alone. Chosen from the evaluation's trade-off curve
         (README).
+    routine_push : float in [0, 1], default=0.6
+        The most that a stuck couple is pushed out of its routine, on all
+        three of tonight's ideas including the first: at each of those steps
+        the weight above is raised to ``routine_push * P_c``, where ``P_c`` in
+        [0, 1] grows with how concentrated the couple's recent dates are and
+        how flat or low they rated those kinds (:mod:`engine.routine`). A
+        varied, well-loved history has ``P_c`` near 0 and is barely pushed.
+        0 switches the adaptive push off.
     diversity : float >= 0, default=0.05
         MMR penalty on similarity to ideas already in the list.
     repeat_penalty : float >= 0, default=0.5
@@ -220,7 +231,8 @@ class EnjoymentModel(BaseEstimator):
     random_state : int, default=0
     """
 
-    def __init__(self, learner: str = "linear", routine_weight: float = 0.24, diversity: float = 0.05,
+    def __init__(self, learner: str = "linear", routine_weight: float = 0.24, routine_push: float = 0.6,
+                 diversity: float = 0.05,
                  repeat_penalty: float = 0.5, repeat_days: int = 90, exploration: float = 0.0,
                  gap_penalty: float = 0.4, partner_targets: bool = True,
                  negatives: int = 6, target_share: float = 0.25, target_couples: int | None = 5_000,
@@ -231,6 +243,7 @@ class EnjoymentModel(BaseEstimator):
                  relevant_rating: float | None = None, random_state: int = 0):
         self.learner = learner
         self.routine_weight = routine_weight
+        self.routine_push = routine_push
         self.diversity = diversity
         self.repeat_penalty = repeat_penalty
         self.repeat_days = repeat_days
@@ -256,7 +269,9 @@ class EnjoymentModel(BaseEstimator):
         if self.learner not in LEARNERS:
             raise ValueError(f"learner must be one of {LEARNERS}, got {self.learner!r}")
         if not 0.0 <= float(self.routine_weight) <= 1.0:
-            raise ValueError(f"routine_weight must be in [0, 1], got {self.routine_weight}; 0.1 is the default")
+            raise ValueError(f"routine_weight must be in [0, 1], got {self.routine_weight}; 0.24 is the default")
+        if not 0.0 <= float(self.routine_push) <= 1.0:
+            raise ValueError(f"routine_push must be in [0, 1], got {self.routine_push}; 0.6 is the default")
         for name in ("diversity", "repeat_penalty", "exploration"):
             if float(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -570,8 +585,8 @@ class EnjoymentModel(BaseEstimator):
              context: Context | None = None, exclude: dict[str, set[str]] | None = None,
              recently_suggested: dict[str, dict[str, float]] | None = None,
              distinct_groups: bool = False, seed: int | np.ndarray | None = None,
-             as_of_day: int | None = None, scored: tuple | None = None,
-             profiles: Profiles | None = None) -> Ranked:
+             as_of_day: int | np.ndarray | None = None, scored: tuple | None = None,
+             profiles: Profiles | None = None, allowed: np.ndarray | None = None) -> Ranked:
         """Rank ideas for couples: the one scoring path behind every caller.
 
         Parameters
@@ -591,13 +606,17 @@ class EnjoymentModel(BaseEstimator):
             At most one idea per category (the featurizer's group attribute).
         seed : int or array of int (n_couples,), optional
             Exploration seed(s); ignored when ``exploration`` is 0.
-        as_of_day : int, optional
-            Day number of the moment ranked (for "days since").
+        as_of_day : int or ndarray of int (n_couples,), optional
+            Day number of the moment ranked (for "days since"), or one per couple.
         scored : tuple, optional
             What ``enjoyment(history, couple_ids, as_of_day, profiles)`` returned
             for exactly these arguments (a caller's cache); read, never modified.
         profiles : mapping couple id -> Profile, optional
             Stated profiles (default: none, or a CoupleDates' own).
+        allowed : ndarray of bool (n_couples, n_ideas), optional
+            Per couple, the ideas its own constraints allow (each couple's
+            context, as :func:`engine.constraints.allowed_rows` gives them);
+            combined with ``context``'s.
         """
         check_is_fitted(self, "learner_")
         if k < 1:
@@ -618,13 +637,16 @@ class EnjoymentModel(BaseEstimator):
         top = np.maximum(enj.max(axis=1, keepdims=True), 1e-9)
         routine = F[..., FEATURE_NAMES.index("routine_distance")]
         score = enj / top
-        # the alternatives: (1 - w) * enjoyment + w * [a kind of date the couple does not do most],
-        # as a shift added to the enjoyment at those steps
-        w = float(self.routine_weight)
+        # tonight's ideas: (1 - w) * enjoyment + w * [a kind of date the couple does not do most], as a
+        # shift added to the enjoyment at those steps; w is routine_weight on the two alternatives,
+        # raised on all three to the couple's own push (routine_push * how stuck they are)
+        base = float(self.routine_weight)
+        pushed = float(self.routine_push) * routine_push(
+            feat.group_of_, len(feat.group_labels_), hist.done, hist.recent, hist.rated, hist.n_dates).push
         routine_shift = None
-        if w:
+        if base or pushed.any():
             outside = 1.0 - sum(F[..., FEATURE_NAMES.index(f"group_rank{i}")] for i in (1, 2, 3))
-            routine_shift = w * (outside - score)
+            routine_shift = outside - score
         # repeats: done recently (by days_since) and suggested recently
         since = F[..., FEATURE_NAMES.index("days_since")] * 365.0
         times = F[..., FEATURE_NAMES.index("times_done")]
@@ -643,7 +665,13 @@ class EnjoymentModel(BaseEstimator):
                 wts = np.fromiter(ideas.values(), dtype=float, count=len(ideas))
                 ok = pos >= 0
                 score[r, pos[ok]] -= self.repeat_penalty * wts[ok]
+        own = allowed
         allowed = np.broadcast_to(allowed_mask(self.catalog_, context), (n_c, n_i)).copy()
+        if own is not None:
+            if np.shape(own) != (n_c, n_i):
+                raise ValueError(f"allowed must have shape (n_couples, n_ideas) = {(n_c, n_i)}, "
+                                 f"got {np.shape(own)}")
+            allowed &= np.asarray(own, dtype=bool)
         if exclude:
             for c, ideas in exclude.items():
                 r = cindex.get(c)
@@ -659,8 +687,9 @@ class EnjoymentModel(BaseEstimator):
         rows = np.arange(n_c)
         for step in range(k):
             adjusted = score - self.diversity * max_sim
-            if routine_shift is not None and step in _ROUTINE_SLOTS:
-                adjusted = adjusted + routine_shift
+            if routine_shift is not None and step in _PUSH_SLOTS:
+                w = np.maximum(base if step in _ROUTINE_SLOTS else 0.0, pushed)
+                adjusted = adjusted + w[:, None] * routine_shift
             best = np.argmax(adjusted, axis=1)
             val = adjusted[rows, best]
             ok = np.isfinite(val)

@@ -55,16 +55,30 @@ class Profile:
     home : tuple (latitude, longitude) or None
         Where the couple lives; given as anything
         :func:`engine.geo.parse_location` accepts (a ``ValueError`` otherwise).
+    kids : bool or None
+        The couple has kids (hard constraint: tonight's ideas are kid-friendly
+        unless the request says ``kids=false``; :func:`engine.constraints.with_profile`).
+    accessibility_needs : str or None
+        Stated needs (hard constraint: no idea whose accessibility note names a
+        barrier such as stairs or climbing). Neither changes the model's scores.
     """
 
     interests: tuple[str, ...] = ()
     budget_ceiling: int | None = None
     home: tuple[float, float] | None = None
+    kids: bool | None = None
+    accessibility_needs: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "interests", labels(self.interests))
         object.__setattr__(self, "budget_ceiling", budget_ceiling(self.budget_ceiling))
         object.__setattr__(self, "home", parse_location(self.home))
+        kids = None if _missing(self.kids) else self.kids
+        if kids is not None and not isinstance(kids, bool):
+            kids = str(kids).strip().lower() in ("true", "1", "yes")
+        object.__setattr__(self, "kids", kids)
+        needs = None if _missing(self.accessibility_needs) else str(self.accessibility_needs).strip()
+        object.__setattr__(self, "accessibility_needs", needs or None)
 
     def __bool__(self) -> bool:
         return bool(self.interests) or self.budget_ceiling is not None or self.home is not None
@@ -113,7 +127,8 @@ def from_record(record: Mapping[str, Any] | None) -> Profile:
     """The :class:`Profile` in a stored profile or a couples-table row (other keys are ignored)."""
     if not record:
         return NO_PROFILE
-    return Profile(record.get("interests"), record.get("budget_ceiling"), record.get("home"))
+    return Profile(record.get("interests"), record.get("budget_ceiling"), record.get("home"),
+                   record.get("kids"), record.get("accessibility_needs"))
 
 
 def from_couples(couples: pd.DataFrame | None) -> dict[str, Profile]:

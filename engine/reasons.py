@@ -12,6 +12,7 @@ import numpy as np
 
 from .features import FEATURE_NAMES, Histories
 from .geo import distances_km
+from .routine import routine_push
 
 __all__ = ["explain", "left_out"]
 
@@ -35,6 +36,10 @@ def left_out(pick: np.ndarray, favourite: np.ndarray) -> bool:
         return False
     gap_pick, gap_fav = abs(pick[0] - pick[1]), abs(favourite[0] - favourite[1])
     return bool(gap_fav - gap_pick >= _LEFT_OUT_GAP and pick.min() > favourite.min())
+
+
+#: a couple pushed at least this hard out of its routine (engine.routine) is told why
+_PUSH_SAYS = 0.5
 
 
 def _weeks(days: float) -> str:
@@ -109,7 +114,8 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
             reasons.append((0.1, f"couples rate it {stars:.1f} of {hi:g} on average"))
     reasons.sort(key=lambda r: -r[0])
     out = [reasons[0][1]]
-    routine = _routine_reason(model, hist, row, position, features, as_of_day)
+    routine = _push_reason(model, hist, row, position) or \
+        _routine_reason(model, hist, row, position, features, as_of_day)
     if routine:
         out.append(routine)
     elif len(reasons) > 1:
@@ -132,6 +138,31 @@ def _near_reason(feat, hist: Histories, row: int, position: int) -> str | None:
     if km > _NEAR_KM:
         return None
     return "under a kilometre from home" if km < 1 else f"{km:.1f} km from home"
+
+
+def _push_reason(model, hist: Histories, row: int, position: int) -> str | None:
+    """Why a stuck couple gets an idea outside its routine: "you have done X 18 times; try something new".
+
+    Said when the couple's push out of the routine (:func:`engine.routine.routine_push`) is at least
+    :data:`_PUSH_SAYS` and the idea is not of one of its most done kinds. X is the couple's most done
+    idea when it is at least a third of their dates, else their most done kinds.
+    """
+    if float(getattr(model, "routine_push", 0.0) or 0.0) == 0.0 or hist.n_dates[row] == 0:
+        return None
+    feat = model.featurizer_
+    sl = slice(row, row + 1)
+    state = routine_push(feat.group_of_, len(feat.group_labels_), hist.done[sl], hist.recent[sl],
+                         hist.rated[sl], hist.n_dates[sl])
+    top = [int(g) for g in state.top_kinds[0] if g >= 0]
+    if state.push[0] < _PUSH_SAYS or feat.group_of_[position] in top:
+        return None
+    done = hist.done[row]
+    best = int(np.argmax(done))
+    if done[best] * 3 >= hist.n_dates[row]:
+        return f"you have done {model._titles()[best]} {int(done[best])} times; try something new"
+    labels = [str(feat.group_labels_[g]).replace("-", " ") for g in top[:2]]
+    times = int(sum(state.kind_counts[0, g] for g in top[:2]))
+    return f"you have done {' and '.join(labels)} {times} times; try something new"
 
 
 def _routine_reason(model, hist: Histories, row: int, position: int, features: np.ndarray,

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 from matplotlib.figure import Figure
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["render_report", "write_page", "write_report"]
 
 #: metric -> (label, higher is better?)
 _LABELS = {
@@ -253,8 +253,12 @@ def write_report(path: str | Path, result: dict[str, Any],
     Path
         The written file.
     """
+    return write_page(path, render_report(result, curve, **kwargs))
+
+
+def write_page(path: str | Path, page: str) -> Path:
+    """Write an HTML ``page`` to ``path`` atomically (a temporary file, then a rename); returns the path."""
     path = Path(path)
-    page = render_report(result, curve, **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=path.parent)
     try:

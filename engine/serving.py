@@ -42,6 +42,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .constraints import with_profile
 from .context import Context, season_of
 from .dates import DayError, check_day
 from .recommender import Recommender, Suggestion
@@ -220,6 +221,7 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
         raise AnotherLimitError(another_limit)
     reads = store.tonight_reads(couple_id, today, today - _dt.timedelta(days=RECENT_DAYS), key)
     history, before = reads.history, reads.served_before
+    ctx = with_profile(ctx, getattr(history, "profile", None))  # kids, accessibility needs: hard constraints
     n = moved if another else reads.another_today
     weights = recent_weights([{"idea_id": idea, "served_on": day} for idea, day in before], today)
     # the same rows, context and weights as a request already ranked by this model: its list, from the cache.

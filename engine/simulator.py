@@ -277,12 +277,18 @@ class _Couples:
     b: np.ndarray          # (n,)
     w: np.ndarray          # (n, n_features)
     delta: np.ndarray      # (n, n_features) mean partner offset (delta_a + delta_b) / 2
-    half_gap: np.ndarray   # (n, n_features) (delta_a - delta_b) / 2: a = delta + half_gap, b = delta - half_gap
+    delta_a: np.ndarray    # (n, n_features) partner a's own offset
+    delta_b: np.ndarray    # (n, n_features) partner b's own offset
     nu: np.ndarray         # (n,)
     rho: np.ndarray        # (n,)
     counts: np.ndarray     # (n, n_ideas) int16, times each idea was done
     recent: np.ndarray     # (n, n_categories) int16, category counts over the last 20 dates
     recent_len: np.ndarray  # (n,) int
+
+    @property
+    def half_gap(self) -> np.ndarray:
+        """(n, n_features) (delta_a - delta_b) / 2: partner a = delta + half_gap, b = delta - half_gap."""
+        return (self.delta_a - self.delta_b) / 2.0
 
 
 def _softmax_sample(scores: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -427,7 +433,7 @@ def _simulate_block(ideas: _Ideas, q: np.ndarray, n: int, rng: np.random.Generat
     sl = slice(lo, lo + n)
     state.b[sl], state.w[sl] = b, w
     state.delta[sl] = (delta_a + delta_b) / 2.0
-    state.half_gap[sl] = (delta_a - delta_b) / 2.0
+    state.delta_a[sl], state.delta_b[sl] = delta_a, delta_b
     state.nu[sl], state.rho[sl] = nu, rho
     state.counts[sl], state.recent[sl] = counts, recent
     state.recent_len[sl] = np.minimum(n_dates, _RECENT)
@@ -645,8 +651,8 @@ def simulate(n_couples: int, seed: int = 0, catalog: Catalog | None = None,
     quality = np.random.default_rng([seed, 0]).normal(0.0, _QUALITY_SD, size=n_ideas).astype(np.float32)
     state = _Couples(
         b=np.zeros(n_couples, np.float32), w=np.zeros((n_couples, n_feat), np.float32),
-        delta=np.zeros((n_couples, n_feat), np.float32), half_gap=np.zeros((n_couples, n_feat), np.float32),
-        nu=np.zeros(n_couples, np.float32),
+        delta=np.zeros((n_couples, n_feat), np.float32), delta_a=np.zeros((n_couples, n_feat), np.float32),
+        delta_b=np.zeros((n_couples, n_feat), np.float32), nu=np.zeros(n_couples, np.float32),
         rho=np.zeros(n_couples, np.float32), counts=np.zeros((n_couples, n_ideas), np.int16),
         recent=np.zeros((n_couples, len(ideas.categories)), np.int16),
         recent_len=np.zeros(n_couples, np.int64),

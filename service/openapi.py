@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.context import SEASONS, SETTINGS, WEATHERS
+from engine.context import SEASONS, SETTINGS, TIMES_OF_DAY, WEATHERS
 from engine.serving import NOTE_MAX
 
 __all__ = ["openapi_document"]
@@ -119,6 +119,11 @@ def _schemas() -> dict[str, Any]:
                 "weather": {"type": "string", "enum": list(WEATHERS), "nullable": True},
                 "kids": {"type": "boolean"}, "season": {"type": "string", "enum": list(SEASONS)},
                 "day": {"type": "string", "format": "date"},
+                "time_of_day": {"type": "array", "nullable": True,
+                                "items": {"type": "string", "enum": list(TIMES_OF_DAY)},
+                                "description": "times of day allowed; null = any"},
+                "accessible": {"type": "boolean",
+                               "description": "the couple stated accessibility needs: no idea with a stated barrier"},
             },
         },
         "Tonight": {
@@ -232,6 +237,8 @@ def openapi_document() -> dict[str, Any]:
         _query("kids", {"type": "boolean"}, "kids come along: kid-friendly ideas only"),
         _query("season", {"type": "string", "enum": list(SEASONS)}, "default: from day"),
         _query("day", {"type": "string", "format": "date"}, "the evening in question; default today"),
+        _query("time_of_day", {"type": "string", "enum": list(TIMES_OF_DAY)},
+               "when the date happens; default tonight: evening or night ideas"),
         _query("k", {"type": "integer", "minimum": 1, "maximum": 10}, "ideas returned (default 3)"),
         _query("another", {"type": "boolean"}, "move on to the next ideas for the same request today"),
     ]

@@ -47,7 +47,7 @@ from typing import Any
 from flask import (Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for)
 from werkzeug.exceptions import HTTPException
 
-from engine.context import WEATHERS, ContextError, parse_context
+from engine.context import TIMES_OF_DAY, WEATHERS, ContextError, parse_context
 from engine.registry import NoModelError
 from engine.serving import (NOTE_MAX, RECENT_DAYS, AnotherLimitError, DateInputError, check_date_input,
                             serve_tonight)
@@ -62,7 +62,7 @@ __all__ = ["bp", "csrf_token"]
 
 bp = Blueprint("pages", __name__)
 
-_CONTEXT_FIELDS = ("budget", "minutes", "setting", "weather", "kids")
+_CONTEXT_FIELDS = ("budget", "minutes", "setting", "weather", "kids", "time_of_day")
 _FORM_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _SECRET_FILE = "session-secret"
 _ID_MAX = 64
@@ -329,7 +329,7 @@ def _render_tonight(params: dict, context, *, another: bool = False, errors: dic
     catalog = get_catalog()
     picks = [{"s": s, "idea": catalog.idea(s.idea_id)} for s in served.suggestions] if served else []
     html = render_template("pages/tonight.html", params=params, errors=errors or {}, picks=picks,
-                           served=served, problem=problem, weathers=WEATHERS)
+                           served=served, problem=problem, weathers=WEATHERS, times_of_day=TIMES_OF_DAY)
     return html, status
 
 

@@ -22,7 +22,8 @@ bp = Blueprint("tonight", __name__, url_prefix="/v1/couples")
 @bp.get("/<couple_id>/tonight")
 @couple_required
 def tonight(couple_id: str):
-    """Query: budget, minutes, setting, weather, kids, k, another (validated by ``parse_context``)."""
+    """Query: budget, minutes, setting, weather, kids, time_of_day (default evening or night), k, another
+    (validated by ``parse_context``)."""
     repeated = [key for key, values in request.args.lists() if len(values) > 1]
     if repeated:
         raise ApiError(400, f"give {repeated[0]} once, got {len(request.args.getlist(repeated[0]))} values",

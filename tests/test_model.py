@@ -81,7 +81,7 @@ def test_routine_weight_breaks_the_routine_in_the_alternatives_only(model, world
     most = done.groupby("couple_id")["category"].agg(lambda s: set(s.value_counts(sort=True).index[:3]))
     ranked = {}
     for w in (0.0, 1.0):
-        model.set_params(routine_weight=w, diversity=0.0)
+        model.set_params(routine_weight=w, routine_push=0.0, diversity=0.0)  # the fixed weight alone
         ranked[w] = model.rank(history, couples, k=8, as_of_day=20_500)
     ids = catalog.ids
     outside = {0.0: 0, 1.0: 0}
@@ -107,7 +107,8 @@ def test_an_alternative_outside_the_routine_says_so(model, world, catalog):
     rec = Recommender(model.set_params(routine_weight=0.25), "test")
     picks = rec.batch(history, couples, Context(day=dt.date(2026, 5, 2)), k=3, distinct_categories=False)
     category = catalog.frame["category"]
-    routine = re.compile(r"^(something new for you|it has been .* since your last|a break from your usual)")
+    routine = re.compile(r"^(something new for you|it has been .* since your last|a break from your usual"
+                         r"|you have done .* times; try something new)")
     checked = 0
     for c in couples:
         done = category[history.loc[history["couple_id"] == c, "idea_id"]].value_counts()

@@ -11,7 +11,7 @@ import json
 
 import click
 
-from ..context import SETTINGS, WEATHERS
+from ..context import SETTINGS, TIMES_OF_DAY, WEATHERS
 from .couples import known_couple as _known_couple
 from .couples import open_migrated as _open
 
@@ -24,11 +24,14 @@ __all__ = ["invite", "rate", "suggest"]
 @click.option("--minutes", type=click.IntRange(15, 1440), help="Time available tonight.")
 @click.option("--setting", type=click.Choice(SETTINGS), help="home, or out (includes away).")
 @click.option("--weather", type=click.Choice(WEATHERS), help="Rain, snow and storm exclude weather-dependent ideas.")
-@click.option("--kids", is_flag=True, help="Kids come along: kid-friendly ideas only.")
+@click.option("--kids/--no-kids", default=None,
+              help="Kids come along: kid-friendly ideas only [default: what the couple's profile says].")
+@click.option("--time-of-day", "time_of_day", type=click.Choice(TIMES_OF_DAY),
+              help="When the date happens [default: tonight, evening or night ideas].")
 @click.option("--k", "k", type=click.IntRange(1, 10), default=3, show_default=True, help="Ideas to show.")
 @click.option("--another", is_flag=True, help="Move on to the next ideas for the same request today.")
 @click.option("--json", "as_json", is_flag=True, help="Print the HTTP service's JSON.")
-def suggest(couple: str, budget, minutes, setting, weather, kids: bool, k: int, another: bool,
+def suggest(couple: str, budget, minutes, setting, weather, kids: bool | None, time_of_day, k: int, another: bool,
             as_json: bool) -> None:
     """Tonight's suggestion for COUPLE (logged like the service's)."""
     from ..context import ContextError, parse_context
@@ -36,7 +39,8 @@ def suggest(couple: str, budget, minutes, setting, weather, kids: bool, k: int, 
     from ..registry import ArtifactError, NoModelError
     from ..serving import serve_tonight
 
-    raw = {"budget": budget, "minutes": minutes, "setting": setting, "weather": weather, "kids": kids}
+    raw = {"budget": budget, "minutes": minutes, "setting": setting, "weather": weather, "kids": kids,
+           "time_of_day": time_of_day}
     try:
         context, _ = parse_context({key: value for key, value in raw.items() if value is not None})
     except ContextError as exc:

@@ -67,7 +67,7 @@ def _table(result: dict) -> str:
               help="Held-out rating counted as relevant [default: 4 for synthetic, "
                    "the top of the dataset's rating scale for a folder].")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed of the simulated world (--data synthetic).")
+              help="Seed of the simulated world (--data synthetic); with --loop the first world's.")
 @click.option("--catalog", "catalog_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Catalog for --data synthetic (default: the shipped catalog).")
 @click.option("--json", "as_json", is_flag=True,
@@ -76,8 +76,17 @@ def _table(result: dict) -> str:
 @click.option("--report", "report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a self-contained HTML report with plots to this file.")
 @click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
+@click.option("--loop", "loop", is_flag=True,
+              help="Simulate weeks of dates instead (the closed loop): every week each couple asks for "
+                   "tonight, chooses among the three, does it and both partners rate it; policies side "
+                   "by side. See docs/evaluation.md.")
+@click.option("--weeks", type=click.IntRange(min=1), default=26, show_default=True,
+              help="With --loop: weeks simulated.")
+@click.option("--retrain-every", "retrain_every", type=click.IntRange(min=1), default=4, show_default=True,
+              help="With --loop: the engine and the baselines retrain every this many weeks.")
 def evaluate(data: str, n_couples: int | None, k: int, seeds: int, relevant: float | None, seed: int,
-             catalog_path: Path | None, as_json: bool, report: Path | None, no_progress: bool) -> None:
+             catalog_path: Path | None, as_json: bool, report: Path | None, no_progress: bool,
+             loop: bool, weeks: int, retrain_every: int) -> None:
     """Evaluate the engine beside random, most-popular, item-kNN and matrix-factorisation
     baselines on the same seeded hold-out splits.
 
@@ -85,11 +94,18 @@ def evaluate(data: str, n_couples: int | None, k: int, seeds: int, relevant: flo
     more rated ideas a random 20% (at least one) is held out; every idea not
     in the couple's training history is ranked; relevant = held-out rating
     >= --relevant. See docs/evaluation.md.
+
+    With --loop: weeks of dates on simulated couples (engine, engine with
+    routine_weight 0, popular, item_knn, mf, random, oracle); --json prints
+    {"weeks", "couples", "seeds", "policies": {name: {"enjoyment", ...}}}.
     """
     from ..catalog import CatalogError, load_catalog
     from ..evaluation import default_models, evaluate as run, tradeoff_curve
 
     progress = not no_progress
+    if loop:
+        _loop(data, n_couples, seeds, seed, weeks, retrain_every, catalog_path, as_json, report, progress)
+        return
     if data == "synthetic":
         from ..simulator import simulate
 
@@ -141,6 +157,47 @@ def evaluate(data: str, n_couples: int | None, k: int, seeds: int, relevant: flo
         click.echo(_table(result))
         if report is not None:
             click.echo(f"report written to {report}")
+
+
+_LOOP_COLUMNS = ("enjoyment", "enjoyment_less_happy", "outside_routine", "pillar_coverage",
+                 "satisfaction_up_share")
+
+
+def _loop(data: str, n_couples: int | None, seeds: int, seed: int, weeks: int, retrain_every: int,
+          catalog_path: Path | None, as_json: bool, report: Path | None, progress: bool) -> None:
+    from ..catalog import CatalogError, load_catalog
+    from ..loop import run_loop
+
+    if data != "synthetic":
+        raise click.BadParameter("--loop needs simulated couples (their true enjoyment is known); "
+                                 "leave --data at 'synthetic'", param_hint="--data")
+    try:
+        catalog = load_catalog(catalog_path)
+    except CatalogError as exc:
+        raise click.ClickException(str(exc)) from exc
+    couples = n_couples or _SYNTHETIC_COUPLES
+    result = run_loop(weeks=weeks, couples=couples, seeds=seeds, retrain_every=retrain_every,
+                      catalog=catalog, first_seed=seed, progress=progress)
+    if report is not None:
+        from ..loop_report import write_loop_report
+
+        write_loop_report(report, result, notes=[
+            f"dateideas evaluate --loop --weeks {weeks} --couples {couples} --seeds {seeds} "
+            f"--retrain-every {retrain_every} --seed {seed}; worlds simulate(couples, seed=s) for "
+            f"s = {seed} ... {seed + seeds - 1}; "
+            "every policy on the same couples, contexts and random numbers."])
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    width = max(len(n) for n in result["policies"]) + 2
+    head = "policy".ljust(width) + "".join(c.rjust(len(c) + 2) for c in _LOOP_COLUMNS)
+    lines = [f"{couples} couples, {weeks} weeks, {seeds} seed(s), retrained every {retrain_every} weeks",
+             head, "-" * len(head)]
+    for name, values in result["policies"].items():
+        lines.append(name.ljust(width) + "".join(f"{values[c]:.4f}".rjust(len(c) + 2) for c in _LOOP_COLUMNS))
+    click.echo("\n".join(lines))
+    if report is not None:
+        click.echo(f"report written to {report}")
 
 
 @click.command()
