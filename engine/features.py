@@ -22,6 +22,7 @@ history before the moment being predicted (``as_of``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -39,6 +40,8 @@ from .catalog import Catalog
 from .dates import CoupleDates, mean_rating
 from .geo import distances_km, parse_location
 from .profiles import NO_PROFILE, Profiles
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["FEATURE_NAMES", "HistoryFeaturizer", "IdeaEncoder", "MultiHotEncoder", "OrdinalScaler", "Histories"]
 
@@ -137,6 +140,12 @@ class IdeaEncoder(BaseEstimator, TransformerMixin):
     a taste; the ``distance`` features use it). Rows are L2-normalised,
     so a dot product of two rows is their cosine similarity.
 
+    A catalog with no encodable attribute (ids and titles only, as in most
+    public ratings data) is encoded as zero-width vectors, shape
+    (n_ideas, 0): every content similarity is then 0, the content features
+    are constant, and the model ranks from the collaborative signals alone.
+    ``content_features_`` is False then (the model card reports it).
+
     Parameters
     ----------
     weights : dict of str to float, optional
@@ -173,9 +182,17 @@ class IdeaEncoder(BaseEstimator, TransformerMixin):
             else:  # multi
                 step = MultiHotEncoder()
             parts.append((name, step, [name]))
-        if not parts:
-            raise ValueError("the catalog schema has no encodable attributes (all text or weight 0)")
         self.attribute_weights_ = {name: float(weights.get(name, 1.0)) for name, _, _ in parts}
+        if not parts:
+            # ids and titles only (a purely collaborative dataset): every idea is the zero-width
+            # vector, so every content similarity is 0 and the collaborative signals rank alone
+            logger.info("the catalog has no encodable attributes (all text, location or weight 0): "
+                        "no content features; ranking from the collaborative signals alone")
+            self.content_features_ = False
+            self.pipeline_ = None
+            self.feature_names_ = []
+            return self
+        self.content_features_ = True
         self.pipeline_ = Pipeline([
             ("columns", ColumnTransformer(parts, transformer_weights=self.attribute_weights_,
                                           sparse_threshold=0.0)),
@@ -187,12 +204,14 @@ class IdeaEncoder(BaseEstimator, TransformerMixin):
 
     def transform(self, X: Catalog | pd.DataFrame) -> np.ndarray:
         """Vectors of shape (n_ideas, n_features)."""
-        check_is_fitted(self, "pipeline_")
+        check_is_fitted(self, "feature_names_")
         frame = X.frame if isinstance(X, Catalog) else X
+        if self.pipeline_ is None:
+            return np.zeros((len(frame), 0))
         return np.asarray(self.pipeline_.transform(frame), dtype=float)
 
     def get_feature_names_out(self, input_features=None):
-        check_is_fitted(self, "pipeline_")
+        check_is_fitted(self, "feature_names_")
         return np.array(self.feature_names_, dtype=object)
 
 

@@ -259,6 +259,8 @@ class EnjoymentModel(BaseEstimator):
             self.learner_ = self._make_learner().fit(X, y)
         self._fold_linear()
         self.featurizer_ = self._make_featurizer().fit(dates, catalog)
+        # False for a catalog without encodable attributes: collaborative signals alone (the card says so)
+        self.content_features_ = bool(self.featurizer_.encoder_.content_features_)
         self.catalog_ = catalog
         self.feature_names_ = list(self.featurizer_.feature_names_)
         self.n_examples_ = int(len(y))
