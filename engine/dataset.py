@@ -110,11 +110,11 @@ def ratings_from_counts(couple_ids: np.ndarray | pd.Series, counts: np.ndarray |
     """Usage counts to ratings: each count's quantile among the couple's own counts.
 
     A couple's rows are ranked by count (ties share their average rank) and
-    the share ``q = rank / n`` in (0, 1] is cut into the scale's levels: on
-    1-5 the couple's top fifth by count is rated 5, the next fifth 4, and so
-    on; a couple's only row is rated 5, equal counts all get the middle
-    level. A scale whose ends are not whole numbers is filled continuously,
-    ``min + q (max - min)``. So the preference is relative to the couple's
+    the midpoint quantile ``q = (rank - 0.5) / n`` in (0, 1) is cut into the
+    scale's levels: on 1-5 the couple's top fifth by count is rated 5, the
+    next fifth 4, and so on; equal counts, and a couple's only row, get the
+    middle level (nothing to prefer them over). A scale whose ends are not
+    whole numbers is filled continuously, ``min + q (max - min)``. So the preference is relative to the couple's
     own usage (heavy and light users alike have their favourites rated top)
     and ``evaluate``'s default relevance (the top of the scale) is "among
     the couple's most used fifth". Every count row is one date for the
@@ -132,7 +132,10 @@ def ratings_from_counts(couple_ids: np.ndarray | pd.Series, counts: np.ndarray |
     ndarray of shape (n,), float; NaN where the count is NaN.
     """
     values = pd.Series(np.asarray(counts, dtype=float))
-    share = values.groupby(np.asarray(couple_ids)).rank(method="average", pct=True).to_numpy()
+    groups = np.asarray(couple_ids)
+    rank = values.groupby(groups).rank(method="average").to_numpy()
+    size = values.notna().groupby(groups).transform("sum").to_numpy(dtype=float)
+    share = (rank - 0.5) / np.maximum(size, 1.0)  # the midpoint quantile of each count
     lo, hi = (float(v) for v in scale)
     if lo.is_integer() and hi.is_integer():
         levels = int(hi - lo) + 1

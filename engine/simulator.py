@@ -626,8 +626,9 @@ def simulate(n_couples: int, seed: int = 0, catalog: Catalog | None = None,
         (go-to ideas, routine and exploratory dates) is drawn with probability
         proportional to exposure times the usual softmax. Exposure never
         touches enjoyment or the oracle: popular ideas are done more, not
-        enjoyed more. 1 gives a Zipf-like tail (with 2,000 ideas the top 10%
-        take about half the dates); 0 = no skew.
+        enjoyed more. 1 gives a Zipf-like tail (2,000 ideas, 6 dates per
+        couple: the 10% most done ideas take 84% of the dates, and 44% of
+        the ideas are never done); 0 = no skew.
 
     Returns
     -------

@@ -17,15 +17,20 @@ __all__ = ["models", "train", "run_training"]
 EXIT_BUSY = 75
 
 
-def run_training(store, settings, *, promote: bool = True, params: dict | None = None):
+def run_training(store, settings, *, promote: bool = True, params: dict | None = None,
+                 relevant: float | None = None):
     """Single-flight training: lock, record the run, train, gate, promote, release.
+
+    ``relevant`` is the rating the model is trained to find (default: the
+    catalog schema's ``"ratings"`` ``"relevant"``, else 4 of 5;
+    :func:`engine.training.target_params`); ``params`` override it.
 
     Returns the :class:`~engine.training.TrainResult`, or None when another
     run holds the lock. Failures are recorded on the run and re-raised.
     """
     from ..catalog import load_catalog
     from ..registry import Registry
-    from ..training import train_and_maybe_promote
+    from ..training import target_params, train_and_maybe_promote
 
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     store.release_dead_lock("training")
@@ -34,6 +39,7 @@ def run_training(store, settings, *, promote: bool = True, params: dict | None =
     run_id = store.start_training_run()
     try:
         catalog = load_catalog()
+        params = {**target_params(catalog, relevant), **(params or {})}
         result = train_and_maybe_promote(store.dates_frame(), catalog, Registry(settings.model_dir),
                                          promote=promote, params=params, profiles=store.profiles())
         store.finish_training_run(run_id, "succeeded", version=result.version, promoted=result.promoted,
@@ -50,7 +56,10 @@ def run_training(store, settings, *, promote: bool = True, params: dict | None =
 @click.command()
 @click.option("--no-promote", is_flag=True, help="Save the new version without promoting it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def train(no_promote: bool, as_json: bool) -> None:
+@click.option("--relevant", type=float, default=None,
+              help="Rating the model is trained to find (and judged on): at or above it is relevant "
+                   "[default: the \"relevant\" of schema.json's \"ratings\", else 4 of 5].")
+def train(no_promote: bool, as_json: bool, relevant: float | None) -> None:
     """Train on every date in the database, evaluate on a time-based hold-out, promote if not worse."""
     from ..config import settings_from_env
     from ..store import open_store
@@ -60,7 +69,7 @@ def train(no_promote: bool, as_json: bool) -> None:
     store.migrate()
     store.mark_stale_training_runs()
     try:
-        result = run_training(store, settings, promote=not no_promote)
+        result = run_training(store, settings, promote=not no_promote, relevant=relevant)
     except Exception as exc:  # noqa: BLE001 - report any training failure to the operator
         traceback.print_exc(file=sys.stderr)
         raise click.ClickException(f"training failed: {exc}") from exc
