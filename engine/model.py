@@ -56,6 +56,15 @@ _ROUTINE_SLOTS = range(1, 3)
 LEARNERS = ("linear", "pairwise", "hgb")
 #: point-in-time targets are drawn first among ideas first done after this share of a couple's ideas
 _LATE_TARGETS = 0.7
+#: float32 cells of one batch's (couple, idea, feature) planes at most: 48M = 192 MB. Training
+#: targets go 2,000 and ranked couples 1,000 at a time, fewer over a catalog so large that those
+#: would be more (4,000 ideas x ~60 features: 200 rows; was 1-2 GB a batch, issue 23)
+_BATCH_CELLS = 48_000_000
+
+
+def _batch_rows(most: int, n_ideas: int, n_features: int) -> int:
+    """Rows per feature batch: ``most``, fewer when their planes would exceed :data:`_BATCH_CELLS`."""
+    return max(1, min(most, _BATCH_CELLS // max(n_ideas * n_features, 1)))
 
 
 class TrainingCheckError(RuntimeError):
@@ -363,7 +372,7 @@ class EnjoymentModel(BaseEstimator):
                         targets["first"].to_numpy("datetime64[D]").astype("int64"), 0)
         ctx_groups = context.groupby("couple_id", sort=False).indices
         Xs, ys, gs = [], [], []
-        chunk = 2000
+        chunk = _batch_rows(2000, n_i, len(feat.feature_names_))
         for start in range(0, len(keys), chunk):
             sl = slice(start, start + chunk)
             ks = keys[sl]
@@ -598,8 +607,9 @@ class EnjoymentModel(BaseEstimator):
         out: list[list[tuple[str, float]]] = []
         ids = self.catalog_.ids
         couples = list(couples)
-        for start in range(0, len(couples), 1000):
-            chunk = couples[start:start + 1000]
+        step = _batch_rows(1000, len(ids), len(self.feature_names_))
+        for start in range(0, len(couples), step):
+            chunk = couples[start:start + step]
             sub = history[history["couple_id"].isin(set(map(str, chunk)))]
             ranked = self.rank(sub, chunk, k, context=context, exclude=exclude, profiles=profiles)
             for r in range(len(chunk)):
