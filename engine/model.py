@@ -62,6 +62,21 @@ _LATE_TARGETS = 0.7
 _BATCH_CELLS = 48_000_000
 
 
+#: catalogs larger than this compute idea x idea similarity rows on demand (:class:`_RowSimilarity`)
+_DENSE_SIM_IDEAS = 2048
+
+
+class _RowSimilarity:
+    """``V @ V.T`` indexed like the dense matrix (``[rows]``, ``[row, cols]``), rows computed on demand."""
+
+    def __init__(self, vectors: np.ndarray):
+        self.vectors = vectors
+
+    def __getitem__(self, key):
+        rows, cols = key if isinstance(key, tuple) else (key, slice(None))
+        return (self.vectors[rows] @ self.vectors.T)[..., cols]
+
+
 def _batch_rows(most: int, n_ideas: int, n_features: int) -> int:
     """Rows per feature batch: ``most``, fewer when their planes would exceed :data:`_BATCH_CELLS`."""
     return max(1, min(most, _BATCH_CELLS // max(n_ideas * n_features, 1)))
@@ -276,7 +291,10 @@ class EnjoymentModel(BaseEstimator):
         self.n_dates_ = int(len(dates))
         self._history = dates
         self._profiles = profiles
-        self._idea_sim = self.featurizer_.idea_vectors_ @ self.featurizer_.idea_vectors_.T
+        V = self.featurizer_.idea_vectors_
+        # idea x idea cosine for the diversity penalty and the reasons: a dense matrix up to
+        # 2,048 ideas (32 MB), rows computed when asked above (128 MB at 4,000 ideas, issue 23)
+        self._idea_sim = V @ V.T if len(V) <= _DENSE_SIM_IDEAS else _RowSimilarity(V)
         self._check_fitted_model()
         return self
 

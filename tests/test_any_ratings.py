@@ -198,3 +198,32 @@ def test_undated_data_fits_the_engine_once_and_says_why(caplog):
     assert set(result["models"]) == {"engine", "popular"}
     assert "no dates" in result["notes"][0] and "fitted once per seed" in result["notes"][0]
     assert any("engine_loo skipped" in r.getMessage() for r in caplog.records)
+
+
+# --------------------------------------------------------------------------- memory at catalog scale
+
+@pytest.mark.slow
+def test_the_bounded_memory_path_ranks_exactly_as_the_dense_one(monkeypatch):
+    from engine import features, model as model_module
+    from engine.simulator import simulate
+
+    world = simulate(120, seed=2)
+    couples = list(world.couple_ids[:40])
+
+    def lists():
+        fitted = EnjoymentModel(random_state=0).fit(world.dates, world.catalog)
+        return fitted, fitted.recommend(couples, k=10)
+
+    dense, expected = lists()
+    assert isinstance(dense._idea_sim, np.ndarray)
+    # a "large" catalog: similarity rows on demand, sparse products, ranking 3 couples a batch
+    monkeypatch.setattr(model_module, "_DENSE_SIM_IDEAS", 10)
+    monkeypatch.setattr(features, "_DENSE_IDEAS", 10)
+    bounded, got = lists()
+    assert isinstance(bounded._idea_sim, model_module._RowSimilarity)
+    monkeypatch.setattr(model_module, "_BATCH_CELLS", 3 * len(world.catalog) * len(bounded.feature_names_))
+    assert model_module._batch_rows(1000, len(world.catalog), len(bounded.feature_names_)) == 3
+    assert [[i for i, _ in lst] for lst in bounded.recommend(couples, k=10)] == \
+        [[i for i, _ in lst] for lst in expected]
+    np.testing.assert_allclose([[s for _, s in lst] for lst in got], [[s for _, s in lst] for lst in expected],
+                               rtol=1e-5)
