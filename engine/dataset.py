@@ -6,13 +6,17 @@ import format"):
 ``ideas.csv`` + ``schema.json``
     The catalog, read with :func:`engine.catalog.load_catalog`.
     ``schema.json`` may carry ``"ratings": {"min": 1, "max": 5}``, the rating
-    scale of ``dates.csv`` (default 1-5; the UCI restaurant data uses 0-2).
+    scale of ``dates.csv`` (default 1-5; the UCI restaurant data uses 0-2),
+    and in it ``"relevant": R``, the rating counted as relevant (default: the
+    top of the scale in ``evaluate``).
 ``dates.csv``
     ``couple_id``, ``idea_id``, optional ``done_on`` (YYYY-MM-DD, empty =
-    unknown), and either ``rating`` or ``rating_a``/``rating_b`` (empty = not
-    rated). Every further column is the date's context and must be named
-    ``ctx_<name>``. Context values are text; a column holding only ``true``
-    and ``false`` (and empty cells) is read as booleans.
+    unknown), and one of ``rating``, ``rating_a``/``rating_b`` (empty = not
+    rated) or ``count`` (usage data: how often the couple used the idea, a
+    number > 0; see :func:`ratings_from_counts`). Every further column is the
+    date's context and must be named ``ctx_<name>``. Context values are text;
+    a column holding only ``true`` and ``false`` (and empty cells) is read as
+    booleans.
 ``couples.csv`` (optional)
     ``id``, then free profile columns. A column of integers becomes int, one
     of ``true``/``false`` becomes bool, anything else text. Without the file
@@ -36,10 +40,10 @@ from .catalog import Catalog, CatalogError, Problem, load_catalog
 from .dates import as_dates_frame, implausible_days
 from .geo import parse_location
 from .profiles import budget_ceiling
+from .schema import DEFAULT_RATING_SCALE, RatingSpec, SchemaError, rating_spec
 
-__all__ = ["Dataset", "DatasetError", "DEFAULT_RATING_SCALE", "read_dataset", "write_dataset"]
-
-DEFAULT_RATING_SCALE = (1.0, 5.0)
+__all__ = ["Dataset", "DatasetError", "DEFAULT_RATING_SCALE", "ratings_from_counts", "read_dataset",
+           "write_dataset"]
 #: at most this many problems of one kind are listed (then a summary line)
 _MAX_PER_CHECK = 200
 #: rows formatted and written at a time (bounds the memory of writing a big dates.csv)
@@ -62,12 +66,20 @@ class Dataset:
         ``id`` then profile columns, one row per couple.
     rating_scale : tuple of (float, float)
         Lowest and highest rating, from ``schema.json`` (default 1-5).
+    relevant_rating : float or None
+        The rating counted as relevant, from ``schema.json``
+        (``"ratings": {"relevant": R}``); None when it does not say.
+    counts : bool
+        True when ``dates.csv`` carried usage ``count`` instead of ratings
+        (the ratings are then :func:`ratings_from_counts`).
     """
 
     catalog: Catalog
     dates: pd.DataFrame
     couples: pd.DataFrame
     rating_scale: tuple[float, float] = DEFAULT_RATING_SCALE
+    relevant_rating: float | None = None
+    counts: bool = False
 
 
 class DatasetError(ValueError):
@@ -80,24 +92,55 @@ class DatasetError(ValueError):
         super().__init__(f"{len(self.problems)} problem(s) in the dataset:\n{shown}{more}")
 
 
-def _rating_scale(folder: Path, problems: list[Problem]) -> tuple[float, float]:
+def _rating_spec(folder: Path, problems: list[Problem]) -> RatingSpec:
     path = folder / "schema.json"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return DEFAULT_RATING_SCALE  # the catalog check reports it
-    spec = doc.get("ratings") if isinstance(doc, dict) else None
-    if spec is None:
-        return DEFAULT_RATING_SCALE
-    lo = spec.get("min") if isinstance(spec, dict) else None
-    hi = spec.get("max") if isinstance(spec, dict) else None
-    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi))
-    if not ok or lo >= hi:
-        problems.append(Problem(str(path), None, "ratings",
-                                'ratings must be {"min": number, "max": number} with min < max, '
-                                f"got {spec!r}"))
-        return DEFAULT_RATING_SCALE
-    return float(lo), float(hi)
+        return RatingSpec()  # the catalog check reports it
+    try:
+        return rating_spec(doc.get("ratings") if isinstance(doc, dict) else None)
+    except SchemaError as exc:
+        problems.append(Problem(str(path), None, "ratings", str(exc)))
+        return RatingSpec()
+
+
+def ratings_from_counts(couple_ids: np.ndarray | pd.Series, counts: np.ndarray | pd.Series,
+                        scale: tuple[float, float] = DEFAULT_RATING_SCALE) -> np.ndarray:
+    """Usage counts to ratings: each count's quantile among the couple's own counts.
+
+    A couple's rows are ranked by count (ties share their average rank) and
+    the midpoint quantile ``q = (rank - 0.5) / n`` in (0, 1) is cut into the
+    scale's levels: on 1-5 the couple's top fifth by count is rated 5, the
+    next fifth 4, and so on; equal counts, and a couple's only row, get the
+    middle level (nothing to prefer them over). A scale whose ends are not
+    whole numbers is filled continuously, ``min + q (max - min)``. So the preference is relative to the couple's
+    own usage (heavy and light users alike have their favourites rated top)
+    and ``evaluate``'s default relevance (the top of the scale) is "among
+    the couple's most used fifth". Every count row is one date for the
+    engine's implicit signals (confidence 1, whatever the count).
+
+    Parameters
+    ----------
+    couple_ids : array-like of shape (n,)
+    counts : array-like of shape (n,)
+        Numbers > 0; NaN = unknown (the row stays unrated).
+    scale : (float, float), default (1, 5)
+
+    Returns
+    -------
+    ndarray of shape (n,), float; NaN where the count is NaN.
+    """
+    values = pd.Series(np.asarray(counts, dtype=float))
+    groups = np.asarray(couple_ids)
+    rank = values.groupby(groups).rank(method="average").to_numpy()
+    size = values.notna().groupby(groups).transform("sum").to_numpy(dtype=float)
+    share = (rank - 0.5) / np.maximum(size, 1.0)  # the midpoint quantile of each count
+    lo, hi = (float(v) for v in scale)
+    if lo.is_integer() and hi.is_integer():
+        levels = int(hi - lo) + 1
+        return lo + np.clip(np.ceil(share * levels - 1e-9), 1, levels) - 1
+    return lo + share * (hi - lo)
 
 
 def _read_csv(path: Path, problems: list[Problem]) -> tuple[list[str], pd.DataFrame, np.ndarray] | None:
@@ -228,18 +271,22 @@ def _read_dates(folder: Path, catalog: Catalog | None, couples: pd.DataFrame | N
         if col not in header:
             problems.append(Problem(fname, 1, col, f"missing column {col!r}"))
     rating_cols = [c for c in ("rating", "rating_a", "rating_b") if c in header]
-    if not rating_cols:
+    if not rating_cols and "count" not in header:
         problems.append(Problem(fname, 1, "rating",
-                                "missing rating column: give either rating or rating_a/rating_b"))
+                                "missing rating column: give either rating or rating_a/rating_b "
+                                "(or count, for usage data)"))
     elif "rating" in rating_cols and len(rating_cols) > 1:
         problems.append(Problem(fname, 1, "rating",
                                 "give either rating or rating_a/rating_b, not both"))
-    known = {"couple_id", "idea_id", "done_on", "rating", "rating_a", "rating_b"}
+    elif rating_cols and "count" in header:
+        problems.append(Problem(fname, 1, "count",
+                                "give either ratings (rating or rating_a/rating_b) or count, not both"))
+    known = {"couple_id", "idea_id", "done_on", "rating", "rating_a", "rating_b", "count"}
     unknown = [h for h in header if h not in known and not h.startswith("ctx_")]
     if unknown:
         problems.append(Problem(fname, 1, ", ".join(unknown),
                                 f"unknown column(s) {', '.join(map(repr, unknown))}; allowed: "
-                                "couple_id, idea_id, done_on, rating or rating_a/rating_b, "
+                                "couple_id, idea_id, done_on, rating or rating_a/rating_b or count, "
                                 "and context columns named ctx_<name>"))
     if any(p.file == fname and p.line == 1 for p in problems):
         return None
@@ -275,6 +322,13 @@ def _read_dates(folder: Path, catalog: Catalog | None, couples: pd.DataFrame | N
         _report(problems, fname, lines, bad, col,
                 lambda i, raw=raw: f"rating must be a number from {lo:g} to {hi:g} "
                                    f"(empty = not rated), got {raw.iat[i]!r}")
+    if "count" in header:
+        raw = frame["count"]
+        num = pd.to_numeric(raw.where(raw != "", None), errors="coerce")
+        bad = (((raw != "") & num.isna()) | ~(num > 0) & num.notna() | np.isinf(num)).to_numpy()
+        _report(problems, fname, lines, bad, "count",
+                lambda i: f"count must be a number > 0, how often the couple used the idea "
+                          f"(empty = unknown), got {raw.iat[i]!r}")
     if problems:
         return None
 
@@ -284,6 +338,9 @@ def _read_dates(folder: Path, catalog: Catalog | None, couples: pd.DataFrame | N
                                          format="%Y-%m-%d")
     for col in rating_cols:
         data[col] = pd.to_numeric(frame[col].where(frame[col] != "", None), errors="coerce")
+    if "count" in header:
+        counts = pd.to_numeric(frame["count"].where(frame["count"] != "", None), errors="coerce")
+        data["rating"] = ratings_from_counts(cid.to_numpy(), counts.to_numpy(dtype=float), scale)
     for col in header:
         if col.startswith("ctx_"):
             data[col] = _typed_column(frame[col])
@@ -322,14 +379,22 @@ def read_dataset(path: str | Path) -> Dataset:
     except CatalogError as exc:
         problems.extend(exc.problems)
         catalog = None
-    scale = _rating_scale(folder, problems)
+    spec = _rating_spec(folder, problems)
+    scale = spec.scale
     couples = _read_couples(folder, problems)
     dates = _read_dates(folder, catalog, couples, scale, problems)
     if problems or catalog is None or dates is None:
         raise DatasetError(problems)
     if couples is None:
         couples = pd.DataFrame({"id": pd.Series(pd.unique(dates["couple_id"]), dtype="str")})
-    return Dataset(catalog=catalog, dates=dates, couples=couples, rating_scale=scale)
+    counted = _has_column(folder / "dates.csv", "count")
+    return Dataset(catalog=catalog, dates=dates, couples=couples, rating_scale=scale,
+                   relevant_rating=spec.relevant, counts=counted)
+
+
+def _has_column(path: Path, name: str) -> bool:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return name in [h.strip() for h in next(csv.reader(fh), [])]
 
 
 def _cell(value: Any) -> str:
@@ -390,7 +455,9 @@ def write_dataset(path: str | Path, catalog: Catalog, dates: pd.DataFrame,
     dates : pandas.DataFrame
         A dates frame (:mod:`engine.dates`); written as ``dates.csv`` with
         ``done_on`` as YYYY-MM-DD, ratings as integers when they all are,
-        booleans as ``true``/``false``.
+        booleans as ``true``/``false``. Usage data instead: a frame with
+        ``couple_id``, ``idea_id`` and ``count`` (optional ``done_on`` and
+        ``ctx_`` columns), written with ``count`` in place of ratings.
     couples : pandas.DataFrame, optional
         ``id`` then profile columns, written as ``couples.csv``; default: no
         ``couples.csv`` (an existing one is removed).
@@ -404,7 +471,15 @@ def write_dataset(path: str | Path, catalog: Catalog, dates: pd.DataFrame,
         If ``couples`` has no ``id`` column or ``dates`` is not a dates frame.
     """
     folder = Path(path)
-    dates = as_dates_frame(dates)
+    if "count" in dates.columns:
+        missing = [c for c in ("couple_id", "idea_id") if c not in dates.columns]
+        extra = [c for c in dates.columns
+                 if c not in ("couple_id", "idea_id", "done_on", "count") and not c.startswith("ctx_")]
+        if missing or extra:
+            raise ValueError(f"usage data needs columns couple_id, idea_id and count (optional done_on "
+                             f"and ctx_ columns); missing {missing}, not allowed {extra}")
+    else:
+        dates = as_dates_frame(dates)
     if couples is not None and "id" not in couples.columns:
         raise ValueError(f"couples needs an 'id' column; found {list(couples.columns)}")
     folder.mkdir(parents=True, exist_ok=True)

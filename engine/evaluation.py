@@ -257,6 +257,12 @@ class _Data:
     world: Any | None
     category: np.ndarray | None
     profiles: dict[str, Profile]
+    rating_scale: tuple[float, float] | None = None
+
+    @property
+    def dated(self) -> bool:
+        """True when some date has a day (``done_on``); point-in-time training needs one."""
+        return bool(self.dates["done_on"].notna().any())
 
 
 def _prepare(data: Any, name: str | None) -> _Data:
@@ -274,8 +280,10 @@ def _prepare(data: Any, name: str | None) -> _Data:
     category = None
     if "category" in catalog.frame.columns:
         category = catalog.frame["category"].astype(str).to_numpy()
+    scale = getattr(data, "rating_scale", None)
     return _Data(name, catalog, data.dates, vectors, world, category,
-                 from_couples(getattr(data, "couples", None)))
+                 from_couples(getattr(data, "couples", None)),
+                 None if scale is None else tuple(float(v) for v in scale))
 
 
 class _Scorer:
@@ -342,10 +350,11 @@ class _Scorer:
             out[metric] = float(np.mean(vals)) if vals else 0.0
         topk = [p[:k] for p in pos]
         out["novelty"] = novelty(topk, self.popularity)
-        dist = [float(np.mean(1.0 - self.data.vectors[p] @ self.routine[r]))
-                for r, p in enumerate(topk) if len(p)]
-        out["routine_distance"] = float(np.mean(dist)) if dist else 0.0
-        out["diversity"] = float(np.mean([intra_list_diversity(self.data.vectors[p]) for p in topk]))
+        if self.data.vectors.shape[1]:  # a catalog without attributes has no content distances
+            dist = [float(np.mean(1.0 - self.data.vectors[p] @ self.routine[r]))
+                    for r, p in enumerate(topk) if len(p)]
+            out["routine_distance"] = float(np.mean(dist)) if dist else 0.0
+            out["diversity"] = float(np.mean([intra_list_diversity(self.data.vectors[p]) for p in topk]))
         out["coverage"] = coverage(topk, self.n_ideas)
         if self.enjoyment is not None:
             ratios = []
@@ -370,11 +379,19 @@ def _recommend(model: Ranker, scorer: _Scorer) -> list[list[tuple[str, float]]]:
 
 
 def _fit(factory: RankerFactory, seed: int, train: pd.DataFrame, catalog: Catalog,
-         profiles: dict[str, Profile]) -> Ranker:
+         profiles: dict[str, Profile], relevant: float | None = None,
+         rating_scale: tuple[float, float] | None = None) -> Ranker:
+    """Fit a fresh ranker on one split. A ranker with ``random_state`` gets the split's seed;
+    one with ``relevant_rating`` / ``rating_scale`` left at None is trained for the relevance
+    being scored (``relevant``) on the dataset's scale, so its target is what it is judged on."""
     model = factory()
     params = model.get_params(deep=False) if hasattr(model, "get_params") else {}
     if "random_state" in params:
         model.set_params(random_state=seed)
+    if relevant is not None and params.get("relevant_rating", False) is None:
+        model.set_params(relevant_rating=float(relevant))
+    if rating_scale is not None and params.get("rating_scale", False) is None:
+        model.set_params(rating_scale=tuple(rating_scale))
     return model.fit(train, catalog, profiles)
 
 
@@ -505,7 +522,10 @@ def evaluate(data: Any, models: Mapping[str, RankerFactory], k: int = 10, seeds:
     seeds : int, default=3
         Splits 0 .. seeds-1; metrics are averaged over them.
     relevant : float, default=4
-        A held-out rating at or above this is relevant.
+        A held-out rating at or above this is relevant. A ranker with a
+        ``relevant_rating`` parameter left at None is trained with this
+        threshold (and with ``rating_scale`` = the dataset's scale), so the
+        engine learns the relevance it is scored on.
     progress : bool, default=True
         Show a tqdm progress bar.
     name : str, optional
@@ -522,18 +542,30 @@ def evaluate(data: Any, models: Mapping[str, RankerFactory], k: int = 10, seeds:
         :func:`interval`) and, per model, ``"per_seed": {metric: [values]}``.
         ``note`` (see :func:`noise_note`) says in one line when the intervals
         are wider than the gaps between models.
+        ``routine_distance`` and ``diversity`` only when the catalog has
+        encodable attributes. On data without dates ``engine_loo`` (the same
+        model there) is not fitted and ``notes`` (a list) says why.
     """
     _check(k, seeds, relevant)
     if not models:
         raise ValueError("models is empty; pass at least one name -> ranker factory")
     prepared = _prepare(data, name)
+    notes: list[str] = []
+    if not prepared.dated and "engine" in models and "engine_loo" in models:
+        # point-in-time training falls back to leave-ideas-out without days: the same model twice
+        note = ("engine_loo skipped: the data has no dates (done_on), so point-in-time training is "
+                "leave-ideas-out and engine_loo would be the engine fitted again; the engine is fitted "
+                "once per seed")
+        logger.info(note)
+        notes.append(note)
+        models = {m: f for m, f in models.items() if m != "engine_loo"}
     per_model: dict[str, list[dict[str, float]]] = {m: [] for m in models}
     with tqdm(total=seeds * len(models), desc="evaluate", disable=not progress) as bar:
         for scorer in _splits(prepared, seeds, relevant, k):
             for model_name, factory in models.items():
                 bar.set_postfix_str(f"seed {scorer.split.seed} {model_name}")
                 model = _fit(factory, scorer.split.seed, scorer.split.train, prepared.catalog,
-                             prepared.profiles)
+                             prepared.profiles, relevant, prepared.rating_scale)
                 metrics = scorer.score(_recommend(model, scorer))
                 per_model[model_name].append(metrics)
                 logger.info("seed %d %s: ndcg@%d %.4f", scorer.split.seed, model_name, k, metrics["ndcg"])
@@ -543,6 +575,8 @@ def evaluate(data: Any, models: Mapping[str, RankerFactory], k: int = 10, seeds:
     note = noise_note(summaries, int(seeds))
     if note is not None:
         result["note"] = note
+    if notes:
+        result["notes"] = notes
     return result
 
 
@@ -580,7 +614,7 @@ def tradeoff_curve(data: Any, factory: RankerFactory, weights: Sequence[float], 
     with tqdm(total=seeds * len(weights), desc="trade-off", disable=not progress) as bar:
         for scorer in _splits(prepared, seeds, relevant, k):
             model = _fit(factory, scorer.split.seed, scorer.split.train, prepared.catalog,
-                         prepared.profiles)
+                         prepared.profiles, relevant, prepared.rating_scale)
             if param not in model.get_params(deep=False):
                 raise ValueError(f"{type(model).__name__} has no parameter {param!r}; "
                                  f"it has {sorted(model.get_params(deep=False))}")

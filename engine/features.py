@@ -22,6 +22,7 @@ history before the moment being predicted (``as_of``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -39,6 +40,8 @@ from .catalog import Catalog
 from .dates import CoupleDates, mean_rating
 from .geo import distances_km, parse_location
 from .profiles import NO_PROFILE, Profiles
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["FEATURE_NAMES", "HistoryFeaturizer", "IdeaEncoder", "MultiHotEncoder", "OrdinalScaler", "Histories"]
 
@@ -137,6 +140,12 @@ class IdeaEncoder(BaseEstimator, TransformerMixin):
     a taste; the ``distance`` features use it). Rows are L2-normalised,
     so a dot product of two rows is their cosine similarity.
 
+    A catalog with no encodable attribute (ids and titles only, as in most
+    public ratings data) is encoded as zero-width vectors, shape
+    (n_ideas, 0): every content similarity is then 0, the content features
+    are constant, and the model ranks from the collaborative signals alone.
+    ``content_features_`` is False then (the model card reports it).
+
     Parameters
     ----------
     weights : dict of str to float, optional
@@ -173,9 +182,17 @@ class IdeaEncoder(BaseEstimator, TransformerMixin):
             else:  # multi
                 step = MultiHotEncoder()
             parts.append((name, step, [name]))
-        if not parts:
-            raise ValueError("the catalog schema has no encodable attributes (all text or weight 0)")
         self.attribute_weights_ = {name: float(weights.get(name, 1.0)) for name, _, _ in parts}
+        if not parts:
+            # ids and titles only (a purely collaborative dataset): every idea is the zero-width
+            # vector, so every content similarity is 0 and the collaborative signals rank alone
+            logger.info("the catalog has no encodable attributes (all text, location or weight 0): "
+                        "no content features; ranking from the collaborative signals alone")
+            self.content_features_ = False
+            self.pipeline_ = None
+            self.feature_names_ = []
+            return self
+        self.content_features_ = True
         self.pipeline_ = Pipeline([
             ("columns", ColumnTransformer(parts, transformer_weights=self.attribute_weights_,
                                           sparse_threshold=0.0)),
@@ -187,12 +204,14 @@ class IdeaEncoder(BaseEstimator, TransformerMixin):
 
     def transform(self, X: Catalog | pd.DataFrame) -> np.ndarray:
         """Vectors of shape (n_ideas, n_features)."""
-        check_is_fitted(self, "pipeline_")
+        check_is_fitted(self, "feature_names_")
         frame = X.frame if isinstance(X, Catalog) else X
+        if self.pipeline_ is None:
+            return np.zeros((len(frame), 0))
         return np.asarray(self.pipeline_.transform(frame), dtype=float)
 
     def get_feature_names_out(self, input_features=None):
-        check_is_fitted(self, "pipeline_")
+        check_is_fitted(self, "feature_names_")
         return np.array(self.feature_names_, dtype=object)
 
 
@@ -278,7 +297,7 @@ _DERIVED = ("_by_target", "_idea_index", "_matrix_cache")
 
 #: batches of at least this many rows, over catalogs of at most this many ideas, multiply
 #: by dense copies of the similarity matrices (see ``HistoryFeaturizer._times``)
-_DENSE_ROWS, _DENSE_IDEAS = 64, 4096
+_DENSE_ROWS, _DENSE_IDEAS = 64, 2048
 
 #: couples per step of the scalar match features: temporaries of (scalars x rows x ideas) stay ~10 MB
 _MATCH_ROWS = 256
@@ -415,18 +434,14 @@ class HistoryFeaturizer(BaseEstimator):
         times = sp.csr_matrix((np.ones(len(pairs["rows"])), (pairs["rows"], pairs["cols"])), shape=shape)
         done_bin = times.copy()
         done_bin.data[:] = 1.0
-        # item-item cosine similarity on who did what, shrunk, top-k per idea
-        co = (done_bin.T @ done_bin).toarray()
+        # item-item cosine similarity on who did what, shrunk, top-k per idea; kept sparse
+        # throughout (a dense ideas x ideas matrix is 128 MB at 4,000 ideas, several at once)
+        co = sp.coo_matrix(done_bin.T @ done_bin)
         counts = np.asarray(done_bin.sum(axis=0)).ravel()
-        denom = np.sqrt(np.outer(counts, counts)) + self.shrink
-        sim = np.divide(co, denom, out=np.zeros_like(co, dtype=float), where=denom > 0)
-        np.fill_diagonal(sim, 0.0)
-        k = min(self.neighbours, max(n_ideas - 1, 1))
-        if k < n_ideas - 1:
-            cut = np.partition(sim, -k, axis=1)[:, -k][:, None]
-            sim = np.where(sim >= cut, sim, 0.0)
+        denom = np.sqrt(counts[co.row] * counts[co.col]) + self.shrink
+        values = np.divide(co.data, denom, out=np.zeros(len(co.data)), where=denom > 0)
         # column i: the neighbours contributing to idea i; sparse (top-k per idea)
-        self.similarity_ = sp.csr_matrix(sim.T)
+        self.similarity_ = _top_k_rows(co.row, co.col, values, n_ideas, self.neighbours).T.tocsr()
         # priors
         n_couples = max(shape[0], 1)
         self.popularity_ = np.log1p(counts) / np.log1p(max(counts.max(initial=0), 1))
@@ -813,7 +828,9 @@ class HistoryFeaturizer(BaseEstimator):
         for a batch a dense product is 2-3x faster than the sparse one (measured on 6,000 rows
         with 336 and 1,000 ideas); for a single couple's few rows reading a dense matrix of
         that size costs more than it saves, so those stay sparse (multiplied by a cached CSR
-        copy of ``S'``). The dense and transposed copies are cached per process and never pickled.
+        copy of ``S'``). Above 2,048 ideas the top-k fill a few percent of the matrix and a
+        dense copy would cost 32-128 MB each (issue 23), so those stay sparse too. The dense
+        and transposed copies are cached per process and never pickled.
         """
         matrix = getattr(self, name)
         cache = self.__dict__.setdefault("_matrix_cache", {})
@@ -964,11 +981,32 @@ def _bm25_similarity(done: sp.csr_matrix, neighbours: int, k1: float = 1.2, b: f
     norm = (1.0 - b) + b * lengths / max(lengths.mean(), 1e-12)
     data = X.data * (k1 + 1.0) / (k1 * norm[X.row] + X.data) * idf[X.col]
     W = sp.csr_matrix((data, (X.row, X.col)), shape=X.shape)
-    sim = (W @ W.T).toarray()
-    np.fill_diagonal(sim, 0.0)
-    k = min(neighbours, max(n_ideas - 1, 1))
-    if k < n_ideas - 1:
-        cut = np.partition(sim, -k, axis=1)[:, -k][:, None]
-        sim = np.where(sim >= cut, sim, 0.0)
-    return sp.csr_matrix(sim.T)
+    sim = sp.coo_matrix(W @ W.T)
+    return _top_k_rows(sim.row, sim.col, sim.data, n_ideas, neighbours).T.tocsr()
+
+
+def _top_k_rows(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n: int,
+                neighbours: int) -> sp.csr_matrix:
+    """An (n, n) sparse similarity without its diagonal, each row keeping its ``neighbours``
+    largest entries (ties with the last one kept, zeros dropped).
+
+    The sparse form of "fill the diagonal with 0, cut each dense row at its k-th largest
+    value": the same entries survive, without ever building the dense n x n matrix.
+    """
+    off = (rows != cols) & (values != 0)
+    rows, cols, values = rows[off], cols[off], values[off]
+    k = min(neighbours, max(n - 1, 1))
+    if k < n - 1 and len(values):
+        # each row's k-th largest value (0 when it has fewer than k entries: keep them all)
+        order = np.lexsort((-values, rows))
+        rows, cols, values = rows[order], cols[order], values[order]
+        starts = np.searchsorted(rows, np.arange(n))
+        ends = np.searchsorted(rows, np.arange(n), side="right")
+        kth = starts + k - 1
+        cut = np.where(kth < ends, values[np.minimum(kth, len(values) - 1)], 0.0)
+        keep = values >= cut[rows]
+        rows, cols, values = rows[keep], cols[keep], values[keep]
+    out = sp.csr_matrix((values, (rows, cols)), shape=(n, n))
+    out.sort_indices()
+    return out
 

@@ -66,6 +66,30 @@ _PUSH_SLOTS = range(0, 3)
 LEARNERS = ("linear", "pairwise", "hgb")
 #: point-in-time targets are drawn first among ideas first done after this share of a couple's ideas
 _LATE_TARGETS = 0.7
+#: float32 cells of one batch's (couple, idea, feature) planes at most: 48M = 192 MB. Training
+#: targets go 2,000 and ranked couples 1,000 at a time, fewer over a catalog so large that those
+#: would be more (4,000 ideas x ~60 features: 200 rows; was 1-2 GB a batch, issue 23)
+_BATCH_CELLS = 48_000_000
+
+
+#: catalogs larger than this compute idea x idea similarity rows on demand (:class:`_RowSimilarity`)
+_DENSE_SIM_IDEAS = 2048
+
+
+class _RowSimilarity:
+    """``V @ V.T`` indexed like the dense matrix (``[rows]``, ``[row, cols]``), rows computed on demand."""
+
+    def __init__(self, vectors: np.ndarray):
+        self.vectors = vectors
+
+    def __getitem__(self, key):
+        rows, cols = key if isinstance(key, tuple) else (key, slice(None))
+        return (self.vectors[rows] @ self.vectors.T)[..., cols]
+
+
+def _batch_rows(most: int, n_ideas: int, n_features: int) -> int:
+    """Rows per feature batch: ``most``, fewer when their planes would exceed :data:`_BATCH_CELLS`."""
+    return max(1, min(most, _BATCH_CELLS // max(n_ideas * n_features, 1)))
 
 
 def together(enjoyment: np.ndarray, gap_penalty: float) -> np.ndarray:
@@ -336,13 +360,18 @@ class EnjoymentModel(BaseEstimator):
             self.learner_ = self._make_learner().fit(X, y)
         self._fold_linear()
         self.featurizer_ = self._make_featurizer().fit(dates, catalog)
+        # False for a catalog without encodable attributes: collaborative signals alone (the card says so)
+        self.content_features_ = bool(self.featurizer_.encoder_.content_features_)
         self.catalog_ = catalog
         self.feature_names_ = list(self.featurizer_.feature_names_)
         self.n_examples_ = int(len(y))
         self.n_dates_ = int(len(dates))
         self._history = dates
         self._profiles = profiles
-        self._idea_sim = self.featurizer_.idea_vectors_ @ self.featurizer_.idea_vectors_.T
+        V = self.featurizer_.idea_vectors_
+        # idea x idea cosine for the diversity penalty and the reasons: a dense matrix up to
+        # 2,048 ideas (32 MB), rows computed when asked above (128 MB at 4,000 ideas, issue 23)
+        self._idea_sim = V @ V.T if len(V) <= _DENSE_SIM_IDEAS else _RowSimilarity(V)
         self._check_fitted_model()
         return self
 
@@ -454,7 +483,7 @@ class EnjoymentModel(BaseEstimator):
                         targets["first"].to_numpy("datetime64[D]").astype("int64"), 0)
         ctx_groups = context.groupby("couple_id", sort=False).indices
         Xs, ys, gs = [], [], []
-        chunk = 2000
+        chunk = _batch_rows(2000, n_i, len(feat.feature_names_))
         for start in range(0, len(keys), chunk):
             sl = slice(start, start + chunk)
             ks = keys[sl]
@@ -733,8 +762,9 @@ class EnjoymentModel(BaseEstimator):
         out: list[list[tuple[str, float]]] = []
         ids = self.catalog_.ids
         couples = list(couples)
-        for start in range(0, len(couples), 1000):
-            chunk = couples[start:start + 1000]
+        step = _batch_rows(1000, len(ids), len(self.feature_names_))
+        for start in range(0, len(couples), step):
+            chunk = couples[start:start + step]
             sub = history[history["couple_id"].isin(set(map(str, chunk)))]
             ranked = self.rank(sub, chunk, k, context=context, exclude=exclude, profiles=profiles)
             for r in range(len(chunk)):

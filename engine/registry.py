@@ -245,6 +245,8 @@ class Registry:
             "params": {k: _jsonable(v) for k, v in model.get_params().items()},
             "libraries": _versions_of_libraries(),
             "feature_names": list(model.feature_names_),
+            # False: the catalog had no encodable attributes and the model ranks from collaborative signals alone
+            "content_features": bool(getattr(model, "content_features_", True)),
             "catalog": catalog_fingerprint(model.catalog_),
             "sha256": _sha256(artifact),
         }

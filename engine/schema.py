@@ -23,15 +23,67 @@ from typing import Any
 
 from .geo import ALLOWED as _LOCATION, format_location
 
-__all__ = ["KINDS", "AttributeSpec", "Schema", "SchemaError", "load_schema"]
+__all__ = ["DEFAULT_RATING_SCALE", "KINDS", "AttributeSpec", "RatingSpec", "Schema", "SchemaError",
+           "load_schema", "rating_spec"]
 
 KINDS = ("categorical", "ordinal", "numeric", "boolean", "multi", "text", "location")
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
 
+#: the rating scale of dates.csv when schema.json does not say (``"ratings"``)
+DEFAULT_RATING_SCALE = (1.0, 5.0)
+
+
 class SchemaError(ValueError):
     """The schema file itself is malformed."""
+
+
+@dataclass(frozen=True)
+class RatingSpec:
+    """The rating scale of a dataset and the rating counted as relevant.
+
+    Attributes
+    ----------
+    scale : (float, float)
+        Lowest and highest rating.
+    relevant : float or None
+        A rating at or above this is relevant (what the engine is trained to
+        find and what ``evaluate`` scores); None = the caller's default (the
+        top of the scale in ``evaluate``, the top quarter in the model).
+    """
+
+    scale: tuple[float, float] = DEFAULT_RATING_SCALE
+    relevant: float | None = None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def rating_spec(value: Any) -> RatingSpec:
+    """Read the ``"ratings"`` entry of ``schema.json``: ``{"min", "max", "relevant"?}``.
+
+    ``None`` (no entry) is the default 1-5 scale with no stated threshold.
+
+    Raises
+    ------
+    SchemaError
+        Saying what is allowed: numbers with min < max, and ``relevant``
+        (optional) a number from min to max.
+    """
+    if value is None:
+        return RatingSpec()
+    lo = value.get("min") if isinstance(value, dict) else None
+    hi = value.get("max") if isinstance(value, dict) else None
+    if not (_number(lo) and _number(hi)) or lo >= hi:
+        raise SchemaError('ratings must be {"min": number, "max": number} with min < max '
+                          f'(and optionally "relevant": number), got {value!r}')
+    relevant = value.get("relevant")
+    if relevant is not None and not (_number(relevant) and lo <= relevant <= hi):
+        raise SchemaError(f'ratings "relevant" must be a number from {lo:g} to {hi:g} '
+                          f"(the rating counted as relevant), got {relevant!r}")
+    return RatingSpec((float(lo), float(hi)), None if relevant is None else float(relevant))
 
 
 @dataclass(frozen=True)
@@ -151,6 +203,10 @@ class Schema:
 
     def __getitem__(self, name: str) -> AttributeSpec:
         return self.attributes[name]
+
+    def ratings(self) -> RatingSpec:
+        """The ``"ratings"`` entry (scale and relevant rating); see :func:`rating_spec`."""
+        return rating_spec(self.extra.get("ratings"))
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> "Schema":

@@ -107,7 +107,8 @@ from .catalog import Catalog, load_catalog
 from .context import BAD_WEATHER, SEASONS, WEATHERS, Context, season_of
 from .dates import as_dates_frame
 
-__all__ = ["SimulatedWorld", "simulate", "BLOCK_SIZE"]
+__all__ = ["SimulatedWorld", "simulate", "BLOCK_SIZE", "generate_catalog", "usage_counts",
+           "without_attributes"]
 
 logger = logging.getLogger(__name__)
 
@@ -308,7 +309,9 @@ def _gumbel_top(scores: np.ndarray, mask: np.ndarray, k: int, rng: np.random.Gen
 
 
 def _simulate_block(ideas: _Ideas, q: np.ndarray, n: int, rng: np.random.Generator,
-                    state: _Couples, lo: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+                    state: _Couples, lo: int, dates_per_couple: float | None = None,
+                    exposure: np.ndarray | None = None
+                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     n_ideas, n_feat = ideas.X.shape
     n_cat = len(ideas.categories)
     X = ideas.X
@@ -322,7 +325,12 @@ def _simulate_block(ideas: _Ideas, q: np.ndarray, n: int, rng: np.random.Generat
     p_routine = rng.uniform(0.65, 0.85, size=n)
     ceiling = rng.choice(4, size=n, p=_BUDGET_P)
     kids = rng.random(n) < _KIDS_SHARE
-    n_dates = 10 + rng.poisson(18, size=n)
+    if dates_per_couple is None:
+        n_dates = 10 + rng.poisson(18, size=n)
+    else:  # short histories: mean dates_per_couple, at least one
+        n_dates = 1 + rng.poisson(max(dates_per_couple - 1.0, 0.0), size=n)
+    # log exposure of each idea (how widely it is known), added to every choice, never to enjoyment
+    log_exposure = np.zeros(n_ideas, dtype=np.float32) if exposure is None else exposure
     start = rng.integers(0, _START_SPAN_DAYS, size=n)
     cadence = rng.uniform(7.0, 14.0, size=n)
     created = start - rng.integers(0, 61, size=n)
@@ -343,7 +351,8 @@ def _simulate_block(ideas: _Ideas, q: np.ndarray, n: int, rng: np.random.Generat
     candidates = comfort_idea & affordable
     candidates |= comfort_idea & ~candidates.any(axis=1, keepdims=True)
     n_goto = rng.integers(3, 7, size=n)
-    ranked = np.argsort(-np.where(candidates, u, -np.inf), axis=1, kind="stable")[:, :6]
+    goto_score = u if exposure is None else u / _TAU_ROUTINE + log_exposure
+    ranked = np.argsort(-np.where(candidates, goto_score, -np.inf), axis=1, kind="stable")[:, :6]
     goto = np.zeros((n, n_ideas), dtype=bool)
     for j in range(ranked.shape[1]):
         take = (j < n_goto) & candidates[np.arange(n), ranked[:, j]]
@@ -399,7 +408,7 @@ def _simulate_block(ideas: _Ideas, q: np.ndarray, n: int, rng: np.random.Generat
         for rows, mask, tau in ((use_go, go, _TAU_ROUTINE), (use_cf, cf, _TAU_ROUTINE),
                                 (use_ex, feasible, _TAU_EXPLORE)):
             if rows.any():
-                chosen[rows] = _softmax_sample(U[rows] / tau, mask[rows], rng)
+                chosen[rows] = _softmax_sample(U[rows] / tau + log_exposure, mask[rows], rng)
 
         u_total = U[np.arange(m), chosen]
         xi = X[chosen]
@@ -615,7 +624,8 @@ class SimulatedWorld:
 
 
 def simulate(n_couples: int, seed: int = 0, catalog: Catalog | None = None,
-             progress: bool = False) -> SimulatedWorld:
+             progress: bool = False, *, dates_per_couple: float | None = None,
+             popularity_skew: float = 0.0) -> SimulatedWorld:
     """Simulate ``n_couples`` couples and their dates.
 
     Parameters
@@ -629,26 +639,51 @@ def simulate(n_couples: int, seed: int = 0, catalog: Catalog | None = None,
         The ideas; default the shipped catalog (:func:`engine.catalog.load_catalog`).
     progress : bool, default False
         Show a tqdm progress bar (on stderr) over couples.
+    dates_per_couple : float >= 1, optional
+        Mean dates per couple, drawn as ``1 + Poisson(dates_per_couple - 1)``
+        (short histories: 5 gives most couples 2-8 dates). Default: the
+        standard ``10 + Poisson(18)``.
+    popularity_skew : float >= 0, default 0
+        A long tail of exposure: each idea gets an exposure ``r^-s``, ``r``
+        its place in a seeded random order (1 = most known), and every choice
+        (go-to ideas, routine and exploratory dates) is drawn with probability
+        proportional to exposure times the usual softmax. Exposure never
+        touches enjoyment or the oracle: popular ideas are done more, not
+        enjoyed more. 1 gives a Zipf-like tail (2,000 ideas, 6 dates per
+        couple: the 10% most done ideas take 84% of the dates, and 44% of
+        the ideas are never done); 0 = no skew.
 
     Returns
     -------
     SimulatedWorld
-        ``.dates`` has about 28 rows per couple.
+        ``.dates`` has about 28 rows per couple (``dates_per_couple`` when given).
 
     Raises
     ------
     ValueError
-        If ``n_couples`` is not a positive integer or ``seed`` is negative.
+        If ``n_couples`` is not a positive integer, ``seed`` is negative,
+        ``dates_per_couple`` is below 1 or ``popularity_skew`` negative.
     """
     if isinstance(n_couples, bool) or not isinstance(n_couples, (int, np.integer)) or n_couples < 1:
         raise ValueError(f"n_couples must be a positive integer, got {n_couples!r}; pass e.g. 1000")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if dates_per_couple is not None and not (isinstance(dates_per_couple, (int, float))
+                                             and dates_per_couple >= 1):
+        raise ValueError(f"dates_per_couple must be a number >= 1 (mean dates per couple), "
+                         f"got {dates_per_couple!r}; try 5 for short histories")
+    if not (isinstance(popularity_skew, (int, float)) and 0 <= popularity_skew <= 10):
+        raise ValueError(f"popularity_skew must be a number from 0 (none) to 10, got {popularity_skew!r}; "
+                         "1 gives a Zipf-like long tail")
     n_couples, seed = int(n_couples), int(seed)
     catalog = catalog if catalog is not None else load_catalog()
     ideas = _encode(catalog)
     n_ideas, n_feat = ideas.X.shape
     quality = np.random.default_rng([seed, 0]).normal(0.0, _QUALITY_SD, size=n_ideas).astype(np.float32)
+    exposure = None
+    if popularity_skew > 0:
+        place = np.random.default_rng([seed, 2]).permutation(n_ideas) + 1
+        exposure = (-float(popularity_skew) * np.log(place)).astype(np.float32)
     state = _Couples(
         b=np.zeros(n_couples, np.float32), w=np.zeros((n_couples, n_feat), np.float32),
         delta=np.zeros((n_couples, n_feat), np.float32), delta_a=np.zeros((n_couples, n_feat), np.float32),
@@ -664,7 +699,8 @@ def simulate(n_couples: int, seed: int = 0, catalog: Catalog | None = None,
         for block, lo in enumerate(range(0, n_couples, BLOCK_SIZE)):
             n = min(BLOCK_SIZE, n_couples - lo)
             rng = np.random.default_rng([seed, 1, block])
-            records, profile = _simulate_block(ideas, quality, n, rng, state, lo)
+            records, profile = _simulate_block(ideas, quality, n, rng, state, lo,
+                                               dates_per_couple=dates_per_couple, exposure=exposure)
             parts.append(records)
             profiles.append(profile)
             bar.update(n)
@@ -699,3 +735,101 @@ def simulate(n_couples: int, seed: int = 0, catalog: Catalog | None = None,
     })
     logger.info("simulated %d dates", len(dates))
     return SimulatedWorld(catalog, dates, couples, n_couples, seed, ideas, quality, state)
+
+
+# --------------------------------------------------------------------------- generation options
+
+#: share of a generated idea's attributes redrawn from another idea (the rest copy its template)
+_GENERATED_MIX = 0.3
+
+
+def generate_catalog(n_ideas: int, seed: int = 0, base: Catalog | None = None) -> Catalog:
+    """A catalog of ``n_ideas`` generated ideas with the schema of ``base``.
+
+    Each idea copies the attributes of a random ``base`` idea (its template)
+    and redraws each attribute, with probability 0.3, from another random
+    idea, so the attribute combinations are realistic but new. Ids are
+    ``g00000``, ``g00001``, ...; the title is the template's with a number,
+    the description the template's; ``text`` attributes and ``location`` are empty.
+
+    Parameters
+    ----------
+    n_ideas : int >= 1
+    seed : int, default 0
+    base : Catalog, optional
+        Default: the shipped catalog.
+    """
+    if isinstance(n_ideas, bool) or not isinstance(n_ideas, (int, np.integer)) or n_ideas < 1:
+        raise ValueError(f"n_ideas must be a positive integer, got {n_ideas!r}; try 2000")
+    base = base if base is not None else load_catalog()
+    rng = np.random.default_rng([seed, 3])
+    frame = base.frame
+    template = rng.integers(0, len(frame), size=n_ideas)
+    out = {"title": [f"{t} #{i}" for i, t in enumerate(frame["title"].to_numpy()[template])],
+           "description": list(frame["description"].to_numpy()[template])}
+    for name in base.schema.names():
+        kind = base.schema[name].kind
+        if kind == "text":
+            out[name] = [""] * n_ideas
+        elif kind == "location":
+            out[name] = [None] * n_ideas
+        else:
+            other = rng.integers(0, len(frame), size=n_ideas)
+            pick = np.where(rng.random(n_ideas) < _GENERATED_MIX, other, template)
+            out[name] = list(frame[name].to_numpy()[pick])
+    ids = pd.Index([f"g{i:05d}" for i in range(n_ideas)], name=frame.index.name or "id")
+    return Catalog(pd.DataFrame(out, index=ids)[list(frame.columns)], base.schema)
+
+
+def without_attributes(catalog: Catalog) -> Catalog:
+    """The same ideas with ids and titles only (an empty schema): a purely collaborative catalog."""
+    from .schema import Schema
+
+    return Catalog(catalog.frame[["title", "description"]].copy(),
+                   Schema(attributes={}, extra=dict(catalog.schema.extra)))
+
+
+def usage_counts(dates: pd.DataFrame) -> pd.DataFrame:
+    """Dates turned into usage data: one row per (couple, idea) with a ``count``.
+
+    ``count`` = the sum, over the couple's dates of the idea, of the date's
+    mean partner rating rounded (3 when neither rated): an engagement count
+    that grows both with doing an idea again and with enjoying it. Undated
+    (no ``done_on``), in couple then idea order.
+    """
+    from .dates import mean_rating
+
+    rating = np.nan_to_num(mean_rating(dates), nan=3.0)
+    frame = pd.DataFrame({"couple_id": dates["couple_id"].astype(str).to_numpy(),
+                          "idea_id": dates["idea_id"].astype(str).to_numpy(),
+                          "count": np.maximum(np.round(rating), 1.0)})
+    out = frame.groupby(["couple_id", "idea_id"], sort=True)["count"].sum().reset_index()
+    out["count"] = out["count"].astype(np.int64)
+    return out
+
+
+def dataset_variant(world: SimulatedWorld, *, no_attributes: bool = False,
+                    counts: bool = False) -> SimulatedWorld:
+    """The same world seen through another dataset shape (the truth is unchanged).
+
+    ``no_attributes``: the catalog keeps ids and titles only
+    (:func:`without_attributes`); the couples still chose by the hidden
+    attributes. ``counts``: the dates become usage data (:func:`usage_counts`)
+    read back as the import format reads ``count``
+    (:func:`engine.dataset.ratings_from_counts`, on 1-5). Returns a new world
+    sharing the latent state; ``expected_enjoyment`` is the same oracle.
+    """
+    import copy
+
+    from .dataset import ratings_from_counts
+
+    out = copy.copy(world)
+    if no_attributes:
+        out.catalog = without_attributes(world.catalog)
+    if counts:
+        usage = usage_counts(world.dates)
+        rating = ratings_from_counts(usage["couple_id"].to_numpy(), usage["count"].to_numpy(dtype=float))
+        out.dates = as_dates_frame(pd.DataFrame({"couple_id": usage["couple_id"],
+                                                 "idea_id": usage["idea_id"], "rating": rating}))
+        out.usage = usage
+    return out

@@ -33,7 +33,7 @@ from .model import EnjoymentModel
 from .profiles import Profiles
 from .registry import ArtifactError, NoModelError, Registry
 
-__all__ = ["TrainResult", "holdout_ndcg", "time_split", "train_and_maybe_promote"]
+__all__ = ["TrainResult", "holdout_ndcg", "target_params", "time_split", "train_and_maybe_promote"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,32 @@ def _jsonable(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
     if metrics is None:
         return None
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}
+
+
+def target_params(catalog: Catalog, relevant: float | None = None) -> dict[str, Any]:
+    """The model's training target as the user set it: ``relevant`` (``train --relevant``), else the
+    ``"relevant"`` of ``schema.json``'s ``"ratings"``, on that scale when the schema states one.
+
+    Returns the :class:`~engine.model.EnjoymentModel` parameters ``rating_scale`` and
+    ``relevant_rating`` that apply (none: the model's defaults, rated 4 or more of 5).
+
+    Raises
+    ------
+    ValueError
+        If ``relevant`` is outside the rating scale, saying the scale.
+    """
+    spec = catalog.schema.ratings()
+    params: dict[str, Any] = {}
+    if "ratings" in catalog.schema.extra:
+        params["rating_scale"] = spec.scale
+    rel = spec.relevant if relevant is None else float(relevant)
+    if rel is not None:
+        lo, hi = spec.scale
+        if not lo <= rel <= hi:
+            raise ValueError(f"relevant must be a rating from {lo:g} to {hi:g} (the catalog's rating scale), "
+                             f"got {rel:g}")
+        params["relevant_rating"] = rel
+    return params
 
 
 def time_split(dates: pd.DataFrame, holdout_share: float = 0.2,

@@ -317,3 +317,60 @@ def test_cli_simulate_writes_the_import_format(tmp_path):
     world = simulate(30, seed=2, catalog=load_catalog(catalog_dir))
     pd.testing.assert_frame_equal(data.dates, world.dates)
     pd.testing.assert_frame_equal(data.couples, world.couples)
+
+
+# --------------------------------------------------------------------------- generation options (issue 21)
+
+@pytest.fixture(scope="module")
+def generated():
+    from engine.simulator import generate_catalog
+
+    return generate_catalog(400, seed=1)
+
+
+def test_generated_catalog_is_valid_and_seeded(generated, tmp_path):
+    from engine.catalog import check_catalog
+    from engine.dataset import write_dataset
+    from engine.simulator import generate_catalog
+
+    assert len(generated) == 400 and generated.ids[0] == "g00000"
+    assert list(generated.schema.names()) == list(load_catalog().schema.names())
+    pd.testing.assert_frame_equal(generate_catalog(400, seed=1).frame, generated.frame)
+    world = simulate(20, seed=0, catalog=generated)
+    write_dataset(tmp_path, generated, world.dates)
+    assert check_catalog(tmp_path).errors == []
+
+
+def test_dates_per_couple_makes_histories_short():
+    per_couple = simulate(400, seed=0, dates_per_couple=4).dates.groupby("couple_id").size()
+    assert 3.6 < per_couple.mean() < 4.4 and per_couple.min() >= 1
+    with pytest.raises(ValueError, match="dates_per_couple must be a number >= 1"):
+        simulate(10, dates_per_couple=0.5)
+
+
+def test_popularity_skew_makes_a_long_tail_without_touching_enjoyment(generated):
+    flat = simulate(300, seed=0, catalog=generated)
+    skewed = simulate(300, seed=0, catalog=generated, popularity_skew=1.0)
+
+    def head_share(world):  # share of (couple, idea) pairs on the 10% most done ideas
+        counts = world.dates.drop_duplicates(["couple_id", "idea_id"])["idea_id"].value_counts()
+        return counts.iloc[:40].sum() / counts.sum()
+
+    assert head_share(skewed) > head_share(flat) + 0.05  # measured 0.45 against 0.36
+    ids = flat.couple_ids[:50]
+    np.testing.assert_allclose(skewed.intrinsic_enjoyment(ids), flat.intrinsic_enjoyment(ids))
+    with pytest.raises(ValueError, match="popularity_skew must be a number from 0"):
+        simulate(10, popularity_skew=-1)
+
+
+def test_cli_simulate_writes_attribute_less_usage_counts(tmp_path):
+    out = tmp_path / "usage"
+    result = CliRunner().invoke(main, ["simulate", "--couples", "40", "--ideas", "200", "--dates-per-couple", "6",
+                                       "--popularity-skew", "1", "--no-attributes", "--counts", "--out", str(out),
+                                       "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "schema.json").read_text())["attributes"] == {}
+    assert (out / "dates.csv").read_text().splitlines()[0] == "couple_id,idea_id,count"
+    data = read_dataset(out)
+    assert data.counts and len(data.catalog) == 200
+    assert data.dates.groupby(["couple_id", "idea_id"]).size().max() == 1  # one row per couple and idea

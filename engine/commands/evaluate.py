@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from .simulate import generation_options, simulated
+
 __all__ = ["DEFAULT_WEIGHTS", "convert", "evaluate"]
 
 #: routine_weight values of the report's trade-off curve
@@ -49,6 +51,7 @@ def _table(result: dict) -> str:
     if result.get("note"):
         lines.append("")
         lines.append(f"note: {result['note']}")
+    lines += [f"note: {note}" for note in result.get("notes", ())]
     return "\n".join(lines)
 
 
@@ -64,8 +67,9 @@ def _table(result: dict) -> str:
               help="Number of random hold-out splits; metrics are averaged over them, with a 95% "
                    "interval from their spread.")
 @click.option("--relevant", type=float, default=None,
-              help="Held-out rating counted as relevant [default: 4 for synthetic, "
-                   "the top of the dataset's rating scale for a folder].")
+              help="Held-out rating counted as relevant, and the engine's training target "
+                   "[default: 4 for synthetic (5 with --counts), for a folder the \"relevant\" "
+                   "of its schema.json ratings, else the top of its rating scale].")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the simulated world (--data synthetic); with --loop the first world's.")
 @click.option("--catalog", "catalog_path", type=click.Path(exists=True, path_type=Path), default=None,
@@ -75,6 +79,7 @@ def _table(result: dict) -> str:
                    '"per_seed": {metric: [...]}}}, "note"?} as JSON.')
 @click.option("--report", "report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a self-contained HTML report with plots to this file.")
+@generation_options
 @click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
 @click.option("--loop", "loop", is_flag=True,
               help="Simulate weeks of dates instead (the closed loop): every week each couple asks for "
@@ -85,8 +90,9 @@ def _table(result: dict) -> str:
 @click.option("--retrain-every", "retrain_every", type=click.IntRange(min=1), default=4, show_default=True,
               help="With --loop: the engine and the baselines retrain every this many weeks.")
 def evaluate(data: str, n_couples: int | None, k: int, seeds: int, relevant: float | None, seed: int,
-             catalog_path: Path | None, as_json: bool, report: Path | None, no_progress: bool,
-             loop: bool, weeks: int, retrain_every: int) -> None:
+             catalog_path: Path | None, as_json: bool, report: Path | None, n_ideas: int | None,
+             dates_per_couple: float | None, popularity_skew: float, no_attributes: bool, counts: bool,
+             no_progress: bool, loop: bool, weeks: int, retrain_every: int) -> None:
     """Evaluate the engine beside random, most-popular, item-kNN and matrix-factorisation
     baselines on the same seeded hold-out splits.
 
@@ -99,26 +105,28 @@ def evaluate(data: str, n_couples: int | None, k: int, seeds: int, relevant: flo
     routine_weight 0, popular, item_knn, mf, random, oracle); --json prints
     {"weeks", "couples", "seeds", "policies": {name: {"enjoyment", ...}}}.
     """
-    from ..catalog import CatalogError, load_catalog
     from ..evaluation import default_models, evaluate as run, tradeoff_curve
 
     progress = not no_progress
     if loop:
         _loop(data, n_couples, seeds, seed, weeks, retrain_every, catalog_path, as_json, report, progress)
         return
+    generation = {"n_ideas": n_ideas, "dates_per_couple": dates_per_couple,
+                  "popularity_skew": popularity_skew, "no_attributes": no_attributes, "counts": counts}
     if data == "synthetic":
-        from ..simulator import simulate
-
-        try:
-            catalog = load_catalog(catalog_path)
-        except CatalogError as exc:
-            raise click.ClickException(str(exc)) from exc
-        source = simulate(n_couples or _SYNTHETIC_COUPLES, seed=seed, catalog=catalog, progress=progress)
+        source = simulated(n_couples or _SYNTHETIC_COUPLES, seed, catalog_path, progress, **generation)
         name = "synthetic"
-        relevant = 4.0 if relevant is None else relevant
+        if relevant is None:  # usage counts: the couple's most used fifth (the top of the 1-5 quantiles)
+            relevant = 5.0 if counts else 4.0
     else:
         from ..dataset import DatasetError, read_dataset
 
+        used = [flag for flag, value in (("--ideas", n_ideas), ("--dates-per-couple", dates_per_couple),
+                                         ("--popularity-skew", popularity_skew), ("--no-attributes", no_attributes),
+                                         ("--counts", counts)) if value]
+        if used:
+            raise click.BadParameter(f"{', '.join(used)} only apply to --data synthetic; a dataset "
+                                     "folder brings its own shape", param_hint=used[0])
         if n_couples is not None:
             raise click.BadParameter("--couples only applies to --data synthetic", param_hint="--couples")
         if catalog_path is not None:
@@ -133,7 +141,9 @@ def evaluate(data: str, n_couples: int | None, k: int, seeds: int, relevant: flo
         except DatasetError as exc:
             raise click.ClickException(str(exc)) from exc
         name = folder.name or str(folder)
-        relevant = float(source.rating_scale[1]) if relevant is None else relevant
+        if relevant is None:
+            stated = source.relevant_rating
+            relevant = float(source.rating_scale[1]) if stated is None else stated
     models = default_models()
     try:
         result = run(source, models, k=k, seeds=seeds, relevant=relevant, progress=progress, name=name)

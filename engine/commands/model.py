@@ -17,7 +17,8 @@ __all__ = ["models", "train", "run_training"]
 EXIT_BUSY = 75
 
 
-def run_training(store, settings, *, promote: bool = True, params: dict | None = None):
+def run_training(store, settings, *, promote: bool = True, params: dict | None = None,
+                 relevant: float | None = None):
     """Single-flight training: lock, record the run, train, gate, promote, prune, release.
 
     A pending retraining request (:mod:`engine.retrain_queue`) is taken when
@@ -25,13 +26,17 @@ def run_training(store, settings, *, promote: bool = True, params: dict | None =
     run the registry is pruned to ``settings.keep_models`` (plus the live,
     pinned and rollback versions).
 
+    ``relevant`` is the rating the model is trained to find (default: the
+    catalog schema's ``"ratings"`` ``"relevant"``, else 4 of 5;
+    :func:`engine.training.target_params`); ``params`` override it.
+
     Returns the :class:`~engine.training.TrainResult`, or None when another
     run holds the lock. Failures are recorded on the run and re-raised.
     """
     from ..catalog import load_catalog
     from ..registry import Registry
     from ..retrain_queue import take
-    from ..training import train_and_maybe_promote
+    from ..training import target_params, train_and_maybe_promote
 
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     store.release_dead_lock("training")
@@ -42,6 +47,7 @@ def run_training(store, settings, *, promote: bool = True, params: dict | None =
     try:
         catalog = load_catalog()
         dates = store.read_dates()  # rows with an implausible day are skipped, logged and reported
+        params = {**target_params(catalog, relevant), **(params or {})}
         result = train_and_maybe_promote(dates.frame, catalog, Registry(settings.model_dir),
                                          promote=promote, params=params, profiles=store.profiles(),
                                          keep=settings.keep_models)
@@ -61,11 +67,14 @@ def run_training(store, settings, *, promote: bool = True, params: dict | None =
 @click.command()
 @click.option("--no-promote", is_flag=True, help="Save the new version without promoting it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--relevant", type=float, default=None,
+              help="Rating the model is trained to find (and judged on): at or above it is relevant "
+                   "[default: the \"relevant\" of schema.json's \"ratings\", else 4 of 5].")
 @click.option("--then-queue", is_flag=True, hidden=True,
               help="After this run, serve the retraining queue (the service's background process).")
 @click.option("--wait-for-queue", is_flag=True, hidden=True,
               help="Do not train now; serve the retraining queue (the service's background process).")
-def train(no_promote: bool, as_json: bool, then_queue: bool, wait_for_queue: bool) -> None:
+def train(no_promote: bool, as_json: bool, relevant: float | None, then_queue: bool, wait_for_queue: bool) -> None:
     """Train on every date in the database, judge against the live model (the promotion gate), promote if it passes.
 
     The gate and its bounds are in docs/training.md; a pinned version (after
@@ -79,17 +88,18 @@ def train(no_promote: bool, as_json: bool, then_queue: bool, wait_for_queue: boo
     store.migrate()
     store.mark_stale_training_runs()
     if not wait_for_queue:
-        _train_once(store, settings, no_promote, as_json)
+        _train_once(store, settings, no_promote, as_json, relevant=relevant)
     if then_queue or wait_for_queue:
         from ..retrain_queue import serve_queue
 
         serve_queue(store, settings.retrain_min_interval,
-                    lambda: _train_once(store, settings, no_promote, as_json, busy_ok=True))
+                    lambda: _train_once(store, settings, no_promote, as_json, busy_ok=True, relevant=relevant))
 
 
-def _train_once(store, settings, no_promote: bool, as_json: bool, busy_ok: bool = False):
+def _train_once(store, settings, no_promote: bool, as_json: bool, busy_ok: bool = False,
+                relevant: float | None = None):
     try:
-        result = run_training(store, settings, promote=not no_promote)
+        result = run_training(store, settings, promote=not no_promote, relevant=relevant)
     except Exception as exc:  # noqa: BLE001 - report any training failure to the operator
         traceback.print_exc(file=sys.stderr)
         raise click.ClickException(f"training failed: {exc}") from exc
