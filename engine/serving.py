@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .context import Context, season_of
+from .prompts import attach_prompts
 from .recommender import Recommender, Suggestion
 
 __all__ = [
@@ -191,6 +192,7 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
     picks = ranked[offset:offset + k]  # the recommender's own copies: numbered in place
     for i, s in enumerate(picks):
         s.rank = i + 1
+    attach_prompts(store, couple_id, picks, today, recommender.catalog, record=log)  # something to talk about
     served_key = f"{key}:{n}"
     # the same request again today, answered with the same list: the log already holds it
     repeat = bool(used) and not another and reads.latest_served == [
