@@ -48,6 +48,7 @@ __all__ = [
     "Prompt",
     "PromptCatalog",
     "PromptCheck",
+    "PromptMarkError",
     "STEP",
     "STEP_BACK",
     "STATUSES",
@@ -59,6 +60,8 @@ __all__ = [
     "depth_of",
     "idea_words",
     "load_prompts",
+    "mark_prompt",
+    "prompt_state",
     "prompts_path",
 ]
 
@@ -457,3 +460,40 @@ def attach_prompts(store, couple_id: str, suggestions: Sequence[Any], day: _dt.d
 def depth_of(history: Sequence[Mapping[str, Any]]) -> int:
     """The couple's current depth from their stored prompt rows."""
     return couple_depth(_marks(history))
+
+
+class PromptMarkError(ValueError):
+    """A prompt cannot be marked as asked; ``field`` names what was wrong."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+def prompt_state(store, couple_id: str, day: _dt.date | None = None) -> dict[str, Any]:
+    """``{"depth", "talked", "skipped"}``: where a couple is (the API's ``GET .../prompts``)."""
+    day = day or _dt.date.today()
+    history = store.prompt_history([couple_id], day - _dt.timedelta(days=NO_REPEAT_DAYS)).get(couple_id, [])
+    statuses = Counter(row["status"] for row in history if row.get("status"))
+    return {"depth": depth_of(history), "talked": statuses.get("talked", 0), "skipped": statuses.get("skipped", 0)}
+
+
+def mark_prompt(store, couple_id: str, prompt_id: Any, status: Any) -> dict[str, Any]:
+    """Record that a couple talked about a prompt or skipped it; the API and the page call this.
+
+    Returns
+    -------
+    dict
+        ``{"prompt_id", "status", "depth", "talked", "skipped"}`` after the mark.
+
+    Raises
+    ------
+    PromptMarkError
+        ``status`` not one of :data:`STATUSES`, or a prompt never shown to the couple.
+    """
+    if status not in STATUSES:
+        raise PromptMarkError("status", f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    if not isinstance(prompt_id, str) or store.mark_prompt(couple_id, prompt_id, status) is None:
+        raise PromptMarkError("prompt_id", f"prompt {prompt_id!r} was never shown to this couple; "
+                                           "mark a prompt that came with one of your suggestions")
+    return {"prompt_id": prompt_id, "status": status, **prompt_state(store, couple_id)}

@@ -78,6 +78,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config["DATABASE_URL"] = settings_from_env().database_url
 
     from . import admin, couples, dates, db, errors, ideas, logs, metrics, models, ops, tonight, training
+    from . import prompts, today
 
     db.init_app(app)
     metrics.init_app(app)
@@ -85,7 +86,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     training.init_app(app)
     logs.init_app(app)
     errors.init_app(app)
-    for module in (couples, tonight, dates, ideas, admin, ops):
+    for module in (couples, tonight, dates, ideas, admin, ops, prompts, today):
         app.register_blueprint(module.bp)
     from . import pages  # the couples' web pages (HTML, session cookie)
 
