@@ -31,6 +31,7 @@ import csv
 import datetime as _dt
 import functools
 import re
+import weakref
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -61,7 +62,10 @@ __all__ = [
     "idea_words",
     "load_prompts",
     "mark_prompt",
+    "prompt_rows",
     "prompt_state",
+    "prompt_window",
+    "week_prompts",
     "prompts_path",
 ]
 
@@ -124,7 +128,17 @@ class PromptCatalog:
     def __init__(self, prompts: Sequence[Prompt]):
         self.prompts = tuple(prompts)
         self._by_id = {p.id: p for p in self.prompts}
+        self._index = {p.id: i for i, p in enumerate(self.prompts)}
         self._depth = np.array([p.depth for p in self.prompts], dtype=np.int64)
+        self._pillar = np.array([[p.pillar == name for name in PILLARS] for p in self.prompts],
+                                dtype=bool).reshape(len(self.prompts), len(PILLARS))
+        self._order = np.arange(len(self.prompts), dtype=np.int64) * 40503  # tie-breaks, see _best
+        self._fits: dict[tuple, np.ndarray] = {}  # see _base
+        vocabulary = sorted({t for p in self.prompts for t in p.tags})
+        self._vocabulary = {t: j for j, t in enumerate(vocabulary)}
+        self._tags = np.zeros((len(self.prompts), len(vocabulary)), dtype=np.float64)
+        for i, p in enumerate(self.prompts):
+            self._tags[i, [self._vocabulary[t] for t in p.tags]] = 1.0
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -342,17 +356,35 @@ def _seed(*parts: object) -> int:
     return zlib.crc32("|".join(map(str, parts)).encode())
 
 
+def _base(prompts: PromptCatalog, pillars: frozenset[str], words: frozenset[str], depth: int) -> np.ndarray:
+    """How well each prompt fits an idea at a depth, shape (n_prompts,): 1000 at the depth, +100 of one
+    of the idea's pillars, +10 per shared tag (at most 9); -2 when deeper than ``depth``. Cached."""
+    key = (pillars, words, depth)
+    found = prompts._fits.get(key)
+    if found is None:
+        hits = [prompts._vocabulary[w] for w in words if w in prompts._vocabulary]
+        overlap = np.minimum(prompts._tags[:, hits].sum(axis=1), 9.0) if hits else 0.0
+        columns = [j for j, name in enumerate(PILLARS) if name in pillars]
+        pillar = prompts._pillar[:, columns].any(axis=1) if columns else False
+        found = (prompts._depth == depth) * 1000.0 + pillar * 100.0 + overlap * 10.0
+        found = np.where(prompts._depth > depth, -2.0, found)
+        if len(prompts._fits) > 4096:
+            prompts._fits.clear()
+        prompts._fits[key] = found
+    return found
+
+
 def _best(prompts: PromptCatalog, pillars: frozenset[str], words: frozenset[str], depth: int,
           used: set[str], seed: int) -> Prompt | None:
-    best_key, best = None, None
-    noise = np.random.default_rng(seed).random(len(prompts))
-    for i, prompt in enumerate(prompts.prompts):
-        if prompt.depth > depth or prompt.id in used:
-            continue
-        key = (prompt.depth == depth, prompt.pillar in pillars, len(words.intersection(prompt.tags)), noise[i])
-        if best_key is None or key > best_key:
-            best_key, best = key, prompt
-    return best
+    """The fitting prompt (:func:`_base`), never deeper than ``depth`` nor in ``used``; ties broken by
+    ``seed`` (a permutation of the prompts, ``(40503 i + seed) mod 65521``, distinct for each)."""
+    if not len(prompts):
+        return None
+    key = _base(prompts, pillars, words, depth) + ((prompts._order + seed % 65521) % 65521) / 65521.0
+    if used:
+        key[[prompts._index[u] for u in used if u in prompts._index]] = -1.0
+    best = int(np.argmax(key))
+    return prompts.prompts[best] if key[best] >= 0 else None
 
 
 def choose_prompts(prompts: PromptCatalog, ideas: Mapping[str, Mapping[str, Any]], couple_id: str,
@@ -406,16 +438,19 @@ def choose_prompts(prompts: PromptCatalog, ideas: Mapping[str, Mapping[str, Any]
     return chosen, new_rows
 
 
+_IDEA_FIELDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def _ideas(catalog, idea_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    frame = catalog.frame
-    out = {}
-    for idea_id in idea_ids:
-        if idea_id in catalog:
-            row = frame.loc[idea_id]
-            out[idea_id] = {name: row[name] for name in ("pillars", "tags", "category") if name in frame}
-        else:
-            out[idea_id] = {}
-    return out
+    """idea id -> ``{"pillars", "tags", "category"}`` (read once per catalog)."""
+    table = _IDEA_FIELDS.get(catalog)
+    if table is None:
+        frame = catalog.frame
+        names = [name for name in ("pillars", "tags", "category") if name in frame]
+        table = {str(i): dict(zip(names, values))
+                 for i, values in zip(frame.index, frame[names].itertuples(index=False, name=None))}
+        _IDEA_FIELDS[catalog] = table
+    return {idea_id: table.get(idea_id, {}) for idea_id in idea_ids}
 
 
 def attach_prompts(store, couple_id: str, suggestions: Sequence[Any], day: _dt.date, catalog, *,
@@ -497,3 +532,46 @@ def mark_prompt(store, couple_id: str, prompt_id: Any, status: Any) -> dict[str,
         raise PromptMarkError("prompt_id", f"prompt {prompt_id!r} was never shown to this couple; "
                                            "mark a prompt that came with one of your suggestions")
     return {"prompt_id": prompt_id, "status": status, **prompt_state(store, couple_id)}
+
+
+# --------------------------------------------------------------------------- the newsletter
+
+
+def _saturday(week: _dt.date) -> _dt.date:
+    return week - _dt.timedelta(days=week.weekday()) + _dt.timedelta(days=5)
+
+
+def prompt_window(week: _dt.date) -> _dt.date:
+    """``since`` for ``Store.prompt_history`` when planning a newsletter week (any day of it)."""
+    return _saturday(week) - _dt.timedelta(days=NO_REPEAT_DAYS)
+
+
+def week_prompts(catalog, suggestions: Mapping[str, Sequence[Any]], day: _dt.date,
+                 history: Mapping[str, Sequence[Mapping[str, Any]]],
+                 prompts: PromptCatalog | None = None) -> dict[tuple[str, str], dict[str, Any] | None]:
+    """The newsletter's prompts: :func:`choose_prompts` for each couple's picks on ``day``.
+
+    Returns
+    -------
+    dict (couple id, idea id) -> prompt dict or None (empty without a prompt catalog)
+    """
+    prompts = prompts if prompts is not None else default_prompts()
+    if prompts is None:
+        return {}
+    out: dict[tuple[str, str], dict[str, Any] | None] = {}
+    for couple, picks in suggestions.items():
+        ideas = _ideas(catalog, [s.idea_id for s in picks])
+        chosen, _ = choose_prompts(prompts, ideas, couple, day, history.get(couple, ()))
+        for idea_id, prompt in chosen.items():
+            out[(couple, idea_id)] = prompt.to_dict() if prompt is not None else None
+    return out
+
+
+def prompt_rows(picks, week: _dt.date) -> list[dict[str, Any]]:
+    """Rows for ``Store.record_prompts`` from a newsletter picks frame (its ``prompt`` column)."""
+    if "prompt" not in picks or not len(picks):
+        return []
+    day = _saturday(week)
+    return [{"couple_id": str(c), "prompt_id": p["id"], "idea_id": str(i), "depth": int(p["depth"]),
+             "served_on": day}
+            for c, i, p in zip(picks["couple_id"], picks["idea_id"], picks["prompt"]) if p]
