@@ -236,7 +236,7 @@ def _pick_day(store, couple_id: str, day: _dt.date, rows: list[dict[str, Any]], 
     picks = []
     for partner, other in (("a", "b"), ("b", "a")):
         avoid = {r["nudge_id"] for r in rows
-                 if (r["partner"] == partner and r["day"] > cutoff) or r["day"] == yesterday} | taken
+                 if (r["partner"] == partner and r["day"] >= cutoff) or r["day"] == yesterday} | taken
         nudge = pick_nudge(nudges, couple_id, partner, day, avoid=avoid, recent_date=date_title is not None)
         taken.add(nudge.id)
         text = nudge.text.format(partner=names.get(other, "your partner"), date=date_title or "")
