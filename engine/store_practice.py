@@ -78,9 +78,16 @@ def _now() -> _dt.datetime:
 
 def _iso(value: Any) -> Any:
     if isinstance(value, _dt.datetime):
-        return value.isoformat(timespec="seconds") + "Z"
+        return value.isoformat(timespec="microseconds") + "Z"
     if isinstance(value, _dt.date):
         return value.isoformat()
+    return value
+
+
+def _parse(value: Any) -> Any:
+    """A SQLite date/datetime string (SQLAlchemy's storage format) as a date or datetime."""
+    if isinstance(value, str):
+        return _dt.date.fromisoformat(value) if len(value) == 10 else _dt.datetime.fromisoformat(value)
     return value
 
 
@@ -112,12 +119,28 @@ class PracticeStore:
         """
         from .store import _chunks
 
+        couple_ids = sorted(set(map(str, couple_ids)))
+        if len(couple_ids) == 1:
+            return self._one_prompt_history(couple_ids[0], since)
         out: dict[str, list[dict[str, Any]]] = {}
         with self._read() as conn:
-            for chunk in _chunks(sorted(set(map(str, couple_ids)))):
+            for chunk in _chunks(couple_ids):
                 for row in conn.execute(self._prompt_query(chunk, since)):
                     out.setdefault(row.couple_id, []).append(_prompt_row(row))
         return out
+
+    def _one_prompt_history(self, couple_id: str, since: _dt.date) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`prompt_history` of one couple (every tonight request): one plain indexed query on the
+        request's connection (see ``Store.one_connection``)."""
+        mark = self._mark
+        with self._raw_cursor() as cursor:
+            cursor.execute("SELECT id, prompt_id, idea_id, depth, served_on, status, marked_at FROM prompts_served "
+                           f"WHERE couple_id = {mark} AND (served_on > {mark} OR status IS NOT NULL) ORDER BY id",
+                           (couple_id, self._day_param(since)))
+            rows = [{"id": int(i), "prompt_id": p, "idea_id": idea, "depth": int(d), "served_on": _iso(_parse(day)),
+                     "status": status, "marked_at": _iso(_parse(marked))}
+                    for i, p, idea, d, day, status, marked in cursor.fetchall()]
+        return {couple_id: rows} if rows else {}
 
     def assign_prompts(self, couple_id: str, since: _dt.date,
                        choose: Callable[[list[dict[str, Any]]], tuple[Any, list[dict[str, Any]]]]) -> Any:
