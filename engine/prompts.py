@@ -55,6 +55,7 @@ __all__ = [
     "STATUSES",
     "attach_prompts",
     "check_prompts",
+    "choose_many",
     "choose_prompts",
     "couple_depth",
     "default_prompts",
@@ -132,7 +133,7 @@ class PromptCatalog:
         self._depth = np.array([p.depth for p in self.prompts], dtype=np.int64)
         self._pillar = np.array([[p.pillar == name for name in PILLARS] for p in self.prompts],
                                 dtype=bool).reshape(len(self.prompts), len(PILLARS))
-        self._order = np.arange(len(self.prompts), dtype=np.int64) * 40503  # tie-breaks, see _best
+        self._order = np.arange(len(self.prompts), dtype=np.int64) * 40503  # tie-breaks, see choose_many
         self._fits: dict[tuple, np.ndarray] = {}  # see _base
         vocabulary = sorted({t for p in self.prompts for t in p.tags})
         self._vocabulary = {t: j for j, t in enumerate(vocabulary)}
@@ -336,6 +337,8 @@ def _marks(history: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
 
 def idea_words(idea: Mapping[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
     """(pillars, words) of an idea: its pillars, and its tags plus the words of its category."""
+    if "fit" in idea:  # computed once per catalog by _ideas
+        return idea["fit"]
     pillars = frozenset(idea.get("pillars") or ())
     words = set(idea.get("tags") or ())
     category = idea.get("category")
@@ -374,19 +377,6 @@ def _base(prompts: PromptCatalog, pillars: frozenset[str], words: frozenset[str]
     return found
 
 
-def _best(prompts: PromptCatalog, pillars: frozenset[str], words: frozenset[str], depth: int,
-          used: set[str], seed: int) -> Prompt | None:
-    """The fitting prompt (:func:`_base`), never deeper than ``depth`` nor in ``used``; ties broken by
-    ``seed`` (a permutation of the prompts, ``(40503 i + seed) mod 65521``, distinct for each)."""
-    if not len(prompts):
-        return None
-    key = _base(prompts, pillars, words, depth) + ((prompts._order + seed % 65521) % 65521) / 65521.0
-    if used:
-        key[[prompts._index[u] for u in used if u in prompts._index]] = -1.0
-    best = int(np.argmax(key))
-    return prompts.prompts[best] if key[best] >= 0 else None
-
-
 def choose_prompts(prompts: PromptCatalog, ideas: Mapping[str, Mapping[str, Any]], couple_id: str,
                    day: _dt.date, history: Sequence[Mapping[str, Any]] = ()) -> tuple[dict[str, Prompt | None],
                                                                                    list[dict[str, Any]]]:
@@ -412,30 +402,88 @@ def choose_prompts(prompts: PromptCatalog, ideas: Mapping[str, Mapping[str, Any]
         ``new_rows`` are the rows to store for prompts not stored yet
         (``couple_id``, ``prompt_id``, ``idea_id``, ``depth``, ``served_on``).
     """
-    depth = couple_depth(_marks(history))
+    return choose_many(prompts, [(couple_id, ideas, history)], day)[0]
+
+
+def choose_many(prompts: PromptCatalog, couples: Sequence[tuple[str, Mapping[str, Mapping[str, Any]],
+                                                               Sequence[Mapping[str, Any]]]],
+                day: _dt.date) -> list[tuple[dict[str, Prompt | None], list[dict[str, Any]]]]:
+    """:func:`choose_prompts` for many couples at once (the newsletter's chunks), vectorised.
+
+    Each idea's fit (:func:`_base`, cached per idea and depth) plus a
+    tie-break seeded per couple, day and idea (a permutation of the prompts,
+    ``(40503 i + seed) mod 65521``, distinct for each) is one row of a
+    matrix; prompts deeper than the couple's or shown in the last
+    :data:`NO_REPEAT_DAYS` days are ruled out; each row takes its best, and a
+    couple's later idea whose best an earlier idea took takes its next best,
+    exactly as choosing the ideas one after the other.
+
+    Parameters
+    ----------
+    couples : sequence of (couple id, ideas in rank order, history)
+    day : date
+
+    Returns
+    -------
+    list of (chosen, new_rows), one per couple, as :func:`choose_prompts`.
+    """
     since = day - _dt.timedelta(days=NO_REPEAT_DAYS)
-    used: set[str] = set()
-    given: dict[str, str] = {}
-    for row in history:
-        served = _as_day(row["served_on"])
-        if served > since:
-            used.add(str(row["prompt_id"]))
-        if served == day:
-            given[str(row["idea_id"])] = str(row["prompt_id"])
-    chosen: dict[str, Prompt | None] = {}
-    new_rows: list[dict[str, Any]] = []
-    for idea_id, idea in ideas.items():
-        if idea_id in given and given[idea_id] in prompts:
-            chosen[idea_id] = prompts.get(given[idea_id])
+    out: list[tuple[dict[str, Prompt | None], list[dict[str, Any]]]] = []
+    rows: list[tuple[int, str]] = []  # (couple position, idea id) needing a choice
+    bases: list[np.ndarray] = []
+    seeds: list[int] = []
+    used_by: dict[int, list[int]] = {}
+    day_text = day.isoformat()
+    for c, (couple_id, ideas, history) in enumerate(couples):
+        depth = couple_depth(_marks(history)) if history else DEPTHS[0]
+        given: dict[str, str] = {}
+        used: set[str] = set()
+        for row in history:
+            served = _as_day(row["served_on"])
+            if served > since:
+                used.add(str(row["prompt_id"]))
+            if served == day:
+                given[str(row["idea_id"])] = str(row["prompt_id"])
+        if used:
+            used_by[c] = [prompts._index[u] for u in used if u in prompts._index]
+        chosen: dict[str, Prompt | None] = {}
+        for idea_id, idea in ideas.items():
+            if idea_id in given:
+                chosen[idea_id] = prompts.get(given[idea_id])  # None if it left the catalog
+                continue
+            chosen[idea_id] = None
+            pillars, words = idea_words(idea)
+            rows.append((c, idea_id))
+            bases.append(_base(prompts, pillars, words, depth))
+            seeds.append(_seed(couple_id, day_text, idea_id) % 65521)
+        out.append((chosen, []))
+    if not rows or not len(prompts):
+        return out
+    keys = np.stack(bases) + ((prompts._order[None, :] + np.asarray(seeds)[:, None]) % 65521) / 65521.0
+    owner = np.fromiter((c for c, _ in rows), dtype=np.int64, count=len(rows))
+    for c, columns in used_by.items():
+        if columns:
+            keys[np.ix_(np.flatnonzero(owner == c), columns)] = -1.0
+    best = keys.argmax(axis=1)
+    fits = (keys[np.arange(len(rows)), best] >= 0).tolist()
+    best = best.tolist()
+    taken: dict[int, list[int]] = {}
+    for r, (c, idea_id) in enumerate(rows):
+        mine = taken.setdefault(c, [])
+        pick, fit = best[r], fits[r]
+        if pick in mine:  # an earlier idea of this couple took it: the next best
+            keys[r, mine] = -1.0
+            pick = int(keys[r].argmax())
+            fit = bool(keys[r, pick] >= 0)
+        if not fit:
             continue
-        pillars, words = idea_words(idea)
-        prompt = _best(prompts, pillars, words, depth, used, _seed(couple_id, day.isoformat(), idea_id))
+        mine.append(pick)
+        prompt = prompts.prompts[pick]
+        chosen, new_rows = out[c]
         chosen[idea_id] = prompt
-        if prompt is not None and idea_id not in given:
-            used.add(prompt.id)
-            new_rows.append({"couple_id": couple_id, "prompt_id": prompt.id, "idea_id": idea_id,
-                             "depth": prompt.depth, "served_on": day})
-    return chosen, new_rows
+        new_rows.append({"couple_id": couples[c][0], "prompt_id": prompt.id, "idea_id": idea_id,
+                         "depth": prompt.depth, "served_on": day})
+    return out
 
 
 _IDEA_FIELDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -449,6 +497,8 @@ def _ideas(catalog, idea_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         names = [name for name in ("pillars", "tags", "category") if name in frame]
         table = {str(i): dict(zip(names, values))
                  for i, values in zip(frame.index, frame[names].itertuples(index=False, name=None))}
+        for idea in table.values():
+            idea["fit"] = idea_words(idea)
         _IDEA_FIELDS[catalog] = table
     return {idea_id: table.get(idea_id, {}) for idea_id in idea_ids}
 
@@ -558,10 +608,10 @@ def week_prompts(catalog, suggestions: Mapping[str, Sequence[Any]], day: _dt.dat
     prompts = prompts if prompts is not None else default_prompts()
     if prompts is None:
         return {}
+    couples = [(couple, _ideas(catalog, [s.idea_id for s in picks]), history.get(couple, ()))
+               for couple, picks in suggestions.items()]
     out: dict[tuple[str, str], dict[str, Any] | None] = {}
-    for couple, picks in suggestions.items():
-        ideas = _ideas(catalog, [s.idea_id for s in picks])
-        chosen, _ = choose_prompts(prompts, ideas, couple, day, history.get(couple, ()))
+    for (couple, _, _), (chosen, _) in zip(couples, choose_many(prompts, couples, day)):
         for idea_id, prompt in chosen.items():
             out[(couple, idea_id)] = prompt.to_dict() if prompt is not None else None
     return out
