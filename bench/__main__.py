@@ -1,6 +1,6 @@
 """``python -m bench SUBCOMMAND [options]``: run one benchmark.
 
-Subcommands: ``peers``, ``bounds``, ``simulate``, ``scoring``, ``newsletter``, ``http``, ``service_cpu``
+Subcommands: ``peers``, ``bounds``, ``simulate``, ``scoring``, ``newsletter``, ``http``, ``service_cpu``, ``pillars``
 (each is the module ``bench/<name>.py`` and its ``main``; one whose module
 is absent is reported as unknown). ``python -m bench SUBCOMMAND --help``
 shows its options.
@@ -15,7 +15,7 @@ import sys
 
 __all__ = ["SUBCOMMANDS", "main"]
 
-SUBCOMMANDS = ("peers", "bounds", "simulate", "scoring", "newsletter", "http", "service_cpu")
+SUBCOMMANDS = ("peers", "bounds", "simulate", "scoring", "newsletter", "http", "service_cpu", "pillars")
 
 
 def _available() -> list[str]:

@@ -214,6 +214,27 @@ class PracticeStore:
             row = conn.execute(sa.select(prompts).where(prompts.c.id == latest)).first()
         return _prompt_row(row)
 
+    # ------------------------------------------------------------ pillars in balance
+
+    def newsletter_window(self, couple_ids: Iterable[str], week: _dt.date, weeks: int) -> dict[str, set[str]]:
+        """Ideas sent to each couple in the ``weeks`` newsletter weeks before ``week`` (a Monday).
+
+        Returns
+        -------
+        dict couple id -> set of idea ids (couples with no such sends are absent)
+        """
+        from .store import _chunks, tbl_newsletter_sends as sends
+
+        start = week - _dt.timedelta(weeks=weeks)
+        out: dict[str, set[str]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(map(str, couple_ids)))):
+                query = (sa.select(sends.c.couple_id, sends.c.idea_id).where(sends.c.couple_id.in_(list(chunk)))
+                         .where(sends.c.week >= start).where(sends.c.week < week))
+                for couple, idea in conn.execute(query):
+                    out.setdefault(couple, set()).add(idea)
+        return out
+
     # ------------------------------------------------------------ nudges
 
     def nudge_rows(self, couple_id: str, since: _dt.date) -> list[dict[str, Any]]:

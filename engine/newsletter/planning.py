@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..context import Context
+from ..pillars import balance_picks, candidates_for, dated_pillars, idea_pillars
 from ..profiles import Profiles
 from ..prompts import week_prompts
 
@@ -114,7 +115,8 @@ def _multi(value) -> str:
 def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week: _dt.date | str,
                k: int = 3, *, sent_before: Mapping[str, set[str]] | None = None, seed: int = 0,
                run_id: int | None = None, profiles: Profiles | None = None,
-               prompt_history: Mapping[str, Sequence[Mapping]] | None = None) -> pd.DataFrame:
+               prompt_history: Mapping[str, Sequence[Mapping]] | None = None,
+               sent_window: Mapping[str, set[str]] | None = None) -> pd.DataFrame:
     """Pick ``k`` ideas of distinct categories for each couple for one week.
 
     Excludes ideas the couple did in the last :data:`RECENT_DATE_DAYS` days
@@ -143,6 +145,9 @@ def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week
     prompt_history : mapping couple id -> list of prompt rows, optional
         ``Store.prompt_history`` of these couples: each pick's prompt is
         chosen by :func:`engine.prompts.choose_prompts` for the Saturday.
+    sent_window : mapping couple id -> set of idea ids, optional
+        Ideas sent in the three weeks before: the week's picks favour the
+        pillars those lacked (:func:`engine.pillars.balance_picks`).
 
     Returns
     -------
@@ -158,9 +163,12 @@ def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week
     for couple, ideas in (sent_before or {}).items():
         if ideas:
             exclude[str(couple)] = exclude.get(str(couple), set()) | set(ideas)
-    suggestions = recommender.batch(dates, couple_ids, context, k=k, exclude=exclude,
-                                    distinct_categories=True, seeds=_seeds(seed, couple_ids, monday),
-                                    profiles=profiles)
+    candidates = recommender.batch(dates, couple_ids, context, k=candidates_for(k), exclude=exclude,
+                                   distinct_categories=True, seeds=_seeds(seed, couple_ids, monday),
+                                   profiles=profiles)
+    pillar_of = idea_pillars(recommender.catalog)
+    sent = {c: set().union(*(pillar_of.get(i, ()) for i in ideas)) for c, ideas in (sent_window or {}).items()}
+    suggestions = balance_picks(candidates, k, pillar_of, sent, dated_pillars(dates, pillar_of, context.day))
     frame = recommender.catalog.frame
     category = frame["category"] if "category" in frame else pd.Series("", index=frame.index)
     pillars = frame["pillars"] if "pillars" in frame else pd.Series("", index=frame.index)

@@ -42,6 +42,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..profiles import Profile
+from ..pillars import WINDOW_WEEKS
 from ..prompts import prompt_rows, prompt_window
 from .planning import PICK_COLUMNS, RECENT_NEWSLETTERS, plan_picks, week_start
 from .rendering import email_filename, render_emails
@@ -86,6 +87,8 @@ class ChunkInput:
         The couples' stated profiles.
     prompt_history : dict couple id -> list of dict
         The couples' prompt rows (``Store.prompt_history``).
+    sent_window : dict couple id -> set of idea ids
+        Ideas sent in the three weeks before (``Store.newsletter_window``), for pillars in balance.
     """
 
     index: int
@@ -94,6 +97,7 @@ class ChunkInput:
     sent_before: dict[str, set[str]] = field(default_factory=dict)
     profiles: dict[str, Profile] = field(default_factory=dict)
     prompt_history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    sent_window: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -154,7 +158,7 @@ def _run_chunk(recommender, chunk: ChunkInput, week: _dt.date, k: int, seed: int
     start = time.perf_counter()
     picks = plan_picks(recommender, chunk.dates, chunk.couple_ids, week, k,
                        sent_before=chunk.sent_before, seed=seed, run_id=run_id, profiles=chunk.profiles,
-                       prompt_history=chunk.prompt_history)
+                       prompt_history=chunk.prompt_history, sent_window=chunk.sent_window)
     emails = render_emails(picks, week, recommender.catalog) if render else {}
     written = out_dir is not None
     if written:
@@ -413,7 +417,8 @@ def _store_chunks(store, couple_ids: Sequence[str], week: _dt.date, chunk_size: 
         ids = list(couple_ids[start:start + chunk_size])
         yield ChunkInput(index, ids, store.dates_frame(ids),
                          store.recent_newsletter_ideas(ids, week, last_n=RECENT_NEWSLETTERS),
-                         store.profiles(ids), store.prompt_history(ids, prompt_window(week)))
+                         store.profiles(ids), store.prompt_history(ids, prompt_window(week)),
+                         store.newsletter_window(ids, week, WINDOW_WEEKS - 1))
 
 
 def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path, *, k: int = 3,
