@@ -17,6 +17,7 @@ when the couple's dates of the last four weeks had none).
 from __future__ import annotations
 
 import datetime as _dt
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,7 +29,9 @@ __all__ = [
     "PILLARS",
     "WEIGHT",
     "WINDOW_WEEKS",
+    "TONIGHT_EXTRA",
     "balance_picks",
+    "balance_tonight",
     "candidates_for",
     "dated_pillars",
     "idea_pillars",
@@ -50,12 +53,18 @@ def candidates_for(k: int) -> int:
     return max(k, CANDIDATES * k)
 
 
+_PILLARS_OF: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def idea_pillars(catalog) -> dict[str, frozenset[str]]:
-    """idea id -> its pillars (empty when the catalog has no ``pillars`` column)."""
-    frame = catalog.frame
-    if "pillars" not in frame:
-        return {}
-    return {str(i): frozenset(p or ()) for i, p in zip(frame.index, frame["pillars"])}
+    """idea id -> its pillars (empty when the catalog has no ``pillars`` column); read once per catalog."""
+    found = _PILLARS_OF.get(catalog)
+    if found is None:
+        frame = catalog.frame
+        found = {} if "pillars" not in frame else {
+            str(i): frozenset(p or ()) for i, p in zip(frame.index, frame["pillars"])}
+        _PILLARS_OF[catalog] = found
+    return found
 
 
 def dated_pillars(dates: pd.DataFrame, pillars: Mapping[str, frozenset[str]], day: _dt.date,
@@ -142,3 +151,40 @@ def balance_picks(candidates: Mapping[str, Sequence[Any]], k: int, pillars: Mapp
             s.rank = i + 1
         out[couple] = chosen
     return out
+
+
+#: tonight ranks this many ideas more than it shows, to choose from for balance
+TONIGHT_EXTRA = 3
+_EPOCH = _dt.date(1970, 1, 1)
+
+
+def balance_tonight(window: Sequence[Any], k: int, catalog, history, day: _dt.date) -> list[Any]:
+    """Tonight's ``k`` picks from ``window`` (ranked, best first), favouring pillars the couple's
+    dates of the last four weeks lacked.
+
+    The best idea stays first. Only a couple with at least one dated date in
+    the last :data:`WINDOW_WEEKS` weeks is balanced (a cold start has nothing
+    to balance against); otherwise the first ``k`` of ``window`` are returned.
+
+    Parameters
+    ----------
+    window : sequence of Suggestion
+        ``k`` + :data:`TONIGHT_EXTRA` ranked ideas (fewer when fewer fit).
+    k : int
+    catalog : Catalog
+    history : CoupleDates or DataFrame
+        The couple's dates (as tonight's request read them).
+    day : date
+        Today.
+    """
+    window = list(window)
+    if not window or not hasattr(history, "rows"):
+        return window[:k]
+    today = (day - _EPOCH).days
+    start = today - 7 * WINDOW_WEEKS
+    recent = [idea for idea, when, _a, _b in history.rows if when is not None and start <= when <= today]
+    if not recent:
+        return window[:k]
+    pillars = idea_pillars(catalog)
+    dated = set().union(*(pillars.get(str(i), ()) for i in recent))
+    return balance_picks({"c": window}, k, pillars, sent={"c": dated}, dated={"c": dated})["c"]

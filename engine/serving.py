@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .context import Context, season_of
+from .pillars import TONIGHT_EXTRA, balance_tonight
 from .prompts import attach_prompts
 from .recommender import Recommender, Suggestion
 
@@ -187,9 +188,11 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
     n = (max(used) + int(another)) if used else 0
     weights = recent_weights([{"idea_id": idea, "served_on": day} for idea, day in before], today)
     # the same rows, context and weights as a request already ranked by this model: its list, from the cache
-    ranked, cached = recommender.tonight_cached(couple_id, history, ctx, k=k + n, recently_suggested=weights)
+    ranked, cached = recommender.tonight_cached(couple_id, history, ctx, k=k + n + TONIGHT_EXTRA,
+                                                recently_suggested=weights)
     offset = n % len(ranked) if ranked else 0  # ran out of ideas that fit: wrap round
-    picks = ranked[offset:offset + k]  # the recommender's own copies: numbered in place
+    # the recommender's own copies, numbered in place; pillars the last month lacked are favoured
+    picks = balance_tonight(ranked[offset:offset + k + TONIGHT_EXTRA], k, recommender.catalog, history, today)
     for i, s in enumerate(picks):
         s.rank = i + 1
     attach_prompts(store, couple_id, picks, today, recommender.catalog, record=log)  # something to talk about
