@@ -120,9 +120,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weeks", type=int, default=4)
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--baseline", action="store_true", help="without balancing the pillars")
+    parser.add_argument("--weight", type=float, help="engine.pillars.WEIGHT for this run")
+    parser.add_argument("--candidates", type=int, help="engine.pillars.CANDIDATES for this run")
     args = parser.parse_args(argv)
+    import engine.pillars
+
+    if args.weight is not None:
+        engine.pillars.WEIGHT = args.weight
+    if args.candidates is not None:
+        engine.pillars.CANDIDATES = args.candidates
     logging.basicConfig(level=logging.WARNING)
     result = measure(args.demo, args.couples, args.seed, args.weeks, args.k, args.baseline)
+    result.update(weight=engine.pillars.WEIGHT, candidates_per_pick=engine.pillars.CANDIDATES)
     name = f"pillars{'_baseline' if args.baseline else ''}_{'demo' if args.demo else args.couples}.json"
     _RESULTS.mkdir(exist_ok=True)
     (_RESULTS / name).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

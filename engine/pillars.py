@@ -95,7 +95,7 @@ def _reason(pillar: str, dated: set[str]) -> str:
 
 def balance_picks(candidates: Mapping[str, Sequence[Any]], k: int, pillars: Mapping[str, frozenset[str]],
                   sent: Mapping[str, set[str]] | None = None, dated: Mapping[str, set[str]] | None = None,
-                  weight: float = WEIGHT) -> dict[str, list[Any]]:
+                  weight: float | None = None) -> dict[str, list[Any]]:
     """Choose ``k`` of each couple's ranked candidates so the pillars stay in balance.
 
     Parameters
@@ -109,7 +109,8 @@ def balance_picks(candidates: Mapping[str, Sequence[Any]], k: int, pillars: Mapp
         Pillars the couple's picks had in the previous ``WINDOW_WEEKS - 1`` weeks.
     dated : mapping couple id -> set of pillars, optional
         Pillars of the couple's dates in the last four weeks (for the reason only).
-    weight : float, default=WEIGHT
+    weight : float, optional
+        Default :data:`WEIGHT`.
 
     Returns
     -------
@@ -120,6 +121,7 @@ def balance_picks(candidates: Mapping[str, Sequence[Any]], k: int, pillars: Mapp
     """
     sent = sent or {}
     dated = dated or {}
+    weight = WEIGHT if weight is None else weight
     out: dict[str, list[Any]] = {}
     for couple, ranked in candidates.items():
         ranked = list(ranked)
