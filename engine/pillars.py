@@ -43,9 +43,9 @@ WINDOW_WEEKS = 4
 #: a week's picks cover at least this many pillars when the candidates allow it
 MIN_PILLARS = 2
 #: what one neglected pillar is worth against the ranking score (the couple's best idea scores about 1)
-WEIGHT = 0.5
+WEIGHT = 1.0
 #: candidates ranked per couple to choose the week's picks from, per pick
-CANDIDATES = 3
+CANDIDATES = 4
 
 
 def candidates_for(k: int) -> int:
