@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from engine import load_catalog
+from engine.catalog import default_catalog_dir
 from engine.dataset import write_dataset
 from engine.dates import empty_dates
 
@@ -36,4 +38,8 @@ def large_catalog(n_ideas: int, out_dir: str | Path, seed: int = 0):
     out_dir = Path(out_dir)
     catalog = type(base)(frame, schema)
     write_dataset(out_dir, catalog, empty_dates())
+    for extra in ("prompts.csv", "nudges.csv"):  # tonight's prompts and Today's nudges, as shipped
+        source = default_catalog_dir() / extra
+        if source.is_file():
+            shutil.copyfile(source, out_dir / extra)
     return load_catalog(out_dir)

@@ -69,6 +69,10 @@ class Suggestion:
     cold_start : bool
         True when the couple had no history and the suggestion comes from
         the priors alone.
+    prompt : dict, optional
+        ``{"id", "text", "depth", "pillar"}``: something to talk about on the
+        date (set by :func:`engine.prompts.attach_prompts`); in ``to_dict``
+        only when set.
     """
 
     idea_id: str
@@ -79,12 +83,16 @@ class Suggestion:
     routine_distance: float
     reasons: list[str] = field(default_factory=list)
     cold_start: bool = False
+    prompt: dict | None = None
 
     def to_dict(self) -> dict:
-        return {"idea_id": self.idea_id, "title": self.title, "rank": self.rank,
-                "score": round(float(self.score), 4), "enjoyment": round(float(self.enjoyment), 4),
-                "routine_distance": round(float(self.routine_distance), 4),
-                "reasons": list(self.reasons), "cold_start": self.cold_start}
+        out = {"idea_id": self.idea_id, "title": self.title, "rank": self.rank,
+               "score": round(float(self.score), 4), "enjoyment": round(float(self.enjoyment), 4),
+               "routine_distance": round(float(self.routine_distance), 4),
+               "reasons": list(self.reasons), "cold_start": self.cold_start}
+        if self.prompt is not None:
+            out["prompt"] = dict(self.prompt)
+        return out
 
     def copy(self) -> "Suggestion":
         """An independent copy (its own reasons list)."""

@@ -45,6 +45,8 @@ from typing import Any, Mapping
 from .constraints import with_profile
 from .context import Context, season_of
 from .dates import DayError, check_day
+from .pillars import TONIGHT_EXTRA, balance_tonight
+from .prompts import attach_prompts
 from .recommender import Recommender, Suggestion
 
 __all__ = [
@@ -228,12 +230,15 @@ def serve_tonight(store, recommender: Recommender, couple_id: str, context: Cont
     # Once moved on (n > 0) the whole list is ranked, once: every later `another` (and the plain request
     # after it) slices that cached list, so the n-th costs what the first does (the greedy ranking is
     # prefix-stable: its first k + n ideas are the top-(k + n) list)
-    depth = k if n == 0 else max(k, len(recommender.catalog))
-    # offset = n, wrapping round when the ideas that fit run out; only the k picks are copied out
-    picks, offset, cached = recommender.tonight_window(couple_id, history, ctx, depth, n, k,
-                                                       recently_suggested=weights)
+    window = k + TONIGHT_EXTRA  # a few more than k: pillars the last month lacked are favoured among them
+    depth = window if n == 0 else max(window, len(recommender.catalog))
+    # offset = n, wrapping round when the ideas that fit run out; only the window is copied out
+    ranked, offset, cached = recommender.tonight_window(couple_id, history, ctx, depth, n, window,
+                                                        recently_suggested=weights)
+    picks = balance_tonight(ranked, k, recommender.catalog, history, today)
     for i, s in enumerate(picks):  # our own copies: numbered in place
         s.rank = i + 1
+    attach_prompts(store, couple_id, picks, today, recommender.catalog, record=log)  # something to talk about
     served_key = f"{key}:{n}"
     # the same request again today, answered with the same list: the log already holds it
     repeat = not another and reads.latest_served == [

@@ -88,6 +88,7 @@ from .dates import (EARLIEST_DAY, LATEST_DATA_DAY, CoupleDates, DayError, as_dat
 from .geo import ALLOWED as LOCATION_ALLOWED, format_location
 from .profiles import NO_PROFILE, Profile, from_record as stated_profile
 from .memo import Memo
+from .store_practice import PracticeStore
 
 __all__ = [
     "LATEST_VERSION",
@@ -565,9 +566,36 @@ tbl_rating_keys = sa.Table(
     sa.Column("date_id", _Id, sa.ForeignKey("dates.id", ondelete="CASCADE"), nullable=False),
 )
 
+tbl_prompts_served = sa.Table(  # engine.store_practice: a conversation prompt shown with an idea
+    "prompts_served", _META,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("couple_id", sa.String(_ID_MAX),
+              sa.ForeignKey("couples.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("prompt_id", sa.String(100), nullable=False),
+    sa.Column("idea_id", sa.String(200), nullable=False),
+    sa.Column("depth", sa.Integer, nullable=False),
+    sa.Column("served_on", sa.Date, nullable=False),
+    sa.Column("served_at", sa.DateTime, nullable=False),
+    sa.Column("status", sa.String(20)),
+    sa.Column("marked_at", sa.DateTime),
+    sa.UniqueConstraint("couple_id", "served_on", "idea_id", name="uq_prompts_served_couple_day_idea"),
+)
+
+tbl_nudges_shown = sa.Table(  # engine.store_practice: a partner's appreciation nudge of the day
+    "nudges_shown", _META,
+    sa.Column("couple_id", sa.String(_ID_MAX),
+              sa.ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("partner", sa.String(1), primary_key=True),
+    sa.Column("nudge_id", sa.String(100), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("shown_at", sa.DateTime, nullable=False),
+    sa.Column("done_at", sa.DateTime),
+)
+
 #: Tables holding rows about one couple (erasure deletes from each).
-_COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_tonight_counts, tbl_rating_keys, tbl_dates,
-                  tbl_session_epochs)
+_COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_tonight_counts, tbl_rating_keys, tbl_prompts_served,
+                  tbl_nudges_shown, tbl_dates, tbl_session_epochs)
 
 #: the partners of a couple, and the column of each one's rating and token
 PARTNERS = ("a", "b")
@@ -729,11 +757,19 @@ def _migration_partners(conn: Connection) -> None:
     meta.tables["rating_keys"].create(conn)
 
 
+def _migration_practice(conn: Connection) -> None:
+    """Conversation prompts shown and marked, daily appreciation nudges."""
+    from .store_practice import create_practice_tables
+
+    create_practice_tables(conn)
+
+
 #: Forward migrations, applied in order; version N = the first N applied.
 _MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4,
                                                          _migration_session_epochs,
                                                          _migration_another_counts,
-                                                         _migration_partners)
+                                                         _migration_partners,
+                                                         _migration_practice)
 
 #: The schema version this code writes and expects.
 LATEST_VERSION = len(_MIGRATIONS)
@@ -825,7 +861,7 @@ def open_store(url: str | None = None) -> "Store":
 # --------------------------------------------------------------------------- the store
 
 
-class Store:
+class Store(PracticeStore):
     """All reads and writes of the engine's state. Create with :func:`open_store`.
 
     One ``Store`` per process (after a fork, open a new one). Thread-safe:

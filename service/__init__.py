@@ -105,6 +105,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import (admin, couples, dates, db, errors, headers, ideas, inputs, limits, logs, metrics, models, ops,
                    sessions, tonight, training)
+    from . import prompts, today
 
     db.init_app(app)
     metrics.init_app(app)
@@ -115,7 +116,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     headers.init_app(app)
     sessions.init_app(app)
-    for module in (couples, tonight, dates, ideas, admin, ops):
+    for module in (couples, tonight, dates, ideas, admin, ops, prompts, today):
         app.register_blueprint(module.bp)
     from . import pages  # the couples' web pages (HTML, session cookie)
 

@@ -108,6 +108,7 @@ def _schemas() -> dict[str, Any]:
                 "routine_distance": {"type": "number", "description": "0 = their usual, 1 = far from it"},
                 "reasons": {"type": "array", "items": {"type": "string"}},
                 "cold_start": {"type": "boolean", "description": "true: no history yet, priors only"},
+                "prompt": _ref("Prompt"),
             },
         },
         "Context": {
@@ -225,6 +226,77 @@ def _schemas() -> dict[str, Any]:
     }
 
 
+def _practice_schemas() -> dict[str, Any]:
+    """Prompts (questions that deepen) and Today (daily appreciation)."""
+    streak = {"type": "object", "required": ["days", "total", "text"], "additionalProperties": False,
+              "properties": {"days": {"type": "integer", "minimum": 0,
+                                      "description": "days in a row done, up to today (or yesterday)"},
+                             "total": {"type": "integer", "minimum": 0},
+                             "text": {"type": "string", "description": "the streak in kind words"}}}
+    nudge = {"type": "object", "required": ["id", "text", "kind", "done", "streak"], "additionalProperties": False,
+             "properties": {"id": {"type": "string"}, "text": {"type": "string"},
+                            "kind": {"type": "string", "enum": ["appreciation", "gesture"]},
+                            "done": {"type": "boolean"}, "streak": streak}}
+    state = {"depth": {"type": "integer", "minimum": 1, "maximum": 3,
+                       "description": "the depth of the next prompts (1 light ... 3 deep)"},
+             "talked": {"type": "integer", "minimum": 0}, "skipped": {"type": "integer", "minimum": 0}}
+    return {
+        "Prompt": {
+            "type": "object", "required": ["id", "text", "depth", "pillar"], "additionalProperties": False,
+            "description": "something to talk about on the date, fitting the idea and the couple's depth; "
+                           "never repeated within 12 weeks",
+            "properties": {"id": {"type": "string"}, "text": {"type": "string"},
+                           "depth": {"type": "integer", "minimum": 1, "maximum": 3},
+                           "pillar": {"type": "string",
+                                      "enum": ["vulnerability", "appreciation", "physical-intimacy", "novelty"]}},
+        },
+        "PromptState": {"type": "object", "required": ["depth", "talked", "skipped"], "additionalProperties": False,
+                        "properties": state},
+        "PromptMarked": {"type": "object", "required": ["prompt_id", "status", "depth", "talked", "skipped"],
+                         "additionalProperties": False,
+                         "properties": {"prompt_id": {"type": "string"},
+                                        "status": {"type": "string", "enum": ["talked", "skipped"]}, **state}},
+        "Today": {"type": "object", "required": ["day", "partners"], "additionalProperties": False,
+                  "properties": {"day": {"type": "string", "format": "date"},
+                                 "partners": {"type": "object", "required": ["a", "b"], "additionalProperties": False,
+                                              "properties": {"a": nudge, "b": nudge}}}},
+    }
+
+
+def _practice_paths() -> dict[str, Any]:
+    prompt_id = {"name": "prompt_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 100}}
+    return {
+        "/v1/couples/{couple_id}/prompts": {"get": {
+            "summary": "The couple's depth for the next prompts, and how many they talked about or skipped",
+            "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
+            "responses": {"200": _json(_ref("PromptState"), "Depth"), **_errors(404, 503)},
+        }},
+        "/v1/couples/{couple_id}/prompts/{prompt_id}": {"post": {
+            "summary": "Mark a prompt shown with a suggestion as talked about (goes deeper) or skipped",
+            "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID, prompt_id],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["status"], "additionalProperties": False,
+                "properties": {"status": {"type": "string", "enum": ["talked", "skipped"]}}}}}},
+            "responses": {"200": _json(_ref("PromptMarked"), "Marked"), **_errors(400, 404, 413, 415, 503)},
+        }},
+        "/v1/couples/{couple_id}/today": {
+            "get": {
+                "summary": "Each partner's small appreciation nudge for today (stable all day) and streak",
+                "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
+                "responses": {"200": _json(_ref("Today"), "Today"), **_errors(404, 503)},
+            },
+            "post": {
+                "summary": "A partner did today's nudge",
+                "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["partner"], "additionalProperties": False,
+                    "properties": {"partner": {"type": "string", "enum": ["a", "b"]}}}}}},
+                "responses": {"200": _json(_ref("Today"), "Today after it"), **_errors(400, 404, 413, 415, 503)},
+            },
+        },
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """The document as a dict (JSON-ready)."""
     tonight_params = [
@@ -335,6 +407,7 @@ def openapi_document() -> dict[str, Any]:
         "/openapi.json": {"get": {"summary": "This document", "responses": {
             "200": _json({"type": "object"}, "OpenAPI 3.0 document")}}},
     }
+    paths.update(_practice_paths())
     return {
         "openapi": "3.0.3",
         "info": {"title": "dateideas", "version": "1",
@@ -342,7 +415,7 @@ def openapi_document() -> dict[str, Any]:
                                 "{\"error\": {\"code\", \"message\", \"field\"?}} with a 4xx status."},
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **_practice_schemas()},
             "securitySchemes": {
                 "coupleToken": {"type": "http", "scheme": "bearer",
                                 "description": "the token returned once by POST /v1/couples, or a partner's "

@@ -455,3 +455,6 @@ def _duration(minutes: Any) -> str:
     if not hours:
         return f"{rest} min"
     return f"{hours} h" + (f" {rest} min" if rest else "")
+
+
+from . import practice_pages  # noqa: E402,F401 - the Today page and prompt buttons, routes on this blueprint

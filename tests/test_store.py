@@ -457,6 +457,9 @@ def test_delete_couple_leaves_no_row_anywhere(store: Store):
         store.record_sends(run, "2024-05-06", [{"couple_id": couple, "idea_id": "picnic", "rank": 1}])
         store.revoke_sessions(couple, "a")
         assert store.count_another(couple, dt.date(2024, 5, 6), "req", limit=5) == 1
+        store.record_prompts([{"couple_id": couple, "prompt_id": "vu1-01", "idea_id": "picnic", "depth": 1,
+                               "served_on": dt.date(2024, 5, 6)}])
+        store.save_nudges(couple, dt.date(2024, 5, 6), [{"partner": "a", "nudge_id": "n", "text": "t"}])
     assert store.delete_couple(gone) is True
     assert store.delete_couple(gone) is False  # idempotent
 
@@ -470,7 +473,7 @@ def test_delete_couple_leaves_no_row_anywhere(store: Store):
                     assert found == 0, f"{table.name} still holds rows of the erased couple"
                     checked.append(table.name)
     assert set(checked) == {"couples", "dates", "suggestions", "newsletter_sends", "session_epochs", "tonight_counts",
-                            "rating_keys"}
+                            "rating_keys", "prompts_served", "nudges_shown"}
     assert store.get_couple(gone) is None and store.list_dates(gone) == []
     assert store.count_dates(kept) == 2 and store.sent_couples("2024-05-06") == {kept}
     assert len(store.recent_suggestions(kept)) == 1

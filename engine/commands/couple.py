@@ -66,6 +66,8 @@ def suggest(couple: str, budget, minutes, setting, weather, kids: bool | None, t
         click.echo(f"{label:>8}: {s.title} [{s.idea_id}]")
         for reason in s.reasons:
             click.echo(f"          - {reason}")
+        if s.prompt:
+            click.echo(f"          talk about: {s.prompt['text']}")
     flag = "; cold start (no history yet)" if served.cold_start else ""
     click.echo(f"model {served.model_version}{flag}")
 

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from ..context import Context
+from ..pillars import balance_picks, candidates_for, dated_pillars, idea_pillars
 from ..profiles import Profiles
+from ..prompts import week_prompts
 
 __all__ = [
     "PICK_COLUMNS",
@@ -112,7 +114,9 @@ def _multi(value) -> str:
 
 def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week: _dt.date | str,
                k: int = 3, *, sent_before: Mapping[str, set[str]] | None = None, seed: int = 0,
-               run_id: int | None = None, profiles: Profiles | None = None) -> pd.DataFrame:
+               run_id: int | None = None, profiles: Profiles | None = None,
+               prompt_history: Mapping[str, Sequence[Mapping]] | None = None,
+               sent_window: Mapping[str, set[str]] | None = None) -> pd.DataFrame:
     """Pick ``k`` ideas of distinct categories for each couple for one week.
 
     Excludes ideas the couple did in the last :data:`RECENT_DATE_DAYS` days
@@ -138,12 +142,19 @@ def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week
         Written into the ``run_id`` column.
     profiles : mapping couple id -> Profile, optional
         The couples' stated profiles (``Store.profiles``).
+    prompt_history : mapping couple id -> list of prompt rows, optional
+        ``Store.prompt_history`` of these couples: each pick's prompt is
+        chosen by :func:`engine.prompts.choose_prompts` for the Saturday.
+    sent_window : mapping couple id -> set of idea ids, optional
+        Ideas sent in the three weeks before: the week's picks favour the
+        pillars those lacked (:func:`engine.pillars.balance_picks`).
 
     Returns
     -------
     DataFrame
         One row per pick, columns :data:`PICK_COLUMNS` plus ``reasons``
-        (list of str), couples in input order, ranks ascending.
+        (list of str) and ``prompt`` (``{"id", "text", "depth", "pillar"}``
+        or None), couples in input order, ranks ascending.
     """
     monday = week_start(week)
     context = week_context(monday)
@@ -152,19 +163,23 @@ def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week
     for couple, ideas in (sent_before or {}).items():
         if ideas:
             exclude[str(couple)] = exclude.get(str(couple), set()) | set(ideas)
-    suggestions = recommender.batch(dates, couple_ids, context, k=k, exclude=exclude,
-                                    distinct_categories=True, seeds=_seeds(seed, couple_ids, monday),
-                                    profiles=profiles)
+    candidates = recommender.batch(dates, couple_ids, context, k=candidates_for(k), exclude=exclude,
+                                   distinct_categories=True, seeds=_seeds(seed, couple_ids, monday),
+                                   profiles=profiles)
+    pillar_of = idea_pillars(recommender.catalog)
+    sent = {c: set().union(*(pillar_of.get(i, ()) for i in ideas)) for c, ideas in (sent_window or {}).items()}
+    suggestions = balance_picks(candidates, k, pillar_of, sent, dated_pillars(dates, pillar_of, context.day))
     frame = recommender.catalog.frame
     category = frame["category"] if "category" in frame else pd.Series("", index=frame.index)
     pillars = frame["pillars"] if "pillars" in frame else pd.Series("", index=frame.index)
+    prompts = week_prompts(recommender.catalog, suggestions, context.day, prompt_history or {})
     rows = []
     for couple in couple_ids:
         for s in suggestions.get(couple, []):
             rows.append((couple, s.rank, s.idea_id, s.title, "; ".join(s.reasons), round(s.score, 6),
                          _multi(category.get(s.idea_id)), _multi(pillars.get(s.idea_id)),
-                         str(recommender.version), run_id, list(s.reasons)))
-    out = pd.DataFrame.from_records(rows, columns=[*PICK_COLUMNS, "reasons"])
+                         str(recommender.version), run_id, list(s.reasons), prompts.get((couple, s.idea_id))))
+    out = pd.DataFrame.from_records(rows, columns=[*PICK_COLUMNS, "reasons", "prompt"])
     out["rank"] = out["rank"].astype("int64")
     out["score"] = out["score"].astype(float)
     out["run_id"] = out["run_id"].astype("Int64")

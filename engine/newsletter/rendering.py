@@ -45,10 +45,11 @@ def _template(name: str) -> jinja2.Template:
 
 @functools.lru_cache(maxsize=8192)
 def _pick_html(rank: int, idea_id: str, title: str, reason: str, category_label: str, description: str,
-               facts: tuple[str, ...], colour: str) -> markupsafe.Markup:
+               facts: tuple[str, ...], colour: str, prompt: str = "", prompt_id: str = "") -> markupsafe.Markup:
     """One pick's HTML block (``pick.html``), rendered once per distinct pick (~1.5 kB each)."""
     pick = {"rank": rank, "idea_id": idea_id, "title": title, "reason": reason, "category_label": category_label,
-            "description": description, "facts": list(facts), "colour": colour}
+            "description": description, "facts": list(facts), "colour": colour, "prompt": prompt,
+            "prompt_id": prompt_id}
     return markupsafe.Markup(_template("pick.html").render(pick=pick))
 
 
@@ -134,8 +135,11 @@ def render_email(couple_id: str, picks: Iterable[Mapping], week: _dt.date | str,
             "category_label": _label(pick.get("category")),
             "description": description, "description_text": wrapped, "facts": facts, "colour": _COLOURS[i % len(_COLOURS)],
         }
+        prompt = pick.get("prompt") if isinstance(pick.get("prompt"), Mapping) else {}
+        item["prompt"], item["prompt_text"] = prompt.get("text", ""), textwrap.fill(prompt.get("text", ""), 72)
         item["html"] = _pick_html(item["rank"], item["idea_id"], item["title"], item["reason"],
-                                  item["category_label"], description, tuple(facts), item["colour"])
+                                  item["category_label"], description, tuple(facts), item["colour"],
+                                  item["prompt"], prompt.get("id", ""))
         items.append(item)
     n = len(items)
     values = {

@@ -54,6 +54,8 @@ from tqdm.auto import tqdm
 from ..csvcells import neutralise_frame, restore_frame
 from ..dates import skipped_report
 from ..profiles import Profile
+from ..pillars import WINDOW_WEEKS
+from ..prompts import prompt_rows, prompt_window
 from .planning import PICK_COLUMNS, RECENT_NEWSLETTERS, plan_picks, week_start
 from .rendering import email_filename, render_emails
 
@@ -105,6 +107,10 @@ class ChunkInput:
         Ideas in the couples' recent newsletters.
     profiles : dict couple id -> Profile
         The couples' stated profiles.
+    prompt_history : dict couple id -> list of dict
+        The couples' prompt rows (``Store.prompt_history``).
+    sent_window : dict couple id -> set of idea ids
+        Ideas sent in the three weeks before (``Store.newsletter_window``), for pillars in balance.
     """
 
     index: int
@@ -112,6 +118,8 @@ class ChunkInput:
     dates: pd.DataFrame
     sent_before: dict[str, set[str]] = field(default_factory=dict)
     profiles: dict[str, Profile] = field(default_factory=dict)
+    prompt_history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    sent_window: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -174,7 +182,8 @@ def _run_chunk(recommender, chunk: ChunkInput, week: _dt.date, k: int, seed: int
     """
     start = time.perf_counter()
     picks = plan_picks(recommender, chunk.dates, chunk.couple_ids, week, k,
-                       sent_before=chunk.sent_before, seed=seed, run_id=run_id, profiles=chunk.profiles)
+                       sent_before=chunk.sent_before, seed=seed, run_id=run_id, profiles=chunk.profiles,
+                       prompt_history=chunk.prompt_history, sent_window=chunk.sent_window)
     emails = render_emails(picks, week, recommender.catalog) if render else {}
     written = out_dir is not None
     if written:
@@ -340,7 +349,7 @@ def _write_chunk_files(out_dir: Path, run_id: int, index: int, picks: pd.DataFra
 
 def _write_part(parts: Path, stem: str, picks: pd.DataFrame) -> None:
     """One chunk's picks as ``<stem>.jsonl`` then ``<stem>.csv`` (no header), each atomically."""
-    records = picks[_CSV_COLUMNS + ["reasons"]].to_dict(orient="records")
+    records = picks[_CSV_COLUMNS + ["reasons"] + (["prompt"] if "prompt" in picks else [])].to_dict(orient="records")
     lines = []
     for row in records:
         row["run_id"] = None if pd.isna(row["run_id"]) else int(row["run_id"])
@@ -466,7 +475,8 @@ def _store_chunks(store, couple_ids: Sequence[str], week: _dt.date, chunk_size: 
         skipped.extend(dates.skipped)
         yield ChunkInput(index, ids, dates.frame,
                          store.recent_newsletter_ideas(ids, week, last_n=RECENT_NEWSLETTERS),
-                         store.profiles(ids))
+                         store.profiles(ids), store.prompt_history(ids, prompt_window(week)),
+                         store.newsletter_window(ids, week, WINDOW_WEEKS - 1))
 
 
 def run_newsletter(store, recommender, week: _dt.date | str, out_dir: str | Path, *, k: int = 3,
@@ -637,6 +647,7 @@ def _run_locked(store, recommender, week: _dt.date, out_dir: Path, k: int, coupl
                 lease.check()  # never record sends after another run may have taken the week
                 if not result.written:
                     _write_chunk_files(work, run_id, result.index, result.picks, result.emails)
+                store.record_prompts(prompt_rows(result.picks, week))  # before the sends: a resumed week reuses them
                 store.record_sends(run_id, week, result.picks[["couple_id", "idea_id", "rank"]]
                                    .to_dict(orient="records"), replace=staged)
                 n_couples += len(result.couple_ids)
