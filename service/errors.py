@@ -6,7 +6,8 @@ raised by the store's raw-cursor reads) is ``unavailable``; a reachable
 database without the schema (``UndefinedTable``/``UndefinedColumn``,
 SQLite's "no such table") is ``no_schema`` and says to run ``dateideas init``.
 Anything else unexpected is a 500 whose logged traceback starts with the
-request id the body and ``X-Request-ID`` carry.
+request id the body and ``X-Request-ID`` carry. On the web pages both are
+the HTML error page instead of JSON.
 """
 
 from __future__ import annotations
@@ -128,11 +129,18 @@ def database_problem(exc: BaseException) -> str | None:
     return None
 
 
+def _page_error(status: int, message: str):
+    """The web pages' error page (the pages blueprint handles HTTP errors itself; these come from here)."""
+    return render_template("pages/error.html", status=status, message=message), status
+
+
 def _database_error(exc: Exception):
     problem = database_problem(exc)
     if problem is None:
         return _unexpected(exc)
     logger.error("request %s: database %s: %s", g.get("request_id", "-"), problem, exc)
+    if request.blueprint == "pages":
+        return _page_error(503, "We cannot reach our database just now. Please try again in a moment.")
     if problem == "no_schema":
         return error_response(503, "the database has no schema (or an older one) for this version; "
                                    "the operator must run `dateideas init`", code="no_schema")
@@ -142,6 +150,8 @@ def _database_error(exc: Exception):
 def _unexpected(exc: Exception):
     request_id = g.get("request_id", "-")
     logger.error("request %s: unhandled error", request_id, exc_info=exc)
+    if request.blueprint == "pages":
+        return _page_error(500, f"Something went wrong on our side (request {request_id}). Please try again.")
     return error_response(500, f"internal error; the request id {request_id} (also in X-Request-ID) "
                                "identifies it in the logs", code="internal")
 

@@ -161,3 +161,19 @@ def test_the_logged_traceback_of_a_500_carries_the_request_id_of_its_body(app, c
     assert "req-4242" in _error(response)["message"]
     [record] = [r for r in caplog.records if r.exc_info]
     assert "req-4242" in record.getMessage() and record.exc_info[0] is ZeroDivisionError
+
+
+def test_a_database_outage_on_a_page_is_a_503_page(app, client, monkeypatch):
+    store = app.extensions["dateideas.store"]
+    couple_id, token = store.create_couple()
+    page = client.get("/signin").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post("/signin", data={"csrf_token": csrf, "couple_id": couple_id, "token": token}).status_code == 303
+
+    def down(*args, **kwargs):
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(store, "session_generation", down)
+    response = client.get("/tonight")
+    assert response.status_code == 503 and response.mimetype == "text/html"
+    assert "cannot reach our database" in response.get_data(as_text=True)
