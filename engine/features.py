@@ -302,6 +302,9 @@ _DENSE_ROWS, _DENSE_IDEAS = 64, 2048
 #: couples per step of the scalar match features: temporaries of (scalars x rows x ideas) stay ~10 MB
 _MATCH_ROWS = 256
 
+#: the features computed from the couple's ratings (the rest come from what was done, when, and the profile)
+_TASTE = ("cf_liked", "cf_disliked", "taste", "sim_liked", "sim_disliked", "attr_taste", "couple_mean")
+
 #: features also given relative to the couple's own range (0 = their lowest idea, 1 = their highest)
 _RELATIVE = ("cf_done", "cf_liked", "taste", "sim_liked", "routine_distance", "attr_share", "nearby")
 
@@ -601,12 +604,11 @@ class HistoryFeaturizer(BaseEstimator):
             index = self._idea_index = pd.Index(self.catalog_ids_, dtype=object)
         return index.get_indexer(np.asarray(idea_ids, dtype=object)).astype(np.int64)
 
-    def _pairs(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str] | None = None,
-               partner: str | None = None) -> dict:
-        """Row (couple), column (idea), rating on [0, 1] and day of each usable date.
+    def _pairs(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str] | None = None) -> dict:
+        """Row (couple), column (idea), day and ratings on [0, 1] of each usable date.
 
-        The rating is the mean of the partners who rated (``partner`` None), or
-        one partner's (``"a"``, ``"b"``) where they rated and else the other's.
+        ``z`` is the mean of the partners who rated (NaN: neither), ``z_by``
+        each partner's own (NaN: not rated).
         """
         if couple_ids is None and isinstance(dates, CoupleDates):
             couple_ids = np.array([dates.couple_id], dtype=object)
@@ -635,10 +637,6 @@ class HistoryFeaturizer(BaseEstimator):
             day = np.where(np.isnat(days), -1, days.astype("int64"))
         keep = (rows >= 0) & (cols >= 0)
         a, b, day = a[keep], b[keep], day[keep]
-        if partner is not None:  # that partner's rating, the other's where they did not rate
-            own, other = (a, b) if partner == "a" else (b, a)
-            a = np.where(np.isnan(own), other, own)
-            b = np.full_like(a, np.nan)
         counts = (~np.isnan(a)).astype(float) + (~np.isnan(b))
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(counts > 0, (np.nan_to_num(a) + np.nan_to_num(b)) / np.maximum(counts, 1), np.nan)
@@ -662,9 +660,23 @@ class HistoryFeaturizer(BaseEstimator):
         """
         if partner not in (None, "a", "b"):
             raise ValueError(f"partner must be None, 'a' or 'b', got {partner!r}")
-        pairs = self._pairs(dates, couple_ids, partner)
+        return self._summaries(dates, couple_ids, profiles, (partner,))[0]
+
+    def partner_histories(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str] | None = None,
+                          profiles: Profiles | None = None) -> tuple[Histories, Histories, Histories]:
+        """The couple's, partner a's and partner b's :meth:`histories`, from one pass over ``dates``.
+
+        The three share the arrays that do not depend on ratings (what was
+        done, when, the profile): read them, do not change them.
+        """
+        return tuple(self._summaries(dates, couple_ids, profiles, (None, "a", "b")))
+
+    def _summaries(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str] | None,
+                   profiles: Profiles | None, whose: Sequence[str | None]) -> list[Histories]:
+        """:meth:`histories` for each partner in ``whose`` (None: the couple)."""
+        pairs = self._pairs(dates, couple_ids)
         couple_ids = pairs["couple_ids"]
-        rows, cols, z, day = pairs["rows"], pairs["cols"], pairs["z"], pairs["day"]
+        rows, cols, day = pairs["rows"], pairs["cols"], pairs["day"]
         n_c, n_i = len(couple_ids), len(self.catalog_ids_)
         flat = rows * n_i + cols
         size = n_c * n_i
@@ -682,34 +694,43 @@ class HistoryFeaturizer(BaseEstimator):
             rank_from_end[order] = n_dates[rows_o] - 1 - (np.arange(len(rows)) - starts[rows_o])
         done = _sum(None)
         recent = _sum(0.5 ** (rank_from_end / self.recency_half_life))
-        rated = ~np.isnan(z)
-        zr = np.where(rated, z, 0.0)
-        c_zsum = np.bincount(rows, weights=zr, minlength=n_c).astype(float)
-        c_zcnt = np.bincount(rows, weights=rated.astype(float), minlength=n_c).astype(float)
-        prior = getattr(self, "global_z_", 0.5)
-        mean_z = (c_zsum + 3.0 * prior) / (c_zcnt + 3.0)
-        zsum, zcnt = _sum(zr), _sum(rated.astype(float))
-        has = zcnt > 0
-        zmean = np.divide(zsum, zcnt, out=np.zeros_like(zsum), where=has)
-        liked = (has & (zmean >= self._rel_z())).astype(float)
-        liked_by = None
-        if partner is None:  # each partner's own ratings (no fallback), for "you both loved"
-            liked_by = np.zeros((2, n_c, n_i))
-            for j, zp in enumerate(pairs["z_by"]):
-                own = ~np.isnan(zp)
-                total, n = _sum(np.where(own, zp, 0.0)), _sum(own.astype(float))
-                liked_by[j] = (n > 0) & (total >= self._rel_z() * np.maximum(n, 1))
-        disliked = (has & (zmean < 0.5)).astype(float)
-        centered = np.where(has, np.clip(2 * (zmean - mean_z[:, None]), -1, 1), 0.0)
         last_day = np.zeros(size)
         np.maximum.at(last_day, flat, (day + 1).astype(float))
+        last_day = last_day.reshape(n_c, n_i)
         interest, over_budget, stated, homes = self._stated(couple_ids, profiles, dates)
         self._homes_from_history(homes, done)
-        return Histories(couple_ids=couple_ids, done=done, liked=liked, disliked=disliked,
-                         centered=centered, recent=recent, last_day=last_day.reshape(n_c, n_i),
-                         rated=np.where(has, zmean, np.nan), n_dates=n_dates, mean_z=mean_z,
-                         interest=interest, over_budget=over_budget, interests=stated, homes=homes,
-                         partner=partner, liked_by=liked_by)
+        prior = getattr(self, "global_z_", 0.5)
+        out = []
+        for partner in whose:
+            if partner is None:
+                z = pairs["z"]
+            else:  # that partner's rating, the other's where they did not rate
+                own, other = pairs["z_by"] if partner == "a" else pairs["z_by"][::-1]
+                z = np.where(np.isnan(own), other, own)
+            rated = ~np.isnan(z)
+            zr = np.where(rated, z, 0.0)
+            c_zsum = np.bincount(rows, weights=zr, minlength=n_c).astype(float)
+            c_zcnt = np.bincount(rows, weights=rated.astype(float), minlength=n_c).astype(float)
+            mean_z = (c_zsum + 3.0 * prior) / (c_zcnt + 3.0)
+            zsum, zcnt = _sum(zr), _sum(rated.astype(float))
+            has = zcnt > 0
+            zmean = np.divide(zsum, zcnt, out=np.zeros_like(zsum), where=has)
+            liked = (has & (zmean >= self._rel_z())).astype(float)
+            liked_by = None
+            if partner is None:  # each partner's own ratings (no fallback), for "you both loved"
+                liked_by = np.zeros((2, n_c, n_i))
+                for j, zp in enumerate(pairs["z_by"]):
+                    mine = ~np.isnan(zp)
+                    total, n = _sum(np.where(mine, zp, 0.0)), _sum(mine.astype(float))
+                    liked_by[j] = (n > 0) & (total >= self._rel_z() * np.maximum(n, 1))
+            disliked = (has & (zmean < 0.5)).astype(float)
+            centered = np.where(has, np.clip(2 * (zmean - mean_z[:, None]), -1, 1), 0.0)
+            out.append(Histories(couple_ids=couple_ids, done=done, liked=liked, disliked=disliked,
+                                 centered=centered, recent=recent, last_day=last_day,
+                                 rated=np.where(has, zmean, np.nan), n_dates=n_dates, mean_z=mean_z,
+                                 interest=interest, over_budget=over_budget, interests=stated, homes=homes,
+                                 partner=partner, liked_by=liked_by))
+        return out
 
     def _homes_from_history(self, homes: np.ndarray, done: np.ndarray) -> None:
         """Fill, in place, the unknown homes of couples who did located ideas: the median
@@ -750,15 +771,8 @@ class HistoryFeaturizer(BaseEstimator):
         F = planes.transpose(1, 2, 0)
         done_bin = (hist.done > 0).astype(float)
         n_done = np.maximum(done_bin.sum(axis=1), 1.0)[:, None]
-        cf = self._times("similarity_", np.vstack([done_bin, hist.liked, hist.disliked]))
-        F[..., 0] = cf[:n_c] / np.sqrt(n_done)
-        F[..., 1] = cf[n_c:2 * n_c]
-        F[..., 2] = cf[2 * n_c:]
-        n_rated = (hist.centered != 0).sum(axis=1)[:, None]
-        taste_vec = (hist.centered @ V) / (n_rated + 2.0)
-        F[..., 3] = taste_vec @ V.T
-        F[..., 4] = _cos_rows(hist.liked @ V, V)
-        F[..., 5] = _cos_rows(hist.disliked @ V, V)
+        F[..., 0] = self._times("similarity_", done_bin) / np.sqrt(n_done)
+        self._taste_planes(F, hist)
         routine = hist.recent @ V
         has_hist = hist.n_dates > 0
         groups = self._group_matrix()
@@ -771,8 +785,6 @@ class HistoryFeaturizer(BaseEstimator):
         F[..., 6] = dist
         gshare = (done_bin @ groups) / n_done
         F[..., 7] = gshare[:, self.group_of_]
-        gtaste = (hist.centered @ groups) / np.maximum((hist.centered != 0) @ groups, 1)
-        F[..., 8] = gtaste[:, self.group_of_]
         F[..., 9] = np.log1p(hist.done)
         last = hist.last_day
         if as_of_day is None:
@@ -785,7 +797,6 @@ class HistoryFeaturizer(BaseEstimator):
         F[..., 12] = self.quality_[None, :]
         F[..., 13] = self.relevant_rate_[None, :]
         F[..., 14] = np.log1p(hist.n_dates)[:, None]
-        F[..., 15] = hist.mean_z[:, None]
         F[..., 16] = self._user_neighbours(done_bin)
         F[..., 17] = self._times("bm25_similarity_", done_bin)
         F[..., 18] = self._choice_taste(hist)
@@ -797,14 +808,48 @@ class HistoryFeaturizer(BaseEstimator):
         # stated interests weigh most while little else is known: the first suggestions after sign-up
         F[..., 27] = hist.interest / (1.0 + hist.n_dates)[:, None]
         F[..., 28], F[..., 29] = self._distances(hist.homes)
-        j = self._attribute_matches(F, done_bin, n_done)
-        for name in _RELATIVE:
+        self._attribute_matches(F, done_bin, n_done)
+        self._relative(F, _RELATIVE)
+        return F
+
+    def retaste(self, F: np.ndarray, hist: Histories) -> np.ndarray:
+        """Recompute, in place, the features that depend on ratings (:data:`_TASTE`) for ``hist``'s.
+
+        ``F`` holds the pair features of the same couples with the same dates
+        (what was done and when), rated by someone else: one partner's
+        features from the other's (:meth:`engine.model.EnjoymentModel.enjoyment`)
+        without recomputing the rest, which is the same for both. Returns ``F``.
+        """
+        check_is_fitted(self, "similarity_")
+        self._taste_planes(F, hist)
+        self._relative(F, [name for name in _RELATIVE if name in _TASTE])
+        return F
+
+    def _taste_planes(self, F: np.ndarray, hist: Histories) -> None:
+        """The features of :data:`_TASTE`, from ``hist``'s ratings (written into ``F``)."""
+        V = self.idea_vectors_
+        n_c = len(hist.couple_ids)
+        cf = self._times("similarity_", np.vstack([hist.liked, hist.disliked]))
+        F[..., 1] = cf[:n_c]
+        F[..., 2] = cf[n_c:]
+        n_rated = (hist.centered != 0).sum(axis=1)[:, None]
+        taste_vec = (hist.centered @ V) / (n_rated + 2.0)
+        F[..., 3] = taste_vec @ V.T
+        F[..., 4] = _cos_rows(hist.liked @ V, V)
+        F[..., 5] = _cos_rows(hist.disliked @ V, V)
+        groups = self._group_matrix()
+        gtaste = (hist.centered @ groups) / np.maximum((hist.centered != 0) @ groups, 1)
+        F[..., 8] = gtaste[:, self.group_of_]
+        F[..., 15] = hist.mean_z[:, None]
+
+    def _relative(self, F: np.ndarray, names) -> None:
+        """``rel:<name>``: each feature in ``names`` scaled to the couple's own range (0 lowest, 1 highest)."""
+        first = len(self.feature_names_) - len(_RELATIVE)
+        for name in names:
             col = F[..., FEATURE_NAMES.index(name)]
             lo = col.min(axis=1, keepdims=True)
             hi = col.max(axis=1, keepdims=True)
-            F[..., j] = (col - lo) / np.maximum(hi - lo, 1e-9)
-            j += 1
-        return F
+            F[..., first + _RELATIVE.index(name)] = (col - lo) / np.maximum(hi - lo, 1e-9)
 
     def _distances(self, homes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[float, float]:
         """``distance`` (km from home, capped at 30, over 30) and ``nearby`` (exp(-km / 5)) of every idea.

@@ -590,17 +590,15 @@ class EnjoymentModel(BaseEstimator):
         """
         check_is_fitted(self, "learner_")
         feat = self.featurizer_
-        by = [feat.histories(history, couple_ids, profiles, partner=who) for who in ("a", "b")]
-        hist = feat.histories(history, couple_ids, profiles)
+        hist, *by = feat.partner_histories(history, couple_ids, profiles)
         F = feat.transform(by[0], as_of_day=as_of_day)
         P = np.empty(F.shape[:2] + (2,))
         P[..., 0] = self._predict_features(F)
         # partners with the same ratings everywhere have the same features: score them once
         differ = np.flatnonzero(~np.all(np.isclose(by[0].rated, by[1].rated, equal_nan=True), axis=1))
         P[..., 1] = P[..., 0]
-        if len(differ):
-            day = as_of_day if as_of_day is None or np.ndim(as_of_day) == 0 else np.asarray(as_of_day)[differ]
-            Fb = feat.transform(by[1].take(differ), as_of_day=day)
+        if len(differ):  # b's features: a's, with the ones computed from ratings computed from b's
+            Fb = feat.retaste(F[differ], by[1].take(differ))
             P[differ, :, 1] = self._predict_features(Fb)
             F[differ] = (F[differ] + Fb) / 2
         # what a partner told us beats what the model guesses: an idea they rated is

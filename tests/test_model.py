@@ -571,3 +571,14 @@ def test_training_targets_are_one_partners_with_that_partners_history(catalog):
             mine, theirs = rated.loc[idea, f"rating_{t['partner']}"], rated.loc[idea, f"rating_{'ab'[t['partner'] == 'a']}"]
             assert row["rating_a"] == (theirs if np.isnan(mine) else mine) and np.isnan(row["rating_b"])
     assert set(targets["partner"]) == {"a", "b"}
+
+
+def test_retaste_gives_a_partners_features_from_the_others(model, world):
+    """One partner's features, from the other's with only the rating-based ones recomputed, are exactly
+    what a full transform of that partner's history gives."""
+    feat = model.featurizer_
+    couples = list(world.couples["id"].astype(str)[:40])
+    a, b = (feat.histories(world.dates, couples, partner=p) for p in "ab")
+    full = feat.transform(b, as_of_day=20_500)
+    np.testing.assert_array_equal(feat.retaste(feat.transform(a, as_of_day=20_500)[:], b), full)
+    assert not np.array_equal(feat.transform(a, as_of_day=20_500), full)

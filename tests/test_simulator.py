@@ -374,3 +374,18 @@ def test_cli_simulate_writes_attribute_less_usage_counts(tmp_path):
     data = read_dataset(out)
     assert data.counts and len(data.catalog) == 200
     assert data.dates.groupby(["couple_id", "idea_id"]).size().max() == 1  # one row per couple and idea
+
+
+def test_partner_enjoyment_is_each_partners_own_truth_around_the_oracle():
+    from engine.simulator import simulate
+
+    world = simulate(30, seed=2)
+    couples = list(world.couples["id"].astype(str)[:10])
+    both = world.partner_enjoyment(couples)
+    mean = world.expected_enjoyment(couples)
+    assert both.shape == mean.shape + (2,) and both.min() >= 1 and both.max() <= 5
+    inside = (both > 1) & (both < 5)
+    unclipped = inside.all(axis=-1) & (mean > 1) & (mean < 5)
+    # away from the clipping at 1 and 5 the oracle is the partners' mean, and the partners differ
+    np.testing.assert_allclose(both.mean(axis=-1)[unclipped], mean[unclipped], rtol=1e-9, atol=1e-9)
+    assert np.abs(both[..., 0] - both[..., 1]).mean() > 0.05
