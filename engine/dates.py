@@ -101,7 +101,7 @@ def check_day(value: Any, *, field: str = "done_on", latest: _dt.date | None = N
     else:
         raise DayError(field, f"{field} must be a date as YYYY-MM-DD, got {value!r}")
     if not EARLIEST_DAY <= day <= latest:
-        raise DayError(field, f"{field} must be a day from {EARLIEST_DAY} to {latest}, got {day}")
+        raise DayError(field, f"{field} must be a date from {EARLIEST_DAY} to {latest}, got {day}")
     return day
 
 

@@ -84,7 +84,7 @@ _PLAIN = {
     "note": f"Keep the note to {NOTE_MAX:,} characters or fewer.",
 }
 _PLAIN_DAY = "Pick the day of the date from the calendar."
-_PLAIN_FUTURE_DAY = "Pick today or an earlier day: the date has to have happened."
+_PLAIN_OUT_OF_RANGE_DAY = "Pick a day the date has happened on: today, or an earlier day from 1900 on."
 
 _COST_WORDS = ("free", "cheap", "moderate", "splurge")
 _SETTING_WORDS = {"home": "at home", "out": "out", "away": "away"}
@@ -434,12 +434,12 @@ def invite():
 def _words(exc: ValueError) -> str:
     """A validator's error in plain words for the page (the API keeps the validator's precise message).
 
-    A field with a wording in :data:`_PLAIN` gets it (``done_on`` distinguishes a future day);
+    A field with a wording in :data:`_PLAIN` gets it (``done_on`` distinguishes a day out of range);
     any other field falls back to the message with the field names said in words.
     """
     field = getattr(exc, "field", None)
     if field == "done_on":
-        return _PLAIN_FUTURE_DAY if "future" in str(exc) else _PLAIN_DAY
+        return _PLAIN_OUT_OF_RANGE_DAY if "must be a date from" in str(exc) else _PLAIN_DAY
     if field in _PLAIN:
         return _PLAIN[field]
     message = str(exc)

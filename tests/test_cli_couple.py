@@ -48,9 +48,9 @@ def test_suggest_json_matches_the_service_and_repeats(env):
     (("suggest", "nobody"), "no couple with id 'nobody'"),
     (("rate", "c000001", "IDEA", "--rating", "6"), "ratings.a must be an integer from 1 to 5, got 6"),
     (("rate", "c000001", "no-such-idea", "--rating", "4"), "idea_id 'no-such-idea' is not an idea in the catalog"),
-    (("rate", "c000001", "IDEA", "--rating", "4", "--on", "2999-01-01"), "done_on must be a day from 1900-01-01 to "),
+    (("rate", "c000001", "IDEA", "--rating", "4", "--on", "2999-01-01"), "done_on must be a date from 1900-01-01 to "),
     (("rate", "c000001", "IDEA", "--rating", "4", "--on", "0001-01-01"),
-     "done_on must be a day from 1900-01-01 to "),
+     "done_on must be a date from 1900-01-01 to "),
     (("rate", "c000001", "IDEA", "--rating", "4", "--on", "01/02/2024"), "done_on must be a date as YYYY-MM-DD"),
     (("rate", "nobody", "IDEA", "--rating", "4"), "no couple with id 'nobody'"),
 ])

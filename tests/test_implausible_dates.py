@@ -26,10 +26,10 @@ TODAY = dt.date(2026, 3, 10)
 
 
 @pytest.mark.parametrize("value, latest, message", [
-    ("0001-01-01", None, "done_on must be a day from 1900-01-01 to 2099-12-31, got 0001-01-01"),
-    ("1899-12-31", None, "done_on must be a day from 1900-01-01 to 2099-12-31, got 1899-12-31"),
-    ("2100-01-01", None, "done_on must be a day from 1900-01-01 to 2099-12-31, got 2100-01-01"),
-    ("2026-03-12", TODAY + dt.timedelta(days=1), "done_on must be a day from 1900-01-01 to 2026-03-11, got 2026-03-12"),
+    ("0001-01-01", None, "done_on must be a date from 1900-01-01 to 2099-12-31, got 0001-01-01"),
+    ("1899-12-31", None, "done_on must be a date from 1900-01-01 to 2099-12-31, got 1899-12-31"),
+    ("2100-01-01", None, "done_on must be a date from 1900-01-01 to 2099-12-31, got 2100-01-01"),
+    ("2026-03-12", TODAY + dt.timedelta(days=1), "done_on must be a date from 1900-01-01 to 2026-03-11, got 2026-03-12"),
     ("2024-02-30", None, "done_on must be a real date as YYYY-MM-DD, got '2024-02-30'"),
     ("1/2/2024", None, "done_on must be a date as YYYY-MM-DD, got '1/2/2024'"),
     (dt.datetime(2024, 1, 1), None, "done_on must be a date as YYYY-MM-DD"),
@@ -51,7 +51,7 @@ def test_check_date_input_allows_tomorrow_not_the_day_after_nor_year_one(tiny_wo
     catalog, idea = tiny_world.catalog, str(tiny_world.catalog.ids[0])
     assert check_date_input(catalog, idea, {"a": 4}, "2026-03-11", today=TODAY)["done_on"] == dt.date(2026, 3, 11)
     for day in ("2026-03-12", "0001-01-01", "1899-12-31"):
-        with pytest.raises(DateInputError, match=f"done_on must be a day from 1900-01-01 to 2026-03-11, got {day}"):
+        with pytest.raises(DateInputError, match=f"done_on must be a date from 1900-01-01 to 2026-03-11, got {day}"):
             check_date_input(catalog, idea, {"a": 4}, day, today=TODAY)
 
 
@@ -65,7 +65,7 @@ def test_api_refuses_year_one_with_a_400_naming_the_range(client, app):
     assert response.status_code == 400
     error = response.get_json()["error"]
     assert error["field"] == "done_on"
-    assert error["message"].startswith("done_on must be a day from 1900-01-01 to ")
+    assert error["message"].startswith("done_on must be a date from 1900-01-01 to ")
     assert app.extensions["dateideas.store"].count_dates(cid) == 0
 
 
@@ -85,11 +85,11 @@ def test_we_did_it_page_refuses_year_one(client, app):
 
 def test_store_refuses_year_one_itself(store):
     cid, _ = store.create_couple()
-    with pytest.raises(ValidationError, match="done_on: done_on must be a day from 1900-01-01 to 2099-12-31"):
+    with pytest.raises(ValidationError, match="done_on: done_on must be a date from 1900-01-01 to 2099-12-31"):
         store.add_date(cid, "board-game-night", "0001-01-01", 4, 4)
     frame = pd.DataFrame({"couple_id": [cid, cid], "idea_id": ["a", "b"],
                           "done_on": [dt.date(2024, 1, 1), dt.date(1, 1, 1)], "rating": [4, 5]})
-    with pytest.raises(ValidationError, match="row 1: done_on must be a day from 1900-01-01"):
+    with pytest.raises(ValidationError, match="row 1: done_on must be a date from 1900-01-01"):
         store.bulk_load([], frame, replace=True)
     assert store.count_dates() == 0
 
@@ -105,7 +105,7 @@ def test_import_refuses_year_one_naming_the_line(tmp_path, tiny_world):
     with pytest.raises(DatasetError) as caught:
         read_dataset(tmp_path / "data")
     found = [(p.line, p.field, p.message) for p in caught.value.problems]
-    assert (2, "done_on", "done_on must be a day from 1900-01-01 to 2099-12-31, got 0001-01-01") in found
+    assert (2, "done_on", "done_on must be a date from 1900-01-01 to 2099-12-31, got 0001-01-01") in found
 
 
 # ------------------------------------------------------------------ a bad row already stored
@@ -133,7 +133,7 @@ def test_read_dates_skips_and_names_a_stored_year_one(loaded, tiny_world):
     read = store.read_dates()
     assert len(read.frame) == len(tiny_world.dates)  # every good row, not the bad one
     assert read.skipped == [{"id": bad_id, "couple_id": victim, "done_on": "0001-01-01",
-                             "reason": "done_on must be a day from 1900-01-01 to 2099-12-31, got 0001-01-01"}]
+                             "reason": "done_on must be a date from 1900-01-01 to 2099-12-31, got 0001-01-01"}]
     assert store.read_dates([victim]).skipped[0]["id"] == bad_id
     assert store.read_dates([str(tiny_world.couples["id"].iloc[1])]).skipped == []
 
@@ -149,7 +149,7 @@ def test_train_succeeds_and_reports_the_stored_bad_row(loaded, tmp_path, monkeyp
     assert out["promoted"]
     assert out["skipped_dates"]["count"] == 1
     assert out["skipped_dates"]["rows"][0] == {"id": bad_id, "couple_id": victim, "done_on": "0001-01-01",
-                                                    "reason": "done_on must be a day from 1900-01-01 to 2099-12-31, "
+                                                    "reason": "done_on must be a date from 1900-01-01 to 2099-12-31, "
                                                               "got 0001-01-01"}
     assert store.training_runs()[0]["metrics"]["skipped_dates"] == 1
 

@@ -357,12 +357,15 @@ def test_rating_errors_are_shown_next_to_the_field(signed_in, app, data, field, 
 
 
 def test_a_future_day_is_refused(signed_in):
+    """Tomorrow is allowed (the couple's time zone may be ahead of the server's), the day after is not."""
     client, _ = signed_in
     tomorrow = _dt.date.today() + _dt.timedelta(days=1)
+    later = tomorrow + _dt.timedelta(days=1)
     response = _post(client, "/we-did-it", {"idea_id": "ice-cream-and-a-stroll", "rating_a": "4",
-                                            "done_on": tomorrow.isoformat()})
+                                            "done_on": later.isoformat()})
     assert response.status_code == 400
-    assert _field_error(response, "done_on") == "Pick today or an earlier day: the date has to have happened."
+    assert _field_error(response, "done_on") == ("Pick a day the date has happened on: today, or an earlier "
+                                                 "day from 1900 on.")
 
 
 def test_rating_a_date_changes_the_next_suggestion(signed_in):
