@@ -263,3 +263,33 @@ def test_a_mistyped_address_shows_the_sites_not_found_page(page, live):
     assert re.fullmatch(re.escape(live.base) + r"/(signin)?", page.url)  # home (signed out: sign-in)
     page.goto(live.base + "/tonigth")
     _shoot(page, "not-found")
+
+
+def test_today_shows_both_partners_and_one_marks_theirs_done(page, live):
+    _sign_in(page, live, live.new_couple())
+    page.get_by_role("link", name="Today").click()
+    page.wait_for_url("**/today")
+    cards = page.locator("section.nudge")
+    assert cards.count() == 2
+    assert all(text.strip() for text in page.locator(".nudge-text").all_inner_texts())
+    page.get_by_role("button", name="Done (partner A)").click()
+    page.wait_for_url("**/today")
+    assert page.locator('section.nudge[data-partner="a"] .done').inner_text() == "Done"
+    assert "Done today. Nice one." in page.locator('section.nudge[data-partner="a"] .streak').inner_text()
+    assert page.get_by_role("button", name="Done (partner B)").is_visible()
+    _shoot(page, "today")
+
+
+def test_a_prompt_on_tonight_marked_talked_about(page, live):
+    couple = live.new_couple()
+    _sign_in(page, live, couple)
+    prompt = page.locator("article.suggestion .prompt")
+    prompt_id = prompt.get_attribute("data-prompt-id")
+    assert prompt.get_attribute("data-depth") == "1" and prompt.locator(".prompt-text").inner_text().strip()
+    _shoot(page, "tonight-prompt")
+    page.get_by_role("button", name="We talked about it").click()
+    page.wait_for_url("**/tonight")
+    assert "go a little deeper" in page.locator(".flash").inner_text()
+    status, body = live.api("GET", f"/v1/couples/{couple[0]}/prompts", couple[1])
+    assert status == 200 and body == {"depth": 1, "talked": 1, "skipped": 0}
+    assert prompt_id
