@@ -533,8 +533,16 @@ def test_picks_csv_neutralises_formula_cells_and_the_run_still_sees_the_ids(stor
         rows = list(csv.DictReader(handle))
     written = {row["couple_id"] for row in rows}
     assert {"'" + couple for couple in _NASTY_IDS} <= written
-    for row in rows:  # no text cell a spreadsheet would run
-        assert not any(value.startswith(("=", "+", "-", "@", "\t", "\r")) for value in row.values()), row
+    def number(value: str) -> bool:
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+
+    for row in rows:  # no text cell a spreadsheet would run (a negative score is a number, not a formula)
+        assert not any(value.startswith(("=", "+", "-", "@", "\t", "\r")) and not number(value)
+                       for value in row.values()), row
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["couples"] == len(targets)
     lines = (out / "picks.jsonl").read_text(encoding="utf-8").splitlines()

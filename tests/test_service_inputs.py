@@ -145,7 +145,7 @@ def test_a_raw_driver_operational_error_is_503(app, client, monkeypatch):
         raise psycopg.OperationalError("connection to server at 127.0.0.1 failed: server closed the connection")
 
     couple_id, token = store.create_couple()
-    monkeypatch.setattr(store, "verify_token", down)
+    monkeypatch.setattr(store, "token_role", down)
     response = client.get(f"/v1/couples/{couple_id}/tonight", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 503 and _error(response)["code"] == "unavailable"
 
@@ -153,7 +153,7 @@ def test_a_raw_driver_operational_error_is_503(app, client, monkeypatch):
 def test_the_logged_traceback_of_a_500_carries_the_request_id_of_its_body(app, client, monkeypatch, caplog):
     store = app.extensions["dateideas.store"]
     couple_id, token = store.create_couple()
-    monkeypatch.setattr(store, "verify_token", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(store, "token_role", lambda *a, **k: 1 / 0)
     with caplog.at_level(logging.ERROR, logger="service.errors"):
         response = client.get(f"/v1/couples/{couple_id}/tonight", headers={"Authorization": f"Bearer {token}",
                                                                            "X-Request-ID": "req-4242"})
