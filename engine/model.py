@@ -130,8 +130,9 @@ class EnjoymentModel(BaseEstimator):
         the weight above is raised to ``routine_push * P_c``, where ``P_c`` in
         [0, 1] grows with how concentrated the couple's recent dates are and
         how flat or low they rated those kinds (:mod:`engine.routine`). A
-        varied, well-loved history has ``P_c`` near 0 and is barely pushed.
-        0 switches the adaptive push off.
+        varied history, or a routine rated 4 of 5 or better, has ``P_c`` near
+        0 and is barely pushed. 0 switches the adaptive push off. Chosen on
+        the loop and the one-shot evaluation (README, "Weeks of dates").
     diversity : float >= 0, default=0.05
         MMR penalty on similarity to ideas already in the list.
     repeat_penalty : float >= 0, default=0.5
