@@ -11,7 +11,9 @@ without the target pairs. Negatives are ideas the couple never did.
 
 Ranking (:meth:`EnjoymentModel.rank`) then puts first the idea the couple
 would enjoy most, trades enjoyment against breaking the couple's routine for
-the two alternatives that complete tonight's answer (``routine_weight``),
+the two alternatives that complete tonight's answer (``routine_weight``) and,
+for a couple stuck in a routine it does not love, on all three
+(``routine_push``, :mod:`engine.routine`),
 obeys the context's hard constraints, penalises repeats, keeps the list
 diverse (MMR, and optionally one idea per category) and can explore with a
 seed.
