@@ -81,7 +81,8 @@ class Profile:
         object.__setattr__(self, "accessibility_needs", needs or None)
 
     def __bool__(self) -> bool:
-        return bool(self.interests) or self.budget_ceiling is not None or self.home is not None
+        return (bool(self.interests) or self.budget_ceiling is not None or self.home is not None
+                or self.kids is not None or self.accessibility_needs is not None)
 
 
 def labels(values: Any) -> tuple[str, ...]:
@@ -132,14 +133,15 @@ def from_record(record: Mapping[str, Any] | None) -> Profile:
 
 
 def from_couples(couples: pd.DataFrame | None) -> dict[str, Profile]:
-    """The profiles in a couples table (``id`` plus ``interests`` / ``budget_ceiling`` / ``home``
-    columns), by id.
+    """The profiles in a couples table (``id`` plus ``interests`` / ``budget_ceiling`` / ``home`` /
+    ``kids`` / ``accessibility_needs`` columns), by id.
 
     Couples that stated none of them are left out; a table without those columns gives ``{}``.
     """
     if couples is None or "id" not in couples.columns:
         return {}
-    columns = [c for c in ("interests", "budget_ceiling", "home") if c in couples.columns]
+    columns = [c for c in ("interests", "budget_ceiling", "home", "kids", "accessibility_needs")
+               if c in couples.columns]
     if not columns:
         return {}
     out = {str(c): from_record(dict(zip(columns, values)))
