@@ -24,7 +24,7 @@ features are 0 for every idea.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import pandas as pd
@@ -66,8 +66,10 @@ class Profile:
     interests: tuple[str, ...] = ()
     budget_ceiling: int | None = None
     home: tuple[float, float] | None = None
-    kids: bool | None = None
-    accessibility_needs: str | None = None
+    # hard constraints, not scores: left out of equality and truth, so two profiles the model scores
+    # alike compare equal (caches, "stated a profile"); tonight's context carries them (with_profile)
+    kids: bool | None = field(default=None, compare=False)
+    accessibility_needs: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "interests", labels(self.interests))
@@ -81,8 +83,7 @@ class Profile:
         object.__setattr__(self, "accessibility_needs", needs or None)
 
     def __bool__(self) -> bool:
-        return (bool(self.interests) or self.budget_ceiling is not None or self.home is not None
-                or self.kids is not None or self.accessibility_needs is not None)
+        return bool(self.interests) or self.budget_ceiling is not None or self.home is not None
 
 
 def labels(values: Any) -> tuple[str, ...]:

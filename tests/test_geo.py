@@ -47,7 +47,7 @@ def test_distances_are_great_circle_km():
 
 
 def test_a_profile_states_a_home():
-    assert from_record({"home": "22.15,-100.98", "kids": True}) == Profile(home=(22.15, -100.98), kids=True)
+    assert from_record({"home": "22.15,-100.98", "kids": True}) == Profile(home=(22.15, -100.98))
     assert Profile(home="1,2") and not Profile(home="")
     couples = pd.DataFrame({"id": ["a", "b"], "home": ["22.15,-100.98", ""]})
     assert from_couples(couples) == {"a": Profile(home=(22.15, -100.98))}
