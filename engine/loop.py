@@ -310,7 +310,7 @@ def _one_seed(seed: int, weeks: int, couples: int, retrain_every: int, policies,
             u = state.utilities(ctx)
             picks = runners[p].suggest(frames[p], state, allowed, u, seed, week)
             rng = np.random.default_rng([seed, 202, week])  # common random numbers across policies
-            chosen = state.choose(picks, *u, rng)
+            chosen = state.choose(picks, *u, rng, allowed)
             record = state.step(chosen, *u, rng)
             history[p].append(state.dates_frame(chosen, record, ctx))
             frames[p] = pd.concat(history[p], ignore_index=True) if len(history[p]) > 1 else history[p][0]

@@ -11,7 +11,9 @@ without the target pairs. Negatives are ideas the couple never did.
 
 Ranking (:meth:`EnjoymentModel.rank`) then puts first the idea the couple
 would enjoy most, trades enjoyment against breaking the couple's routine for
-the two alternatives that complete tonight's answer (``routine_weight``),
+the two alternatives that complete tonight's answer (``routine_weight``) and,
+for a couple stuck in a routine it does not love, on all three
+(``routine_push``, :mod:`engine.routine`),
 obeys the context's hard constraints, penalises repeats, keeps the list
 diverse (MMR, and optionally one idea per category) and can explore with a
 seed.
@@ -192,8 +194,9 @@ class EnjoymentModel(BaseEstimator):
         the weight above is raised to ``routine_push * P_c``, where ``P_c`` in
         [0, 1] grows with how concentrated the couple's recent dates are and
         how flat or low they rated those kinds (:mod:`engine.routine`). A
-        varied, well-loved history has ``P_c`` near 0 and is barely pushed.
-        0 switches the adaptive push off.
+        varied history, or a routine rated 4 of 5 or better, has ``P_c`` near
+        0 and is barely pushed. 0 switches the adaptive push off. Chosen on
+        the loop and the one-shot evaluation (README, "Weeks of dates").
     diversity : float >= 0, default=0.05
         MMR penalty on similarity to ideas already in the list.
     repeat_penalty : float >= 0, default=0.5

@@ -24,7 +24,7 @@ features are 0 for every idea.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import pandas as pd
@@ -66,8 +66,10 @@ class Profile:
     interests: tuple[str, ...] = ()
     budget_ceiling: int | None = None
     home: tuple[float, float] | None = None
-    kids: bool | None = None
-    accessibility_needs: str | None = None
+    # hard constraints, not scores: left out of equality and truth, so two profiles the model scores
+    # alike compare equal (caches, "stated a profile"); tonight's context carries them (with_profile)
+    kids: bool | None = field(default=None, compare=False)
+    accessibility_needs: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "interests", labels(self.interests))
@@ -132,14 +134,15 @@ def from_record(record: Mapping[str, Any] | None) -> Profile:
 
 
 def from_couples(couples: pd.DataFrame | None) -> dict[str, Profile]:
-    """The profiles in a couples table (``id`` plus ``interests`` / ``budget_ceiling`` / ``home``
-    columns), by id.
+    """The profiles in a couples table (``id`` plus ``interests`` / ``budget_ceiling`` / ``home`` /
+    ``kids`` / ``accessibility_needs`` columns), by id.
 
     Couples that stated none of them are left out; a table without those columns gives ``{}``.
     """
     if couples is None or "id" not in couples.columns:
         return {}
-    columns = [c for c in ("interests", "budget_ceiling", "home") if c in couples.columns]
+    columns = [c for c in ("interests", "budget_ceiling", "home", "kids", "accessibility_needs")
+               if c in couples.columns]
     if not columns:
         return {}
     out = {str(c): from_record(dict(zip(columns, values)))

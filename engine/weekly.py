@@ -214,12 +214,22 @@ class Weeks:
         """The oracle's target: true mean enjoyment of the two partners (clipped to 1-5)."""
         return (np.clip(u_a, 1.0, 5.0) + np.clip(u_b, 1.0, 5.0)) / 2.0
 
-    def choose(self, picks: np.ndarray, u_a: np.ndarray, u_b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def choose(self, picks: np.ndarray, u_a: np.ndarray, u_b: np.ndarray, rng: np.random.Generator,
+               allowed: np.ndarray | None = None) -> np.ndarray:
         """The idea each couple does among its suggestions (``picks`` (n, k), -1 = none).
 
-        ``softmax(mean utility / 0.5)`` over the ideas shown; returns (n,) catalog positions.
+        ``softmax(mean utility / 0.5)`` over the ideas shown; a couple shown nothing chooses
+        the same way among the ideas its context allows (``allowed`` (n, n_ideas), default
+        all). Returns (n,) catalog positions.
         """
         rows = np.arange(self.n)[:, None]
+        empty = (picks < 0).all(axis=1)
+        if empty.any():
+            picks = picks.copy()
+            mask = np.ones_like(u_a, dtype=bool) if allowed is None else allowed
+            fallback = np.where(mask[empty], (u_a[empty] + u_b[empty]) / 2.0, -np.inf)
+            picks[empty] = -1
+            picks[empty, 0] = np.argmax(fallback / _TAU_EXPLORE + rng.gumbel(size=fallback.shape), axis=1)
         safe = np.maximum(picks, 0)
         util = (u_a[rows, safe] + u_b[rows, safe]) / 2.0
         score = np.where(picks >= 0, util / _TAU_EXPLORE, -np.inf)

@@ -42,7 +42,11 @@ def test_labels_are_distinct_lower_case_and_accept_the_import_format():
 
 def test_a_profile_keeps_what_the_model_uses_and_refuses_a_budget_that_is_not_a_tier():
     record = {"interests": ["Dancing"], "budget_ceiling": 2, "kids": True, "accessibility_needs": "step-free"}
-    assert from_record(record) == Profile(("dancing",), 2)
+    # kids and accessibility needs are kept too: tonight's hard constraints (engine.constraints.with_profile)
+    assert from_record(record) == Profile(("dancing",), 2)  # what the model scores
+    assert from_record(record).kids is True and from_record(record).accessibility_needs == "step-free"
+    plain = from_record({"kids": "false", "accessibility_needs": " "})
+    assert plain == NO_PROFILE and plain.kids is False and plain.accessibility_needs is None
     assert from_record(None) == NO_PROFILE and not NO_PROFILE and Profile((), 0)  # a ceiling of 0 is stated
     assert [budget_ceiling(v) for v in (0, 3, 2.0, "1", "", None, float("nan"))] == [0, 3, 2, 1, None, None, None]
     for bad in (4, -1, 1.5, "cheap", True):
@@ -113,7 +117,7 @@ def test_a_model_trained_with_interests_ranks_a_new_couples_interest_first(catal
     """Stated interests predict what couples love; a new couple with no dates but an
     interest gets that category first, and without interests it does not."""
     dates, interests = _interest_world(catalog)
-    model = EnjoymentModel(routine_weight=0.0, diversity=0.0).fit(dates, catalog, interests)
+    model = EnjoymentModel(routine_weight=0.0, routine_push=0.0, diversity=0.0).fit(dates, catalog, interests)
     weight = model._linear_weights[model.feature_names_.index("interest")]
     assert weight > 0
     category = catalog.frame["category"]

@@ -67,15 +67,18 @@ def _push(done, rated, n_groups=4, group_of=(0, 0, 1, 1, 2, 2, 3, 3)):
     return routine_push(np.asarray(group_of), n_groups, done, done, rated, done.sum(axis=1))
 
 
-def test_a_concentrated_lukewarm_routine_gets_the_full_push_and_a_loved_one_half():
+def test_a_concentrated_lukewarm_routine_gets_the_full_push_and_a_loved_one_none():
     # 20 dates in one kind: concentration 1; love from the mean rating of those dates
     flat = _push([10, 10, 0, 0, 0, 0, 0, 0], [0.5, 0.5] + [np.nan] * 6)
     loved = _push([10, 10, 0, 0, 0, 0, 0, 0], [1.0, 1.0] + [np.nan] * 6)
     assert flat.concentration[0] == pytest.approx(1.0)
-    # z = (0.5 * 20 + 0.6 * 2) / 22 = 0.509 -> love 0.023 -> push 1 - 0.5 * 0.023
-    assert flat.push[0] == pytest.approx(1 - 0.5 * (0.5090909 - 0.5) / 0.4, abs=1e-4)
-    # z = (20 + 1.2) / 22 = 0.9636 -> love 1 -> half the push
-    assert loved.push[0] == pytest.approx(0.5)
+    # z = (0.5 * 20 + 0.6 * 2) / 22 = 0.509 -> love 0.036 -> push 0.964
+    assert flat.push[0] == pytest.approx(1 - (0.5090909 - 0.5) / 0.25, abs=1e-4)
+    # z = (20 + 1.2) / 22 = 0.9636 -> love 1 -> no push
+    assert loved.push[0] == pytest.approx(0.0)
+    # unrated: the prior 0.6 -> love 0.4 -> push 0.6
+    unrated = _push([10, 10, 0, 0, 0, 0, 0, 0], [np.nan] * 8)
+    assert unrated.push[0] == pytest.approx(0.6)
 
 
 def test_a_varied_history_or_a_short_one_is_barely_pushed():
