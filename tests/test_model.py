@@ -507,7 +507,8 @@ def test_partners_5_1_3_3_1_5_get_different_lists_and_5_1_favours_what_b_rated_w
     kinds = {c: [category[i] for i in v] for c, v in ids.items()}
     # partner b rated the outdoors 4 and the dinners 1: the (5, 1) couple's list leans outdoors ...
     assert kinds["51"].count("outdoors") >= 6 and kinds["51"].count("food-and-drink") <= 2
-    assert kinds["51"][:3].count("outdoors") >= 2
+    # tonight's three: none of the dinners partner b rated 1 (the routine push may take them beyond both kinds)
+    assert kinds["51"][:3].count("food-and-drink") == 0
     # ... while by the mean of the partners (gap_penalty 0) partner a's 5s for dinners lead it
     model.set_params(gap_penalty=0.0)
     mean_list = [category[s.idea_id] for s in Recommender(model, "mean").batch(
