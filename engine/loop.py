@@ -104,6 +104,9 @@ class _Engine:
         self.trained += 1
         self.promoted += bool(result.promoted)
         logger.info("loop retrain in %s: %s", self.folder.name, result.reason)
+        if registry.live_version() is None:  # week 0's first model refused: the loop still needs one to serve
+            logger.warning("loop: the first model was refused by the gate (%s); serving it anyway", result.reason)
+            registry.promote(result.version, catalog=self.catalog)
         self.model = registry.load(catalog=self.catalog)[0].set_params(**self.params)
 
     def clone_from(self, other: "_Engine") -> None:

@@ -221,12 +221,12 @@ def train_and_maybe_promote(dates: pd.DataFrame, catalog: Catalog, registry: Reg
 
 def _decide(verdict: Verdict, promote: bool, pinned: str | None) -> tuple[bool, str]:
     """Whether to promote, and the sentence that says why (or why not)."""
-    if not verdict.passed:
-        return False, verdict.reason
     if not promote:
         return False, "saved without promotion (--no-promote); the gate " + verdict.reason
-    if pinned is not None:
+    if pinned is not None:  # said first: whatever the gate found, a pinned version stays live
         return False, (f"{pinned} is pinned (a rollback pins the version it restores); "
                        "`dateideas models promote VERSION` or `dateideas models unpin`; the gate "
                        + verdict.reason)
+    if not verdict.passed:
+        return False, verdict.reason
     return True, verdict.reason

@@ -4,6 +4,7 @@ upgraded before the project is installed; demo installs no test extras, test doe
 from __future__ import annotations
 
 import shutil
+import os
 import subprocess
 from pathlib import Path
 
@@ -16,8 +17,9 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 def _plan(target: str, tmp_path: Path, *variables: str) -> list[str]:
     """The commands `make TARGET` would run for a fresh venv (dry run, every target out of date)."""
-    done = subprocess.run(["make", "-n", "-B", target, f"VENV={tmp_path / 'venv'}", *variables], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}  # run under make too
+    done = subprocess.run(["make", "--no-print-directory", "-n", "-B", target, f"VENV={tmp_path / 'venv'}",
+                           *variables], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
 
