@@ -48,7 +48,7 @@ browser:
 # The whole suite; PostgreSQL must be reachable (its store tests fail instead of skipping).
 # pytest's exit code 5 ("no tests collected") fails this target like any other failure.
 test: venv-test browser
-	DATEIDEAS_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
+	DATEIDEAS_REQUIRE_POSTGRES=1 DATEIDEAS_REQUIRE_REDIS=1 $(PY) -m pytest -q
 
 # The service on a demo SQLite database: `serve` creates or upgrades the database (like
 # `init`), and with --demo on an empty one builds the demo (like `init --demo`), then prints a
