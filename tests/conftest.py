@@ -188,6 +188,34 @@ def _ready(port: int) -> bool:
 
 
 @contextlib.contextmanager
+def running_server(args: list[str], port: int, env: dict[str, str], cwd: Path, log_path: Path
+                   ) -> Iterator[subprocess.Popen]:
+    """``python -m engine ARGS`` (output to ``log_path``) until ``/readyz`` answers 200 on ``port``; stopped after.
+
+    Fails with the log's path when the process exits or is not ready within 120 s.
+    """
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "engine", *args], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, cwd=cwd)
+        try:
+            deadline = time.monotonic() + 120
+            while not _ready(port):
+                if process.poll() is not None:
+                    raise AssertionError(f"the server exited with {process.returncode}; see {log_path}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the server did not become ready within 120 s; see {log_path}")
+                time.sleep(0.1)
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextlib.contextmanager
 def _serve_gunicorn(root: Path, world, model_dir: Path, env: dict[str, str] | None = None
                     ) -> Iterator[tuple[int, subprocess.Popen, str]]:
     """Load ``world`` into ``root/var/db.sqlite3``; run ``dateideas serve --workers 2`` on it until ready.
@@ -204,25 +232,9 @@ def _serve_gunicorn(root: Path, world, model_dir: Path, env: dict[str, str] | No
                       DATEIDEAS_RETRAIN_AFTER_DATES="0", DATEIDEAS_RATELIMIT_ENABLED="0", **(env or {}))
     for name in ("PROMETHEUS_MULTIPROC_DIR", "DATEIDEAS_SECRET_KEY", "DATEIDEAS_SECURE_COOKIES"):
         server_env.pop(name, None)  # the two workers must agree on the key through <model dir>/session-secret
-    with (root / "server.log").open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port), "--workers", "2"],
-                                   env=server_env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-        try:
-            deadline = time.monotonic() + 120
-            while not _ready(port):
-                if process.poll() is not None:
-                    raise AssertionError(f"gunicorn exited with {process.returncode}; see {root / 'server.log'}")
-                if time.monotonic() > deadline:
-                    raise AssertionError("gunicorn did not become ready within 120 s")
-                time.sleep(0.1)
-            yield port, process, db_url
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with running_server(["serve", "--port", str(port), "--workers", "2"], port, server_env, root,
+                        root / "server.log") as process:
+        yield port, process, db_url
 
 
 @pytest.fixture(scope="session")

@@ -7,18 +7,16 @@ import json
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from engine.store import open_store
 
-from conftest import _free_port, _ready
+from conftest import _free_port, running_server
 
 
 def _serve(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -76,23 +74,8 @@ def demo_server(tmp_path, tiny_world, model_dir):
     for name in ("DATEIDEAS_ADMIN_TOKEN", "DATEIDEAS_METRICS_TOKEN", "DATEIDEAS_SECRET_KEY"):
         env.pop(name, None)
     out = tmp_path / "serve.out"
-    with out.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--demo", "--port", str(port),
-                                    "--workers", "1"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while not _ready(port):
-            assert process.poll() is None, out.read_text()
-            assert time.monotonic() < deadline, "the server did not become ready in 120 s"
-            time.sleep(0.1)
+    with running_server(["serve", "--demo", "--port", str(port), "--workers", "1"], port, env, tmp_path, out):
         yield out.read_text(), port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.mark.slow
