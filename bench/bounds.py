@@ -28,7 +28,7 @@ SHOWN = ("ndcg", "enjoyment_ratio", "outside_routine", "coverage")
 
 def truth_ranker(world, bonus: float):
     """A ranker (the evaluation's interface) that scores ideas with ``world``'s latent truth."""
-    from engine.baselines import InteractionRanker
+    from engine.lab.baselines import InteractionRanker
 
     class TruthRanker(InteractionRanker):
         def _scores(self, couples, H):
@@ -48,8 +48,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the result (JSON)")
     args = ap.parse_args(argv)
 
-    from engine.evaluation import default_models, evaluate
-    from engine.simulator import simulate
+    from engine.lab.evaluation import default_models, evaluate
+    from engine.lab.simulator import simulate
 
     world = simulate(args.couples, seed=0)
     baselines = default_models()

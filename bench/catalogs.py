@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from engine import load_catalog
-from engine.catalog import default_catalog_dir
-from engine.dataset import write_dataset
-from engine.dates import empty_dates
+from engine.domain.catalog import default_catalog_dir
+from engine.domain.dataset import write_dataset
+from engine.domain.dates import empty_dates
 
 __all__ = ["large_catalog"]
 

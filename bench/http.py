@@ -83,10 +83,10 @@ def prepare(catalog_dir: Path, n_couples: int, n_tokens: int, seed: int,
 
     ``db_url``: an empty database to use (default: a fresh SQLite file).
     """
-    from engine.catalog import load_catalog
-    from engine.model import EnjoymentModel
-    from engine.registry import Registry
-    from engine.simulator import simulate
+    from engine.domain.catalog import load_catalog
+    from engine.learning.model import EnjoymentModel
+    from engine.learning.registry import Registry
+    from engine.lab.simulator import simulate
     from engine.store import open_store
 
     work = OUT / "http"

@@ -202,10 +202,10 @@ def _end_to_end(args) -> dict:
     local Dask cluster, each reading the store, writing every email and part
     file and recording the sends.
     """
-    from engine.catalog import load_catalog
+    from engine.domain.catalog import load_catalog
     from engine.newsletter import run_newsletter, week_start
-    from engine.recommender import Recommender
-    from engine.simulator import simulate
+    from engine.app.recommender import Recommender
+    from engine.lab.simulator import simulate
     from engine.store import open_store
 
     catalog = load_catalog(args.catalog)
@@ -251,10 +251,10 @@ def _end_to_end(args) -> dict:
 
 
 def _one(args) -> dict:
-    from engine.catalog import load_catalog
+    from engine.domain.catalog import load_catalog
     from engine.newsletter import week_start
-    from engine.recommender import Recommender
-    from engine.simulator import simulate
+    from engine.app.recommender import Recommender
+    from engine.lab.simulator import simulate
 
     catalog = load_catalog(args.catalog)
     model = joblib.load(args.model)
@@ -325,9 +325,9 @@ def main(argv: list[str] | None = None) -> dict | None:
         return None
 
     from bench.catalogs import large_catalog
-    from engine.catalog import load_catalog
-    from engine.model import EnjoymentModel
-    from engine.simulator import simulate
+    from engine.domain.catalog import load_catalog
+    from engine.learning.model import EnjoymentModel
+    from engine.lab.simulator import simulate
 
     with tempfile.TemporaryDirectory(prefix="bench-newsletter-") as tmp:
         if args.ideas:

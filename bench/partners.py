@@ -53,9 +53,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the result (JSON)")
     args = ap.parse_args(argv)
 
-    from engine.evaluation import _fit, _prepare, _recommend, _splits
-    from engine.model import EnjoymentModel
-    from engine.simulator import simulate
+    from engine.lab.evaluation import _fit, _prepare, _recommend, _splits
+    from engine.learning.model import EnjoymentModel
+    from engine.lab.simulator import simulate
 
     world = simulate(args.couples, seed=0)
     data = _prepare(world, "synthetic")

@@ -6,9 +6,9 @@ Usage::
     python -m bench peers --training-time [--sizes 10000,100000,1000000]
 
 Quality: every peer is wrapped as a ranker with the interface of
-:mod:`engine.evaluation` (``fit(dates, catalog)``, ``recommend(couples, k,
+:mod:`engine.lab.evaluation` (``fit(dates, catalog)``, ``recommend(couples, k,
 context=None, exclude=None, history=None)``) and evaluated by
-:func:`engine.evaluation.evaluate` in one call beside the engine
+:func:`engine.lab.evaluation.evaluate` in one call beside the engine
 (``EnjoymentModel()``), ``engine_loo`` (``EnjoymentModel(training_history=
 "others")``), ``engine_accuracy`` (``EnjoymentModel(routine_weight=0,
 diversity=0)``: ranking by predicted enjoyment alone, a diagnostic) and the
@@ -65,9 +65,9 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from engine.baselines import InteractionRanker, check_number
-from engine.catalog import Catalog
-from engine.dates import mean_rating
+from engine.lab.baselines import InteractionRanker, check_number
+from engine.domain.catalog import Catalog
+from engine.domain.dates import mean_rating
 
 __all__ = [
     "PEERS",
@@ -270,7 +270,7 @@ class LightFMWarp(_Peer):
     epochs : int, default=30
     learning_rate : float, default=0.05
     item_features : bool, default=False
-        True: each idea is its identity plus its :class:`engine.features.IdeaEncoder`
+        True: each idea is its identity plus its :class:`engine.learning.features.IdeaEncoder`
         vector, rows normalised to sum 1 (as ``lightfm.data.Dataset`` does).
     num_threads : int, default=1
     random_state : int, default=0
@@ -298,7 +298,7 @@ class LightFMWarp(_Peer):
         self._validate_params_()
         self.features_ = None
         if self.item_features:
-            from engine.features import IdeaEncoder
+            from engine.learning.features import IdeaEncoder
 
             attrs = sp.csr_matrix(IdeaEncoder().fit(catalog).transform(catalog))
             F = sp.hstack([sp.identity(len(catalog), format="csr"), attrs], format="csr")
@@ -562,8 +562,8 @@ def _machine() -> dict[str, Any]:
 # --------------------------------------------------------------------------- quality run
 
 def _engine_models() -> dict[str, Callable[[], Any]]:
-    from engine.evaluation import default_models
-    from engine.model import EnjoymentModel
+    from engine.lab.evaluation import default_models
+    from engine.learning.model import EnjoymentModel
 
     models = {"engine": EnjoymentModel, "engine_loo": partial(EnjoymentModel, training_history="others"),
               # diagnostic: the enjoyment model alone, without the routine/diversity trade-off
@@ -579,13 +579,13 @@ def run(data: Any, *, name: str, relevant: float, k: int = 10, seeds: int = 3,
     Parameters
     ----------
     data : Dataset or SimulatedWorld
-        Anything :func:`engine.evaluation.evaluate` accepts.
+        Anything :func:`engine.lab.evaluation.evaluate` accepts.
     name : str
         Dataset name in the result.
     relevant : float
         A held-out rating at or above this is relevant.
     k, seeds : int, default=10, 3
-        As in :func:`engine.evaluation.evaluate`.
+        As in :func:`engine.lab.evaluation.evaluate`.
     peers : sequence of Peer, default=PEERS
         Peers whose library is missing are skipped (listed under ``skipped``).
     engine : bool, default=True
@@ -602,7 +602,7 @@ def run(data: Any, *, name: str, relevant: float, k: int = 10, seeds: int = 3,
         NDCG), ``grids``, ``skipped`` (peer name -> reason), ``summary``,
         ``machine``, ``load_average_1min``, ``measured_at``.
     """
-    from engine.evaluation import evaluate
+    from engine.lab.evaluation import evaluate
 
     method = "rss" if _can_reset_peak() else "tracemalloc"
     ready, skipped = available_peers(peers)
@@ -705,12 +705,12 @@ def table(result: Mapping[str, Any], markdown: bool = False) -> str:
 
 # --------------------------------------------------------------------------- training time
 
-_TIMED = {"engine": "engine.model:EnjoymentModel", "implicit_als": "bench.peers:ImplicitALS"}
+_TIMED = {"engine": "engine.learning.model:EnjoymentModel", "implicit_als": "bench.peers:ImplicitALS"}
 
 
 def _fit_one(model: str, dates_path: str) -> None:
     """Child process: fit ``model`` on the pickled dates; print figures as JSON on stdout."""
-    from engine.catalog import load_catalog
+    from engine.domain.catalog import load_catalog
 
     module, attr = _TIMED[model].split(":")
     cls = getattr(importlib.import_module(module), attr)
@@ -728,8 +728,8 @@ def _fit_one(model: str, dates_path: str) -> None:
 
 
 def _simulated_dates(n_dates: int, seed: int) -> pd.DataFrame:
-    from engine.catalog import load_catalog
-    from engine.simulator import simulate
+    from engine.domain.catalog import load_catalog
+    from engine.lab.simulator import simulate
 
     catalog = load_catalog()
     n_couples = max(1, math.ceil(n_dates / 25))
@@ -803,14 +803,14 @@ def training_table(result: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- CLI
 
 def _load(data: str, n_couples: int | None, relevant: float | None, progress: bool):
-    from engine.catalog import load_catalog
+    from engine.domain.catalog import load_catalog
 
     if data == "synthetic":
-        from engine.simulator import simulate
+        from engine.lab.simulator import simulate
 
         world = simulate(n_couples or _SYNTHETIC_COUPLES, seed=0, catalog=load_catalog(), progress=progress)
         return world, "synthetic", 4.0 if relevant is None else relevant
-    from engine.dataset import DatasetError, read_dataset
+    from engine.domain.dataset import DatasetError, read_dataset
 
     if n_couples is not None:
         raise SystemExit("--couples only applies to --data synthetic")

@@ -40,21 +40,21 @@ _RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _world(store, folder: Path, demo: bool, couples: int, seed: int):
-    from engine.catalog import load_catalog
-    from engine.recommender import Recommender
+    from engine.domain.catalog import load_catalog
+    from engine.app.recommender import Recommender
 
     catalog = load_catalog()
     if demo:
-        from engine.demo import build_demo
+        from engine.app.demo import build_demo
 
         class _Settings:
             model_dir = folder / "models"
 
         build_demo(store, _Settings())
         return Recommender.load(folder / "models", catalog=catalog)
-    from engine.model import EnjoymentModel
-    from engine.profiles import from_couples
-    from engine.simulator import simulate
+    from engine.learning.model import EnjoymentModel
+    from engine.domain.profiles import from_couples
+    from engine.lab.simulator import simulate
 
     world = simulate(couples, seed=seed, catalog=catalog)
     store.bulk_load([{"id": str(c)} for c in world.couples["id"]], world.dates, source="demo")
@@ -66,7 +66,7 @@ def measure(demo: bool = False, couples: int = 10000, seed: int = 0, weeks: int 
             baseline: bool = False) -> dict:
     """Run the weeks and count pillars per couple (see the module notes)."""
     from engine.newsletter import planning, run_newsletter
-    from engine.pillars import PILLARS, idea_pillars
+    from engine.practice.pillars import PILLARS, idea_pillars
     from engine.store import open_store, tbl_newsletter_sends
 
     if baseline:  # picks by score alone, as before pillars were balanced
@@ -120,18 +120,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weeks", type=int, default=4)
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--baseline", action="store_true", help="without balancing the pillars")
-    parser.add_argument("--weight", type=float, help="engine.pillars.WEIGHT for this run")
-    parser.add_argument("--candidates", type=int, help="engine.pillars.CANDIDATES for this run")
+    parser.add_argument("--weight", type=float, help="engine.practice.pillars.WEIGHT for this run")
+    parser.add_argument("--candidates", type=int, help="engine.practice.pillars.CANDIDATES for this run")
     args = parser.parse_args(argv)
-    import engine.pillars
+    import engine.practice.pillars
 
     if args.weight is not None:
-        engine.pillars.WEIGHT = args.weight
+        engine.practice.pillars.WEIGHT = args.weight
     if args.candidates is not None:
-        engine.pillars.CANDIDATES = args.candidates
+        engine.practice.pillars.CANDIDATES = args.candidates
     logging.basicConfig(level=logging.WARNING)
     result = measure(args.demo, args.couples, args.seed, args.weeks, args.k, args.baseline)
-    result.update(weight=engine.pillars.WEIGHT, candidates_per_pick=engine.pillars.CANDIDATES)
+    result.update(weight=engine.practice.pillars.WEIGHT, candidates_per_pick=engine.practice.pillars.CANDIDATES)
     name = f"pillars{'_baseline' if args.baseline else ''}_{'demo' if args.demo else args.couples}.json"
     _RESULTS.mkdir(exist_ok=True)
     (_RESULTS / name).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -50,10 +50,10 @@ QUERY = "budget=2&setting=out&k=3"
 
 def prepare(ideas: int, past: int, n_couples: int, seed: int = 0):
     """Store, model and ``n_couples`` couples with ``past`` dates; returns (db url, model dir, catalog dir, couples)."""
-    from engine.catalog import load_catalog
-    from engine.model import EnjoymentModel
-    from engine.registry import Registry
-    from engine.simulator import simulate
+    from engine.domain.catalog import load_catalog
+    from engine.learning.model import EnjoymentModel
+    from engine.learning.registry import Registry
+    from engine.lab.simulator import simulate
     from engine.store import open_store
 
     shutil.rmtree(OUT, ignore_errors=True)

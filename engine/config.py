@@ -30,11 +30,11 @@ class Settings:
         Seconds from the start of one background retraining to the start of
         the next (``DATEIDEAS_RETRAIN_MIN_INTERVAL``, default 900): a
         request that comes sooner is queued, one at most (see
-        :mod:`engine.retrain_queue`).
+        :mod:`engine.app.retrain_queue`).
     keep_models : int
         Model versions the registry keeps besides the live, the pinned and
         the rollback target (``DATEIDEAS_KEEP_MODELS``, default 10); older
-        ones are pruned after each training (:meth:`engine.registry.Registry.prune`).
+        ones are pruned after each training (:meth:`engine.learning.registry.Registry.prune`).
     """
 
     database_url: str

@@ -83,11 +83,11 @@ from sqlalchemy.exc import IntegrityError
 
 from tqdm.auto import tqdm
 
-from .dates import (EARLIEST_DAY, LATEST_DATA_DAY, CoupleDates, DayError, as_dates_frame, check_day,
+from .domain.dates import (EARLIEST_DAY, LATEST_DATA_DAY, CoupleDates, DayError, as_dates_frame, check_day,
                     implausible_days)
-from .geo import ALLOWED as LOCATION_ALLOWED, format_location
-from .profiles import NO_PROFILE, Profile, from_record as stated_profile
-from .memo import Memo
+from .domain.geo import ALLOWED as LOCATION_ALLOWED, format_location
+from .domain.profiles import NO_PROFILE, Profile, from_record as stated_profile
+from .domain.memo import Memo
 from .store_practice import PracticeStore
 
 __all__ = [
@@ -221,7 +221,7 @@ def _plain_number(value: float | None) -> int | float | None:
 
 
 def _stated_profile(profile: str | None) -> Profile:
-    """What the model uses of a couple's stored profile JSON (:func:`engine.profiles.from_record`)."""
+    """What the model uses of a couple's stored profile JSON (:func:`engine.domain.profiles.from_record`)."""
     return stated_profile(_loads(profile))
 
 
@@ -263,7 +263,7 @@ def _as_day(field: str, value: Any, *, required: bool = False) -> _dt.date | Non
 
 
 def _plausible_day(day: _dt.date | None, field: str = "done_on") -> _dt.date | None:
-    """``day`` if :func:`engine.dates.check_day` allows it (1900-01-01 .. 2099-12-31), else ValidationError."""
+    """``day`` if :func:`engine.domain.dates.check_day` allows it (1900-01-01 .. 2099-12-31), else ValidationError."""
     if day is None:
         return None
     try:
@@ -273,7 +273,7 @@ def _plausible_day(day: _dt.date | None, field: str = "done_on") -> _dt.date | N
 
 
 def _plain_day(value: Any) -> Any:
-    """A raw ``done_on`` value as a date for :func:`engine.dates.check_day` (unparseable: as it is)."""
+    """A raw ``done_on`` value as a date for :func:`engine.domain.dates.check_day` (unparseable: as it is)."""
     if isinstance(value, pd.Timestamp):
         return None if pd.isna(value) else value.date()
     if isinstance(value, _dt.datetime):
@@ -290,7 +290,7 @@ def _plain_day(value: Any) -> Any:
 
 def _implausible_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows of a raw dates read (``id``, ``couple_id``, ``done_on`` as stored text) whose day
-    :func:`engine.dates.check_day` refuses, logged one by one (the first 20) and in total."""
+    :func:`engine.domain.dates.check_day` refuses, logged one by one (the first 20) and in total."""
     days = frame["done_on"]
     far = implausible_days(days[days.notna()].unique())
     if not far:
@@ -1469,9 +1469,9 @@ class Store(PracticeStore):
         return self.read_dates(couple_ids, context).frame
 
     def read_dates(self, couple_ids: Iterable[str] | None = None, context: bool = False) -> "DatesRead":
-        """Dates as a dates frame (see :mod:`engine.dates`), in insertion order, and the rows skipped.
+        """Dates as a dates frame (see :mod:`engine.domain.dates`), in insertion order, and the rows skipped.
 
-        A stored row whose day :func:`engine.dates.check_day` refuses (before
+        A stored row whose day :func:`engine.domain.dates.check_day` refuses (before
         1900-01-01, after 2099-12-31, or not a date: written before that rule,
         or straight into the database) is left out of the frame, logged with
         its id and couple, and listed in ``skipped``, so one bad row cannot
@@ -1542,7 +1542,7 @@ class Store(PracticeStore):
 
     def profiles(self, couple_ids: Iterable[str] | None = None) -> dict[str, Profile]:
         """Couples' stated profiles as the model uses them (interests, budget ceiling and home,
-        see :mod:`engine.profiles`), by couple id.
+        see :mod:`engine.domain.profiles`), by couple id.
 
         Only couples that stated any of them are in the result; ``couple_ids`` limits it
         (default: everyone).
@@ -2035,7 +2035,7 @@ class Store(PracticeStore):
             ``{"id": str, "profile": dict (optional), "active": bool (optional),
             "created_at": datetime (optional)}``.
         dates : pandas.DataFrame
-            A dates frame (see :func:`engine.dates.as_dates_frame`; a ``rating``
+            A dates frame (see :func:`engine.domain.dates.as_dates_frame`; a ``rating``
             column is read as ``rating_a``); ``ctx_<name>`` columns become the
             date's context ``{"<name>": value}``. Rows are stored grouped by
             couple, in frame order within each couple (ids follow that order).
@@ -2212,7 +2212,7 @@ class Store(PracticeStore):
         today : date
             The serving day.
         request : str
-            The request's hash (:func:`engine.serving.request_key`), at most 200 characters.
+            The request's hash (:func:`engine.app.serving.request_key`), at most 200 characters.
         limit : int, optional
             ``another`` requests allowed per couple and day; None = no limit.
 
@@ -2268,7 +2268,7 @@ class Store(PracticeStore):
         since : date
             Oldest serving day whose suggestions count as recent.
         request : str
-            The request's hash (:func:`engine.serving.request_key`); its rows
+            The request's hash (:func:`engine.app.serving.request_key`); its rows
             are logged under ``<request>:<n>``.
 
         Returns

@@ -152,7 +152,7 @@ class PracticeStore:
         since : date
             As for :meth:`prompt_history`.
         choose : callable
-            ``choose(rows) -> (chosen, new_rows)`` (:func:`engine.prompts.choose_prompts`);
+            ``choose(rows) -> (chosen, new_rows)`` (:func:`engine.practice.prompts.choose_prompts`);
             ``new_rows`` carry ``couple_id``, ``prompt_id``, ``idea_id``, ``depth``, ``served_on``.
 
         Returns

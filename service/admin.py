@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from engine import retrain_queue
+from engine.app import retrain_queue
 
 from .auth import admin_required
 from .bodies import json_object

@@ -4,7 +4,7 @@ At most every ``MODEL_CHECK_INTERVAL`` seconds (default 1 s) a request
 ``stat``\\s the registry's ``LIVE`` pointer (inode, mtime, size; the registry
 replaces it atomically); when it changed, the named version is loaded and
 swapped in. One thread does the loading while the others keep serving the
-old model, and a request keeps the :class:`~engine.recommender.Recommender`
+old model, and a request keeps the :class:`~engine.app.recommender.Recommender`
 it started with (views take one local reference with :func:`get_recommender`),
 so a request in flight finishes on the model it began with.
 
@@ -22,9 +22,9 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from engine.catalog import Catalog, load_catalog
-from engine.recommender import Recommender
-from engine.registry import ArtifactError, NoModelError, Registry
+from engine.domain.catalog import Catalog, load_catalog
+from engine.app.recommender import Recommender
+from engine.learning.registry import ArtifactError, NoModelError, Registry
 
 __all__ = ["ModelHolder", "get_catalog", "get_holder", "get_recommender", "init_app"]
 

@@ -6,7 +6,7 @@ import hmac
 
 from flask import Blueprint, Response, current_app
 
-from engine.registry import NoModelError
+from engine.learning.registry import NoModelError
 from engine.store import LATEST_VERSION
 
 from .auth import bearer_token

@@ -1,9 +1,9 @@
 """Server-rendered pages for couples: sign up, sign in, Tonight, We did it, Our dates, Invite.
 
 The pages are a thin skin over the same calls as the JSON API: the context is
-validated by :func:`engine.context.parse_context`, tonight's ideas come from
-:func:`engine.serving.serve_tonight` (and are logged by it), a date is checked
-by :func:`engine.serving.check_date_input` and stored with ``Store.add_date``
+validated by :func:`engine.domain.context.parse_context`, tonight's ideas come from
+:func:`engine.app.serving.serve_tonight` (and are logged by it), a date is checked
+by :func:`engine.app.serving.check_date_input` and stored with ``Store.add_date``
 followed by :func:`service.dates.after_date_stored`. Nothing is scored or
 validated here.
 
@@ -47,9 +47,9 @@ from typing import Any
 from flask import (Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for)
 from werkzeug.exceptions import HTTPException
 
-from engine.context import TIMES_OF_DAY, WEATHERS, ContextError, parse_context
-from engine.registry import NoModelError
-from engine.serving import (NOTE_MAX, RECENT_DAYS, AnotherLimitError, DateInputError, check_date_input,
+from engine.domain.context import TIMES_OF_DAY, WEATHERS, ContextError, parse_context
+from engine.learning.registry import NoModelError
+from engine.app.serving import (NOTE_MAX, RECENT_DAYS, AnotherLimitError, DateInputError, check_date_input,
                             serve_tonight)
 
 from . import sessions

@@ -3,18 +3,18 @@
 Routes on the pages blueprint (:mod:`service.pages`: same session, CSRF
 check and headers), calling the same engine functions as the JSON API:
 
-* ``GET /today`` - each partner's nudge (:func:`engine.today.today_for`) and streak;
-* ``POST /today`` - a partner marks theirs done (:func:`engine.today.mark_done`);
+* ``GET /today`` - each partner's nudge (:func:`engine.practice.today.today_for`) and streak;
+* ``POST /today`` - a partner marks theirs done (:func:`engine.practice.today.mark_done`);
 * ``POST /prompts/<id>`` - "We talked about it" / "Skip this one" on tonight's
-  prompt (:func:`engine.prompts.mark_prompt`), then back to Tonight.
+  prompt (:func:`engine.practice.prompts.mark_prompt`), then back to Tonight.
 """
 
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
 
-from engine.prompts import PromptMarkError, mark_prompt
-from engine.today import PARTNERS, mark_done, today_for
+from engine.practice.prompts import PromptMarkError, mark_prompt
+from engine.practice.today import PARTNERS, mark_done, today_for
 
 from .db import get_store
 from .models import get_catalog

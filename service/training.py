@@ -3,7 +3,7 @@
 Triggers: ``POST /v1/admin/train`` (starts now), or ``RETRAIN_AFTER_DATES`` new
 dates since the latest training run started (or, before any run, since the
 live model was created). The automatic trigger only *requests* a retraining
-(:mod:`engine.retrain_queue`): at most one request is pending, and one waiter
+(:mod:`engine.app.retrain_queue`): at most one request is pending, and one waiter
 process (``train --wait-for-queue``) runs it once ``RETRAIN_MIN_INTERVAL``
 seconds (``DATEIDEAS_RETRAIN_MIN_INTERVAL``, default 900) have passed since the
 latest run started, so dates posted quickly give at most one training per
@@ -29,8 +29,8 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from engine import retrain_queue
-from engine.registry import ArtifactError, Registry
+from engine.app import retrain_queue
+from engine.learning.registry import ArtifactError, Registry
 from engine.store import Store
 
 __all__ = ["TrainingLauncher", "get_launcher", "init_app"]

@@ -103,19 +103,19 @@ ADMIN_TOKEN = "admin-test-token"
 @pytest.fixture(scope="session")
 def tiny_world():
     from engine import load_catalog
-    from engine.simulator import simulate
+    from engine.lab.simulator import simulate
 
     return simulate(80, seed=3, catalog=load_catalog())
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, tiny_world):
-    from engine.model import EnjoymentModel
-    from engine.registry import Registry
+    from engine.learning.model import EnjoymentModel
+    from engine.learning.registry import Registry
 
     folder = tmp_path_factory.mktemp("models")
     registry = Registry(folder)
-    from engine.profiles import from_couples
+    from engine.domain.profiles import from_couples
 
     model = EnjoymentModel(max_iter=30).fit(tiny_world.dates, tiny_world.catalog, from_couples(tiny_world.couples))
     registry.promote(registry.save(model, data={"dates": len(tiny_world.dates)}), catalog=tiny_world.catalog)

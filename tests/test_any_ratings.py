@@ -12,17 +12,17 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from engine.baselines import MostPopular
-from engine.catalog import Catalog, check_catalog
+from engine.lab.baselines import MostPopular
+from engine.domain.catalog import Catalog, check_catalog
 from engine.cli import main
-from engine.dataset import Dataset, read_dataset, write_dataset
-from engine.dates import as_dates_frame
-from engine.evaluation import evaluate, split_dates
-from engine.features import IdeaEncoder
-from engine.model import EnjoymentModel
-from engine.registry import Registry
-from engine.schema import Schema
-from engine.training import target_params
+from engine.domain.dataset import Dataset, read_dataset, write_dataset
+from engine.domain.dates import as_dates_frame
+from engine.lab.evaluation import evaluate, split_dates
+from engine.learning.features import IdeaEncoder
+from engine.learning.model import EnjoymentModel
+from engine.learning.registry import Registry
+from engine.domain.schema import Schema
+from engine.app.training import target_params
 
 
 def _bare_catalog(n: int) -> Catalog:
@@ -81,7 +81,7 @@ def test_catalog_check_and_evaluate_agree_on_a_catalog_without_attributes(tmp_pa
 # --------------------------------------------------------------------------- counts
 
 def test_counts_become_each_couples_own_quantiles():
-    from engine.dataset import ratings_from_counts
+    from engine.domain.dataset import ratings_from_counts
 
     couples = np.array(["a"] * 5 + ["b"] * 5 + ["c"] * 3 + ["d"])
     counts = np.array([1, 2, 3, 4, 10, 500, 100, 300, 200, 400, 7, 7, 7, 42], dtype=float)
@@ -165,7 +165,7 @@ def test_train_takes_the_relevance_from_the_option_or_the_schema():
 
 
 def test_schema_relevant_is_evaluates_default(tmp_path, monkeypatch):
-    from engine import evaluation
+    from engine.lab import evaluation
 
     seen = {}
     monkeypatch.setattr(evaluation, "default_models", lambda engine=True: {"popular": MostPopular})
@@ -191,7 +191,7 @@ def test_undated_data_fits_the_engine_once_and_says_why(caplog):
             fits.append(self.training_history)
             return super().fit(*args, **kwargs)
 
-    with caplog.at_level(logging.INFO, logger="engine.evaluation"):
+    with caplog.at_level(logging.INFO, logger="engine.lab.evaluation"):
         result = evaluate(data, {"engine": Counting, "engine_loo": partial(Counting, training_history="others"),
                                  "popular": MostPopular}, seeds=2, relevant=5, progress=False)
     assert fits == ["before", "before"]  # once per seed
@@ -204,8 +204,8 @@ def test_undated_data_fits_the_engine_once_and_says_why(caplog):
 
 @pytest.mark.slow
 def test_the_bounded_memory_path_ranks_exactly_as_the_dense_one(monkeypatch):
-    from engine import features, model as model_module
-    from engine.simulator import simulate
+    from engine.learning import features, model as model_module
+    from engine.lab.simulator import simulate
 
     world = simulate(120, seed=2)
     couples = list(world.couple_ids[:40])

@@ -12,10 +12,10 @@ from sklearn.exceptions import NotFittedError
 
 import scipy.sparse as sp
 
-from engine.baselines import (ItemKNN, MatrixFactorization, MostPopular, RandomRecommender, interaction_matrix,
+from engine.lab.baselines import (ItemKNN, MatrixFactorization, MostPopular, RandomRecommender, interaction_matrix,
                               solve_factors)
-from engine.catalog import load_catalog
-from engine.dates import as_dates_frame
+from engine.domain.catalog import load_catalog
+from engine.domain.dates import as_dates_frame
 
 
 def _catalog(tmp_path, ids):

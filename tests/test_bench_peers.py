@@ -20,8 +20,8 @@ from bench.peers import (
     run,
     table,
 )
-from engine.catalog import load_catalog
-from engine.simulator import simulate
+from engine.domain.catalog import load_catalog
+from engine.lab.simulator import simulate
 
 
 @pytest.fixture(scope="module")

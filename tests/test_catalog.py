@@ -1,4 +1,4 @@
-"""Tests for engine.catalog and ``dateideas catalog check``."""
+"""Tests for engine.domain.catalog and ``dateideas catalog check``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from engine.catalog import (
+from engine.domain.catalog import (
     Catalog,
     CatalogError,
     Problem,

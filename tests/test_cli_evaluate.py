@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.container import BarContainer
 
-from engine.baselines import MostPopular, RandomRecommender
+from engine.lab.baselines import MostPopular, RandomRecommender
 from engine.cli import main
-from engine.evaluation import interval, noise_note
-from engine.report import _bars_figure, render_report
+from engine.lab.evaluation import interval, noise_note
+from engine.lab.report import _bars_figure, render_report
 
 
 def test_interval_is_the_student_t_interval_of_the_mean():
@@ -40,14 +40,14 @@ def test_noise_note_names_the_models_whose_intervals_overlap():
 
 
 def _cheap(engine=True):
-    from engine.model import EnjoymentModel
+    from engine.learning.model import EnjoymentModel
 
     return {"engine": lambda: EnjoymentModel(max_iter=5), "popular": MostPopular, "random": RandomRecommender}
 
 
 @pytest.fixture
 def cheap_models(monkeypatch):
-    from engine import evaluation
+    from engine.lab import evaluation
 
     monkeypatch.setattr(evaluation, "default_models", _cheap)
 
@@ -55,7 +55,7 @@ def cheap_models(monkeypatch):
 @pytest.fixture(scope="module")
 def three_seeds():
     """(JSON document, text output) of the same evaluation: 60 couples, 3 seeds, k 5."""
-    from engine import evaluation
+    from engine.lab import evaluation
 
     args = ["evaluate", "--couples", "60", "--seeds", "3", "--k", "5", "--no-progress"]
     with pytest.MonkeyPatch.context() as patch:

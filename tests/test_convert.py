@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import main
-from engine.convert import UCI_FILES, ConvertError, convert, convert_uci_restaurant
-from engine.dataset import read_dataset
-from engine.profiles import from_couples
+from engine.lab.convert import UCI_FILES, ConvertError, convert, convert_uci_restaurant
+from engine.domain.dataset import read_dataset
+from engine.domain.profiles import from_couples
 
 UCI = Path(__file__).resolve().parent.parent / "data" / "uci-restaurant"
 
@@ -100,7 +100,7 @@ def test_preferred_cuisines_are_kept_beside_the_profile_not_as_interests(convert
     out, _ = converted
     data = read_dataset(out)
     couples = data.couples.set_index("id")
-    assert "interests" not in couples.columns  # measured: as interests they lower NDCG (engine.convert)
+    assert "interests" not in couples.columns  # measured: as interests they lower NDCG (engine.lab.convert)
     assert couples.loc["U1001", "preferred_cuisines"] == "American"
     assert couples.loc["U1128", "preferred_cuisines"] == "Cafeteria|Hot_Dogs|Mexican|Pizzeria"
     # every consumer named some; 129 of the 138 name a cuisine some rated restaurant serves

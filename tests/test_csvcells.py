@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from engine.csvcells import neutralise_cell, neutralise_frame, restore_cell, restore_frame
+from engine.domain.csvcells import neutralise_cell, neutralise_frame, restore_cell, restore_frame
 
 
 @pytest.mark.parametrize("value, written", [

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from engine.catalog import load_catalog
+from engine.domain.catalog import load_catalog
 from engine.cli import main
-from engine.dataset import DatasetError, read_dataset, write_dataset
-from engine.simulator import simulate
+from engine.domain.dataset import DatasetError, read_dataset, write_dataset
+from engine.lab.simulator import simulate
 from engine.store import open_store
 
 

@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 from sklearn.base import BaseEstimator
 
-from engine.baselines import MostPopular, RandomRecommender
-from engine.catalog import load_catalog
+from engine.lab.baselines import MostPopular, RandomRecommender
+from engine.domain.catalog import load_catalog
 from engine.cli import main
-from engine.dates import as_dates_frame, mean_rating
-from engine.evaluation import (
+from engine.domain.dates import as_dates_frame, mean_rating
+from engine.lab.evaluation import (
     coverage,
     evaluate,
     intra_list_diversity,
@@ -29,7 +29,7 @@ from engine.evaluation import (
     split_dates,
     tradeoff_curve,
 )
-from engine.simulator import simulate
+from engine.lab.simulator import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -306,8 +306,8 @@ def test_tradeoff_curve_refits_once_per_seed(world):
 @pytest.fixture
 def light_engine(monkeypatch):
     """The real default models, with a smaller boosted-tree engine to keep tests quick."""
-    from engine import evaluation
-    from engine.model import EnjoymentModel
+    from engine.lab import evaluation
+    from engine.learning.model import EnjoymentModel
 
     real = evaluation.default_models
 
@@ -357,7 +357,7 @@ def test_cli_evaluate_dataset_folder(tmp_path, light_engine):
 
 
 def test_cli_evaluate_default_relevant_is_top_of_scale(tmp_path, monkeypatch):
-    from engine import evaluation
+    from engine.lab import evaluation
 
     seen = {}
 
@@ -391,7 +391,7 @@ def test_cli_evaluate_errors(tmp_path):
 
 
 def test_tradeoff_figure_draws_the_enjoyment_and_routine_bars_on_synthetic_curves():
-    from engine.report import ENJOYMENT_BAR, OUTSIDE_ROUTINE_BAR, _tradeoff_figure
+    from engine.lab.report import ENJOYMENT_BAR, OUTSIDE_ROUTINE_BAR, _tradeoff_figure
 
     curve = [{"routine_weight": w, "ndcg": 0.3 - w / 4, "routine_distance": 0.3 + w / 3, "novelty": 4 + w,
               "enjoyment_ratio": 0.91 - w / 10, "outside_routine": 0.2 + w / 2} for w in (0.0, 0.3, 0.6)]

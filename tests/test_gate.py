@@ -1,4 +1,4 @@
-"""The promotion gate (engine.gate): the live ARTIFACT as the yardstick, guards that can fail, pins."""
+"""The promotion gate (engine.app.gate): the live ARTIFACT as the yardstick, guards that can fail, pins."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import main
-from engine.features import FEATURE_NAMES
-from engine.gate import GateSettings, judge
-from engine.model import EnjoymentModel
-from engine.profiles import from_couples
-from engine.registry import Registry
-from engine.training import holdout_ndcg, time_split, train_and_maybe_promote
+from engine.learning.features import FEATURE_NAMES
+from engine.app.gate import GateSettings, judge
+from engine.learning.model import EnjoymentModel
+from engine.domain.profiles import from_couples
+from engine.learning.registry import Registry
+from engine.app.training import holdout_ndcg, time_split, train_and_maybe_promote
 
 FAST = {"rounds": 1}
 SMALL = GateSettings(loop_couples=20, loop_weeks=3)

@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from engine.cli import main
-from engine.dataset import DatasetError, read_dataset, write_dataset
-from engine.dates import DayError, check_day, implausible_days
+from engine.domain.dataset import DatasetError, read_dataset, write_dataset
+from engine.domain.dates import DayError, check_day, implausible_days
 from engine.newsletter import run_newsletter, week_start
-from engine.recommender import Recommender
-from engine.serving import DateInputError, check_date_input
+from engine.app.recommender import Recommender
+from engine.app.serving import DateInputError, check_date_input
 from engine.store import ValidationError, open_store
 
 TODAY = dt.date(2026, 3, 10)

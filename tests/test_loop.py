@@ -1,4 +1,4 @@
-"""Weeks of dates: the simulated couples' dynamics (engine.weekly) and the closed loop (engine.loop)."""
+"""Weeks of dates: the simulated couples' dynamics (engine.lab.weekly) and the closed loop (engine.lab.loop)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from engine import load_catalog
-from engine.loop import METRICS, run_loop
-from engine.simulator import simulate
-from engine.weekly import SAT_BETA, Weeks
+from engine.lab.loop import METRICS, run_loop
+from engine.lab.simulator import simulate
+from engine.lab.weekly import SAT_BETA, Weeks
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_each_partner_enjoys_with_their_own_offset(world):
     u_a, u_b = weeks.utilities(ctx)
     assert not np.allclose(u_a, u_b)
     # their mean is the one-shot oracle's utility (before clipping), under the same context
-    from engine.context import Context, SEASONS, WEATHERS
+    from engine.domain.context import Context, SEASONS, WEATHERS
 
     r = 0
     oracle = world.expected_enjoyment([world.couple_ids[r]], context=Context(

@@ -13,12 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import load_catalog
-from engine.constraints import violations
-from engine.context import SEASONS, WEATHERS, Context
-from engine.dates import as_dates_frame
-from engine.model import EnjoymentModel
-from engine.recommender import Recommender
-from engine.simulator import simulate
+from engine.domain.constraints import violations
+from engine.domain.context import SEASONS, WEATHERS, Context
+from engine.domain.dates import as_dates_frame
+from engine.learning.model import EnjoymentModel
+from engine.app.recommender import Recommender
+from engine.lab.simulator import simulate
 
 
 @pytest.fixture(scope="module")
@@ -179,8 +179,8 @@ def test_every_suggestion_has_one_or_two_reasons(model, world):
 
 def test_what_the_couple_said_and_did_comes_before_what_others_did(model, catalog):
     """A loved idea's first reason is "you loved it last time", however large the collaborative score."""
-    from engine.features import FEATURE_NAMES
-    from engine.reasons import explain
+    from engine.learning.features import FEATURE_NAMES
+    from engine.app.reasons import explain
 
     idea = catalog.ids[5]
     hist = model.featurizer_.histories(_dates("fan", [idea], [5]), ["fan"])
@@ -305,7 +305,7 @@ def test_an_idea_rated_one_is_not_suggested_again(model):
 
 def test_priors_stay_finite_without_shrinkage(world, catalog):
     """shrink=0: an idea nobody rated gets the global prior, not NaN (it used to divide by zero)."""
-    from engine.features import HistoryFeaturizer
+    from engine.learning.features import HistoryFeaturizer
 
     feat = HistoryFeaturizer(shrink=0).fit(world.dates, catalog)
     unrated = feat.idea_counts_ == 0
@@ -318,7 +318,7 @@ def test_choice_taste_reads_taste_from_what_a_couple_chose(world, catalog):
     """choice_taste: zero for a couple with no dates; a couple who only ever went out for active
     ideas (no ratings at all) scores unseen outdoor, active ideas above calm evenings at home; and
     it is the direct solve of (lambda I + n C) w = chosen - n * mean."""
-    from engine.features import FEATURE_NAMES, HistoryFeaturizer
+    from engine.learning.features import FEATURE_NAMES, HistoryFeaturizer
 
     feat = HistoryFeaturizer().fit(world.dates, catalog)
     col = FEATURE_NAMES.index("choice_taste")
@@ -344,7 +344,7 @@ def test_choice_taste_reads_taste_from_what_a_couple_chose(world, catalog):
 def test_cf_factors_find_the_ideas_that_go_with_what_a_couple_did(catalog):
     """Two crowds: one does ideas A, the other ideas B. A couple who did three A ideas scores the other
     A ideas above every B idea on cf_factors; a couple with no dates scores every idea 0."""
-    from engine.features import FEATURE_NAMES, HistoryFeaturizer
+    from engine.learning.features import FEATURE_NAMES, HistoryFeaturizer
 
     ids = list(catalog.ids)
     a, b = ids[:10], ids[10:20]
@@ -362,7 +362,7 @@ def test_cf_factors_find_the_ideas_that_go_with_what_a_couple_did(catalog):
 
 def test_group_ranks_mark_the_couples_most_done_categories(world, catalog):
     """group_rank1..4: the idea's category is the couple's most / 2nd / 3rd / 4th most done one."""
-    from engine.features import FEATURE_NAMES, HistoryFeaturizer
+    from engine.learning.features import FEATURE_NAMES, HistoryFeaturizer
 
     feat = HistoryFeaturizer().fit(world.dates, catalog)
     f = catalog.frame
@@ -384,7 +384,7 @@ def test_group_ranks_mark_the_couples_most_done_categories(world, catalog):
 
 def test_features_of_a_batch_equal_each_couples_own(world, catalog):
     """A batch (dense similarity products) and one couple at a time (sparse) give the same features."""
-    from engine.features import _DENSE_ROWS, HistoryFeaturizer
+    from engine.learning.features import _DENSE_ROWS, HistoryFeaturizer
 
     feat = HistoryFeaturizer().fit(world.dates, catalog)
     couples = list(world.couple_ids[:_DENSE_ROWS + 6])
@@ -398,7 +398,7 @@ def test_features_of_a_batch_equal_each_couples_own(world, catalog):
 
 
 def test_pairs_pair_each_relevant_row_with_its_own_groups_negatives():
-    from engine.model import _pairs
+    from engine.learning.model import _pairs
 
     y = np.array([0, 1, 0, 0, 0, 1, 0, 1])
     groups = np.array([7, 7, 7, 3, 3, 5, 9, 9])
@@ -440,7 +440,7 @@ def test_match_and_above_features_compare_each_idea_with_what_the_couple_did(wor
     """match:<scalar> = -|couple's mean value - idea's value|, above:<scalar> = idea's value - the highest
     value the couple did, match:<block> = couple's mean block . idea's block; a couple without dates gets
     0 for the scalar ones. Checked for one couple and for a batch larger than one step of rows."""
-    from engine.features import _MATCH_ROWS, HistoryFeaturizer
+    from engine.learning.features import _MATCH_ROWS, HistoryFeaturizer
 
     feat = HistoryFeaturizer().fit(world.dates, catalog)
     V = feat.idea_vectors_
@@ -537,7 +537,7 @@ def test_each_partner_is_predicted_from_their_own_ratings(model, catalog, partne
 
 
 def test_together_protects_the_less_keen_partner():
-    from engine.model import together
+    from engine.learning.model import together
 
     P = np.array([[0.9, 0.1], [0.5, 0.5], [0.1, 0.9], [0.6, 0.4]])
     np.testing.assert_allclose(together(P, 0.0), [0.5, 0.5, 0.5, 0.5])
@@ -551,7 +551,7 @@ def test_a_pick_that_spares_a_partner_says_so(model, catalog, partner_histories)
                                                Context(day=dt.date(2025, 6, 1)), k=3)
     said = [r for s in picks for r in s.reasons]
     assert "picked so neither of you is left out" in said
-    from engine.reasons import left_out
+    from engine.app.reasons import left_out
 
     assert left_out(np.array([0.3, 0.25]), np.array([0.6, 0.05]))
     assert not left_out(np.array([0.3, 0.25]), np.array([0.35, 0.3]))

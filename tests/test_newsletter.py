@@ -17,16 +17,16 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from engine.catalog import load_catalog
+from engine.domain.catalog import load_catalog
 from engine.cli import main
 from engine.commands.importing import couple_records
-from engine.profiles import from_couples
-from engine.model import EnjoymentModel
+from engine.domain.profiles import from_couples
+from engine.learning.model import EnjoymentModel
 from engine.newsletter import (AlreadySentError, NewsletterBusyError, NewsletterError, plan_picks, recently_done,
                                render_email, run_newsletter, week_context, week_start)
-from engine.recommender import Recommender
-from engine.registry import Registry
-from engine.simulator import simulate
+from engine.app.recommender import Recommender
+from engine.learning.registry import Registry
+from engine.lab.simulator import simulate
 from engine.store import open_store
 
 _REPO = Path(__file__).resolve().parents[1]

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from engine.newsletter import run_newsletter
-from engine.pillars import PILLARS, balance_picks, dated_pillars, idea_pillars
-from engine.recommender import Recommender, Suggestion
+from engine.practice.pillars import PILLARS, balance_picks, dated_pillars, idea_pillars
+from engine.app.recommender import Recommender, Suggestion
 
 _PILLARS_OF = {
     "dinner": frozenset({"novelty"}), "hike": frozenset({"novelty"}), "museum": frozenset({"novelty"}),
@@ -80,9 +80,9 @@ def test_four_weeks_of_newsletters_cover_all_four_pillars_for_nine_couples_in_te
 
 
 def test_tonight_favours_a_pillar_the_last_month_lacked_only_for_a_couple_with_recent_dates():
-    from engine.catalog import load_catalog
-    from engine.dates import CoupleDates
-    from engine.pillars import balance_tonight
+    from engine.domain.catalog import load_catalog
+    from engine.domain.dates import CoupleDates
+    from engine.practice.pillars import balance_tonight
 
     catalog = load_catalog()
     pillars = idea_pillars(catalog)

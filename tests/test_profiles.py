@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from engine import load_catalog
-from engine.dates import CoupleDates, as_dates_frame
-from engine.features import FEATURE_NAMES, HistoryFeaturizer
-from engine.profiles import NO_PROFILE, Profile, budget_ceiling, from_couples, from_record, labels
-from engine.model import EnjoymentModel
-from engine.simulator import simulate
+from engine.domain.dates import CoupleDates, as_dates_frame
+from engine.learning.features import FEATURE_NAMES, HistoryFeaturizer
+from engine.domain.profiles import NO_PROFILE, Profile, budget_ceiling, from_couples, from_record, labels
+from engine.learning.model import EnjoymentModel
+from engine.lab.simulator import simulate
 
 COL = FEATURE_NAMES.index("interest")
 OVER = FEATURE_NAMES.index("over_budget")
@@ -42,7 +42,7 @@ def test_labels_are_distinct_lower_case_and_accept_the_import_format():
 
 def test_a_profile_keeps_what_the_model_uses_and_refuses_a_budget_that_is_not_a_tier():
     record = {"interests": ["Dancing"], "budget_ceiling": 2, "kids": True, "accessibility_needs": "step-free"}
-    # kids and accessibility needs are kept too: tonight's hard constraints (engine.constraints.with_profile)
+    # kids and accessibility needs are kept too: tonight's hard constraints (engine.domain.constraints.with_profile)
     assert from_record(record) == Profile(("dancing",), 2)  # what the model scores
     assert from_record(record).kids is True and from_record(record).accessibility_needs == "step-free"
     plain = from_record({"kids": "false", "accessibility_needs": " "})
@@ -138,7 +138,7 @@ def test_without_interests_in_training_the_feature_carries_no_weight(catalog):
 
 
 def test_evaluation_hands_every_ranker_the_datasets_profiles(world):
-    from engine.evaluation import evaluate
+    from engine.lab.evaluation import evaluate
 
     seen: list[dict] = []
 
@@ -160,8 +160,8 @@ def test_evaluation_hands_every_ranker_the_datasets_profiles(world):
 
 
 def test_tonight_for_a_new_couple_follows_and_names_its_interest_and_caches_by_it(catalog):
-    from engine.context import Context
-    from engine.recommender import Recommender
+    from engine.domain.context import Context
+    from engine.app.recommender import Recommender
 
     dates, interests = _interest_world(catalog)
     rec = Recommender(EnjoymentModel().fit(dates, catalog, interests), "v-test")
@@ -209,8 +209,8 @@ def test_a_model_trained_with_budget_ceilings_keeps_a_new_couple_within_its_own(
     anything = model.recommend(["new"], k=10, history=dates.iloc[:0])[0]
     assert max(cost[i] for i, _ in anything) > 1
     # the ceiling travels with a request's CoupleDates too
-    from engine.context import Context
-    from engine.recommender import Recommender
+    from engine.domain.context import Context
+    from engine.app.recommender import Recommender
 
     rec = Recommender(model, "v-test")
     picks = rec.tonight("new", CoupleDates("new", (), Profile((), 0)), Context(budget=3, day=dt.date(2025, 6, 1)), k=3)
@@ -219,7 +219,7 @@ def test_a_model_trained_with_budget_ceilings_keeps_a_new_couple_within_its_own(
 
 def test_fit_refuses_profiles_that_are_not_profile_objects(catalog):
     dates, _ = _budget_world(catalog, n=30)
-    with pytest.raises(TypeError, match="profiles must map couple ids to engine.profiles.Profile"):
+    with pytest.raises(TypeError, match="profiles must map couple ids to engine.domain.profiles.Profile"):
         EnjoymentModel().fit(dates, catalog, {"b0": ["wellness"]})
 
 

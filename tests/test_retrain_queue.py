@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from engine import retrain_queue
-from engine.registry import Registry
+from engine.app import retrain_queue
+from engine.learning.registry import Registry
 
 
 def test_requests_coalesce_into_one_pending(store):
@@ -138,7 +138,7 @@ def test_run_training_takes_the_pending_request_and_prunes(store, tmp_path, monk
 
     from engine.commands.model import run_training
     from engine.config import Settings
-    from engine.training import TrainResult
+    from engine.app.training import TrainResult
 
     folder = shutil.copytree(tiny_model_dir, tmp_path / "models")
     registry = Registry(folder)
@@ -151,7 +151,7 @@ def test_run_training_takes_the_pending_request_and_prunes(store, tmp_path, monk
         version = registry_.save(model)
         return TrainResult(version=version, promoted=False, reason="test", pruned=registry_.prune(keep))
 
-    monkeypatch.setattr("engine.training.train_and_maybe_promote", fake_train)
+    monkeypatch.setattr("engine.app.training.train_and_maybe_promote", fake_train)
     retrain_queue.request(store, "new dates")
     settings = Settings(database_url="unused", model_dir=folder, keep_models=2)
     results = [run_training(store, settings) for _ in range(4)]

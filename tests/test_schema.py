@@ -1,4 +1,4 @@
-"""Tests for engine.schema: attribute kinds, cell parsing and schema.json errors."""
+"""Tests for engine.domain.schema: attribute kinds, cell parsing and schema.json errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engine.schema import KINDS, AttributeSpec, Schema, SchemaError, load_schema
+from engine.domain.schema import KINDS, AttributeSpec, Schema, SchemaError, load_schema
 
 _DOC = {
     "attributes": {
@@ -131,7 +131,7 @@ def test_load_schema_reads_file_and_refuses_bad_json(tmp_path):
 
 
 def test_shipped_schema_declares_every_idea_attribute():
-    from engine.catalog import default_catalog_dir
+    from engine.domain.catalog import default_catalog_dir
 
     schema = load_schema(default_catalog_dir() / "schema.json")
     assert list(schema.attributes) == [

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from engine.serving import seconds_until_tomorrow
+from engine.app.serving import seconds_until_tomorrow
 
 
 @pytest.fixture

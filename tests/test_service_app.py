@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from engine.model import EnjoymentModel
-from engine.registry import Registry
+from engine.learning.model import EnjoymentModel
+from engine.learning.registry import Registry
 from service import create_app
 from service.models import ModelHolder
 

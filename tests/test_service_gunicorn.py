@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.model import EnjoymentModel
-from engine.registry import Registry
+from engine.learning.model import EnjoymentModel
+from engine.learning.registry import Registry
 
 ADMIN = "gunicorn-admin-token"
 

@@ -1,4 +1,4 @@
-"""engine.serving: request keys, repeat weights and date input checks (known answers)."""
+"""engine.app.serving: request keys, repeat weights and date input checks (known answers)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import datetime as _dt
 
 import pytest
 
-from engine.context import Context
-from engine.serving import DateInputError, check_date_input, recent_weights, request_key
+from engine.domain.context import Context
+from engine.app.serving import DateInputError, check_date_input, recent_weights, request_key
 
 TODAY = _dt.date(2024, 6, 15)
 

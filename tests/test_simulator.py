@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from engine.catalog import load_catalog
+from engine.domain.catalog import load_catalog
 from engine.cli import main
-from engine.context import Context, season_of
-from engine.dataset import read_dataset
-from engine.dates import mean_rating
-from engine.simulator import SimulatedWorld, simulate
+from engine.domain.context import Context, season_of
+from engine.domain.dataset import read_dataset
+from engine.domain.dates import mean_rating
+from engine.lab.simulator import SimulatedWorld, simulate
 
 _DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -323,15 +323,15 @@ def test_cli_simulate_writes_the_import_format(tmp_path):
 
 @pytest.fixture(scope="module")
 def generated():
-    from engine.simulator import generate_catalog
+    from engine.lab.simulator import generate_catalog
 
     return generate_catalog(400, seed=1)
 
 
 def test_generated_catalog_is_valid_and_seeded(generated, tmp_path):
-    from engine.catalog import check_catalog
-    from engine.dataset import write_dataset
-    from engine.simulator import generate_catalog
+    from engine.domain.catalog import check_catalog
+    from engine.domain.dataset import write_dataset
+    from engine.lab.simulator import generate_catalog
 
     assert len(generated) == 400 and generated.ids[0] == "g00000"
     assert list(generated.schema.names()) == list(load_catalog().schema.names())
@@ -377,7 +377,7 @@ def test_cli_simulate_writes_attribute_less_usage_counts(tmp_path):
 
 
 def test_partner_enjoyment_is_each_partners_own_truth_around_the_oracle():
-    from engine.simulator import simulate
+    from engine.lab.simulator import simulate
 
     world = simulate(30, seed=2)
     couples = list(world.couples["id"].astype(str)[:10])

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from engine.cli import main
-from engine.dates import as_dates_frame
-from engine.profiles import NO_PROFILE, Profile
+from engine.domain.dates import as_dates_frame
+from engine.domain.profiles import NO_PROFILE, Profile
 from engine.store import (
     LATEST_VERSION,
     Store,

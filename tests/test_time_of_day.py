@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from engine import load_catalog
-from engine.constraints import allowed_mask, allowed_rows, violations
-from engine.context import BAD_WEATHER, SEASONS, TIMES_OF_DAY, TONIGHT, Context, ContextError, parse_context
+from engine.domain.constraints import allowed_mask, allowed_rows, violations
+from engine.domain.context import BAD_WEATHER, SEASONS, TIMES_OF_DAY, TONIGHT, Context, ContextError, parse_context
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +98,8 @@ def test_tonight_api_serves_evening_ideas_by_default_and_the_time_asked_for(clie
 
 
 def test_a_stated_profile_adds_kids_and_accessibility_as_hard_constraints(catalog):
-    from engine.constraints import BARRIERS, with_profile
-    from engine.profiles import Profile
+    from engine.domain.constraints import BARRIERS, with_profile
+    from engine.domain.profiles import Profile
 
     ctx = parse_context({"day": "2026-06-05"})[0]
     stated = Profile(kids=True, accessibility_needs="wheelchair user")
@@ -116,7 +116,7 @@ def test_a_stated_profile_adds_kids_and_accessibility_as_hard_constraints(catalo
 
 
 def test_tonight_api_applies_the_stated_kids_and_accessibility_needs(client, catalog):
-    from engine.constraints import BARRIERS
+    from engine.domain.constraints import BARRIERS
 
     body = client.post("/v1/couples", json={"profile": {"kids": True, "accessibility_needs": "no stairs"}}).get_json()
     headers = {"Authorization": f"Bearer {body['token']}"}

@@ -62,7 +62,7 @@ def test_train_learns_from_the_stored_profiles(sqlite_url, tmp_path, tiny_world,
     """`dateideas train` reads the couples' profiles: the promoted model weighs their interests and
     budget ceilings (a model trained without them gives those features exactly 0)."""
     from engine.commands.importing import couple_records
-    from engine.registry import Registry
+    from engine.learning.registry import Registry
 
     records, problems, _ = couple_records(tiny_world.couples)
     assert not problems and all(r["profile"].get("interests") and "budget_ceiling" in r["profile"] for r in records)
@@ -83,10 +83,10 @@ def test_train_learns_from_the_stored_profiles(sqlite_url, tmp_path, tiny_world,
     # the facade the service calls; and the gate checked exactly that before promoting
     import datetime as dt
 
-    from engine.context import Context
-    from engine.dates import CoupleDates
-    from engine.profiles import Profile
-    from engine.recommender import Recommender
+    from engine.domain.context import Context
+    from engine.domain.dates import CoupleDates
+    from engine.domain.profiles import Profile
+    from engine.app.recommender import Recommender
 
     out = json.loads(result.output)
     assert out["promoted"] and out["gate"]["figures"]["cold_start_interest_share"] >= 2 / 3

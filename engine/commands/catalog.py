@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from ..catalog import check_catalog, default_catalog_dir
-from ..prompts import check_prompts, prompts_path
-from ..today import check_nudges, nudges_path
+from ..domain.catalog import check_catalog, default_catalog_dir
+from ..practice.prompts import check_prompts, prompts_path
+from ..practice.today import check_nudges, nudges_path
 
 __all__ = ["catalog", "check"]
 

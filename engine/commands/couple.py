@@ -1,7 +1,7 @@
 """``dateideas suggest``, ``rate`` and ``invite``: the operator's view of one couple.
 
-They call the same functions as the HTTP service (:func:`engine.serving.serve_tonight`,
-:func:`engine.serving.check_date_input`), on the store and live model of the
+They call the same functions as the HTTP service (:func:`engine.app.serving.serve_tonight`,
+:func:`engine.app.serving.check_date_input`), on the store and live model of the
 environment; no token is needed.
 """
 
@@ -11,7 +11,7 @@ import json
 
 import click
 
-from ..context import SETTINGS, TIMES_OF_DAY, WEATHERS
+from ..domain.context import SETTINGS, TIMES_OF_DAY, WEATHERS
 from .couples import known_couple as _known_couple
 from .couples import open_migrated as _open
 
@@ -34,10 +34,10 @@ __all__ = ["invite", "rate", "suggest"]
 def suggest(couple: str, budget, minutes, setting, weather, kids: bool | None, time_of_day, k: int, another: bool,
             as_json: bool) -> None:
     """Tonight's suggestion for COUPLE (logged like the service's)."""
-    from ..context import ContextError, parse_context
-    from ..recommender import Recommender
-    from ..registry import ArtifactError, NoModelError
-    from ..serving import serve_tonight
+    from ..domain.context import ContextError, parse_context
+    from ..app.recommender import Recommender
+    from ..learning.registry import ArtifactError, NoModelError
+    from ..app.serving import serve_tonight
 
     raw = {"budget": budget, "minutes": minutes, "setting": setting, "weather": weather, "kids": kids,
            "time_of_day": time_of_day}
@@ -87,8 +87,8 @@ def rate(couple: str, idea: str, rating: int, partner: str, on: str | None, note
     rating of it is missing, the rating completes that date (one date, both
     ratings) instead of recording a second one.
     """
-    from ..catalog import load_catalog
-    from ..serving import DateInputError, check_date_input
+    from ..domain.catalog import load_catalog
+    from ..app.serving import DateInputError, check_date_input
 
     try:
         clean = check_date_input(load_catalog(), idea, {partner: rating}, on, note)

@@ -28,7 +28,7 @@ def _cell(values: dict, metric: str) -> str:
 
 def _table(result: dict) -> str:
     """The models' means ± 95% half-widths, the headline metrics per seed, and the noise note."""
-    from ..evaluation import HEADLINE_METRICS
+    from ..lab.evaluation import HEADLINE_METRICS
 
     models = result["models"]
     cols = [c for c in _COLUMNS if any(c in v for v in models.values())]
@@ -105,7 +105,7 @@ def evaluate(data: str, n_couples: int | None, k: int, seeds: int, relevant: flo
     routine_weight 0, popular, item_knn, mf, random, oracle); --json prints
     {"weeks", "couples", "seeds", "policies": {name: {"enjoyment", ...}}}.
     """
-    from ..evaluation import default_models, evaluate as run, tradeoff_curve
+    from ..lab.evaluation import default_models, evaluate as run, tradeoff_curve
 
     progress = not no_progress
     if loop:
@@ -119,7 +119,7 @@ def evaluate(data: str, n_couples: int | None, k: int, seeds: int, relevant: flo
         if relevant is None:  # usage counts: the couple's most used fifth (the top of the 1-5 quantiles)
             relevant = 5.0 if counts else 4.0
     else:
-        from ..dataset import DatasetError, read_dataset
+        from ..domain.dataset import DatasetError, read_dataset
 
         used = [flag for flag, value in (("--ideas", n_ideas), ("--dates-per-couple", dates_per_couple),
                                          ("--popularity-skew", popularity_skew), ("--no-attributes", no_attributes),
@@ -150,7 +150,7 @@ def evaluate(data: str, n_couples: int | None, k: int, seeds: int, relevant: flo
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     if report is not None:
-        from ..report import write_report
+        from ..lab.report import write_report
 
         engine = models["engine"]
         default_weight = float(engine().get_params()["routine_weight"])
@@ -175,8 +175,8 @@ _LOOP_COLUMNS = ("enjoyment", "enjoyment_less_happy", "outside_routine", "pillar
 
 def _loop(data: str, n_couples: int | None, seeds: int, seed: int, weeks: int, retrain_every: int,
           catalog_path: Path | None, as_json: bool, report: Path | None, progress: bool) -> None:
-    from ..catalog import CatalogError, load_catalog
-    from ..loop import run_loop
+    from ..domain.catalog import CatalogError, load_catalog
+    from ..lab.loop import run_loop
 
     if data != "synthetic":
         raise click.BadParameter("--loop needs simulated couples (their true enjoyment is known); "
@@ -189,7 +189,7 @@ def _loop(data: str, n_couples: int | None, seeds: int, seed: int, weeks: int, r
     result = run_loop(weeks=weeks, couples=couples, seeds=seeds, retrain_every=retrain_every,
                       catalog=catalog, first_seed=seed, progress=progress)
     if report is not None:
-        from ..loop_report import write_loop_report
+        from ..lab.loop_report import write_loop_report
 
         write_loop_report(report, result, notes=[
             f"dateideas evaluate --loop --weeks {weeks} --couples {couples} --seeds {seeds} "
@@ -220,8 +220,8 @@ def convert(dataset: str, src: Path, dest: Path) -> None:
     uci-restaurant: the UCI "Restaurant & consumer data" files (a copy ships in
     data/uci-restaurant, CC BY 4.0). Then: dateideas evaluate --data DEST --relevant 2
     """
-    from ..convert import ConvertError, convert as run
-    from ..dataset import DatasetError
+    from ..lab.convert import ConvertError, convert as run
+    from ..domain.dataset import DatasetError
 
     try:
         counts = run(dataset, src, dest)

@@ -9,7 +9,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from ..geo import format_location
+from ..domain.geo import format_location
 
 __all__ = ["import_", "couple_records"]
 
@@ -24,7 +24,7 @@ def couple_records(couples: pd.DataFrame) -> tuple[list[dict[str, Any]], list[st
     Parameters
     ----------
     couples : pandas.DataFrame
-        ``id`` then profile columns (as :func:`engine.dataset.read_dataset` returns).
+        ``id`` then profile columns (as :func:`engine.domain.dataset.read_dataset` returns).
 
     Returns
     -------
@@ -96,9 +96,9 @@ def import_(folder: Path, replace: bool, no_progress: bool) -> None:
     loaded (exit 1). Otherwise everything is loaded in one transaction.
     The database is DATEIDEAS_DATABASE_URL (created or upgraded first).
     """
-    from ..catalog import CatalogError, load_catalog
+    from ..domain.catalog import CatalogError, load_catalog
     from ..config import settings_from_env
-    from ..dataset import DatasetError, read_dataset
+    from ..domain.dataset import DatasetError, read_dataset
     from ..store import CouplesExistError, StoreError, open_store
 
     try:

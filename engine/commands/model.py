@@ -21,22 +21,22 @@ def run_training(store, settings, *, promote: bool = True, params: dict | None =
                  relevant: float | None = None):
     """Single-flight training: lock, record the run, train, gate, promote, prune, release.
 
-    A pending retraining request (:mod:`engine.retrain_queue`) is taken when
+    A pending retraining request (:mod:`engine.app.retrain_queue`) is taken when
     the run starts: this run trains on every date stored so far. After the
     run the registry is pruned to ``settings.keep_models`` (plus the live,
     pinned and rollback versions).
 
     ``relevant`` is the rating the model is trained to find (default: the
     catalog schema's ``"ratings"`` ``"relevant"``, else 4 of 5;
-    :func:`engine.training.target_params`); ``params`` override it.
+    :func:`engine.app.training.target_params`); ``params`` override it.
 
-    Returns the :class:`~engine.training.TrainResult`, or None when another
+    Returns the :class:`~engine.app.training.TrainResult`, or None when another
     run holds the lock. Failures are recorded on the run and re-raised.
     """
-    from ..catalog import load_catalog
-    from ..registry import Registry
-    from ..retrain_queue import take
-    from ..training import target_params, train_and_maybe_promote
+    from ..domain.catalog import load_catalog
+    from ..learning.registry import Registry
+    from ..app.retrain_queue import take
+    from ..app.training import target_params, train_and_maybe_promote
 
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     store.release_dead_lock("training")
@@ -90,7 +90,7 @@ def train(no_promote: bool, as_json: bool, relevant: float | None, then_queue: b
     if not wait_for_queue:
         _train_once(store, settings, no_promote, as_json, relevant=relevant)
     if then_queue or wait_for_queue:
-        from ..retrain_queue import serve_queue
+        from ..app.retrain_queue import serve_queue
 
         serve_queue(store, settings.retrain_min_interval,
                     lambda: _train_once(store, settings, no_promote, as_json, busy_ok=True, relevant=relevant))
@@ -130,7 +130,7 @@ def models(ctx: click.Context) -> None:
 
 def _registry():
     from ..config import settings_from_env
-    from ..registry import Registry
+    from ..learning.registry import Registry
 
     return Registry(settings_from_env().model_dir)
 
@@ -163,8 +163,8 @@ def list_(as_json: bool) -> None:
 @click.option("--pin", is_flag=True, help="Keep VERSION pinned (trainings will not promote past it).")
 def promote(version: str, pin: bool) -> None:
     """Make VERSION live (it must load and match this installation); lifts a pin unless --pin."""
-    from ..catalog import load_catalog
-    from ..registry import ArtifactError
+    from ..domain.catalog import load_catalog
+    from ..learning.registry import ArtifactError
 
     registry = _registry()
     try:
@@ -182,8 +182,8 @@ def promote(version: str, pin: bool) -> None:
 @models.command()
 def rollback() -> None:
     """Make the previously promoted version live again and pin it (trainings will not promote past it)."""
-    from ..catalog import load_catalog
-    from ..registry import ArtifactError, NoModelError
+    from ..domain.catalog import load_catalog
+    from ..learning.registry import ArtifactError, NoModelError
 
     try:
         version = _registry().rollback(catalog=load_catalog())
@@ -197,7 +197,7 @@ def rollback() -> None:
 @click.argument("version", required=False)
 def pin(version: str | None) -> None:
     """Pin VERSION (default: the live one): trainings save candidates but do not promote them."""
-    from ..registry import ArtifactError, NoModelError
+    from ..learning.registry import ArtifactError, NoModelError
 
     try:
         pinned = _registry().pin(version)

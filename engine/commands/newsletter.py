@@ -65,11 +65,11 @@ def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, wor
     is refused without --force. Database: DATEIDEAS_DATABASE_URL; model: the
     live version in DATEIDEAS_MODEL_DIR.
     """
-    from ..catalog import CatalogError, load_catalog
+    from ..domain.catalog import CatalogError, load_catalog
     from ..config import settings_from_env
     from ..newsletter import NewsletterBusyError, NewsletterError, run_newsletter
-    from ..recommender import Recommender
-    from ..registry import ArtifactError, NoModelError
+    from ..app.recommender import Recommender
+    from ..learning.registry import ArtifactError, NoModelError
     from ..store import StoreError, open_store
 
     if workers is not None and scheduler is not None:

@@ -40,9 +40,9 @@ def generation_options(command):
 def simulated(n_couples: int, seed: int, catalog_path: Path | None, progress: bool, *,
               n_ideas: int | None, dates_per_couple: float | None, popularity_skew: float,
               no_attributes: bool, counts: bool):
-    """The simulated world the generation options ask for (see :func:`engine.simulator.simulate`)."""
-    from ..catalog import CatalogError, load_catalog
-    from ..simulator import dataset_variant, generate_catalog, simulate as run
+    """The simulated world the generation options ask for (see :func:`engine.lab.simulator.simulate`)."""
+    from ..domain.catalog import CatalogError, load_catalog
+    from ..lab.simulator import dataset_variant, generate_catalog, simulate as run
 
     try:
         catalog = load_catalog(catalog_path)
@@ -74,12 +74,12 @@ def simulate(n_couples: int, seed: int, out: Path, catalog_path: Path | None, n_
              no_progress: bool) -> None:
     """Simulate couples with tastes, a routine and a novelty response; write the import format.
 
-    The generative model is documented in engine/simulator.py and
+    The generative model is documented in engine/lab/simulator.py and
     docs/simulator.md. Load the result with `dateideas import OUT`; evaluate
     it with `dateideas evaluate --data OUT`. For short histories over a
     long-tailed catalog: --ideas 2000 --dates-per-couple 6 --popularity-skew 1.
     """
-    from ..dataset import write_dataset
+    from ..domain.dataset import write_dataset
 
     world = simulated(n_couples, seed, catalog_path, not no_progress, n_ideas=n_ideas,
                       dates_per_couple=dates_per_couple, popularity_skew=popularity_skew,

@@ -49,11 +49,11 @@ def _demo(store, settings, n_couples: int, seed: int) -> None:
         click.echo(f"demo skipped: the database already holds {store.count_couples()} couple(s)")
         return
     try:
-        demo = importlib.import_module("engine.demo")
+        demo = importlib.import_module("engine.app.demo")
     except ModuleNotFoundError as exc:
-        if exc.name != "engine.demo":
+        if exc.name != "engine.app.demo":
             raise
-        raise click.ClickException("the demo builder (engine/demo.py) is not part of this build") from exc
+        raise click.ClickException("the demo builder (engine/app/demo.py) is not part of this build") from exc
     result = demo.build_demo(store, settings, couples=n_couples, seed=seed)
     click.echo(f"demo: {result.couples} couples, {result.dates} dates; model {result.version or 'not promoted'}")
     click.echo(f"demo couple {result.couple_id}, token {result.token}")

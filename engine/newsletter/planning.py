@@ -1,7 +1,7 @@
 """Planning: which k ideas each couple gets in a week's newsletter.
 
 This is the part that runs on Dask workers. It only prepares the exclusions
-and calls :meth:`engine.recommender.Recommender.batch` - the one scoring path
+and calls :meth:`engine.app.recommender.Recommender.batch` - the one scoring path
 the service uses too - and turns its suggestions into rows.
 """
 
@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..context import Context
-from ..pillars import balance_picks, candidates_for, dated_pillars, idea_pillars
-from ..profiles import Profiles
-from ..prompts import week_prompts
+from ..domain.context import Context
+from ..practice.pillars import balance_picks, candidates_for, dated_pillars, idea_pillars
+from ..domain.profiles import Profiles
+from ..practice.prompts import week_prompts
 
 __all__ = [
     "PICK_COLUMNS",
@@ -144,10 +144,10 @@ def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week
         The couples' stated profiles (``Store.profiles``).
     prompt_history : mapping couple id -> list of prompt rows, optional
         ``Store.prompt_history`` of these couples: each pick's prompt is
-        chosen by :func:`engine.prompts.choose_prompts` for the Saturday.
+        chosen by :func:`engine.practice.prompts.choose_prompts` for the Saturday.
     sent_window : mapping couple id -> set of idea ids, optional
         Ideas sent in the three weeks before: the week's picks favour the
-        pillars those lacked (:func:`engine.pillars.balance_picks`).
+        pillars those lacked (:func:`engine.practice.pillars.balance_picks`).
 
     Returns
     -------

@@ -22,7 +22,7 @@ import markupsafe
 import numpy as np
 import pandas as pd
 
-from ..catalog import Catalog
+from ..domain.catalog import Catalog
 from .planning import week_context, week_start
 
 __all__ = ["email_filename", "render_email", "render_emails"]

@@ -51,11 +51,11 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..csvcells import neutralise_frame, restore_frame
-from ..dates import skipped_report
-from ..profiles import Profile
-from ..pillars import WINDOW_WEEKS
-from ..prompts import prompt_rows, prompt_window
+from ..domain.csvcells import neutralise_frame, restore_frame
+from ..domain.dates import skipped_report
+from ..domain.profiles import Profile
+from ..practice.pillars import WINDOW_WEEKS
+from ..practice.prompts import prompt_rows, prompt_window
 from .planning import PICK_COLUMNS, RECENT_NEWSLETTERS, plan_picks, week_start
 from .rendering import email_filename, render_emails
 
@@ -368,7 +368,7 @@ _TEXT_COLUMNS = ["couple_id", "idea_id", "title", "reason", "category", "pillars
 
 
 def _read_part(path: Path) -> pd.DataFrame:
-    """A part file's picks as written (text cells restored: :func:`engine.csvcells.restore_frame`)."""
+    """A part file's picks as written (text cells restored: :func:`engine.domain.csvcells.restore_frame`)."""
     if path.stat().st_size == 0:
         return pd.DataFrame(columns=_CSV_COLUMNS)
     frame = pd.read_csv(path, header=None, names=_CSV_COLUMNS, dtype=dict.fromkeys(_TEXT_COLUMNS, str),

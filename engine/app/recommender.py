@@ -1,0 +1,309 @@
+"""The recommender facade: what the service, the CLI and the newsletter call.
+
+They never reach into features or model internals; every suggestion, single
+or batch, goes through :meth:`EnjoymentModel.rank` - one scoring path.
+
+Caches (per :class:`Recommender`, so per loaded model and per process)
+----------------------------------------------------------------------
+When tonight's history comes as :class:`~engine.domain.dates.CoupleDates` (what the
+store reads for a request), two small LRU maps skip work already done:
+
+* the couple's scored ideas (enjoyment, pair features, history summary), keyed
+  by couple and day and valid only while the couple's ``CoupleDates`` (rows and
+  stated profile) compare equal to the ones they were computed from;
+* tonight's ranked list, keyed by couple, resolved context, list length,
+  exclusions, recent-suggestion weights and seed, again valid only for an equal
+  ``CoupleDates``.
+
+Both are pure memoisation: every input of the computation is in the key or
+compared, so an answer from the cache is the answer the model would compute.
+A new date changes the rows (a miss), a new day is a new key, and a promoted
+model is a new ``Recommender`` with empty caches. Callers pass the rows they
+just read; nothing here reads the database.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import zlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..domain.catalog import Catalog, load_catalog
+from ..domain.context import Context
+from ..domain.dates import CoupleDates, as_dates_frame, empty_dates
+from ..domain.memo import Memo
+from ..domain.profiles import NO_PROFILE, Profiles
+from .reasons import explain
+from ..learning.registry import Registry
+
+__all__ = ["Recommender", "Suggestion"]
+
+_EPOCH = _dt.date(1970, 1, 1)
+
+
+@dataclass
+class Suggestion:
+    """One suggested idea.
+
+    Attributes
+    ----------
+    idea_id, title : str
+    rank : int
+        1 = the suggestion, 2.. = alternatives.
+    score : float
+        The ranking score at the idea's place: enjoyment (scaled to the
+        couple's best) less repeat and diversity penalties; for tonight's two
+        alternatives also traded against breaking the routine
+        (``routine_weight``), so it need not fall along the list.
+    enjoyment : float
+        Predicted probability the couple rates it relevant (0-1).
+    routine_distance : float
+        How far it is from the couple's recent routine (0-1).
+    reasons : list of str
+        One or two plain-language reasons.
+    cold_start : bool
+        True when the couple had no history and the suggestion comes from
+        the priors alone.
+    prompt : dict, optional
+        ``{"id", "text", "depth", "pillar"}``: something to talk about on the
+        date (set by :func:`engine.practice.prompts.attach_prompts`); in ``to_dict``
+        only when set.
+    """
+
+    idea_id: str
+    title: str
+    rank: int
+    score: float
+    enjoyment: float
+    routine_distance: float
+    reasons: list[str] = field(default_factory=list)
+    cold_start: bool = False
+    prompt: dict | None = None
+
+    def to_dict(self) -> dict:
+        out = {"idea_id": self.idea_id, "title": self.title, "rank": self.rank,
+               "score": round(float(self.score), 4), "enjoyment": round(float(self.enjoyment), 4),
+               "routine_distance": round(float(self.routine_distance), 4),
+               "reasons": list(self.reasons), "cold_start": self.cold_start}
+        if self.prompt is not None:
+            out["prompt"] = dict(self.prompt)
+        return out
+
+    def copy(self) -> "Suggestion":
+        """An independent copy (its own reasons list)."""
+        return replace(self, reasons=list(self.reasons))
+
+
+def _day_number(day: _dt.date) -> int:
+    return (day - _EPOCH).days
+
+
+def _stable_seed(*parts: object) -> int:
+    return zlib.crc32("|".join(map(str, parts)).encode())
+
+
+class Recommender:
+    """A fitted model, its version, and the catalog it ranks.
+
+    Parameters
+    ----------
+    model : EnjoymentModel
+        Fitted.
+    version : str
+        Registry version name (or any label).
+    cache_couples : int, default=64
+        Couples whose scored ideas are kept (about 0.25 MB each with 1,000
+        ideas); 0 switches both caches off.
+    cache_lists : int, default=1024
+        Tonight's ranked lists kept.
+    """
+
+    def __init__(self, model, version: str, cache_couples: int = 64, cache_lists: int = 1024):
+        self.model = model
+        self.version = version
+        self.cache_couples = cache_couples
+        self.cache_lists = cache_lists
+        self._scored = Memo(cache_couples)
+        self._ranked = Memo(cache_lists)
+
+    def cache_info(self) -> dict[str, int]:
+        """Hits and misses of this recommender's caches (this process)."""
+        return {"lists_hits": self._ranked.hits, "lists_misses": self._ranked.misses,
+                "scored_hits": self._scored.hits, "scored_misses": self._scored.misses}
+
+    @classmethod
+    def load(cls, model_dir: str | Path, catalog: Catalog | None = None,
+             version: str | None = None) -> "Recommender":
+        """Load the live (or given) version from a registry folder.
+
+        Raises ``NoModelError`` / ``ArtifactError`` (see :mod:`engine.learning.registry`).
+        """
+        catalog = catalog if catalog is not None else load_catalog()
+        model, card = Registry(model_dir).load(version, catalog=catalog)
+        return cls(model, card["version"])
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.model.catalog_
+
+    def tonight(self, couple_id: str, history: pd.DataFrame | CoupleDates, context: Context, k: int = 3, *,
+                exclude: Iterable[str] = (), recently_suggested: Mapping[str, float] | None = None,
+                offset: int = 0, seed: int | None = None) -> list[Suggestion]:
+        """Tonight's suggestion and alternatives for one couple.
+
+        Parameters
+        ----------
+        couple_id : str
+        history : DataFrame or CoupleDates
+            The couple's dates (dates frame, may be empty; or the rows the
+            store read, which lets the caches answer - see the module notes).
+        context : Context
+            Tonight's constraints.
+        k : int, default=3
+            How many ideas (the suggestion plus ``k - 1`` alternatives).
+        exclude : iterable of str
+            Ideas never to suggest.
+        recently_suggested : mapping idea id -> weight in [0, 1], optional
+            Served recently; penalised so they are not repeated by accident.
+        offset : int, default=0
+            Skip this many top ideas ("another idea").
+        seed : int, optional
+            Exploration seed; default is stable per couple and day, so the
+            same request twice in a day gives the same answer.
+        """
+        return self.tonight_cached(couple_id, history, context, k, exclude=exclude,
+                                   recently_suggested=recently_suggested, offset=offset, seed=seed)[0]
+
+    def tonight_cached(self, couple_id: str, history: pd.DataFrame | CoupleDates, context: Context,
+                       k: int = 3, *, exclude: Iterable[str] = (),
+                       recently_suggested: Mapping[str, float] | None = None,
+                       offset: int = 0, seed: int | None = None) -> tuple[list[Suggestion], bool]:
+        """:meth:`tonight`, and whether the ranked list came from the cache.
+
+        Only a :class:`~engine.domain.dates.CoupleDates` history can be answered
+        from the cache (equal to the one the list was ranked from).
+        The suggestions returned are the caller's own (never the cached
+        objects), free to modify.
+        """
+        ranked, cached = self._ranked_list(couple_id, history, context, k, exclude, recently_suggested, offset, seed)
+        return [s.copy() for s in ranked], cached
+
+    def tonight_window(self, couple_id: str, history: pd.DataFrame | CoupleDates, context: Context,
+                       depth: int, n: int, k: int, *,
+                       recently_suggested: Mapping[str, float] | None = None) -> tuple[list[Suggestion], int, bool]:
+        """``k`` ideas from position ``n`` (wrapping round) of the top-``depth`` list: ``(picks, offset, cached)``.
+
+        The list is :meth:`tonight_cached`'s (cached alike), but only the
+        ``k`` picks are copied for the caller (a deep list read for one
+        window costs what a short one does); ``offset = n % len(list)``
+        (0 for an empty list). The picks keep their rank in the list.
+        """
+        ranked, cached = self._ranked_list(couple_id, history, context, depth, (), recently_suggested, 0, None)
+        offset = n % len(ranked) if ranked else 0
+        return [s.copy() for s in ranked[offset:offset + k]], offset, cached
+
+    def _ranked_list(self, couple_id: str, history: pd.DataFrame | CoupleDates, context: Context, k: int,
+                     exclude: Iterable[str], recently_suggested: Mapping[str, float] | None, offset: int,
+                     seed: int | None) -> tuple[list[Suggestion], bool]:
+        """The ranked list (the cached objects themselves: callers copy what they hand out) and whether
+        it came from the cache."""
+        ctx = context.resolved()
+        if seed is None:
+            seed = _stable_seed(couple_id, ctx.day.isoformat())
+        exclude = frozenset(exclude)
+        weights = dict(recently_suggested or {})
+        cacheable = self.cache_lists > 0 and isinstance(history, CoupleDates) and history.couple_id == couple_id
+        if cacheable:
+            key = (couple_id, ctx, int(k), int(offset), exclude, tuple(sorted(weights.items())), int(seed))
+            found = self._ranked.get(key, history)
+            if found is not None:
+                return found, True
+        out = self.batch(history, [couple_id], ctx, k=k + offset,
+                         exclude={couple_id: set(exclude)},
+                         recently_suggested={couple_id: weights},
+                         distinct_categories=False, seeds=[seed])
+        picks = out[couple_id][offset:]
+        for i, s in enumerate(picks):
+            s.rank = i + 1
+        if cacheable:
+            self._ranked.put(key, history, [s.copy() for s in picks])
+        return picks, False
+
+    def batch(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str], context: Context, k: int = 3, *,
+              exclude: Mapping[str, set[str]] | None = None,
+              recently_suggested: Mapping[str, Mapping[str, float]] | None = None,
+              distinct_categories: bool = True,
+              seeds: Sequence[int] | None = None,
+              profiles: Profiles | None = None) -> dict[str, list[Suggestion]]:
+        """Suggestions for many couples at once (vectorised; used by the newsletter).
+
+        Parameters
+        ----------
+        dates : DataFrame or CoupleDates
+            Dates of these couples (others are ignored).
+        couple_ids : sequence of str
+        context : Context
+            Shared by all couples (e.g. the coming weekend evening).
+        k : int
+        exclude : mapping couple -> set of idea ids, optional
+        recently_suggested : mapping couple -> {idea id: weight}, optional
+        distinct_categories : bool, default=True
+            No two picks of the same category.
+        seeds : sequence of int, optional
+            One exploration seed per couple (default: stable per couple and day).
+        profiles : mapping couple id -> Profile, optional
+            Stated profiles (default: none, or a CoupleDates' own).
+
+        Returns
+        -------
+        dict couple id -> list of Suggestion (best first; may be shorter than
+        ``k`` when the constraints leave fewer ideas).
+        """
+        ctx = context.resolved()
+        couple_ids = [str(c) for c in couple_ids]
+        day = _day_number(ctx.day)
+        scored = None
+        if isinstance(dates, CoupleDates):
+            if profiles is not None:  # the mapping wins; carried by the CoupleDates, so the cache keys on it
+                dates = replace(dates, profile=profiles.get(dates.couple_id, NO_PROFILE))
+                profiles = None
+            if couple_ids == [dates.couple_id] and self.cache_couples > 0:
+                key = (dates.couple_id, day)
+                scored = self._scored.get(key, dates)
+                if scored is None:
+                    scored = self.model.enjoyment(dates, couple_ids, as_of_day=day)
+                    self._scored.put(key, dates, scored)
+        else:
+            dates = as_dates_frame(dates) if "couple_id" in dates else empty_dates()
+        if seeds is None:
+            seeds = [_stable_seed(c, ctx.day.isoformat()) for c in couple_ids]
+        model = self.model
+        ranked = model.rank(dates, couple_ids, k, context=ctx, exclude=dict(exclude or {}),
+                            recently_suggested={c: dict(v) for c, v in (recently_suggested or {}).items()},
+                            distinct_groups=distinct_categories, seed=np.asarray(seeds), as_of_day=day,
+                            scored=scored, profiles=profiles)
+        hist = ranked.histories
+        titles = self.catalog.frame["title"].to_numpy()
+        ids = self.catalog.ids
+        result: dict[str, list[Suggestion]] = {}
+        for r, c in enumerate(couple_ids):
+            picks = []
+            for j in range(k):
+                p = int(ranked.positions[r, j])
+                if p < 0:
+                    break
+                picks.append(Suggestion(
+                    idea_id=str(ids[p]), title=str(titles[p]), rank=j + 1,
+                    score=float(ranked.scores[r, j]), enjoyment=float(ranked.enjoyment[r, j]),
+                    routine_distance=float(ranked.routine_distance[r, j]),
+                    reasons=explain(model, hist, r, p, ranked.features[r, j], as_of_day=day,
+                                    partners=ranked.partners[r, j], favourite=ranked.favourite[r]),
+                    cold_start=bool(ranked.cold_start[r]),
+                ))
+            result[c] = picks
+        return result

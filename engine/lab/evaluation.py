@@ -1,0 +1,628 @@
+"""Offline evaluation: the engine beside baselines, on the same splits.
+
+Protocol (issue 3, item 5)
+--------------------------
+1. Ratings are averaged per (couple, idea) (each date's rating is the mean of
+   the partners who rated, :func:`engine.domain.dates.mean_rating`).
+2. For every couple with at least ``min_rated`` (3) rated ideas, a random 20%
+   of its rated ideas (at least one; ``round(0.2 n)``) is held out, seeded.
+   Every date of a held-out idea leaves the training data; couples with
+   fewer rated ideas stay whole in training.
+3. Each model is fitted on the training dates and ranks, for each test
+   couple, every catalog idea not in that couple's training history
+   (the history is passed as ``exclude``).
+4. Relevant = held-out mean rating >= ``relevant``.
+5. Metrics @k are averaged over couples, then over seeds. Accuracy metrics
+   (ndcg, recall, precision) average over the test couples with at least one
+   relevant held-out idea; the others over all test couples. Each mean comes
+   with its 95% Student-t interval over seeds and the per-seed values; when
+   the intervals overlap between models a one-line note says the order is noise.
+
+Metrics
+-------
+ndcg, recall, precision
+    Binary relevance; ``recall = hits / n_relevant``, ``precision = hits / k``.
+novelty
+    Mean ``-log2 popularity`` of recommended ideas, popularity = share of
+    training couples who did the idea (an idea nobody did counts as done by
+    one couple, so novelty stays finite).
+routine_distance
+    Mean cosine distance between a recommended idea's
+    :class:`engine.learning.features.IdeaEncoder` vector and the mean vector of the
+    couple's training dates.
+diversity
+    Intra-list diversity: mean pairwise cosine distance within a list.
+coverage
+    Share of the catalog recommended to at least one test couple.
+enjoyment_ratio (synthetic only)
+    Mean over couples of ``sum(true expected enjoyment of the model's
+    top-3) / sum(the oracle's top-3 among the same candidate ideas)``.
+outside_routine (catalogs with a ``category`` attribute)
+    Share of top-3 picks whose category is not among the couple's three most
+    frequent training-history categories.
+
+Usage::
+
+    from engine.lab.evaluation import evaluate, default_models
+    result = evaluate(world, default_models(), k=10, seeds=3, relevant=4)
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import logging
+import numbers
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .baselines import ItemKNN, MatrixFactorization, MostPopular, RandomRecommender, interaction_matrix
+from ..domain.catalog import Catalog
+from ..domain.dates import mean_rating
+from ..domain.profiles import Profile, from_couples
+
+__all__ = [
+    "ACCURACY_METRICS",
+    "HEADLINE_METRICS",
+    "Split",
+    "coverage",
+    "default_models",
+    "evaluate",
+    "interval",
+    "intra_list_diversity",
+    "noise_note",
+    "ndcg_at_k",
+    "novelty",
+    "precision_at_k",
+    "recall_at_k",
+    "split_dates",
+    "tradeoff_curve",
+]
+
+logger = logging.getLogger(__name__)
+
+ACCURACY_METRICS = ("ndcg", "recall", "precision")
+#: the size of tonight's answer, used by enjoyment_ratio and outside_routine
+TOP = 3
+
+Ranker = Any  # fit(dates, catalog, profiles) -> self; recommend(couples, k, context, exclude, history, profiles)
+RankerFactory = Callable[[], Ranker]
+
+
+# --------------------------------------------------------------------------- metrics
+
+def _dcg(gains: np.ndarray) -> float:
+    return float(np.sum(gains / np.log2(np.arange(2, len(gains) + 2))))
+
+
+def ndcg_at_k(ranked: Sequence[str], relevant: Iterable[str], k: int) -> float:
+    """Binary-relevance NDCG of the first ``k`` of ``ranked``.
+
+    Parameters
+    ----------
+    ranked : sequence of str
+        Idea ids, best first.
+    relevant : iterable of str
+        The relevant idea ids.
+    k : int
+
+    Returns
+    -------
+    float in [0, 1]; 0.0 when nothing is relevant.
+    """
+    rel = set(relevant)
+    if not rel:
+        return 0.0
+    gains = np.array([1.0 if i in rel else 0.0 for i in list(ranked)[:k]])
+    ideal = _dcg(np.ones(min(len(rel), k)))
+    return _dcg(gains) / ideal
+
+
+def recall_at_k(ranked: Sequence[str], relevant: Iterable[str], k: int) -> float:
+    """Share of the relevant ideas found in the first ``k`` (0.0 if none is relevant)."""
+    rel = set(relevant)
+    if not rel:
+        return 0.0
+    return len(rel.intersection(list(ranked)[:k])) / len(rel)
+
+
+def precision_at_k(ranked: Sequence[str], relevant: Iterable[str], k: int) -> float:
+    """Relevant ideas among the first ``k``, divided by ``k``."""
+    rel = set(relevant)
+    return len(rel.intersection(list(ranked)[:k])) / k
+
+
+def novelty(lists: Sequence[Sequence[int]], popularity: np.ndarray) -> float:
+    """Mean ``-log2 popularity`` of recommended ideas, averaged per list then over lists.
+
+    Parameters
+    ----------
+    lists : sequence of sequences of int
+        Catalog positions of each list's ideas.
+    popularity : ndarray of shape (n_ideas,)
+        Share of couples who did each idea, in (0, 1].
+    """
+    per_list = [float(np.mean(-np.log2(popularity[np.asarray(lst, dtype=int)])))
+                for lst in lists if len(lst)]
+    return float(np.mean(per_list)) if per_list else 0.0
+
+
+def intra_list_diversity(vectors: np.ndarray) -> float:
+    """Mean pairwise cosine distance between the rows of ``vectors`` (n, d; rows unit norm).
+
+    0.0 for fewer than two rows.
+    """
+    n = len(vectors)
+    if n < 2:
+        return 0.0
+    sim = vectors @ vectors.T
+    upper = sim[np.triu_indices(n, k=1)]
+    return float(np.mean(1.0 - upper))
+
+
+def coverage(lists: Sequence[Sequence[int]], n_ideas: int) -> float:
+    """Share of the ``n_ideas`` catalog that appears in at least one list."""
+    seen = {int(i) for lst in lists for i in lst}
+    return len(seen) / n_ideas if n_ideas else 0.0
+
+
+# --------------------------------------------------------------------------- split
+
+@dataclass
+class Split:
+    """One seeded hold-out split.
+
+    Attributes
+    ----------
+    train : DataFrame
+        Training dates (dates-frame columns).
+    test : dict of couple id to dict of idea id to float
+        Held-out mean rating per test couple.
+    history : dict of couple id to set of idea ids
+        Each test couple's training-history ideas (never ranked for it).
+    seed : int
+    """
+
+    train: pd.DataFrame
+    test: dict[str, dict[str, float]]
+    history: dict[str, set[str]]
+    seed: int
+
+    @property
+    def couples(self) -> list[str]:
+        """Test couples, sorted."""
+        return sorted(self.test)
+
+
+def split_dates(dates: pd.DataFrame, seed: int, test_share: float = 0.2,
+                min_rated: int = 3) -> Split:
+    """Hold out a seeded random share of each eligible couple's rated ideas.
+
+    Parameters
+    ----------
+    dates : DataFrame
+        A dates frame.
+    seed : int
+        Same seed, same split.
+    test_share : float, default=0.2
+        Share of a couple's rated ideas held out (``round(share * n)``, at least one).
+    min_rated : int, default=3
+        Couples with fewer rated ideas are not tested (they stay in training).
+
+    Returns
+    -------
+    Split
+    """
+    if not 0 < test_share < 1:
+        raise ValueError(f"test_share must be between 0 and 1 (exclusive), got {test_share!r}")
+    if not isinstance(min_rated, numbers.Integral) or min_rated < 2:
+        raise ValueError(f"min_rated must be an integer >= 2, got {min_rated!r}")
+    frame = dates.assign(couple_id=dates["couple_id"].astype(str), idea_id=dates["idea_id"].astype(str))
+    rated = frame.assign(_r=mean_rating(frame)).dropna(subset=["_r"])
+    pairs = (rated.groupby(["couple_id", "idea_id"], sort=True)["_r"].mean()
+             .rename("rating").reset_index())
+    n_rated = pairs.groupby("couple_id")["idea_id"].transform("size").to_numpy()
+    pairs = pairs[n_rated >= min_rated].reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    order = pd.Series(rng.random(len(pairs)), index=pairs.index)
+    rank = order.groupby(pairs["couple_id"]).rank(method="first").to_numpy() - 1
+    n = pairs.groupby("couple_id")["idea_id"].transform("size").to_numpy()
+    n_test = np.maximum(1, np.round(test_share * n))
+    held = pairs[rank < n_test]
+    key = frame["couple_id"] + "\x1f" + frame["idea_id"]
+    held_key = set(held["couple_id"] + "\x1f" + held["idea_id"])
+    train = dates[~key.isin(held_key).to_numpy()].reset_index(drop=True)
+    test: dict[str, dict[str, float]] = {}
+    for couple, idea, rating in held[["couple_id", "idea_id", "rating"]].itertuples(index=False):
+        test.setdefault(couple, {})[idea] = float(rating)
+    tr = train[train["couple_id"].astype(str).isin(test)]
+    history = {c: set() for c in test}
+    for couple, ideas in tr.groupby(tr["couple_id"].astype(str))["idea_id"]:
+        history[couple] = set(ideas.astype(str))
+    return Split(train=train, test=test, history=history, seed=int(seed))
+
+
+# --------------------------------------------------------------------------- scoring
+
+@dataclass
+class _Data:
+    name: str
+    catalog: Catalog
+    dates: pd.DataFrame
+    vectors: np.ndarray
+    world: Any | None
+    category: np.ndarray | None
+    profiles: dict[str, Profile]
+    rating_scale: tuple[float, float] | None = None
+
+    @property
+    def dated(self) -> bool:
+        """True when some date has a day (``done_on``); point-in-time training needs one."""
+        return bool(self.dates["done_on"].notna().any())
+
+
+def _prepare(data: Any, name: str | None) -> _Data:
+    from ..learning.features import IdeaEncoder
+
+    for attr in ("catalog", "dates"):
+        if not hasattr(data, attr):
+            raise TypeError(f"evaluate needs a dataset or simulated world with .catalog and .dates; "
+                            f"{type(data).__name__} has no .{attr}")
+    catalog = data.catalog
+    world = data if hasattr(data, "expected_enjoyment") else None
+    if name is None:
+        name = "synthetic" if world is not None else "dataset"
+    vectors = IdeaEncoder().fit(catalog).transform(catalog)
+    category = None
+    if "category" in catalog.frame.columns:
+        category = catalog.frame["category"].astype(str).to_numpy()
+    scale = getattr(data, "rating_scale", None)
+    return _Data(name, catalog, data.dates, vectors, world, category,
+                 from_couples(getattr(data, "couples", None)),
+                 None if scale is None else tuple(float(v) for v in scale))
+
+
+class _Scorer:
+    """Everything about one split that does not depend on the model."""
+
+    def __init__(self, data: _Data, split: Split, relevant: float, k: int):
+        self.data, self.split, self.k = data, split, k
+        self.profiles = data.profiles or None
+        catalog = data.catalog
+        self.couples = split.couples
+        self.n_ideas = len(catalog)
+        self.relevant = {c: {i for i, r in split.test[c].items() if r >= relevant} for c in self.couples}
+        train_couples = pd.unique(split.train["couple_id"].astype(str))
+        counts = np.asarray((interaction_matrix(split.train, train_couples, catalog.ids) > 0)
+                            .sum(axis=0)).ravel()
+        self.popularity = np.maximum(counts, 1.0) / max(len(train_couples), 1)
+        H = interaction_matrix(split.train, self.couples, catalog.ids)
+        n_dates = np.asarray(H.sum(axis=1)).ravel()
+        mean = np.asarray(H @ data.vectors) / np.maximum(n_dates, 1.0)[:, None]
+        norms = np.linalg.norm(mean, axis=1, keepdims=True)
+        self.routine = mean / np.maximum(norms, 1e-12)
+        self.candidates = np.ones((len(self.couples), self.n_ideas), dtype=bool)
+        for r, c in enumerate(self.couples):
+            pos = catalog.position(list(split.history[c]))
+            self.candidates[r, pos[pos >= 0]] = False
+        self.top_categories = None
+        if data.category is not None:
+            self.top_categories = []
+            Hc = H.tocoo()
+            cats = pd.DataFrame({"row": Hc.row, "cat": data.category[Hc.col], "n": Hc.data})
+            per = cats.groupby(["row", "cat"])["n"].sum().reset_index()
+            per = per.sort_values(["row", "n", "cat"], ascending=[True, False, True])
+            top = per.groupby("row").head(TOP).groupby("row")["cat"].agg(set)
+            self.top_categories = [top.get(r, set()) for r in range(len(self.couples))]
+        self.enjoyment = None
+        self.oracle = None
+        if data.world is not None:
+            E = np.asarray(data.world.expected_enjoyment(self.couples), dtype=float)
+            if E.shape != (len(self.couples), self.n_ideas):
+                raise ValueError(f"expected_enjoyment returned shape {E.shape}, "
+                                 f"expected {(len(self.couples), self.n_ideas)}")
+            self.enjoyment = E
+            masked = np.where(self.candidates, E, -np.inf)
+            top = np.argsort(-masked, axis=1, kind="stable")[:, :TOP]
+            self.oracle = np.take_along_axis(E, top, axis=1).sum(axis=1)
+
+    def exclude(self) -> dict[str, set[str]]:
+        return {c: set(self.split.history[c]) for c in self.couples}
+
+    def score(self, lists: list[list[tuple[str, float]]]) -> dict[str, float]:
+        """Metrics of one model's lists (one per test couple, in :attr:`couples` order)."""
+        catalog, k = self.data.catalog, self.k
+        ids = [[str(i) for i, _ in lst] for lst in lists]
+        pos = [catalog.position(lst) if lst else np.array([], dtype=int) for lst in ids]
+        for r, (c, p) in enumerate(zip(self.couples, pos)):
+            if np.any(p < 0):
+                raise ValueError(f"a model recommended an idea not in the catalog to couple {c!r}")
+            if not self.candidates[r][p].all():
+                raise ValueError(f"a model recommended an excluded (already done) idea to couple {c!r}")
+        out: dict[str, float] = {}
+        rel_rows = [r for r, c in enumerate(self.couples) if self.relevant[c]]
+        for metric, fn in (("ndcg", ndcg_at_k), ("recall", recall_at_k), ("precision", precision_at_k)):
+            vals = [fn(ids[r], self.relevant[self.couples[r]], k) for r in rel_rows]
+            out[metric] = float(np.mean(vals)) if vals else 0.0
+        topk = [p[:k] for p in pos]
+        out["novelty"] = novelty(topk, self.popularity)
+        if self.data.vectors.shape[1]:  # a catalog without attributes has no content distances
+            dist = [float(np.mean(1.0 - self.data.vectors[p] @ self.routine[r]))
+                    for r, p in enumerate(topk) if len(p)]
+            out["routine_distance"] = float(np.mean(dist)) if dist else 0.0
+            out["diversity"] = float(np.mean([intra_list_diversity(self.data.vectors[p]) for p in topk]))
+        out["coverage"] = coverage(topk, self.n_ideas)
+        if self.enjoyment is not None:
+            ratios = []
+            for r, p in enumerate(pos):
+                if self.oracle[r] != 0:
+                    ratios.append(float(self.enjoyment[r, p[:TOP]].sum() / self.oracle[r]))
+            out["enjoyment_ratio"] = float(np.mean(ratios)) if ratios else 0.0
+        if self.top_categories is not None:
+            shares = [float(np.mean([self.data.category[j] not in self.top_categories[r] for j in p[:TOP]]))
+                      for r, p in enumerate(pos) if len(p)]
+            out["outside_routine"] = float(np.mean(shares)) if shares else 0.0
+        return out
+
+
+def _recommend(model: Ranker, scorer: _Scorer) -> list[list[tuple[str, float]]]:
+    lists = model.recommend(scorer.couples, max(scorer.k, TOP), exclude=scorer.exclude(),
+                            history=scorer.split.train, profiles=scorer.profiles)
+    if len(lists) != len(scorer.couples):
+        raise ValueError(f"{type(model).__name__}.recommend returned {len(lists)} lists "
+                         f"for {len(scorer.couples)} couples")
+    return lists
+
+
+def _fit(factory: RankerFactory, seed: int, train: pd.DataFrame, catalog: Catalog,
+         profiles: dict[str, Profile], relevant: float | None = None,
+         rating_scale: tuple[float, float] | None = None) -> Ranker:
+    """Fit a fresh ranker on one split. A ranker with ``random_state`` gets the split's seed;
+    one with ``relevant_rating`` / ``rating_scale`` left at None is trained for the relevance
+    being scored (``relevant``) on the dataset's scale, so its target is what it is judged on."""
+    model = factory()
+    params = model.get_params(deep=False) if hasattr(model, "get_params") else {}
+    if "random_state" in params:
+        model.set_params(random_state=seed)
+    if relevant is not None and params.get("relevant_rating", False) is None:
+        model.set_params(relevant_rating=float(relevant))
+    if rating_scale is not None and params.get("rating_scale", False) is None:
+        model.set_params(rating_scale=tuple(rating_scale))
+    return model.fit(train, catalog, profiles)
+
+
+def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
+    keys = list(rows[0]) if rows else []
+    return {key: round(float(np.mean([r[key] for r in rows])), 4) for key in keys}
+
+
+def interval(values: Sequence[float], level: float = 0.95) -> list[float] | None:
+    """Student-t confidence interval ``[lo, hi]`` of the mean of ``values`` (4 digits).
+
+    The spread is over seeds (hold-out splits of the same data), so it says how much the
+    split alone moves a figure. None for fewer than two values: one seed has no spread.
+    """
+    if len(values) < 2:
+        return None
+    from scipy.stats import t
+
+    arr = np.asarray(values, dtype=float)
+    half = float(t.ppf(0.5 + level / 2, len(arr) - 1) * arr.std(ddof=1) / np.sqrt(len(arr)))
+    mean = float(arr.mean())
+    return [round(mean - half, 4), round(mean + half, 4)]
+
+
+def _summary(rows: list[dict[str, float]], per_seed: bool = True) -> dict[str, Any]:
+    """Per metric: the mean over seeds, ``<metric>_ci`` (95% interval) and, with ``per_seed``,
+    ``"per_seed": {metric: [value of seed 0, 1, ...]}``."""
+    out: dict[str, Any] = dict(_mean(rows))
+    for key in list(out):
+        out[f"{key}_ci"] = interval([r[key] for r in rows])
+    if per_seed:
+        out["per_seed"] = {key: [round(float(r[key]), 4) for r in rows] for key in (rows[0] if rows else ())}
+    return out
+
+
+#: the figures :func:`noise_note` compares between models
+HEADLINE_METRICS = ("ndcg", "enjoyment_ratio")
+
+
+def noise_note(models: Mapping[str, Mapping[str, Any]], seeds: int) -> str | None:
+    """One line when the 95% intervals are wider than the gaps between models, else None.
+
+    For each headline metric (:data:`HEADLINE_METRICS`), models are ordered by their mean;
+    neighbours whose intervals overlap form a group whose order the data cannot tell apart.
+    With one seed there is no interval, and the line says so.
+    """
+    if seeds < 2:
+        return ("one seed gives no interval, so differences between models may be noise; "
+                "run --seeds 3 or more to see the spread")
+    groups = []
+    for metric in HEADLINE_METRICS:
+        ranked = sorted((m for m in models if models[m].get(f"{metric}_ci")),
+                        key=lambda m: -models[m][metric])
+        chains, chain = [], ranked[:1]
+        for upper, lower in zip(ranked, ranked[1:]):
+            if models[lower][f"{metric}_ci"][1] >= models[upper][f"{metric}_ci"][0]:
+                chain.append(lower)
+            else:
+                chains.append(chain)
+                chain = [lower]
+        chains.append(chain)
+        tied = [" ~ ".join(c) for c in chains if len(c) > 1]
+        if tied:
+            groups.append(f"{metric}: {', '.join(tied)}")
+    if not groups:
+        return None
+    return (f"the 95% intervals over {seeds} seeds are wider than the gaps between these models, so their "
+            f"order is noise at this size (evaluate more couples or seeds): {'; '.join(groups)}")
+
+
+def _check(k: int, seeds: int, relevant: float) -> None:
+    if not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    if not isinstance(seeds, numbers.Integral) or seeds < 1:
+        raise ValueError(f"seeds must be an integer >= 1, got {seeds!r}")
+    if not isinstance(relevant, numbers.Real):
+        raise ValueError(f"relevant must be a rating (number), got {relevant!r}")
+
+
+def _splits(data: _Data, seeds: int, relevant: float, k: int) -> Iterable[_Scorer]:
+    for seed in range(seeds):
+        split = split_dates(data.dates, seed)
+        if not split.test:
+            raise ValueError("no couple has 3 or more rated ideas; nothing to evaluate")
+        yield _Scorer(data, split, relevant, k)
+
+
+# --------------------------------------------------------------------------- public
+
+def default_models(engine: bool = True) -> dict[str, RankerFactory]:
+    """The engine (if ``engine``) and the four baselines, with their documented defaults.
+
+    ``engine`` is :class:`~engine.learning.model.EnjoymentModel` as shipped (point-in-time
+    training); ``engine_loo`` is the same model trained leave-ideas-out
+    (``training_history="others"``), the shape of this protocol's random
+    hold-out, reported beside it so the cost of point-in-time training is visible.
+    """
+    models: dict[str, RankerFactory] = {}
+    if engine:
+        from ..learning.model import EnjoymentModel
+
+        models["engine"] = EnjoymentModel
+        models["engine_loo"] = partial(EnjoymentModel, training_history="others")
+    models.update({
+        "random": RandomRecommender,
+        "popular": MostPopular,
+        "item_knn": ItemKNN,
+        "mf": MatrixFactorization,
+    })
+    return models
+
+
+def evaluate(data: Any, models: Mapping[str, RankerFactory], k: int = 10, seeds: int = 3,
+             relevant: float = 4, progress: bool = True, name: str | None = None) -> dict[str, Any]:
+    """Evaluate rankers on the same seeded splits.
+
+    Parameters
+    ----------
+    data : Dataset or SimulatedWorld
+        Anything with ``.catalog`` and ``.dates``; with
+        ``.expected_enjoyment`` (a simulated world) ``enjoyment_ratio`` is
+        reported too.
+    models : dict of name to factory
+        Each factory returns a fresh, unfitted ranker (a class works). If the
+        ranker has a ``random_state`` parameter it is set to the split's seed.
+    k : int, default=10
+        List length for the metrics.
+    seeds : int, default=3
+        Splits 0 .. seeds-1; metrics are averaged over them.
+    relevant : float, default=4
+        A held-out rating at or above this is relevant. A ranker with a
+        ``relevant_rating`` parameter left at None is trained with this
+        threshold (and with ``rating_scale`` = the dataset's scale), so the
+        engine learns the relevance it is scored on.
+    progress : bool, default=True
+        Show a tqdm progress bar.
+    name : str, optional
+        Dataset name in the result (default ``synthetic`` for a world, else ``dataset``).
+
+    Returns
+    -------
+    dict
+        ``{"dataset": name, "k": k, "seeds": seeds, "models": {model: {"ndcg", "recall",
+        "precision", "novelty", "routine_distance", "diversity",
+        "coverage", "enjoyment_ratio"?, "outside_routine"?}}, "note"?}``, each value
+        the mean over seeds, rounded to 4 digits; beside each, ``"<metric>_ci"``
+        (its 95% interval ``[lo, hi]`` over seeds, None for one seed, see
+        :func:`interval`) and, per model, ``"per_seed": {metric: [values]}``.
+        ``note`` (see :func:`noise_note`) says in one line when the intervals
+        are wider than the gaps between models.
+        ``routine_distance`` and ``diversity`` only when the catalog has
+        encodable attributes. On data without dates ``engine_loo`` (the same
+        model there) is not fitted and ``notes`` (a list) says why.
+    """
+    _check(k, seeds, relevant)
+    if not models:
+        raise ValueError("models is empty; pass at least one name -> ranker factory")
+    prepared = _prepare(data, name)
+    notes: list[str] = []
+    if not prepared.dated and "engine" in models and "engine_loo" in models:
+        # point-in-time training falls back to leave-ideas-out without days: the same model twice
+        note = ("engine_loo skipped: the data has no dates (done_on), so point-in-time training is "
+                "leave-ideas-out and engine_loo would be the engine fitted again; the engine is fitted "
+                "once per seed")
+        logger.info(note)
+        notes.append(note)
+        models = {m: f for m, f in models.items() if m != "engine_loo"}
+    per_model: dict[str, list[dict[str, float]]] = {m: [] for m in models}
+    with tqdm(total=seeds * len(models), desc="evaluate", disable=not progress) as bar:
+        for scorer in _splits(prepared, seeds, relevant, k):
+            for model_name, factory in models.items():
+                bar.set_postfix_str(f"seed {scorer.split.seed} {model_name}")
+                model = _fit(factory, scorer.split.seed, scorer.split.train, prepared.catalog,
+                             prepared.profiles, relevant, prepared.rating_scale)
+                metrics = scorer.score(_recommend(model, scorer))
+                per_model[model_name].append(metrics)
+                logger.info("seed %d %s: ndcg@%d %.4f", scorer.split.seed, model_name, k, metrics["ndcg"])
+                bar.update()
+    summaries = {m: _summary(rows) for m, rows in per_model.items()}
+    result: dict[str, Any] = {"dataset": prepared.name, "k": int(k), "seeds": int(seeds), "models": summaries}
+    note = noise_note(summaries, int(seeds))
+    if note is not None:
+        result["note"] = note
+    if notes:
+        result["notes"] = notes
+    return result
+
+
+def tradeoff_curve(data: Any, factory: RankerFactory, weights: Sequence[float], k: int = 10,
+                   seeds: int = 3, relevant: float = 4, param: str = "routine_weight",
+                   progress: bool = True) -> list[dict[str, float]]:
+    """Accuracy against novelty/routine distance/enjoyment over a ranking-time parameter.
+
+    The model is fitted once per seed; for each weight it is re-ranked after
+    ``set_params(**{param: weight})`` (no refit), on the same splits as
+    :func:`evaluate`.
+
+    Parameters
+    ----------
+    data : Dataset or SimulatedWorld
+    factory : callable
+        Returns a fresh unfitted ranker with the parameter ``param``.
+    weights : sequence of float
+        Values of ``param`` to try.
+    k, seeds, relevant, progress
+        As in :func:`evaluate`.
+    param : str, default="routine_weight"
+
+    Returns
+    -------
+    list of dict
+        One per weight, in the given order: ``{param: weight, <metric>: mean over seeds,
+        <metric>_ci: 95% interval or None}``.
+    """
+    _check(k, seeds, relevant)
+    if len(weights) == 0:
+        raise ValueError("weights is empty; pass the values of the ranking parameter to try")
+    prepared = _prepare(data, None)
+    rows: dict[int, list[dict[str, float]]] = {i: [] for i in range(len(weights))}
+    with tqdm(total=seeds * len(weights), desc="trade-off", disable=not progress) as bar:
+        for scorer in _splits(prepared, seeds, relevant, k):
+            model = _fit(factory, scorer.split.seed, scorer.split.train, prepared.catalog,
+                         prepared.profiles, relevant, prepared.rating_scale)
+            if param not in model.get_params(deep=False):
+                raise ValueError(f"{type(model).__name__} has no parameter {param!r}; "
+                                 f"it has {sorted(model.get_params(deep=False))}")
+            original = model.get_params(deep=False)[param]
+            for i, w in enumerate(weights):
+                model.set_params(**{param: w})
+                rows[i].append(scorer.score(_recommend(model, scorer)))
+                bar.update()
+            model.set_params(**{param: original})
+    return [{param: float(w), **_summary(rows[i], per_seed=False)} for i, w in enumerate(weights)]
+
