@@ -39,7 +39,7 @@ def default_catalog_dir() -> Path:
     env = os.environ.get("DATEIDEAS_CATALOG")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "data"
+    return Path(__file__).resolve().parents[2] / "data"
 
 
 @dataclass(frozen=True)
