@@ -24,14 +24,17 @@ features are 0 for every idea.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
-from .geo import parse_location
+from .geo import ALLOWED as _LOCATION_ALLOWED, format_location, parse_location
 
-__all__ = ["NO_PROFILE", "Profile", "Profiles", "budget_ceiling", "from_couples", "from_record", "labels"]
+__all__ = ["NO_PROFILE", "PROFILE_FIELDS", "Profile", "ProfileError", "Profiles", "budget_ceiling", "check_profile",
+           "from_couples", "from_record", "labels"]
 
 #: the highest cost tier a budget ceiling may name (0 free … 3 splurge)
 _MAX_TIER = 3
@@ -148,3 +151,105 @@ def from_couples(couples: pd.DataFrame | None) -> dict[str, Profile]:
     out = {str(c): from_record(dict(zip(columns, values)))
            for c, *values in zip(couples["id"], *(couples[col] for col in columns))}
     return {c: p for c, p in out.items() if p}
+
+
+#: Profile keys a couple may carry, with a description of what is allowed.
+PROFILE_FIELDS = {
+    "budget_ceiling": "an integer cost tier from 0 (free) to 3 (splurge)",
+    "kids": "true or false",
+    "accessibility_needs": "a string",
+    "interests": "a list of strings",
+    "home": "where the couple lives, " + _LOCATION_ALLOWED,
+}
+
+
+class ProfileError(ValueError):
+    """A stated profile is not allowed; ``field`` names the key, the message says what is allowed.
+
+    Attributes
+    ----------
+    field : str
+        ``"profile"`` or ``"profile.<key>"``.
+    message : str
+        What is wrong and what is allowed (without the field).
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def _checked_tier(value: Any) -> int:
+    """A stated budget ceiling: an integer (not a bool), in the range :func:`budget_ceiling` allows."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(value)
+    return budget_ceiling(value)
+
+
+def _checked_home(value: Any) -> str:
+    place = format_location(value) if isinstance(value, str) else None
+    if place is None:
+        raise ValueError(value)
+    return place
+
+
+def _checked_kids(value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(value)
+    return bool(value)
+
+
+def _checked_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return value
+
+
+def _checked_labels(value: Any) -> list[str]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(value)
+    return list(value)
+
+
+_CHECKS = {"budget_ceiling": _checked_tier, "kids": _checked_kids, "accessibility_needs": _checked_text,
+           "interests": _checked_labels, "home": _checked_home}
+
+
+def check_profile(record: Any) -> dict[str, Any]:
+    """A couple's profile as given (onboarding, an import) checked: the one validation of a stated profile.
+
+    Parameters
+    ----------
+    record : dict or None
+        Keys from :data:`PROFILE_FIELDS`; None values are dropped.
+
+    Returns
+    -------
+    dict
+        A normalised copy: ``budget_ceiling`` an int (the tier rule of
+        :func:`budget_ceiling`), ``kids`` a bool, ``interests`` a list,
+        ``home`` normalised by :func:`engine.domain.geo.format_location`. None gives ``{}``.
+
+    Raises
+    ------
+    ProfileError
+        Not a dict, an unknown key, or a value that is not allowed (the message says what is).
+    """
+    if record is None:
+        return {}
+    if not isinstance(record, dict):
+        raise ProfileError("profile", f"must be an object, got {type(record).__name__}")
+    unknown = sorted(set(record) - set(PROFILE_FIELDS))
+    if unknown:
+        raise ProfileError(f"profile.{unknown[0]}",
+                           f"unknown profile field(s) {unknown}; allowed: {sorted(PROFILE_FIELDS)}")
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if value is None:
+            continue
+        try:
+            out[key] = _CHECKS[key](value)
+        except ValueError:
+            raise ProfileError(f"profile.{key}", f"must be {PROFILE_FIELDS[key]}, got {value!r}") from None
+    return out

@@ -1,12 +1,12 @@
 """The store's part for the daily practice: prompts shown with ideas, and appreciation nudges.
 
-:class:`PracticeStore` is a base of :class:`engine.store.Store` (its methods
+:class:`PracticeRepository` is a base of :class:`engine.store.Store` (its methods
 use the store's transactions); the tables are ``prompts_served`` and
-``nudges_shown`` (declared in :mod:`engine.store`, created by migration 5 with
-:func:`create_practice_tables`). Both are erased with their couple.
+``nudges_shown`` (declared in :mod:`engine.store.tables`, created by the
+migration ``_migration_practice``). Both are erased with their couple.
 
 * A prompt shown is one row per couple, day and idea (unique), so the same
-  idea on the same day keeps its prompt; :meth:`PracticeStore.assign_prompts`
+  idea on the same day keeps its prompt; :meth:`PracticeRepository.assign_prompts`
   reads the couple's rows and writes new ones in one transaction under a lock
   on the couple's row (PostgreSQL ``SELECT ... FOR UPDATE``; SQLite's
   ``BEGIN IMMEDIATE`` write lock), so two requests at once never pick the
@@ -23,57 +23,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as _pg
-from sqlalchemy.dialects import sqlite as _sqlite
-from sqlalchemy.engine import Connection
 
-__all__ = ["PracticeStore", "create_practice_tables"]
+from ._values import _chunks, _utcnow
+from .errors import UnknownCoupleError
+from .tables import tbl_couples, tbl_newsletter_sends, tbl_nudges_shown, tbl_prompts_served
 
-_ID_MAX = 64
-
-
-def create_practice_tables(conn: Connection) -> None:
-    """Migration 5: ``prompts_served`` and ``nudges_shown`` (frozen definitions)."""
-    meta = sa.MetaData()
-    sa.Table("couples", meta, sa.Column("id", sa.String(_ID_MAX), primary_key=True))
-    _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-    sa.Table(
-        "prompts_served", meta,
-        sa.Column("id", _Id, primary_key=True, autoincrement=True),
-        sa.Column("couple_id", sa.String(_ID_MAX),
-                  sa.ForeignKey("couples.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("prompt_id", sa.String(100), nullable=False),
-        sa.Column("idea_id", sa.String(200), nullable=False),
-        sa.Column("depth", sa.Integer, nullable=False),
-        sa.Column("served_on", sa.Date, nullable=False),
-        sa.Column("served_at", sa.DateTime, nullable=False),
-        sa.Column("status", sa.String(20)),
-        sa.Column("marked_at", sa.DateTime),
-        sa.UniqueConstraint("couple_id", "served_on", "idea_id", name="uq_prompts_served_couple_day_idea"),
-    )
-    sa.Table(
-        "nudges_shown", meta,
-        sa.Column("couple_id", sa.String(_ID_MAX),
-                  sa.ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("day", sa.Date, primary_key=True),
-        sa.Column("partner", sa.String(1), primary_key=True),
-        sa.Column("nudge_id", sa.String(100), nullable=False),
-        sa.Column("text", sa.Text, nullable=False),
-        sa.Column("shown_at", sa.DateTime, nullable=False),
-        sa.Column("done_at", sa.DateTime),
-    )
-    for name in ("prompts_served", "nudges_shown"):
-        meta.tables[name].create(conn)
-
-
-def _tables():
-    from .store import tbl_couples, tbl_nudges_shown, tbl_prompts_served
-
-    return tbl_couples, tbl_prompts_served, tbl_nudges_shown
-
-
-def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+__all__ = ["PracticeRepository"]
 
 
 def _iso(value: Any) -> Any:
@@ -96,13 +51,13 @@ def _prompt_row(row) -> dict[str, Any]:
             "served_on": _iso(row.served_on), "status": row.status, "marked_at": _iso(row.marked_at)}
 
 
-class PracticeStore:
+class PracticeRepository:
     """Prompts and nudges (a base of :class:`engine.store.Store`)."""
 
     # ------------------------------------------------------------ prompts
 
     def _prompt_query(self, couple_ids: Sequence[str], since: _dt.date):
-        _, prompts, _ = _tables()
+        prompts = tbl_prompts_served
         return (sa.select(prompts).where(prompts.c.couple_id.in_(list(couple_ids)))
                 .where(sa.or_(prompts.c.served_on > since, prompts.c.status.is_not(None)))
                 .order_by(prompts.c.couple_id, prompts.c.id))
@@ -117,8 +72,6 @@ class PracticeStore:
             (ISO day), ``status`` (``"talked"``, ``"skipped"`` or None),
             ``marked_at`` (ISO instant or None). Couples without rows are absent.
         """
-        from .store import _chunks
-
         couple_ids = sorted(set(map(str, couple_ids)))
         if len(couple_ids) == 1:
             return self._one_prompt_history(couple_ids[0], since)
@@ -159,19 +112,15 @@ class PracticeStore:
         -------
         What ``choose`` returned first (``chosen``).
         """
-        couples, prompts, _ = _tables()
+        couples, prompts = tbl_couples, tbl_prompts_served
         with self._write() as conn:
-            lock = sa.select(couples.c.id).where(couples.c.id == couple_id)
-            if self.dialect == "postgresql":
-                lock = lock.with_for_update()
+            lock = self._for_update(sa.select(couples.c.id).where(couples.c.id == couple_id))
             if conn.execute(lock).first() is None:
-                from .store import UnknownCoupleError
-
                 raise UnknownCoupleError(couple_id)
             rows = [_prompt_row(r) for r in conn.execute(self._prompt_query([couple_id], since))]
             chosen, new_rows = choose(rows)
             if new_rows:
-                now = _now()
+                now = _utcnow()
                 conn.execute(prompts.insert(), [dict(r, served_at=now) for r in new_rows])
         return chosen
 
@@ -182,13 +131,13 @@ class PracticeStore:
         is (a resumed newsletter week chooses the same prompts again); rows of
         couples erased meanwhile are skipped. Returns the rows written.
         """
-        couples, prompts, _ = _tables()
+        couples, prompts = tbl_couples, tbl_prompts_served
         rows = list(rows)
         if not rows:
             return 0
-        now = _now()
+        now = _utcnow()
         wanted = sorted({r["couple_id"] for r in rows})
-        insert = _pg.insert(prompts) if self.dialect == "postgresql" else _sqlite.insert(prompts)
+        insert = self._insert(prompts)
         insert = insert.on_conflict_do_nothing(index_elements=["couple_id", "served_on", "idea_id"])
         with self._write() as conn:
             present = set(conn.execute(sa.select(couples.c.id).where(couples.c.id.in_(wanted))).scalars())
@@ -203,14 +152,14 @@ class PracticeStore:
         Marking again replaces the earlier mark. Returns the updated row, or
         None when the prompt was never shown to the couple.
         """
-        _, prompts, _ = _tables()
+        prompts = tbl_prompts_served
         with self._write() as conn:
             latest = conn.execute(
                 sa.select(prompts.c.id).where(prompts.c.couple_id == couple_id)
                 .where(prompts.c.prompt_id == prompt_id).order_by(prompts.c.id.desc()).limit(1)).scalar()
             if latest is None:
                 return None
-            conn.execute(prompts.update().where(prompts.c.id == latest).values(status=status, marked_at=_now()))
+            conn.execute(prompts.update().where(prompts.c.id == latest).values(status=status, marked_at=_utcnow()))
             row = conn.execute(sa.select(prompts).where(prompts.c.id == latest)).first()
         return _prompt_row(row)
 
@@ -223,7 +172,7 @@ class PracticeStore:
         -------
         dict couple id -> set of idea ids (couples with no such sends are absent)
         """
-        from .store import _chunks, tbl_newsletter_sends as sends
+        sends = tbl_newsletter_sends
 
         start = week - _dt.timedelta(weeks=weeks)
         out: dict[str, set[str]] = {}
@@ -243,7 +192,7 @@ class PracticeStore:
         Each: ``day`` (ISO), ``partner`` (``"a"``/``"b"``), ``nudge_id``,
         ``text``, ``done_at`` (ISO instant or None).
         """
-        _, _, nudges = _tables()
+        nudges = tbl_nudges_shown
         query = (sa.select(nudges).where(nudges.c.couple_id == couple_id).where(nudges.c.day > since)
                  .order_by(nudges.c.day, nudges.c.partner))
         with self._read() as conn:
@@ -253,13 +202,13 @@ class PracticeStore:
     def save_nudges(self, couple_id: str, day: _dt.date, picks: Iterable[dict[str, Any]]) -> None:
         """Store a day's nudges (``partner``, ``nudge_id``, ``text``); a partner's nudge already
         stored for that day (by a request at the same time) is kept."""
-        _, _, nudges = _tables()
-        now = _now()
+        nudges = tbl_nudges_shown
+        now = _utcnow()
         rows = [{"couple_id": couple_id, "day": day, "partner": p["partner"], "nudge_id": p["nudge_id"],
                  "text": p["text"], "shown_at": now} for p in picks]
         if not rows:
             return
-        insert = _pg.insert(nudges) if self.dialect == "postgresql" else _sqlite.insert(nudges)
+        insert = self._insert(nudges)
         with self._write() as conn:
             conn.execute(insert.on_conflict_do_nothing(index_elements=["couple_id", "day", "partner"]), rows)
 
@@ -268,8 +217,8 @@ class PracticeStore:
 
         Returns False when no nudge was shown to that partner that day.
         """
-        _, _, nudges = _tables()
+        nudges = tbl_nudges_shown
         where = sa.and_(nudges.c.couple_id == couple_id, nudges.c.day == day, nudges.c.partner == partner)
         with self._write() as conn:
-            conn.execute(nudges.update().where(where).where(nudges.c.done_at.is_(None)).values(done_at=_now()))
+            conn.execute(nudges.update().where(where).where(nudges.c.done_at.is_(None)).values(done_at=_utcnow()))
             return conn.execute(sa.select(nudges.c.day).where(where)).first() is not None
