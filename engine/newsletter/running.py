@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 
 from ..domain.csvcells import neutralise_frame, restore_frame
 from ..domain.dates import skipped_report
+from ..domain.files import atomic_file, atomic_write as _atomic_write
 from ..domain.profiles import Profile
 from ..practice.pillars import WINDOW_WEEKS
 from ..practice.prompts import prompt_rows, prompt_window
@@ -304,29 +305,12 @@ def plan_chunks(recommender, chunks: Iterable[ChunkInput], week: _dt.date | str,
 
 # --------------------------------------------------------------------------- files
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _atomic_concat(path: Path, header: str, parts: Sequence[Path]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(header.encode("utf-8"))
-            for part in parts:
-                with part.open("rb") as handle:
-                    shutil.copyfileobj(handle, out, 1 << 20)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, binary=True) as out:
+        out.write(header.encode("utf-8"))
+        for part in parts:
+            with part.open("rb") as handle:
+                shutil.copyfileobj(handle, out, 1 << 20)
 
 
 def _write_emails(folder: Path, emails: dict[str, tuple[str, str]]) -> None:
