@@ -343,13 +343,13 @@ def test_crash_in_chunk_two_then_rerun_resumes_with_one_entry_per_couple(store, 
 
 
 def test_failure_while_planning_marks_run_failed_and_resumes(store, world, tmp_path, monkeypatch):
-    import engine.newsletter.running as running
+    import engine.newsletter.chunks as chunks
 
     out = tmp_path / "out"
-    real = _fail_on_call(monkeypatch, running, "plan_picks", 3, MemoryError("out of memory in chunk 3"))
+    real = _fail_on_call(monkeypatch, chunks, "plan_picks", 3, MemoryError("out of memory in chunk 3"))
     with pytest.raises(MemoryError):
         _run(store, world, out)
-    monkeypatch.setattr(running, "plan_picks", real)
+    monkeypatch.setattr(chunks, "plan_picks", real)
     with store._read() as conn:  # noqa: SLF001
         status, error = conn.exec_driver_sql("SELECT status, error FROM newsletter_runs").one()
     assert status == "failed" and "chunk 3" in error
@@ -441,7 +441,7 @@ def test_out_folder_of_another_week_and_bad_k_are_refused(store, world, tmp_path
 def test_local_dask_cluster_gives_the_in_process_picks(sqlite_url, world, tmp_path, monkeypatch):
     import distributed  # a core dependency: never skipped
 
-    import engine.newsletter.running as running
+    import engine.newsletter.chunks as chunks
 
     stores = {"local": _store(sqlite_url, world)}
     for name in ("dask", "shipped"):
@@ -451,10 +451,10 @@ def test_local_dask_cluster_gives_the_in_process_picks(sqlite_url, world, tmp_pa
         # worker processes, as in production: the recommender and the chunks really are pickled
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                       dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
-            assert running._workers_share(client, tmp_path)  # noqa: SLF001
+            assert chunks._workers_share(client, tmp_path)  # noqa: SLF001
             assert not list(tmp_path.glob(".probe-*"))
             _run(stores["dask"], world, tmp_path / "dask", seed=7, client=client)  # workers write the files
-            monkeypatch.setattr(running, "_workers_share", lambda client, folder: False)
+            monkeypatch.setattr(chunks, "_workers_share", lambda client, folder: False)
             _run(stores["shipped"], world, tmp_path / "shipped", seed=7, client=client)  # emails come back
     finally:
         for store in stores.values():

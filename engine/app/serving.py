@@ -44,6 +44,7 @@ from typing import Any, Mapping
 
 from ..domain.constraints import with_profile
 from ..domain.context import Context, season_of
+from ..domain.context import WEEKDAYS as _WEEKDAYS
 from ..domain.dates import DayError, check_day
 from ..practice.pillars import TONIGHT_EXTRA, balance_tonight
 from ..practice.prompts import attach_prompts
@@ -70,7 +71,6 @@ NOTE_MAX = 2000
 #: ``another`` requests a couple may make per day by default (the service's ``ANOTHER_PER_DAY``): a couple
 #: browsing tonight's ideas three at a time reaches the end of a 200-idea catalog in ~70
 ANOTHER_PER_DAY = 100
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 class DateInputError(ValueError):

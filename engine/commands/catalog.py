@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..domain.catalog import check_catalog, default_catalog_dir
-from ..practice.prompts import check_prompts, prompts_path
+from ..practice.prompt_catalog import check_prompts, prompts_path
 from ..practice.today import check_nudges, nudges_path
 
 __all__ = ["catalog", "check"]

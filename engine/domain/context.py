@@ -18,6 +18,7 @@ __all__ = [
     "TIMES_OF_DAY",
     "TONIGHT",
     "WEATHERS",
+    "WEEKDAYS",
     "Context",
     "ContextError",
     "parse_context",
@@ -29,6 +30,8 @@ SETTINGS = ("home", "out")
 WEATHERS = ("clear", "cloudy", "hot", "cold", "rain", "snow", "storm")
 BAD_WEATHER = frozenset({"rain", "snow", "storm"})
 SEASONS = ("spring", "summer", "autumn", "winter")
+#: the values of the ``weekday`` context, Monday first (``WEEKDAYS[day.weekday()]``)
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 #: the values of an idea's ``time_of_day`` and of the ``time_of_day`` parameter
 TIMES_OF_DAY = ("morning", "afternoon", "evening", "night")
 #: what "tonight" means when the request does not say: evening or night

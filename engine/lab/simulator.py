@@ -105,6 +105,7 @@ from tqdm.auto import tqdm
 
 from ..domain.catalog import Catalog, load_catalog
 from ..domain.context import BAD_WEATHER, SEASONS, WEATHERS, Context, season_of
+from ..domain.context import WEEKDAYS as _WEEKDAYS
 from ..domain.dates import as_dates_frame
 
 __all__ = ["SimulatedWorld", "simulate", "BLOCK_SIZE", "generate_catalog", "usage_counts",
@@ -138,7 +139,6 @@ _SPLURGE = 0.05
 _BUDGET_P = (0.1, 0.3, 0.4, 0.2)
 _EPOCH = np.datetime64("2024-01-01", "D")
 _START_SPAN_DAYS = 731
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 #: P(weather | season), rows in SEASONS order, columns in WEATHERS order
 #: (clear, cloudy, hot, cold, rain, snow, storm)
 _WEATHER_P = np.array([

@@ -44,6 +44,7 @@ import scipy
 import sklearn
 
 from ..domain.catalog import Catalog
+from ..domain.files import atomic_write as _atomic_write
 from .features import FEATURE_NAMES
 
 __all__ = ["ArtifactError", "NoModelError", "Registry", "catalog_fingerprint"]
@@ -90,15 +91,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class Registry:

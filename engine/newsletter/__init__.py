@@ -2,7 +2,10 @@
 
 * :mod:`.planning` - exclusions and the call to ``Recommender.batch`` (runs on workers);
 * :mod:`.rendering` - the Jinja2 HTML email and its plain-text alternative;
-* :mod:`.running` - chunks in-process or on Dask, files, sends, resume.
+* :mod:`.chunks` - chunks of couples planned in-process or on Dask;
+* :mod:`.outputs` - the files: emails, part files, picks, summary, the staging swap;
+* :mod:`.running` - the run: the week's lock, chunks, files, sends, resume;
+* :mod:`.errors` - what stops a run.
 
 The command is ``dateideas newsletter`` (:mod:`engine.commands.newsletter`);
 the design is in docs/newsletter.md.
@@ -10,9 +13,10 @@ the design is in docs/newsletter.md.
 
 from .planning import (PICK_COLUMNS, RECENT_DATE_DAYS, RECENT_NEWSLETTERS, plan_picks, recently_done,
                        week_context, week_start)
+from .chunks import ChunkInput, ChunkResult, plan_chunks
+from .errors import AlreadySentError, NewsletterBusyError, NewsletterError
 from .rendering import email_filename, render_email, render_emails
-from .running import (AlreadySentError, ChunkInput, ChunkResult, NewsletterBusyError, NewsletterError,
-                      NewsletterResult, plan_chunks, run_newsletter)
+from .running import NewsletterResult, run_newsletter
 
 __all__ = [
     "AlreadySentError",

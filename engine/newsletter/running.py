@@ -1,4 +1,4 @@
-"""Running: chunks of couples in-process or on Dask, files written, sends recorded.
+"""Running: the week's lock, chunks planned (:mod:`.chunks`), files written (:mod:`.outputs`), sends recorded.
 
 How a run stays safe (see docs/newsletter.md)
 ---------------------------------------------
@@ -18,7 +18,7 @@ How a run stays safe (see docs/newsletter.md)
 * A week with a completed run is refused unless ``force``; a forced run
   builds the week afresh in ``DIR/.staging`` (emails, parts, picks,
   summary) and replaces the week's sends; only when it is complete is it
-  swapped in (:func:`_swap_in`), so ``DIR`` never shows the old run's picks
+  swapped in (:func:`.outputs._swap_in`), so ``DIR`` never shows the old run's picks
   beside the new run's emails. A forced run that stops half-way is carried
   on by a plain re-run (no ``force``) in the same staging folder: couples it
   already sent are skipped, the others' earlier sends are replaced.
@@ -32,111 +32,37 @@ How a run stays safe (see docs/newsletter.md)
 
 from __future__ import annotations
 
-import collections
 import datetime as _dt
 import json
 import logging
 import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from tqdm.auto import tqdm
 
-from ..domain.csvcells import neutralise_frame, restore_frame
 from ..domain.dates import skipped_report
-from ..domain.profiles import Profile
+from ..domain.files import atomic_write as _atomic_write
 from ..practice.pillars import WINDOW_WEEKS
 from ..practice.prompts import prompt_rows, prompt_window
-from .planning import PICK_COLUMNS, RECENT_NEWSLETTERS, plan_picks, week_start
-from .rendering import email_filename, render_emails
+from .chunks import ChunkInput, ChunkResult, plan_chunks
+from .errors import AlreadySentError, NewsletterBusyError, NewsletterError
+from .outputs import (_CSV_COLUMNS, _STAGING, _atomic_concat, _drop_orphans, _part_files, _prepare_out, _summarise,
+                      _swap_in, _write_chunk_files)
+from .planning import RECENT_NEWSLETTERS, week_start
 
-__all__ = [
-    "AlreadySentError",
-    "ChunkInput",
-    "ChunkResult",
-    "LEASE_S",
-    "NewsletterBusyError",
-    "NewsletterError",
-    "NewsletterResult",
-    "plan_chunks",
-    "run_newsletter",
-]
+__all__ = ["LEASE_S", "NewsletterResult", "run_newsletter"]
 
 logger = logging.getLogger(__name__)
 
-_CSV_COLUMNS = list(PICK_COLUMNS)
-
-
-class NewsletterError(Exception):
-    """The newsletter cannot run as asked; the message says why and what to do."""
-
-
-class AlreadySentError(NewsletterError):
-    """The week's newsletter was already completed (pass ``force`` to send it again)."""
-
-
-class NewsletterBusyError(NewsletterError):
-    """Another run of the same week holds the week's lock (single flight per week)."""
-
-
 #: seconds a run's hold on its week's lock lasts unless renewed (it is renewed every third of it)
 LEASE_S = 120.0
-
-
-@dataclass
-class ChunkInput:
-    """What one chunk needs, shipped to a worker.
-
-    Attributes
-    ----------
-    index : int
-        Chunk number within the run.
-    couple_ids : list of str
-    dates : DataFrame
-        These couples' dates (dates frame).
-    sent_before : dict couple id -> set of idea ids
-        Ideas in the couples' recent newsletters.
-    profiles : dict couple id -> Profile
-        The couples' stated profiles.
-    prompt_history : dict couple id -> list of dict
-        The couples' prompt rows (``Store.prompt_history``).
-    sent_window : dict couple id -> set of idea ids
-        Ideas sent in the three weeks before (``Store.newsletter_window``), for pillars in balance.
-    """
-
-    index: int
-    couple_ids: list[str]
-    dates: pd.DataFrame
-    sent_before: dict[str, set[str]] = field(default_factory=dict)
-    profiles: dict[str, Profile] = field(default_factory=dict)
-    prompt_history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    sent_window: dict[str, set[str]] = field(default_factory=dict)
-
-
-@dataclass
-class ChunkResult:
-    """A planned chunk: its picks and (when rendered and not yet written) emails.
-
-    ``written`` is True when the chunk's emails and part files are already
-    in the output folder (written where the chunk was planned); ``emails``
-    is then empty.
-    """
-
-    index: int
-    couple_ids: list[str]
-    picks: pd.DataFrame
-    emails: dict[str, tuple[str, str]]
-    seconds: float
-    written: bool = False
 
 
 @dataclass
@@ -170,297 +96,6 @@ class NewsletterResult:
     summary: dict[str, Any]
     skipped_dates: list[dict[str, Any]] = field(default_factory=list)
 
-
-# --------------------------------------------------------------------------- planning chunks
-
-def _run_chunk(recommender, chunk: ChunkInput, week: _dt.date, k: int, seed: int,
-               run_id: int | None, render: bool, out_dir: str | None = None) -> ChunkResult:
-    """Plan (and render) one chunk; runs in-process or on a Dask worker.
-
-    With ``out_dir`` the chunk's emails and part files are written there
-    before returning (so only the picks travel back).
-    """
-    start = time.perf_counter()
-    picks = plan_picks(recommender, chunk.dates, chunk.couple_ids, week, k,
-                       sent_before=chunk.sent_before, seed=seed, run_id=run_id, profiles=chunk.profiles,
-                       prompt_history=chunk.prompt_history, sent_window=chunk.sent_window)
-    emails = render_emails(picks, week, recommender.catalog) if render else {}
-    written = out_dir is not None
-    if written:
-        _write_chunk_files(Path(out_dir), run_id, chunk.index, picks, emails)
-        emails = {}
-    return ChunkResult(chunk.index, list(chunk.couple_ids), picks, emails, time.perf_counter() - start,
-                       written)
-
-
-def _read_probe(path: str) -> str | None:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError:
-        return None
-
-
-def _workers_share(client, folder: Path) -> bool:
-    """True when every worker reads the same ``folder`` as this process (a probe file)."""
-    token = uuid.uuid4().hex
-    probe = folder / f".probe-{token}"
-    probe.write_text(token, encoding="utf-8")
-    try:
-        seen = client.run(_read_probe, str(probe))
-    except Exception:  # noqa: BLE001 - any failure: ship the files back instead
-        return False
-    finally:
-        probe.unlink(missing_ok=True)
-    return bool(seen) and all(value == token for value in seen.values())
-
-
-def _n_workers(client) -> int:
-    try:
-        return max(1, len(client.scheduler_info().get("workers", {})))
-    except Exception:  # noqa: BLE001 - any scheduler hiccup: assume one worker
-        return 1
-
-
-def plan_chunks(recommender, chunks: Iterable[ChunkInput], week: _dt.date | str, k: int = 3, *,
-                client=None, seed: int = 0, run_id: int | None = None, render: bool = True,
-                in_flight: int | None = None, out_dir: str | Path | None = None) -> Iterator[ChunkResult]:
-    """Plan chunks of couples in-process or on a Dask cluster; yield results as they finish.
-
-    Parameters
-    ----------
-    recommender : Recommender
-        Shipped to the workers once (``client.scatter(..., broadcast=True)``).
-    chunks : iterable of ChunkInput
-        Consumed lazily (at most ``in_flight`` chunks are out at a time).
-    week : date or "YYYY-MM-DD"
-    k : int, default=3
-    client : distributed.Client, optional
-        None plans in this process, in order.
-    seed : int, default=0
-    run_id : int, optional
-    render : bool, default=True
-        Also render each couple's emails (on the worker).
-    in_flight : int, optional
-        Chunks submitted but not yet collected; default twice the workers.
-    out_dir : str or Path, optional
-        An output folder (with ``emails/`` and ``parts/``): each chunk's
-        files are written where the chunk is planned - in this process, or
-        on the Dask workers when every worker sees this folder (checked with
-        a probe file); otherwise the emails come back and ``written`` is
-        False. Needs ``run_id``.
-
-    Yields
-    ------
-    ChunkResult
-        In completion order (input order when in-process).
-    """
-    week = week_start(week)
-    if out_dir is not None and run_id is None:
-        raise ValueError("out_dir needs run_id (part files are named by run and chunk)")
-    folder = None if out_dir is None else str(Path(out_dir).resolve())
-    if client is None:
-        for chunk in chunks:
-            yield _run_chunk(recommender, chunk, week, k, seed, run_id, render, folder)
-        return
-    from distributed import as_completed
-
-    if folder is not None and not _workers_share(client, Path(folder)):
-        logger.info("the Dask workers do not see %s: their emails come back to be written here", folder)
-        folder = None
-    model = client.scatter(recommender, broadcast=True, hash=False)
-    limit = in_flight or 2 * _n_workers(client)
-    pending = as_completed()
-    outstanding: set = set()
-    source = iter(chunks)
-
-    def _submit_next() -> bool:
-        chunk = next(source, None)
-        if chunk is None:
-            return False
-        data = client.scatter(chunk, hash=False)
-        future = client.submit(_run_chunk, model, data, week, k, seed, run_id, render, folder, pure=False)
-        outstanding.add(future)
-        pending.add(future)
-        return True
-
-    try:
-        more = True
-        for _ in range(limit):
-            more = _submit_next()
-            if not more:
-                break
-        for future in pending:
-            result = future.result()
-            outstanding.discard(future)
-            future.release()
-            if more:
-                more = _submit_next()
-            yield result
-    finally:
-        if outstanding:
-            client.cancel(list(outstanding))
-        model.release()
-
-
-# --------------------------------------------------------------------------- files
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_concat(path: Path, header: str, parts: Sequence[Path]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(header.encode("utf-8"))
-            for part in parts:
-                with part.open("rb") as handle:
-                    shutil.copyfileobj(handle, out, 1 << 20)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_emails(folder: Path, emails: dict[str, tuple[str, str]]) -> None:
-    for couple, (html, text) in emails.items():
-        stem = email_filename(couple)
-        (folder / f"{stem}.html").write_text(html, encoding="utf-8")
-        (folder / f"{stem}.txt").write_text(text, encoding="utf-8")
-
-
-def _part_stem(run_id: int, index: int) -> str:
-    return f"{run_id:08d}-{index:06d}"
-
-
-def _write_chunk_files(out_dir: Path, run_id: int, index: int, picks: pd.DataFrame,
-                       emails: dict[str, tuple[str, str]]) -> None:
-    """A chunk's emails, then its part files (the part files mark the chunk as written)."""
-    _write_emails(out_dir / "emails", emails)
-    _write_part(out_dir / "parts", _part_stem(run_id, index), picks)
-
-
-def _write_part(parts: Path, stem: str, picks: pd.DataFrame) -> None:
-    """One chunk's picks as ``<stem>.jsonl`` then ``<stem>.csv`` (no header), each atomically."""
-    records = picks[_CSV_COLUMNS + ["reasons"] + (["prompt"] if "prompt" in picks else [])].to_dict(orient="records")
-    lines = []
-    for row in records:
-        row["run_id"] = None if pd.isna(row["run_id"]) else int(row["run_id"])
-        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-    _atomic_write(parts / f"{stem}.jsonl", "".join(lines))
-    # picks.csv is an export opened in spreadsheets: text cells neutralised against formula injection
-    _atomic_write(parts / f"{stem}.csv", neutralise_frame(picks[_CSV_COLUMNS]).to_csv(
-        index=False, header=False, lineterminator="\n"))
-
-
-def _part_files(parts: Path) -> list[Path]:
-    return sorted(parts.glob("*.csv")) if parts.is_dir() else []
-
-
-_TEXT_COLUMNS = ["couple_id", "idea_id", "title", "reason", "category", "pillars", "model_version"]
-
-
-def _read_part(path: Path) -> pd.DataFrame:
-    """A part file's picks as written (text cells restored: :func:`engine.domain.csvcells.restore_frame`)."""
-    if path.stat().st_size == 0:
-        return pd.DataFrame(columns=_CSV_COLUMNS)
-    frame = pd.read_csv(path, header=None, names=_CSV_COLUMNS, dtype=dict.fromkeys(_TEXT_COLUMNS, str),
-                        keep_default_na=False, na_values={"score": [""], "run_id": [""]})
-    return restore_frame(frame, _TEXT_COLUMNS)
-
-
-def _drop_orphans(parts: Path, sent: set[str]) -> int:
-    """Delete part files none of whose couples is recorded as sent; return how many."""
-    dropped = 0
-    for csv in _part_files(parts):
-        couples = set(_read_part(csv)["couple_id"])
-        if couples and couples.isdisjoint(sent):
-            csv.unlink()
-            csv.with_suffix(".jsonl").unlink(missing_ok=True)
-            dropped += 1
-        elif couples and not couples <= sent:
-            raise NewsletterError(
-                f"{csv} holds couples that are partly recorded as sent; the output folder does not "
-                "match the database. Use a fresh --out folder with --force."
-            )
-    for jsonl in parts.glob("*.jsonl") if parts.is_dir() else []:
-        if not jsonl.with_suffix(".csv").exists():  # crashed between the two part files
-            jsonl.unlink()
-    return dropped
-
-
-def _summarise(parts: list[Path]) -> dict[str, Any]:
-    couples: set[str] = set()
-    n_picks = 0
-    categories: collections.Counter = collections.Counter()
-    pillars: collections.Counter = collections.Counter()
-    versions: set[str] = set()
-    runs: set[int] = set()
-    for path in parts:
-        frame = _read_part(path)
-        if not len(frame):
-            continue
-        couples.update(frame["couple_id"])
-        n_picks += len(frame)
-        categories.update(frame["category"])
-        for value in frame["pillars"]:
-            pillars.update(p for p in value.split("|") if p)
-        versions.update(frame["model_version"].astype(str))
-        runs.update(int(r) for r in frame["run_id"].dropna())
-    share = (lambda counter: {key: round(n / n_picks, 4) for key, n in counter.most_common()}) \
-        if n_picks else (lambda counter: {})
-    return {"couples": len(couples), "picks": n_picks, "share_by_category": share(categories),
-            "share_by_pillar": share(pillars), "model_versions": sorted(versions), "runs": sorted(runs)}
-
-
-_STAGING = ".staging"
-_OUTPUTS = ("picks.csv", "picks.jsonl", "summary.json")
-
-
-def _prepare_out(out_dir: Path, week: _dt.date, work: Path, fresh: bool) -> None:
-    """Check ``out_dir`` holds ``week`` (or nothing yet); give ``work`` (``out_dir`` or its staging
-    folder) ``parts/`` and ``emails/``, emptied first when ``fresh``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    marker = out_dir / "week.json"
-    if marker.exists():
-        try:
-            recorded = json.loads(marker.read_text(encoding="utf-8")).get("week")
-        except (OSError, json.JSONDecodeError):
-            recorded = None
-        if recorded != week.isoformat():
-            raise NewsletterError(
-                f"{out_dir} holds the newsletter of week {recorded}, not {week}; use another --out folder"
-            )
-    if fresh and work != out_dir:
-        shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(exist_ok=True)
-    (work / "parts").mkdir(exist_ok=True)
-    (work / "emails").mkdir(exist_ok=True)
-    _atomic_write(marker, json.dumps({"week": week.isoformat()}) + "\n")
-
-
-def _swap_in(stage: Path, out_dir: Path) -> None:
-    """Put a complete staged week in place of ``out_dir``'s: the old picks and summary go first, then
-    the folders are exchanged, then the new picks and summary (last: it says the folder is complete).
-    At no moment does ``out_dir`` hold the old run's picks or summary beside the new run's emails."""
-    for name in _OUTPUTS:
-        (out_dir / name).unlink(missing_ok=True)
-    trash = Path(tempfile.mkdtemp(dir=out_dir, prefix=".old-"))
-    for name in ("emails", "parts"):
-        if (out_dir / name).exists():
-            os.replace(out_dir / name, trash / name)
-        os.replace(stage / name, out_dir / name)
-    for name in _OUTPUTS:
-        os.replace(stage / name, out_dir / name)
-    shutil.rmtree(trash, ignore_errors=True)
-    shutil.rmtree(stage, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- the run

@@ -136,7 +136,8 @@ def balance_picks(candidates: Mapping[str, Sequence[Any]], k: int, pillars: Mapp
             missing = set(PILLARS) - have - week
             last = len(chosen) == k - 1
 
-            def value(s) -> tuple[float, float]:
+            # the week's values bound now (ruff B023): the key is used at once, by max below
+            def value(s, week=week, missing=missing, last=last) -> tuple[float, float]:
                 adds = len(pillars.get(s.idea_id, frozenset()) - week)
                 need = 1.0 if last and len(week) < MIN_PILLARS and adds else 0.0
                 return need, s.score + weight * len(pillars.get(s.idea_id, frozenset()) & missing)
