@@ -41,9 +41,9 @@ import numpy as np
 import pandas as pd
 
 from ..domain.context import SEASONS, TIMES_OF_DAY, TONIGHT, WEATHERS
-from .simulator import (
-    _CONTEXT_PENALTY, _KIDS_ALONG, _MISSING, _NOISE_SD, _RECENT, _SPLURGE, _TAU_EXPLORE,
-    _WEATHER_P, _WEEKDAYS, SimulatedWorld,
+from .simulator import SimulatedWorld
+from .simulator.parameters import (
+    CONTEXT_PENALTY, KIDS_ALONG, MISSING, NOISE_SD, RECENT, SPLURGE, TAU_EXPLORE, WEATHER_P, WEEKDAYS,
 )
 
 __all__ = ["SAT_ALPHA", "SAT_BETA", "SAT_GAMMA", "WeekContext", "Weeks"]
@@ -98,7 +98,7 @@ class WeekContext:
     def frame_columns(self) -> dict[str, np.ndarray]:
         """The date context columns the simulator writes (``ctx_weekday`` ...)."""
         weekday = (self.day - np.datetime64("1970-01-05", "D")).astype(np.int64) % 7  # 1970-01-05: Monday
-        return {"ctx_weekday": np.array(_WEEKDAYS, dtype=object)[weekday],
+        return {"ctx_weekday": np.array(WEEKDAYS, dtype=object)[weekday],
                 "ctx_season": np.array(SEASONS, dtype=object)[self.season],
                 "ctx_weather": np.array(WEATHERS, dtype=object)[self.weather],
                 "ctx_kids": self.kids.astype(bool)}
@@ -144,12 +144,12 @@ class Weeks:
         n_dates = np.bincount(couple_row, minlength=self.n)
         end = np.cumsum(n_dates)
         from_end = end[couple_row] - np.arange(len(couple_row))  # 1 = the couple's last date
-        self.ring = np.full((self.n, _RECENT), -1, dtype=np.int64)
-        keep = from_end <= _RECENT
-        length = np.minimum(n_dates, _RECENT)
+        self.ring = np.full((self.n, RECENT), -1, dtype=np.int64)
+        keep = from_end <= RECENT
+        length = np.minimum(n_dates, RECENT)
         slot = length[couple_row[keep]] - from_end[keep]  # oldest kept date in slot 0
         self.ring[couple_row[keep], slot] = self.cat[idea_col[keep]]
-        self.ptr = length % _RECENT
+        self.ptr = length % RECENT
         self.recent = np.zeros((self.n, self.n_cat), dtype=np.float64)
         filled = self.ring >= 0
         np.add.at(self.recent, (np.broadcast_to(rows[:, None], self.ring.shape)[filled], self.ring[filled]), 1)
@@ -188,10 +188,10 @@ class Weeks:
         n = self.n
         months = self.day.astype("datetime64[M]").astype(np.int64) % 12 + 1
         season = ((months % 12) // 3 + 3) % 4
-        cum = np.cumsum(_WEATHER_P, axis=1)
+        cum = np.cumsum(WEATHER_P, axis=1)
         weather = np.minimum((rng.random(n)[:, None] > cum[season]).sum(axis=1), len(WEATHERS) - 1)
-        kids = self.kids & (rng.random(n) < _KIDS_ALONG)
-        budget = np.minimum(self.ceiling + (rng.random(n) < _SPLURGE), 3).astype(float)
+        kids = self.kids & (rng.random(n) < KIDS_ALONG)
+        budget = np.minimum(self.ceiling + (rng.random(n) < SPLURGE), 3).astype(float)
         setting = rng.choice(3, size=n, p=_SETTING_P)
         home = np.where(setting == 0, np.nan, (setting == 1).astype(float))
         minutes = np.asarray(_MINUTES)[rng.choice(len(_MINUTES), size=n, p=_MINUTES_P)]
@@ -205,8 +205,8 @@ class Weeks:
         familiarity = self.recent[:, self.cat] / np.maximum(self.recent_len, 1.0)[:, None]
         shared = (self.nu[:, None] * self.novelty[None, :] * (1.0 - familiarity)
                   - self.rho[:, None] * np.log1p(self.counts)
-                  - _CONTEXT_PENALTY * ~self.season_ok[:, ctx.season].T
-                  - _CONTEXT_PENALTY * (_BAD[ctx.weather][:, None] & self.weather_dep[None, :]))
+                  - CONTEXT_PENALTY * ~self.season_ok[:, ctx.season].T
+                  - CONTEXT_PENALTY * (_BAD[ctx.weather][:, None] & self.weather_dep[None, :]))
         return self.u_a + shared, self.u_b + shared
 
     @staticmethod
@@ -229,10 +229,10 @@ class Weeks:
             mask = np.ones_like(u_a, dtype=bool) if allowed is None else allowed
             fallback = np.where(mask[empty], (u_a[empty] + u_b[empty]) / 2.0, -np.inf)
             picks[empty] = -1
-            picks[empty, 0] = np.argmax(fallback / _TAU_EXPLORE + rng.gumbel(size=fallback.shape), axis=1)
+            picks[empty, 0] = np.argmax(fallback / TAU_EXPLORE + rng.gumbel(size=fallback.shape), axis=1)
         safe = np.maximum(picks, 0)
         util = (u_a[rows, safe] + u_b[rows, safe]) / 2.0
-        score = np.where(picks >= 0, util / _TAU_EXPLORE, -np.inf)
+        score = np.where(picks >= 0, util / TAU_EXPLORE, -np.inf)
         score -= score.max(axis=1, keepdims=True)
         cum = np.cumsum(np.exp(score), axis=1)
         draw = rng.random(self.n) * cum[:, -1]
@@ -253,8 +253,8 @@ class Weeks:
         ea, eb = np.clip(ua, 1.0, 5.0), np.clip(ub, 1.0, 5.0)
         ratings = []
         for u in (ua, ub):
-            r = np.clip(np.round(u + rng.normal(0.0, _NOISE_SD, size=n)), 1.0, 5.0)
-            r[rng.random(n) < _MISSING] = np.nan
+            r = np.clip(np.round(u + rng.normal(0.0, NOISE_SD, size=n)), 1.0, 5.0)
+            r[rng.random(n) < MISSING] = np.nan
             ratings.append(r)
         cat = self.cat[chosen]
         familiarity = self.recent[rows, cat] / np.maximum(self.recent_len, 1.0)
@@ -268,8 +268,8 @@ class Weeks:
         np.subtract.at(self.recent, (rows[had], old[had]), 1)
         np.add.at(self.recent, (rows, cat), 1)
         self.ring[rows, self.ptr] = cat
-        self.ptr = (self.ptr + 1) % _RECENT
-        self.recent_len = np.minimum(self.recent_len + 1, _RECENT)
+        self.ptr = (self.ptr + 1) % RECENT
+        self.recent_len = np.minimum(self.recent_len + 1, RECENT)
         day = self.day.copy()
         self.last_done[rows, chosen] = day
         self.day = self.day + np.timedelta64(7, "D")
