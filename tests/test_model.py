@@ -440,7 +440,8 @@ def test_match_and_above_features_compare_each_idea_with_what_the_couple_did(wor
     """match:<scalar> = -|couple's mean value - idea's value|, above:<scalar> = idea's value - the highest
     value the couple did, match:<block> = couple's mean block . idea's block; a couple without dates gets
     0 for the scalar ones. Checked for one couple and for a batch larger than one step of rows."""
-    from engine.learning.features import _MATCH_ROWS, HistoryFeaturizer
+    from engine.learning.features import HistoryFeaturizer
+    from engine.learning.pair_features import _MATCH_ROWS
 
     feat = HistoryFeaturizer().fit(world.dates, catalog)
     V = feat.idea_vectors_

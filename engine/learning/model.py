@@ -468,9 +468,9 @@ class EnjoymentModel(BaseEstimator):
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pair features, labels and each example's target key (its ranking group)."""
         n_i = len(feat.catalog_ids_)
-        z = feat._z(targets["rating"].to_numpy(dtype=float))
-        label = (z >= feat._rel_z()).astype(int)
-        tcol = feat._positions(targets["idea_id"].to_numpy())
+        z = feat.scale_ratings(targets["rating"].to_numpy(dtype=float))
+        label = (z >= feat.relevant_z()).astype(int)
+        tcol = feat.positions(targets["idea_id"].to_numpy())
         keys = targets["key"].to_numpy()
         owners = targets["couple_id"].to_numpy()
         # a target's pseudo-couple states its couple's profile
@@ -478,7 +478,7 @@ class EnjoymentModel(BaseEstimator):
         # which ideas each target's couple ever did (negatives are drawn among the others)
         owner_row, owner_ids = pd.factorize(owners)
         drow = pd.Index(owner_ids).get_indexer(dates["couple_id"].to_numpy())
-        dcol = feat._positions(dates["idea_id"].to_numpy())
+        dcol = feat.positions(dates["idea_id"].to_numpy())
         seen = (drow >= 0) & (dcol >= 0)
         done_by = sp.csr_matrix((np.ones(int(seen.sum()), dtype=np.int8), (drow[seen], dcol[seen])),
                                 shape=(len(owner_ids), n_i))
@@ -684,7 +684,7 @@ class EnjoymentModel(BaseEstimator):
         score -= self.repeat_penalty * recent * (1.0 - since / max(self.repeat_days, 1))
         score -= 0.3 * self.repeat_penalty * (times > 0) + 0.1 * self.repeat_penalty * times
         # an idea the couple rated below "relevant" drops below every idea they have not disliked
-        score -= np.nan_to_num(hist.rated, nan=1.0) < self.featurizer_._rel_z()
+        score -= np.nan_to_num(hist.rated, nan=1.0) < self.featurizer_.relevant_z()
         cindex = {c: r for r, c in enumerate(couple_ids)}
         if recently_suggested:
             for c, ideas in recently_suggested.items():

@@ -1,0 +1,322 @@
+"""The pair features of (couple, idea), written and read by name.
+
+:data:`FEATURE_NAMES` lists the 30 named features; :data:`COLUMN` maps each
+name to its column of the (n_couples, n_ideas, n_features) array ``F``, and
+:class:`NamedColumns` (``out["taste"] = ...``) and :func:`column`
+(``column(F, "days_since")``) are the only ways the engine touches a named
+column. :class:`PairFeaturesMixin` gives
+:class:`~engine.learning.features.HistoryFeaturizer` its :meth:`transform` and
+:meth:`retaste`; it reads the featurizer's fitted state (``idea_vectors_``,
+``group_of_``, ``popularity_``, ``quality_``, ``relevant_rate_``,
+``reference_``, ``item_factors_``, ``choice_*_``, ``blocks_``,
+``locations_``, ``feature_names_``) and its ``_times`` / ``_group_matrix``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import check_is_fitted
+
+from ..domain.geo import distances_km
+from .factors import solve_factors
+from .histories import Histories
+from .similarity import cos_rows
+
+__all__ = ["COLUMN", "FEATURE_NAMES", "GROUP_RANKS", "NamedColumns", "PairFeaturesMixin", "column"]
+
+#: implicit ALS behind ``cf_factors``: implicit's ALS at its best point of the peers grid
+#: on synthetic couples (docs/peers.md); 5 sweeps, as 10 / 15 add only 0.002 / 0.003 NDCG@10
+#: (3 seeds) for ~1.3 / 2.7 s more training at 1M dates (README, "How the defaults were chosen")
+FACTORS = {"n_factors": 32, "regularization": 10.0, "alpha": 1.0, "iterations": 5}
+
+#: couples per step of the scalar match features: temporaries of (scalars x rows x ideas) stay ~10 MB
+_MATCH_ROWS = 256
+
+#: the features computed from the couple's ratings (the rest come from what was done, when, and the profile)
+_TASTE = ("cf_liked", "cf_disliked", "taste", "sim_liked", "sim_disliked", "attr_taste", "couple_mean")
+
+#: features also given relative to the couple's own range (0 = their lowest idea, 1 = their highest)
+_RELATIVE = ("cf_done", "cf_liked", "taste", "sim_liked", "routine_distance", "attr_share", "nearby")
+
+#: the named pair features, in column order; after them come ``match:<attr>`` and ``above:<attr>``
+#: per attribute block and ``rel:<name>`` per :data:`_RELATIVE` (``HistoryFeaturizer.feature_names_``)
+FEATURE_NAMES = (
+    "cf_done",
+    "cf_liked",
+    "cf_disliked",
+    "taste",
+    "sim_liked",
+    "sim_disliked",
+    "routine_distance",
+    "attr_share",
+    "attr_taste",
+    "times_done",
+    "days_since",
+    "popularity",
+    "quality",
+    "relevant_rate",
+    "history_size",
+    "couple_mean",
+    "cf_user",
+    "cf_bm25",
+    "choice_taste",
+    "cf_factors",
+    "group_rank1",
+    "group_rank2",
+    "group_rank3",
+    "group_rank4",
+    "interest",
+    "interest_novel",
+    "over_budget",
+    "interest_cold",
+    "distance",
+    "nearby",
+)
+
+#: the column of each named feature: ``F[..., COLUMN["taste"]]``
+COLUMN: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+#: the four ``group_rank<n>`` columns (one-hot of the idea's kind's place among the couple's most done)
+GROUP_RANKS = slice(COLUMN["group_rank1"], COLUMN["group_rank4"] + 1)
+
+#: ``nearby`` = exp(-km / this): an idea this far from home counts 0.37 as near as one next door
+_NEARBY_KM = 5.0
+#: ``distance`` = min(km, this) / this: beyond it, farther makes no difference (another town).
+#: Linear rather than log1p(km): UCI NDCG@10 0.378 vs 0.373 (3 seeds, README)
+_FAR_KM = 30.0
+
+
+class NamedColumns:
+    """Named access to the pair-feature columns of ``F`` (a view: writing writes ``F``).
+
+    Parameters
+    ----------
+    F : ndarray of shape (..., n_features)
+    """
+
+    def __init__(self, F: np.ndarray):
+        self.F = F
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.F[..., COLUMN[name]]
+
+    def __setitem__(self, name: str, value) -> None:
+        self.F[..., COLUMN[name]] = value
+
+
+def column(F: np.ndarray, name: str) -> np.ndarray:
+    """The feature ``name`` (one of :data:`FEATURE_NAMES`) of pair features ``F`` (..., n_features)."""
+    return F[..., COLUMN[name]]
+
+
+class PairFeaturesMixin:
+    """Pair features from :class:`~engine.learning.histories.Histories` (for a fitted featurizer)."""
+
+    def transform(self, hist: Histories, as_of_day: np.ndarray | int | None = None) -> np.ndarray:
+        """Pair features for every (couple, idea).
+
+        Parameters
+        ----------
+        hist : Histories
+            From :meth:`histories`, with only the history before the moment predicted.
+        as_of_day : int or ndarray of shape (n_couples,), optional
+            Day number (days since 1970) of the moment predicted, for
+            ``days_since``; default: each couple's latest date.
+
+        Returns
+        -------
+        ndarray of shape (n_couples, n_ideas, n_features)
+            Features in :data:`FEATURE_NAMES` order.
+        """
+        check_is_fitted(self, "similarity_")
+        n_c = len(hist.couple_ids)
+        n_i = len(self.catalog_ids_)
+        V = self.idea_vectors_
+        # stored as one contiguous plane per feature; F is a (couple, idea, feature) view of it
+        planes = np.empty((len(self.feature_names_), n_c, n_i), dtype=np.float32)
+        F = planes.transpose(1, 2, 0)
+        out = NamedColumns(F)
+        done_bin = (hist.done > 0).astype(float)
+        n_done = np.maximum(done_bin.sum(axis=1), 1.0)[:, None]
+        out["cf_done"] = self._times("similarity_", done_bin) / np.sqrt(n_done)
+        self._taste_planes(F, hist)
+        routine = hist.recent @ V
+        has_hist = hist.n_dates > 0
+        groups = self._group_matrix()
+        # routine distance: half "how unlike the recent dates in every attribute", half
+        # "how rarely the recent dates were of this kind" (the group, e.g. category)
+        recent_groups = hist.recent @ groups
+        recent_share = recent_groups / np.maximum(recent_groups.sum(axis=1, keepdims=True), 1e-12)
+        dist = 0.5 * (1.0 - cos_rows(routine, V)) + 0.5 * (1.0 - recent_share[:, self.group_of_])
+        dist[~has_hist] = 0.5
+        out["routine_distance"] = dist
+        gshare = (done_bin @ groups) / n_done
+        out["attr_share"] = gshare[:, self.group_of_]
+        out["times_done"] = np.log1p(hist.done)
+        last = hist.last_day
+        if as_of_day is None:
+            ref = last.max(axis=1) if n_i else np.zeros(n_c)
+        else:
+            ref = np.broadcast_to(np.asarray(as_of_day, dtype=float) + 1, (n_c,))
+        since = np.where(last > 0, np.clip(ref[:, None] - last, 0, 365), 365.0) / 365.0
+        out["days_since"] = since
+        out["popularity"] = self.popularity_[None, :]
+        out["quality"] = self.quality_[None, :]
+        out["relevant_rate"] = self.relevant_rate_[None, :]
+        out["history_size"] = np.log1p(hist.n_dates)[:, None]
+        out["cf_user"] = self._user_neighbours(done_bin)
+        out["cf_bm25"] = self._times("bm25_similarity_", done_bin)
+        out["choice_taste"] = self._choice_taste(hist)
+        out["cf_factors"] = self._factor_scores(hist)
+        F[..., GROUP_RANKS] = self._group_ranks(hist.done @ groups)[:, self.group_of_]
+        out["interest"] = hist.interest
+        out["interest_novel"] = hist.interest * dist  # an interest far from the routine: the novelty the product is for
+        out["over_budget"] = hist.over_budget
+        # stated interests weigh most while little else is known: the first suggestions after sign-up
+        out["interest_cold"] = hist.interest / (1.0 + hist.n_dates)[:, None]
+        out["distance"], out["nearby"] = self._distances(hist.homes)
+        self._attribute_matches(F, done_bin, n_done)
+        self._relative(F, _RELATIVE)
+        return F
+
+    def retaste(self, F: np.ndarray, hist: Histories) -> np.ndarray:
+        """Recompute, in place, the features that depend on ratings (:data:`_TASTE`) for ``hist``'s.
+
+        ``F`` holds the pair features of the same couples with the same dates
+        (what was done and when), rated by someone else: one partner's
+        features from the other's (:meth:`engine.learning.model.EnjoymentModel.enjoyment`)
+        without recomputing the rest, which is the same for both. Returns ``F``.
+        """
+        check_is_fitted(self, "similarity_")
+        self._taste_planes(F, hist)
+        self._relative(F, [name for name in _RELATIVE if name in _TASTE])
+        return F
+
+    def _taste_planes(self, F: np.ndarray, hist: Histories) -> None:
+        """The features of :data:`_TASTE`, from ``hist``'s ratings (written into ``F``)."""
+        out = NamedColumns(F)
+        V = self.idea_vectors_
+        n_c = len(hist.couple_ids)
+        cf = self._times("similarity_", np.vstack([hist.liked, hist.disliked]))
+        out["cf_liked"] = cf[:n_c]
+        out["cf_disliked"] = cf[n_c:]
+        n_rated = (hist.centered != 0).sum(axis=1)[:, None]
+        taste_vec = (hist.centered @ V) / (n_rated + 2.0)
+        out["taste"] = taste_vec @ V.T
+        out["sim_liked"] = cos_rows(hist.liked @ V, V)
+        out["sim_disliked"] = cos_rows(hist.disliked @ V, V)
+        groups = self._group_matrix()
+        gtaste = (hist.centered @ groups) / np.maximum((hist.centered != 0) @ groups, 1)
+        out["attr_taste"] = gtaste[:, self.group_of_]
+        out["couple_mean"] = hist.mean_z[:, None]
+
+    def _relative(self, F: np.ndarray, names) -> None:
+        """``rel:<name>``: each feature in ``names`` scaled to the couple's own range (0 lowest, 1 highest)."""
+        first = len(self.feature_names_) - len(_RELATIVE)
+        for name in names:
+            col = F[..., COLUMN[name]]
+            lo = col.min(axis=1, keepdims=True)
+            hi = col.max(axis=1, keepdims=True)
+            F[..., first + _RELATIVE.index(name)] = (col - lo) / np.maximum(hi - lo, 1e-9)
+
+    def _distances(self, homes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[float, float]:
+        """``distance`` (km from home, capped at 30, over 30) and ``nearby`` (exp(-km / 5)) of every idea.
+
+        An idea with no place of its own is at home (distance 0, nearby 1); a couple whose home
+        is unknown, or a catalog without locations, gets 0 for both on every idea (no effect on
+        the couple's ranking).
+        """
+        locations = getattr(self, "locations_", None)
+        if locations is None or np.isnan(homes).all():
+            return 0.0, 0.0
+        km = distances_km(homes, locations)
+        known = ~np.isnan(homes[:, :1])
+        km = np.where(np.isnan(km) & known, 0.0, km)
+        return np.nan_to_num(np.minimum(km, _FAR_KM) / _FAR_KM), np.nan_to_num(np.exp(-km / _NEARBY_KM))
+
+    @staticmethod
+    def _group_ranks(times: np.ndarray, ranks: int = 4) -> np.ndarray:
+        """One-hot of each group's place among the couple's most done groups (first ``ranks``).
+
+        ``times`` is (n_couples, n_groups) times done; ties keep the group order; a group
+        never done has no place. Returns (n_couples, n_groups, ranks) float32.
+        """
+        order = np.argsort(-times, axis=1, kind="stable")
+        place = np.empty_like(order)
+        np.put_along_axis(place, order, np.arange(times.shape[1])[None, :], axis=1)
+        place = np.where(times > 0, place, ranks)
+        return (place[..., None] == np.arange(ranks)).astype(np.float32)
+
+    def _choice_taste(self, hist: Histories) -> np.ndarray:
+        """Each couple's taste as revealed by what it chose to do, scored on every idea.
+
+        A conditional logit "the couple picks idea i with probability
+        proportional to exp(a_i + w . v_i)" with the population's a_i and a
+        Gaussian prior on w: one Newton step from w = 0 gives
+        ``w = (lambda I + n C)^-1 (sum of the chosen vectors - n * mean)``,
+        the couple's choices beyond the population's, de-correlated by the
+        covariance C of the idea vectors (so correlated attributes are not
+        counted twice). n = the couple's dates, repeats included.
+        """
+        V = self.idea_vectors_
+        n = hist.done.sum(axis=1)
+        S = (hist.done @ V - n[:, None] * self.choice_mean_[None, :]) @ self.choice_evecs_
+        W = (S / (self.choice_shrink + n[:, None] * self.choice_evals_[None, :])) @ self.choice_evecs_.T
+        return W @ V.T
+
+    def _factor_scores(self, hist: Histories) -> np.ndarray:
+        """Implicit-ALS score of every idea: the couple's factors folded in from its history."""
+        Y = self.item_factors_
+        U = solve_factors(hist.done, Y, FACTORS["regularization"], FACTORS["alpha"], gram=self.factor_gram_)
+        return U @ Y.T
+
+    def _user_neighbours(self, done_bin: np.ndarray) -> np.ndarray:
+        """Score of each idea among the couple's most similar reference couples (user-kNN)."""
+        n_c = done_bin.shape[0]
+        norms = np.sqrt(done_bin.sum(axis=1)).astype(np.float32)
+        sims = np.asarray(self.reference_ @ done_bin.T.astype(np.float32)).T / np.maximum(norms, 1e-12)[:, None]
+        k = min(self.user_neighbours, sims.shape[1])
+        if k == 0 or n_c == 0:
+            return np.zeros((n_c, len(self.catalog_ids_)))
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        weights = np.take_along_axis(sims, top, axis=1)
+        total = np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+        neighbours = sp.csr_matrix((weights.ravel(), top.ravel(), np.arange(0, n_c * k + 1, k)),
+                                   shape=sims.shape)
+        return (neighbours @ self.reference_liked_).toarray() / total
+
+    def _attribute_matches(self, F: np.ndarray, done_bin: np.ndarray, n_done: np.ndarray) -> int:
+        """Per attribute: how well the idea matches what the couple usually does (and goes beyond it).
+
+        ``match:<attr>``: for a scalar attribute (ordinal, numeric, boolean) minus the distance
+        between the idea's value and the couple's mean value (0 without history); for the others
+        the product of the couple's mean block with the idea's block. ``above:<attr>`` (scalars):
+        the idea's value minus the highest value among the ideas the couple did (0 without history).
+        The scalar attributes are computed all at once; returns the next free feature index.
+        """
+        V = self.idea_vectors_
+        planes = F.transpose(2, 0, 1)  # (feature, couple, idea), contiguous per feature
+        profile = (done_bin @ V) / n_done
+        has = (done_bin.sum(axis=1) > 0)[:, None]
+        first = len(FEATURE_NAMES)
+        slots = first + np.arange(len(self.blocks_))
+        scalar = np.array([is_scalar for _, _, is_scalar in self.blocks_], dtype=bool)
+        for j, (attr, cols, is_scalar) in zip(slots, self.blocks_):
+            if not is_scalar:
+                planes[j] = profile[:, cols] @ self._block_vectors[attr]
+        above = first + len(self.blocks_) + np.arange(int(scalar.sum()))
+        if scalar.any():
+            cols = np.array([cols[0] for _, cols, is_scalar in self.blocks_ if is_scalar], dtype=np.int64)
+            values = V[:, cols].T  # (n_scalars, n_ideas)
+            means = profile[:, cols].T  # (n_scalars, n_couples)
+            done = done_bin > 0
+            for lo in range(0, len(has), _MATCH_ROWS):  # bounded temporaries for a large batch
+                hi = lo + _MATCH_ROWS
+                rows_have = has[None, lo:hi]
+                gap = np.abs(means[:, lo:hi, None] - values[:, None, :])
+                planes[slots[scalar], lo:hi] = np.where(rows_have, -gap, 0.0)
+                top = np.max(np.where(done[None, lo:hi], values[:, None, :], -np.inf), axis=2, keepdims=True)
+                planes[above, lo:hi] = np.where(rows_have, values[:, None, :] - np.where(np.isfinite(top), top, 0.0),
+                                                0.0)
+        return first + len(self.blocks_) + len(above)
