@@ -47,10 +47,9 @@ from typing import Any
 from flask import (Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for)
 from werkzeug.exceptions import HTTPException
 
+from engine.app import (NOTE_MAX, RECENT_DAYS, AnotherLimitError, DateInputError, NoModelError, check_date_input,
+                        serve_tonight)
 from engine.domain.context import TIMES_OF_DAY, WEATHERS, ContextError, parse_context
-from engine.learning.registry import NoModelError
-from engine.app.serving import (NOTE_MAX, RECENT_DAYS, AnotherLimitError, DateInputError, check_date_input,
-                            serve_tonight)
 
 from . import sessions
 from .dates import after_date_stored, visible

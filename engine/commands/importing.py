@@ -96,10 +96,10 @@ def import_(folder: Path, replace: bool, no_progress: bool) -> None:
     loaded (exit 1). Otherwise everything is loaded in one transaction.
     The database is DATEIDEAS_DATABASE_URL (created or upgraded first).
     """
-    from ..domain.catalog import CatalogError, load_catalog
+    from ..app import CouplesExistError, StoreError, open_store
     from ..config import settings_from_env
+    from ..domain.catalog import CatalogError, load_catalog
     from ..domain.dataset import DatasetError, read_dataset
-    from ..store import CouplesExistError, StoreError, open_store
 
     try:
         dataset = read_dataset(folder)
