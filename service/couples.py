@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, url_for
 
-from engine.store import ValidationError
+from engine.app import ValidationError
 
 from .auth import couple_token_required
 from .bodies import json_object

@@ -19,7 +19,7 @@ import re
 
 from flask import Blueprint, current_app, g, request
 
-from engine.app.serving import DateInputError, check_date_input
+from engine.app import DateInputError, check_date_input
 
 from .auth import couple_required, couple_token_required
 from .bodies import json_object

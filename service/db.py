@@ -6,7 +6,7 @@ import atexit
 
 from flask import Flask, current_app
 
-from engine.store import Store, open_store
+from engine.app import Store, open_store
 
 __all__ = ["get_store", "init_app"]
 

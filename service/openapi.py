@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.app import NOTE_MAX
 from engine.domain.context import SEASONS, SETTINGS, TIMES_OF_DAY, WEATHERS
-from engine.app.serving import NOTE_MAX
 
 __all__ = ["openapi_document"]
 

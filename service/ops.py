@@ -6,8 +6,7 @@ import hmac
 
 from flask import Blueprint, Response, current_app
 
-from engine.learning.registry import NoModelError
-from engine.store import LATEST_VERSION
+from engine.app import LATEST_VERSION, NoModelError
 
 from .auth import bearer_token
 from .db import get_store

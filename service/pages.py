@@ -47,10 +47,10 @@ from typing import Any
 from flask import (Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for)
 from werkzeug.exceptions import HTTPException
 
+from engine.app import (NOTE_MAX, RECENT_DAYS, AnotherLimitError, DateInputError, NoModelError, check_date_input,
+                        serve_tonight)
 from engine.domain.context import TIMES_OF_DAY, WEATHERS, ContextError, parse_context
-from engine.learning.registry import NoModelError
-from engine.app.serving import (NOTE_MAX, RECENT_DAYS, AnotherLimitError, DateInputError, check_date_input,
-                            serve_tonight)
+from engine.domain.profiles import budget_ceiling
 
 from . import sessions
 from .dates import after_date_stored, visible
@@ -219,11 +219,13 @@ def signup():
             errors["interests"] = "Choose from the listed interests."
         elif form["interests"]:
             profile["interests"] = form["interests"]
-        if form["budget_ceiling"]:
-            if form["budget_ceiling"] not in ("0", "1", "2", "3"):
-                errors["budget_ceiling"] = "Choose a budget from the list, or leave it open."
-            else:
-                profile["budget_ceiling"] = int(form["budget_ceiling"])
+        try:
+            ceiling = budget_ceiling(form["budget_ceiling"])
+        except ValueError:
+            errors["budget_ceiling"] = "Choose a budget from the list, or leave it open."
+        else:
+            if ceiling is not None:
+                profile["budget_ceiling"] = ceiling
         if form["kids"]:
             profile["kids"] = form["kids"] == "yes"
         if not errors:

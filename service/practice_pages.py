@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
 
-from engine.practice.prompts import PromptMarkError, mark_prompt
-from engine.practice.today import PARTNERS, mark_done, today_for
+from engine.app import PARTNERS, PromptMarkError, mark_done, mark_prompt, today_for
 
 from .db import get_store
 from .models import get_catalog

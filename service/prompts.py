@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from engine.practice.prompts import PromptMarkError, mark_prompt, prompt_state
+from engine.app import PromptMarkError, mark_prompt, prompt_state
 
 from .auth import couple_required
 from .bodies import json_object

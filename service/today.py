@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from engine.practice.today import PARTNERS, mark_done, today_for
+from engine.app import PARTNERS, mark_done, today_for
 
 from .auth import couple_required
 from .bodies import json_object

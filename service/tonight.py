@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
+from engine.app import AnotherLimitError, NoModelError, seconds_until_tomorrow, serve_tonight
 from engine.domain.context import ContextError, parse_context
-from engine.learning.registry import NoModelError
-from engine.app.serving import AnotherLimitError, seconds_until_tomorrow, serve_tonight
 
 from .auth import couple_required
 from .db import get_store

@@ -29,9 +29,7 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from engine.app import retrain_queue
-from engine.learning.registry import ArtifactError, Registry
-from engine.store import Store
+from engine.app import ArtifactError, Registry, Store, retrain_queue
 
 __all__ = ["TrainingLauncher", "get_launcher", "init_app"]
 

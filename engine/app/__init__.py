@@ -1,1 +1,88 @@
-"""app."""
+"""The application facade: what the service and the CLI call.
+
+``service/`` and ``engine/commands/`` import from here (and from
+:mod:`engine.domain` and :mod:`engine.config`), never from the layers below:
+the recommender and tonight's serving, training and the retrain queue, the
+model registry and the live-model holder, the store opener and its errors,
+the practice (prompts, today's nudges) and the newsletter run. The rules and
+the picture are in docs/architecture.md; tests/test_architecture.py enforces
+them.
+
+Names are imported on first use (PEP 562), so ``import engine.app`` and the
+CLI's ``--help`` stay fast. They are looked up in their defining module on
+every access (not cached here), so the facade hands out what that module
+holds now, a test's monkeypatch included.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> the module (relative to this package) that defines it; a module
+#: named by itself (``"retrain_queue": ".retrain_queue"``) is exported whole
+_EXPORTS = {
+    # the recommender, tonight's serving and the live model (this package)
+    "Recommender": ".recommender",
+    "Suggestion": ".recommender",
+    "LiveModel": ".live",
+    "StorePort": ".ports",
+    "ANOTHER_PER_DAY": ".serving",
+    "NOTE_MAX": ".serving",
+    "RECENT_DAYS": ".serving",
+    "AnotherLimitError": ".serving",
+    "DateInputError": ".serving",
+    "Tonight": ".serving",
+    "check_date_input": ".serving",
+    "seconds_until_tomorrow": ".serving",
+    "serve_tonight": ".serving",
+    # training, the retrain queue and the demo (this package)
+    "TrainResult": ".training",
+    "target_params": ".training",
+    "train_and_maybe_promote": ".training",
+    "retrain_queue": ".retrain_queue",
+    "DemoResult": ".demo",
+    "build_demo": ".demo",
+    # the model registry: versions, promote, rollback, pin, unpin, prune
+    "ArtifactError": "..learning.registry",
+    "NoModelError": "..learning.registry",
+    "Registry": "..learning.registry",
+    # the store: opener, schema version and errors
+    "LATEST_VERSION": "..store",
+    "CouplesExistError": "..store",
+    "Store": "..store",
+    "StoreError": "..store",
+    "UnknownCoupleError": "..store",
+    "ValidationError": "..store",
+    "open_store": "..store",
+    # the practice: conversation prompts and today's nudges
+    "PromptMarkError": "..practice",
+    "check_prompts": "..practice",
+    "mark_prompt": "..practice",
+    "prompt_state": "..practice",
+    "prompts_path": "..practice",
+    "PARTNERS": "..practice",
+    "check_nudges": "..practice",
+    "mark_done": "..practice",
+    "nudges_path": "..practice",
+    "today_for": "..practice",
+    # the weekly newsletter
+    "NewsletterBusyError": "..newsletter",
+    "NewsletterError": "..newsletter",
+    "run_newsletter": "..newsletter",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        where = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    module = importlib.import_module(where, __name__)
+    return module if where == f".{name}" else getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

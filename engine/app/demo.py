@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..domain.catalog import load_catalog
 from ..learning.registry import Registry
 from ..lab.simulator import simulate
+from .ports import StorePort
 from .training import train_and_maybe_promote
 
 __all__ = ["DemoResult", "build_demo"]
@@ -26,7 +27,7 @@ class DemoResult:
     token: str
 
 
-def build_demo(store, settings, couples: int = 50, seed: int = 7, progress: bool = False) -> DemoResult:
+def build_demo(store: StorePort, settings, couples: int = 50, seed: int = 7, progress: bool = False) -> DemoResult:
     """Fill an empty store with ``couples`` simulated couples and train + promote the first model.
 
     The first simulated couple gets a fresh API token, returned so the

@@ -25,6 +25,8 @@ import time
 import uuid
 from typing import Callable
 
+from .ports import StorePort
+
 __all__ = ["QUEUE_LOCK", "WAITER_LOCK", "pending", "request", "seconds_until_allowed", "serve_queue", "take"]
 
 logger = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ _RUN_TTL_S = 3 * 3600.0
 _POLL_S = 5.0
 
 
-def request(store, reason: str) -> bool:
+def request(store: StorePort, reason: str) -> bool:
     """Queue a retraining request; True if queued now, False if one was already pending (coalesced)."""
     owner = f"queued:{uuid.uuid4().hex[:8]}:{reason[:200]}"
     queued = store.try_lock(QUEUE_LOCK, owner, ttl_s=_QUEUE_TTL_S)
@@ -45,18 +47,18 @@ def request(store, reason: str) -> bool:
     return queued
 
 
-def pending(store) -> dict | None:
+def pending(store: StorePort) -> dict | None:
     """The pending request (``{"owner", "acquired_at", ...}``; the owner ends with its reason), or None."""
     return store.lock_holder(QUEUE_LOCK)
 
 
-def take(store) -> bool:
+def take(store: StorePort) -> bool:
     """Take the pending request away (atomic: of two takers one gets it); whether there was one."""
     holder = pending(store)
     return holder is not None and store.release_lock(QUEUE_LOCK, holder["owner"])
 
 
-def seconds_until_allowed(store, min_interval: float, now: _dt.datetime | None = None) -> float:
+def seconds_until_allowed(store: StorePort, min_interval: float, now: _dt.datetime | None = None) -> float:
     """Seconds until ``min_interval`` has passed since the latest training run started (0 = now)."""
     runs = store.training_runs(limit=1)
     if not runs or min_interval <= 0:
@@ -70,7 +72,7 @@ def _utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
 
 
-def serve_queue(store, min_interval: float, run: Callable[[], object], *,
+def serve_queue(store: StorePort, min_interval: float, run: Callable[[], object], *,
                 sleep: Callable[[float], None] = time.sleep, poll: float = _POLL_S,
                 now: Callable[[], _dt.datetime] = _utcnow) -> int:
     """The waiter: while a request is pending, wait for the interval, then ``run()`` a training.

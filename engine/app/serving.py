@@ -48,6 +48,7 @@ from ..domain.context import WEEKDAYS as _WEEKDAYS
 from ..domain.dates import DayError, check_day
 from ..practice.pillars import TONIGHT_EXTRA, balance_tonight
 from ..practice.prompts import attach_prompts
+from .ports import StorePort
 from .recommender import Recommender, Suggestion
 
 __all__ = [
@@ -176,7 +177,7 @@ def recent_weights(rows: list[dict[str, Any]], today: _dt.date, days: int = RECE
     return out
 
 
-def serve_tonight(store, recommender: Recommender, couple_id: str, context: Context, k: int = 3, *,
+def serve_tonight(store: StorePort, recommender: Recommender, couple_id: str, context: Context, k: int = 3, *,
                   another: bool = False, today: _dt.date | None = None, log: bool = True,
                   another_limit: int | None = None) -> Tonight:
     """Rank tonight's ideas for a couple from their stored history, and log what was served.

@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from ..domain.catalog import check_catalog, default_catalog_dir
-from ..practice.prompt_catalog import check_prompts, prompts_path
-from ..practice.today import check_nudges, nudges_path
+from ..app import check_nudges, check_prompts, nudges_path, prompts_path
 
 __all__ = ["catalog", "check"]
 

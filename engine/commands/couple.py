@@ -34,10 +34,8 @@ __all__ = ["invite", "rate", "suggest"]
 def suggest(couple: str, budget, minutes, setting, weather, kids: bool | None, time_of_day, k: int, another: bool,
             as_json: bool) -> None:
     """Tonight's suggestion for COUPLE (logged like the service's)."""
+    from ..app import ArtifactError, NoModelError, Recommender, serve_tonight
     from ..domain.context import ContextError, parse_context
-    from ..app.recommender import Recommender
-    from ..learning.registry import ArtifactError, NoModelError
-    from ..app.serving import serve_tonight
 
     raw = {"budget": budget, "minutes": minutes, "setting": setting, "weather": weather, "kids": kids,
            "time_of_day": time_of_day}
@@ -87,8 +85,8 @@ def rate(couple: str, idea: str, rating: int, partner: str, on: str | None, note
     rating of it is missing, the rating completes that date (one date, both
     ratings) instead of recording a second one.
     """
+    from ..app import DateInputError, check_date_input
     from ..domain.catalog import load_catalog
-    from ..app.serving import DateInputError, check_date_input
 
     try:
         clean = check_date_input(load_catalog(), idea, {partner: rating}, on, note)

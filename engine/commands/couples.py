@@ -18,8 +18,8 @@ __all__ = ["couples", "known_couple", "open_migrated"]
 
 def open_migrated():
     """(settings, store) of the environment, the store created or upgraded first."""
+    from ..app import open_store
     from ..config import settings_from_env
-    from ..store import open_store
 
     settings = settings_from_env()
     store = open_store(settings.database_url)
@@ -123,7 +123,7 @@ def create(couple_id: str | None, budget_ceiling: int | None, kids: bool | None,
 
     The profile is validated like POST /v1/couples; `couples token` issues a new token later.
     """
-    from ..store import StoreError, ValidationError
+    from ..app import StoreError, ValidationError
 
     profile: Any = {}
     if profile_json is not None:
@@ -160,7 +160,7 @@ def token(couple: str, as_json: bool) -> None:
 
     Also the way to give an imported couple (which has none) its first token.
     """
-    from ..store import UnknownCoupleError
+    from ..app import UnknownCoupleError
 
     _, store = open_migrated()
     try:

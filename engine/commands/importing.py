@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..domain.geo import format_location
+from ..domain.profiles import budget_ceiling
 
 __all__ = ["import_", "couple_records"]
 
@@ -56,14 +57,10 @@ def couple_records(couples: pd.DataFrame) -> tuple[list[dict[str, Any]], list[st
                     record["created_at"] = stamp.to_pydatetime()
             elif col == "budget_ceiling":
                 try:
-                    tier = int(str(value))
+                    profile[col] = budget_ceiling(value)  # the domain's one rule for a cost tier
                 except ValueError:
-                    tier = -1
-                if not 0 <= tier <= 3:
                     problems.append(f"couples.csv:{line}: budget_ceiling: must be an integer from 0 "
                                     f"(free) to 3 (splurge), got {value!r}")
-                else:
-                    profile[col] = tier
             elif col == "kids":
                 flag = value if isinstance(value, (bool, np.bool_)) else _TRUE.get(str(value).lower())
                 if flag is None:
@@ -96,10 +93,10 @@ def import_(folder: Path, replace: bool, no_progress: bool) -> None:
     loaded (exit 1). Otherwise everything is loaded in one transaction.
     The database is DATEIDEAS_DATABASE_URL (created or upgraded first).
     """
-    from ..domain.catalog import CatalogError, load_catalog
+    from ..app import CouplesExistError, StoreError, open_store
     from ..config import settings_from_env
+    from ..domain.catalog import CatalogError, load_catalog
     from ..domain.dataset import DatasetError, read_dataset
-    from ..store import CouplesExistError, StoreError, open_store
 
     try:
         dataset = read_dataset(folder)

@@ -33,17 +33,15 @@ def run_training(store, settings, *, promote: bool = True, params: dict | None =
     Returns the :class:`~engine.app.training.TrainResult`, or None when another
     run holds the lock. Failures are recorded on the run and re-raised.
     """
+    from ..app import Registry, retrain_queue, target_params, train_and_maybe_promote
     from ..domain.catalog import load_catalog
-    from ..learning.registry import Registry
-    from ..app.retrain_queue import take
-    from ..app.training import target_params, train_and_maybe_promote
 
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     store.release_dead_lock("training")
     if not store.try_lock("training", owner, ttl_s=3 * 3600):
         return None
     run_id = store.start_training_run()
-    take(store)
+    retrain_queue.take(store)
     try:
         catalog = load_catalog()
         dates = store.read_dates()  # rows with an implausible day are skipped, logged and reported
@@ -80,8 +78,8 @@ def train(no_promote: bool, as_json: bool, relevant: float | None, then_queue: b
     The gate and its bounds are in docs/training.md; a pinned version (after
     `models rollback`) stays live until `models promote VERSION` or `models unpin`.
     """
+    from ..app import open_store
     from ..config import settings_from_env
-    from ..store import open_store
 
     settings = settings_from_env()
     store = open_store(settings.database_url)
@@ -90,9 +88,9 @@ def train(no_promote: bool, as_json: bool, relevant: float | None, then_queue: b
     if not wait_for_queue:
         _train_once(store, settings, no_promote, as_json, relevant=relevant)
     if then_queue or wait_for_queue:
-        from ..app.retrain_queue import serve_queue
+        from ..app import retrain_queue
 
-        serve_queue(store, settings.retrain_min_interval,
+        retrain_queue.serve_queue(store, settings.retrain_min_interval,
                     lambda: _train_once(store, settings, no_promote, as_json, busy_ok=True, relevant=relevant))
 
 
@@ -129,8 +127,8 @@ def models(ctx: click.Context) -> None:
 
 
 def _registry():
+    from ..app import Registry
     from ..config import settings_from_env
-    from ..learning.registry import Registry
 
     return Registry(settings_from_env().model_dir)
 
@@ -163,8 +161,8 @@ def list_(as_json: bool) -> None:
 @click.option("--pin", is_flag=True, help="Keep VERSION pinned (trainings will not promote past it).")
 def promote(version: str, pin: bool) -> None:
     """Make VERSION live (it must load and match this installation); lifts a pin unless --pin."""
+    from ..app import ArtifactError
     from ..domain.catalog import load_catalog
-    from ..learning.registry import ArtifactError
 
     registry = _registry()
     try:
@@ -182,8 +180,8 @@ def promote(version: str, pin: bool) -> None:
 @models.command()
 def rollback() -> None:
     """Make the previously promoted version live again and pin it (trainings will not promote past it)."""
+    from ..app import ArtifactError, NoModelError
     from ..domain.catalog import load_catalog
-    from ..learning.registry import ArtifactError, NoModelError
 
     try:
         version = _registry().rollback(catalog=load_catalog())
@@ -197,7 +195,7 @@ def rollback() -> None:
 @click.argument("version", required=False)
 def pin(version: str | None) -> None:
     """Pin VERSION (default: the live one): trainings save candidates but do not promote them."""
-    from ..learning.registry import ArtifactError, NoModelError
+    from ..app import ArtifactError, NoModelError
 
     try:
         pinned = _registry().pin(version)

@@ -65,12 +65,10 @@ def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, wor
     is refused without --force. Database: DATEIDEAS_DATABASE_URL; model: the
     live version in DATEIDEAS_MODEL_DIR.
     """
-    from ..domain.catalog import CatalogError, load_catalog
+    from ..app import (ArtifactError, NewsletterBusyError, NewsletterError, NoModelError, Recommender, StoreError,
+                       open_store, run_newsletter)
     from ..config import settings_from_env
-    from ..newsletter import NewsletterBusyError, NewsletterError, run_newsletter
-    from ..app.recommender import Recommender
-    from ..learning.registry import ArtifactError, NoModelError
-    from ..store import StoreError, open_store
+    from ..domain.catalog import CatalogError, load_catalog
 
     if workers is not None and scheduler is not None:
         raise click.UsageError("use either --workers N (a local cluster) or --scheduler ADDRESS, not both")

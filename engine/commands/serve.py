@@ -33,9 +33,8 @@ _DEMO_QUERY = {"budget": "2", "setting": "out", "weather": "rain"}
                    "(like `init --demo`); print curl lines with a demo couple's token.")
 def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
     """Serve the API with gunicorn (database and models from the environment)."""
+    from ..app import Registry, StoreError, open_store
     from ..config import settings_from_env
-    from ..learning.registry import Registry
-    from ..store import StoreError, open_store
 
     _check_port_free(host, port)
     settings = settings_from_env()
@@ -93,7 +92,7 @@ def _check_port_free(host: str, port: int) -> None:
 def _demo_couple(store, settings) -> tuple[str, str] | None:
     """Build the demo on an empty database; return (couple id, fresh token) of a demo couple."""
     if store.is_empty():
-        from ..app.demo import build_demo
+        from ..app import build_demo
 
         click.echo("empty database: adding demo couples and training the first model ...")
         result = build_demo(store, settings)
@@ -108,10 +107,8 @@ def _demo_couple(store, settings) -> tuple[str, str] | None:
 def _first_idea(store, settings, couple_id: str) -> str | None:
     """Tonight's first suggestion for the printed request (served and logged as the service would,
     so the printed tonight line answers the same list); None without a live model."""
+    from ..app import ArtifactError, NoModelError, Recommender, serve_tonight
     from ..domain.context import parse_context
-    from ..app.recommender import Recommender
-    from ..learning.registry import ArtifactError, NoModelError
-    from ..app.serving import serve_tonight
 
     try:
         recommender = Recommender.load(settings.model_dir)

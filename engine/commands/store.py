@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
-
 import click
 from sqlalchemy.exc import OperationalError
 
+from ..app import LATEST_VERSION, StoreError, open_store
 from ..config import settings_from_env
-from ..store import LATEST_VERSION, StoreError, open_store
 
 __all__ = ["init"]
 
@@ -49,12 +47,12 @@ def _demo(store, settings, n_couples: int, seed: int) -> None:
         click.echo(f"demo skipped: the database already holds {store.count_couples()} couple(s)")
         return
     try:
-        demo = importlib.import_module("engine.app.demo")
+        from ..app import build_demo
     except ModuleNotFoundError as exc:
         if exc.name != "engine.app.demo":
             raise
         raise click.ClickException("the demo builder (engine/app/demo.py) is not part of this build") from exc
-    result = demo.build_demo(store, settings, couples=n_couples, seed=seed)
+    result = build_demo(store, settings, couples=n_couples, seed=seed)
     click.echo(f"demo: {result.couples} couples, {result.dates} dates; model {result.version or 'not promoted'}")
     click.echo(f"demo couple {result.couple_id}, token {result.token}")
     click.echo(f"  dateideas suggest {result.couple_id} --budget 1")

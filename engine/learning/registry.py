@@ -146,6 +146,19 @@ class Registry:
         """Name of the live version, or None."""
         return self._pointer("LIVE")
 
+    def live_pointer_identity(self) -> tuple[int, int, int] | None:
+        """The live pointer file's identity ``(inode, mtime_ns, size)``, or None when there is none.
+
+        ``promote`` and ``rollback`` replace the pointer atomically, so an
+        unchanged identity means an unchanged live version: a watcher compares
+        identities (one ``stat``) instead of reading the pointer each time.
+        """
+        try:
+            st = os.stat(self.model_dir / "LIVE")
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
     def pinned_version(self) -> str | None:
         """Name of the pinned version (kept live until promoted past or unpinned), or None."""
         return self._pointer(_PINNED)

@@ -1,0 +1,67 @@
+"""What the application facade needs from a store, as a typed :class:`typing.Protocol`.
+
+The facade's modules never import :mod:`engine.store`; they are handed a store
+(the service's, the CLI's, or a test's) and call only the methods below.
+:class:`engine.store.Store` satisfies :class:`StorePort` structurally, so a
+fake with these methods does too.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..domain.profiles import Profile
+
+__all__ = ["StorePort"]
+
+
+@runtime_checkable
+class StorePort(Protocol):
+    """The store methods :mod:`engine.app` calls (serving, the retrain queue, the demo)."""
+
+    # serving tonight (engine.app.serving)
+    def tonight_reads(self, couple_id: str, today: _dt.date, since: _dt.date, request: str) -> Any:
+        """The couple's history, what was served before, and today's ``another`` count, in one read."""
+
+    def count_another(self, couple_id: str, today: _dt.date, request: str,
+                      limit: int | None = None) -> int | None:
+        """Count one ``another`` request; None when over ``limit``."""
+
+    def log_suggestions(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Record what was served; the number of rows written."""
+
+    # the retrain queue and single-flight training (engine.app.retrain_queue)
+    def try_lock(self, name: str, owner: str, ttl_s: float) -> bool:
+        """Take the named lock for ``owner`` unless someone else holds it."""
+
+    def release_lock(self, name: str, owner: str) -> bool:
+        """Release the named lock if ``owner`` holds it."""
+
+    def release_dead_lock(self, name: str) -> bool:
+        """Release the named lock when its owner's process is gone."""
+
+    def lock_holder(self, name: str) -> dict[str, Any] | None:
+        """Who holds the named lock, or None."""
+
+    def training_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest training runs, newest first."""
+
+    # the demo (engine.app.demo)
+    def bulk_load(self, couples: Sequence[dict[str, Any]], dates: pd.DataFrame, *,
+                  replace: bool = False, source: str = "import", chunk_size: int = 50_000,
+                  progress: bool = False) -> tuple[int, int]:
+        """Load couples and dates; the numbers loaded."""
+
+    def dates_frame(self, couple_ids: Iterable[str] | None = None, context: bool = False) -> pd.DataFrame:
+        """The stored dates as a frame."""
+
+    def profiles(self, couple_ids: Iterable[str] | None = None) -> dict[str, Profile]:
+        """The couples' stated profiles, by couple id."""
+
+    def rotate_token(self, couple_id: str) -> str:
+        """A new token for the couple (the old one stops working)."""
