@@ -11,11 +11,22 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from engine.domain.catalog import CatalogError, default_catalog_dir, load_catalog
-from engine.cli import main
-from engine.practice.prompts import (NO_REPEAT_DAYS, PILLARS, STEP, STEP_BACK, attach_prompts, check_prompts,
-                            choose_prompts, couple_depth, default_prompts, load_prompts, mark_prompt)
 from engine.app.recommender import Suggestion
+from engine.cli import main
+from engine.domain.catalog import CatalogError, default_catalog_dir, load_catalog
+from engine.practice.prompts import (
+    NO_REPEAT_DAYS,
+    PILLARS,
+    STEP,
+    STEP_BACK,
+    attach_prompts,
+    check_prompts,
+    choose_prompts,
+    couple_depth,
+    default_prompts,
+    load_prompts,
+    mark_prompt,
+)
 
 _DAY = _dt.date(2026, 3, 2)
 
