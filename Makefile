@@ -1,6 +1,8 @@
 # Developer and CI entry points. `make demo` and `make test` are the README's two commands.
 #   make demo [PORT=8000] [HOST=127.0.0.1]   serve the demo (installs only what serving needs)
 #   make test                                the whole suite (installs the test and bench extras too)
+#   make test-fast                           the suite without the tests marked slow (servers, browsers, big worlds)
+#   make lint                                ruff check . (rules in pyproject.toml)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -8,9 +10,10 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: venv venv-test browser test demo
+.PHONY: venv venv-test browser test test-fast lint demo
 
-# .venv with the project and its run-time dependencies (what `dateideas` and the service need).
+# .venv with the project, its run-time dependencies and the server extra (what `dateideas` and
+# the service need; the dask and plots extras come with the test extra).
 # Each stamp re-runs only when pyproject.toml changes. pip keeps downloaded and built wheels in
 # its cache (~/.cache/pip, or PIP_CACHE_DIR), so a second clone installs without downloading.
 # Faster first install: no .pyc compilation of every installed file up front (Python compiles
@@ -29,11 +32,12 @@ $(VENV)/.created:
 	touch $@
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.created
-	$(INSTALL) -e .
+	$(INSTALL) -e '.[server]'
 	touch $@
 
-# Plus the test extra and the peer libraries of `python -m bench peers` (binary wheels; their
-# adapters are tested too): only `make test` pays for these.
+# Plus the test extra (it pulls in the dask and plots extras too: the suite covers the Dask
+# newsletter and the evaluation report) and the peer libraries of `python -m bench peers`
+# (binary wheels; their adapters are tested too): only `make test` pays for these.
 venv-test: $(VENV)/.installed-test
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
@@ -49,6 +53,17 @@ browser:
 # pytest's exit code 5 ("no tests collected") fails this target like any other failure.
 test: venv-test browser
 	DATEIDEAS_REQUIRE_POSTGRES=1 DATEIDEAS_REQUIRE_REDIS=1 $(PY) -m pytest -q
+
+# The quick lane while working: everything but the tests marked @pytest.mark.slow (they start
+# servers, gunicorn, browsers or Dask clusters, or simulate and evaluate big worlds). CI runs
+# `make test`, slow tests included.
+test-fast: venv-test
+	DATEIDEAS_REQUIRE_POSTGRES=1 DATEIDEAS_REQUIRE_REDIS=1 $(PY) -m pytest -q -m "not slow"
+
+# The linter, with the rules and their reasons in pyproject.toml ([tool.ruff]); ruff comes with
+# the test extra. `$(VENV)/bin/ruff check --fix .` fixes the import order and the pyupgrade rules.
+lint: venv-test
+	$(VENV)/bin/ruff check .
 
 # The service on a demo SQLite database: `serve` creates or upgrades the database (like
 # `init`), and with --demo on an empty one builds the demo (like `init --demo`), then prints a

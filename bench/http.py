@@ -84,9 +84,9 @@ def prepare(catalog_dir: Path, n_couples: int, n_tokens: int, seed: int,
     ``db_url``: an empty database to use (default: a fresh SQLite file).
     """
     from engine.domain.catalog import load_catalog
+    from engine.lab.simulator import simulate
     from engine.learning.model import EnjoymentModel
     from engine.learning.registry import Registry
-    from engine.lab.simulator import simulate
     from engine.store import open_store
 
     work = OUT / "http"
@@ -134,7 +134,7 @@ def start_server(db_url: str, model_dir: Path, catalog_dir: Path, workers: int,
                 return process, port
         except OSError:
             if process.poll() is not None:
-                raise SystemExit(f"the server exited ({process.returncode}); see {log.name}")
+                raise SystemExit(f"the server exited ({process.returncode}); see {log.name}") from None
         time.sleep(0.2)
     process.kill()
     raise SystemExit("the server did not become ready in 180 s")

@@ -90,7 +90,7 @@ class _PeakRss:
         while not self._stop.wait(0.05):
             self.peak = max(self.peak, self._rss())
 
-    def __enter__(self) -> "_PeakRss":
+    def __enter__(self) -> _PeakRss:
         self._thread.start()
         return self
 
@@ -202,10 +202,10 @@ def _end_to_end(args) -> dict:
     local Dask cluster, each reading the store, writing every email and part
     file and recording the sends.
     """
-    from engine.domain.catalog import load_catalog
-    from engine.newsletter import run_newsletter, week_start
     from engine.app.recommender import Recommender
+    from engine.domain.catalog import load_catalog
     from engine.lab.simulator import simulate
+    from engine.newsletter import run_newsletter, week_start
     from engine.store import open_store
 
     catalog = load_catalog(args.catalog)
@@ -251,10 +251,10 @@ def _end_to_end(args) -> dict:
 
 
 def _one(args) -> dict:
-    from engine.domain.catalog import load_catalog
-    from engine.newsletter import week_start
     from engine.app.recommender import Recommender
+    from engine.domain.catalog import load_catalog
     from engine.lab.simulator import simulate
+    from engine.newsletter import week_start
 
     catalog = load_catalog(args.catalog)
     model = joblib.load(args.model)
@@ -326,8 +326,8 @@ def main(argv: list[str] | None = None) -> dict | None:
 
     from bench.catalogs import large_catalog
     from engine.domain.catalog import load_catalog
-    from engine.learning.model import EnjoymentModel
     from engine.lab.simulator import simulate
+    from engine.learning.model import EnjoymentModel
 
     with tempfile.TemporaryDirectory(prefix="bench-newsletter-") as tmp:
         if args.ideas:
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         model_path = Path(tmp) / "model.joblib"
         joblib.dump(model, model_path)
         results = {
-            "benchmark": "newsletter", "when": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "benchmark": "newsletter", "when": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "platform": platform.platform(), "load_average_1m_at_start": os.getloadavg()[0]},
             "catalog": catalog_note, "ideas": len(catalog),

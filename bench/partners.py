@@ -54,8 +54,8 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     from engine.lab.evaluation import _fit, _prepare, _recommend, _splits
-    from engine.learning.model import EnjoymentModel
     from engine.lab.simulator import simulate
+    from engine.learning.model import EnjoymentModel
 
     world = simulate(args.couples, seed=0)
     data = _prepare(world, "synthetic")

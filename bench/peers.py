@@ -54,20 +54,21 @@ import tempfile
 import time
 import tracemalloc
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import product
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from engine.lab.baselines import InteractionRanker, check_number
 from engine.domain.catalog import Catalog
 from engine.domain.dates import mean_rating
+from engine.lab.baselines import InteractionRanker, check_number
 
 __all__ = [
     "PEERS",
@@ -293,7 +294,7 @@ class LightFMWarp(_Peer):
         if not isinstance(self.item_features, bool):
             raise ValueError(f"item_features must be True or False, got {self.item_features!r}")
 
-    def fit(self, dates: pd.DataFrame, catalog: Catalog, profiles: Any = None) -> "LightFMWarp":
+    def fit(self, dates: pd.DataFrame, catalog: Catalog, profiles: Any = None) -> LightFMWarp:
         """Learn from ``dates`` over the ideas of ``catalog``; returns self (``profiles`` ignored)."""
         self._validate_params_()
         self.features_ = None
@@ -521,11 +522,11 @@ class _Measured:
     def get_params(self, deep: bool = False) -> dict[str, Any]:
         return self.inner.get_params(deep=deep) if hasattr(self.inner, "get_params") else {}
 
-    def set_params(self, **params: Any) -> "_Measured":
+    def set_params(self, **params: Any) -> _Measured:
         self.inner.set_params(**params)
         return self
 
-    def fit(self, dates: pd.DataFrame, catalog: Catalog, profiles: Any = None) -> "_Measured":
+    def fit(self, dates: pd.DataFrame, catalog: Catalog, profiles: Any = None) -> _Measured:
         if self.method == "rss":
             _trim()
             _can_reset_peak()

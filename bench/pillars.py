@@ -40,8 +40,8 @@ _RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _world(store, folder: Path, demo: bool, couples: int, seed: int):
-    from engine.domain.catalog import load_catalog
     from engine.app.recommender import Recommender
+    from engine.domain.catalog import load_catalog
 
     catalog = load_catalog()
     if demo:
@@ -52,9 +52,9 @@ def _world(store, folder: Path, demo: bool, couples: int, seed: int):
 
         build_demo(store, _Settings())
         return Recommender.load(folder / "models", catalog=catalog)
-    from engine.learning.model import EnjoymentModel
     from engine.domain.profiles import from_couples
     from engine.lab.simulator import simulate
+    from engine.learning.model import EnjoymentModel
 
     world = simulate(couples, seed=seed, catalog=catalog)
     store.bulk_load([{"id": str(c)} for c in world.couples["id"]], world.dates, source="demo")

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.app.recommender import Recommender
 from engine.domain.context import Context
 from engine.domain.dates import as_dates_frame
-from engine.learning.model import EnjoymentModel
-from engine.app.recommender import Recommender
 from engine.lab.simulator import simulate
+from engine.learning.model import EnjoymentModel
 
 from .catalogs import large_catalog
 

@@ -51,9 +51,9 @@ QUERY = "budget=2&setting=out&k=3"
 def prepare(ideas: int, past: int, n_couples: int, seed: int = 0):
     """Store, model and ``n_couples`` couples with ``past`` dates; returns (db url, model dir, catalog dir, couples)."""
     from engine.domain.catalog import load_catalog
+    from engine.lab.simulator import simulate
     from engine.learning.model import EnjoymentModel
     from engine.learning.registry import Registry
-    from engine.lab.simulator import simulate
     from engine.store import open_store
 
     shutil.rmtree(OUT, ignore_errors=True)
@@ -139,11 +139,11 @@ def main(argv=None) -> dict:
         for c, _ in couples:
             rate(c)  # the history changed: no cache may answer the next request from before
         for c, _ in couples:
-            ms = measured(lambda: tonight(c), "tonight", round_)
+            ms = measured(lambda c=c: tonight(c), "tonight", round_)
             if round_:
                 fresh.append(ms)
         for c, _ in couples:
-            ms = measured(lambda: tonight(c), "tonight_repeat", round_)
+            ms = measured(lambda c=c: tonight(c), "tonight_repeat", round_)
             if round_:
                 repeat.append(ms)
         for _ in couples:

@@ -72,10 +72,10 @@ _COOKIE_RE = re.compile(r"session=([^;]*)")
 def prepare(db_url: str, model_dir: Path, n_couples: int, seed: int = 7) -> list[tuple[str, str]]:
     """Load simulated couples into ``db_url``, train and promote a small model; return (couple id, token)s."""
     from engine import load_catalog
-    from engine.learning.model import EnjoymentModel
     from engine.domain.profiles import from_couples
-    from engine.learning.registry import Registry
     from engine.lab.simulator import simulate
+    from engine.learning.model import EnjoymentModel
+    from engine.learning.registry import Registry
     from engine.store import open_store
 
     world = simulate(n_couples, seed=seed, catalog=load_catalog())

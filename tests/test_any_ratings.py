@@ -12,17 +12,17 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from engine.lab.baselines import MostPopular
-from engine.domain.catalog import Catalog, check_catalog
+from engine.app.training import target_params
 from engine.cli import main
+from engine.domain.catalog import Catalog, check_catalog
 from engine.domain.dataset import Dataset, read_dataset, write_dataset
 from engine.domain.dates import as_dates_frame
+from engine.domain.schema import Schema
+from engine.lab.baselines import MostPopular
 from engine.lab.evaluation import evaluate, split_dates
 from engine.learning.features import IdeaEncoder
 from engine.learning.model import EnjoymentModel
 from engine.learning.registry import Registry
-from engine.domain.schema import Schema
-from engine.app.training import target_params
 
 
 def _bare_catalog(n: int) -> Catalog:
@@ -204,8 +204,9 @@ def test_undated_data_fits_the_engine_once_and_says_why(caplog):
 
 @pytest.mark.slow
 def test_the_bounded_memory_path_ranks_exactly_as_the_dense_one(monkeypatch):
-    from engine.learning import features, model as model_module
     from engine.lab.simulator import simulate
+    from engine.learning import features
+    from engine.learning import model as model_module
 
     world = simulate(120, seed=2)
     couples = list(world.couple_ids[:40])

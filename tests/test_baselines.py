@@ -7,15 +7,20 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-import scipy.sparse as sp
-
-from engine.lab.baselines import (ItemKNN, MatrixFactorization, MostPopular, RandomRecommender, interaction_matrix,
-                              solve_factors)
 from engine.domain.catalog import load_catalog
 from engine.domain.dates import as_dates_frame
+from engine.lab.baselines import (
+    ItemKNN,
+    MatrixFactorization,
+    MostPopular,
+    RandomRecommender,
+    interaction_matrix,
+    solve_factors,
+)
 
 
 def _catalog(tmp_path, ids):

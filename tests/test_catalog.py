@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from engine.cli import main
 from engine.domain.catalog import (
     Catalog,
     CatalogError,
@@ -18,7 +19,6 @@ from engine.domain.catalog import (
     default_catalog_dir,
     load_catalog,
 )
-from engine.cli import main
 
 _SCHEMA = {
     "attributes": {

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.container import BarContainer
 
-from engine.lab.baselines import MostPopular, RandomRecommender
 from engine.cli import main
+from engine.lab.baselines import MostPopular, RandomRecommender
 from engine.lab.evaluation import interval, noise_note
 from engine.lab.report import _bars_figure, render_report
 
@@ -93,7 +93,7 @@ def test_table_shows_mean_plus_minus_half_width_per_seed_values_and_the_note(thr
     assert row.split()[1] == f"{engine['ndcg']:.4f}±{(hi - lo) / 2:.4f}"
     seeds = lines[lines.index("per seed: ndcg; enjoyment_ratio") + 1]
     assert seeds.split()[1:4] == [f"{v:.4f}" for v in engine["per_seed"]["ndcg"]]
-    assert ("note: " + doc["note"] in lines) if "note" in doc else not any(l.startswith("note:") for l in lines)
+    assert ("note: " + doc["note"] in lines) if "note" in doc else not any(line.startswith("note:") for line in lines)
 
 
 def test_one_seed_says_there_is_no_interval(cheap_models):

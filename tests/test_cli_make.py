@@ -3,8 +3,8 @@ upgraded before the project is installed; demo installs no test extras, test doe
 
 from __future__ import annotations
 
-import shutil
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -33,7 +33,7 @@ def test_demo_passes_port_and_host_to_serve(tmp_path):
 def test_pip_and_setuptools_are_upgraded_before_the_project_is_installed(tmp_path):
     plan = _plan("demo", tmp_path)
     upgrade = next(i for i, line in enumerate(plan) if "install --quiet --upgrade pip setuptools" in line)
-    install = next(i for i, line in enumerate(plan) if line.endswith("-e ."))
+    install = next(i for i, line in enumerate(plan) if line.endswith("-e '.[server]'"))
     assert plan[0].endswith(f"-m venv {tmp_path / 'venv'}") and 0 < upgrade < install
 
 

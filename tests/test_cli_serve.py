@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import _free_port, running_server
 
 from engine.store import open_store
-
-from conftest import _free_port, running_server
 
 
 def _serve(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:

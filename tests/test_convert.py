@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import main
-from engine.lab.convert import UCI_FILES, ConvertError, convert, convert_uci_restaurant
 from engine.domain.dataset import read_dataset
 from engine.domain.profiles import from_couples
+from engine.lab.convert import UCI_FILES, ConvertError, convert, convert_uci_restaurant
 
 UCI = Path(__file__).resolve().parent.parent / "data" / "uci-restaurant"
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from engine.domain.catalog import load_catalog
 from engine.cli import main
+from engine.domain.catalog import load_catalog
 from engine.domain.dataset import DatasetError, read_dataset, write_dataset
 from engine.lab.simulator import simulate
 from engine.store import open_store

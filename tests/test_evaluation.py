@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 from sklearn.base import BaseEstimator
 
-from engine.lab.baselines import MostPopular, RandomRecommender
-from engine.domain.catalog import load_catalog
 from engine.cli import main
+from engine.domain.catalog import load_catalog
 from engine.domain.dates import as_dates_frame, mean_rating
+from engine.lab.baselines import MostPopular, RandomRecommender
 from engine.lab.evaluation import (
     coverage,
     evaluate,

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from engine.cli import main
-from engine.learning.features import FEATURE_NAMES
 from engine.app.gate import GateSettings, judge
-from engine.learning.model import EnjoymentModel
-from engine.domain.profiles import from_couples
-from engine.learning.registry import Registry
 from engine.app.training import holdout_ndcg, time_split, train_and_maybe_promote
+from engine.cli import main
+from engine.domain.profiles import from_couples
+from engine.learning.features import FEATURE_NAMES
+from engine.learning.model import EnjoymentModel
+from engine.learning.registry import Registry
 
 FAST = {"rounds": 1}
 SMALL = GateSettings(loop_couples=20, loop_weeks=3)
@@ -122,7 +122,8 @@ def test_the_live_model_is_judged_as_the_artifact_it_is(registry, data):
     assert gate["live_figures"]["holdout_ndcg@10"] == pytest.approx(expected)
     # the figure judged is the saved artifact's; the before-cut fit's figure is recorded beside it
     saved, _ = registry.load(result.version, catalog=catalog)
-    assert gate["figures"]["holdout_ndcg@10"] == pytest.approx(holdout_ndcg(saved, train, test, profiles=profiles)["ndcg"])
+    assert gate["figures"]["holdout_ndcg@10"] == pytest.approx(
+        holdout_ndcg(saved, train, test, profiles=profiles)["ndcg"])
     assert 0 < gate["figures"]["holdout_ndcg@10_before_cut"] < 1
 
 

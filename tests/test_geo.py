@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.app.recommender import Recommender
 from engine.domain.catalog import check_catalog, load_catalog
 from engine.domain.context import Context
 from engine.domain.dates import CoupleDates
-from engine.learning.features import FEATURE_NAMES, HistoryFeaturizer
 from engine.domain.geo import distances_km, format_location, parse_location
-from engine.learning.model import EnjoymentModel
 from engine.domain.profiles import Profile, from_couples, from_record
-from engine.app.recommender import Recommender
+from engine.learning.features import FEATURE_NAMES, HistoryFeaturizer
+from engine.learning.model import EnjoymentModel
 
 DIST, NEAR = FEATURE_NAMES.index("distance"), FEATURE_NAMES.index("nearby")
 

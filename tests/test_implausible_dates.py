@@ -11,13 +11,13 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from engine.app.recommender import Recommender
+from engine.app.serving import DateInputError, check_date_input
 from engine.cli import main
 from engine.domain.dataset import DatasetError, read_dataset, write_dataset
 from engine.domain.dates import DayError, check_day, implausible_days
 from engine.newsletter import run_newsletter, week_start
-from engine.app.recommender import Recommender
-from engine.app.serving import DateInputError, check_date_input
-from engine.store import ValidationError, open_store
+from engine.store import ValidationError
 
 TODAY = dt.date(2026, 3, 10)
 
@@ -29,7 +29,8 @@ TODAY = dt.date(2026, 3, 10)
     ("0001-01-01", None, "done_on must be a date from 1900-01-01 to 2099-12-31, got 0001-01-01"),
     ("1899-12-31", None, "done_on must be a date from 1900-01-01 to 2099-12-31, got 1899-12-31"),
     ("2100-01-01", None, "done_on must be a date from 1900-01-01 to 2099-12-31, got 2100-01-01"),
-    ("2026-03-12", TODAY + dt.timedelta(days=1), "done_on must be a date from 1900-01-01 to 2026-03-11, got 2026-03-12"),
+    ("2026-03-12", TODAY + dt.timedelta(days=1),
+     "done_on must be a date from 1900-01-01 to 2026-03-11, got 2026-03-12"),
     ("2024-02-30", None, "done_on must be a real date as YYYY-MM-DD, got '2024-02-30'"),
     ("1/2/2024", None, "done_on must be a date as YYYY-MM-DD, got '1/2/2024'"),
     (dt.datetime(2024, 1, 1), None, "done_on must be a date as YYYY-MM-DD"),

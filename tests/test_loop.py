@@ -36,7 +36,7 @@ def test_each_partner_enjoys_with_their_own_offset(world):
     u_a, u_b = weeks.utilities(ctx)
     assert not np.allclose(u_a, u_b)
     # their mean is the one-shot oracle's utility (before clipping), under the same context
-    from engine.domain.context import Context, SEASONS, WEATHERS
+    from engine.domain.context import SEASONS, WEATHERS, Context
 
     r = 0
     oracle = world.expected_enjoyment([world.couple_ids[r]], context=Context(
@@ -90,7 +90,7 @@ def test_the_loop_gives_the_design_shape_and_known_orderings(tmp_path):
     assert {"weeks", "couples", "seeds", "policies"} <= set(result)
     assert result["weeks"] == 3 and result["couples"] == 60 and result["seeds"] == 1
     policies = result["policies"]
-    for name, values in policies.items():
+    for values in policies.values():
         assert set(METRICS) <= set(values)
         assert 1 <= values["enjoyment_less_happy"] <= values["enjoyment"] <= 5
         assert all(len(values["per_seed"][m]) == 1 for m in METRICS)

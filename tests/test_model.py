@@ -13,12 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import load_catalog
+from engine.app.recommender import Recommender
 from engine.domain.constraints import violations
 from engine.domain.context import SEASONS, WEATHERS, Context
 from engine.domain.dates import as_dates_frame
-from engine.learning.model import EnjoymentModel
-from engine.app.recommender import Recommender
 from engine.lab.simulator import simulate
+from engine.learning.model import EnjoymentModel
 
 
 @pytest.fixture(scope="module")
@@ -179,8 +179,8 @@ def test_every_suggestion_has_one_or_two_reasons(model, world):
 
 def test_what_the_couple_said_and_did_comes_before_what_others_did(model, catalog):
     """A loved idea's first reason is "you loved it last time", however large the collaborative score."""
-    from engine.learning.features import FEATURE_NAMES
     from engine.app.reasons import explain
+    from engine.learning.features import FEATURE_NAMES
 
     idea = catalog.ids[5]
     hist = model.featurizer_.histories(_dates("fan", [idea], [5]), ["fan"])
@@ -267,7 +267,8 @@ def test_training_examples_are_point_in_time(catalog):
         assert (seen["done_on"] < t["first"]).all()
         assert t["idea_id"] not in set(seen["idea_id"])
     # idea-side statistics never see a target pair
-    assert not set(zip(item_dates["couple_id"], item_dates["idea_id"])) & set(zip(targets["couple_id"], targets["idea_id"]))
+    assert not (set(zip(item_dates["couple_id"], item_dates["idea_id"]))
+                & set(zip(targets["couple_id"], targets["idea_id"])))
 
 
 def test_target_couples_caps_who_gives_training_targets(world, catalog):
@@ -570,7 +571,8 @@ def test_training_targets_are_one_partners_with_that_partners_history(catalog):
         assert t["rating"] == own
         seen = context[context["couple_id"] == t["key"]].set_index("idea_id")
         for idea, row in seen.iterrows():
-            mine, theirs = rated.loc[idea, f"rating_{t['partner']}"], rated.loc[idea, f"rating_{'ab'[t['partner'] == 'a']}"]
+            mine = rated.loc[idea, f"rating_{t['partner']}"]
+            theirs = rated.loc[idea, f"rating_{'ab'[t['partner'] == 'a']}"]
             assert row["rating_a"] == (theirs if np.isnan(mine) else mine) and np.isnan(row["rating_b"])
     assert set(targets["partner"]) == {"a", "b"}
 

@@ -17,16 +17,25 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from engine.domain.catalog import load_catalog
+from engine.app.recommender import Recommender
 from engine.cli import main
 from engine.commands.importing import couple_records
+from engine.domain.catalog import load_catalog
 from engine.domain.profiles import from_couples
-from engine.learning.model import EnjoymentModel
-from engine.newsletter import (AlreadySentError, NewsletterBusyError, NewsletterError, plan_picks, recently_done,
-                               render_email, run_newsletter, week_context, week_start)
-from engine.app.recommender import Recommender
-from engine.learning.registry import Registry
 from engine.lab.simulator import simulate
+from engine.learning.model import EnjoymentModel
+from engine.learning.registry import Registry
+from engine.newsletter import (
+    AlreadySentError,
+    NewsletterBusyError,
+    NewsletterError,
+    plan_picks,
+    recently_done,
+    render_email,
+    run_newsletter,
+    week_context,
+    week_start,
+)
 from engine.store import open_store
 
 _REPO = Path(__file__).resolve().parents[1]
@@ -620,7 +629,8 @@ def test_a_killed_process_on_this_host_is_marked_failed_at_once(sqlite_url, worl
     args = ["newsletter", "--week", world["week"].isoformat(), "--out", str(out), "--chunk-size", str(_CHUNK),
             "--catalog", str(world["catalog_dir"]), "--no-progress"]
     killer = ("import os, signal, sys\nfrom engine.store import Store\nreal = Store.record_sends\n"
-              "def record_then_die(self, *a, **kw):\n    real(self, *a, **kw)\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+              "def record_then_die(self, *a, **kw):\n    real(self, *a, **kw)\n"
+              "    os.kill(os.getpid(), signal.SIGKILL)\n"
               "Store.record_sends = record_then_die\nfrom engine.cli import main\nmain(sys.argv[1:])\n")
     proc = subprocess.run([sys.executable, "-c", killer, *args], env=env, capture_output=True, timeout=300)
     assert proc.returncode == -9, proc.stderr.decode()

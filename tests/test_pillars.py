@@ -9,9 +9,9 @@ from collections import defaultdict
 import pandas as pd
 import pytest
 
+from engine.app.recommender import Recommender, Suggestion
 from engine.newsletter import run_newsletter
 from engine.practice.pillars import PILLARS, balance_picks, dated_pillars, idea_pillars
-from engine.app.recommender import Recommender, Suggestion
 
 _PILLARS_OF = {
     "dinner": frozenset({"novelty"}), "hike": frozenset({"novelty"}), "museum": frozenset({"novelty"}),

@@ -10,10 +10,10 @@ import pytest
 
 from engine import load_catalog
 from engine.domain.dates import CoupleDates, as_dates_frame
-from engine.learning.features import FEATURE_NAMES, HistoryFeaturizer
 from engine.domain.profiles import NO_PROFILE, Profile, budget_ceiling, from_couples, from_record, labels
-from engine.learning.model import EnjoymentModel
 from engine.lab.simulator import simulate
+from engine.learning.features import FEATURE_NAMES, HistoryFeaturizer
+from engine.learning.model import EnjoymentModel
 
 COL = FEATURE_NAMES.index("interest")
 OVER = FEATURE_NAMES.index("over_budget")
@@ -59,7 +59,8 @@ def test_the_interest_feature_marks_exactly_the_ideas_with_a_stated_value(world,
     f = catalog.frame
     wellness = f["category"].to_numpy() == "wellness"
     # a category value, matched without regard to case; a label no idea has changes nothing
-    hist = feat.histories(world.dates.iloc[:0], ["a", "b"], {"a": from_record({"interests": ["Wellness", "no-such-thing"]})})
+    hist = feat.histories(world.dates.iloc[:0], ["a", "b"],
+                          {"a": from_record({"interests": ["Wellness", "no-such-thing"]})})
     F = feat.transform(hist)
     np.testing.assert_array_equal(F[0, :, COL], wellness.astype(np.float32))
     assert not F[1, :, COL].any()
@@ -160,8 +161,8 @@ def test_evaluation_hands_every_ranker_the_datasets_profiles(world):
 
 
 def test_tonight_for_a_new_couple_follows_and_names_its_interest_and_caches_by_it(catalog):
-    from engine.domain.context import Context
     from engine.app.recommender import Recommender
+    from engine.domain.context import Context
 
     dates, interests = _interest_world(catalog)
     rec = Recommender(EnjoymentModel().fit(dates, catalog, interests), "v-test")
@@ -209,8 +210,8 @@ def test_a_model_trained_with_budget_ceilings_keeps_a_new_couple_within_its_own(
     anything = model.recommend(["new"], k=10, history=dates.iloc[:0])[0]
     assert max(cost[i] for i, _ in anything) > 1
     # the ceiling travels with a request's CoupleDates too
-    from engine.domain.context import Context
     from engine.app.recommender import Recommender
+    from engine.domain.context import Context
 
     rec = Recommender(model, "v-test")
     picks = rec.tonight("new", CoupleDates("new", (), Profile((), 0)), Context(budget=3, day=dt.date(2025, 6, 1)), k=3)

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
+from engine.app.recommender import Recommender
 from engine.domain.context import Context
 from engine.domain.dates import CoupleDates
 from engine.learning.model import EnjoymentModel
-from engine.app.recommender import Recommender
 
 DAY = dt.date(2025, 6, 1)
 _EPOCH = dt.date(1970, 1, 1)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from engine import load_catalog
-from engine.learning.model import EnjoymentModel
-from engine.learning.registry import ArtifactError, NoModelError, Registry
-from engine.lab.simulator import simulate
 from engine.app.gate import GateSettings
 from engine.app.training import time_split, train_and_maybe_promote
+from engine.lab.simulator import simulate
+from engine.learning.model import EnjoymentModel
+from engine.learning.registry import ArtifactError, NoModelError, Registry
 
 SMALL = GateSettings(loop_couples=20, loop_weeks=3)
 

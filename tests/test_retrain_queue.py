@@ -136,9 +136,9 @@ def test_run_training_takes_the_pending_request_and_prunes(store, tmp_path, monk
     """A run takes the queued request as it starts and leaves the live version plus the newest N."""
     import shutil
 
+    from engine.app.training import TrainResult
     from engine.commands.model import run_training
     from engine.config import Settings
-    from engine.app.training import TrainResult
 
     folder = shutil.copytree(tiny_model_dir, tmp_path / "models")
     registry = Registry(folder)

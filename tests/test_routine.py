@@ -10,16 +10,16 @@ import pandas as pd
 import pytest
 
 from engine import load_catalog
+from engine.app.recommender import Recommender
+from engine.app.training import train_and_maybe_promote
 from engine.domain.context import parse_context
 from engine.domain.dates import as_dates_frame, empty_dates
+from engine.domain.profiles import Profile, from_couples
+from engine.lab.simulator import simulate
 from engine.learning.features import FEATURE_NAMES
 from engine.learning.model import EnjoymentModel
-from engine.domain.profiles import Profile, from_couples
-from engine.app.recommender import Recommender
 from engine.learning.registry import Registry
 from engine.ranking.routine import routine_push
-from engine.lab.simulator import simulate
-from engine.app.training import train_and_maybe_promote
 
 #: the dinner-and-a-movie routine: two kinds of date (cozy-at-home films, romance dinners at home)
 DINNER_AND_MOVIE = ["candlelit-dinner-at-home", "film-marathon-theme", "home-cinema-old-film", "picnic-in-bed"]

@@ -100,15 +100,18 @@ def test_allowed_describes_each_kind(schema):
         ([], r'schema must be an object with an "attributes" object'),
         ({"attrs": {}}, r'schema must be an object with an "attributes" object'),
         ({"attributes": {"x": {"kind": "colour"}}},
-         r"attribute 'x': kind must be one of categorical, ordinal, numeric, boolean, multi, text, location, got 'colour'"),
+         r"attribute 'x': kind must be one of categorical, ordinal, numeric, boolean, multi, text, location, "
+         r"got 'colour'"),
         ({"attributes": {"x": "numeric"}}, r"attribute 'x': kind must be one of .*, got 'numeric'"),
         ({"attributes": {"x": {"kind": "ordinal"}}}, r'attribute \'x\': an ordinal needs a non-empty "order" list'),
         ({"attributes": {"x": {"kind": "categorical", "values": "abc"}}},
          r'attribute \'x\': "values" must be a list of strings, got \'abc\''),
         ({"attributes": {"x": {"kind": "ordinal", "order": ["1", "1"]}}},
          r'attribute \'x\': "order" lists a value twice'),
-        ({"attributes": {"x": {"kind": "numeric", "min": "5"}}}, r'attribute \'x\': "min" must be a number, got \'5\''),
-        ({"attributes": {"x": {"kind": "numeric", "min": 9, "max": 3}}}, r'attribute \'x\': "min" \(9\) is above "max" \(3\)'),
+        ({"attributes": {"x": {"kind": "numeric", "min": "5"}}},
+         r'attribute \'x\': "min" must be a number, got \'5\''),
+        ({"attributes": {"x": {"kind": "numeric", "min": 9, "max": 3}}},
+         r'attribute \'x\': "min" \(9\) is above "max" \(3\)'),
     ],
 )
 def test_bad_schema_kind_and_shape(doc, message):

@@ -16,7 +16,6 @@ from service import create_app
 from service.models import ModelHolder
 
 
-
 @pytest.fixture
 def couple(client):
     """A fresh couple: (id, auth headers)."""
@@ -76,9 +75,11 @@ def test_no_model_means_not_ready_and_503_on_tonight(service_store, tmp_path):
     ({"data": "{", "content_type": "application/json"}, 400, "bad_json", "not valid JSON"),
     ({"data": "[1, 2]", "content_type": "application/json"}, 400, "bad_request", "must be a JSON object"),
     ({"data": "x" * (64 * 1024 + 1), "content_type": "application/json"}, 413, "too_large", "64 KiB"),
-    ({"data": "profile=1", "content_type": "text/plain"}, 415, "unsupported_media_type", "Content-Type: application/json"),
+    ({"data": "profile=1", "content_type": "text/plain"}, 415, "unsupported_media_type",
+     "Content-Type: application/json"),
     ({"json": {"name": "x"}}, 400, "bad_request", "unknown field 'name'; allowed: profile"),
-    ({"json": {"profile": {"budget_ceiling": 9}}}, 400, "bad_request", "profile.budget_ceiling must be an integer cost tier"),
+    ({"json": {"profile": {"budget_ceiling": 9}}}, 400, "bad_request",
+     "profile.budget_ceiling must be an integer cost tier"),
     ({"json": {"profile": {"home": "12.5"}}}, 400, "bad_request",
      'profile.home must be where the couple lives, "latitude,longitude" in decimal degrees'),
 ])
@@ -264,7 +265,8 @@ def test_a_new_rating_is_reflected_at_once(client, app):
 
 @pytest.mark.parametrize("body, field, message", [
     ({"ratings": {"a": 4}}, "idea_id", "idea_id is required"),
-    ({"idea_id": "no-such-idea", "ratings": {"a": 4}}, "idea_id", "idea_id 'no-such-idea' is not an idea in the catalog"),
+    ({"idea_id": "no-such-idea", "ratings": {"a": 4}}, "idea_id",
+     "idea_id 'no-such-idea' is not an idea in the catalog"),
     ({"idea_id": 7, "ratings": {"a": 4}}, "idea_id", "idea_id must be the id of an idea in the catalog, got 7"),
     ({"idea_id": "@", }, "ratings", "ratings is required"),
     ({"idea_id": "@", "ratings": {}}, "ratings", "at least one rating (a or b, an integer from 1 to 5) is required"),
@@ -274,15 +276,22 @@ def test_a_new_rating_is_reflected_at_once(client, app):
     ({"idea_id": "@", "ratings": {"b": 0}}, "ratings.b", "ratings.b must be an integer from 1 to 5, got 0"),
     ({"idea_id": "@", "ratings": {"a": 4.5}}, "ratings.a", "ratings.a must be an integer from 1 to 5 or null, got 4.5"),
     ({"idea_id": "@", "ratings": {"a": "5"}}, "ratings.a", "ratings.a must be an integer from 1 to 5 or null, got '5'"),
-    ({"idea_id": "@", "ratings": {"a": True}}, "ratings.a", "ratings.a must be an integer from 1 to 5 or null, got True"),
+    ({"idea_id": "@", "ratings": {"a": True}}, "ratings.a",
+     "ratings.a must be an integer from 1 to 5 or null, got True"),
     ({"idea_id": "@", "ratings": {"c": 3}}, "ratings.c", "ratings may only have the partners a and b, got 'c'"),
-    ({"idea_id": "@", "ratings": {"a": 3}, "done_on": "2024-02-30"}, "done_on", "done_on must be a real date as YYYY-MM-DD, got '2024-02-30'"),
-    ({"idea_id": "@", "ratings": {"a": 3}, "done_on": "yesterday"}, "done_on", "done_on must be a date as YYYY-MM-DD, got 'yesterday'"),
-    ({"idea_id": "@", "ratings": {"a": 3}, "done_on": "2999-01-01"}, "done_on", "done_on must be a date from 1900-01-01 to "),
-    ({"idea_id": "@", "ratings": {"a": 3}, "done_on": "0001-01-01"}, "done_on", "done_on must be a date from 1900-01-01 to "),
-    ({"idea_id": "@", "ratings": {"a": 3}, "note": "x" * 2001}, "note", "note must be at most 2000 characters, got 2001"),
+    ({"idea_id": "@", "ratings": {"a": 3}, "done_on": "2024-02-30"}, "done_on",
+     "done_on must be a real date as YYYY-MM-DD, got '2024-02-30'"),
+    ({"idea_id": "@", "ratings": {"a": 3}, "done_on": "yesterday"}, "done_on",
+     "done_on must be a date as YYYY-MM-DD, got 'yesterday'"),
+    ({"idea_id": "@", "ratings": {"a": 3}, "done_on": "2999-01-01"}, "done_on",
+     "done_on must be a date from 1900-01-01 to "),
+    ({"idea_id": "@", "ratings": {"a": 3}, "done_on": "0001-01-01"}, "done_on",
+     "done_on must be a date from 1900-01-01 to "),
+    ({"idea_id": "@", "ratings": {"a": 3}, "note": "x" * 2001}, "note",
+     "note must be at most 2000 characters, got 2001"),
     ({"idea_id": "@", "ratings": {"a": 3}, "note": 5}, "note", "note must be a string of at most 2000 characters"),
-    ({"idea_id": "@", "ratings": {"a": 3}, "place": "park"}, "place", "unknown field 'place'; allowed: idea_id, done_on, ratings, note"),
+    ({"idea_id": "@", "ratings": {"a": 3}, "place": "park"}, "place",
+     "unknown field 'place'; allowed: idea_id, done_on, ratings, note"),
 ])
 def test_date_validation(client, couple, body, field, message):
     couple_id, headers = couple
@@ -417,9 +426,11 @@ def test_metrics_count_requests_suggestions_and_dates(client, couple):
     client.post(f"/v1/couples/{couple_id}/dates", headers=headers, json={"idea_id": _idea(client), "ratings": {"a": 4}})
     client.get("/v1/ideas?limit=0")
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'dateideas_http_requests_total{method="GET",route="/v1/couples/<couple_id>/tonight",status="200"} 1.0' in text
+    assert ('dateideas_http_requests_total{method="GET",route="/v1/couples/<couple_id>/tonight",status="200"} 1.0'
+            in text)
     assert 'dateideas_http_requests_total{method="GET",route="/v1/ideas",status="400"} 1.0' in text
-    assert 'dateideas_http_request_duration_seconds_count{method="GET",route="/v1/couples/<couple_id>/tonight",status="200"} 1.0' in text
+    assert ('dateideas_http_request_duration_seconds_count'
+            '{method="GET",route="/v1/couples/<couple_id>/tonight",status="200"} 1.0' in text)
     assert "dateideas_suggestions_served_total 3.0" in text
     assert 'dateideas_dates_received_total{result="created"} 1.0' in text
     assert "dateideas_model_swaps_total 1.0" in text

@@ -150,7 +150,8 @@ def test_three_flows_end_to_end(server):
     assert 'dateideas_training_runs{status="succeeded"} 1.0' in text
     assert 'dateideas_dates_received_total{result="created"} 1.0' in text  # summed over both workers
     requests = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith('dateideas_http_requests_total{method="GET",route="/v1/couples/<couple_id>/tonight"'))
+                   if line.startswith('dateideas_http_requests_total'
+                                      '{method="GET",route="/v1/couples/<couple_id>/tonight"'))
     assert requests >= 10
 
 

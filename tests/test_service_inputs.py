@@ -64,12 +64,12 @@ def test_a_nul_in_a_couple_id_is_400_with_or_without_a_token(api, path):
 def test_a_note_with_a_nul_or_a_lone_surrogate_is_400_and_nothing_is_stored(api, note, words):
     client, couple_id, auth, idea = api
     # written by hand: the escape must reach the server as \\u0000 / \\ud800, as a client would send it
-    raw = '{"idea_id": "%s", "ratings": {"a": 4}, "note": "%s"}' % (idea, note.encode("unicode_escape").decode()
-                                                                    .replace("\\x00", "\\u0000"))
+    escaped = note.encode("unicode_escape").decode().replace("\\x00", "\\u0000")
+    raw = '{"idea_id": "' + idea + '", "ratings": {"a": 4}, "note": "' + escaped + '"}'
     response = client.post(f"/v1/couples/{couple_id}/dates", headers=auth, data=raw,
                            content_type="application/json")
     assert response.status_code == 400, response.get_data(as_text=True)
-    assert _error(response) == {"code": "bad_request", "field": "note", "message": f"note contains a "
+    assert _error(response) == {"code": "bad_request", "field": "note", "message": "note contains a "
                                 + ("NUL character (U+0000), which is not allowed in text" if "NUL" in words
                                    else "lone surrogate (U+D800-U+DFFF), which is not valid Unicode text")}
     assert client.get(f"/v1/couples/{couple_id}/dates", headers=auth).get_json() == {"dates": []}
@@ -86,8 +86,8 @@ def test_deeply_nested_json_is_400(api, depth):
     client, couple_id, auth, _ = api
     deep = "[" * depth + "]" * depth
     assert len(deep) < 64 * 1024
-    for path, headers, body in (("/v1/couples", {}, '{"profile": %s}' % deep),
-                                (f"/v1/couples/{couple_id}/dates", auth, '{"note": %s}' % deep)):
+    for path, headers, body in (("/v1/couples", {}, '{"profile": ' + deep + '}'),
+                                (f"/v1/couples/{couple_id}/dates", auth, '{"note": ' + deep + '}')):
         response = client.post(path, headers=headers, data=body, content_type="application/json")
         assert response.status_code == 400, response.get_data(as_text=True)
         assert _error(response) == {"code": "bad_json",

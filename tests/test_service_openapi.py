@@ -48,19 +48,20 @@ def test_openapi_fuzz_no_5xx_and_responses_match(fuzz_app):
         if has_input:
             strategy = st.one_of(strategy, operation.as_strategy(GenerationMode.NEGATIVE))
 
+        # run() reads this iteration's operation and flags and is called in it (B023's worry does not apply)
         @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
         @given(case=strategy, real_couple=st.booleans(), with_auth=st.booleans())
         def run(case, real_couple, with_auth):
             headers = {}
-            if needs_couple and real_couple:
+            if needs_couple and real_couple:  # noqa: B023
                 case.path_parameters = dict(case.path_parameters or {}, couple_id=couple_id)
             if with_auth:
-                headers = admin_auth if is_admin else couple_auth
-            if operation.path == "/v1/couples/{couple_id}" and real_couple and with_auth:
+                headers = admin_auth if is_admin else couple_auth  # noqa: B023
+            if operation.path == "/v1/couples/{couple_id}" and real_couple and with_auth:  # noqa: B023
                 return  # keep the couple for the other operations
             case.call_and_validate(headers=headers, checks=CHECKS)
-            calls.append((operation.label, case.path_parameters))
+            calls.append((operation.label, case.path_parameters))  # noqa: B023
 
         run()
     assert len(calls) >= 500

@@ -6,8 +6,8 @@ import datetime as _dt
 
 import pytest
 
-from engine.domain.context import Context
 from engine.app.serving import DateInputError, check_date_input, recent_weights, request_key
+from engine.domain.context import Context
 
 TODAY = _dt.date(2024, 6, 15)
 
@@ -44,8 +44,10 @@ def test_check_date_input_cleans_a_good_date():
     (("hike", {"a": 3}), "idea_id", "idea_id 'hike' is not an idea in the catalog"),
     (("picnic", {"a": 6}), "ratings.a", "ratings.a must be an integer from 1 to 5, got 6"),
     (("picnic", {"a": None}), "ratings", "at least one rating"),
-    (("picnic", {"a": 3}, "2024-06-17"), "done_on", "done_on must be a date from 1900-01-01 to 2024-06-16, got 2024-06-17"),
-    (("picnic", {"a": 3}, "0001-01-01"), "done_on", "done_on must be a date from 1900-01-01 to 2024-06-16, got 0001-01-01"),
+    (("picnic", {"a": 3}, "2024-06-17"), "done_on",
+     "done_on must be a date from 1900-01-01 to 2024-06-16, got 2024-06-17"),
+    (("picnic", {"a": 3}, "0001-01-01"), "done_on",
+     "done_on must be a date from 1900-01-01 to 2024-06-16, got 0001-01-01"),
     (("picnic", {"a": 3}, "2023-02-29"), "done_on", "done_on must be a real date as YYYY-MM-DD, got '2023-02-29'"),
     (("picnic", {"a": 3}, None, "x" * 2001), "note", "note must be at most 2000 characters, got 2001"),
 ])

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from engine.domain.catalog import load_catalog
 from engine.cli import main
+from engine.domain.catalog import load_catalog
 from engine.domain.context import Context, season_of
 from engine.domain.dataset import read_dataset
 from engine.domain.dates import mean_rating

@@ -21,12 +21,12 @@ from engine.cli import main
 from engine.domain.dates import as_dates_frame
 from engine.domain.profiles import NO_PROFILE, Profile
 from engine.store import (
+    _META,
     LATEST_VERSION,
     Store,
     StoreError,
     UnknownCoupleError,
     ValidationError,
-    _META,
     open_store,
 )
 
@@ -160,7 +160,7 @@ def test_dates_round_trip_with_partial_ratings(store: Store):
     assert store.max_date_id() == max(d["id"] for d in listed)
     assert store.count_dates_created_since(None) == 4
     assert store.count_dates_created_since(dt.datetime(2000, 1, 1)) == 4
-    assert store.count_dates_created_since(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)) == 0
+    assert store.count_dates_created_since(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)) == 0
     assert store.dates_frame(["c_nobody"]).empty
 
 
@@ -750,7 +750,8 @@ def test_count_another_counts_per_request_and_stops_at_the_couples_daily_limit(s
         store.count_another("nobody", today, "abc", limit=4)
     store.delete_couple(cid)  # erasure takes the counts too
     with store._read() as conn:  # noqa: SLF001
-        assert conn.execute(sa.text("SELECT COUNT(*) FROM tonight_counts WHERE couple_id = :c"), {"c": cid}).scalar() == 0
+        count = sa.text("SELECT COUNT(*) FROM tonight_counts WHERE couple_id = :c")
+        assert conn.execute(count, {"c": cid}).scalar() == 0
 
 
 def _plan(store, sql: str, params: tuple) -> str:

@@ -8,8 +8,16 @@ import re
 import pytest
 
 from engine.domain.catalog import CatalogError, load_catalog
-from engine.practice.today import (NO_REPEAT_DAYS, Nudge, check_nudges, load_nudges, mark_done, pick_nudge, streak,
-                          today_for)
+from engine.practice.today import (
+    NO_REPEAT_DAYS,
+    Nudge,
+    check_nudges,
+    load_nudges,
+    mark_done,
+    pick_nudge,
+    streak,
+    today_for,
+)
 
 _DAY = _dt.date(2026, 3, 2)
 

@@ -83,10 +83,10 @@ def test_train_learns_from_the_stored_profiles(sqlite_url, tmp_path, tiny_world,
     # the facade the service calls; and the gate checked exactly that before promoting
     import datetime as dt
 
+    from engine.app.recommender import Recommender
     from engine.domain.context import Context
     from engine.domain.dates import CoupleDates
     from engine.domain.profiles import Profile
-    from engine.app.recommender import Recommender
 
     out = json.loads(result.output)
     assert out["promoted"] and out["gate"]["figures"]["cold_start_interest_share"] >= 2 / 3
