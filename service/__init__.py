@@ -9,7 +9,8 @@ the registry's live pointer changes (see :mod:`service.models`).
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 
@@ -103,9 +104,26 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
         app.config["DATABASE_URL"] = settings_from_env().database_url
 
-    from . import (admin, couples, dates, db, errors, headers, ideas, inputs, limits, logs, metrics, models, ops,
-                   sessions, tonight, training)
-    from . import prompts, today
+    from . import (
+        admin,
+        couples,
+        dates,
+        db,
+        errors,
+        headers,
+        ideas,
+        inputs,
+        limits,
+        logs,
+        metrics,
+        models,
+        ops,
+        prompts,
+        sessions,
+        today,
+        tonight,
+        training,
+    )
 
     db.init_app(app)
     metrics.init_app(app)

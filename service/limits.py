@@ -34,7 +34,8 @@ werkzeug's ``ProxyFix``) so it is the real client's.
 from __future__ import annotations
 
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import limits
 from flask import Flask, current_app, request, session

@@ -142,7 +142,8 @@ def _schemas() -> dict[str, Any]:
             "type": "object", "additionalProperties": False, "required": ["idea_id", "ratings"],
             "properties": {
                 "idea_id": {"type": "string", "description": "an id from GET /v1/ideas"},
-                "done_on": {"type": "string", "format": "date", "description": "a day from 1900-01-01 to tomorrow; default today"},
+                "done_on": {"type": "string", "format": "date",
+                            "description": "a day from 1900-01-01 to tomorrow; default today"},
                 "ratings": {"type": "object", "additionalProperties": False,
                             "description": "one rating per partner; at least one",
                             "properties": {"a": rating_in, "b": rating_in}},

@@ -44,11 +44,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from flask import (Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for)
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
-from engine.app import (NOTE_MAX, RECENT_DAYS, AnotherLimitError, DateInputError, NoModelError, check_date_input,
-                        serve_tonight)
+from engine.app import (
+    NOTE_MAX,
+    RECENT_DAYS,
+    AnotherLimitError,
+    DateInputError,
+    NoModelError,
+    check_date_input,
+    serve_tonight,
+)
 from engine.domain.context import TIMES_OF_DAY, WEATHERS, ContextError, parse_context
 from engine.domain.profiles import budget_ceiling
 

@@ -10,7 +10,8 @@ latest run started, so dates posted quickly give at most one training per
 interval. The training command itself is single-flight across workers and
 hosts (the store's ``training`` lock) and records a ``training_runs`` row; a
 short ``training-launch`` lock (held from the launch until the process
-ends, at most 20 s) keeps two workers from starting processes in the same moment. A run whose process died is marked failed by
+ends, at most 20 s) keeps two workers from starting processes in the same moment. A run whose
+process died is marked failed by
 ``Store.mark_stale_training_runs`` and shows in ``GET /v1/admin/models``.
 """
 
@@ -140,7 +141,7 @@ class TrainingLauncher:
             return None
         stamp = _dt.datetime.fromisoformat(created)
         if stamp.tzinfo is not None:
-            stamp = stamp.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+            stamp = stamp.astimezone(_dt.UTC).replace(tzinfo=None)
         return stamp
 
     @staticmethod

@@ -75,10 +75,8 @@ RULES = [
          "engine never imports service"),
 ]
 
-#: rules whose violations other helpers' branches remove (issue 17); the integrator drops these at merge
-PENDING = {
-    "learning-never-lab": "engine/learning/features.py imports engine.lab.baselines; the features split fixes it",
-}
+#: rules known to be broken, with the reason (none today: add one only with an issue that removes it)
+PENDING: dict[str, str] = {}
 
 
 # --------------------------------------------------------------------------- the checker
@@ -139,7 +137,8 @@ def imports_of(source: str, module: str, is_package: bool) -> list[Import]:
             if target in ("engine", "service") or not node.module:  # `from engine import app`: submodules
                 for name in names:
                     sub = f"{target}.{name}"
-                    found.append(Import(node.lineno, sub, ()) if _is_module(sub) else Import(node.lineno, target, (name,)))
+                    found.append(Import(node.lineno, sub, ()) if _is_module(sub)
+                                 else Import(node.lineno, target, (name,)))
             else:
                 found.append(Import(node.lineno, target, names))
     return found

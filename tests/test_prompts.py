@@ -11,13 +11,13 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from engine.domain.catalog import CatalogError, default_catalog_dir, load_catalog
+from engine.app.recommender import Suggestion
 from engine.cli import main
+from engine.domain.catalog import CatalogError, default_catalog_dir, load_catalog
 from engine.practice.prompt_catalog import PILLARS, check_prompts, default_prompts, load_prompts
 from engine.practice.prompt_choice import NO_REPEAT_DAYS, choose_prompts
 from engine.practice.prompt_depth import STEP, STEP_BACK, couple_depth
 from engine.practice.prompts import attach_prompts, mark_prompt
-from engine.app.recommender import Suggestion
 
 _DAY = _dt.date(2026, 3, 2)
 

@@ -21,7 +21,6 @@ from engine.cli import main
 from engine.domain.dates import as_dates_frame
 from engine.domain.profiles import NO_PROFILE, Profile
 from engine.store import (
-    _META,
     LATEST_VERSION,
     Store,
     StoreError,
@@ -29,6 +28,7 @@ from engine.store import (
     ValidationError,
     open_store,
 )
+from engine.store.tables import _META  # the declared tables, read by the schema tests
 
 
 def _run_workers(script: str, args_list: list[list[str]], timeout: float = 300) -> list[str]:

@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass
 
 from ..domain.catalog import load_catalog
-from ..learning.registry import Registry
 from ..lab.simulator import simulate
+from ..learning.registry import Registry
 from .ports import StorePort
 from .training import train_and_maybe_promote
 

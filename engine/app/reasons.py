@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..learning.features import FEATURE_NAMES, Histories
 from ..domain.geo import distances_km
+from ..learning.features import FEATURE_NAMES, Histories
 from ..ranking.routine import routine_push
 
 __all__ = ["explain", "left_out"]

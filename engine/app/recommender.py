@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,8 +38,8 @@ from ..domain.context import Context
 from ..domain.dates import CoupleDates, as_dates_frame, empty_dates
 from ..domain.memo import Memo
 from ..domain.profiles import NO_PROFILE, Profiles
-from .reasons import explain
 from ..learning.registry import Registry
+from .reasons import explain
 
 __all__ = ["Recommender", "Suggestion"]
 
@@ -94,7 +94,7 @@ class Suggestion:
             out["prompt"] = dict(self.prompt)
         return out
 
-    def copy(self) -> "Suggestion":
+    def copy(self) -> Suggestion:
         """An independent copy (its own reasons list)."""
         return replace(self, reasons=list(self.reasons))
 
@@ -138,7 +138,7 @@ class Recommender:
 
     @classmethod
     def load(cls, model_dir: str | Path, catalog: Catalog | None = None,
-             version: str | None = None) -> "Recommender":
+             version: str | None = None) -> Recommender:
         """Load the live (or given) version from a registry folder.
 
         Raises ``NoModelError`` / ``ArtifactError`` (see :mod:`engine.learning.registry`).

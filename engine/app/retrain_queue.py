@@ -23,7 +23,7 @@ import os
 import socket
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from .ports import StorePort
 
@@ -69,7 +69,7 @@ def seconds_until_allowed(store: StorePort, min_interval: float, now: _dt.dateti
 
 
 def _utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+    return _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
 
 
 def serve_queue(store: StorePort, min_interval: float, run: Callable[[], object], *,

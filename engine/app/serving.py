@@ -39,12 +39,13 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..domain.constraints import with_profile
-from ..domain.context import Context, season_of
 from ..domain.context import WEEKDAYS as _WEEKDAYS
+from ..domain.context import Context, season_of
 from ..domain.dates import DayError, check_day
 from ..practice.pillars import TONIGHT_EXTRA, balance_tonight
 from ..practice.prompts import attach_prompts

@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..domain.catalog import Catalog
 from ..domain.dates import as_dates_frame, mean_rating, skipped_report
-from ..lab.evaluation import ndcg_at_k
-from .gate import GateSettings, Verdict, guard_metrics, judge
-from ..learning.model import EnjoymentModel
 from ..domain.profiles import Profiles
+from ..lab.evaluation import ndcg_at_k
+from ..learning.model import EnjoymentModel
 from ..learning.registry import ArtifactError, NoModelError, Registry
+from .gate import GateSettings, Verdict, guard_metrics, judge
 
 __all__ = ["TrainResult", "holdout_ndcg", "target_params", "time_split", "train_and_maybe_promote"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..domain.catalog import check_catalog, default_catalog_dir
 from ..app import check_nudges, check_prompts, nudges_path, prompts_path
+from ..domain.catalog import check_catalog, default_catalog_dir
 
 __all__ = ["catalog", "check"]
 

@@ -105,7 +105,8 @@ def evaluate(data: str, n_couples: int | None, k: int, seeds: int, relevant: flo
     routine_weight 0, popular, item_knn, mf, random, oracle); --json prints
     {"weeks", "couples", "seeds", "policies": {name: {"enjoyment", ...}}}.
     """
-    from ..lab.evaluation import default_models, evaluate as run, tradeoff_curve
+    from ..lab.evaluation import default_models, tradeoff_curve
+    from ..lab.evaluation import evaluate as run
 
     progress = not no_progress
     if loop:
@@ -220,8 +221,9 @@ def convert(dataset: str, src: Path, dest: Path) -> None:
     uci-restaurant: the UCI "Restaurant & consumer data" files (a copy ships in
     data/uci-restaurant, CC BY 4.0). Then: dateideas evaluate --data DEST --relevant 2
     """
-    from ..lab.convert import ConvertError, convert as run
     from ..domain.dataset import DatasetError
+    from ..lab.convert import ConvertError
+    from ..lab.convert import convert as run
 
     try:
         counts = run(dataset, src, dest)

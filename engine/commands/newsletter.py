@@ -65,8 +65,16 @@ def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, wor
     is refused without --force. Database: DATEIDEAS_DATABASE_URL; model: the
     live version in DATEIDEAS_MODEL_DIR.
     """
-    from ..app import (ArtifactError, NewsletterBusyError, NewsletterError, NoModelError, Recommender, StoreError,
-                       open_store, run_newsletter)
+    from ..app import (
+        ArtifactError,
+        NewsletterBusyError,
+        NewsletterError,
+        NoModelError,
+        Recommender,
+        StoreError,
+        open_store,
+        run_newsletter,
+    )
     from ..config import settings_from_env
     from ..domain.catalog import CatalogError, load_catalog
 

@@ -66,7 +66,8 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
         env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="dateideas-metrics-")
         env["DATEIDEAS_METRICS_DIR_OWNED"] = "1"
     argv = [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
-            "--bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}", "--workers", str(workers), "--threads", str(threads),
+            "--bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+            "--workers", str(workers), "--threads", str(threads),
             "service:create_app()"]
     sys.stdout.flush()
     os.execve(sys.executable, argv, env)

@@ -42,7 +42,8 @@ def simulated(n_couples: int, seed: int, catalog_path: Path | None, progress: bo
               no_attributes: bool, counts: bool):
     """The simulated world the generation options ask for (see :func:`engine.lab.simulator.simulate`)."""
     from ..domain.catalog import CatalogError, load_catalog
-    from ..lab.simulator import dataset_variant, generate_catalog, simulate as run
+    from ..lab.simulator import dataset_variant, generate_catalog
+    from ..lab.simulator import simulate as run
 
     try:
         catalog = load_catalog(catalog_path)

@@ -7,12 +7,11 @@ catalog without, say, ``kid_friendly`` is simply not filtered on kids.
 from __future__ import annotations
 
 import weakref
+from dataclasses import replace
 
 import numpy as np
 
 from .catalog import Catalog
-from dataclasses import replace
-
 from .context import BAD_WEATHER, SEASONS, TIMES_OF_DAY, Context
 
 __all__ = ["BARRIERS", "allowed_mask", "allowed_rows", "violations", "with_profile"]
@@ -114,7 +113,7 @@ def allowed_rows(catalog: Catalog, *, budget: np.ndarray | None = None, minutes:
     return mask
 
 
-_CACHE: "weakref.WeakKeyDictionary[Catalog, dict]" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[Catalog, dict] = weakref.WeakKeyDictionary()
 
 
 def _arrays(catalog: Catalog) -> dict:

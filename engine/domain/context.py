@@ -8,8 +8,9 @@ value gets the same message everywhere.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = [
     "BAD_WEATHER",
@@ -94,7 +95,7 @@ class Context:
     #: only ideas without a stated access barrier (a couple's stated accessibility needs)
     accessible: bool = False
 
-    def resolved(self) -> "Context":
+    def resolved(self) -> Context:
         """A copy with ``day`` and ``season`` filled in (itself when both are set: it is immutable)."""
         if self.day is not None and self.season is not None:
             return self

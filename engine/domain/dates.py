@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -175,7 +176,7 @@ def _is_normalised(frame: pd.DataFrame) -> bool:
     if cols[:len(DATE_COLUMNS)] != list(DATE_COLUMNS) or any(not c.startswith("ctx_") for c in cols[5:]):
         return False
     dtypes = frame.dtypes
-    return (dtypes["rating_a"] == float and dtypes["rating_b"] == float
+    return (dtypes["rating_a"] == np.float64 and dtypes["rating_b"] == np.float64
             and str(dtypes["done_on"]) == "datetime64[ns]")
 
 

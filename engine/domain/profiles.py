@@ -25,13 +25,15 @@ features are 0 for every idea.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .geo import ALLOWED as _LOCATION_ALLOWED, format_location, parse_location
+from .geo import ALLOWED as _LOCATION_ALLOWED
+from .geo import format_location, parse_location
 
 __all__ = ["NO_PROFILE", "PROFILE_FIELDS", "Profile", "ProfileError", "Profiles", "budget_ceiling", "check_profile",
            "from_couples", "from_record", "labels"]

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .geo import ALLOWED as _LOCATION, format_location
+from .geo import ALLOWED as _LOCATION
+from .geo import format_location
 
 __all__ = ["DEFAULT_RATING_SCALE", "KINDS", "AttributeSpec", "RatingSpec", "Schema", "SchemaError",
            "load_schema", "rating_spec"]
@@ -209,7 +210,7 @@ class Schema:
         return rating_spec(self.extra.get("ratings"))
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "Schema":
+    def from_dict(cls, doc: dict[str, Any]) -> Schema:
         """Build a schema from the parsed ``schema.json`` document."""
         if not isinstance(doc, dict) or not isinstance(doc.get("attributes"), dict):
             raise SchemaError('schema must be an object with an "attributes" object')

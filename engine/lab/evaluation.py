@@ -49,21 +49,21 @@ Usage::
 
 from __future__ import annotations
 
-from functools import partial
-
 import logging
 import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .baselines import ItemKNN, MatrixFactorization, MostPopular, RandomRecommender, interaction_matrix
 from ..domain.catalog import Catalog
 from ..domain.dates import mean_rating
 from ..domain.profiles import Profile, from_couples
+from .baselines import ItemKNN, MatrixFactorization, MostPopular, RandomRecommender, interaction_matrix
 
 __all__ = [
     "ACCURACY_METRICS",

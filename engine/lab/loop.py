@@ -50,19 +50,20 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .baselines import ItemKNN, MatrixFactorization, MostPopular
+from ..app.training import train_and_maybe_promote
 from ..domain.catalog import Catalog, load_catalog
 from ..domain.profiles import from_couples
 from ..learning.registry import Registry
+from .baselines import ItemKNN, MatrixFactorization, MostPopular
 from .simulator import simulate
-from ..app.training import train_and_maybe_promote
 from .weekly import Weeks
 
 __all__ = ["METRICS", "POLICIES", "run_loop"]
@@ -109,7 +110,7 @@ class _Engine:
             registry.promote(result.version, catalog=self.catalog)
         self.model = registry.load(catalog=self.catalog)[0].set_params(**self.params)
 
-    def clone_from(self, other: "_Engine") -> None:
+    def clone_from(self, other: _Engine) -> None:
         """Start from ``other``'s registry (same data at week 0: one fit serves both)."""
         shutil.copytree(other.folder, self.folder, dirs_exist_ok=True)
         self.model = Registry(self.folder).load(catalog=self.catalog)[0].set_params(**self.params)

@@ -24,8 +24,9 @@ import html
 import io
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from matplotlib.figure import Figure
 

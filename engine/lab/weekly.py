@@ -43,7 +43,15 @@ import pandas as pd
 from ..domain.context import SEASONS, TIMES_OF_DAY, TONIGHT, WEATHERS
 from .simulator import SimulatedWorld
 from .simulator.parameters import (
-    CONTEXT_PENALTY, KIDS_ALONG, MISSING, NOISE_SD, RECENT, SPLURGE, TAU_EXPLORE, WEATHER_P, WEEKDAYS,
+    CONTEXT_PENALTY,
+    KIDS_ALONG,
+    MISSING,
+    NOISE_SD,
+    RECENT,
+    SPLURGE,
+    TAU_EXPLORE,
+    WEATHER_P,
+    WEEKDAYS,
 )
 
 __all__ = ["SAT_ALPHA", "SAT_BETA", "SAT_GAMMA", "WeekContext", "Weeks"]
@@ -167,7 +175,7 @@ class Weeks:
         self.kids = profile["kids"].to_numpy(dtype=bool)
         self.routine = world.routine_categories(world.couple_ids)
 
-    def copy(self) -> "Weeks":
+    def copy(self) -> Weeks:
         """An independent copy (for another policy on the same couples)."""
         other = object.__new__(Weeks)
         other.__dict__.update(self.__dict__)

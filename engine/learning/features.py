@@ -32,11 +32,12 @@ from sklearn.base import BaseEstimator
 from ..domain.catalog import Catalog
 from ..domain.dates import mean_rating
 from ..domain.geo import parse_location
+
 # the encoders are pickled inside artifacts under this module's name: re-exported so those load
 from .encoding import IdeaEncoder, MultiHotEncoder, OrdinalScaler, _bool_to_float, _log1p_nonneg  # noqa: F401
 from .factors import als_sweeps
 from .histories import Histories, HistoryMixin  # noqa: F401 (Histories: importers of this module)
-from .pair_features import FACTORS, FEATURE_NAMES, _RELATIVE, PairFeaturesMixin
+from .pair_features import _RELATIVE, FACTORS, FEATURE_NAMES, PairFeaturesMixin
 from .similarity import bm25_similarity, cooccurrence_similarity, top_k_rows  # noqa: F401
 
 logger = logging.getLogger(__name__)
@@ -184,7 +185,8 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
         return self
 
     def _fit_factors(self, times: sp.csr_matrix, rows: np.ndarray) -> None:
-        """Idea factors of implicit ALS (:data:`~engine.learning.pair_features.FACTORS`) on the reference couples' times done."""
+        """Idea factors of implicit ALS (:data:`~engine.learning.pair_features.FACTORS`) on the reference
+        couples' times done."""
         X = times[rows]
         Y = np.random.default_rng(0).normal(0.0, 0.01, (X.shape[1], FACTORS["n_factors"]))
         _, Y = als_sweeps(X, Y, FACTORS["regularization"], FACTORS["alpha"], FACTORS["iterations"])

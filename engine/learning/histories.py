@@ -16,8 +16,8 @@ The mixin reads the featurizer's fitted state: ``catalog_ids_``, ``scale_``,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -84,7 +84,7 @@ class Histories:
     partner: str | None = None
     liked_by: np.ndarray | None = None
 
-    def take(self, rows: np.ndarray) -> "Histories":
+    def take(self, rows: np.ndarray) -> Histories:
         """The same summaries for the couples at ``rows`` only (in that order)."""
         rows = np.asarray(rows, dtype=np.int64)
         picked = {name: (value[rows] if isinstance(value, np.ndarray) else value)

@@ -33,8 +33,8 @@ training data gets the global prior and its content features.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -52,8 +52,8 @@ from ..domain.constraints import allowed_mask
 from ..domain.context import Context
 from ..domain.dates import CoupleDates, as_dates_frame, mean_rating
 from ..domain.profiles import Profile, Profiles
-from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
 from ..ranking.routine import routine_push
+from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
 
 __all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS", "together"]
 
@@ -320,7 +320,7 @@ class EnjoymentModel(BaseEstimator):
                                                 or int(self.target_couples) < 1):
             raise ValueError(f"target_couples must be a positive integer or None, got {self.target_couples!r}")
 
-    def fit(self, dates: pd.DataFrame, catalog: Catalog, profiles: Profiles | None = None) -> "EnjoymentModel":
+    def fit(self, dates: pd.DataFrame, catalog: Catalog, profiles: Profiles | None = None) -> EnjoymentModel:
         """Learn from rated dates.
 
         Parameters
@@ -824,7 +824,7 @@ class _PairwiseLogistic(BaseEstimator):
         self.max_pairs = max_pairs
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> "_PairwiseLogistic":
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> _PairwiseLogistic:
         """Learn from rows ``X`` (n, d), binary labels ``y`` (n,) and int ``groups`` (n,)."""
         y = np.asarray(y)
         self.scaler_ = StandardScaler().fit(X)

@@ -236,7 +236,7 @@ class Registry:
         is recorded in the card as it is.
         """
         self.model_dir.mkdir(parents=True, exist_ok=True)
-        now = _dt.datetime.now(_dt.timezone.utc)
+        now = _dt.datetime.now(_dt.UTC)
         version = now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
         tmp = Path(tempfile.mkdtemp(dir=self.model_dir, prefix=".tmp-"))
         artifact = tmp / _ARTIFACT

@@ -11,10 +11,17 @@ The command is ``dateideas newsletter`` (:mod:`engine.commands.newsletter`);
 the design is in docs/newsletter.md.
 """
 
-from .planning import (PICK_COLUMNS, RECENT_DATE_DAYS, RECENT_NEWSLETTERS, plan_picks, recently_done,
-                       week_context, week_start)
 from .chunks import ChunkInput, ChunkResult, plan_chunks
 from .errors import AlreadySentError, NewsletterBusyError, NewsletterError
+from .planning import (
+                       PICK_COLUMNS,
+                       RECENT_DATE_DAYS,
+                       RECENT_NEWSLETTERS,
+                       plan_picks,
+                       recently_done,
+                       week_context,
+                       week_start,
+)
 from .rendering import email_filename, render_email, render_emails
 from .running import NewsletterResult, run_newsletter
 

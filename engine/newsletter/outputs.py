@@ -23,7 +23,8 @@ from typing import Any
 import pandas as pd
 
 from ..domain.csvcells import neutralise_frame, restore_frame
-from ..domain.files import atomic_file, atomic_write as _atomic_write
+from ..domain.files import atomic_file
+from ..domain.files import atomic_write as _atomic_write
 from .errors import NewsletterError
 from .planning import PICK_COLUMNS
 from .rendering import email_filename

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..domain.context import Context
-from ..practice.pillars import balance_picks, candidates_for, dated_pillars, idea_pillars
 from ..domain.profiles import Profiles
+from ..practice.pillars import balance_picks, candidates_for, dated_pillars, idea_pillars
 from ..practice.prompts import week_prompts
 
 __all__ = [

@@ -133,7 +133,8 @@ def render_email(couple_id: str, picks: Iterable[Mapping], week: _dt.date | str,
             "rank": int(pick["rank"]), "idea_id": str(pick["idea_id"]), "title": str(pick["title"]),
             "reason": str(pick["reason"]) or "a good fit for this weekend",
             "category_label": _label(pick.get("category")),
-            "description": description, "description_text": wrapped, "facts": facts, "colour": _COLOURS[i % len(_COLOURS)],
+            "description": description, "description_text": wrapped, "facts": facts,
+            "colour": _COLOURS[i % len(_COLOURS)],
         }
         prompt = pick.get("prompt") if isinstance(pick.get("prompt"), Mapping) else {}
         item["prompt"], item["prompt_text"] = prompt.get("text", ""), textwrap.fill(prompt.get("text", ""), 72)

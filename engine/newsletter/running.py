@@ -53,8 +53,17 @@ from ..practice.pillars import WINDOW_WEEKS
 from ..practice.prompts import prompt_rows, prompt_window
 from .chunks import ChunkInput, ChunkResult, plan_chunks
 from .errors import AlreadySentError, NewsletterBusyError, NewsletterError
-from .outputs import (_CSV_COLUMNS, _STAGING, _atomic_concat, _drop_orphans, _part_files, _prepare_out, _summarise,
-                      _swap_in, _write_chunk_files)
+from .outputs import (
+    _CSV_COLUMNS,
+    _STAGING,
+    _atomic_concat,
+    _drop_orphans,
+    _part_files,
+    _prepare_out,
+    _summarise,
+    _swap_in,
+    _write_chunk_files,
+)
 from .planning import RECENT_NEWSLETTERS, week_start
 
 __all__ = ["LEASE_S", "NewsletterResult", "run_newsletter"]
@@ -207,7 +216,7 @@ class _Lease:
         self._lost = False
         self._thread = threading.Thread(target=self._renew, name=f"lease-{lock}", daemon=True)
 
-    def __enter__(self) -> "_Lease":
+    def __enter__(self) -> _Lease:
         self._thread.start()
         return self
 
@@ -300,7 +309,7 @@ def _run_locked(store, recommender, week: _dt.date, out_dir: Path, k: int, coupl
                    "this_run": {"couples": n_couples, "picks": n_picks, "skipped_already_sent": skipped,
                                 "couples_per_second": round(n_couples / seconds, 1) if seconds else None,
                                 "skipped_dates": skipped_report(skipped_dates)},
-                   "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+                   "finished_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
         _atomic_write(work / "summary.json", json.dumps(summary, indent=2) + "\n")
         lease.check()
         if staged:

@@ -12,16 +12,55 @@ named here: use :data:`.prompt_choice.NO_REPEAT_DAYS` or :data:`.today.NO_REPEAT
 This package imports only :mod:`engine.domain`; the store is passed in, never imported.
 """
 
-from .pillars import (CANDIDATES, MIN_PILLARS, PILLARS, TONIGHT_EXTRA, WEIGHT, WINDOW_WEEKS, balance_picks,
-                      balance_tonight, candidates_for, dated_pillars, idea_pillars)
-from .prompt_catalog import (DEPTHS, Prompt, PromptCatalog, PromptCheck, check_prompts, default_prompts,
-                             load_prompts, prompts_path)
+from .pillars import (
+                      CANDIDATES,
+                      MIN_PILLARS,
+                      PILLARS,
+                      TONIGHT_EXTRA,
+                      WEIGHT,
+                      WINDOW_WEEKS,
+                      balance_picks,
+                      balance_tonight,
+                      candidates_for,
+                      dated_pillars,
+                      idea_pillars,
+)
+from .prompt_catalog import (
+                      DEPTHS,
+                      Prompt,
+                      PromptCatalog,
+                      PromptCheck,
+                      check_prompts,
+                      default_prompts,
+                      load_prompts,
+                      prompts_path,
+)
 from .prompt_choice import choose_many, choose_prompts, idea_words
 from .prompt_depth import STATUSES, STEP, STEP_BACK, couple_depth, depth_of
-from .prompts import (PromptMarkError, attach_prompts, mark_prompt, prompt_rows, prompt_state, prompt_window,
-                      week_prompts)
-from .today import (KINDS, NEEDS, PARTNERS, RECENT_DATE_DAYS, Nudge, check_nudges, default_nudges, load_nudges,
-                    mark_done, nudges_path, pick_nudge, streak, today_for)
+from .prompts import (
+                      PromptMarkError,
+                      attach_prompts,
+                      mark_prompt,
+                      prompt_rows,
+                      prompt_state,
+                      prompt_window,
+                      week_prompts,
+)
+from .today import (
+                      KINDS,
+                      NEEDS,
+                      PARTNERS,
+                      RECENT_DATE_DAYS,
+                      Nudge,
+                      check_nudges,
+                      default_nudges,
+                      load_nudges,
+                      mark_done,
+                      nudges_path,
+                      pick_nudge,
+                      streak,
+                      today_for,
+)
 
 __all__ = [
     "CANDIDATES",

@@ -53,7 +53,7 @@ def candidates_for(k: int) -> int:
     return max(k, CANDIDATES * k)
 
 
-_PILLARS_OF: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_PILLARS_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def idea_pillars(catalog) -> dict[str, frozenset[str]]:

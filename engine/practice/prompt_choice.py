@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import zlib
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

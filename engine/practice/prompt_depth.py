@@ -8,7 +8,8 @@ prompts at their depth take them one level lighter (at least 1).
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from .prompt_catalog import DEPTHS
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import datetime as _dt
 import weakref
 from collections import Counter
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from .prompt_catalog import PromptCatalog, default_prompts
 from .prompt_choice import NO_REPEAT_DAYS, choose_many, choose_prompts, idea_words
@@ -33,7 +34,7 @@ __all__ = [
     "week_prompts",
 ]
 
-_IDEA_FIELDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_IDEA_FIELDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _ideas(catalog, idea_ids: Iterable[str]) -> dict[str, dict[str, Any]]:

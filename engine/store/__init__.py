@@ -79,9 +79,22 @@ from .facade import Store, open_store
 from .handle import HISTORY_CACHE
 from .migrations import LATEST_VERSION
 from .serving import TonightReads
-from .tables import (_META, PARTNERS, tbl_couples, tbl_dates, tbl_locks, tbl_newsletter_runs, tbl_newsletter_sends,
-                     tbl_nudges_shown, tbl_prompts_served, tbl_rating_keys, tbl_schema_version, tbl_session_epochs,
-                     tbl_suggestions, tbl_tonight_counts, tbl_training_runs)
+from .tables import (
+                     PARTNERS,
+                     tbl_couples,
+                     tbl_dates,
+                     tbl_locks,
+                     tbl_newsletter_runs,
+                     tbl_newsletter_sends,
+                     tbl_nudges_shown,
+                     tbl_prompts_served,
+                     tbl_rating_keys,
+                     tbl_schema_version,
+                     tbl_session_epochs,
+                     tbl_suggestions,
+                     tbl_tonight_counts,
+                     tbl_training_runs,
+)
 
 __all__ = [
     "HISTORY_CACHE",

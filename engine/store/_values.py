@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..domain.dates import EARLIEST_DAY, LATEST_DATA_DAY, DayError, check_day, implausible_days
-from ..domain.profiles import Profile, ProfileError, check_profile, from_record as stated_profile
+from ..domain.profiles import Profile, ProfileError, check_profile
+from ..domain.profiles import from_record as stated_profile
 from .errors import ValidationError
 from .tables import PARTNERS
 
@@ -33,12 +34,12 @@ _IN_CHUNK = 5_000  # ids per IN (...) list
 
 
 def _utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+    return _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
 
 
 def _naive_utc(value: _dt.datetime) -> _dt.datetime:
     if value.tzinfo is not None:
-        value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(_dt.UTC).replace(tzinfo=None)
     return value
 
 

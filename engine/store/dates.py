@@ -15,9 +15,24 @@ from sqlalchemy.exc import IntegrityError
 
 from ..domain.dates import as_dates_frame
 from ..domain.profiles import Profile
-from ._values import (_as_day, _as_rating, _as_text, _chunks, _context_json, _implausible_rows, _iso_day,
-                      _iso_instant, _loads, _naive_utc, _new_stamp, _partner_column, _plain_number, _plausible_day,
-                      _stated_profile, _utcnow)
+from ._values import (
+    _as_day,
+    _as_rating,
+    _as_text,
+    _chunks,
+    _context_json,
+    _implausible_rows,
+    _iso_day,
+    _iso_instant,
+    _loads,
+    _naive_utc,
+    _new_stamp,
+    _partner_column,
+    _plain_number,
+    _plausible_day,
+    _stated_profile,
+    _utcnow,
+)
 from .errors import StoreError, UnknownCoupleError
 from .tables import _ID_MAX, _KEY_MAX, PARTNERS, tbl_couples, tbl_dates, tbl_rating_keys
 
@@ -154,7 +169,8 @@ class DatesRepository:
                                                           tbl_dates.c.idempotency_key == key)).first()
             completed = row is None
             if completed:
-                row = conn.execute(sa.select(tbl_dates).join(tbl_rating_keys, tbl_rating_keys.c.date_id == tbl_dates.c.id)
+                keyed = tbl_rating_keys.c.date_id == tbl_dates.c.id
+                row = conn.execute(sa.select(tbl_dates).join(tbl_rating_keys, keyed)
                                    .where(tbl_rating_keys.c.couple_id == couple_id,
                                           tbl_rating_keys.c.idempotency_key == key)).first()
         if row is None:
@@ -249,7 +265,7 @@ class DatesRepository:
         """:meth:`read_dates`' frame: stored rows with an implausible day are skipped (and logged)."""
         return self.read_dates(couple_ids, context).frame
 
-    def read_dates(self, couple_ids: Iterable[str] | None = None, context: bool = False) -> "DatesRead":
+    def read_dates(self, couple_ids: Iterable[str] | None = None, context: bool = False) -> DatesRead:
         """Dates as a dates frame (see :mod:`engine.domain.dates`), in insertion order, and the rows skipped.
 
         A stored row whose day :func:`engine.domain.dates.check_day` refuses (before
@@ -307,7 +323,7 @@ class DatesRepository:
         else:
             frame = pd.DataFrame({name: pd.Series([], dtype=float if name.startswith("rating") else object)
                                   for name in names})
-        del parts
+        parts = []  # the batches go before the frame is used, not at the end of the call
         frame = frame.sort_values("id", kind="stable")
         skipped = _implausible_rows(frame)
         if skipped:

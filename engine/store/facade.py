@@ -39,7 +39,7 @@ class Store(CouplesRepository, DatesRepository, ServingRepository, NewsletterRep
     """
 
 
-def open_store(url: str | None = None) -> "Store":
+def open_store(url: str | None = None) -> Store:
     """Open the database at ``url`` (no schema change; call :meth:`Store.migrate`).
 
     Parameters

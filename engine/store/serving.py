@@ -12,8 +12,19 @@ from sqlalchemy.engine import Connection
 
 from ..domain.dates import CoupleDates
 from ..domain.profiles import NO_PROFILE
-from ._values import (_as_day, _as_rating, _as_text, _chunks, _context_json, _iso_day, _iso_instant, _loads,
-                      _naive_utc, _stated_profile, _utcnow)
+from ._values import (
+    _as_day,
+    _as_rating,
+    _as_text,
+    _chunks,
+    _context_json,
+    _iso_day,
+    _iso_instant,
+    _loads,
+    _naive_utc,
+    _stated_profile,
+    _utcnow,
+)
 from .errors import UnknownCoupleError, ValidationError
 from .tables import _ID_MAX, _KEY_MAX, tbl_couples, tbl_suggestions
 
