@@ -18,9 +18,9 @@ from ...domain.catalog import Catalog, load_catalog
 from ...domain.context import BAD_WEATHER, SEASONS, WEATHERS
 from ...domain.dates import as_dates_frame
 from .parameters import (
-    BASELINE, BUDGET_P, CONTEXT_PENALTY, EPOCH, KIDS_ALONG, KIDS_SHARE, MISSING, N_COMFORT,
+    BASELINE, BLOCK_SIZE, BUDGET_P, CONTEXT_PENALTY, EPOCH, KIDS_ALONG, KIDS_SHARE, MISSING, N_COMFORT,
     NOISE_SD, NU_RANGE, PARTNER_SD, QUALITY_SD, RECENT, RHO_RANGE, SPLURGE, START_SPAN_DAYS,
-    TAU_COMFORT, TAU_EXPLORE, TAU_ROUTINE, WEATHER_P, WEEKDAYS, BLOCK_SIZE,
+    TAU_COMFORT, TAU_EXPLORE, TAU_ROUTINE, WEATHER_P, WEEKDAYS,
 )
 from .tastes import _Couples, _encode, _Ideas
 from .world import SimulatedWorld
