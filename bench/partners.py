@@ -53,7 +53,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the result (JSON)")
     args = ap.parse_args(argv)
 
-    from engine.lab.evaluation import _fit, _prepare, _recommend, _splits
+    from engine.lab.evaluation.protocol import _fit, _prepare, _recommend, _splits
     from engine.lab.simulator import simulate
     from engine.learning.model import EnjoymentModel
 

@@ -45,7 +45,6 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import math
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -224,7 +223,7 @@ def short_loop(model, catalog: Catalog, *, couples: int = 40, weeks: int = 6, se
     ids = [str(c) for c in world.couple_ids]
     profiles = from_couples(world.couples)
     history = world.dates.copy()
-    recent = _recent_categories(world)
+    recent = world.recent_categories()
     day0 = (history["done_on"].max() + pd.Timedelta(days=7)).date()
     rng = np.random.default_rng([seed, 7])
     enjoyed, picks, broken = [], 0, 0
@@ -247,35 +246,11 @@ def short_loop(model, catalog: Catalog, *, couples: int = 40, weeks: int = 6, se
             ratings = np.clip(np.round(truth[r, chosen] + rng.normal(0.0, 0.5, size=2)), 1, 5)
             new_rows.append({"couple_id": c, "idea_id": str(catalog.ids[chosen]), "done_on": pd.Timestamp(day),
                              "rating_a": float(ratings[0]), "rating_b": float(ratings[1])})
-            _did(world, recent, r, chosen)
+            world.record_date(r, chosen, recent[r])
         if new_rows:
             history = pd.concat([history, pd.DataFrame(new_rows)], ignore_index=True)
     return {"enjoyment": float(np.mean(enjoyed)) if enjoyed else float("nan"), "dates": len(enjoyed),
             "picks": picks, "violations": broken}
-
-
-def _recent_categories(world) -> list[deque]:
-    """Each simulated couple's last 20 date categories (the simulator's familiarity window)."""
-    cat_idx = world._ideas.cat_idx
-    pos = world.catalog.position(world.dates["idea_id"].to_numpy())
-    by_couple = pd.Series(cat_idx[pos]).groupby(world.dates["couple_id"].to_numpy(), sort=False)
-    window = 20
-    last = {c: list(v)[-window:] for c, v in by_couple}
-    return [deque(last.get(c, []), maxlen=window) for c in world.couple_ids]
-
-
-def _did(world, recent: list[deque], row: int, position: int) -> None:
-    """Record one more date in the simulator's truth: its repeat count and the couple's familiarity.
-
-    (The simulator has no step function of its own on this branch; this updates the same state
-    arrays :meth:`~engine.lab.simulator.SimulatedWorld.expected_enjoyment` reads.)
-    """
-    state = world._state
-    state.counts[row, position] += 1
-    window = recent[row]
-    window.append(int(world._ideas.cat_idx[position]))
-    state.recent[row] = np.bincount(np.fromiter(window, dtype=np.int64), minlength=state.recent.shape[1])
-    state.recent_len[row] = len(window)
 
 
 def guard_metrics(model, catalog: Catalog, profiles: Profiles | None,

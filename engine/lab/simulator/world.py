@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import pandas as pd
 
 from ...domain.catalog import Catalog
 from ...domain.context import BAD_WEATHER, SEASONS, Context, season_of
-from .parameters import CONTEXT_PENALTY, N_COMFORT
+from .parameters import CONTEXT_PENALTY, N_COMFORT, RECENT
 from .tastes import _Couples, _Ideas
 
 __all__ = ["SimulatedWorld"]
@@ -51,6 +53,41 @@ class SimulatedWorld:
     def categories(self) -> list[str]:
         """The routine categories of the catalog (values of its category attribute)."""
         return list(self._ideas.categories)
+
+    def recent_categories(self) -> list[deque]:
+        """Each couple's familiarity window: the categories of its last 20 dates, oldest first.
+
+        Returns
+        -------
+        list of deque of int, one per couple in :attr:`couple_ids` order
+            Positions in :attr:`categories` (``maxlen`` 20), to pass to :meth:`record_date`.
+        """
+        cat_idx = self._ideas.cat_idx
+        pos = self.catalog.position(self.dates["idea_id"].to_numpy())
+        by_couple = pd.Series(cat_idx[pos]).groupby(self.dates["couple_id"].to_numpy(), sort=False)
+        last = {c: list(v)[-RECENT:] for c, v in by_couple}
+        return [deque(last.get(c, []), maxlen=RECENT) for c in self.couple_ids]
+
+    def record_date(self, row: int, position: int, window: deque) -> None:
+        """One more date in the truth: the couple's repeat count of the idea and its familiarity.
+
+        What :meth:`expected_enjoyment` reads afterwards counts the date (the
+        oracle of the next week); the dates frame is not changed.
+
+        Parameters
+        ----------
+        row : int
+            The couple's position in :attr:`couple_ids`.
+        position : int
+            The idea's catalog position.
+        window : deque of int
+            The couple's window from :meth:`recent_categories`; the idea's category is appended.
+        """
+        state = self._state
+        state.counts[row, position] += 1
+        window.append(int(self._ideas.cat_idx[position]))
+        state.recent[row] = np.bincount(np.fromiter(window, dtype=np.int64), minlength=state.recent.shape[1])
+        state.recent_len[row] = len(window)
 
     def _rows(self, couple_ids) -> np.ndarray:
         ids = [couple_ids] if isinstance(couple_ids, str) else list(couple_ids)

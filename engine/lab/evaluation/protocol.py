@@ -1,50 +1,8 @@
-"""Offline evaluation: the engine beside baselines, on the same splits.
+"""The evaluation protocol: rankers fitted and scored on the same seeded splits.
 
-Protocol (issue 3, item 5)
---------------------------
-1. Ratings are averaged per (couple, idea) (each date's rating is the mean of
-   the partners who rated, :func:`engine.domain.dates.mean_rating`).
-2. For every couple with at least ``min_rated`` (3) rated ideas, a random 20%
-   of its rated ideas (at least one; ``round(0.2 n)``) is held out, seeded.
-   Every date of a held-out idea leaves the training data; couples with
-   fewer rated ideas stay whole in training.
-3. Each model is fitted on the training dates and ranks, for each test
-   couple, every catalog idea not in that couple's training history
-   (the history is passed as ``exclude``).
-4. Relevant = held-out mean rating >= ``relevant``.
-5. Metrics @k are averaged over couples, then over seeds. Accuracy metrics
-   (ndcg, recall, precision) average over the test couples with at least one
-   relevant held-out idea; the others over all test couples. Each mean comes
-   with its 95% Student-t interval over seeds and the per-seed values; when
-   the intervals overlap between models a one-line note says the order is noise.
-
-Metrics
--------
-ndcg, recall, precision
-    Binary relevance; ``recall = hits / n_relevant``, ``precision = hits / k``.
-novelty
-    Mean ``-log2 popularity`` of recommended ideas, popularity = share of
-    training couples who did the idea (an idea nobody did counts as done by
-    one couple, so novelty stays finite).
-routine_distance
-    Mean cosine distance between a recommended idea's
-    :class:`engine.learning.features.IdeaEncoder` vector and the mean vector of the
-    couple's training dates.
-diversity
-    Intra-list diversity: mean pairwise cosine distance within a list.
-coverage
-    Share of the catalog recommended to at least one test couple.
-enjoyment_ratio (synthetic only)
-    Mean over couples of ``sum(true expected enjoyment of the model's
-    top-3) / sum(the oracle's top-3 among the same candidate ideas)``.
-outside_routine (catalogs with a ``category`` attribute)
-    Share of top-3 picks whose category is not among the couple's three most
-    frequent training-history categories.
-
-Usage::
-
-    from engine.lab.evaluation import evaluate, default_models
-    result = evaluate(world, default_models(), k=10, seeds=3, relevant=4)
+:func:`evaluate` puts rankers side by side (:func:`default_models`: the
+engine and the baselines); :func:`tradeoff_curve` sweeps a ranking-time
+parameter of one. The steps are described in :mod:`engine.lab.evaluation`.
 """
 
 from __future__ import annotations
@@ -60,190 +18,30 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..domain.catalog import Catalog
-from ..domain.dates import mean_rating
-from ..domain.profiles import Profile, from_couples
-from .baselines import ItemKNN, MatrixFactorization, MostPopular, RandomRecommender, interaction_matrix
+from ...domain.catalog import Catalog
+from ...domain.profiles import Profile, from_couples
+from ..baselines import ItemKNN, MatrixFactorization, MostPopular, RandomRecommender, interaction_matrix
+from .metrics import (
+    coverage,
+    interval,
+    intra_list_diversity,
+    ndcg_at_k,
+    noise_note,
+    novelty,
+    precision_at_k,
+    recall_at_k,
+)
+from .splits import Split, split_dates
 
-__all__ = [
-    "ACCURACY_METRICS",
-    "HEADLINE_METRICS",
-    "Split",
-    "coverage",
-    "default_models",
-    "evaluate",
-    "interval",
-    "intra_list_diversity",
-    "noise_note",
-    "ndcg_at_k",
-    "novelty",
-    "precision_at_k",
-    "recall_at_k",
-    "split_dates",
-    "tradeoff_curve",
-]
+__all__ = ["TOP", "Ranker", "RankerFactory", "default_models", "evaluate", "tradeoff_curve"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(__package__)
 
-ACCURACY_METRICS = ("ndcg", "recall", "precision")
 #: the size of tonight's answer, used by enjoyment_ratio and outside_routine
 TOP = 3
 
 Ranker = Any  # fit(dates, catalog, profiles) -> self; recommend(couples, k, context, exclude, history, profiles)
 RankerFactory = Callable[[], Ranker]
-
-
-# --------------------------------------------------------------------------- metrics
-
-def _dcg(gains: np.ndarray) -> float:
-    return float(np.sum(gains / np.log2(np.arange(2, len(gains) + 2))))
-
-
-def ndcg_at_k(ranked: Sequence[str], relevant: Iterable[str], k: int) -> float:
-    """Binary-relevance NDCG of the first ``k`` of ``ranked``.
-
-    Parameters
-    ----------
-    ranked : sequence of str
-        Idea ids, best first.
-    relevant : iterable of str
-        The relevant idea ids.
-    k : int
-
-    Returns
-    -------
-    float in [0, 1]; 0.0 when nothing is relevant.
-    """
-    rel = set(relevant)
-    if not rel:
-        return 0.0
-    gains = np.array([1.0 if i in rel else 0.0 for i in list(ranked)[:k]])
-    ideal = _dcg(np.ones(min(len(rel), k)))
-    return _dcg(gains) / ideal
-
-
-def recall_at_k(ranked: Sequence[str], relevant: Iterable[str], k: int) -> float:
-    """Share of the relevant ideas found in the first ``k`` (0.0 if none is relevant)."""
-    rel = set(relevant)
-    if not rel:
-        return 0.0
-    return len(rel.intersection(list(ranked)[:k])) / len(rel)
-
-
-def precision_at_k(ranked: Sequence[str], relevant: Iterable[str], k: int) -> float:
-    """Relevant ideas among the first ``k``, divided by ``k``."""
-    rel = set(relevant)
-    return len(rel.intersection(list(ranked)[:k])) / k
-
-
-def novelty(lists: Sequence[Sequence[int]], popularity: np.ndarray) -> float:
-    """Mean ``-log2 popularity`` of recommended ideas, averaged per list then over lists.
-
-    Parameters
-    ----------
-    lists : sequence of sequences of int
-        Catalog positions of each list's ideas.
-    popularity : ndarray of shape (n_ideas,)
-        Share of couples who did each idea, in (0, 1].
-    """
-    per_list = [float(np.mean(-np.log2(popularity[np.asarray(lst, dtype=int)])))
-                for lst in lists if len(lst)]
-    return float(np.mean(per_list)) if per_list else 0.0
-
-
-def intra_list_diversity(vectors: np.ndarray) -> float:
-    """Mean pairwise cosine distance between the rows of ``vectors`` (n, d; rows unit norm).
-
-    0.0 for fewer than two rows.
-    """
-    n = len(vectors)
-    if n < 2:
-        return 0.0
-    sim = vectors @ vectors.T
-    upper = sim[np.triu_indices(n, k=1)]
-    return float(np.mean(1.0 - upper))
-
-
-def coverage(lists: Sequence[Sequence[int]], n_ideas: int) -> float:
-    """Share of the ``n_ideas`` catalog that appears in at least one list."""
-    seen = {int(i) for lst in lists for i in lst}
-    return len(seen) / n_ideas if n_ideas else 0.0
-
-
-# --------------------------------------------------------------------------- split
-
-@dataclass
-class Split:
-    """One seeded hold-out split.
-
-    Attributes
-    ----------
-    train : DataFrame
-        Training dates (dates-frame columns).
-    test : dict of couple id to dict of idea id to float
-        Held-out mean rating per test couple.
-    history : dict of couple id to set of idea ids
-        Each test couple's training-history ideas (never ranked for it).
-    seed : int
-    """
-
-    train: pd.DataFrame
-    test: dict[str, dict[str, float]]
-    history: dict[str, set[str]]
-    seed: int
-
-    @property
-    def couples(self) -> list[str]:
-        """Test couples, sorted."""
-        return sorted(self.test)
-
-
-def split_dates(dates: pd.DataFrame, seed: int, test_share: float = 0.2,
-                min_rated: int = 3) -> Split:
-    """Hold out a seeded random share of each eligible couple's rated ideas.
-
-    Parameters
-    ----------
-    dates : DataFrame
-        A dates frame.
-    seed : int
-        Same seed, same split.
-    test_share : float, default=0.2
-        Share of a couple's rated ideas held out (``round(share * n)``, at least one).
-    min_rated : int, default=3
-        Couples with fewer rated ideas are not tested (they stay in training).
-
-    Returns
-    -------
-    Split
-    """
-    if not 0 < test_share < 1:
-        raise ValueError(f"test_share must be between 0 and 1 (exclusive), got {test_share!r}")
-    if not isinstance(min_rated, numbers.Integral) or min_rated < 2:
-        raise ValueError(f"min_rated must be an integer >= 2, got {min_rated!r}")
-    frame = dates.assign(couple_id=dates["couple_id"].astype(str), idea_id=dates["idea_id"].astype(str))
-    rated = frame.assign(_r=mean_rating(frame)).dropna(subset=["_r"])
-    pairs = (rated.groupby(["couple_id", "idea_id"], sort=True)["_r"].mean()
-             .rename("rating").reset_index())
-    n_rated = pairs.groupby("couple_id")["idea_id"].transform("size").to_numpy()
-    pairs = pairs[n_rated >= min_rated].reset_index(drop=True)
-    rng = np.random.default_rng(seed)
-    order = pd.Series(rng.random(len(pairs)), index=pairs.index)
-    rank = order.groupby(pairs["couple_id"]).rank(method="first").to_numpy() - 1
-    n = pairs.groupby("couple_id")["idea_id"].transform("size").to_numpy()
-    n_test = np.maximum(1, np.round(test_share * n))
-    held = pairs[rank < n_test]
-    key = frame["couple_id"] + "\x1f" + frame["idea_id"]
-    held_key = set(held["couple_id"] + "\x1f" + held["idea_id"])
-    train = dates[~key.isin(held_key).to_numpy()].reset_index(drop=True)
-    test: dict[str, dict[str, float]] = {}
-    for couple, idea, rating in held[["couple_id", "idea_id", "rating"]].itertuples(index=False):
-        test.setdefault(couple, {})[idea] = float(rating)
-    tr = train[train["couple_id"].astype(str).isin(test)]
-    history = {c: set() for c in test}
-    for couple, ideas in tr.groupby(tr["couple_id"].astype(str))["idea_id"]:
-        history[couple] = set(ideas.astype(str))
-    return Split(train=train, test=test, history=history, seed=int(seed))
 
 
 # --------------------------------------------------------------------------- scoring
@@ -266,7 +64,7 @@ class _Data:
 
 
 def _prepare(data: Any, name: str | None) -> _Data:
-    from ..learning.features import IdeaEncoder
+    from ...learning.features import IdeaEncoder
 
     for attr in ("catalog", "dates"):
         if not hasattr(data, attr):
@@ -400,21 +198,6 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return {key: round(float(np.mean([r[key] for r in rows])), 4) for key in keys}
 
 
-def interval(values: Sequence[float], level: float = 0.95) -> list[float] | None:
-    """Student-t confidence interval ``[lo, hi]`` of the mean of ``values`` (4 digits).
-
-    The spread is over seeds (hold-out splits of the same data), so it says how much the
-    split alone moves a figure. None for fewer than two values: one seed has no spread.
-    """
-    if len(values) < 2:
-        return None
-    from scipy.stats import t
-
-    arr = np.asarray(values, dtype=float)
-    half = float(t.ppf(0.5 + level / 2, len(arr) - 1) * arr.std(ddof=1) / np.sqrt(len(arr)))
-    mean = float(arr.mean())
-    return [round(mean - half, 4), round(mean + half, 4)]
-
 
 def _summary(rows: list[dict[str, float]], per_seed: bool = True) -> dict[str, Any]:
     """Per metric: the mean over seeds, ``<metric>_ci`` (95% interval) and, with ``per_seed``,
@@ -426,40 +209,6 @@ def _summary(rows: list[dict[str, float]], per_seed: bool = True) -> dict[str, A
         out["per_seed"] = {key: [round(float(r[key]), 4) for r in rows] for key in (rows[0] if rows else ())}
     return out
 
-
-#: the figures :func:`noise_note` compares between models
-HEADLINE_METRICS = ("ndcg", "enjoyment_ratio")
-
-
-def noise_note(models: Mapping[str, Mapping[str, Any]], seeds: int) -> str | None:
-    """One line when the 95% intervals are wider than the gaps between models, else None.
-
-    For each headline metric (:data:`HEADLINE_METRICS`), models are ordered by their mean;
-    neighbours whose intervals overlap form a group whose order the data cannot tell apart.
-    With one seed there is no interval, and the line says so.
-    """
-    if seeds < 2:
-        return ("one seed gives no interval, so differences between models may be noise; "
-                "run --seeds 3 or more to see the spread")
-    groups = []
-    for metric in HEADLINE_METRICS:
-        ranked = sorted((m for m in models if models[m].get(f"{metric}_ci")),
-                        key=lambda m: -models[m][metric])
-        chains, chain = [], ranked[:1]
-        for upper, lower in zip(ranked, ranked[1:]):
-            if models[lower][f"{metric}_ci"][1] >= models[upper][f"{metric}_ci"][0]:
-                chain.append(lower)
-            else:
-                chains.append(chain)
-                chain = [lower]
-        chains.append(chain)
-        tied = [" ~ ".join(c) for c in chains if len(c) > 1]
-        if tied:
-            groups.append(f"{metric}: {', '.join(tied)}")
-    if not groups:
-        return None
-    return (f"the 95% intervals over {seeds} seeds are wider than the gaps between these models, so their "
-            f"order is noise at this size (evaluate more couples or seeds): {'; '.join(groups)}")
 
 
 def _check(k: int, seeds: int, relevant: float) -> None:
@@ -491,7 +240,7 @@ def default_models(engine: bool = True) -> dict[str, RankerFactory]:
     """
     models: dict[str, RankerFactory] = {}
     if engine:
-        from ..learning.model import EnjoymentModel
+        from ...learning.model import EnjoymentModel
 
         models["engine"] = EnjoymentModel
         models["engine_loo"] = partial(EnjoymentModel, training_history="others")
