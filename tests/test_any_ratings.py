@@ -65,6 +65,7 @@ def test_without_attributes_the_engine_ranks_from_what_similar_couples_did(tmp_p
     assert card["content_features"] is False
 
 
+@pytest.mark.slow
 def test_catalog_check_and_evaluate_agree_on_a_catalog_without_attributes(tmp_path):
     catalog = _bare_catalog(30)
     catalog.frame["description"] = "An idea."
@@ -182,6 +183,7 @@ def test_schema_relevant_is_evaluates_default(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- undated: fit once
 
+@pytest.mark.slow
 def test_undated_data_fits_the_engine_once_and_says_why(caplog):
     data = _pleasant_and_loved(60)
     fits = []

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench import bounds
 
 
+@pytest.mark.slow
 def test_truth_with_the_novelty_bonus_breaks_the_routine_and_is_enjoyed_more(tmp_path, capsys):
     out = tmp_path / "bounds.json"
     result = bounds.main(["--couples", "300", "--bonus", "0", "1", "--out", str(out)])

@@ -111,6 +111,7 @@ def test_grid_models_labels_every_point():
     assert factory().get_params()["K"] == 10
 
 
+@pytest.mark.slow
 def test_run_evaluates_installed_peers_and_reports_missing_ones_as_skipped(catalog):
     pytest.importorskip("implicit", reason="implicit is not installed: pip install -e '.[bench]'")
     world = simulate(60, seed=3, catalog=catalog)

@@ -96,6 +96,7 @@ def test_table_shows_mean_plus_minus_half_width_per_seed_values_and_the_note(thr
     assert ("note: " + doc["note"] in lines) if "note" in doc else not any(line.startswith("note:") for line in lines)
 
 
+@pytest.mark.slow
 def test_one_seed_says_there_is_no_interval(cheap_models):
     result = CliRunner().invoke(main, ["evaluate", "--couples", "40", "--seeds", "1", "--k", "5", "--no-progress"])
     assert result.exit_code == 0, result.output

@@ -17,6 +17,8 @@ from conftest import _free_port, running_server
 
 from engine.store import open_store
 
+pytestmark = pytest.mark.slow  # starts servers or a browser
+
 
 def _serve(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "engine", "serve", *args], env=env, cwd=cwd,

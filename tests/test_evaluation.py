@@ -321,6 +321,7 @@ def light_engine(monkeypatch):
     monkeypatch.setattr(evaluation, "default_models", models)
 
 
+@pytest.mark.slow
 def test_cli_evaluate_synthetic_json_and_report(catalog_dir, tmp_path, light_engine):
     report = tmp_path / "eval.html"
     result = CliRunner().invoke(main, [
@@ -342,6 +343,7 @@ def test_cli_evaluate_synthetic_json_and_report(catalog_dir, tmp_path, light_eng
     assert "http://" not in page and "https://" not in page
 
 
+@pytest.mark.slow
 def test_cli_evaluate_dataset_folder(tmp_path, light_engine):
     runner = CliRunner()
     out = tmp_path / "uci"

@@ -156,6 +156,7 @@ def test_train_succeeds_and_reports_the_stored_bad_row(loaded, tmp_path, monkeyp
     assert store.training_runs()[0]["metrics"]["skipped_dates"] == 1
 
 
+@pytest.mark.slow
 def test_newsletter_succeeds_and_reports_the_stored_bad_row(loaded, model_dir, tiny_world, tmp_path):
     store, victim, bad_id = loaded
     recommender = Recommender.load(model_dir, catalog=tiny_world.catalog)

@@ -56,6 +56,7 @@ def _outdoor_active(catalog) -> list[str]:
     return list(f.index[mask])
 
 
+@pytest.mark.slow
 def test_outdoor_active_lover_gets_outdoor_active_first(model, catalog):
     active = _outdoor_active(catalog)
     assert len(active) >= 8
@@ -216,6 +217,7 @@ _contexts = st.builds(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ctx=_contexts, couple_row=st.integers(0, 399))
+@pytest.mark.slow
 def test_constraints_are_never_violated(fitted, world, catalog, ctx, couple_row):
     model = fitted
     couple = str(world.couples["id"].iloc[couple_row])
@@ -225,6 +227,7 @@ def test_constraints_are_never_violated(fitted, world, catalog, ctx, couple_row)
         assert violations(catalog.idea(p.idea_id), ctx) == []
 
 
+@pytest.mark.slow
 def test_model_recovers_a_known_answer(catalog):
     """Two groups of couples: one loves music-and-dance, the other wellness; a new
     couple with two top-rated music dates must get music-and-dance first."""
@@ -416,6 +419,7 @@ def pairwise(world, catalog):
     return EnjoymentModel(learner="pairwise", random_state=0).fit(world.dates, catalog)
 
 
+@pytest.mark.slow
 def test_pairwise_learner_scores_calibrated_probabilities_on_the_linear_path(pairwise, world):
     couples = list(world.couples["id"].astype(str)[:20])
     p, F, _ = pairwise.enjoyment(world.dates[world.dates["couple_id"].isin(couples)], couples)

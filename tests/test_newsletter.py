@@ -149,6 +149,7 @@ def test_recently_done_is_the_last_90_days_only():
 
 # --------------------------------------------------------------------------- a full run
 
+@pytest.mark.slow
 def test_run_writes_k_distinct_category_picks_once_per_couple(store, world, tmp_path):
     out = tmp_path / "out"
     result = _run(store, world, out)
@@ -176,6 +177,7 @@ def test_run_writes_k_distinct_category_picks_once_per_couple(store, world, tmp_
     _one_set_per_couple(_sent_rows(store, world["week"]), couples)
 
 
+@pytest.mark.slow
 def test_the_newsletter_plans_with_each_couples_stated_profile(store, world, tmp_path):
     out = tmp_path / "out"
     _run(store, world, out)
@@ -208,6 +210,7 @@ def test_the_newsletter_plans_with_each_couples_stated_profile(store, world, tmp
     assert over(got) < over(planned())
 
 
+@pytest.mark.slow
 def test_exclusions_recent_dates_and_last_four_newsletters(store, world, tmp_path):
     week = world["week"]
     couples = store.couple_ids(active_only=True)
@@ -250,6 +253,7 @@ def test_exclusions_recent_dates_and_last_four_newsletters(store, world, tmp_pat
     assert again > 0.5
 
 
+@pytest.mark.slow
 def test_html_email_contains_each_pick(store, world, tmp_path):
     out = tmp_path / "out"
     _run(store, world, out)
@@ -367,6 +371,7 @@ def test_failure_while_planning_marks_run_failed_and_resumes(store, world, tmp_p
     _one_set_per_couple(_picks(out), store.couple_ids(active_only=True))
 
 
+@pytest.mark.slow
 def test_killed_process_resumes_with_one_entry_per_couple(sqlite_url, world, tmp_path):
     """A real SIGKILL right after the first chunk's sends are recorded, then a CLI re-run."""
     _store(sqlite_url, world).close()
@@ -400,6 +405,7 @@ def test_killed_process_resumes_with_one_entry_per_couple(sqlite_url, world, tmp
         store.close()
 
 
+@pytest.mark.slow
 def test_second_complete_run_refuses_without_force(store, world, tmp_path):
     out = tmp_path / "out"
     first = _run(store, world, out)
@@ -413,6 +419,7 @@ def test_second_complete_run_refuses_without_force(store, world, tmp_path):
     assert set(_picks(out)["run_id"]) == {again.run_id}
 
 
+@pytest.mark.slow
 def test_forced_run_that_crashes_is_carried_on_without_force(store, world, tmp_path, monkeypatch):
     out = tmp_path / "out"
     first = _run(store, world, out)
@@ -447,6 +454,7 @@ def test_out_folder_of_another_week_and_bad_k_are_refused(store, world, tmp_path
 
 # --------------------------------------------------------------------------- dask
 
+@pytest.mark.slow
 def test_local_dask_cluster_gives_the_in_process_picks(sqlite_url, world, tmp_path, monkeypatch):
     import distributed  # a core dependency: never skipped
 
@@ -506,6 +514,7 @@ def test_cli_couples_file_and_errors(sqlite_url, world, tmp_path):
     assert nomodel.exit_code == 1 and "no live model" in nomodel.output
 
 
+@pytest.mark.slow
 def test_cli_on_a_local_cluster_prints_the_result_not_dask_chatter(sqlite_url, world, tmp_path):
     """`--workers N` as an operator runs it: a real process, a real local cluster, a quiet console."""
     _store(sqlite_url, world).close()
@@ -598,6 +607,7 @@ def test_a_second_run_of_the_week_is_refused_while_the_first_runs(any_store, wor
     assert result.exit_code == 75 and "elsewhere:1:live" in result.output
 
 
+@pytest.mark.slow
 def test_a_killed_run_is_marked_failed_when_its_lease_lapses(any_store, world, tmp_path):
     """A run killed on another host leaves its row `running` and its lock: once the lease lapses the next run
     takes the week, marks the killed run failed and finishes it."""
@@ -620,6 +630,7 @@ def test_a_killed_run_is_marked_failed_when_its_lease_lapses(any_store, world, t
     assert elsewhen != killed
 
 
+@pytest.mark.slow
 def test_a_killed_process_on_this_host_is_marked_failed_at_once(sqlite_url, world, tmp_path):
     """A real SIGKILL mid-run (test_killed_process_resumes_with_one_entry_per_couple): its dead pid frees the
     week's lock at once, and the re-run marks it failed instead of leaving it `running` forever."""
@@ -655,6 +666,7 @@ def _folder_state(out: Path) -> dict[str, bytes]:
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(out).parts)}
 
 
+@pytest.mark.slow
 def test_a_forced_rerun_never_mixes_the_old_picks_with_new_emails(store, world, tmp_path, monkeypatch):
     out = tmp_path / "out"
     first = _run(store, world, out)

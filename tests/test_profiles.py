@@ -114,6 +114,7 @@ def _interest_world(catalog, n: int = 240, seed: int = 0) -> tuple[pd.DataFrame,
     return dates, interests
 
 
+@pytest.mark.slow
 def test_a_model_trained_with_interests_ranks_a_new_couples_interest_first(catalog):
     """Stated interests predict what couples love; a new couple with no dates but an
     interest gets that category first, and without interests it does not."""
@@ -132,6 +133,7 @@ def test_a_model_trained_with_interests_ranks_a_new_couples_interest_first(catal
     assert [category[i] for i, _ in fitted] == ["wellness"] * 3
 
 
+@pytest.mark.slow
 def test_without_interests_in_training_the_feature_carries_no_weight(catalog):
     dates, _ = _interest_world(catalog)
     model = EnjoymentModel().fit(dates, catalog)
@@ -160,6 +162,7 @@ def test_evaluation_hands_every_ranker_the_datasets_profiles(world):
     assert seen == [expected, expected]
 
 
+@pytest.mark.slow
 def test_tonight_for_a_new_couple_follows_and_names_its_interest_and_caches_by_it(catalog):
     from engine.app.recommender import Recommender
     from engine.domain.context import Context
@@ -198,6 +201,7 @@ def _budget_world(catalog, n: int = 240, seed: int = 1) -> tuple[pd.DataFrame, d
     return dates, profiles
 
 
+@pytest.mark.slow
 def test_a_model_trained_with_budget_ceilings_keeps_a_new_couple_within_its_own(catalog):
     """Couples never go over their ceiling, so the model learns to mark such ideas down: a new
     couple that says "up to 1" gets ideas of cost 0-1 first, and without the ceiling it does not."""
@@ -231,6 +235,7 @@ def test_a_profile_normalises_what_it_is_given():
         Profile((), 7)
 
 
+@pytest.mark.slow
 def test_a_new_couples_stated_interests_lead_its_first_suggestions(catalog):
     """With no dates, what the couple said at sign-up is most of what is known: the `interest_cold`
     feature lets the model weigh it more then. A model trained on a small simulated world (the demo's

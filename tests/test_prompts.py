@@ -153,6 +153,7 @@ def test_the_same_day_and_idea_keeps_its_prompt(ideas, prompts):
 # ------------------------------------------------------------------ stored: one transaction per new prompt
 
 
+@pytest.mark.slow
 def test_no_prompt_repeats_within_12_weeks_over_a_season_of_requests(store, ideas, prompts):
     couple, _ = store.create_couple()
     ids = list(ideas.ids)

@@ -29,6 +29,7 @@ def _dicts(picks):
     return [p.to_dict() for p in picks]
 
 
+@pytest.mark.slow
 def test_rows_rank_like_the_dates_frame_and_a_hit_equals_the_computation(recommender_factory, tiny_world):
     rec = recommender_factory()
     history = CoupleDates("c1", _rows(tiny_world.catalog, [(0, 5), (3, 4), (7, 1), (9, 2)]))

@@ -32,6 +32,7 @@ def fitted(world, catalog):
     return EnjoymentModel().fit(world.dates, catalog)
 
 
+@pytest.mark.slow
 def test_save_promote_load_and_card(tmp_path, fitted, catalog):
     reg = Registry(tmp_path / "models")
     with pytest.raises(NoModelError, match="dateideas train"):
@@ -48,6 +49,7 @@ def test_save_promote_load_and_card(tmp_path, fitted, catalog):
     np.testing.assert_allclose(model.featurizer_.similarity_.toarray(), fitted.featurizer_.similarity_.toarray())
 
 
+@pytest.mark.slow
 def test_rollback_goes_back_one_version_at_a_time(tmp_path, fitted, catalog):
     reg = Registry(tmp_path / "models")
     versions = []
@@ -133,6 +135,7 @@ def _versions(reg, fitted, n):
     return [reg.save(fitted) for _ in range(n)]
 
 
+@pytest.mark.slow
 def test_prune_keeps_the_live_the_pinned_the_rollback_target_and_the_newest(tmp_path, fitted, catalog):
     reg = Registry(tmp_path / "models")
     v = _versions(reg, fitted, 8)
@@ -150,6 +153,7 @@ def test_prune_keeps_the_live_the_pinned_the_rollback_target_and_the_newest(tmp_
         reg.prune(-1)
 
 
+@pytest.mark.slow
 def test_rollback_pins_and_skips_pruned_versions(tmp_path, fitted, catalog):
     reg = Registry(tmp_path / "models")
     v = _versions(reg, fitted, 3)

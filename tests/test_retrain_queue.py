@@ -42,6 +42,7 @@ class _Clocked:
         return [{"started_at": t.isoformat() + "Z"} for t in reversed(self.starts)][:limit]
 
 
+@pytest.mark.slow
 def test_a_storm_of_requests_gives_one_training_per_interval(store):
     """Dates keep arriving for three hours (a request every simulated minute) right after a training:
     with a one-hour minimum interval the waiter trains three times, an hour apart."""
@@ -96,6 +97,7 @@ def idea(client):
     return client.get("/v1/ideas?limit=1").get_json()["ideas"][0]["id"]
 
 
+@pytest.mark.slow
 def test_many_dates_posted_quickly_start_one_waiter_and_queue_one_request(client, app, couple, idea, monkeypatch):
     store = app.extensions["dateideas.store"]
     launcher = app.extensions["dateideas.training"]
@@ -132,6 +134,7 @@ def test_the_interval_and_retention_settings_come_from_the_environment():
         settings_from_env({"DATEIDEAS_KEEP_MODELS": "-2"})
 
 
+@pytest.mark.slow
 def test_run_training_takes_the_pending_request_and_prunes(store, tmp_path, monkeypatch, tiny_model_dir):
     """A run takes the queued request as it starts and leaves the live version plus the newest N."""
     import shutil

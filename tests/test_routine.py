@@ -92,6 +92,7 @@ def test_a_varied_history_or_a_short_one_is_barely_pushed():
 
 # --------------------------------------------------------------------------- tonight's three
 
+@pytest.mark.slow
 def test_the_dinner_and_movie_couple_gets_at_least_two_of_three_outside(recommender, catalog):
     history = _dates("dm", [DINNER_AND_MOVIE[i % 4] for i in range(20)], np.nan)
     routine = set(_kinds(catalog, DINNER_AND_MOVIE))

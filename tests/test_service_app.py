@@ -402,6 +402,7 @@ def test_admin_train_while_a_process_is_starting_or_exiting_says_so(client, app,
     assert "starting or just finishing; try again in a few seconds" in _error(r)["message"]
 
 
+@pytest.mark.slow
 def test_retrain_starts_after_enough_new_dates(client, couple, app, monkeypatch):
     started = []
     launcher = app.extensions["dateideas.training"]
@@ -475,6 +476,7 @@ def test_openapi_documents_every_route(client, app):
 
 # ------------------------------------------------------------------ hot swap
 
+@pytest.mark.slow
 def test_holder_swaps_to_a_new_live_version_and_keeps_the_old_on_failure(model_dir, tiny_world):
     holder = ModelHolder(model_dir, check_interval=0.0)
     first = holder.get()
@@ -535,6 +537,7 @@ def _demo_couple(app) -> tuple[str, dict[str, str]]:
     return couple_id, {"Authorization": f"Bearer {store.rotate_token(couple_id)}"}
 
 
+@pytest.mark.slow
 def test_a_cached_answer_is_logged_and_a_new_rating_is_not_answered_from_the_cache(client, app):
     couple_id, headers = _demo_couple(app)
     url = f"/v1/couples/{couple_id}/tonight?k=3&setting=out"
@@ -563,6 +566,7 @@ def test_a_cached_answer_is_logged_and_a_new_rating_is_not_answered_from_the_cac
     assert len(app.extensions["dateideas.store"].recent_suggestions(couple_id)) == 9 and moved != after
 
 
+@pytest.mark.slow
 def test_a_promoted_model_answers_the_next_request_without_its_predecessors_cache(client, app, model_dir,
                                                                                     tiny_world):
     couple_id, headers = _demo_couple(app)

@@ -20,6 +20,8 @@ import pytest
 from engine.learning.model import EnjoymentModel
 from engine.learning.registry import Registry
 
+pytestmark = pytest.mark.slow  # starts servers or a browser
+
 ADMIN = "gunicorn-admin-token"
 
 

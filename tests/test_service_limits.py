@@ -68,6 +68,7 @@ def _retry_after(response) -> int:
     return seconds
 
 
+@pytest.mark.slow
 def test_couple_creation_is_limited_per_address_with_a_json_429(limited):
     client = limited(LIMIT_COUPLES="3 per hour").test_client()
     assert [client.post("/v1/couples").status_code for _ in range(3)] == [201] * 3

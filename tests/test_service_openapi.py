@@ -31,6 +31,7 @@ def fuzz_app(app, client, admin_headers):
     return app, body["id"], auth, admin_headers
 
 
+@pytest.mark.slow
 def test_openapi_fuzz_no_5xx_and_responses_match(fuzz_app):
     app, couple_id, couple_auth, admin_auth = fuzz_app
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)

@@ -164,6 +164,7 @@ def test_dates_round_trip_with_partial_ratings(store: Store):
     assert store.dates_frame(["c_nobody"]).empty
 
 
+@pytest.mark.slow
 def test_a_partners_later_rating_completes_the_same_date(store: Store):
     couple_id, _ = store.create_couple()
     first, created = store.add_date(couple_id, "pottery-class", "2024-05-03", 5, None, note="messy!",
@@ -281,6 +282,7 @@ _INSERT_WORKER = """
 """
 
 
+@pytest.mark.slow
 def test_eight_processes_inserting_at_once_lose_nothing(store: Store, db_url: str):
     couple_id, _ = store.create_couple()
     outputs = _run_workers(_INSERT_WORKER, [[db_url, couple_id, str(w), "200"] for w in range(8)])
@@ -544,6 +546,7 @@ _MIGRATE_WORKER = """
 """
 
 
+@pytest.mark.slow
 def test_concurrent_migrations_do_the_work_once(db_url: str):
     outputs = _run_workers(_MIGRATE_WORKER, [[db_url]] * 4)
     assert [int(out) for out in outputs] == [LATEST_VERSION] * 4
@@ -690,6 +693,7 @@ def test_couple_history_equals_the_dates_frame_of_that_couple(store):
     assert store.couple_history("nobody").empty
 
 
+@pytest.mark.slow
 def test_tonight_reads_equal_the_slower_reads(store):
     cid, _ = store.create_couple()
     other, _ = store.create_couple()
@@ -731,6 +735,7 @@ def test_tonight_reads_equal_the_slower_reads(store):
         ("p", 1, "v2"), ("q", 2, "v2"), ("r", 3, "v2")]
 
 
+@pytest.mark.slow
 def test_count_another_counts_per_request_and_stops_at_the_couples_daily_limit(store):
     cid, _ = store.create_couple()
     other, _ = store.create_couple()
@@ -788,6 +793,7 @@ def test_the_another_count_and_last_list_are_index_seeks_whatever_was_served_tod
         assert "USING INDEX ix_suggestions_request (couple_id=? AND request_key=? AND served_on=?)" in latest, latest
 
 
+@pytest.mark.slow
 def test_one_connection_shares_one_checkout_and_keeps_each_write(store, db_url):
     cid, token = store.create_couple()
     store.add_date(cid, "board-game-night", dt.date(2025, 4, 1), 4, 5)

@@ -32,6 +32,7 @@ def _dead_pid() -> int:
     return proc.pid
 
 
+@pytest.mark.slow
 def test_train_records_a_run_and_promotes_the_first_model(env):
     result = CliRunner().invoke(main, ["train", "--json"])
     assert result.exit_code == 0, result.output
@@ -51,6 +52,7 @@ def test_a_lock_held_by_a_live_process_refuses_a_second_run(env):
     assert "in progress; not starting a second one" in result.output
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_killed_run_is_taken_over(env):
     assert env.try_lock("training", f"{socket.gethostname()}:{_dead_pid()}:killed", ttl_s=3 * 3600)
     result = CliRunner().invoke(main, ["train", "--json"])
@@ -58,6 +60,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(env):
     assert json.loads(result.output)["promoted"]
 
 
+@pytest.mark.slow
 def test_train_learns_from_the_stored_profiles(sqlite_url, tmp_path, tiny_world, monkeypatch):
     """`dateideas train` reads the couples' profiles: the promoted model weighs their interests and
     budget ceilings (a model trained without them gives those features exactly 0)."""
