@@ -75,9 +75,6 @@ RULES = [
          "engine never imports service"),
 ]
 
-#: rules known to be broken, with the reason (none today: add one only with an issue that removes it)
-PENDING: dict[str, str] = {}
-
 
 # --------------------------------------------------------------------------- the checker
 
@@ -205,10 +202,7 @@ def _problems(rule_name: str) -> list[str]:
 
 # --------------------------------------------------------------------------- the rules on the code
 
-@pytest.mark.parametrize("rule", [pytest.param(rule.name, id=rule.name,
-                                               marks=[pytest.mark.xfail(strict=False, reason=PENDING[rule.name])]
-                                               if rule.name in PENDING else [])
-                                  for rule in RULES])
+@pytest.mark.parametrize("rule", [rule.name for rule in RULES])
 def test_layer_rule_holds(rule):
     problems = _problems(rule)
     assert not problems, "\n".join(problems)

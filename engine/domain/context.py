@@ -134,6 +134,10 @@ def _bool(field: str, raw: Any) -> bool:
     raise ContextError(field, f"{field} must be true or false, got {raw!r}")
 
 
+#: the context keys whose value is one of a fixed list, and that list
+_CHOICES = {"setting": SETTINGS, "weather": WEATHERS, "season": SEASONS, "time_of_day": TIMES_OF_DAY}
+
+
 def parse_context(params: Mapping[str, Any], *, allowed: tuple[str, ...] = _FIELDS,
                   max_k: int = 10) -> tuple[Context, dict[str, Any]]:
     """Validate raw parameters into a :class:`Context`.
@@ -180,22 +184,11 @@ def parse_context(params: Mapping[str, Any], *, allowed: tuple[str, ...] = _FIEL
             options["another"] = _bool(key, raw)
         elif key == "kids":
             values[key] = _bool(key, raw)
-        elif key == "setting":
-            if raw not in SETTINGS:
-                raise ContextError(key, f"setting must be one of {', '.join(SETTINGS)}, got {raw!r}")
-            values[key] = raw
-        elif key == "weather":
-            if raw not in WEATHERS:
-                raise ContextError(key, f"weather must be one of {', '.join(WEATHERS)}, got {raw!r}")
-            values[key] = raw
-        elif key == "season":
-            if raw not in SEASONS:
-                raise ContextError(key, f"season must be one of {', '.join(SEASONS)}, got {raw!r}")
-            values[key] = raw
-        elif key == "time_of_day":
-            if raw not in TIMES_OF_DAY:
-                raise ContextError(key, f"time_of_day must be one of {', '.join(TIMES_OF_DAY)}, got {raw!r}")
-            values[key] = (raw,)
+        elif key in _CHOICES:
+            allowed = _CHOICES[key]
+            if raw not in allowed:
+                raise ContextError(key, f"{key} must be one of {', '.join(allowed)}, got {raw!r}")
+            values[key] = (raw,) if key == "time_of_day" else raw
         elif key == "day":
             if isinstance(raw, _dt.date):
                 values[key] = raw
