@@ -207,8 +207,9 @@ def test_undated_data_fits_the_engine_once_and_says_why(caplog):
 @pytest.mark.slow
 def test_the_bounded_memory_path_ranks_exactly_as_the_dense_one(monkeypatch):
     from engine.lab.simulator import simulate
-    from engine.learning import features
+    from engine.learning import features, sampling
     from engine.learning import model as model_module
+    from engine.learning.similarity import RowSimilarity
 
     world = simulate(120, seed=2)
     couples = list(world.couple_ids[:40])
@@ -218,14 +219,14 @@ def test_the_bounded_memory_path_ranks_exactly_as_the_dense_one(monkeypatch):
         return fitted, fitted.recommend(couples, k=10)
 
     dense, expected = lists()
-    assert isinstance(dense._idea_sim, np.ndarray)
+    assert isinstance(dense.idea_similarity_, np.ndarray)
     # a "large" catalog: similarity rows on demand, sparse products, ranking 3 couples a batch
     monkeypatch.setattr(model_module, "_DENSE_SIM_IDEAS", 10)
     monkeypatch.setattr(features, "_DENSE_IDEAS", 10)
     bounded, got = lists()
-    assert isinstance(bounded._idea_sim, model_module._RowSimilarity)
-    monkeypatch.setattr(model_module, "_BATCH_CELLS", 3 * len(world.catalog) * len(bounded.feature_names_))
-    assert model_module._batch_rows(1000, len(world.catalog), len(bounded.feature_names_)) == 3
+    assert isinstance(bounded.idea_similarity_, RowSimilarity)
+    monkeypatch.setattr(sampling, "_BATCH_CELLS", 3 * len(world.catalog) * len(bounded.feature_names_))
+    assert sampling.batch_rows(1000, len(world.catalog), len(bounded.feature_names_)) == 3
     assert [[i for i, _ in lst] for lst in bounded.recommend(couples, k=10)] == \
         [[i for i, _ in lst] for lst in expected]
     np.testing.assert_allclose([[s for _, s in lst] for lst in got], [[s for _, s in lst] for lst in expected],

@@ -35,9 +35,9 @@ class _NoInterests(EnjoymentModel):
 
     def _fold_linear(self):
         super()._fold_linear()
-        self._linear_weights = self._linear_weights.copy()
+        self.linear_weights_ = self.linear_weights_.copy()
         for name in ("interest", "interest_novel", "interest_cold"):
-            self._linear_weights[FEATURE_NAMES.index(name)] = 0.0
+            self.linear_weights_[FEATURE_NAMES.index(name)] = 0.0
 
 
 # ------------------------------------------------------------------ the verdict's known answers

@@ -133,7 +133,7 @@ def test_a_model_trained_where_couples_stay_near_home_ranks_a_new_couples_town_f
     dates = _dates(catalog, couples)
     profiles = {c: Profile(home=_TOWNS[t]) for c, t in couples.items()}
     model = EnjoymentModel(routine_weight=0.0, diversity=0.0).fit(dates, catalog, profiles)
-    w = dict(zip(model.feature_names_, model._linear_weights))
+    w = dict(zip(model.feature_names_, model.linear_weights_))
     # near is learned as better (nearby and its relative twin are collinear: their sum carries it)
     assert w["nearby"] + w["rel:nearby"] > 0 > w["distance"]
     town = {i: ("north" if int(i[1:]) % 2 == 0 else "south") for i in catalog.ids}

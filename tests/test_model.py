@@ -250,13 +250,16 @@ def test_model_recovers_a_known_answer(catalog):
     assert [f.loc[i, "category"] for i, _ in ranked] == ["music-and-dance"] * 5
 
 
-def test_invalid_parameters_are_refused_with_the_fix(world, catalog):
-    with pytest.raises(ValueError, match=r"routine_weight must be in \[0, 1\], got 2"):
+def test_invalid_parameters_are_refused_saying_what_is_allowed(world, catalog):
+    """The declarative ``_parameter_constraints`` (scikit-learn's checks) name the range and the value."""
+    with pytest.raises(ValueError, match=r"'routine_weight' parameter .* must be a float in the range \[0.0, 1.0\]"
+                                         r"\. Got 2 instead"):
         EnjoymentModel(routine_weight=2).fit(world.dates, catalog)
-    with pytest.raises(ValueError, match="learner must be one of"):
+    with pytest.raises(ValueError, match=r"'learner' parameter .* must be a str among .*'hgb'.*Got 'forest'"):
         EnjoymentModel(learner="forest").fit(world.dates, catalog)
-    with pytest.raises(ValueError, match=r"gap_penalty must be in \[0, 0.5\] .*got 0.7"):
+    with pytest.raises(ValueError, match=r"'gap_penalty' parameter .* range \[0.0, 0.5\]\. Got 0.7 instead"):
         EnjoymentModel(gap_penalty=0.7).fit(world.dates, catalog)
+    assert set(EnjoymentModel._parameter_constraints) == set(EnjoymentModel().get_params())
 
 
 def test_training_examples_are_point_in_time(catalog):
@@ -283,7 +286,7 @@ def test_target_couples_caps_who_gives_training_targets(world, catalog):
     assert others.sum() > 0 and set(world.dates.loc[others].index) <= set(item_dates.index)
     uncapped = EnjoymentModel(target_couples=None)._point_in_time(world.dates, np.random.default_rng(0))[2]
     assert uncapped["couple_id"].nunique() > 300
-    with pytest.raises(ValueError, match="target_couples must be a positive integer or None, got 0"):
+    with pytest.raises(ValueError, match=r"'target_couples' parameter .* int in the range \[1, inf\) or None\. Got 0"):
         EnjoymentModel(target_couples=0).fit(world.dates, catalog)
 
 
@@ -402,7 +405,7 @@ def test_features_of_a_batch_equal_each_couples_own(world, catalog):
 
 
 def test_pairs_pair_each_relevant_row_with_its_own_groups_negatives():
-    from engine.learning.model import _pairs
+    from engine.learning.pairwise import _pairs
 
     y = np.array([0, 1, 0, 0, 0, 1, 0, 1])
     groups = np.array([7, 7, 7, 3, 3, 5, 9, 9])
@@ -543,7 +546,7 @@ def test_each_partner_is_predicted_from_their_own_ratings(model, catalog, partne
 
 
 def test_together_protects_the_less_keen_partner():
-    from engine.learning.model import together
+    from engine.ranking.policy import together
 
     P = np.array([[0.9, 0.1], [0.5, 0.5], [0.1, 0.9], [0.6, 0.4]])
     np.testing.assert_allclose(together(P, 0.0), [0.5, 0.5, 0.5, 0.5])

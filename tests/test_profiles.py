@@ -120,7 +120,7 @@ def test_a_model_trained_with_interests_ranks_a_new_couples_interest_first(catal
     interest gets that category first, and without interests it does not."""
     dates, interests = _interest_world(catalog)
     model = EnjoymentModel(routine_weight=0.0, routine_push=0.0, diversity=0.0).fit(dates, catalog, interests)
-    weight = model._linear_weights[model.feature_names_.index("interest")]
+    weight = model.linear_weights_[model.feature_names_.index("interest")]
     assert weight > 0
     category = catalog.frame["category"]
     for cat in ("wellness", "culture"):
@@ -137,7 +137,7 @@ def test_a_model_trained_with_interests_ranks_a_new_couples_interest_first(catal
 def test_without_interests_in_training_the_feature_carries_no_weight(catalog):
     dates, _ = _interest_world(catalog)
     model = EnjoymentModel().fit(dates, catalog)
-    assert model._linear_weights[model.feature_names_.index("interest")] == 0.0
+    assert model.linear_weights_[model.feature_names_.index("interest")] == 0.0
 
 
 def test_evaluation_hands_every_ranker_the_datasets_profiles(world):
@@ -207,7 +207,7 @@ def test_a_model_trained_with_budget_ceilings_keeps_a_new_couple_within_its_own(
     couple that says "up to 1" gets ideas of cost 0-1 first, and without the ceiling it does not."""
     dates, profiles = _budget_world(catalog)
     model = EnjoymentModel(routine_weight=0.0, diversity=0.0).fit(dates, catalog, profiles)
-    assert model._linear_weights[model.feature_names_.index("over_budget")] < 0
+    assert model.linear_weights_[model.feature_names_.index("over_budget")] < 0
     cost = catalog.frame["cost"].astype(int)
     within = model.recommend(["new"], k=10, history=dates.iloc[:0], profiles={"new": Profile((), 1)})[0]
     assert max(cost[i] for i, _ in within) <= 1
@@ -242,7 +242,7 @@ def test_a_new_couples_stated_interests_lead_its_first_suggestions(catalog):
     size) gives a new couple mostly ideas of the category it names."""
     world = simulate(50, seed=7, catalog=catalog)
     model = EnjoymentModel().fit(world.dates, catalog, from_couples(world.couples))
-    assert model._linear_weights[model.feature_names_.index("interest_cold")] > 0
+    assert model.linear_weights_[model.feature_names_.index("interest_cold")] > 0
     category = catalog.frame["category"]
     for cat in ("wellness", "culture"):
         picks = model.recommend(["new"], 3, history=world.dates.iloc[:0], profiles={"new": Profile((cat,))})[0]

@@ -106,8 +106,8 @@ class _Flat(EnjoymentModel):
 
     def _fold_linear(self):
         super()._fold_linear()
-        self._linear_weights = np.zeros_like(self._linear_weights)
-        self._linear_bias = 0.0
+        self.linear_weights_ = np.zeros_like(self.linear_weights_)
+        self.linear_bias_ = 0.0
 
 
 @pytest.mark.slow

@@ -134,7 +134,7 @@ def _summaries(model, history, couple):
 
 def test_routine_push_out_of_range_is_refused(catalog):
     history = _dates("dm", DINNER_AND_MOVIE * 2, 4)
-    with pytest.raises(ValueError, match=r"routine_push must be in \[0, 1\], got 2"):
+    with pytest.raises(ValueError, match=r"'routine_push' parameter .* range \[0.0, 1.0\]. Got 2 instead"):
         EnjoymentModel(routine_push=2).fit(history, catalog)
 
 

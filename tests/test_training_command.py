@@ -78,7 +78,7 @@ def test_train_learns_from_the_stored_profiles(sqlite_url, tmp_path, tiny_world,
     result = CliRunner().invoke(main, ["train", "--json"])
     assert result.exit_code == 0, result.output
     model, _ = Registry(tmp_path / "models").load(json.loads(result.output)["version"])
-    weight = dict(zip(model.feature_names_, model._linear_weights))
+    weight = dict(zip(model.feature_names_, model.linear_weights_))
     # a stated interest, for a couple with no dates yet (routine distance 0.5): a net lift
     assert weight["interest"] + 0.5 * weight["interest_novel"] + weight["interest_cold"] > 0
     assert weight["over_budget"] < 0

@@ -1,9 +1,10 @@
-"""What the application facade needs from a store, as a typed :class:`typing.Protocol`.
+"""What the application facade needs from a store and from a model, as typed :class:`typing.Protocol` s.
 
 The facade's modules never import :mod:`engine.store`; they are handed a store
 (the service's, the CLI's, or a test's) and call only the methods below.
 :class:`engine.store.Store` satisfies :class:`StorePort` structurally, so a
-fake with these methods does too.
+fake with these methods does too. Likewise the facade ranks through
+:class:`Ranker`, which :class:`engine.learning.model.EnjoymentModel` satisfies.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
-    from ..domain.profiles import Profile
+    from ..domain.catalog import Catalog
+    from ..domain.context import Context
+    from ..domain.profiles import Profile, Profiles
+    from ..ranking.policy import Ranked
 
-__all__ = ["StorePort"]
+__all__ = ["Ranker", "StorePort"]
 
 
 @runtime_checkable
@@ -65,3 +70,24 @@ class StorePort(Protocol):
 
     def rotate_token(self, couple_id: str) -> str:
         """A new token for the couple (the old one stops working)."""
+
+
+@runtime_checkable
+class Ranker(Protocol):
+    """What the facade needs from a fitted model (:mod:`engine.app.recommender`, ``reasons``, ``gate``)."""
+
+    catalog_: Catalog
+    feature_names_: list[str]
+    featurizer_: Any
+    idea_similarity_: Any
+
+    def enjoyment(self, history: Any, couple_ids: Sequence[str], as_of_day: int | None = None,
+                  profiles: Profiles | None = None) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Each partner's predicted enjoyment of every idea, the pair features and the histories."""
+
+    def rank(self, history: Any, couple_ids: Sequence[str], k: int = 3, *, context: Context | None = None,
+             **options: Any) -> Ranked:
+        """The one scoring path: each couple's top ``k`` allowed ideas."""
+
+    def idea_titles(self) -> np.ndarray:
+        """Idea titles in catalog order."""

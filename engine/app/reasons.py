@@ -74,7 +74,7 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
         favourite on average (:func:`left_out`).
     """
     feat = model.featurizer_
-    titles = model._titles()
+    titles = model.idea_titles()
     lo, hi = feat.scale_
     reasons: list[tuple[float, str]] = []
     liked = np.flatnonzero(hist.liked[row])
@@ -99,7 +99,7 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
             reasons.append((3.0, f"{_who_loved(hist, row, position)} it last time"))
         others = liked[liked != position]
         if len(others):
-            sims = model._idea_sim[position, others] + feat.similarity_to(position)[others]
+            sims = model.idea_similarity_[position, others] + feat.similarity_to(position)[others]
             best = int(np.argmax(sims))
             if sims[best] > 0.45:
                 reasons.append((float(sims[best]), f"{_who_loved(hist, row, others[best])} {titles[others[best]]}"))
@@ -159,7 +159,7 @@ def _push_reason(model, hist: Histories, row: int, position: int) -> str | None:
     done = hist.done[row]
     best = int(np.argmax(done))
     if done[best] * 3 >= hist.n_dates[row]:
-        return f"you have done {model._titles()[best]} {int(done[best])} times; try something new"
+        return f"you have done {model.idea_titles()[best]} {int(done[best])} times; try something new"
     labels = [str(feat.group_labels_[g]).replace("-", " ") for g in top[:2]]
     times = int(sum(state.kind_counts[0, g] for g in top[:2]))
     return f"you have done {' and '.join(labels)} {times} times; try something new"

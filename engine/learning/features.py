@@ -84,13 +84,15 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
     group_attribute : str, optional
         Categorical attribute for familiarity features; default ``category``
         if the schema has it, else its first categorical attribute.
+    random_state : int, default=0
+        Seeds the sample of reference couples and the factors' starting point.
     """
 
     def __init__(self, rating_scale: tuple[float, float] | None = None,
                  relevant_rating: float | None = None, neighbours: int = 100,
                  shrink: float = 10.0, recency_half_life: float = 8.0,
                  group_attribute: str | None = None, user_neighbours: int = 30,
-                 reference_couples: int = 4_000, choice_shrink: float = 0.3):
+                 reference_couples: int = 4_000, choice_shrink: float = 0.3, random_state: int = 0):
         self.rating_scale = rating_scale
         self.relevant_rating = relevant_rating
         self.neighbours = neighbours
@@ -100,6 +102,7 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
         self.user_neighbours = user_neighbours
         self.reference_couples = reference_couples
         self.choice_shrink = choice_shrink
+        self.random_state = random_state
 
     # -- fitting ----------------------------------------------------------------
     def fit(self, dates: pd.DataFrame, catalog: Catalog):
@@ -174,7 +177,8 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
         liked_rows.data[:] = np.minimum(liked_rows.data, 1.0)
         keep = np.flatnonzero(np.asarray(done_bin.sum(axis=1)).ravel() > 0)
         if len(keep) > self.reference_couples:
-            keep = np.sort(np.random.default_rng(0).choice(keep, self.reference_couples, replace=False))
+            rng = np.random.default_rng(self.random_state)
+            keep = np.sort(rng.choice(keep, self.reference_couples, replace=False))
         ref = done_bin[keep]
         norms = np.sqrt(np.asarray(ref.multiply(ref).sum(axis=1)).ravel())
         self.reference_ = sp.csr_matrix(ref.multiply(1.0 / np.maximum(norms, 1e-12)[:, None]), dtype=np.float32)
@@ -188,7 +192,7 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
         """Idea factors of implicit ALS (:data:`~engine.learning.pair_features.FACTORS`) on the reference
         couples' times done."""
         X = times[rows]
-        Y = np.random.default_rng(0).normal(0.0, 0.01, (X.shape[1], FACTORS["n_factors"]))
+        Y = np.random.default_rng(self.random_state).normal(0.0, 0.01, (X.shape[1], FACTORS["n_factors"]))
         _, Y = als_sweeps(X, Y, FACTORS["regularization"], FACTORS["alpha"], FACTORS["iterations"])
         self.item_factors_ = Y
         self.factor_gram_ = Y.T @ Y + FACTORS["regularization"] * np.eye(Y.shape[1])
@@ -263,6 +267,10 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
 
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k not in _DERIVED}
+
+    def __setstate__(self, state):
+        state.setdefault("random_state", 0)  # artifacts from before the parameter were seeded with 0
+        self.__dict__.update(state)
 
     def _times(self, name: str, rows: np.ndarray) -> np.ndarray:
         """``rows @ S`` for a fitted idea x idea similarity ``S`` (sparse, top-k per idea).
