@@ -207,8 +207,7 @@ def test_undated_data_fits_the_engine_once_and_says_why(caplog):
 @pytest.mark.slow
 def test_the_bounded_memory_path_ranks_exactly_as_the_dense_one(monkeypatch):
     from engine.lab.simulator import simulate
-    from engine.learning import features, sampling
-    from engine.learning import model as model_module
+    from engine.learning import features, sampling, similarity
     from engine.learning.similarity import RowSimilarity
 
     world = simulate(120, seed=2)
@@ -221,7 +220,7 @@ def test_the_bounded_memory_path_ranks_exactly_as_the_dense_one(monkeypatch):
     dense, expected = lists()
     assert isinstance(dense.idea_similarity_, np.ndarray)
     # a "large" catalog: similarity rows on demand, sparse products, ranking 3 couples a batch
-    monkeypatch.setattr(model_module, "_DENSE_SIM_IDEAS", 10)
+    monkeypatch.setattr(similarity, "_DENSE_SIM_IDEAS", 10)
     monkeypatch.setattr(features, "_DENSE_IDEAS", 10)
     bounded, got = lists()
     assert isinstance(bounded.idea_similarity_, RowSimilarity)

@@ -18,6 +18,7 @@ from engine.domain.constraints import violations
 from engine.domain.context import SEASONS, WEATHERS, Context
 from engine.domain.dates import as_dates_frame
 from engine.lab.simulator import simulate
+from engine.learning.learners import PairwiseLogistic
 from engine.learning.model import EnjoymentModel
 
 
@@ -298,6 +299,29 @@ def test_artifact_from_before_target_couples_loads_without_a_cap(fitted):
     assert old.get_params()["target_couples"] is None  # clone() and the gate's refit still work
 
 
+def test_artifact_from_before_the_trailing_underscores_ranks_as_it_did(fitted, world):
+    """Artifacts saved before issue 17 hold ``_idea_sim``/``_linear_weights``/``_linear_bias`` and name
+    the pairwise learner in this module; they load under the new names and rank the same."""
+    import pickle
+
+    state = fitted.__getstate__()
+    for old, new in (("_idea_sim", "idea_similarity_"), ("_linear_weights", "linear_weights_"),
+                     ("_linear_bias", "linear_bias_")):
+        state[old] = state.pop(new)
+    old = EnjoymentModel.__new__(EnjoymentModel)
+    old.__setstate__(state)
+    couples = list(world.couple_ids[:5])
+    assert old.rank(world.dates, couples, 5).positions.tolist() == \
+        fitted.rank(world.dates, couples, 5).positions.tolist()
+    assert not hasattr(old, "_idea_sim")
+    # a pickle naming engine.learning.model._PairwiseLogistic still resolves
+    stream = pickle.dumps(PairwiseLogistic(max_pairs=7), protocol=0)
+    old_stream = stream.replace(b"engine.learning.learners\nPairwiseLogistic",
+                                b"engine.learning.model\n_PairwiseLogistic")
+    assert old_stream != stream
+    assert isinstance(pickle.loads(old_stream), PairwiseLogistic) and pickle.loads(old_stream).max_pairs == 7
+
+
 def test_an_idea_rated_one_is_not_suggested_again(model):
     """A cold couple does tonight's top idea and both rate it 1: it must not come back first."""
     rec = Recommender(model, "test")
@@ -405,7 +429,7 @@ def test_features_of_a_batch_equal_each_couples_own(world, catalog):
 
 
 def test_pairs_pair_each_relevant_row_with_its_own_groups_negatives():
-    from engine.learning.pairwise import _pairs
+    from engine.learning.learners import _pairs
 
     y = np.array([0, 1, 0, 0, 0, 1, 0, 1])
     groups = np.array([7, 7, 7, 3, 3, 5, 9, 9])

@@ -1,4 +1,4 @@
-"""The enjoyment model and the ranking it drives.
+"""The enjoyment model: what each partner would enjoy, learned from rated dates.
 
 :class:`EnjoymentModel` learns, from couples' rated dates, the probability
 that a couple would do an idea *and rate it relevant* (at or above
@@ -9,21 +9,12 @@ each target's features see only the couple's dates before that idea was
 first done, and the idea-side statistics (similarity, priors) are learned
 without the target pairs. Negatives are ideas the couple never did.
 
-Ranking (:meth:`EnjoymentModel.rank`) then puts first the idea the couple
-would enjoy most, trades enjoyment against breaking the couple's routine for
-the two alternatives that complete tonight's answer (``routine_weight``) and,
-for a couple stuck in a routine it does not love, on all three
-(``routine_push``, :mod:`engine.ranking.routine`),
-obeys the context's hard constraints, penalises repeats, keeps the list
-diverse (MMR, and optionally one idea per category) and can explore with a
-seed.
-
-Partners: where ratings are per partner, each partner's enjoyment is
-predicted from their own ratings (:meth:`EnjoymentModel.enjoyment` returns
-both, and training targets are each one partner's rating), and ranking goes
-by :func:`together` (the mean less ``gap_penalty`` times the partners' gap),
-a separate step at the top of :meth:`EnjoymentModel.rank`, so an idea one
-partner would love and the other would not loses to one both enjoy.
+Ranking (:meth:`EnjoymentModel.rank`, the one scoring path) hands each
+partner's predicted enjoyment and the facts the policy needs to
+:class:`~engine.ranking.policy.RankingPolicy` (routine, repeats, diversity,
+exploration, the partners' gap), configured by the model's parameters of the
+same names. Where ratings are per partner, each partner's enjoyment is
+predicted from their own ratings, and training targets are each one partner's.
 
 Cold start is an explicit path: a couple with no history is scored from the
 idea priors alone and flagged ``cold_start``; an idea absent from the
@@ -40,10 +31,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 from sklearn.base import BaseEstimator
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -55,21 +42,17 @@ from ..domain.profiles import Profile, Profiles
 from ..ranking.policy import Candidates, Ranked, RankingPolicy, together
 from ..ranking.routine import routine_push
 from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
-from .pairwise import PairwiseLogistic
+from .learners import LEARNERS, PairwiseLogistic, folded_linear, make_learner
 from .sampling import batch_rows, point_in_time, training_examples
-from .similarity import RowSimilarity
+from .similarity import RowSimilarity, idea_similarity
 
 __all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS", "together"]
 
 logger = logging.getLogger(__name__)
 
-LEARNERS = ("linear", "pairwise", "hgb")
 #: the parameters that configure :class:`~engine.ranking.policy.RankingPolicy` (not used by ``fit``)
 _POLICY_PARAMETERS = ("routine_weight", "routine_push", "diversity", "repeat_penalty", "repeat_days",
                       "exploration", "gap_penalty")
-#: catalogs larger than this compute idea x idea similarity rows on demand
-#: (:class:`~engine.learning.similarity.RowSimilarity`)
-_DENSE_SIM_IDEAS = 2048
 
 
 class TrainingCheckError(RuntimeError):
@@ -246,10 +229,7 @@ class EnjoymentModel(BaseEstimator):
         self.n_dates_ = int(len(dates))
         self._history = dates
         self._profiles = profiles
-        V = self.featurizer_.idea_vectors_
-        # idea x idea cosine for the diversity penalty and the reasons: a dense matrix up to
-        # 2,048 ideas (32 MB), rows computed when asked above (128 MB at 4,000 ideas, issue 23)
-        self.idea_similarity_ = V @ V.T if len(V) <= _DENSE_SIM_IDEAS else RowSimilarity(V)
+        self.idea_similarity_ = idea_similarity(self.featurizer_.idea_vectors_)
         self._check_fitted_model()
         return self
 
@@ -258,15 +238,8 @@ class EnjoymentModel(BaseEstimator):
                                  shrink=self.shrink)
 
     def _make_learner(self):
-        if self.learner == "pairwise":
-            return PairwiseLogistic(random_state=self.random_state)
-        if self.learner == "hgb":
-            return HistGradientBoostingClassifier(
-                max_iter=self.max_iter, learning_rate=self.learning_rate,
-                max_leaf_nodes=self.max_leaf_nodes, l2_regularization=1.0,
-                random_state=self.random_state,
-            )
-        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+        return make_learner(self.learner, random_state=self.random_state, max_iter=self.max_iter,
+                            learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes)
 
     def _point_in_time(self, dates: pd.DataFrame, rng: np.random.Generator):
         """Training targets and their histories (:func:`~engine.learning.sampling.point_in_time`)."""
@@ -303,15 +276,9 @@ class EnjoymentModel(BaseEstimator):
         return self.learner_.predict_proba(flat)[:, 1].reshape(X.shape[:-1])
 
     def _fold_linear(self) -> None:
-        if self.learner == "pairwise":
-            scaler, logit = self.learner_.scaler_, self.learner_
-        elif self.learner == "linear":
-            scaler, logit = self.learner_[0], self.learner_[-1]
-        else:
-            return
-        weights = logit.coef_.ravel() / scaler.scale_
-        self.linear_weights_ = weights.astype(np.float32)
-        self.linear_bias_ = float(logit.intercept_[0] - np.dot(scaler.mean_, weights))
+        folded = folded_linear(self.learner, self.learner_)
+        if folded is not None:
+            self.linear_weights_, self.linear_bias_ = folded
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Probability of a relevant rating for pair-feature rows.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["RowSimilarity", "bm25_similarity", "cooccurrence_similarity", "cos_rows", "top_k_rows"]
+__all__ = ["RowSimilarity", "idea_similarity", "bm25_similarity", "cooccurrence_similarity", "cos_rows", "top_k_rows"]
 
 
 class RowSimilarity:
@@ -28,6 +28,20 @@ class RowSimilarity:
     def __getitem__(self, key):
         rows, cols = key if isinstance(key, tuple) else (key, slice(None))
         return (self.vectors[rows] @ self.vectors.T)[..., cols]
+
+
+#: catalogs larger than this compute idea x idea similarity rows on demand (:class:`RowSimilarity`)
+_DENSE_SIM_IDEAS = 2048
+
+
+def idea_similarity(vectors: np.ndarray):
+    """Idea x idea cosine of unit-norm idea vectors, for the diversity penalty and the reasons.
+
+    A dense matrix up to 2,048 ideas (32 MB); above, a :class:`RowSimilarity`
+    that computes the rows asked for (a dense one is 128 MB at 4,000 ideas,
+    issue 23). Both index alike.
+    """
+    return vectors @ vectors.T if len(vectors) <= _DENSE_SIM_IDEAS else RowSimilarity(vectors)
 
 
 def cooccurrence_similarity(done_bin: sp.csr_matrix, shrink: float, neighbours: int) -> sp.csr_matrix:

@@ -1,9 +1,10 @@
-"""The pairwise learner: a linear ranker trained on feature differences within ranking groups.
+"""The learners behind :class:`~engine.learning.model.EnjoymentModel` (``learner=``).
 
-:class:`PairwiseLogistic` is the ``learner="pairwise"`` of
-:class:`~engine.learning.model.EnjoymentModel`: each training target against its
-own negatives, then calibrated to a probability so the model keeps its one
-linear scoring path.
+``linear`` (standardised logistic regression), ``pairwise``
+(:class:`PairwiseLogistic`: a linear ranker trained on feature differences
+within each training target's group, calibrated to a probability) and ``hgb``
+(gradient-boosted trees). :func:`make_learner` builds one; :func:`folded_linear`
+turns a fitted linear one into the single weighted sum the model scores with.
 """
 
 from __future__ import annotations
@@ -11,11 +12,44 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["PairwiseLogistic"]
+__all__ = ["LEARNERS", "PairwiseLogistic", "folded_linear", "make_learner"]
+
+LEARNERS = ("linear", "pairwise", "hgb")
+
+
+def make_learner(name: str, *, random_state: int = 0, max_iter: int = 150, learning_rate: float = 0.08,
+                 max_leaf_nodes: int = 31):
+    """An unfitted learner of :data:`LEARNERS`; the last three parameters are the trees' (``hgb``)."""
+    if name == "pairwise":
+        return PairwiseLogistic(random_state=random_state)
+    if name == "hgb":
+        return HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=learning_rate,
+                                              max_leaf_nodes=max_leaf_nodes, l2_regularization=1.0,
+                                              random_state=random_state)
+    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+
+
+def folded_linear(name: str, learner) -> tuple[np.ndarray, float] | None:
+    """A fitted ``linear`` or ``pairwise`` learner's scaler and regression folded into one weighted sum.
+
+    Returns ``(weights, bias)`` with ``P(relevant) = expit(x . weights + bias)`` on
+    unscaled pair features, or None for a learner that is not linear (``hgb``).
+    """
+    if name == "pairwise":
+        scaler, logit = learner.scaler_, learner
+    elif name == "linear":
+        scaler, logit = learner[0], learner[-1]
+    else:
+        return None
+    weights = logit.coef_.ravel() / scaler.scale_
+    return weights.astype(np.float32), float(logit.intercept_[0] - np.dot(scaler.mean_, weights))
+
 
 
 class PairwiseLogistic(BaseEstimator):
