@@ -17,9 +17,9 @@ the couple's choices obey. Same splits, same metrics as ``dateideas evaluate``
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
+
+from bench.evaluation_runs import parser, write_and_show
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "bounds.json"
@@ -40,12 +40,8 @@ def truth_ranker(world, bonus: float):
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--couples", type=int, default=2000)
-    ap.add_argument("--seeds", type=int, default=1)
+    ap = parser(__doc__, RESULTS, seeds=1)
     ap.add_argument("--bonus", type=float, nargs="+", default=[0.0, 0.5, 1.0])
-    ap.add_argument("--json", action="store_true", help="print the result as JSON")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the result (JSON)")
     args = ap.parse_args(argv)
 
     from engine.lab.evaluation import default_models, evaluate
@@ -57,16 +53,7 @@ def main(argv=None) -> dict:
     models.update({f"truth[bonus={b:g}]": truth_ranker(world, b) for b in args.bonus})
     result = evaluate(world, models, seeds=args.seeds)
     result["couples"] = args.couples
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"{args.couples} simulated couples, {args.seeds} seed(s)")
-        print("| model | " + " | ".join(SHOWN) + " |")
-        print("|---|" + "---:|" * len(SHOWN))
-        for name, metrics in result["models"].items():
-            print(f"| {name} | " + " | ".join(f"{metrics[m]:.3f}" for m in SHOWN) + " |")
+    write_and_show(result, args, f"{args.couples} simulated couples, {args.seeds} seed(s)", SHOWN, 3)
     return result
 
 

@@ -18,11 +18,11 @@ measurement the default ``gap_penalty`` is chosen on.
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import numpy as np
+
+from bench.evaluation_runs import parser, write_and_show
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "partners.json"
@@ -45,12 +45,8 @@ def partner_scores(world, scorer, lists) -> dict[str, float]:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--couples", type=int, default=2000)
-    ap.add_argument("--seeds", type=int, default=3)
+    ap = parser(__doc__, RESULTS, seeds=3)
     ap.add_argument("--gaps", type=float, nargs="+", default=[0.0, 0.1, 0.25, 0.4, 0.5])
-    ap.add_argument("--json", action="store_true", help="print the result as JSON")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the result (JSON)")
     args = ap.parse_args(argv)
 
     from engine.lab.evaluation.protocol import _fit, _prepare, _recommend, _splits
@@ -75,16 +71,8 @@ def main(argv=None) -> dict:
     result = {"couples": args.couples, "seeds": args.seeds,
               "models": {name: {k: round(float(np.mean([m[k] for m in ms])), 4) for k in SHOWN}
                          for name, ms in rows.items()}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"{args.couples} simulated couples, {args.seeds} seed(s); top {TOP} scored on per-partner truth")
-        print("| model | " + " | ".join(SHOWN) + " |")
-        print("|---|" + "---:|" * len(SHOWN))
-        for name, metrics in result["models"].items():
-            print(f"| {name} | " + " | ".join(f"{metrics[m]:.4f}" for m in SHOWN) + " |")
+    write_and_show(result, args, f"{args.couples} simulated couples, {args.seeds} seed(s); top {TOP} scored on "
+                   "per-partner truth", SHOWN, 4)
     return result
 
 

@@ -10,42 +10,32 @@ Names are imported on first use (PEP 562), so ``import engine`` and the CLI's
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .domain.lazy import lazy_exports
 
+#: public name -> the module (relative to this package) that defines it
 _EXPORTS = {
-    "ArtifactError": "learning.registry",
-    "Catalog": "domain.catalog",
-    "CatalogError": "domain.catalog",
-    "Context": "domain.context",
-    "ContextError": "domain.context",
-    "EnjoymentModel": "learning.model",
-    "NoModelError": "learning.registry",
-    "Recommender": "app.recommender",
-    "Registry": "learning.registry",
-    "Schema": "domain.schema",
-    "Suggestion": "app.recommender",
-    "check_catalog": "domain.catalog",
-    "load_catalog": "domain.catalog",
-    "load_schema": "domain.schema",
-    "open_store": "store",
-    "parse_context": "domain.context",
-    "read_dataset": "domain.dataset",
-    "simulate": "lab.simulator",
-    "write_dataset": "domain.dataset",
+    "ArtifactError": ".learning.registry",
+    "Catalog": ".domain.catalog",
+    "CatalogError": ".domain.catalog",
+    "Context": ".domain.context",
+    "ContextError": ".domain.context",
+    "EnjoymentModel": ".learning.model",
+    "NoModelError": ".learning.registry",
+    "Recommender": ".app.recommender",
+    "Registry": ".learning.registry",
+    "Schema": ".domain.schema",
+    "Suggestion": ".app.recommender",
+    "check_catalog": ".domain.catalog",
+    "load_catalog": ".domain.catalog",
+    "load_schema": ".domain.schema",
+    "open_store": ".store",
+    "parse_context": ".domain.context",
+    "read_dataset": ".domain.dataset",
+    "simulate": ".lab.simulator",
+    "write_dataset": ".domain.dataset",
 }
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'engine' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+#: imported on first use and then kept here
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, cache=True)

@@ -16,8 +16,7 @@ holds now, a test's monkeypatch included.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..domain.lazy import lazy_exports
 
 #: public name -> the module (relative to this package) that defines it; a module
 #: named by itself (``"retrain_queue": ".retrain_queue"``) is exported whole
@@ -74,15 +73,5 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    try:
-        where = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    module = importlib.import_module(where, __name__)
-    return module if where == f".{name}" else getattr(module, name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+#: looked up in the defining module on every access (not cached here)
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, cache=False)

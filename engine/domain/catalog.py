@@ -6,7 +6,6 @@ catalog in the import format loads the same way.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .datafiles import Problem, ProblemsError, checked_rows
 from .schema import Schema, SchemaError, load_schema
 
 __all__ = [
@@ -42,31 +42,10 @@ def default_catalog_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "data"
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a catalog file."""
-
-    file: str
-    line: int | None
-    field: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file + (f":{self.line}" if self.line is not None else "")
-        return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "field": self.field, "message": self.message}
-
-
-class CatalogError(ValueError):
+class CatalogError(ProblemsError):
     """A catalog failed validation; ``problems`` lists every problem found."""
 
-    def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
-        shown = "\n".join(f"  {p}" for p in self.problems[:20])
-        more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        super().__init__(f"{len(self.problems)} problem(s) in the catalog:\n{shown}{more}")
+    subject = "the catalog"
 
 
 @dataclass
@@ -258,33 +237,22 @@ def _read(path: str | Path | None) -> tuple[list[dict[str, Any]], list[str], Sch
     except OSError as exc:
         return [], [], schema, [Problem(fname, None, None, f"cannot read the ideas file: {exc.strerror or exc}")]
     records: list[dict[str, Any]] = []
-    header: list[str] = []
     with fh:
-        reader = csv.reader(fh, strict=True)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            return [], [], schema, [Problem(fname, 1, None, "the file is empty; a header row is required")]
-        except (UnicodeDecodeError, csv.Error) as exc:
-            return [], [], schema, [Problem(fname, 1, None, f"cannot read the header: {exc}")]
+        read = checked_rows(fh, fname, problems)
+        if read is None:
+            return [], [], schema, problems
+        header, rows = read
         problems.extend(_check_header(fname, header, schema))
         seen: dict[str, int] = {}
-        end = reader.line_num  # physical line where the previous record ended
-        try:
-            for row in reader:
-                line, end = end + 1, reader.line_num  # a row may span lines (quoted newlines)
-                if not any(cell.strip() for cell in row):
-                    continue
-                if len(row) != len(header):
-                    problems.append(Problem(fname, line, None,
-                                            f"expected {len(header)} fields as in the header, found "
-                                            f"{len(row)}; quote cells that contain commas"))
-                    continue
-                rec, row_problems = _check_row(fname, line, dict(zip(header, row)), schema, seen)
-                problems.extend(row_problems)
-                records.append(rec)
-        except (UnicodeDecodeError, csv.Error) as exc:
-            problems.append(Problem(fname, end + 1, None, f"cannot read the file: {exc}"))
+        for line, row in rows:
+            if len(row) != len(header):
+                problems.append(Problem(fname, line, None,
+                                        f"expected {len(header)} fields as in the header, found "
+                                        f"{len(row)}; quote cells that contain commas"))
+                continue
+            rec, row_problems = _check_row(fname, line, dict(zip(header, row)), schema, seen)
+            problems.extend(row_problems)
+            records.append(rec)
     return records, header, schema, problems
 
 

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .catalog import Catalog, CatalogError, Problem, load_catalog
+from .catalog import Catalog, CatalogError, load_catalog
+from .datafiles import CsvRecords, Problem, ProblemsError
 from .dataset_writer import write_dataset
 from .dates import as_dates_frame, implausible_days
 from .geo import parse_location
@@ -80,14 +81,10 @@ class Dataset:
     counts: bool = False
 
 
-class DatasetError(ValueError):
+class DatasetError(ProblemsError):
     """A dataset failed validation; ``problems`` lists every problem, each with file, line and field."""
 
-    def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
-        shown = "\n".join(f"  {p}" for p in self.problems[:20])
-        more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        super().__init__(f"{len(self.problems)} problem(s) in the dataset:\n{shown}{more}")
+    subject = "the dataset"
 
 
 def _rating_spec(folder: Path, problems: list[Problem]) -> RatingSpec:
@@ -144,28 +141,27 @@ def ratings_from_counts(couple_ids: np.ndarray | pd.Series, counts: np.ndarray |
 def _read_csv(path: Path, problems: list[Problem]) -> tuple[list[str], pd.DataFrame, np.ndarray] | None:
     """Header, string cells (one row per record) and each record's line number."""
     fname = str(path)
+    header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
-    try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh)
-            try:
-                header = [h.strip() for h in next(reader)]
-            except StopIteration:
-                problems.append(Problem(fname, 1, None, "the file is empty; a header row is required"))
-                return None
-            width = len(header)
-            for row in reader:
-                if len(row) != width:
-                    if not any(cell.strip() for cell in row):
-                        continue
-                    problems.append(Problem(fname, reader.line_num, None,
-                                            f"expected {width} fields, found {len(row)}"))
+    with path.open(encoding="utf-8", newline="") as fh:
+        records = CsvRecords(fh)
+        for _, line, row in records:  # a record is numbered by the line it ends on
+            if header is None:
+                header = [h.strip() for h in row]
+                continue
+            if len(row) != len(header):
+                if not any(cell.strip() for cell in row):
                     continue
-                rows.append(row)
-                lines.append(reader.line_num)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        problems.append(Problem(fname, None, None, f"cannot read the file as UTF-8 CSV: {exc}"))
+                problems.append(Problem(fname, line, None, f"expected {len(header)} fields, found {len(row)}"))
+                continue
+            rows.append(row)
+            lines.append(line)
+    if records.error is not None:
+        problems.append(Problem(fname, None, None, f"cannot read the file as UTF-8 CSV: {records.error}"))
+        return None
+    if header is None:
+        problems.append(Problem(fname, 1, None, "the file is empty; a header row is required"))
         return None
     counts = pd.Series(header).value_counts()
     for name, n in counts[counts > 1].items():

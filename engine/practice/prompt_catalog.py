@@ -10,7 +10,6 @@ How a prompt is chosen for a suggestion is :mod:`.prompt_choice`.
 
 from __future__ import annotations
 
-import csv
 import functools
 import re
 from collections import Counter
@@ -21,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..domain.catalog import Problem, default_catalog_dir
+from ..domain.catalog import default_catalog_dir
+from ..domain.datafiles import Problem, checked_rows
 from .pillars import PILLARS
 
 __all__ = [
@@ -133,37 +133,27 @@ def _read(path: Path) -> tuple[list[Prompt], int, list[Problem]]:
     except OSError as exc:
         return [], 0, [Problem(fname, None, None, f"cannot read the prompts file: {exc.strerror or exc}")]
     with fh:
-        reader = csv.reader(fh, strict=True)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            return [], 0, [Problem(fname, 1, None, "the file is empty; a header row is required")]
-        except (UnicodeDecodeError, csv.Error) as exc:
-            return [], 0, [Problem(fname, 1, None, f"cannot read the header: {exc}")]
+        read = checked_rows(fh, fname, problems)
+        if read is None:
+            return [], 0, problems
+        header, records = read
         if tuple(header) != _COLUMNS:
             return [], 0, [Problem(fname, 1, None, f"the header must be {','.join(_COLUMNS)}, got "
                                                    f"{','.join(header)}")]
         seen: dict[str, int] = {}
         texts: dict[str, int] = {}
-        end = reader.line_num
-        try:
-            for row in reader:
-                line, end = end + 1, reader.line_num
-                if not any(cell.strip() for cell in row):
-                    continue
-                rows += 1
-                if len(row) != len(_COLUMNS):
-                    problems.append(Problem(fname, line, None,
-                                            f"expected {len(_COLUMNS)} fields ({','.join(_COLUMNS)}), found "
-                                            f"{len(row)}; quote a text that contains commas"))
-                    continue
-                prompt, found = _check_row(fname, line, dict(zip(_COLUMNS, (c.strip() for c in row))),
-                                           seen, texts)
-                problems.extend(found)
-                if prompt is not None:
-                    prompts.append(prompt)
-        except (UnicodeDecodeError, csv.Error) as exc:
-            problems.append(Problem(fname, end + 1, None, f"cannot read the file: {exc}"))
+        for line, row in records:
+            rows += 1
+            if len(row) != len(_COLUMNS):
+                problems.append(Problem(fname, line, None,
+                                        f"expected {len(_COLUMNS)} fields ({','.join(_COLUMNS)}), found "
+                                        f"{len(row)}; quote a text that contains commas"))
+                continue
+            prompt, found = _check_row(fname, line, dict(zip(_COLUMNS, (c.strip() for c in row))),
+                                       seen, texts)
+            problems.extend(found)
+            if prompt is not None:
+                prompts.append(prompt)
     return prompts, rows, problems
 
 

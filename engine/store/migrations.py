@@ -4,8 +4,11 @@ Every migration keeps its OWN frozen table definitions instead of referring to
 :mod:`engine.store.tables`: a migration must create exactly what it created
 when it was released (``tables`` describes the *latest* schema: e.g.
 ``couples`` there already has the columns migrations 3, 4 and 7 add with
-``ALTER TABLE``, and the indexes made here are not declared there). Never edit
-a released migration; append one and update :mod:`engine.store.tables`.
+``ALTER TABLE``, and the indexes made here are not declared there). Even a
+table that has not changed since must not be built from ``tables``: the next
+change to it there would silently change what an old migration creates, and
+``migrate(target=N)`` must leave exactly schema N. Never edit a released
+migration; append one and update :mod:`engine.store.tables`.
 """
 
 from __future__ import annotations

@@ -19,6 +19,17 @@ _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincreme
 
 _META = sa.MetaData()
 
+
+def _row_id() -> sa.Column:
+    """``id``: a table's own key, numbered by the database."""
+    return sa.Column("id", _Id, primary_key=True, autoincrement=True)
+
+
+def _couple_id(**kw) -> sa.Column:
+    """``couple_id``: the couple a row is about, deleted with it; ``kw``: ``primary_key`` or ``nullable``."""
+    return sa.Column("couple_id", sa.String(_ID_MAX), sa.ForeignKey("couples.id", ondelete="CASCADE"), **kw)
+
+
 tbl_schema_version = sa.Table(
     "schema_version", _META,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
@@ -41,9 +52,8 @@ tbl_couples = sa.Table(
 
 tbl_dates = sa.Table(
     "dates", _META,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
-    sa.Column("couple_id", sa.String(_ID_MAX),
-              sa.ForeignKey("couples.id", ondelete="CASCADE"), nullable=False),
+    _row_id(),
+    _couple_id(nullable=False),
     sa.Column("idea_id", sa.String(200), nullable=False),
     sa.Column("done_on", sa.Date),
     sa.Column("rating_a", sa.Float),
@@ -56,9 +66,8 @@ tbl_dates = sa.Table(
 
 tbl_suggestions = sa.Table(
     "suggestions", _META,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
-    sa.Column("couple_id", sa.String(_ID_MAX),
-              sa.ForeignKey("couples.id", ondelete="CASCADE"), nullable=False),
+    _row_id(),
+    _couple_id(nullable=False),
     sa.Column("idea_id", sa.String(200), nullable=False),
     sa.Column("served_at", sa.DateTime, nullable=False),
     sa.Column("served_on", sa.Date, nullable=False),
@@ -71,7 +80,7 @@ tbl_suggestions = sa.Table(
 
 tbl_newsletter_runs = sa.Table(
     "newsletter_runs", _META,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    _row_id(),
     sa.Column("week", sa.Date, nullable=False),
     sa.Column("k", sa.Integer, nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
@@ -84,11 +93,10 @@ tbl_newsletter_runs = sa.Table(
 
 tbl_newsletter_sends = sa.Table(
     "newsletter_sends", _META,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    _row_id(),
     sa.Column("run_id", _Id, sa.ForeignKey("newsletter_runs.id"), nullable=False),
     sa.Column("week", sa.Date, nullable=False),
-    sa.Column("couple_id", sa.String(_ID_MAX),
-              sa.ForeignKey("couples.id", ondelete="CASCADE"), nullable=False),
+    _couple_id(nullable=False),
     sa.Column("idea_id", sa.String(200), nullable=False),
     sa.Column("rank", sa.Integer, nullable=False),
     sa.Column("sent_at", sa.DateTime, nullable=False),
@@ -96,7 +104,7 @@ tbl_newsletter_sends = sa.Table(
 
 tbl_training_runs = sa.Table(
     "training_runs", _META,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    _row_id(),
     sa.Column("started_at", sa.DateTime, nullable=False),
     sa.Column("finished_at", sa.DateTime),
     sa.Column("status", sa.String(20), nullable=False),
@@ -126,8 +134,7 @@ tbl_session_epochs = sa.Table(
 
 tbl_tonight_counts = sa.Table(
     "tonight_counts", _META,
-    sa.Column("couple_id", sa.String(_ID_MAX),
-              sa.ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True),
+    _couple_id(primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("request", sa.String(_KEY_MAX), primary_key=True),
     sa.Column("n", sa.Integer, nullable=False),
@@ -135,17 +142,15 @@ tbl_tonight_counts = sa.Table(
 
 tbl_rating_keys = sa.Table(
     "rating_keys", _META,
-    sa.Column("couple_id", sa.String(_ID_MAX),
-              sa.ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True),
+    _couple_id(primary_key=True),
     sa.Column("idempotency_key", sa.String(_KEY_MAX), primary_key=True),
     sa.Column("date_id", _Id, sa.ForeignKey("dates.id", ondelete="CASCADE"), nullable=False),
 )
 
 tbl_prompts_served = sa.Table(  # engine.store.practice: a conversation prompt shown with an idea
     "prompts_served", _META,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
-    sa.Column("couple_id", sa.String(_ID_MAX),
-              sa.ForeignKey("couples.id", ondelete="CASCADE"), nullable=False),
+    _row_id(),
+    _couple_id(nullable=False),
     sa.Column("prompt_id", sa.String(100), nullable=False),
     sa.Column("idea_id", sa.String(200), nullable=False),
     sa.Column("depth", sa.Integer, nullable=False),
@@ -158,8 +163,7 @@ tbl_prompts_served = sa.Table(  # engine.store.practice: a conversation prompt s
 
 tbl_nudges_shown = sa.Table(  # engine.store.practice: a partner's appreciation nudge of the day
     "nudges_shown", _META,
-    sa.Column("couple_id", sa.String(_ID_MAX),
-              sa.ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True),
+    _couple_id(primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("partner", sa.String(1), primary_key=True),
     sa.Column("nudge_id", sa.String(100), nullable=False),
