@@ -29,8 +29,8 @@ both, bounded (about three minutes on the shared 2-core machine):
    calls a minute apart to compare alone.
 3. **Victim**: another couple's plain tonight request, one client in a
    closed loop for ``--seconds`` (:func:`bench.http.load`): alone, then while
-   ``--abusers`` clients (each its own couple, fresh each round) send
-   ``another=true`` in closed loops; ``--rounds`` such pairs, interleaved.
+   ``--abusers`` clients (each its own couple, fresh each round, each in a
+   process of its own) send ``another=true`` in closed loops; ``--rounds`` such pairs, interleaved.
    Twice: on the server of step 2 (limits lifted, ``victim_limits_lifted``)
    and on a second server with the product's own limits (``victim``: what a
    deployed service meets). Reports each round's p99s and ratio and the
@@ -49,11 +49,11 @@ import argparse
 import contextlib
 import http.client
 import json
+import multiprocessing
 import os
 import platform
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -112,30 +112,53 @@ def series(port: int, abuser: tuple[str, str], fresh: tuple[str, str], calls: in
                             "ratio": round(float(np.median(late) / np.median(early)), 3)}}
 
 
-def abusers(port: int, couples: list[tuple[str, str]], stop: threading.Event, counts: list[int],
-            refused: list[int]) -> list[threading.Thread]:
-    """One thread per couple sending ``another=true`` in a closed loop until ``stop``; ``counts[i]`` = its
-    requests, ``refused[i]`` = those not answered 200."""
-    def run(i: int, couple: str, token: str) -> None:
-        headers = {"Authorization": f"Bearer {token}"}
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        while not stop.is_set():
-            try:
-                conn.request("GET", f"/v1/couples/{couple}/tonight?{_QUERY}&another=true", headers=headers)
-                response = conn.getresponse()
-                response.read()
-                refused[i] += response.status != 200
-            except (OSError, http.client.HTTPException):
-                refused[i] += 1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            counts[i] += 1
-        conn.close()
+def _abuse(port: int, couple: str, token: str, stop, count, refused) -> None:
+    """One abusive client (its own process): ``another=true`` in a closed loop until ``stop`` is set;
+    ``count`` = its requests, ``refused`` = those not answered 200 (shared values)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    while not stop.is_set():
+        try:
+            conn.request("GET", f"/v1/couples/{couple}/tonight?{_QUERY}&another=true", headers=headers)
+            response = conn.getresponse()
+            response.read()
+            bad = response.status != 200
+        except (OSError, http.client.HTTPException):
+            bad = True
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        with count.get_lock():
+            count.value += 1
+            refused.value += bad
+    conn.close()
 
-    threads = [threading.Thread(target=run, args=(i, c, t), daemon=True) for i, (c, t) in enumerate(couples)]
-    for thread in threads:
-        thread.start()
-    return threads
+
+class Abusers:
+    """``couples`` abusive clients, each in its own process, as separate clients would be: in threads of
+    this process their interpreter lock would delay the victim's timing client, which measured the load
+    generator instead of the service (issue 16's victim ratio). ``requests``/``refused`` are live totals."""
+
+    def __init__(self, port: int, couples: list[tuple[str, str]]):
+        ctx = multiprocessing.get_context("fork")  # a copy of this process: nothing re-imported
+        self._stop = ctx.Event()
+        self._counts = [(ctx.Value("l", 0), ctx.Value("l", 0)) for _ in couples]
+        self._processes = [ctx.Process(target=_abuse, args=(port, c, t, self._stop, n, r), daemon=True)
+                           for (c, t), (n, r) in zip(couples, self._counts)]
+        for process in self._processes:
+            process.start()
+
+    @property
+    def requests(self) -> int:
+        return sum(n.value for n, _ in self._counts)
+
+    @property
+    def refused(self) -> int:
+        return sum(r.value for _, r in self._counts)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for process in self._processes:
+            process.join(timeout=60)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -185,7 +208,8 @@ def _run(args, catalog_dir: Path, empty_db: str) -> dict:
                   "rounds": args.rounds, "workers": args.workers, "threads_per_worker": args.threads,
                   "query": _QUERY,
                   "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-                  "client": "Python threads with keep-alive http.client on the same machine (loopback)",
+                  "client": "keep-alive http.client on the same machine (loopback); the victim's client in this "
+                            "process, each abuser in a process of its own",
                   "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                   "wall_seconds": round(time.monotonic() - started, 1)},
         "series": worn,
@@ -220,17 +244,14 @@ def _victim_rounds(port: int, args, victim: tuple[str, str], abusive: list[tuple
     rounds = []
     for round_ in range(args.rounds):  # alone and abused interleaved, so a slow spell hits both
         alone = load(port, victim_paths, args.seconds, 1)
-        stop, counts, refused = threading.Event(), [0] * args.abusers, [0] * args.abusers
         first = round_ * args.abusers  # fresh abusive couples each round
-        threads = abusers(port, abusive[first:first + args.abusers], stop, counts, refused)
-        time.sleep(1.0)  # the abuse under way before the victim is measured
-        before, refused_before, cache_before = sum(counts), sum(refused), cache_counts(port)
+        flood = Abusers(port, abusive[first:first + args.abusers])
+        time.sleep(2.0)  # the abusers' processes started and the abuse under way before the victim is measured
+        before, refused_before, cache_before = flood.requests, flood.refused, cache_counts(port)
         abused = load(port, victim_paths, args.seconds, 1)
-        abuse_requests, cache_after = sum(counts) - before, cache_counts(port)
-        abuse_refused = sum(refused) - refused_before
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=60)
+        abuse_requests, cache_after = flood.requests - before, cache_counts(port)
+        abuse_refused = flood.refused - refused_before
+        flood.stop()
         rounds.append({"alone": alone, "abused": abused, "abuser_requests": abuse_requests,
                        "abuser_rps": round(abuse_requests / args.seconds, 1),
                        "abuser_requests_not_200": abuse_refused,

@@ -268,3 +268,16 @@ def test_the_store_has_every_method_the_facade_needs():
     needed = sorted(name for name in vars(StorePort) if not name.startswith("_"))
     assert len(needed) >= 10 and "tonight_reads" in needed
     assert [name for name in needed if not callable(getattr(Store, name, None))] == []
+
+
+def test_a_fitted_model_is_the_ranker_the_facade_needs(tiny_model_dir):
+    """:class:`engine.app.Ranker` names what the facade reads of a model; the model has all of it."""
+    from engine.app import Ranker
+    from engine.learning.model import EnjoymentModel
+    from engine.learning.registry import Registry
+
+    model = Registry(tiny_model_dir).load()[0]
+    assert isinstance(model, Ranker)
+    assert not isinstance(EnjoymentModel(), Ranker)  # unfitted: no catalog_, featurizer_, ...
+    needed = [n for n in vars(Ranker) if not n.startswith("_")] + list(Ranker.__annotations__)
+    assert {"rank", "enjoyment", "idea_titles", "catalog_", "idea_similarity_"} <= set(needed)

@@ -26,6 +26,7 @@ _EXPORTS = {
     "Suggestion": ".recommender",
     "LiveModel": ".live",
     "StorePort": ".ports",
+    "Ranker": ".ports",
     "ANOTHER_PER_DAY": ".serving",
     "NOTE_MAX": ".serving",
     "RECENT_DAYS": ".serving",

@@ -64,7 +64,7 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
         Rating scale; default: the min and max rating seen in ``fit``.
     relevant_rating : float, optional
         A rating at or above this is "liked"; default: the top quarter of
-        the scale (4 on 1-5, 2 on 0-2).
+        the scale (4 on 1-5, 1.5 on 0-2).
     neighbours : int, default=100
         Item-item similarities kept per idea.
     shrink : float, default=10.0
