@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,9 @@ class PromptCatalog:
     ----------
     prompts : tuple of Prompt
         In file order.
+    tie_order : ndarray of int (n_prompts,)
+        A fixed scrambled order of the prompts that breaks ties between equal fits
+        (:func:`engine.practice.prompt_choice.choose_many`, with a seed per couple and day).
     """
 
     def __init__(self, prompts: Sequence[Prompt]):
@@ -89,8 +92,8 @@ class PromptCatalog:
         self._depth = np.array([p.depth for p in self.prompts], dtype=np.int64)
         self._pillar = np.array([[p.pillar == name for name in PILLARS] for p in self.prompts],
                                 dtype=bool).reshape(len(self.prompts), len(PILLARS))
-        self._order = np.arange(len(self.prompts), dtype=np.int64) * 40503  # tie-breaks, see choose_many
-        self._fits: dict[tuple, np.ndarray] = {}  # see _base
+        self.tie_order = np.arange(len(self.prompts), dtype=np.int64) * 40503
+        self._fits: dict[tuple, np.ndarray] = {}  # see fits
         vocabulary = sorted({t for p in self.prompts for t in p.tags})
         self._vocabulary = {t: j for j, t in enumerate(vocabulary)}
         self._tags = np.zeros((len(self.prompts), len(vocabulary)), dtype=np.float64)
@@ -105,6 +108,28 @@ class PromptCatalog:
 
     def get(self, prompt_id: str) -> Prompt | None:
         return self._by_id.get(prompt_id)
+
+    def positions(self, prompt_ids: Iterable[str]) -> list[int]:
+        """Row positions of the prompt ids that are in the catalog (the others skipped)."""
+        return [self._index[p] for p in prompt_ids if p in self._index]
+
+    def fits(self, pillars: frozenset[str], words: frozenset[str], depth: int) -> np.ndarray:
+        """How well each prompt fits an idea at a depth, shape (n_prompts,): 1000 at the depth, +100 of one
+        of the idea's ``pillars``, +10 per tag among the idea's ``words`` (at most 9); -2 when deeper than
+        ``depth``. Cached per argument."""
+        key = (pillars, words, depth)
+        found = self._fits.get(key)
+        if found is None:
+            hits = [self._vocabulary[w] for w in words if w in self._vocabulary]
+            overlap = np.minimum(self._tags[:, hits].sum(axis=1), 9.0) if hits else 0.0
+            columns = [j for j, name in enumerate(PILLARS) if name in pillars]
+            pillar = self._pillar[:, columns].any(axis=1) if columns else False
+            found = (self._depth == depth) * 1000.0 + pillar * 100.0 + overlap * 10.0
+            found = np.where(self._depth > depth, -2.0, found)
+            if len(self._fits) > 4096:
+                self._fits.clear()
+            self._fits[key] = found
+        return found
 
 
 def prompts_path(path: str | Path | None = None) -> Path:

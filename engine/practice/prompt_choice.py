@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 
-from .pillars import PILLARS
 from .prompt_catalog import DEPTHS, Prompt, PromptCatalog
 from .prompt_depth import _marks, couple_depth
 
@@ -65,24 +64,6 @@ def _as_day(value: Any) -> _dt.date:
 
 def _seed(*parts: object) -> int:
     return zlib.crc32("|".join(map(str, parts)).encode())
-
-
-def _base(prompts: PromptCatalog, pillars: frozenset[str], words: frozenset[str], depth: int) -> np.ndarray:
-    """How well each prompt fits an idea at a depth, shape (n_prompts,): 1000 at the depth, +100 of one
-    of the idea's pillars, +10 per shared tag (at most 9); -2 when deeper than ``depth``. Cached."""
-    key = (pillars, words, depth)
-    found = prompts._fits.get(key)
-    if found is None:
-        hits = [prompts._vocabulary[w] for w in words if w in prompts._vocabulary]
-        overlap = np.minimum(prompts._tags[:, hits].sum(axis=1), 9.0) if hits else 0.0
-        columns = [j for j, name in enumerate(PILLARS) if name in pillars]
-        pillar = prompts._pillar[:, columns].any(axis=1) if columns else False
-        found = (prompts._depth == depth) * 1000.0 + pillar * 100.0 + overlap * 10.0
-        found = np.where(prompts._depth > depth, -2.0, found)
-        if len(prompts._fits) > 4096:
-            prompts._fits.clear()
-        prompts._fits[key] = found
-    return found
 
 
 def choose_prompts(prompts: PromptCatalog, ideas: Mapping[str, Mapping[str, Any]], couple_id: str,
@@ -118,7 +99,7 @@ def choose_many(prompts: PromptCatalog, couples: Sequence[tuple[str, Mapping[str
                 day: _dt.date) -> list[tuple[dict[str, Prompt | None], list[dict[str, Any]]]]:
     """:func:`choose_prompts` for many couples at once (the newsletter's chunks), vectorised.
 
-    Each idea's fit (:func:`_base`, cached per idea and depth) plus a
+    Each idea's fit (:meth:`PromptCatalog.fits`, cached per idea and depth) plus a
     tie-break seeded per couple, day and idea (a permutation of the prompts,
     ``(40503 i + seed) mod 65521``, distinct for each) is one row of a
     matrix; prompts deeper than the couple's or shown in the last
@@ -153,7 +134,7 @@ def choose_many(prompts: PromptCatalog, couples: Sequence[tuple[str, Mapping[str
             if served == day:
                 given[str(row["idea_id"])] = str(row["prompt_id"])
         if used:
-            used_by[c] = [prompts._index[u] for u in used if u in prompts._index]
+            used_by[c] = prompts.positions(used)
         chosen: dict[str, Prompt | None] = {}
         for idea_id, idea in ideas.items():
             if idea_id in given:
@@ -162,12 +143,12 @@ def choose_many(prompts: PromptCatalog, couples: Sequence[tuple[str, Mapping[str
             chosen[idea_id] = None
             pillars, words = idea_words(idea)
             rows.append((c, idea_id))
-            bases.append(_base(prompts, pillars, words, depth))
+            bases.append(prompts.fits(pillars, words, depth))
             seeds.append(_seed(couple_id, day_text, idea_id) % 65521)
         out.append((chosen, []))
     if not rows or not len(prompts):
         return out
-    keys = np.stack(bases) + ((prompts._order[None, :] + np.asarray(seeds)[:, None]) % 65521) / 65521.0
+    keys = np.stack(bases) + ((prompts.tie_order[None, :] + np.asarray(seeds)[:, None]) % 65521) / 65521.0
     owner = np.fromiter((c for c, _ in rows), dtype=np.int64, count=len(rows))
     for c, columns in used_by.items():
         if columns:
