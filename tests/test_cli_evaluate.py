@@ -71,7 +71,8 @@ def test_json_carries_intervals_and_per_seed_values_and_keeps_the_old_keys(three
     doc, _ = three_seeds
     assert doc["seeds"] == 3 and doc["k"] == 5 and list(doc["models"]) == ["engine", "popular", "random"]
     for values in doc["models"].values():
-        for metric in ("ndcg", "recall", "precision", "novelty", "coverage", "enjoyment_ratio"):
+        for metric in ("ndcg", "recall", "precision", "novelty", "coverage", "exposure_gini", "popular_share_top10",
+                       "enjoyment_ratio"):
             seeds = values["per_seed"][metric]
             assert len(seeds) == 3
             assert values[metric] == pytest.approx(sum(seeds) / 3, abs=1e-4)  # the old key: the mean
@@ -91,6 +92,10 @@ def test_table_shows_mean_plus_minus_half_width_per_seed_values_and_the_note(thr
     lo, hi = engine["ndcg_ci"]
     row = next(line for line in lines if line.startswith("engine "))
     assert row.split()[1] == f"{engine['ndcg']:.4f}±{(hi - lo) / 2:.4f}"
+    head = lines[1].split()
+    for metric in ("coverage", "exposure_gini", "popular_share_top10"):  # breadth beside accuracy
+        lo, hi = engine[f"{metric}_ci"]
+        assert row.split()[head.index(metric)] == f"{engine[metric]:.4f}±{(hi - lo) / 2:.4f}"
     seeds = lines[lines.index("per seed: ndcg; enjoyment_ratio") + 1]
     assert seeds.split()[1:4] == [f"{v:.4f}" for v in engine["per_seed"]["ndcg"]]
     assert ("note: " + doc["note"] in lines) if "note" in doc else not any(line.startswith("note:") for line in lines)

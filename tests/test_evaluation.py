@@ -235,12 +235,13 @@ def test_evaluate_known_answers(world):
     assert result["models"]["popular"]["coverage"] < result["models"]["random"]["coverage"]
     assert result["models"]["popular"]["novelty"] < result["models"]["random"]["novelty"]
     names = {"ndcg", "recall", "precision", "novelty", "routine_distance", "diversity", "coverage",
-             "enjoyment_ratio", "outside_routine"}
+             "exposure_gini", "popular_share_top10", "enjoyment_ratio", "outside_routine"}
     for metrics in result["models"].values():
         assert set(metrics) == names | {f"{m}_ci" for m in names} | {"per_seed"}
         assert set(metrics["per_seed"]) == names and all(len(v) == 2 for v in metrics["per_seed"].values())
         assert 0 <= metrics["outside_routine"] <= 1
         assert 0 <= metrics["enjoyment_ratio"] <= 1
+        assert 0 <= metrics["exposure_gini"] < 1 and 0 <= metrics["popular_share_top10"] <= 1
 
 
 def test_evaluate_same_splits_for_every_model(world):
@@ -334,11 +335,13 @@ def test_cli_evaluate_synthetic_json_and_report(catalog_dir, tmp_path, light_eng
     assert list(doc["models"]) == ["engine", "engine_loo", "random", "popular", "item_knn", "mf"]
     for metrics in doc["models"].values():
         assert {"ndcg", "recall", "precision", "novelty", "routine_distance", "diversity",
-                "coverage", "enjoyment_ratio"} <= set(metrics)
+                "coverage", "exposure_gini", "popular_share_top10", "enjoyment_ratio"} <= set(metrics)
     assert doc["models"]["random"]["ndcg"] < doc["models"]["popular"]["ndcg"]
     assert doc["models"]["random"]["ndcg"] < doc["models"]["item_knn"]["ndcg"]
     page = report.read_text(encoding="utf-8")
-    assert page.count('<img src="data:image/png;base64,') == 2
+    # the trade-off curve, the bars, and accuracy against coverage
+    assert page.count('<img src="data:image/png;base64,') == 3
+    assert 'id="accuracy-coverage"' in page
     assert "routine_weight" in page and "item_knn" in page
     assert "http://" not in page and "https://" not in page
 

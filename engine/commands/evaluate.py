@@ -15,7 +15,7 @@ __all__ = ["DEFAULT_WEIGHTS", "convert", "evaluate"]
 DEFAULT_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 _SYNTHETIC_COUPLES = 2000
 _COLUMNS = ("ndcg", "recall", "precision", "novelty", "routine_distance", "diversity",
-            "coverage", "enjoyment_ratio", "outside_routine")
+            "coverage", "exposure_gini", "popular_share_top10", "enjoyment_ratio", "outside_routine")
 
 
 def _cell(values: dict, metric: str) -> str:

@@ -10,6 +10,9 @@ base64 ``data:`` URIs, styles are inline. It shows
   over seeds with its 95% interval (error bars, "mean ± half-width"), the
   per-seed values, and the evaluation's one-line note when the intervals are
   wider than the gaps between models.
+* accuracy against breadth: every model's NDCG@k against its catalog coverage,
+  one labelled point per model with both 95% intervals as error bars (the
+  exposure Gini and the share of the most popular ideas are in the table).
 
 Usage::
 
@@ -41,6 +44,8 @@ _LABELS = {
     "routine_distance": "Routine distance",
     "diversity": "Intra-list diversity",
     "coverage": "Catalog coverage",
+    "exposure_gini": "Exposure Gini",
+    "popular_share_top10": "Top-k among 10% most popular",
     "enjoyment_ratio": "Enjoyment ratio (top-3)",
     "outside_routine": "Top-3 outside routine",
 }
@@ -149,6 +154,33 @@ def _bars_figure(models: dict[str, dict[str, float]]) -> Figure:
     return fig
 
 
+#: alt text (and the id's sense) of the accuracy-against-coverage picture
+ACCURACY_COVERAGE_ALT = "accuracy (NDCG@k) against catalog coverage, one point per model, with 95% intervals"
+
+
+def _accuracy_coverage_figure(models: dict[str, dict[str, Any]], k: int) -> Figure:
+    """NDCG@k against catalog coverage: one labelled point per model, 95% intervals as error bars."""
+    names = [n for n in models if "ndcg" in models[n] and "coverage" in models[n]]
+    fig = Figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
+    rows = [models[n] for n in names]
+    xerr, yerr = _half_widths(rows, "coverage"), _half_widths(rows, "ndcg")
+    for i, name in enumerate(names):
+        colour = _ENGINE_COLOUR if name == "engine" else _OTHER_COLOUR
+        x, y = models[name]["coverage"], models[name]["ndcg"]
+        ax.errorbar([x], [y], xerr=None if xerr is None else [xerr[i]], yerr=None if yerr is None else [yerr[i]],
+                    fmt="o", color=colour, ecolor=colour, elinewidth=1, capsize=3, markersize=6, zorder=2)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 5), fontsize=9, color="#334155")
+    ax.set_xlabel(_LABELS["coverage"] + " (share of the catalog recommended)")
+    ax.set_ylabel(f"NDCG@{k}")
+    ax.set_xlim(-0.03, 1.08)
+    ax.margins(y=0.15)
+    ax.grid(True, alpha=0.3)
+    ax.set_title("Accuracy against coverage (up and to the right is better)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def _table(models: dict[str, dict[str, float]]) -> str:
     metrics = [m for m in _LABELS if any(m in v for v in models.values())]
     head = "".join(f"<th>{html.escape(_LABELS[m])}</th>" for m in metrics)
@@ -238,6 +270,14 @@ def render_report(result: dict[str, Any], curve: Sequence[dict[str, float]] | No
         parts.append(f'<p class="note" role="note">{html.escape("Note: " + result["note"])}</p>')
     parts.append(_img(_png(_bars_figure(models)), "metrics by model, with 95% intervals"))
     parts.append(_table(models))
+    if any("ndcg" in v and "coverage" in v for v in models.values()):
+        parts.append('<h2 id="accuracy-coverage">Accuracy against coverage</h2>')
+        parts.append("<p>Each model's NDCG@k against the share of the catalog it recommends to at least one "
+                     "couple, with the 95% intervals over seeds as error bars: a model high and to the right is "
+                     "accurate without recommending the same few ideas to everyone. The Gini of exposure over "
+                     "the catalog and the share of the top k among the 10% most popular ideas are in the "
+                     "table above.</p>")
+        parts.append(_img(_png(_accuracy_coverage_figure(models, k)), ACCURACY_COVERAGE_ALT))
     if any(v.get("per_seed") for v in models.values()):
         parts.append("<h2>Per seed</h2>")
         parts.append(_per_seed_table(models))

@@ -34,6 +34,17 @@ diversity
     Intra-list diversity: mean pairwise cosine distance within a list.
 coverage
     Share of the catalog recommended to at least one test couple.
+exposure_gini
+    Gini coefficient of the exposure of catalog ideas: how many test couples'
+    top-k lists hold each idea, ideas never shown counting 0
+    (:func:`exposure_gini`; 0 = every idea shown equally, (n-1)/n = one idea
+    takes everything).
+popular_share_top10
+    Share of the recommended items (the top-k of every test couple, pooled)
+    that are among the 10% most popular ideas, popularity = training dates
+    of the idea in the split; the shortlist is ``ceil(0.1 n_ideas)`` ideas,
+    ties broken by catalog order (:func:`popular_share`). The key keeps its
+    name for any ``k``.
 enjoyment_ratio (synthetic only)
     Mean over couples of ``sum(true expected enjoyment of the model's
     top-3) / sum(the oracle's top-3 among the same candidate ideas)``.

@@ -1,7 +1,8 @@
 """Ranking-list metrics and their summaries over seeds (see :mod:`engine.lab.evaluation`, "Metrics").
 
-The per-list figures (NDCG, recall, precision, novelty, diversity,
-coverage) and, over the seeds of an evaluation, the Student-t interval of a
+The per-list figures (NDCG, recall, precision, novelty, diversity), the
+breadth of a model's lists over the catalog (coverage, the Gini of exposure,
+the share of the most popular ideas) and, over the seeds of an evaluation, the Student-t interval of a
 mean (:func:`interval`) and the one-line note when intervals overlap
 (:func:`noise_note`).
 """
@@ -13,10 +14,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ACCURACY_METRICS", "HEADLINE_METRICS", "coverage", "interval", "intra_list_diversity", "ndcg_at_k",
-           "noise_note", "novelty", "precision_at_k", "recall_at_k"]
+__all__ = ["ACCURACY_METRICS", "BREADTH_METRICS", "HEADLINE_METRICS", "coverage", "exposure_gini", "interval",
+           "intra_list_diversity", "ndcg_at_k", "noise_note", "novelty", "popular_share", "popular_shortlist",
+           "precision_at_k", "recall_at_k"]
 
 ACCURACY_METRICS = ("ndcg", "recall", "precision")
+#: how widely a model's lists spread over the catalog (issue 21): coverage, exposure Gini, popular share
+BREADTH_METRICS = ("coverage", "exposure_gini", "popular_share_top10")
 
 
 def _dcg(gains: np.ndarray) -> float:
@@ -92,6 +96,78 @@ def coverage(lists: Sequence[Sequence[int]], n_ideas: int) -> float:
     """Share of the ``n_ideas`` catalog that appears in at least one list."""
     seen = {int(i) for lst in lists for i in lst}
     return len(seen) / n_ideas if n_ideas else 0.0
+
+
+def exposure_gini(lists: Sequence[Sequence[int]], n_ideas: int) -> float:
+    """Gini coefficient of how often each catalog idea appears across all the lists.
+
+    The exposure of idea ``j`` is ``x_j`` = the number of lists (one per couple, its top k)
+    that contain it; every one of the ``n_ideas`` ideas counts, an idea never shown with
+    ``x_j = 0``. With the exposures sorted ascending, ``x_(1) <= ... <= x_(n)``,
+
+    ``G = 2 * sum_i(i * x_(i)) / (n * sum_i x_(i)) - (n + 1) / n``   (i = 1 .. n)
+
+    0 when every idea is shown equally often; ``(n - 1) / n`` (-> 1) when one idea takes all
+    the exposure. E.g. exposures ``[0, 1, 1, 2]``: ``2 * (0 + 2 + 3 + 8) / (4 * 4) - 5 / 4 = 0.375``.
+    0.0 when nothing is shown at all (or ``n_ideas`` is 0).
+
+    Parameters
+    ----------
+    lists : sequence of sequences of int
+        Catalog positions (0 .. n_ideas - 1) of each list's ideas.
+    n_ideas : int
+        Size of the catalog.
+    """
+    if n_ideas <= 0:
+        return 0.0
+    flat = np.fromiter((int(i) for lst in lists for i in lst), dtype=int)
+    counts = np.sort(np.bincount(flat, minlength=n_ideas).astype(float))
+    total = counts.sum()
+    if total == 0:
+        return 0.0
+    n = len(counts)
+    ranks = np.arange(1, n + 1)
+    return float(2.0 * np.sum(ranks * counts) / (n * total) - (n + 1) / n)
+
+
+def popular_shortlist(popularity: np.ndarray, top: float = 0.10) -> np.ndarray:
+    """Catalog positions of the ``top`` share of ideas with the highest ``popularity``.
+
+    The shortlist has exactly ``ceil(top * n_ideas)`` ideas (at least one): ideas are ordered
+    by popularity, highest first, and ties - at the cutoff too - go to the idea earlier in the
+    catalog (a stable sort), so the set is deterministic and its size never depends on ties.
+    """
+    counts = np.asarray(popularity, dtype=float)
+    if not 0 < top <= 1:
+        raise ValueError(f"top must be a share of the catalog in (0, 1], got {top!r}")
+    if counts.size == 0:
+        return np.array([], dtype=int)
+    size = max(1, int(np.ceil(round(top * counts.size, 9))))  # round: 0.1 * 30 is 3.0000000000000004
+    return np.sort(np.argsort(-counts, kind="stable")[:size])
+
+
+def popular_share(lists: Sequence[Sequence[int]], popularity: np.ndarray, top: float = 0.10) -> float:
+    """Share of the recommended items that are among the ``top`` (10%) most popular ideas.
+
+    Over all lists pooled: (recommendations of a shortlisted idea) / (all recommendations),
+    the shortlist being :func:`popular_shortlist` of ``popularity`` (``ceil(top * n_ideas)``
+    ideas, ties broken by catalog order). A most-popular ranker scores about 1, a uniform
+    random one about ``top``. 0.0 when the lists are empty.
+
+    Parameters
+    ----------
+    lists : sequence of sequences of int
+        Catalog positions of each list's ideas (its top k).
+    popularity : ndarray of shape (n_ideas,)
+        Popularity of each idea; the protocol passes the number of training interactions
+        (dates) of each idea in the split.
+    top : float, default=0.10
+        The share of the catalog counted as most popular.
+    """
+    popular = np.zeros(len(popularity), dtype=bool)
+    popular[popular_shortlist(popularity, top)] = True
+    flat = np.fromiter((int(i) for lst in lists for i in lst), dtype=int)
+    return float(popular[flat].mean()) if flat.size else 0.0
 
 
 

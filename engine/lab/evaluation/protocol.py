@@ -23,11 +23,13 @@ from ...domain.profiles import Profile, from_couples
 from ..baselines import ItemKNN, MatrixFactorization, MostPopular, RandomRecommender, interaction_matrix
 from .metrics import (
     coverage,
+    exposure_gini,
     interval,
     intra_list_diversity,
     ndcg_at_k,
     noise_note,
     novelty,
+    popular_share,
     precision_at_k,
     recall_at_k,
 )
@@ -95,9 +97,11 @@ class _Scorer:
         self.n_ideas = len(catalog)
         self.relevant = {c: {i for i, r in split.test[c].items() if r >= relevant} for c in self.couples}
         train_couples = pd.unique(split.train["couple_id"].astype(str))
-        counts = np.asarray((interaction_matrix(split.train, train_couples, catalog.ids) > 0)
-                            .sum(axis=0)).ravel()
+        done = interaction_matrix(split.train, train_couples, catalog.ids)
+        counts = np.asarray((done > 0).sum(axis=0)).ravel()
         self.popularity = np.maximum(counts, 1.0) / max(len(train_couples), 1)
+        #: training interactions (dates) per idea, for popular_share_top10
+        self.interactions = np.asarray(done.sum(axis=0)).ravel()
         H = interaction_matrix(split.train, self.couples, catalog.ids)
         n_dates = np.asarray(H.sum(axis=1)).ravel()
         mean = np.asarray(H @ data.vectors) / np.maximum(n_dates, 1.0)[:, None]
@@ -154,6 +158,8 @@ class _Scorer:
             out["routine_distance"] = float(np.mean(dist)) if dist else 0.0
             out["diversity"] = float(np.mean([intra_list_diversity(self.data.vectors[p]) for p in topk]))
         out["coverage"] = coverage(topk, self.n_ideas)
+        out["exposure_gini"] = exposure_gini(topk, self.n_ideas)
+        out["popular_share_top10"] = popular_share(topk, self.interactions, top=0.10)
         if self.enjoyment is not None:
             ratios = []
             for r, p in enumerate(pos):
@@ -285,7 +291,8 @@ def evaluate(data: Any, models: Mapping[str, RankerFactory], k: int = 10, seeds:
     dict
         ``{"dataset": name, "k": k, "seeds": seeds, "models": {model: {"ndcg", "recall",
         "precision", "novelty", "routine_distance", "diversity",
-        "coverage", "enjoyment_ratio"?, "outside_routine"?}}, "note"?}``, each value
+        "coverage", "exposure_gini", "popular_share_top10", "enjoyment_ratio"?,
+        "outside_routine"?}}, "note"?}``, each value
         the mean over seeds, rounded to 4 digits; beside each, ``"<metric>_ci"``
         (its 95% interval ``[lo, hi]`` over seeds, None for one seed, see
         :func:`interval`) and, per model, ``"per_seed": {metric: [values]}``.
