@@ -538,3 +538,103 @@ def test_cli_send_killed_midway_then_resumed_sends_every_address_once(sqlite_url
     _check_messages(inbox, expected, read_week_picks(out, week))  # each address exactly once
     assert store.mail_counts(week) == {"sending": 1, "sent": total - 1, "failed": 0}
     store.close()
+
+
+# --------------------------------------------------------------------------- in a browser (Chromium, live gunicorn)
+
+_CHROMIUM = Path(os.environ.get("DATEIDEAS_CHROMIUM", "/usr/bin/chromium"))
+_PHONE = {"width": 390, "height": 844}
+_SCREENSHOTS = Path(__file__).parent / "screenshots"
+
+
+@pytest.fixture
+def phone_page():
+    """A phone-width page in Debian's headless Chromium (skipped without it, as tests/test_browser.py)."""
+    if not _CHROMIUM.is_file():
+        if os.environ.get("DATEIDEAS_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"no Chromium at {_CHROMIUM} (DATEIDEAS_REQUIRE_BROWSER=1)", pytrace=False)
+        pytest.skip(f"no Chromium at {_CHROMIUM}; install it with scripts/install-browser.sh")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(_CHROMIUM), headless=True,
+                                     args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+        page = browser.new_context(viewport=_PHONE).new_page()
+        page.set_default_timeout(20_000)
+        yield page
+        browser.close()
+
+
+def _shot(page, name: str) -> None:
+    _SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(_SCREENSHOTS / f"{name}-phone.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0, name
+
+
+@pytest.mark.slow
+def test_in_a_browser_sign_up_confirm_rate_and_unsubscribe_from_the_email_links(
+        phone_page, tmp_path, tiny_world, tiny_model_dir, serve_gunicorn, smtp):
+    """Phone-width Chromium against `dateideas serve`: sign up with two addresses, confirm both from the
+    emails that arrived, get the newsletter (--send's delivery), rate an idea from partner B's email (signed
+    in as B), unsubscribe B from the email's link; the next week's delivery mails only A."""
+    import shutil
+
+    from engine.config import signing_secret
+
+    inbox, port = smtp
+    page = phone_page
+    model_dir = shutil.copytree(tiny_model_dir, tmp_path / "models")
+    env = {"DATEIDEAS_SMTP_HOST": "127.0.0.1", "DATEIDEAS_SMTP_PORT": str(port), "DATEIDEAS_SMTP_TLS": "none",
+           "DATEIDEAS_MAIL_FROM": "Date ideas <news@dates.test>"}
+    with serve_gunicorn(tmp_path, tiny_world, model_dir, env) as (http_port, _process, db_url):
+        base = f"http://127.0.0.1:{http_port}"
+        page.goto(base + "/signup")
+        page.get_by_label("Partner A's email").fill("a@example.org")
+        page.get_by_label("Partner B's email").fill("b@example.org")
+        _shot(page, "email-signup")
+        page.get_by_role("button", name="Sign up").click()
+        assert "We sent a link to a@example.org" in page.locator("#email-confirmations").inner_text()
+        couple = page.locator("#couple-id").inner_text()
+        assert sorted(inbox.to()) == ["a@example.org", "b@example.org"]
+        for message in inbox.messages:
+            page.goto(re.search(r"http://\S+/email/confirm\?token=\S+", message.get_content()).group(0))
+            assert "will receive your weekly date ideas" in page.locator("#email-message").inner_text()
+        _shot(page, "email-confirmed")
+        page.context.clear_cookies()  # a reader opening the email later, signed out
+
+        inbox.messages.clear()
+        store = open_store(db_url)
+        try:
+            week = _week(tiny_world)
+            run_id, picks = _written_week(store, Recommender.load(model_dir), week, tmp_path / "out", [couple])
+            links = MailLinks(signing_secret(model_dir), base)  # the server's key, from its model folder
+            deliver_newsletter(store, tiny_world.catalog, week, picks, run_id=run_id, settings=_settings(port),
+                               links=links, progress=False)
+            message = next(m for m in inbox.messages if m["To"] == "b@example.org")
+            html = message.get_body(("html",)).get_content()
+            idea = list(picks["idea_id"])[0]
+            rate = re.findall(r'class="rate-link" href="([^"]+)"', html)[0].replace("&amp;", "&")
+            page.goto(rate)
+            page.wait_for_url(f"**/we-did-it?idea={idea}")
+            assert page.get_by_label("The idea").input_value() == idea
+            _shot(page, "email-rate")
+            page.locator("#rating_b-group").get_by_label("5").check()  # signed in as B: B's own rating
+            page.get_by_role("button", name="Save our date").click()
+            page.wait_for_url("**/our-dates")
+            assert [(d["idea_id"], d["rating_b"]) for d in store.list_dates(couple)] == [(idea, 5)]
+
+            page.context.clear_cookies()
+            page.goto(re.fullmatch(r"<(.+)>", message["List-Unsubscribe"]).group(1))
+            assert "b@example.org" in page.locator("main").inner_text()
+            page.get_by_role("button", name="Unsubscribe").click()
+            assert "no more newsletters" in page.locator("#email-message").inner_text()
+            _shot(page, "email-unsubscribed")
+            assert not store.email_addresses(couple)["b"]["subscribed"]
+
+            inbox.messages.clear()
+            next_week = week + _dt.timedelta(days=7)
+            run_2, picks_2 = _written_week(store, Recommender.load(model_dir), next_week, tmp_path / "next", [couple])
+            deliver_newsletter(store, tiny_world.catalog, next_week, picks_2, run_id=run_2,
+                               settings=_settings(port), links=links, progress=False)
+            assert list(inbox.to()) == ["a@example.org"]
+        finally:
+            store.close()
