@@ -38,6 +38,7 @@ _DEFAULTS: dict[str, Any] = {
     "RATELIMIT_KEY_PREFIX": "dateideas",
     **LIMIT_DEFAULTS,                # LIMIT_SIGNIN, LIMIT_SIGNUP, LIMIT_COUPLES, LIMIT_ANOTHER
     "ANOTHER_PER_DAY": 100,          # `another` requests per couple per day (429 beyond); counted in the database
+    "MAIL": None,                    # engine.config.MailSettings: SMTP for sign-up confirmations; None = none sent
 }
 
 
@@ -55,7 +56,7 @@ def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def _config_from_env() -> dict[str, Any]:
-    from engine.config import settings_from_env
+    from engine.config import mail_settings_from_env, settings_from_env
 
     settings = settings_from_env()
     env = os.environ
@@ -71,6 +72,7 @@ def _config_from_env() -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": settings.ratelimit_storage,
         "ANOTHER_PER_DAY": _int_env(env, "DATEIDEAS_ANOTHER_PER_DAY", 100),
         "RETRAIN_MIN_INTERVAL": settings.retrain_min_interval,
+        "MAIL": mail_settings_from_env(),
     }
     for key in LIMIT_DEFAULTS:
         config[key] = env.get(f"DATEIDEAS_RATELIMIT_{key.removeprefix('LIMIT_')}") or LIMIT_DEFAULTS[key]
@@ -89,8 +91,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ``DATEIDEAS_RETRAIN_AFTER_DATES``, ``DATEIDEAS_RETRAIN_MIN_INTERVAL``,
         ``DATEIDEAS_METRICS_TOKEN``, ``DATEIDEAS_ANOTHER_PER_DAY``,
         ``DATEIDEAS_SESSION_IDLE_HOURS``, ``DATEIDEAS_SESSION_MAX_DAYS``,
-        ``DATEIDEAS_RATELIMIT_ENABLED``, ``DATEIDEAS_RATELIMIT_STORAGE`` and
-        ``DATEIDEAS_RATELIMIT_SIGNIN|SIGNUP|COUPLES|ANOTHER``).
+        ``DATEIDEAS_RATELIMIT_ENABLED``, ``DATEIDEAS_RATELIMIT_STORAGE``,
+        ``DATEIDEAS_RATELIMIT_SIGNIN|SIGNUP|COUPLES|ANOTHER`` and the SMTP settings
+        ``DATEIDEAS_SMTP_*``, ``DATEIDEAS_MAIL_FROM``, ``DATEIDEAS_PUBLIC_URL``).
 
     Returns
     -------

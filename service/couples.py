@@ -11,6 +11,7 @@ from .bodies import json_object
 from .db import get_store
 from .errors import ApiError
 from .headers import NO_STORE
+from .mail import check_emails, store_emails
 
 __all__ = ["bp"]
 
@@ -19,18 +20,27 @@ bp = Blueprint("couples", __name__, url_prefix="/v1/couples")
 
 @bp.post("")
 def create():
-    """Create a couple; 201 with ``{id, token, profile, created_at}``; the token is never shown again
-    (``Cache-Control: no-store``, so no cache keeps it either)."""
-    body = json_object(("profile",), optional=True)
+    """Create a couple; 201 with ``{id, token, profile, created_at, emails}``; the token is never shown again
+    (``Cache-Control: no-store``, so no cache keeps it either).
+
+    ``email_a`` / ``email_b`` (optional) are the partners' addresses for the weekly newsletter: stored
+    unconfirmed, each sent a confirmation link when SMTP is configured (:mod:`service.mail`); ``emails``
+    says, per partner, the address, ``confirmed`` and ``confirmation_sent``."""
+    body = json_object(("profile", "email_a", "email_b"), optional=True)
+    addresses, bad = check_emails(body)
+    if bad:
+        field, exc = next(iter(bad.items()))
+        raise ApiError(400, str(exc), field=field)
     store = get_store()
     try:
         couple_id, token = store.create_couple(profile=body.get("profile"))
     except ValidationError as exc:
         raise ApiError(400, f"{exc.field} {exc.message}", field=exc.field) from exc
+    emails = store_emails(couple_id, addresses)
     couple = store.get_couple(couple_id)
     location = url_for("tonight.tonight", couple_id=couple_id)
     return ({"id": couple_id, "token": token, "profile": couple["profile"],
-             "created_at": couple["created_at"]}, 201, {"Location": location, **NO_STORE})
+             "created_at": couple["created_at"], "emails": emails}, 201, {"Location": location, **NO_STORE})
 
 
 @bp.delete("/<couple_id>")

@@ -14,6 +14,11 @@ from engine.domain.context import SEASONS, SETTINGS, TIMES_OF_DAY, WEATHERS
 __all__ = ["openapi_document"]
 
 
+#: a partner's optional newsletter address (engine.domain.emails.check_email decides)
+_EMAIL = {"type": "string", "nullable": True, "maxLength": 254, "example": "sam@example.org",
+          "description": "optional: this partner's address for the weekly newsletter, confirmed by a link "
+                         "sent to it; letters, digits and .!#$%&'*+/=?^_`{|}~- before the @, a domain with a dot"}
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -87,11 +92,15 @@ def _schemas() -> dict[str, Any]:
             },
         },
         "NewCouple": {"type": "object", "additionalProperties": False,
-                      "properties": {"profile": _ref("Profile")}},
+                      "properties": {"profile": _ref("Profile"), "email_a": _EMAIL, "email_b": _EMAIL}},
         "CoupleCreated": {
-            "type": "object", "required": ["id", "token", "profile", "created_at"], "additionalProperties": False,
+            "type": "object", "required": ["id", "token", "profile", "created_at", "emails"],
+            "additionalProperties": False,
             "properties": {"id": {"type": "string"}, "token": {"type": "string", "description": "shown once"},
-                           "profile": {"type": "object"}, "created_at": {"type": "string"}},
+                           "profile": {"type": "object"}, "created_at": {"type": "string"},
+                           "emails": {"type": "object", "description": "per partner given an address (a, b): "
+                                      "address, confirmed, subscribed, confirmation_sent",
+                                      "additionalProperties": {"type": "object"}}},
         },
         "Suggestion": {
             "type": "object", "additionalProperties": False,

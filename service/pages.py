@@ -27,8 +27,10 @@ token rotation and erasure; idle and absolute lifetimes) is Flask's signed cooki
 (``httponly``, ``SameSite=Lax``; ``Secure`` when ``SESSION_COOKIE_SECURE`` or
 ``DATEIDEAS_SECURE_COOKIES=1``). Its key is ``SECRET_KEY`` from the config,
 else ``$DATEIDEAS_SECRET_KEY``, else a random key kept in
-``<MODEL_DIR>/session-secret`` (created once, mode 0600), so every gunicorn
-worker and replica on the same model folder accepts the same cookie. Every
+``<MODEL_DIR>/session-secret`` (created once, mode 0600;
+:func:`engine.config.signing_secret`), so every gunicorn worker and replica on
+the same model folder accepts the same cookie, and the links that
+``dateideas newsletter --send`` signs with it verify here (:mod:`service.mail_pages`). Every
 form carries a per-session CSRF token in a hidden field, checked on every POST.
 """
 
@@ -41,7 +43,6 @@ import os
 import re
 import secrets
 import uuid
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
@@ -56,10 +57,11 @@ from engine.app import (
     check_date_input,
     serve_tonight,
 )
+from engine.config import signing_secret
 from engine.domain.context import TIMES_OF_DAY, WEATHERS, ContextError, parse_context
 from engine.domain.profiles import budget_ceiling
 
-from . import sessions
+from . import mail, sessions
 from .dates import after_date_stored, visible
 from .db import get_store
 from .metrics import get_metrics
@@ -71,7 +73,6 @@ bp = Blueprint("pages", __name__)
 
 _CONTEXT_FIELDS = ("budget", "minutes", "setting", "weather", "kids", "time_of_day")
 _FORM_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-_SECRET_FILE = "session-secret"
 _ID_MAX = 64
 # what the pages say instead of the API's field names, in validation messages
 _FIELD_WORDS = (("ratings.a", "partner A's rating"), ("ratings.b", "partner B's rating"),
@@ -105,30 +106,12 @@ def _configure(state) -> None:
     """Session cookie settings and the signing key (see the module docstring)."""
     config = state.app.config
     if not config.get("SECRET_KEY"):
-        config["SECRET_KEY"] = os.environ.get("DATEIDEAS_SECRET_KEY") or _shared_secret(config["MODEL_DIR"])
+        config["SECRET_KEY"] = signing_secret(config["MODEL_DIR"])  # $DATEIDEAS_SECRET_KEY or the file
     config["SESSION_COOKIE_HTTPONLY"] = True
     if config.get("SESSION_COOKIE_SAMESITE") is None:
         config["SESSION_COOKIE_SAMESITE"] = "Lax"
     if os.environ.get("DATEIDEAS_SECURE_COOKIES") == "1":
         config["SESSION_COOKIE_SECURE"] = True
-
-
-def _shared_secret(model_dir: str | Path) -> str:
-    """The key in ``<model_dir>/session-secret``, created atomically on first use."""
-    path = Path(model_dir) / _SECRET_FILE
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{_SECRET_FILE}.{os.getpid()}.{uuid.uuid4().hex}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(secrets.token_hex(32))
-        try:
-            os.link(tmp, path)  # atomic; the first process to get here wins, the others read its key
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_text(encoding="ascii").strip()
 
 
 # ------------------------------------------------------------------ CSRF, auth, headers
@@ -150,7 +133,7 @@ def _template_helpers() -> dict[str, Any]:
 
 @bp.before_request
 def _check_csrf():
-    if request.method != "POST":
+    if request.method != "POST" or request.endpoint in TOKEN_POSTS:  # a signed link's POST (RFC 8058)
         return None
     sent = request.form.get("csrf_token", "")
     expected = session.get("csrf", "")
@@ -214,12 +197,16 @@ def signup():
     """Onboarding: interests, budget ceiling and kids become the new couple's profile; the id and
     token are shown once, and the couple is signed in."""
     choices = _interest_choices()
-    form = {"interests": [], "budget_ceiling": "", "kids": ""}
+    form = {"interests": [], "budget_ceiling": "", "kids": "", "email_a": "", "email_b": ""}
     errors: dict[str, str] = {}
     if request.method == "POST":
         form = {"interests": request.form.getlist("interests"),
                 "budget_ceiling": request.form.get("budget_ceiling", "").strip(),
-                "kids": request.form.get("kids", "")}
+                "kids": request.form.get("kids", ""),
+                "email_a": request.form.get("email_a", "").strip(), "email_b": request.form.get("email_b", "").strip()}
+        addresses, bad = mail.check_emails(form)
+        for field in bad:
+            errors[field] = "Enter an email address like sam@example.org, or leave it empty."
         profile: dict[str, Any] = {}
         unknown = [i for i in form["interests"] if i not in choices]
         if unknown:
@@ -237,9 +224,10 @@ def signup():
             profile["kids"] = form["kids"] == "yes"
         if not errors:
             couple_id, token = get_store().create_couple(profile=profile)
+            emails = mail.store_emails(couple_id, addresses)  # unconfirmed; a confirmation link when SMTP is set
             sessions.start(couple_id)  # a fresh session (and CSRF token) for the new couple
             return render_template("pages/welcome.html", couple_id=couple_id, token=token,
-                                   interests=profile.get("interests", [])), 201
+                                   interests=profile.get("interests", []), emails=emails), 201
     status = 400 if errors else 200
     return render_template("pages/signup.html", choices=choices, form=form, errors=errors), status
 
@@ -467,3 +455,4 @@ def _duration(minutes: Any) -> str:
 
 
 from . import practice_pages  # noqa: E402,F401 - the Today page and prompt buttons, routes on this blueprint
+from .mail_pages import TOKEN_POSTS  # noqa: E402 - the pages an email's links open, routes on this blueprint

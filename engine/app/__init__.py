@@ -66,7 +66,15 @@ _EXPORTS = {
     "mark_done": "..practice",
     "nudges_path": "..practice",
     "today_for": "..practice",
-    # the weekly newsletter
+    # the weekly newsletter, its delivery (SMTP) and the emails' signed links
+    "AlreadySentError": "..newsletter",
+    "LinkError": "..newsletter",
+    "MailLinks": "..newsletter",
+    "SmtpSender": "..newsletter",
+    "confirmation_message": "..newsletter",
+    "deliver_newsletter": "..newsletter",
+    "read_link": "..newsletter",
+    "read_week_picks": "..newsletter",
     "NewsletterBusyError": "..newsletter",
     "NewsletterError": "..newsletter",
     "run_newsletter": "..newsletter",

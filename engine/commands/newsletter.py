@@ -55,17 +55,24 @@ def _parse_week(ctx: click.Context, param: click.Parameter, value: str) -> _dt.d
 @click.option("--catalog", "catalog_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Catalog folder the live model was trained on (default: the shipped catalog).")
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
+@click.option("--send", is_flag=True,
+              help="Then email each couple's newsletter to its confirmed addresses through SMTP "
+                   "(DATEIDEAS_SMTP_HOST, _PORT, _TLS, _USER, _PASSWORD, DATEIDEAS_MAIL_FROM, DATEIDEAS_PUBLIC_URL; "
+                   "at most DATEIDEAS_SMTP_PER_SECOND a second). A week already written is only delivered; "
+                   "no address ever gets the same week twice.")
 def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, workers: int | None,
                scheduler: str | None, force: bool, chunk_size: int, seed: int, catalog_path: Path | None,
-               no_progress: bool) -> None:
+               no_progress: bool, send: bool) -> None:
     """Write the week's newsletter: K diverse picks per couple as HTML+text emails, CSV and JSONL.
 
     Excludes ideas done in the last 90 days and ideas sent in the couple's last
     4 newsletters. Re-running a week after a crash resumes it; a completed week
-    is refused without --force. Database: DATEIDEAS_DATABASE_URL; model: the
-    live version in DATEIDEAS_MODEL_DIR.
+    is refused without --force (with --send it is delivered: the emails not
+    sent yet go out). Database: DATEIDEAS_DATABASE_URL; model: the live
+    version in DATEIDEAS_MODEL_DIR.
     """
     from ..app import (
+        AlreadySentError,
         ArtifactError,
         NewsletterBusyError,
         NewsletterError,
@@ -81,6 +88,7 @@ def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, wor
     if workers is not None and scheduler is not None:
         raise click.UsageError("use either --workers N (a local cluster) or --scheduler ADDRESS, not both")
     settings = settings_from_env()
+    mail = _mail_settings(settings) if send else None  # refused before anything is written
     try:
         catalog = load_catalog(catalog_path)
         recommender = Recommender.load(settings.model_dir, catalog=catalog)
@@ -117,8 +125,15 @@ def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, wor
                 except (OSError, TimeoutError) as exc:
                     raise click.ClickException(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
             click.echo(f"dask: {client.dashboard_link}", err=True)
-        result = run_newsletter(store, recommender, week, out, k=k, couple_ids=couple_ids, client=client,
-                                chunk_size=chunk_size, force=force, seed=seed, progress=not no_progress)
+        try:
+            result = run_newsletter(store, recommender, week, out, k=k, couple_ids=couple_ids, client=client,
+                                    chunk_size=chunk_size, force=force, seed=seed, progress=not no_progress)
+        except AlreadySentError:
+            if mail is None:
+                raise
+            result = None  # the week is written: deliver what was not sent yet
+        if mail is not None:
+            delivery = _deliver(store, catalog, week, out, mail, couple_ids, progress=not no_progress)
     except NewsletterBusyError as exc:  # another run of the week holds its lock: cron's "try later" status
         click.echo(f"Error: {exc}", err=True)
         sys.exit(EXIT_BUSY)
@@ -130,6 +145,16 @@ def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, wor
         if cluster is not None:
             cluster.close()
         store.close()
+    if result is None:
+        click.echo(f"week of {week}: its newsletter was already written completely (files in {out}), "
+                   "so only the emails not sent yet were delivered.")
+    else:
+        _report(result, recommender)
+    if mail is not None:
+        _report_delivery(delivery)
+
+
+def _report(result, recommender) -> None:
     rate = result.couples / result.seconds if result.seconds else 0.0
     resumed = f"; {result.skipped} couple(s) were already sent by an earlier run" if result.skipped else ""
     click.echo(f"week of {result.week} (run {result.run_id}): {result.couples} couples, {result.picks} picks "
@@ -139,3 +164,48 @@ def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, wor
         named = ", ".join(f"{row['id']} ({row['couple_id']}, {row['done_on']})" for row in result.skipped_dates[:5])
         click.echo(f"skipped {len(result.skipped_dates)} stored date(s) with an implausible day: {named}"
                    f"{', ...' if len(result.skipped_dates) > 5 else ''} (see summary.json)", err=True)
+
+
+def _mail_settings(settings):
+    """(SMTP settings, signing key) for ``--send``; a clear error when SMTP or the public URL is not configured."""
+    from ..config import mail_settings_from_env, signing_secret
+
+    try:
+        mail = mail_settings_from_env()
+    except ValueError as exc:
+        raise click.ClickException(f"{exc}; nothing was done") from exc
+    if mail is None:
+        raise click.ClickException(
+            "--send needs an SMTP server: set DATEIDEAS_SMTP_HOST (and DATEIDEAS_SMTP_PORT, DATEIDEAS_SMTP_TLS="
+            "none|starttls|ssl, DATEIDEAS_SMTP_USER, DATEIDEAS_SMTP_PASSWORD, DATEIDEAS_MAIL_FROM); nothing was done")
+    if mail.public_url is None:
+        raise click.ClickException(
+            "--send needs DATEIDEAS_PUBLIC_URL, where readers reach the service (https://dates.example.org): "
+            "the emails' rate and unsubscribe links start with it; nothing was done")
+    return mail, signing_secret(settings.model_dir)
+
+
+def _deliver(store, catalog, week, out: Path, mail, couple_ids, *, progress: bool):
+    from ..app import MailLinks, NewsletterError, deliver_newsletter, read_week_picks
+
+    settings, secret = mail
+    done = store.completed_newsletter_run(week)
+    if done is None:  # cannot happen after a run that returned; say so rather than send a half week
+        raise NewsletterError(f"the week of {week} has no completed newsletter run to deliver")
+    picks = read_week_picks(out, week)
+    return deliver_newsletter(store, catalog, week, picks, run_id=done["id"], settings=settings,
+                              links=MailLinks(secret, settings.public_url), couple_ids=couple_ids,
+                              progress=progress)
+
+
+def _report_delivery(delivery) -> None:
+    earlier = []
+    if delivery.already_sent:
+        earlier.append(f"{delivery.already_sent} already sent by an earlier delivery")
+    if delivery.unknown:
+        earlier.append(f"{delivery.unknown} claimed by a delivery that stopped before the server's answer was "
+                       "recorded (not sent again)")
+    if delivery.failed:
+        earlier.append(f"{delivery.failed} refused by the server (tried again next time)")
+    click.echo(f"sent {delivery.sent} email(s) to {delivery.addresses} confirmed address(es) of {delivery.couples} "
+               f"couple(s) in {delivery.seconds:.1f} s" + (f"; {'; '.join(earlier)}" if earlier else "") + ".")

@@ -5,6 +5,8 @@
 * :mod:`.chunks` - chunks of couples planned in-process or on Dask;
 * :mod:`.outputs` - the files: emails, part files, picks, summary, the staging swap;
 * :mod:`.running` - the run: the week's lock, chunks, files, sends, resume;
+* :mod:`.delivery` - ``--send``: the emails through SMTP, throttled, at most once per week and address;
+* :mod:`.links` - the emails' signed links (confirm, rate it signed in, one-click unsubscribe);
 * :mod:`.errors` - what stops a run.
 
 The command is ``dateideas newsletter`` (:mod:`engine.commands.newsletter`);
@@ -12,7 +14,16 @@ the design is in docs/newsletter.md.
 """
 
 from .chunks import ChunkInput, ChunkResult, plan_chunks
+from .delivery import (
+                       DeliveryResult,
+                       SmtpSender,
+                       confirmation_message,
+                       deliver_newsletter,
+                       newsletter_message,
+                       read_week_picks,
+)
 from .errors import AlreadySentError, NewsletterBusyError, NewsletterError
+from .links import LINK_MAX_AGE, LINK_PATHS, LinkError, MailLinks, read_link
 from .planning import (
                        PICK_COLUMNS,
                        RECENT_DATE_DAYS,
@@ -22,13 +33,25 @@ from .planning import (
                        week_context,
                        week_start,
 )
-from .rendering import email_filename, render_email, render_emails
+from .rendering import email_filename, email_subject, render_email, render_emails
 from .running import NewsletterResult, run_newsletter
 
 __all__ = [
     "AlreadySentError",
     "ChunkInput",
     "ChunkResult",
+    "DeliveryResult",
+    "LINK_MAX_AGE",
+    "LINK_PATHS",
+    "LinkError",
+    "MailLinks",
+    "SmtpSender",
+    "confirmation_message",
+    "deliver_newsletter",
+    "email_subject",
+    "newsletter_message",
+    "read_link",
+    "read_week_picks",
     "NewsletterBusyError",
     "NewsletterError",
     "NewsletterResult",

@@ -25,7 +25,7 @@ import pandas as pd
 from ..domain.catalog import Catalog
 from .planning import week_context, week_start
 
-__all__ = ["email_filename", "render_email", "render_emails"]
+__all__ = ["email_filename", "email_subject", "render_email", "render_emails"]
 
 _COST = {"0": "free", "1": "cheap", "2": "moderate cost", "3": "a splurge"}
 _SETTING = {"home": "at home", "out": "out in town", "away": "away overnight"}
@@ -45,11 +45,13 @@ def _template(name: str) -> jinja2.Template:
 
 @functools.lru_cache(maxsize=8192)
 def _pick_html(rank: int, idea_id: str, title: str, reason: str, category_label: str, description: str,
-               facts: tuple[str, ...], colour: str, prompt: str = "", prompt_id: str = "") -> markupsafe.Markup:
-    """One pick's HTML block (``pick.html``), rendered once per distinct pick (~1.5 kB each)."""
+               facts: tuple[str, ...], colour: str, prompt: str = "", prompt_id: str = "",
+               rate_url: str = "") -> markupsafe.Markup:
+    """One pick's HTML block (``pick.html``), rendered once per distinct pick (~1.5 kB each); a sent
+    email's block has the reader's own signed "rate it" link (``rate_url``), so it is not shared."""
     pick = {"rank": rank, "idea_id": idea_id, "title": title, "reason": reason, "category_label": category_label,
             "description": description, "facts": list(facts), "colour": colour, "prompt": prompt,
-            "prompt_id": prompt_id}
+            "prompt_id": prompt_id, "rate_url": rate_url}
     return markupsafe.Markup(_template("pick.html").render(pick=pick))
 
 
@@ -105,8 +107,15 @@ def _idea_info(catalog: Catalog) -> dict[str, tuple[str, str, list[str]]]:
     return out
 
 
+def email_subject(n_picks: int, week: _dt.date | str) -> str:
+    """The email's subject: ``"3 date ideas for the weekend of 7 June"``."""
+    saturday = week_context(week_start(week)).day
+    return f"{n_picks} date idea{'s' if n_picks != 1 else ''} for the weekend of {saturday.day} {saturday:%B}"
+
+
 def render_email(couple_id: str, picks: Iterable[Mapping], week: _dt.date | str,
-                 catalog: Catalog, *, _info: dict[str, tuple[str, str, list[str]]] | None = None) -> tuple[str, str]:
+                 catalog: Catalog, *, links: Mapping | None = None,
+                 _info: dict[str, tuple[str, str, list[str]]] | None = None) -> tuple[str, str]:
     """The HTML email and its plain-text alternative for one couple.
 
     Parameters
@@ -118,6 +127,10 @@ def render_email(couple_id: str, picks: Iterable[Mapping], week: _dt.date | str,
     week : date or "YYYY-MM-DD"
     catalog : Catalog
         For descriptions and facts (cost, duration, setting).
+    links : mapping, optional
+        For an email that is sent (``newsletter --send``): ``{"rate": {idea id: url},
+        "unsubscribe": url}``, the reader's signed links. Without it (the files
+        the run writes) the email has no links at all.
 
     Returns
     -------
@@ -126,6 +139,7 @@ def render_email(couple_id: str, picks: Iterable[Mapping], week: _dt.date | str,
     monday = week_start(week)
     saturday = week_context(monday).day
     info = _idea_info(catalog) if _info is None else _info
+    rate_urls = (links or {}).get("rate") or {}
     items = []
     for i, pick in enumerate(picks):
         description, wrapped, facts = info.get(str(pick["idea_id"]), ("", "", []))
@@ -138,19 +152,21 @@ def render_email(couple_id: str, picks: Iterable[Mapping], week: _dt.date | str,
         }
         prompt = pick.get("prompt") if isinstance(pick.get("prompt"), Mapping) else {}
         item["prompt"], item["prompt_text"] = prompt.get("text", ""), textwrap.fill(prompt.get("text", ""), 72)
+        item["rate_url"] = str(rate_urls.get(item["idea_id"], ""))
         item["html"] = _pick_html(item["rank"], item["idea_id"], item["title"], item["reason"],
                                   item["category_label"], description, tuple(facts), item["colour"],
-                                  item["prompt"], prompt.get("id", ""))
+                                  item["prompt"], prompt.get("id", ""), item["rate_url"])
         items.append(item)
     n = len(items)
     values = {
         "couple_id": str(couple_id),
         "week_label": f"{monday.day} {monday:%B %Y}",
-        "subject": f"{n} date idea{'s' if n != 1 else ''} for the weekend of {saturday.day} {saturday:%B}",
+        "subject": email_subject(n, monday),
         "headline": f"{n} idea{'s' if n != 1 else ''} for {saturday:%A} {saturday.day} {saturday:%B}",
         "intro": ("Picked for you two: things we think you will enjoy, each a little different "
                   "from your usual - couples who try something new together grow closer."),
         "picks": items,
+        "unsubscribe_url": str((links or {}).get("unsubscribe") or ""),
     }
     return _template("email.html").render(values), _template("email.txt").render(values)
 

@@ -16,6 +16,7 @@ Module map
 ``training``    training runs and named locks
 ``bulk``        bulk loads (``COPY`` on PostgreSQL)
 ``practice``    conversation prompts shown and appreciation nudges
+``mail``        partners' email addresses (confirmed, unsubscribed) and the newsletter's mail log
 ``facade``      :class:`Store` (all of the above over one handle) and :func:`open_store`
 ``errors``      :class:`StoreError` and its kinds; ``_values`` the shared value conversions
 
@@ -83,7 +84,9 @@ from .tables import (
                      PARTNERS,
                      tbl_couples,
                      tbl_dates,
+                     tbl_email_addresses,
                      tbl_locks,
+                     tbl_newsletter_mail,
                      tbl_newsletter_runs,
                      tbl_newsletter_sends,
                      tbl_nudges_shown,
@@ -111,7 +114,9 @@ __all__ = [
     "open_store",
     "tbl_couples",
     "tbl_dates",
+    "tbl_email_addresses",
     "tbl_locks",
+    "tbl_newsletter_mail",
     "tbl_newsletter_runs",
     "tbl_newsletter_sends",
     "tbl_nudges_shown",

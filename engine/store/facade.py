@@ -16,6 +16,7 @@ from .bulk import BulkRepository
 from .couples import CouplesRepository
 from .dates import DatesRepository
 from .handle import Handle, make_engine
+from .mail import MailRepository
 from .migrations import SchemaRepository
 from .newsletter import NewsletterRepository
 from .practice import PracticeRepository
@@ -26,7 +27,7 @@ __all__ = ["Store", "open_store"]
 
 
 class Store(CouplesRepository, DatesRepository, ServingRepository, NewsletterRepository, TrainingRepository,
-            BulkRepository, PracticeRepository, SchemaRepository, Handle):
+            BulkRepository, PracticeRepository, MailRepository, SchemaRepository, Handle):
     """All reads and writes of the engine's state. Create with :func:`open_store`.
 
     One ``Store`` per process (after a fork, open a new one). Thread-safe:

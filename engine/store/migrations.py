@@ -217,12 +217,48 @@ def _migration_practice(conn: Connection) -> None:
         meta.tables[name].create(conn)
 
 
+def _migration_mail(conn: Connection) -> None:
+    """Partners' email addresses (confirmed, unsubscribed); the newsletter's mail log (a row per address and week)."""
+    meta = sa.MetaData()
+    sa.Table("couples", meta, sa.Column("id", sa.String(_ID_MAX), primary_key=True))
+    sa.Table("newsletter_runs", meta, sa.Column("id", _Id, primary_key=True))
+    sa.Table(
+        "email_addresses", meta,
+        sa.Column("couple_id", sa.String(_ID_MAX),
+                  sa.ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("partner", sa.String(1), primary_key=True),
+        sa.Column("address", sa.String(254), nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("confirmed_at", sa.DateTime),
+        sa.Column("unsubscribed_at", sa.DateTime),
+    )
+    sa.Table(
+        "newsletter_mail", meta,
+        sa.Column("id", _Id, primary_key=True, autoincrement=True),
+        sa.Column("run_id", _Id, sa.ForeignKey("newsletter_runs.id"), nullable=False),
+        sa.Column("week", sa.Date, nullable=False),
+        sa.Column("couple_id", sa.String(_ID_MAX),
+                  sa.ForeignKey("couples.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("partner", sa.String(1), nullable=False),
+        sa.Column("address", sa.String(254), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("claimed_at", sa.DateTime, nullable=False),
+        sa.Column("sent_at", sa.DateTime),
+        sa.Column("message_id", sa.String(255)),
+        sa.Column("error", sa.Text),
+        sa.UniqueConstraint("week", "couple_id", "address", name="uq_newsletter_mail_week_couple_address"),
+    )
+    for name in ("email_addresses", "newsletter_mail"):
+        meta.tables[name].create(conn)
+
+
 #: Forward migrations, applied in order; version N = the first N applied.
 _MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4,
                                                          _migration_session_epochs,
                                                          _migration_another_counts,
                                                          _migration_partners,
-                                                         _migration_practice)
+                                                         _migration_practice,
+                                                         _migration_mail)
 
 #: The schema version this code writes and expects.
 LATEST_VERSION = len(_MIGRATIONS)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["PARTNERS", "tbl_couples", "tbl_dates", "tbl_locks", "tbl_newsletter_runs", "tbl_newsletter_sends",
+__all__ = ["PARTNERS", "tbl_couples", "tbl_dates", "tbl_email_addresses", "tbl_locks", "tbl_newsletter_mail",
+           "tbl_newsletter_runs", "tbl_newsletter_sends",
            "tbl_nudges_shown", "tbl_prompts_served", "tbl_rating_keys", "tbl_schema_version", "tbl_session_epochs",
            "tbl_suggestions", "tbl_tonight_counts", "tbl_training_runs"]
 
@@ -172,9 +173,35 @@ tbl_nudges_shown = sa.Table(  # engine.store.practice: a partner's appreciation 
     sa.Column("done_at", sa.DateTime),
 )
 
+tbl_email_addresses = sa.Table(  # engine.store.mail: a partner's address for the newsletter
+    "email_addresses", _META,
+    _couple_id(primary_key=True),
+    sa.Column("partner", sa.String(1), primary_key=True),
+    sa.Column("address", sa.String(254), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("confirmed_at", sa.DateTime),
+    sa.Column("unsubscribed_at", sa.DateTime),
+)
+
+tbl_newsletter_mail = sa.Table(  # engine.store.mail: one week's email to one address (claimed, then sent)
+    "newsletter_mail", _META,
+    _row_id(),
+    sa.Column("run_id", _Id, sa.ForeignKey("newsletter_runs.id"), nullable=False),
+    sa.Column("week", sa.Date, nullable=False),
+    _couple_id(nullable=False),
+    sa.Column("partner", sa.String(1), nullable=False),
+    sa.Column("address", sa.String(254), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("claimed_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime),
+    sa.Column("message_id", sa.String(255)),
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("week", "couple_id", "address", name="uq_newsletter_mail_week_couple_address"),
+)
+
 #: Tables holding rows about one couple (erasure deletes from each).
-_COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_tonight_counts, tbl_rating_keys, tbl_prompts_served,
-                  tbl_nudges_shown, tbl_dates, tbl_session_epochs)
+_COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_newsletter_mail, tbl_email_addresses, tbl_tonight_counts,
+                  tbl_rating_keys, tbl_prompts_served, tbl_nudges_shown, tbl_dates, tbl_session_epochs)
 
 #: the partners of a couple, and the column of each one's rating and token
 PARTNERS = ("a", "b")
