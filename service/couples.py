@@ -1,12 +1,19 @@
-"""``/v1/couples``: create a couple (its token is shown once) and erase one."""
+"""``/v1/couples``: create a couple (its token is shown once), change its profile, and erase one.
+
+The profile's ``intimacy`` level (affection / romantic / sensual) is the couple's joint choice: with
+the couple's shared token (both of you, as at sign-up) it may be set to any level; with one
+partner's own token it may only be lowered (either partner can step back alone, neither can step
+up alone), and no other field may be changed.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, url_for
+from flask import Blueprint, g, url_for
 
-from engine.app import ValidationError
+from engine.app import UnknownCoupleError, ValidationError
+from engine.domain.profiles import INTIMACY_LEVELS, intimacy_level
 
-from .auth import couple_token_required
+from .auth import couple_required, couple_token_required
 from .bodies import json_object
 from .db import get_store
 from .errors import ApiError
@@ -41,6 +48,42 @@ def create():
     location = url_for("tonight.tonight", couple_id=couple_id)
     return ({"id": couple_id, "token": token, "profile": couple["profile"],
              "created_at": couple["created_at"], "emails": emails}, 201, {"Location": location, **NO_STORE})
+
+
+@bp.patch("/<couple_id>")
+@couple_required
+def update(couple_id: str):
+    """Change some of the couple's profile: ``{"profile": {...}}`` with keys as at creation (a null
+    removes one); 200 with ``{id, profile}``. A partner's own token may only lower ``intimacy`` (403)."""
+    body = json_object(("profile",))
+    changes = body.get("profile")
+    store = get_store()
+    if g.partner is not None:
+        _partner_may_change(store, couple_id, changes)
+    try:
+        profile = store.update_profile(couple_id, changes)
+    except ValidationError as exc:
+        raise ApiError(400, f"{exc.field} {exc.message}", field=exc.field) from exc
+    except UnknownCoupleError as exc:
+        raise ApiError(404, "no couple with this id", code="not_found") from exc
+    return {"id": couple_id, "profile": profile}, 200, NO_STORE
+
+
+def _partner_may_change(store, couple_id: str, changes) -> None:
+    """One partner alone may only lower the intimacy level (a 403 says what needs both)."""
+    if not isinstance(changes, dict) or set(changes) - {"intimacy"}:
+        raise ApiError(403, f"with partner {g.partner}'s own token only profile.intimacy may be lowered; "
+                            "other changes need the couple's token", code="forbidden")
+    if "intimacy" not in changes:
+        return
+    try:
+        wanted = INTIMACY_LEVELS.index(intimacy_level(changes["intimacy"]))
+    except ValueError:
+        return  # the store's check answers with the allowed values (400)
+    current = (store.get_couple(couple_id) or {}).get("profile") or {}
+    if wanted > INTIMACY_LEVELS.index(intimacy_level(current.get("intimacy"))):
+        raise ApiError(403, f"raising profile.intimacy needs both of you: use the couple's token (partner "
+                            f"{g.partner}'s own token may only lower it)", code="forbidden")
 
 
 @bp.delete("/<couple_id>")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 from flask import Blueprint, request
+
+from engine.domain.constraints import allowed_rows, intimacy_index
+from engine.domain.profiles import INTIMACY_LEVELS
 
 from .errors import ApiError
 from .models import get_catalog
@@ -11,7 +15,7 @@ __all__ = ["bp"]
 
 bp = Blueprint("ideas", __name__, url_prefix="/v1/ideas")
 
-_PARAMS = ("category", "setting", "budget", "kids", "limit", "offset")
+_PARAMS = ("category", "setting", "budget", "kids", "intimacy", "limit", "offset")
 
 
 def _int_param(name: str, lo: int, hi: int | None, default: int) -> int:
@@ -31,7 +35,8 @@ def _int_param(name: str, lo: int, hi: int | None, default: int) -> int:
 @bp.get("")
 def index():
     """Ideas in catalog order; filters ``category``, ``setting``, ``budget`` (max cost 0-3),
-    ``kids`` (true = kid-friendly only); paging ``limit`` (1-100, default 20) and ``offset``."""
+    ``kids`` (true = kid-friendly only), ``intimacy`` (highest level listed: affection, romantic or
+    sensual; default every level); paging ``limit`` (1-100, default 20) and ``offset``."""
     unknown = sorted(set(request.args) - set(_PARAMS))
     if unknown:
         raise ApiError(400, f"unknown parameter {unknown[0]!r}; allowed: {', '.join(_PARAMS)}", field=unknown[0])
@@ -54,6 +59,13 @@ def index():
             raise ApiError(400, f"kids must be true or false, got {kids!r}", field="kids")
         if kids.lower() in ("true", "1") and "kid_friendly" in frame:
             mask = mask & frame["kid_friendly"].astype(bool)
+    level = request.args.get("intimacy")
+    if level is not None:
+        try:  # the same rule as every suggestion (engine.domain.constraints)
+            mask = mask & allowed_rows(catalog, intimacy=np.array([intimacy_index(level)]))[0]
+        except ValueError:
+            raise ApiError(400, f"intimacy must be one of {', '.join(INTIMACY_LEVELS)}, got {level!r}",
+                           field="intimacy") from None
     ids = frame.index[mask] if mask is not True else frame.index
     page = [catalog.idea(i) for i in ids[offset:offset + limit]]
     return {"ideas": page, "total": int(len(ids)), "limit": limit, "offset": offset}

@@ -10,6 +10,7 @@ from typing import Any
 
 from engine.app import NOTE_MAX
 from engine.domain.context import SEASONS, SETTINGS, TIMES_OF_DAY, WEATHERS
+from engine.domain.profiles import INTIMACY_LEVELS
 
 __all__ = ["openapi_document"]
 
@@ -89,8 +90,16 @@ def _schemas() -> dict[str, Any]:
                          "description": "where the couple lives, 'latitude,longitude' in decimal degrees "
                                         "(latitude -90..90, longitude -180..180); ideas with a place "
                                         "are ranked by how far they are"},
+                "intimacy": {"type": "string", "enum": list(INTIMACY_LEVELS), "nullable": True,
+                             "description": "physical intimacy the couple opted into, chosen together: "
+                                            "affection only (the default), romantic or sensual; no idea "
+                                            "above it is ever suggested"},
             },
         },
+        "ProfileChange": {"type": "object", "additionalProperties": False, "required": ["profile"],
+                          "properties": {"profile": _ref("Profile")}},
+        "CoupleProfile": {"type": "object", "required": ["id", "profile"], "additionalProperties": False,
+                          "properties": {"id": {"type": "string"}, "profile": {"type": "object"}}},
         "NewCouple": {"type": "object", "additionalProperties": False,
                       "properties": {"profile": _ref("Profile"), "email_a": _EMAIL, "email_b": _EMAIL}},
         "CoupleCreated": {
@@ -134,6 +143,8 @@ def _schemas() -> dict[str, Any]:
                                 "description": "times of day allowed; null = any"},
                 "accessible": {"type": "boolean",
                                "description": "the couple stated accessibility needs: no idea with a stated barrier"},
+                "intimacy": {"type": "string", "enum": list(INTIMACY_LEVELS), "nullable": True,
+                             "description": "the couple's intimacy level: no idea above it"},
             },
         },
         "Tonight": {
@@ -329,6 +340,8 @@ def openapi_document() -> dict[str, Any]:
         _query("setting", {"type": "string"}, "only this setting (home, out, away)"),
         _query("budget", {"type": "integer", "minimum": 0, "maximum": 3}, "highest cost tier"),
         _query("kids", {"type": "boolean"}, "true: kid-friendly ideas only"),
+        _query("intimacy", {"type": "string", "enum": list(INTIMACY_LEVELS)},
+               "highest physical-intimacy level listed (default: every level)"),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "page size (default 20)"),
         _query("offset", {"type": "integer", "minimum": 0}, "ideas to skip (default 0)"),
     ]
@@ -346,6 +359,13 @@ def openapi_document() -> dict[str, Any]:
             "summary": "Erase the couple and everything about them (the couple's token; a partner's: 403)",
             "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
             "responses": {"204": {"description": "Erased"}, **_errors(403, 404, 503)},
+        }, "patch": {
+            "summary": "Change some of the couple's profile (a null removes a field); a partner's own token "
+                       "may only lower intimacy (403 otherwise)",
+            "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ProfileChange")}}},
+            "responses": {"200": _json(_ref("CoupleProfile"), "The profile after the change"),
+                          **_errors(400, 403, 404, 413, 415, 429, 503)},
         }},
         "/v1/couples/{couple_id}/tonight": {"get": {
             "summary": "Tonight's suggestion and alternatives, with reasons and the model version",

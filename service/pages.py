@@ -20,7 +20,8 @@ rating - which completes the date if the other partner rated it first - and
 Session and CSRF
 ----------------
 Signing up creates the couple with the profile from the form (its interests,
-budget ceiling and kids) and signs it in, showing the token once. Signing in
+budget ceiling, kids and intimacy level: affection only unless they choose more)
+and signs it in, showing the token once. Signing in
 posts the couple id and token (checked with the store's constant-time
 ``verify_token``); the session (:mod:`service.sessions`: revoked on sign-out,
 token rotation and erasure; idle and absolute lifetimes) is Flask's signed cookie
@@ -58,8 +59,9 @@ from engine.app import (
     serve_tonight,
 )
 from engine.config import signing_secret
+from engine.domain.constraints import allowed_for_couples
 from engine.domain.context import TIMES_OF_DAY, WEATHERS, ContextError, parse_context
-from engine.domain.profiles import budget_ceiling
+from engine.domain.profiles import DEFAULT_INTIMACY, budget_ceiling, from_record, intimacy_level
 
 from . import mail, sessions
 from .dates import after_date_stored, visible
@@ -194,15 +196,17 @@ def _interest_choices() -> list[str]:
 
 @bp.route("/signup", methods=["GET", "POST"])
 def signup():
-    """Onboarding: interests, budget ceiling and kids become the new couple's profile; the id and
-    token are shown once, and the couple is signed in."""
+    """Onboarding: interests, budget ceiling, kids and the intimacy level become the new couple's
+    profile; the id and token are shown once, and the couple is signed in."""
     choices = _interest_choices()
-    form = {"interests": [], "budget_ceiling": "", "kids": "", "email_a": "", "email_b": ""}
     errors: dict[str, str] = {}
+    form = {"interests": [], "budget_ceiling": "", "kids": "", "intimacy": DEFAULT_INTIMACY, "email_a": "",
+            "email_b": ""}
     if request.method == "POST":
         form = {"interests": request.form.getlist("interests"),
                 "budget_ceiling": request.form.get("budget_ceiling", "").strip(),
                 "kids": request.form.get("kids", ""),
+                "intimacy": request.form.get("intimacy", "").strip(),
                 "email_a": request.form.get("email_a", "").strip(), "email_b": request.form.get("email_b", "").strip()}
         addresses, bad = mail.check_emails(form)
         for field in bad:
@@ -222,6 +226,13 @@ def signup():
                 profile["budget_ceiling"] = ceiling
         if form["kids"]:
             profile["kids"] = form["kids"] == "yes"
+        try:
+            level = intimacy_level(form["intimacy"])
+        except ValueError:
+            errors["intimacy"] = "Choose affection only, romantic or sensual (or leave it at affection only)."
+        else:
+            if level != DEFAULT_INTIMACY:  # the default is not stored: existing couples look the same
+                profile["intimacy"] = level
         if not errors:
             couple_id, token = get_store().create_couple(profile=profile)
             emails = mail.store_emails(couple_id, addresses)  # unconfirmed; a confirmation link when SMTP is set
@@ -349,7 +360,10 @@ def _idea_choices(couple_id: str) -> tuple[list[dict], list[dict]]:
     for row in sorted(rows, key=lambda r: (r["served_at"], -r["rank"]), reverse=True):
         if row["idea_id"] in catalog and row["idea_id"] not in recent:
             recent[row["idea_id"]] = {"id": row["idea_id"], "title": catalog.frame.at[row["idea_id"], "title"]}
-    everything = sorted(({"id": i, "title": t} for i, t in catalog.frame["title"].items()),
+    # no idea above the couple's intimacy level is listed either (the rule every suggestion obeys)
+    profile = from_record((get_store().get_couple(couple_id) or {}).get("profile"))
+    fits = allowed_for_couples(catalog, None, [profile])[0]
+    everything = sorted(({"id": i, "title": t} for (i, t), ok in zip(catalog.frame["title"].items(), fits) if ok),
                         key=lambda item: item["title"].lower())
     return list(recent.values()), everything
 

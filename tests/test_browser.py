@@ -294,3 +294,35 @@ def test_a_prompt_on_tonight_marked_talked_about(page, live):
     status, body = live.api("GET", f"/v1/couples/{couple[0]}/prompts", couple[1])
     assert status == 200 and body == {"depth": 1, "talked": 1, "skipped": 0}
     assert prompt_id
+
+
+def test_an_intimacy_level_set_at_sign_up_is_respected(page, live):
+    page.goto(live.base + "/signup")
+    assert page.get_by_label("Affection only").is_checked()  # the default, explained in one line
+    assert "choose together" in page.locator("#intimacy-hint").inner_text().lower()
+    page.get_by_label("Romantic").check()
+    _shoot(page, "signup-intimacy")
+    page.get_by_role("button", name="Sign up").click()
+    couple = (page.locator("#couple-id").inner_text(), page.locator("#couple-token").inner_text())
+    page.get_by_role("link", name="See tonight's idea").click()
+    page.wait_for_url("**/tonight")
+    status, api = live.api("GET", f"/v1/couples/{couple[0]}/tonight", token=couple[1])
+    assert status == 200 and api["context"]["intimacy"] == "romantic"
+    shown = set(_shown(page))
+    for _ in range(4):
+        page.get_by_role("button", name="Another idea").click()
+        page.wait_for_url("**/tonight")
+        shown.update(_shown(page))
+    _shoot(page, "tonight-intimacy")
+    levels = {idea: live.api("GET", f"/v1/ideas/{idea}")[1]["intimacy"] for idea in shown}
+    assert levels and "sensual" not in levels.values(), levels
+    # the ideas to rate list romantic ideas now, never a sensual one
+    page.goto(live.base + "/we-did-it")
+    options = set(page.locator("#idea_id option").evaluate_all("els => els.map(e => e.value)"))
+    status, romantic = live.api("GET", "/v1/ideas?intimacy=romantic&limit=100&offset=250")
+    status2, everything = live.api("GET", "/v1/ideas?limit=100&offset=300")
+    assert status == status2 == 200
+    listed = {i["id"] for i in romantic["ideas"] if i["intimacy"] == "romantic"}
+    assert len(listed) >= 12 and listed <= options
+    sensual = {i["id"] for i in everything["ideas"] if i["intimacy"] == "sensual"}
+    assert sensual and not sensual & options

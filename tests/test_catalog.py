@@ -278,7 +278,7 @@ def test_cli_check_bad_catalog_exits_1_with_one_line_per_problem(tmp_path):
     result = CliRunner().invoke(main, ["catalog", "check", str(folder / "ideas.csv"), "--json"])
     assert result.exit_code == 1
     doc = json.loads(result.output)
-    assert set(doc) == {"ideas", "by_category", "by_pillar", "errors"}
+    assert set(doc) == {"ideas", "by_category", "by_pillar", "by_intimacy", "errors"}
     assert doc["ideas"] == 4
     assert doc["errors"][0] == {"file": str(folder / "ideas.csv"), "line": 4, "field": "id",
                                 "message": "duplicate id 'stroll' (first on line 3)"}

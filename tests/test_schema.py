@@ -140,8 +140,9 @@ def test_shipped_schema_declares_every_idea_attribute():
     assert list(schema.attributes) == [
         "category", "cost", "duration_min", "setting", "weather_dependent", "seasons", "time_of_day",
         "energy", "interactivity", "company", "kid_friendly", "accessibility", "planning", "pillars",
-        "novelty", "tags",
+        "novelty", "tags", "intimacy",
     ]
+    assert schema["intimacy"].order == ("affection", "romantic", "sensual")
     assert schema["pillars"].values == ("vulnerability", "appreciation", "physical-intimacy", "novelty")
     assert schema["cost"].order == ("0", "1", "2", "3")
     assert schema["novelty"].order == ("1", "2", "3", "4", "5")

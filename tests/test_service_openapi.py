@@ -36,7 +36,7 @@ def test_openapi_fuzz_no_5xx_and_responses_match(fuzz_app):
     app, couple_id, couple_auth, admin_auth = fuzz_app
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 17
+    assert len(operations) == 18
     calls = []
 
     for operation in operations:
@@ -59,7 +59,7 @@ def test_openapi_fuzz_no_5xx_and_responses_match(fuzz_app):
                 case.path_parameters = dict(case.path_parameters or {}, couple_id=couple_id)
             if with_auth:
                 headers = admin_auth if is_admin else couple_auth  # noqa: B023
-            if operation.path == "/v1/couples/{couple_id}" and real_couple and with_auth:  # noqa: B023
+            if operation.label == "DELETE /v1/couples/{couple_id}" and real_couple and with_auth:  # noqa: B023
                 return  # keep the couple for the other operations
             case.call_and_validate(headers=headers, checks=CHECKS)
             calls.append((operation.label, case.path_parameters))  # noqa: B023

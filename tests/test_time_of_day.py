@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -59,14 +60,17 @@ def test_allowed_rows_is_the_same_rule_for_many_contexts(catalog):
     season = rng.integers(0, 4, n)
     times = rng.random((n, 4)) < 0.5
     times[~times.any(axis=1), 2] = True
+    intimacy = rng.integers(0, 3, n)
     rows = allowed_rows(catalog, budget=budget, minutes=minutes, home=home,
-                        bad_weather=np.isin(weather, list(BAD_WEATHER)), kids=kids, season=season, times=times)
+                        bad_weather=np.isin(weather, list(BAD_WEATHER)), kids=kids, season=season, times=times,
+                        intimacy=intimacy)
     for r in range(n):
         ctx = Context(budget=int(budget[r]), minutes=None if np.isnan(minutes[r]) else int(minutes[r]),
                       setting=None if np.isnan(home[r]) else ("home" if home[r] else "out"),
                       weather=str(weather[r]), kids=bool(kids[r]), season=SEASONS[season[r]],
                       day=dt.date(2026, 1, 1),
-                      time_of_day=tuple(t for t, on in zip(TIMES_OF_DAY, times[r]) if on))
+                      time_of_day=tuple(t for t, on in zip(TIMES_OF_DAY, times[r]) if on),
+                      intimacy=("affection", "romantic", "sensual")[intimacy[r]])
         assert (rows[r] == allowed_mask(catalog, ctx)).all(), r
 
 
@@ -106,7 +110,8 @@ def test_a_stated_profile_adds_kids_and_accessibility_as_hard_constraints(catalo
     assert with_profile(ctx, stated).kids is True
     # the request said no kids tonight: that wins
     assert with_profile(parse_context({"day": "2026-06-05", "kids": "false"})[0], stated).kids is False
-    assert with_profile(ctx, Profile(interests=("outdoors",))) == ctx
+    # the couple's intimacy level always comes along (affection: nothing stated)
+    assert with_profile(ctx, Profile(interests=("outdoors",))) == replace(ctx, intimacy="affection")
     mask = allowed_mask(catalog, with_profile(ctx, stated))
     notes = catalog.frame["accessibility"].fillna("").str.lower()
     barrier = np.array([any(w in n for w in BARRIERS) for n in notes])

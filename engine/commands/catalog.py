@@ -21,7 +21,7 @@ def catalog() -> None:
 @catalog.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True,
-              help='Print {"ideas", "by_category", "by_pillar", "errors"} as JSON, with "prompts", '
+              help='Print {"ideas", "by_category", "by_pillar", "by_intimacy", "errors"} as JSON, with "prompts", '
                    '"by_depth", "prompts_by_pillar" and "nudges" when those files are present.')
 def check(path: Path | None, as_json: bool) -> None:
     """Validate a catalog and report every problem at once.
@@ -59,6 +59,8 @@ def check(path: Path | None, as_json: bool) -> None:
                 click.echo("by category: " + ", ".join(f"{k} {v}" for k, v in report.by_category.items()))
             if report.by_pillar:
                 click.echo("by pillar: " + ", ".join(f"{k} {v}" for k, v in report.by_pillar.items()))
+            if report.by_intimacy:
+                click.echo("by intimacy level: " + ", ".join(f"{k} {v}" for k, v in report.by_intimacy.items()))
             if prompts is not None:
                 click.echo(f"prompts: {prompts.prompts}; by depth: "
                            + ", ".join(f"{k} {v}" for k, v in prompts.by_depth.items())

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 
 from ..domain.geo import format_location
-from ..domain.profiles import budget_ceiling
+from ..domain.profiles import DEFAULT_INTIMACY, budget_ceiling, intimacy_level
 
 __all__ = ["import_", "couple_records"]
 
 #: couples.csv columns that go into the stored profile (``interests`` is ``|``-joined)
-_PROFILE_COLUMNS = ("budget_ceiling", "kids", "accessibility_needs", "interests", "home")
+_PROFILE_COLUMNS = ("budget_ceiling", "kids", "accessibility_needs", "interests", "home", "intimacy")
 _TRUE = {"true": True, "false": False}
 
 
@@ -76,6 +76,14 @@ def couple_records(couples: pd.DataFrame) -> tuple[list[dict[str, Any]], list[st
                     profile[col] = format_location(str(value))
                 except ValueError as exc:
                     problems.append(f"couples.csv:{line}: home: {exc}")
+            elif col == "intimacy":
+                try:
+                    level = intimacy_level(value)  # the domain's one rule for a level
+                except ValueError as exc:
+                    problems.append(f"couples.csv:{line}: {exc}")
+                else:
+                    if level != DEFAULT_INTIMACY:
+                        profile[col] = level
         record["profile"] = profile
         records.append(record)
     return records, problems, ignored

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .datafiles import Problem, ProblemsError, checked_rows
+from .profiles import DEFAULT_INTIMACY, INTIMACY_LEVELS
 from .schema import Schema, SchemaError, load_schema
 
 __all__ = [
@@ -56,6 +57,9 @@ class CheckReport:
     by_category: dict[str, int]
     by_pillar: dict[str, int]
     errors: list[Problem] = field(default_factory=list)
+    #: ideas per physical-intimacy level, lowest level first (every level listed; a catalog without an
+    #: ``intimacy`` column counts every idea as ``affection``)
+    by_intimacy: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -66,6 +70,7 @@ class CheckReport:
             "ideas": self.ideas,
             "by_category": self.by_category,
             "by_pillar": self.by_pillar,
+            "by_intimacy": self.by_intimacy,
             "errors": [p.to_dict() for p in self.errors],
         }
 
@@ -150,7 +155,19 @@ def _read_schema(schema_path: Path) -> tuple[Schema | None, list[Problem]]:
                               f"bad schema: attribute {name!r} clashes with a reserved column "
                               f"({', '.join(_REQUIRED + _OPTIONAL)}); rename it")
                       for name in clash]
+    spec = schema.attributes.get("intimacy")
+    if spec is not None and (spec.kind != "ordinal" or tuple(spec.order) != INTIMACY_LEVELS):
+        # the constraint that keeps an idea above a couple's level out of every list reads this column
+        return None, [Problem(fname, None, "intimacy",
+                              f"bad schema: attribute 'intimacy' must be ordinal with order "
+                              f"{list(INTIMACY_LEVELS)} (the couples' levels, lowest first); rename a "
+                              f"different attribute")]
     return schema, []
+
+
+#: the one schema attribute an ideas file may leave out: without it every idea is ``affection``, the
+#: default intimacy level (catalogs written before the levels, with the shipped schema, keep loading)
+_OPTIONAL_ATTRIBUTE = "intimacy"
 
 
 def _check_header(fname: str, header: list[str], schema: Schema) -> list[Problem]:
@@ -159,7 +176,7 @@ def _check_header(fname: str, header: list[str], schema: Schema) -> list[Problem
         if col not in header:
             problems.append(Problem(fname, 1, col, f"missing column {col!r}"))
     for name in schema.attributes:
-        if name not in header:
+        if name not in header and name != _OPTIONAL_ATTRIBUTE:
             problems.append(Problem(fname, 1, name, f"missing column {name!r} declared in schema.json"))
     known = set(_REQUIRED) | set(_OPTIONAL) | set(schema.attributes)
     for pos, name in enumerate(header, start=1):
@@ -251,6 +268,8 @@ def _read(path: str | Path | None) -> tuple[list[dict[str, Any]], list[str], Sch
                                         f"{len(row)}; quote cells that contain commas"))
                 continue
             rec, row_problems = _check_row(fname, line, dict(zip(header, row)), schema, seen)
+            if _OPTIONAL_ATTRIBUTE in schema.attributes and _OPTIONAL_ATTRIBUTE not in header:
+                rec[_OPTIONAL_ATTRIBUTE] = DEFAULT_INTIMACY  # a catalog from before intimacy levels
             problems.extend(row_problems)
             records.append(rec)
     return records, header, schema, problems
@@ -301,15 +320,20 @@ def check_catalog(path: str | Path | None = None) -> CheckReport:
     CheckReport
         ``ideas`` is the number of data rows read (also when some are bad);
         ``by_category`` / ``by_pillar`` count the values of the ``category``
-        and ``pillars`` columns when present (sorted by name); ``errors``
+        and ``pillars`` columns when present (sorted by name); ``by_intimacy``
+        counts every level of :data:`engine.domain.profiles.INTIMACY_LEVELS`
+        (lowest first; in a catalog without the column every idea is
+        ``affection``); ``errors``
         lists every problem. Never raises for a bad catalog.
     """
     records, _header, _schema, problems = _read(path)
     categories = Counter(r["category"] for r in records if r.get("category"))
     pillars = Counter(p for r in records for p in r.get("pillars", ()) or ())
+    levels = Counter(r.get("intimacy") or DEFAULT_INTIMACY for r in records)
     return CheckReport(
         ideas=len(records),
         by_category={str(k): int(v) for k, v in sorted(categories.items())},
         by_pillar={str(k): int(v) for k, v in sorted(pillars.items())},
         errors=problems,
+        by_intimacy={level: int(levels.get(level, 0)) for level in INTIMACY_LEVELS},
     )

@@ -7,14 +7,22 @@ catalog without, say, ``kid_friendly`` is simply not filtered on kids.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
 
 from .catalog import Catalog
 from .context import BAD_WEATHER, SEASONS, TIMES_OF_DAY, Context
+from .profiles import DEFAULT_INTIMACY, INTIMACY_LEVELS, intimacy_level
 
-__all__ = ["BARRIERS", "allowed_mask", "allowed_rows", "violations", "with_profile"]
+__all__ = ["BARRIERS", "CONSTRAINT_ATTRIBUTES", "allowed_for_couples", "allowed_mask", "allowed_rows",
+           "intimacy_index", "violations", "with_profile"]
+
+#: catalog attributes that are hard constraints and never tastes: the model does not encode them
+#: (:class:`engine.learning.encoding.IdeaEncoder`), so an idea's intimacy level decides only whether a
+#: couple may be offered it, never how much the model thinks they would enjoy it
+CONSTRAINT_ATTRIBUTES = ("intimacy",)
 
 #: words in an idea's ``accessibility`` note that name a barrier: a couple that stated
 #: accessibility needs is never offered such an idea
@@ -47,7 +55,48 @@ def allowed_mask(catalog: Catalog, context: Context | None) -> np.ndarray:
         season=None if not ctx.season else np.array([SEASONS.index(ctx.season)]),
         times=times,
         accessible=np.array([ctx.accessible]),
+        intimacy=np.array([intimacy_index(ctx.intimacy)]),
     )[0]
+
+
+def intimacy_index(level: str | None) -> int:
+    """Position of an intimacy level in :data:`engine.domain.profiles.INTIMACY_LEVELS` (None: the default).
+
+    Raises ``ValueError`` (listing the levels) for anything else.
+    """
+    return INTIMACY_LEVELS.index(intimacy_level(level))
+
+
+def allowed_for_couples(catalog: Catalog, context: Context | None, profiles: Sequence) -> np.ndarray:
+    """:func:`allowed_mask` for several couples: the one place a couple's intimacy level is enforced.
+
+    Each row is the context's rules (none when ``context`` is None), with the
+    intimacy level the context names (:func:`with_profile` sets tonight's from
+    the couple's profile) or, when it names none, that couple's own stated
+    level (``profile.intimacy``; a missing profile: ``affection``). So no
+    path that ranks for a couple (tonight, ``suggest``, the newsletter, the
+    research harness) can return an idea above the couple's level.
+
+    Parameters
+    ----------
+    catalog : Catalog
+    context : Context or None
+    profiles : sequence of Profile or None, length n_couples
+
+    Returns
+    -------
+    ndarray of shape (n_couples, n_ideas), bool
+    """
+    n = len(profiles)
+    if context is None:
+        base = np.ones(len(catalog), dtype=bool)
+    else:
+        base = allowed_mask(catalog, replace(context, intimacy=INTIMACY_LEVELS[-1]))
+    if context is not None and context.intimacy is not None:
+        levels = np.full(n, intimacy_index(context.intimacy))
+    else:
+        levels = np.array([intimacy_index(getattr(p, "intimacy", None)) for p in profiles], dtype=int)
+    return base[None, :] & allowed_rows(catalog, intimacy=levels).reshape(n, len(catalog))
 
 
 def with_profile(context: Context, profile) -> Context:
@@ -56,11 +105,15 @@ def with_profile(context: Context, profile) -> Context:
     A couple whose profile says it has kids gets kid-friendly ideas unless the
     request said ``kids`` (true or false); a couple that stated accessibility
     needs gets no idea whose accessibility note names a barrier
-    (:data:`BARRIERS`). ``profile`` is an :class:`engine.domain.profiles.Profile` (or None).
+    (:data:`BARRIERS`); the context's ``intimacy`` becomes the couple's level
+    (``affection`` unless the couple opted into more). ``profile`` is an
+    :class:`engine.domain.profiles.Profile` (or None: the default level).
     """
     if profile is None:
-        return context
+        return context if context.intimacy is not None else replace(context, intimacy=DEFAULT_INTIMACY)
     changes = {}
+    if context.intimacy is None:
+        changes["intimacy"] = getattr(profile, "intimacy", None) or DEFAULT_INTIMACY
     if context.kids is None and getattr(profile, "kids", None):
         changes["kids"] = True
     if getattr(profile, "accessibility_needs", None) and not context.accessible:
@@ -71,7 +124,8 @@ def with_profile(context: Context, profile) -> Context:
 def allowed_rows(catalog: Catalog, *, budget: np.ndarray | None = None, minutes: np.ndarray | None = None,
                  home: np.ndarray | None = None, bad_weather: np.ndarray | None = None,
                  kids: np.ndarray | None = None, season: np.ndarray | None = None,
-                 times: np.ndarray | None = None, accessible: np.ndarray | None = None) -> np.ndarray:
+                 times: np.ndarray | None = None, accessible: np.ndarray | None = None,
+                 intimacy: np.ndarray | None = None) -> np.ndarray:
     """The rules of :func:`allowed_mask` for many contexts at once, one row each.
 
     Every argument is an array with one entry per context (length n), or
@@ -80,14 +134,18 @@ def allowed_rows(catalog: Catalog, *, budget: np.ndarray | None = None, minutes:
     0 out only, NaN either), ``bad_weather`` (bool), ``kids`` (bool, along),
     ``season`` (index into :data:`SEASONS`; -1 = any) and ``times`` (n, 4)
     bool over :data:`TIMES_OF_DAY` (a row of all True = any), ``accessible``
-    (bool: no idea whose accessibility note names a barrier).
+    (bool: no idea whose accessibility note names a barrier), ``intimacy``
+    (int: the highest level allowed, an index into
+    :data:`engine.domain.profiles.INTIMACY_LEVELS`; a catalog without an
+    ``intimacy`` column is all ``affection``, so is never filtered).
 
     Returns
     -------
     ndarray of shape (n, n_ideas), bool
     """
     arrays = _arrays(catalog)
-    given = [a for a in (budget, minutes, home, bad_weather, kids, season, times, accessible) if a is not None]
+    given = [a for a in (budget, minutes, home, bad_weather, kids, season, times, accessible, intimacy)
+             if a is not None]
     n = len(given[0]) if given else 1
     mask = np.ones((n, len(catalog)), dtype=bool)
     if budget is not None and "cost" in arrays:
@@ -110,6 +168,8 @@ def allowed_rows(catalog: Catalog, *, budget: np.ndarray | None = None, minutes:
         mask &= (np.asarray(times, dtype=bool).astype(np.int8) @ arrays["time_of_day"].T.astype(np.int8)) > 0
     if accessible is not None and "barrier" in arrays:
         mask &= ~(np.asarray(accessible, dtype=bool)[:, None] & arrays["barrier"][None, :])
+    if intimacy is not None and "intimacy" in arrays:
+        mask &= arrays["intimacy"][None, :] <= np.asarray(intimacy, dtype=int)[:, None]
     return mask
 
 
@@ -139,6 +199,8 @@ def _arrays(catalog: Catalog) -> dict:
     if "accessibility" in frame:
         notes = frame["accessibility"].fillna("").astype(str).str.lower()
         out["barrier"] = np.array([any(word in note for word in BARRIERS) for note in notes], dtype=bool)
+    if "intimacy" in frame:  # an empty cell is the default level
+        out["intimacy"] = np.array([INTIMACY_LEVELS.index(intimacy_level(v)) for v in frame["intimacy"]], dtype=int)
     if "time_of_day" in frame:
         # an idea without a time of day works at any time
         out["time_of_day"] = np.array([[t in s for t in TIMES_OF_DAY] if len(s) else [True] * len(TIMES_OF_DAY)
@@ -170,4 +232,6 @@ def violations(idea: dict, context: Context) -> list[str]:
     if ctx.time_of_day is not None and idea.get("time_of_day") and \
             not set(ctx.time_of_day).intersection(idea["time_of_day"]):
         out.append("time_of_day")
+    if "intimacy" in idea and intimacy_index(idea["intimacy"]) > intimacy_index(ctx.intimacy):
+        out.append("intimacy")
     return out

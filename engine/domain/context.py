@@ -94,6 +94,10 @@ class Context:
     time_of_day: tuple[str, ...] | None = None
     #: only ideas without a stated access barrier (a couple's stated accessibility needs)
     accessible: bool = False
+    #: the highest physical-intimacy level of idea allowed (:data:`engine.domain.profiles.INTIMACY_LEVELS`);
+    #: None = the couple's own stated level (``affection`` when unknown). Never from a request: set from the
+    #: couple's profile (:func:`engine.domain.constraints.with_profile`)
+    intimacy: str | None = None
 
     def resolved(self) -> Context:
         """A copy with ``day`` and ``season`` filled in (itself when both are set: it is immutable)."""
@@ -108,7 +112,7 @@ class Context:
         return {"budget": ctx.budget, "minutes": ctx.minutes, "setting": ctx.setting, "weather": ctx.weather,
                 "kids": bool(ctx.kids), "season": ctx.season, "day": ctx.day.isoformat(),
                 "time_of_day": None if ctx.time_of_day is None else list(ctx.time_of_day),
-                "accessible": ctx.accessible}
+                "accessible": ctx.accessible, "intimacy": ctx.intimacy}
 
 
 def _int(field: str, raw: Any, lo: int, hi: int, what: str) -> int:

@@ -14,6 +14,12 @@ Three profile fields shape the scores (see the ``interest``, ``interest_novel``,
   they are (without a stated home, the middle of the places the couple has
   been to stands in for it).
 
+A fourth field is a hard constraint, not a score: **intimacy**, the most
+physical level of idea the couple opted into (:data:`INTIMACY_LEVELS`:
+``affection`` only, the default; ``romantic``; ``sensual``). An idea whose
+catalog ``intimacy`` is above it is never suggested
+(:func:`engine.domain.constraints.intimacy_rows`).
+
 The store keeps them with the couple (``profile.interests``,
 ``profile.budget_ceiling``, ``profile.home``), the import format in
 ``couples.csv`` (``interests`` ``|``-joined), and scoring code passes them around as a
@@ -35,11 +41,16 @@ import pandas as pd
 from .geo import ALLOWED as _LOCATION_ALLOWED
 from .geo import format_location, parse_location
 
-__all__ = ["NO_PROFILE", "PROFILE_FIELDS", "Profile", "ProfileError", "Profiles", "budget_ceiling", "check_profile",
-           "from_couples", "from_record", "labels"]
+__all__ = ["DEFAULT_INTIMACY", "INTIMACY_LEVELS", "NO_PROFILE", "PROFILE_FIELDS", "Profile", "ProfileError",
+           "Profiles", "budget_ceiling", "check_profile", "from_couples", "from_record", "intimacy_level", "labels"]
 
 #: the highest cost tier a budget ceiling may name (0 free … 3 splurge)
 _MAX_TIER = 3
+
+#: physical-intimacy levels, lowest first: what a couple opts into and what an idea's ``intimacy`` says
+INTIMACY_LEVELS = ("affection", "romantic", "sensual")
+#: the level of a couple that did not say, and of an idea in a catalog without an ``intimacy`` column
+DEFAULT_INTIMACY = INTIMACY_LEVELS[0]
 
 
 def _missing(value: Any) -> bool:
@@ -66,6 +77,10 @@ class Profile:
     accessibility_needs : str or None
         Stated needs (hard constraint: no idea whose accessibility note names a
         barrier such as stairs or climbing). Neither changes the model's scores.
+    intimacy : str
+        One of :data:`INTIMACY_LEVELS` (default ``"affection"``; given as anything
+        :func:`intimacy_level` accepts): hard constraint, no idea above it is suggested.
+        Not a score either.
     """
 
     interests: tuple[str, ...] = ()
@@ -75,6 +90,7 @@ class Profile:
     # alike compare equal (caches, "stated a profile"); tonight's context carries them (with_profile)
     kids: bool | None = field(default=None, compare=False)
     accessibility_needs: str | None = field(default=None, compare=False)
+    intimacy: str = field(default=DEFAULT_INTIMACY, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "interests", labels(self.interests))
@@ -86,6 +102,7 @@ class Profile:
         object.__setattr__(self, "kids", kids)
         needs = None if _missing(self.accessibility_needs) else str(self.accessibility_needs).strip()
         object.__setattr__(self, "accessibility_needs", needs or None)
+        object.__setattr__(self, "intimacy", intimacy_level(self.intimacy))
 
     def __bool__(self) -> bool:
         return bool(self.interests) or self.budget_ceiling is not None or self.home is not None
@@ -123,6 +140,22 @@ def budget_ceiling(value: Any) -> int | None:
     return int(tier)
 
 
+def intimacy_level(value: Any) -> str:
+    """A physical-intimacy level: one of :data:`INTIMACY_LEVELS`, :data:`DEFAULT_INTIMACY` when missing or empty.
+
+    Raises
+    ------
+    ValueError
+        When the value is not one of the levels (the message lists them).
+    """
+    if _missing(value) or (isinstance(value, str) and not value.strip()):
+        return DEFAULT_INTIMACY
+    level = value.strip().lower() if isinstance(value, str) else value
+    if level not in INTIMACY_LEVELS:
+        raise ValueError(f"intimacy must be one of {', '.join(INTIMACY_LEVELS)}, got {value!r}")
+    return level
+
+
 #: the profile of a couple that stated nothing
 NO_PROFILE = Profile()
 
@@ -135,24 +168,25 @@ def from_record(record: Mapping[str, Any] | None) -> Profile:
     if not record:
         return NO_PROFILE
     return Profile(record.get("interests"), record.get("budget_ceiling"), record.get("home"),
-                   record.get("kids"), record.get("accessibility_needs"))
+                   record.get("kids"), record.get("accessibility_needs"), record.get("intimacy"))
 
 
 def from_couples(couples: pd.DataFrame | None) -> dict[str, Profile]:
     """The profiles in a couples table (``id`` plus ``interests`` / ``budget_ceiling`` / ``home`` /
-    ``kids`` / ``accessibility_needs`` columns), by id.
+    ``kids`` / ``accessibility_needs`` / ``intimacy`` columns), by id.
 
-    Couples that stated none of them are left out; a table without those columns gives ``{}``.
+    Couples that stated none of them (or only the default intimacy) are left out; a table without
+    those columns gives ``{}``.
     """
     if couples is None or "id" not in couples.columns:
         return {}
-    columns = [c for c in ("interests", "budget_ceiling", "home", "kids", "accessibility_needs")
+    columns = [c for c in ("interests", "budget_ceiling", "home", "kids", "accessibility_needs", "intimacy")
                if c in couples.columns]
     if not columns:
         return {}
     out = {str(c): from_record(dict(zip(columns, values)))
            for c, *values in zip(couples["id"], *(couples[col] for col in columns))}
-    return {c: p for c, p in out.items() if p}
+    return {c: p for c, p in out.items() if p or p.intimacy != DEFAULT_INTIMACY}
 
 
 #: Profile keys a couple may carry, with a description of what is allowed.
@@ -162,6 +196,7 @@ PROFILE_FIELDS = {
     "accessibility_needs": "a string",
     "interests": "a list of strings",
     "home": "where the couple lives, " + _LOCATION_ALLOWED,
+    "intimacy": "one of " + ", ".join(INTIMACY_LEVELS) + f" (default {DEFAULT_INTIMACY}: affection only)",
 }
 
 
@@ -208,6 +243,12 @@ def _checked_text(value: Any) -> str:
     return value
 
 
+def _checked_intimacy(value: Any) -> str:
+    if not isinstance(value, str) or value not in INTIMACY_LEVELS:
+        raise ValueError(value)
+    return value
+
+
 def _checked_labels(value: Any) -> list[str]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise ValueError(value)
@@ -215,7 +256,7 @@ def _checked_labels(value: Any) -> list[str]:
 
 
 _CHECKS = {"budget_ceiling": _checked_tier, "kids": _checked_kids, "accessibility_needs": _checked_text,
-           "interests": _checked_labels, "home": _checked_home}
+           "interests": _checked_labels, "home": _checked_home, "intimacy": _checked_intimacy}
 
 
 def check_profile(record: Any) -> dict[str, Any]:
@@ -231,7 +272,8 @@ def check_profile(record: Any) -> dict[str, Any]:
     dict
         A normalised copy: ``budget_ceiling`` an int (the tier rule of
         :func:`budget_ceiling`), ``kids`` a bool, ``interests`` a list,
-        ``home`` normalised by :func:`engine.domain.geo.format_location`. None gives ``{}``.
+        ``home`` normalised by :func:`engine.domain.geo.format_location`, ``intimacy`` one of
+        :data:`INTIMACY_LEVELS` (exactly, lower case). None gives ``{}``.
 
     Raises
     ------

@@ -87,11 +87,14 @@ class WeekContext:
     def allowed(self, catalog) -> np.ndarray:
         """(n, n_ideas) bool: what each couple's context allows (:func:`engine.domain.constraints.allowed_rows`).
 
-        A couple whose constraints leave nothing gets its minutes and setting dropped, then its budget.
+        A couple whose constraints leave nothing gets its minutes and setting dropped, then its budget;
+        no idea above the default intimacy level (``affection``) is ever allowed.
         """
         from ..domain.constraints import allowed_rows
 
-        kw = dict(bad_weather=_BAD[self.weather], kids=self.kids, season=self.season, times=self.times)
+        # simulated couples are at the default intimacy level (affection): every policy sees the same ideas
+        kw = dict(bad_weather=_BAD[self.weather], kids=self.kids, season=self.season, times=self.times,
+                  intimacy=np.zeros(len(self.kids), dtype=int))
         mask = allowed_rows(catalog, budget=self.budget, minutes=self.minutes, home=self.home, **kw)
         empty = ~mask.any(axis=1)
         if empty.any():
@@ -100,7 +103,8 @@ class WeekContext:
             empty = ~mask.any(axis=1)
             if empty.any():
                 mask[empty] = allowed_rows(catalog, **{k: v[empty] for k, v in kw.items()})
-                mask[empty & ~mask.any(axis=1)] = True
+                still = empty & ~mask.any(axis=1)
+                mask[still] = allowed_rows(catalog, intimacy=kw["intimacy"][still])
         return mask
 
     def frame_columns(self) -> dict[str, np.ndarray]:

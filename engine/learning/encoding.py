@@ -26,6 +26,7 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, Normalizer,
 from sklearn.utils.validation import check_is_fitted
 
 from ..domain.catalog import Catalog
+from ..domain.constraints import CONSTRAINT_ATTRIBUTES
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,9 @@ class IdeaEncoder(BaseEstimator, TransformerMixin):
     categorical -> one-hot, ordinal -> position in ``order`` scaled to [0, 1],
     numeric -> log1p then min-max scaled, boolean -> 0/1, multi -> multi-hot
     (each row's block normalised), text and location -> ignored (a place is not
-    a taste; the ``distance`` features use it). Rows are L2-normalised,
+    a taste; the ``distance`` features use it), and so are the hard-constraint
+    attributes (:data:`engine.domain.constraints.CONSTRAINT_ATTRIBUTES`: an idea's
+    ``intimacy`` level only decides who may be offered it). Rows are L2-normalised,
     so a dot product of two rows is their cosine similarity.
 
     A catalog with no encodable attribute (ids and titles only, as in most
@@ -151,7 +154,7 @@ class IdeaEncoder(BaseEstimator, TransformerMixin):
         parts = []
         for name, spec in X.schema.attributes.items():
             w = float(weights.get(name, 1.0))
-            if w == 0 or spec.kind in ("text", "location"):
+            if w == 0 or spec.kind in ("text", "location") or name in CONSTRAINT_ATTRIBUTES:
                 continue
             if spec.kind == "categorical":
                 cats = [list(spec.values)] if spec.values else "auto"

@@ -35,7 +35,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..domain.catalog import Catalog
-from ..domain.constraints import allowed_mask
+from ..domain.constraints import allowed_for_couples
 from ..domain.context import Context
 from ..domain.dates import CoupleDates, as_dates_frame
 from ..domain.profiles import Profile, Profiles
@@ -355,7 +355,10 @@ class EnjoymentModel(BaseEstimator):
         k : int
             List length.
         context : Context, optional
-            Hard constraints; ideas that break them are never returned.
+            Hard constraints; ideas that break them are never returned. Each
+            couple's intimacy level (the context's, else the couple's stated
+            profile's, default ``affection``) is always one of them
+            (:func:`engine.domain.constraints.allowed_for_couples`).
         exclude : dict couple -> set of idea ids, optional
             Never returned for that couple.
         recently_suggested : dict couple -> {idea id: weight in [0, 1]}, optional
@@ -386,7 +389,13 @@ class EnjoymentModel(BaseEstimator):
         feat = self.featurizer_
         cindex = {c: r for r, c in enumerate(couple_ids)}
         own = allowed
-        allowed = np.broadcast_to(allowed_mask(self.catalog_, context), (n_c, n_i)).copy()
+        if profiles is not None:
+            stated = [profiles.get(c) for c in couple_ids]
+        elif isinstance(history, CoupleDates):
+            stated = [history.profile if c == history.couple_id else None for c in couple_ids]
+        else:
+            stated = [None] * n_c
+        allowed = allowed_for_couples(self.catalog_, context, stated)
         if own is not None:
             if np.shape(own) != (n_c, n_i):
                 raise ValueError(f"allowed must have shape (n_couples, n_ideas) = {(n_c, n_i)}, "

@@ -58,7 +58,8 @@ class CouplesRepository:
         ----------
         profile : dict, optional
             Keys from :data:`PROFILE_FIELDS` (``budget_ceiling`` 0-3, ``kids``
-            bool, ``accessibility_needs`` str, ``interests`` list of str).
+            bool, ``accessibility_needs`` str, ``interests`` list of str, ``home``,
+            ``intimacy`` affection / romantic / sensual).
         couple_id : str, optional
             Default: ``"c_"`` + 10 random URL-safe characters.
 
@@ -85,6 +86,42 @@ class CouplesRepository:
         except IntegrityError as exc:
             raise StoreError(f"a couple with id {new_id!r} already exists") from exc
         return new_id, token
+
+    def update_profile(self, couple_id: str, changes: dict[str, Any] | None) -> dict[str, Any]:
+        """Change some fields of a couple's stated profile and return the whole profile.
+
+        Parameters
+        ----------
+        couple_id : str
+        changes : dict
+            Keys from :data:`PROFILE_FIELDS`, checked like a new couple's
+            profile; a None value removes that field (back to its default:
+            ``intimacy`` None is ``affection``). Other fields are kept.
+
+        Returns
+        -------
+        dict
+            The stored profile after the change.
+
+        Raises
+        ------
+        ValidationError
+            Bad profile (``field`` names it).
+        UnknownCoupleError
+        """
+        removed = [k for k, v in (changes or {}).items() if v is None] if isinstance(changes, dict) else []
+        clean = _checked_profile(changes)
+        with self._write() as conn:
+            row = conn.execute(sa.select(tbl_couples.c.profile).where(tbl_couples.c.id == couple_id)
+                               .with_for_update()).first()
+            if row is None:
+                raise UnknownCoupleError(couple_id)
+            profile = {k: v for k, v in (_loads(row.profile) or {}).items() if k not in removed}
+            profile.update(clean)
+            # a new stamp: the history cache holds the profile with the couple's rows (engine.store.serving)
+            conn.execute(tbl_couples.update().where(tbl_couples.c.id == couple_id)
+                         .values(profile=_dumps(profile), dates_stamp=_new_stamp()))
+        return profile
 
     def rotate_token(self, couple_id: str) -> str:
         """Give the couple a new token (the old one stops working) and return it.

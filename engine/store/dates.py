@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ..domain.dates import as_dates_frame
-from ..domain.profiles import Profile
+from ..domain.profiles import DEFAULT_INTIMACY, Profile
 from ._values import (
     _as_day,
     _as_rating,
@@ -339,14 +339,14 @@ class DatesRepository:
 
     def profiles(self, couple_ids: Iterable[str] | None = None) -> dict[str, Profile]:
         """Couples' stated profiles as the model uses them (interests, budget ceiling and home,
-        see :mod:`engine.domain.profiles`), by couple id.
+        see :mod:`engine.domain.profiles`), and the intimacy level the ranking enforces, by couple id.
 
-        Only couples that stated any of them are in the result; ``couple_ids`` limits it
-        (default: everyone).
+        Only couples that stated any of them (or an intimacy level above the default) are in the
+        result; ``couple_ids`` limits it (default: everyone).
         """
         query = sa.select(tbl_couples.c.id, tbl_couples.c.profile).where(sa.or_(
             tbl_couples.c.profile.like('%"interests"%'), tbl_couples.c.profile.like('%"budget_ceiling"%'),
-            tbl_couples.c.profile.like('%"home"%')))
+            tbl_couples.c.profile.like('%"home"%'), tbl_couples.c.profile.like('%"intimacy"%')))
         out: dict[str, Profile] = {}
         with self._read() as conn:
             if couple_ids is None:
@@ -356,6 +356,6 @@ class DatesRepository:
                         for row in conn.execute(query.where(tbl_couples.c.id.in_(chunk))).all()]
         for couple_id, profile in rows:
             found = _stated_profile(profile)
-            if found:
+            if found or found.intimacy != DEFAULT_INTIMACY:
                 out[couple_id] = found
         return out

@@ -270,7 +270,7 @@ class ServingRepository:
             stamp = found[0] if found is not None else None
             history = self._histories.get(couple_id, stamp) if found is not None else None
             if history is None:
-                # the profile never changes after the couple is created, and a re-load changes the stamp
+                # a profile change (update_profile) and a re-load change the stamp
                 profile = _stated_profile(found[1]) if found is not None else NO_PROFILE
                 cursor.execute(f"SELECT idea_id, {day}, rating_a, rating_b FROM dates WHERE couple_id = {mark} "
                                "ORDER BY id", (couple_id,))
