@@ -504,8 +504,8 @@ def test_migrated_schema_matches_what_queries_expect(store: Store):
         assert reflected == declared, table.name
 
 
-def test_upgrade_from_version_1_keeps_data(db_url: str):
-    store = open_store(db_url)
+def test_upgrade_from_version_1_keeps_data(blank_db_url: str):
+    store = open_store(blank_db_url)
     try:
         assert store.migrate(target=1) == 1
         with store.engine.begin() as conn:
@@ -550,10 +550,10 @@ _MIGRATE_WORKER = """
 
 
 @pytest.mark.slow
-def test_concurrent_migrations_do_the_work_once(db_url: str):
-    outputs = _run_workers(_MIGRATE_WORKER, [[db_url]] * 4)
+def test_concurrent_migrations_do_the_work_once(blank_db_url: str):
+    outputs = _run_workers(_MIGRATE_WORKER, [[blank_db_url]] * 4)
     assert [int(out) for out in outputs] == [LATEST_VERSION] * 4
-    store = open_store(db_url)
+    store = open_store(blank_db_url)
     try:
         assert store.version() == LATEST_VERSION
         with store.engine.connect() as conn:
@@ -562,13 +562,13 @@ def test_concurrent_migrations_do_the_work_once(db_url: str):
         store.close()
 
 
-def test_init_command_twice_is_harmless(db_url: str, monkeypatch):
-    monkeypatch.setenv("DATEIDEAS_DATABASE_URL", db_url)
+def test_init_command_twice_is_harmless(blank_db_url: str, monkeypatch):
+    monkeypatch.setenv("DATEIDEAS_DATABASE_URL", blank_db_url)
     runner = CliRunner()
     first = runner.invoke(main, ["init"])
     assert first.exit_code == 0, first.output
     assert f"created; schema version {LATEST_VERSION}" in first.output
-    store = open_store(db_url)
+    store = open_store(blank_db_url)
     try:
         couple_id, token = store.create_couple()
         second = runner.invoke(main, ["init"])
