@@ -87,6 +87,17 @@ def test_shipped_catalog_works_and_is_deterministic():
     assert one.expected_enjoyment(one.couple_ids).shape == (25, len(load_catalog()))
 
 
+def test_simulated_couples_never_do_ideas_above_the_default_intimacy_level():
+    """Simulated couples have the default level (affection: their profiles state none), so, as the engine
+    never suggests them one, they never do an idea above it: the evaluation scores every model on dates
+    the engine could have suggested."""
+    shipped = load_catalog()
+    levels = dict(zip(shipped.ids, shipped.frame["intimacy"]))
+    assert sum(level != "affection" for level in levels.values()) >= 20  # the catalog has such ideas
+    done = simulate(200, seed=4, catalog=shipped).dates["idea_id"]
+    assert len(done) > 1000 and {levels[i] for i in done} == {"affection"}
+
+
 def test_dates_frame_shape_and_context(world):
     dates = world.dates
     assert list(dates.columns[:5]) == ["couple_id", "idea_id", "done_on", "rating_a", "rating_b"]

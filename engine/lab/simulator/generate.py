@@ -143,12 +143,12 @@ def _simulate_block(ideas: _Ideas, q: np.ndarray, n: int, rng: np.random.Generat
         kids_now = kids[act] & (rng.random(m) < KIDS_ALONG)
         splurge = rng.random(m) < SPLURGE
         budget = ceiling[act] + splurge
-        kid_rule = ~kids_now[:, None] | ideas.kid_ok[None, :]
+        kid_rule = (~kids_now[:, None] | ideas.kid_ok[None, :]) & ideas.level_ok[None, :]
         feasible = (ideas.cost[None, :] <= budget[:, None]) & kid_rule
         empty = ~feasible.any(axis=1)
         if empty.any():
             feasible[empty] = kid_rule[empty]
-            feasible[~feasible.any(axis=1)] = True
+            feasible[~feasible.any(axis=1)] = ideas.level_ok
 
         familiarity = recent[act][:, ideas.cat_idx] * np.float32(1.0 / max(min(t, RECENT), 1))
         U = u[act] + nu[act, None] * ideas.novelty[None, :] * (1.0 - familiarity)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ...domain.catalog import Catalog
+from ...domain.constraints import allowed_rows, intimacy_index
 from ...domain.context import SEASONS
 from .parameters import CATEGORY_SD, OTHER_SD, TASTE_ATTRIBUTES
 
@@ -35,6 +36,7 @@ class _Ideas:
     kid_ok: np.ndarray       # (n_ideas,) bool
     weather_dep: np.ndarray  # (n_ideas,) bool
     season_ok: np.ndarray    # (n_ideas, 4) bool, SEASONS order
+    level_ok: np.ndarray     # (n_ideas,) bool: at the default intimacy level, the only one simulated couples have
 
 
 def _levels(spec, column: pd.Series) -> list[str]:
@@ -138,9 +140,12 @@ def _encode(catalog: Catalog) -> _Ideas:
         for i, vals in enumerate(frame["seasons"]):
             if vals:
                 season_ok[i] = [s in vals for s in SEASONS]
+    # simulated couples keep the default intimacy level (affection), as their profiles say: they never
+    # do an idea above it, as the engine never suggests one to them
+    level_ok = allowed_rows(catalog, intimacy=np.array([intimacy_index(None)]))[0]
     return _Ideas(X=X, scales=scale, feature_names=feature_names, categories=categories,
                   cat_idx=cat_idx, novelty=novelty, cost=cost, kid_ok=kid_ok,
-                  weather_dep=weather_dep, season_ok=season_ok)
+                  weather_dep=weather_dep, season_ok=season_ok, level_ok=level_ok)
 
 
 @dataclass
