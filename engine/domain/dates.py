@@ -49,7 +49,7 @@ import pandas as pd
 from .profiles import NO_PROFILE, Profile
 
 __all__ = ["DATE_COLUMNS", "EARLIEST_DAY", "LATEST_DATA_DAY", "CoupleDates", "DayError", "as_dates_frame",
-           "check_day", "empty_dates", "implausible_days", "mean_rating", "skipped_report"]
+           "check_day", "empty_dates", "implausible_days", "mean_rating", "skipped_report", "stated_profiles"]
 
 DATE_COLUMNS = ("couple_id", "idea_id", "done_on", "rating_a", "rating_b")
 #: the earliest day a date may have been done on
@@ -230,3 +230,13 @@ class CoupleDates:
         done_on[day < 0] = np.datetime64("NaT")
         return pd.DataFrame({"couple_id": np.full(len(ideas), self.couple_id, dtype=object), "idea_id": ideas,
                              "done_on": done_on, "rating_a": a, "rating_b": b})
+
+
+def stated_profiles(couple_ids, profiles, history) -> list:
+    """Each couple's stated profile: from ``profiles`` (a mapping, None: not given), else a
+    :class:`CoupleDates` history's own for its couple; None where unknown."""
+    if profiles is not None:
+        return [profiles.get(c) for c in couple_ids]
+    if isinstance(history, CoupleDates):
+        return [history.profile if c == history.couple_id else None for c in couple_ids]
+    return [None] * len(couple_ids)

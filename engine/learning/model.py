@@ -37,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..domain.catalog import Catalog
 from ..domain.constraints import allowed_for_couples
 from ..domain.context import Context
-from ..domain.dates import CoupleDates, as_dates_frame
+from ..domain.dates import CoupleDates, as_dates_frame, stated_profiles
 from ..domain.profiles import Profile, Profiles
 from ..ranking.policy import Candidates, Ranked, RankingPolicy, together
 from ..ranking.routine import routine_push
@@ -389,13 +389,7 @@ class EnjoymentModel(BaseEstimator):
         feat = self.featurizer_
         cindex = {c: r for r, c in enumerate(couple_ids)}
         own = allowed
-        if profiles is not None:
-            stated = [profiles.get(c) for c in couple_ids]
-        elif isinstance(history, CoupleDates):
-            stated = [history.profile if c == history.couple_id else None for c in couple_ids]
-        else:
-            stated = [None] * n_c
-        allowed = allowed_for_couples(self.catalog_, context, stated)
+        allowed = allowed_for_couples(self.catalog_, context, stated_profiles(couple_ids, profiles, history))
         if own is not None:
             if np.shape(own) != (n_c, n_i):
                 raise ValueError(f"allowed must have shape (n_couples, n_ideas) = {(n_c, n_i)}, "
