@@ -134,12 +134,12 @@ class Weeks:
     """
 
     def __init__(self, world: SimulatedWorld):
-        st, ideas = world._state, world._ideas
+        st, ideas, quality = world.truth()
         self.world = world
         self.n = world.n_couples
         rows = np.arange(self.n)
         cols = np.arange(len(world.catalog))
-        base = (st.b[:, None].astype(np.float64) + world._quality[None, :]
+        base = (st.b[:, None].astype(np.float64) + quality[None, :]
                 + st.w.astype(np.float64) @ ideas.X.T)
         self.u_a = (base + st.delta_a.astype(np.float64) @ ideas.X.T).astype(np.float32)
         self.u_b = (base + st.delta_b.astype(np.float64) @ ideas.X.T).astype(np.float32)
@@ -149,7 +149,7 @@ class Weeks:
         self.season_ok, self.weather_dep = ideas.season_ok, ideas.weather_dep
         self.counts = st.counts.astype(np.int32).copy()
         dates = world.dates
-        couple_row = world._index.get_indexer(dates["couple_id"].astype(str))
+        couple_row = world.rows(dates["couple_id"].astype(str))
         idea_col = world.catalog.position(dates["idea_id"].astype(str).tolist())
         order = np.lexsort((dates["done_on"].to_numpy(), couple_row))
         couple_row, idea_col = couple_row[order], idea_col[order]

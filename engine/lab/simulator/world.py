@@ -49,6 +49,15 @@ class SimulatedWorld:
         """Couple ids in simulation order, shape (n_couples,)."""
         return self._index.to_numpy()
 
+    def truth(self) -> tuple[_Couples, _Ideas, np.ndarray]:
+        """The simulator's hidden truth, for the weekly loop (:mod:`engine.lab.weekly`) to go on from:
+        the couples' taste and state, the ideas' encoded attributes, and each idea's quality. Read only."""
+        return self._state, self._ideas, self._quality
+
+    def rows(self, couple_ids) -> np.ndarray:
+        """Each couple id's row in simulation order (-1 for an id not in the world)."""
+        return self._index.get_indexer(pd.Index(couple_ids))
+
     @property
     def categories(self) -> list[str]:
         """The routine categories of the catalog (values of its category attribute)."""
