@@ -411,6 +411,19 @@ def we_did_it():
 
 # ------------------------------------------------------------------ Our dates
 
+def human_day(value: object, today: _dt.date | None = None) -> str:
+    """A day as people say it: "Saturday 12 December", with the year when it is not this year's;
+    "an unknown day" when there is none. ``value`` is a date or an ISO ``YYYY-MM-DD`` string."""
+    if not value:
+        return "an unknown day"
+    day = value if isinstance(value, _dt.date) else _dt.date.fromisoformat(str(value)[:10])
+    year = "" if day.year == (today or _dt.date.today()).year else f" {day.year}"
+    return f"{day:%A} {day.day} {day:%B}{year}"
+
+
+bp.add_app_template_filter(human_day, "human_day")
+
+
 @bp.get("/our-dates")
 @_signed_in
 def our_dates():

@@ -327,6 +327,24 @@ def test_we_did_it_stores_the_date_once_and_our_dates_shows_both_ratings(signed_
     assert "was already saved." in history.get_data(as_text=True)
 
 
+def test_our_dates_says_days_as_people_do(signed_in, app):
+    from service.pages import human_day
+
+    today = _dt.date(2026, 12, 6)
+    assert human_day("2026-12-12", today) == "Saturday 12 December"
+    assert human_day(_dt.date(2025, 2, 1), today) == "Saturday 1 February 2025"
+    assert human_day(None, today) == human_day("", today) == "an unknown day"
+    client, couple_id = signed_in
+    assert _post(client, "/we-did-it", {"idea_id": "ice-cream-and-a-stroll", "rating_a": "4",
+                                        "done_on": "2024-03-09"}).status_code == 303
+    history = client.get("/our-dates").get_data(as_text=True)
+    assert '<time datetime="2024-03-09">Saturday 9 March 2024</time>' in history
+    # and every page names its icon, which is served
+    assert 'rel="icon" href="/static/favicon.svg"' in history
+    with client.get("/static/favicon.svg") as icon:
+        assert icon.status_code == 200 and icon.data.startswith(b"<svg")
+
+
 def test_one_partner_may_rate_alone(signed_in, app):
     client, couple_id = signed_in
     response = _post(client, "/we-did-it", {"idea_id": "ice-cream-and-a-stroll", "rating_b": "4"})
