@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..domain.dates import CoupleDates
+from ..domain.dates import CoupleDates, stated_profiles
 from ..domain.profiles import NO_PROFILE, Profiles
 
 __all__ = ["Histories", "HistoryMixin"]
@@ -104,11 +104,10 @@ class HistoryMixin:
         interest = np.zeros((len(couple_ids), len(self.catalog_ids_)))
         over_budget = np.zeros_like(interest)
         homes = np.full((len(couple_ids), 2), np.nan)
-        if profiles is None and isinstance(dates, CoupleDates):
-            profiles = {dates.couple_id: dates.profile}
-        if not profiles:
+        found = stated_profiles(couple_ids, profiles, dates)
+        if all(p is None for p in found):
             return interest, over_budget, [()] * len(couple_ids), homes
-        stated = [profiles.get(c, NO_PROFILE) for c in couple_ids]
+        stated = [NO_PROFILE if p is None else p for p in found]
         for r, profile in enumerate(stated):
             for label in profile.interests:
                 interest[r, self.label_ideas_.get(label, [])] = 1.0

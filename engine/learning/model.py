@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import fields
 from numbers import Integral, Real
 
 import numpy as np
@@ -51,8 +52,7 @@ __all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS", "togeth
 logger = logging.getLogger(__name__)
 
 #: the parameters that configure :class:`~engine.ranking.policy.RankingPolicy` (not used by ``fit``)
-_POLICY_PARAMETERS = ("routine_weight", "routine_push", "diversity", "repeat_penalty", "repeat_days",
-                      "exploration", "gap_penalty")
+_POLICY_PARAMETERS = tuple(f.name for f in fields(RankingPolicy))
 
 
 class TrainingCheckError(RuntimeError):
@@ -387,7 +387,6 @@ class EnjoymentModel(BaseEstimator):
                                                                       profiles=profiles)
         n_c, n_i = P.shape[:2]
         feat = self.featurizer_
-        cindex = {c: r for r, c in enumerate(couple_ids)}
         own = allowed
         allowed = allowed_for_couples(self.catalog_, context, stated_profiles(couple_ids, profiles, history))
         if own is not None:
@@ -395,18 +394,7 @@ class EnjoymentModel(BaseEstimator):
                 raise ValueError(f"allowed must have shape (n_couples, n_ideas) = {(n_c, n_i)}, "
                                  f"got {np.shape(own)}")
             allowed &= np.asarray(own, dtype=bool)
-        suggested = np.zeros((n_c, n_i))
-        for per_couple, mark in ((exclude, allowed), (recently_suggested, suggested)):
-            for c, ideas in (per_couple or {}).items():
-                r = cindex.get(c)
-                if r is None or not ideas:
-                    continue
-                pos = self.catalog_.position(list(ideas))
-                if mark is allowed:
-                    allowed[r, pos[pos >= 0]] = False
-                else:
-                    wts = np.fromiter(ideas.values(), dtype=float, count=len(ideas))
-                    suggested[r, pos[pos >= 0]] = wts[pos >= 0]
+        allowed &= self._per_couple(couple_ids, exclude) == 0
 
         def plane(name: str) -> np.ndarray:
             return F[..., FEATURE_NAMES.index(name)]
@@ -414,7 +402,7 @@ class EnjoymentModel(BaseEstimator):
         candidates = Candidates(
             enjoyment=P, outside_routine=1.0 - sum(plane(f"group_rank{i}") for i in (1, 2, 3)),
             days_since=plane("days_since") * 365.0, times_done=plane("times_done"), rated=hist.rated,
-            n_dates=hist.n_dates, allowed=allowed, suggested=suggested,
+            n_dates=hist.n_dates, allowed=allowed, suggested=self._per_couple(couple_ids, recently_suggested),
             push=routine_push(feat.group_of_, len(feat.group_labels_), hist.done, hist.recent, hist.rated,
                               hist.n_dates).push)
         positions, final, favourite = self.ranking_policy().rank(
@@ -435,6 +423,17 @@ class EnjoymentModel(BaseEstimator):
             features=F[rows[:, None], safe],
             histories=hist,
         )
+
+    def _per_couple(self, couple_ids: list[str], ideas_of: dict | None) -> np.ndarray:
+        """(n_couples, n_ideas): each couple's ``{idea id: weight}`` (a set: weight 1) in catalog columns."""
+        out = np.zeros((len(couple_ids), len(self.catalog_)))
+        row = {c: r for r, c in enumerate(couple_ids)}
+        for c, ideas in (ideas_of or {}).items():
+            if c in row and ideas:
+                weights = ideas if isinstance(ideas, dict) else dict.fromkeys(ideas, 1.0)
+                pos = self.catalog_.position(list(weights))
+                out[row[c], pos[pos >= 0]] = np.fromiter(weights.values(), float, len(weights))[pos >= 0]
+        return out
 
     def ranking_policy(self) -> RankingPolicy:
         """The :class:`~engine.ranking.policy.RankingPolicy` this model's ranking parameters configure."""

@@ -235,10 +235,7 @@ class RankingPolicy:
         score -= 0.3 * self.repeat_penalty * (times > 0) + 0.1 * self.repeat_penalty * times
         # an idea the couple rated below "relevant" drops below every idea they have not disliked
         score -= np.nan_to_num(c.rated, nan=1.0) < relevant_z
-        rows_suggested = np.flatnonzero(c.suggested.any(axis=1))
-        for r in rows_suggested:
-            hit = c.suggested[r] != 0
-            score[r, hit] -= self.repeat_penalty * c.suggested[r, hit]
+        score -= self.repeat_penalty * c.suggested
         score = np.where(c.allowed, score, -np.inf)
         positions = np.full((n_c, k), -1, dtype=np.int64)
         final = np.full((n_c, k), -np.inf)
