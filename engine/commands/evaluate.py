@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ._extras import require_extra
 from .simulate import generation_options, simulated
 
 __all__ = ["DEFAULT_WEIGHTS", "convert", "evaluate"]
@@ -109,6 +110,8 @@ def evaluate(data: str, n_couples: int | None, k: int, seeds: int, relevant: flo
     from ..lab.evaluation import evaluate as run
 
     progress = not no_progress
+    if report is not None:  # before hours of evaluation, not after
+        require_extra("plots", ("matplotlib",), "evaluate --report")
     if loop:
         _loop(data, n_couples, seeds, seed, weeks, retrain_every, catalog_path, as_json, report, progress)
         return

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from ._extras import require_extra
+
 __all__ = ["EXIT_BUSY", "newsletter", "read_couples_file"]
 
 #: exit status when another run of the same week is in progress (as ``dateideas train``)
@@ -110,6 +112,7 @@ def newsletter(week: _dt.date, out: Path, k: int, couples_file: Path | None, wor
                     f"{couples_file}: {len(unknown)} unknown couple id(s): {', '.join(unknown[:5])}"
                     f"{', ...' if len(unknown) > 5 else ''}; nothing was done")
         if workers is not None or scheduler is not None:
+            require_extra("dask", ("dask", "distributed"), "newsletter --workers / --scheduler")
             from distributed import Client, LocalCluster
 
             # distributed sets its own loggers to INFO on import; follow the CLI's -v level instead

@@ -14,6 +14,8 @@ from urllib.parse import urlencode
 
 import click
 
+from ._extras import require_extra
+
 __all__ = ["serve"]
 
 #: tonight's request of the printed curl lines (and of the idea the printed POST rates)
@@ -33,6 +35,7 @@ _DEMO_QUERY = {"budget": "2", "setting": "out", "weather": "rain"}
                    "(like `init --demo`); print curl lines with a demo couple's token.")
 def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
     """Serve the API with gunicorn (database and models from the environment)."""
+    require_extra("server", ("flask", "gunicorn", "prometheus_client", "flask_limiter"), "dateideas serve")
     from ..app import Registry, StoreError, open_store
     from ..config import settings_from_env
 
