@@ -39,6 +39,7 @@ _DEFAULTS: dict[str, Any] = {
     **LIMIT_DEFAULTS,                # LIMIT_SIGNIN, LIMIT_SIGNUP, LIMIT_COUPLES, LIMIT_ANOTHER
     "ANOTHER_PER_DAY": 100,          # `another` requests per couple per day (429 beyond); counted in the database
     "MAIL": None,                    # engine.config.MailSettings: SMTP for sign-up confirmations; None = none sent
+    "TRUSTED_PROXIES": 0,            # reverse proxies in front whose X-Forwarded-For/-Proto are believed
 }
 
 
@@ -71,6 +72,7 @@ def _config_from_env() -> dict[str, Any]:
         "RATELIMIT_ENABLED": env.get("DATEIDEAS_RATELIMIT_ENABLED", "1") != "0",
         "RATELIMIT_STORAGE_URI": settings.ratelimit_storage,
         "ANOTHER_PER_DAY": _int_env(env, "DATEIDEAS_ANOTHER_PER_DAY", 100),
+        "TRUSTED_PROXIES": _int_env(env, "DATEIDEAS_TRUSTED_PROXIES", 0),
         "RETRAIN_MIN_INTERVAL": settings.retrain_min_interval,
         "MAIL": mail_settings_from_env(),
     }
@@ -89,7 +91,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         comes from the environment (``DATEIDEAS_DATABASE_URL``,
         ``DATEIDEAS_MODEL_DIR``, ``DATEIDEAS_ADMIN_TOKEN``,
         ``DATEIDEAS_RETRAIN_AFTER_DATES``, ``DATEIDEAS_RETRAIN_MIN_INTERVAL``,
-        ``DATEIDEAS_METRICS_TOKEN``, ``DATEIDEAS_ANOTHER_PER_DAY``,
+        ``DATEIDEAS_METRICS_TOKEN``, ``DATEIDEAS_ANOTHER_PER_DAY``, ``DATEIDEAS_TRUSTED_PROXIES``,
         ``DATEIDEAS_SESSION_IDLE_HOURS``, ``DATEIDEAS_SESSION_MAX_DAYS``,
         ``DATEIDEAS_RATELIMIT_ENABLED``, ``DATEIDEAS_RATELIMIT_STORAGE``,
         ``DATEIDEAS_RATELIMIT_SIGNIN|SIGNUP|COUPLES|ANOTHER`` and the SMTP settings
@@ -106,6 +108,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         from engine.config import settings_from_env
 
         app.config["DATABASE_URL"] = settings_from_env().database_url
+    hops = _proxy_hops(app.config["TRUSTED_PROXIES"])  # refused before anything is opened
 
     from . import (
         admin,
@@ -143,4 +146,24 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(pages.bp)
     limits.init_app(app)  # wraps views of the blueprints above
+    if hops:  # outermost, so every part of the app sees the client's address
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     return app
+
+
+def _proxy_hops(hops: Any) -> int:
+    """``TRUSTED_PROXIES``, checked: the last ``hops`` proxies' ``X-Forwarded-For`` and ``-Proto`` are
+    believed (werkzeug's ``ProxyFix``).
+
+    Behind a reverse proxy every request comes from the proxy's address, so
+    the per-address rate limits (sign-in, sign-up, couple creation) would
+    count every user together; with ``hops`` set to the number of proxies in
+    front, ``request.remote_addr`` is the client's. With 0 (the default,
+    nothing in front) the headers are ignored, so a client cannot choose its
+    own address to escape a limit.
+    """
+    if isinstance(hops, bool) or not isinstance(hops, int) or hops < 0:
+        raise ValueError(f"TRUSTED_PROXIES must be a whole number >= 0 (proxies in front), got {hops!r}")
+    return hops

@@ -27,8 +27,9 @@ memory and logs it, rather than refusing sign-ins.
 
 A refused request is a 429 with ``Retry-After`` (seconds): a JSON error on the
 API, the error page on the web pages. The client address is
-``request.remote_addr``: behind a reverse proxy, configure the proxy (or
-werkzeug's ``ProxyFix``) so it is the real client's.
+``request.remote_addr``: behind reverse proxies set ``DATEIDEAS_TRUSTED_PROXIES``
+(config ``TRUSTED_PROXIES``) to how many there are, so it is the client's from
+their ``X-Forwarded-For``; with 0, the default, that header is ignored.
 """
 
 from __future__ import annotations

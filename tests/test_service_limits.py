@@ -152,3 +152,23 @@ def test_the_environment_names_the_storage_and_the_limits(monkeypatch, tmp_path)
         assert app.config["LIMIT_SIGNIN"] == "5 per minute" and app.config["LIMIT_SIGNUP"] == "10 per hour"
     finally:
         app.extensions["dateideas.store"].close()
+
+
+@pytest.mark.parametrize("hops", [0, 1])
+def test_per_address_limits_follow_the_proxy_setting(limited, hops):
+    """Behind one trusted proxy each forwarded client has its own count; with none trusted a client
+    cannot escape its count by sending X-Forwarded-For."""
+    client = limited(LIMIT_COUPLES="2 per hour", TRUSTED_PROXIES=hops).test_client()
+
+    def create(address: str) -> int:
+        return client.post("/v1/couples", headers={"X-Forwarded-For": address}).status_code
+
+    assert [create("203.0.113.7"), create("203.0.113.7")] == [201, 201]
+    assert create("203.0.113.7") == 429
+    assert create("198.51.100.9") == (201 if hops else 429)
+
+
+def test_a_bad_proxy_setting_is_refused_with_what_is_allowed(service_store, model_dir):
+    with pytest.raises(ValueError, match=r"TRUSTED_PROXIES must be a whole number >= 0 \(proxies in front\)"):
+        create_app({"DATABASE_URL": service_store.engine.url.render_as_string(hide_password=False),
+                    "MODEL_DIR": str(model_dir), "TRUSTED_PROXIES": -1})
