@@ -50,8 +50,10 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from werkzeug.exceptions import HTTPException
 
 from engine.app import (
+    NOT_FOR_US,
     NOTE_MAX,
     RECENT_DAYS,
+    SAVED,
     AnotherLimitError,
     DateInputError,
     NoModelError,
@@ -61,15 +63,24 @@ from engine.app import (
 from engine.config import signing_secret
 from engine.domain.constraints import allowed_for_couples
 from engine.domain.context import TIMES_OF_DAY, WEATHERS, ContextError, parse_context
-from engine.domain.profiles import DEFAULT_INTIMACY, budget_ceiling, from_record, intimacy_level
+from engine.domain.profiles import (
+    DEFAULT_INTIMACY,
+    NAME_MAX,
+    ProfileError,
+    budget_ceiling,
+    check_profile,
+    from_record,
+    intimacy_level,
+)
 
 from . import mail, sessions
 from .dates import after_date_stored, visible
+from .dates import edit_date as edit_dates
 from .db import get_store
 from .metrics import get_metrics
 from .models import get_catalog, get_recommender
 
-__all__ = ["bp", "csrf_token"]
+__all__ = ["bp", "csrf_token", "partner_names"]
 
 bp = Blueprint("pages", __name__)
 
@@ -87,13 +98,16 @@ _PLAIN = {
     "setting": "Pick at home or out.",
     "weather": "Pick the weather from the list.",
     "kids": "Tick the box if the kids come along, or leave it empty.",
-    "idea_id": "Choose the idea you did from the list.",
+    "time_of_day": "Pick when from the list: morning, afternoon, evening or night.",
+    "idea_id": "Choose the idea you did from the list: type a word of its name and pick it.",
     "ratings": "Give at least one rating: 1 to 5 from either of you.",
-    "ratings.a": "Choose partner A's rating from 1 to 5, or leave it empty.",
-    "ratings.b": "Choose partner B's rating from 1 to 5, or leave it empty.",
+    "ratings.a": "Choose {name}'s rating from 1 to 5, or leave it empty.",  # {name}: partner_names()
+    "ratings.b": "Choose {name}'s rating from 1 to 5, or leave it empty.",
     "note": f"Keep the note to {NOTE_MAX:,} characters or fewer.",
 }
 _PLAIN_DAY = "Pick the day of the date from the calendar."
+_PLAIN_ANOTHER = ("You have asked for another idea {limit} times today, the most in one day. "
+                  "\"Another idea\" works again tomorrow; tonight's ideas are still here.")
 _PLAIN_OUT_OF_RANGE_DAY = "Pick a day the date has happened on: today, or an earlier day from 1900 on."
 
 _COST_WORDS = ("free", "cheap", "moderate", "splurge")
@@ -126,9 +140,21 @@ def csrf_token() -> str:
     return token
 
 
+def partner_names(couple_id: str | None = None) -> dict[str, str]:
+    """What the pages call each partner: the first names given at sign-up (``profile.name_a`` /
+    ``name_b``), else "Partner A" / "Partner B". Read once per request (``g.names``)."""
+    couple_id = couple_id or g.get("couple_id")
+    if "names" not in g or g.get("names_of") != couple_id:
+        profile = ((get_store().get_couple(couple_id) or {}).get("profile") or {}) if couple_id else {}
+        g.names = {p: profile.get(f"name_{p}") or f"Partner {p.upper()}" for p in ("a", "b")}
+        g.names_of = couple_id
+    return g.names
+
+
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
     return {"csrf_token": csrf_token, "signed_in": session.get("couple_id"), "partner": session.get("partner"),
+            "names": partner_names,
             "cost_words": _COST_WORDS,
             "setting_words": _SETTING_WORDS, "rating_words": _RATING_WORDS, "duration": _duration}
 
@@ -156,9 +182,18 @@ def _headers(response):
     return response
 
 
+# what a page says for an HTTP error instead of the framework's wording
+_PLAIN_HTTP = {
+    404: "There is no such page here. Check the address, or start again from the home page.",
+    405: "This page cannot be opened that way. Go back and use the page's own buttons.",
+    413: f"What you sent is too long. Keep the note to {NOTE_MAX:,} characters or fewer and send it again.",
+}
+
+
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
-    return _error_page(exc.code or 400, exc.description or exc.name)
+    status = exc.code or 400
+    return _error_page(status, _PLAIN_HTTP.get(status) or exc.description or exc.name)
 
 
 def _error_page(status: int, message: str):
@@ -201,9 +236,10 @@ def signup():
     choices = _interest_choices()
     errors: dict[str, str] = {}
     form = {"interests": [], "budget_ceiling": "", "kids": "", "intimacy": DEFAULT_INTIMACY, "email_a": "",
-            "email_b": ""}
+            "email_b": "", "name_a": "", "name_b": ""}
     if request.method == "POST":
         form = {"interests": request.form.getlist("interests"),
+                "name_a": request.form.get("name_a", "").strip(), "name_b": request.form.get("name_b", "").strip(),
                 "budget_ceiling": request.form.get("budget_ceiling", "").strip(),
                 "kids": request.form.get("kids", ""),
                 "intimacy": request.form.get("intimacy", "").strip(),
@@ -212,6 +248,13 @@ def signup():
         for field in bad:
             errors[field] = "Enter an email address like sam@example.org, or leave it empty."
         profile: dict[str, Any] = {}
+        for field in ("name_a", "name_b"):
+            if form[field]:
+                try:
+                    profile[field] = check_profile({field: form[field]})[field]
+                except ProfileError:
+                    errors[field] = (f"Write a first name of up to {NAME_MAX} characters "
+                                     "(letters, spaces and punctuation), or leave it empty.")
         unknown = [i for i in form["interests"] if i not in choices]
         if unknown:
             errors["interests"] = "Choose from the listed interests."
@@ -237,10 +280,12 @@ def signup():
             couple_id, token = get_store().create_couple(profile=profile)
             emails = mail.store_emails(couple_id, addresses)  # unconfirmed; a confirmation link when SMTP is set
             sessions.start(couple_id)  # a fresh session (and CSRF token) for the new couple
+            g.couple_id = couple_id  # the welcome page says their names
             return render_template("pages/welcome.html", couple_id=couple_id, token=token,
                                    interests=profile.get("interests", []), emails=emails), 201
     status = 400 if errors else 200
-    return render_template("pages/signup.html", choices=choices, form=form, errors=errors), status
+    return render_template("pages/signup.html", choices=choices, form=form, errors=errors,
+                           name_max=NAME_MAX), status
 
 
 @bp.get("/")
@@ -310,7 +355,7 @@ def tonight_update():
         try:
             _served, problem = _serve(context, another=True)  # logs the next ideas as served
         except AnotherLimitError as exc:  # the couple's daily limit, as GET /v1/couples/{id}/tonight's 429
-            return _render_tonight(params, None, problem=_words(exc), status=429)
+            return _render_tonight(params, None, problem=_PLAIN_ANOTHER.format(limit=exc.limit), status=429)
         if problem:
             return _render_tonight(params, None, problem=problem, status=503)
     return redirect(url_for("pages.tonight"), 303)
@@ -351,6 +396,21 @@ def _form_rating(raw: str) -> Any:
     return int(raw) if raw.isdigit() and len(raw) < 4 else raw
 
 
+def _resolve_idea(value: str, couple_id: str) -> str:
+    """What the idea field holds as an idea id: an id as is, or an idea's exact title (any case) typed in
+    instead of picked from the list; anything else goes to the validator as is."""
+    value = value.strip()
+    catalog = get_catalog()
+    if not value or value in catalog:
+        return value
+    wanted = value.casefold()
+    titles = catalog.frame["title"]
+    for idea in _allowed_ideas(couple_id):
+        if str(titles.at[idea]).casefold() == wanted:
+            return idea
+    return value
+
+
 def _idea_choices(couple_id: str) -> tuple[list[dict], list[dict]]:
     """(ideas suggested in the last RECENT_DAYS days, newest first; the whole catalog by title)."""
     catalog = get_catalog()
@@ -361,9 +421,7 @@ def _idea_choices(couple_id: str) -> tuple[list[dict], list[dict]]:
         if row["idea_id"] in catalog and row["idea_id"] not in recent:
             recent[row["idea_id"]] = {"id": row["idea_id"], "title": catalog.frame.at[row["idea_id"], "title"]}
     # no idea above the couple's intimacy level is listed either (the rule every suggestion obeys)
-    profile = from_record((get_store().get_couple(couple_id) or {}).get("profile"))
-    fits = allowed_for_couples(catalog, None, [profile])[0]
-    everything = sorted(({"id": i, "title": t} for (i, t), ok in zip(catalog.frame["title"].items(), fits) if ok),
+    everything = sorted(({"id": i, "title": catalog.frame.at[i, "title"]} for i in _allowed_ideas(couple_id)),
                         key=lambda item: item["title"].lower())
     return list(recent.values()), everything
 
@@ -378,6 +436,7 @@ def we_did_it():
             "rating_b": "", "note": "", "form_id": uuid.uuid4().hex}
     if request.method == "POST":
         form = {name: request.form.get(name, "") for name in form}
+        form["idea_id"] = _resolve_idea(form["idea_id"], g.couple_id)
         ratings = {"a": _form_rating(form["rating_a"]), "b": _form_rating(form["rating_b"])}
         if g.partner is not None:  # a partner rates only for themselves
             ratings = {g.partner: ratings[g.partner]}
@@ -437,6 +496,156 @@ def our_dates():
     return render_template("pages/our_dates.html", dates=dates)
 
 
+def _titled(record: dict) -> dict:
+    catalog = get_catalog()
+    record["title"] = catalog.frame.at[record["idea_id"], "title"] if record["idea_id"] in catalog \
+        else record["idea_id"]
+    return record
+
+
+@bp.route("/our-dates/<int:date_id>", methods=["GET", "POST"])
+@_signed_in
+def edit_date(date_id: int):
+    """Change a mistaken date (the idea, the day, the ratings, the note): the We did it form, filled in,
+    validated alike (:func:`service.dates.edit_date`, one transaction); only the couple's own dates."""
+    record = get_store().get_date(g.couple_id, date_id)
+    if record is None:
+        return _error_page(404, "This date is not one of yours. Go back to Our dates and choose one there.")
+    _titled(record)
+    shown = visible(record, g.partner)["ratings"]
+
+    def as_field(value):
+        return "" if value is None else str(int(round(float(value))))
+
+    form = {"idea_id": record["idea_id"], "done_on": record["done_on"] or "", "note": record["note"],
+            "rating_a": as_field(shown["a"]), "rating_b": as_field(shown["b"]), "form_id": ""}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form.update({name: request.form.get(name, "") for name in ("idea_id", "done_on", "note", "rating_a",
+                                                                   "rating_b")})
+        mine = ("a", "b") if g.partner is None else (g.partner,)
+        form["idea_id"] = _resolve_idea(form["idea_id"], g.couple_id)
+        changes = {"idea_id": form["idea_id"], "note": form["note"],
+                   "ratings": {p: _form_rating(form[f"rating_{p}"]) for p in mine}}
+        if form["done_on"].strip():
+            changes["done_on"] = form["done_on"].strip()
+        try:
+            changed = edit_dates(g.couple_id, date_id, changes, g.partner)
+        except DateInputError as exc:
+            errors[_ERROR_FIELDS.get(exc.field, exc.field)] = _words(exc)
+        else:
+            if changed is None:  # deleted meanwhile
+                return _error_page(404, "This date is not one of yours. Go back to Our dates and choose one there.")
+            flash(f"Changed: {_titled(changed)['title']} on {human_day(changed['done_on'])}.")
+            return redirect(url_for("pages.our_dates"), 303)
+    recent, everything = _idea_choices(g.couple_id)
+    html = render_template("pages/we_did_it.html", form=form, errors=errors, recent=recent, everything=everything,
+                           today=_dt.date.today().isoformat(), note_max=NOTE_MAX, editing=record)
+    return html, 400 if errors else 200
+
+
+@bp.post("/our-dates/<int:date_id>/delete")
+@_signed_in
+def delete_date(date_id: int):
+    """Delete a mistaken date: the couple's own only; the next suggestion is ranked without it."""
+    record = get_store().get_date(g.couple_id, date_id)
+    if record is None or not get_store().delete_date(g.couple_id, date_id):
+        return _error_page(404, "This date is not one of yours. Go back to Our dates and choose one there.")
+    flash(f"Deleted: {_titled(record)['title']} on {human_day(record['done_on'])}.")
+    return redirect(url_for("pages.our_dates"), 303)
+
+
+# ------------------------------------------------------------------ "Not for us" and saved ideas
+
+# where a mark's form may send the couple back to (no open redirects)
+_BACK = {"tonight": "pages.tonight", "ideas": "pages.ideas", "saved": "pages.saved"}
+_MARK_WORDS = {
+    (NOT_FOR_US, False): "We will not suggest {title} again. Changed your mind? It is under Saved, \"Not for us\".",
+    (NOT_FOR_US, True): "{title} can be suggested again.",
+    (SAVED, False): "Saved {title} for later.",
+    (SAVED, True): "{title} is no longer saved.",
+}
+
+
+@bp.post("/ideas/<idea_id>/mark")
+@_signed_in
+def mark_idea(idea_id: str):
+    """"Not for us" (never suggested again) or "Save for later" on an idea; ``undo=1`` takes it back."""
+    kind = request.form.get("kind", "")
+    if kind not in (NOT_FOR_US, SAVED):
+        return _error_page(400, "Choose \"Not for us\" or \"Save for later\".")
+    catalog = get_catalog()
+    if idea_id not in catalog:
+        return _error_page(404, "There is no such idea. Go back to Tonight and try again.")
+    undo = request.form.get("undo") == "1"
+    store = get_store()
+    if undo:
+        store.unmark_idea(g.couple_id, idea_id, kind)
+    else:
+        store.mark_idea(g.couple_id, idea_id, kind)
+    flash(_MARK_WORDS[(kind, undo)].format(title=catalog.frame.at[idea_id, "title"]))
+    back = _BACK.get(request.form.get("back", ""), "pages.tonight")
+    query = request.form.get("q", "")[:100] if back == "pages.ideas" else ""
+    return redirect(url_for(back, q=query) if query else url_for(back), 303)
+
+
+_QUERY_MAX = 100
+_BROWSE_MAX = 60  # ideas listed at once; the search narrows the rest
+
+
+def _allowed_ideas(couple_id: str) -> list[str]:
+    """The catalog's ideas the couple may see, in catalog order: none above its intimacy level
+    (:func:`engine.domain.constraints.allowed_for_couples`, the rule every suggestion obeys)."""
+    catalog = get_catalog()
+    profile = from_record((get_store().get_couple(couple_id) or {}).get("profile"))
+    fits = allowed_for_couples(catalog, None, [profile])[0]
+    return [idea for idea, ok in zip(catalog.frame.index, fits) if ok]
+
+
+def search_ideas(couple_id: str, query: str) -> list[str]:
+    """The couple's allowed ideas whose title or description holds every word of ``query`` (any case),
+    titles matching first, then by title."""
+    frame = get_catalog().frame
+    words = query.casefold().split()
+    found = []
+    for idea in _allowed_ideas(couple_id):
+        title = str(frame.at[idea, "title"])
+        text = f"{title} {frame.at[idea, 'description'] if 'description' in frame else ''}".casefold()
+        if all(word in text for word in words):
+            in_title = all(word in title.casefold() for word in words)
+            found.append((not in_title, title.casefold(), idea))
+    return [idea for *_, idea in sorted(found)]
+
+
+@bp.get("/ideas")
+@_signed_in
+def ideas():
+    """Browse the ideas: a search over titles and descriptions, never an idea above the couple's intimacy
+    level; each can be saved for later (or unsaved) and rated."""
+    query = request.args.get("q", "")[:_QUERY_MAX].strip()
+    found = search_ideas(g.couple_id, query)
+    saved_ids = {m["idea_id"] for m in get_store().marked_ideas(g.couple_id, SAVED)}
+    frame = get_catalog().frame
+    shown = [{"id": i, "title": frame.at[i, "title"], "idea": frame.loc[i], "saved": i in saved_ids}
+             for i in found[:_BROWSE_MAX]]
+    return render_template("pages/ideas.html", q=query, shown=shown, total=len(found))
+
+
+@bp.get("/saved")
+@_signed_in
+def saved():
+    """The ideas saved for later, and those marked "not for us" (each can be taken back)."""
+    catalog = get_catalog()
+    store = get_store()
+
+    def listed(kind: str) -> list[dict]:
+        return [{"id": m["idea_id"], "title": catalog.frame.at[m["idea_id"], "title"],
+                 "idea": catalog.frame.loc[m["idea_id"]]}
+                for m in store.marked_ideas(g.couple_id, kind) if m["idea_id"] in catalog]
+
+    return render_template("pages/saved.html", saved=listed(SAVED), not_for_us=listed(NOT_FOR_US))
+
+
 # ------------------------------------------------------------------ Invite
 
 @bp.route("/invite", methods=["GET", "POST"])
@@ -464,6 +673,8 @@ def _words(exc: ValueError) -> str:
     field = getattr(exc, "field", None)
     if field == "done_on":
         return _PLAIN_OUT_OF_RANGE_DAY if "must be a date from" in str(exc) else _PLAIN_DAY
+    if field in ("ratings.a", "ratings.b"):
+        return _PLAIN[field].format(name=partner_names()[field[-1]])
     if field in _PLAIN:
         return _PLAIN[field]
     message = str(exc)
