@@ -456,9 +456,10 @@ def we_did_it():
             if not created:
                 flash(f"{title} was already saved.")
             elif record["completed"]:
-                flash(f"Saved: your rating completes {title} on {record['done_on']}, which your partner rated too.")
+                flash(f"Saved: your rating completes {title} on {human_day(record['done_on'])}, "
+                      "which your partner rated too.")
             else:
-                flash(f"Saved: {title} on {record['done_on']}.")
+                flash(f"Saved: {title} on {human_day(record['done_on'])}.")
             return redirect(url_for("pages.our_dates"), 303)
     recent, everything = _idea_choices(g.couple_id)
     if not form["idea_id"] and recent:

@@ -323,3 +323,18 @@ def test_we_did_it_takes_an_idea_from_a_searchable_list_by_id_or_title(signed_in
             "rating_a": "4"}
     assert client.post("/we-did-it", data=data).status_code == 303
     assert [d["idea_id"] for d in _store(app).list_dates(couple_id)] == [idea]
+
+
+def test_a_partner_changes_only_their_own_rating_of_a_date(app):
+    store = _store(app)
+    couple_id, _ = store.create_couple(profile={"name_a": "Sam", "name_b": "Alex"})
+    record, _ = store.add_date(couple_id, _ideas(app)[0], "2024-05-01", 2, 3)
+    b = app.test_client()
+    assert _sign_in(b, couple_id, store.issue_partner_token(couple_id, "b")).status_code == 303
+    page = b.get(f"/our-dates/{record['id']}")
+    assert 'name="rating_a"' not in page.get_data(as_text=True)
+    done = b.post(f"/our-dates/{record['id']}", data={"csrf_token": _csrf(page), "idea_id": record["idea_id"],
+                                                       "done_on": "2024-05-01", "rating_a": "5", "rating_b": "1"})
+    assert done.status_code == 303
+    assert (store.get_date(couple_id, record["id"])["rating_a"], store.get_date(couple_id, record["id"])["rating_b"]) \
+        == (2, 1)
