@@ -576,9 +576,10 @@ def mark_idea(idea_id: str):
     if kind not in (NOT_FOR_US, SAVED):
         return _error_page(400, "Choose \"Not for us\" or \"Save for later\".")
     catalog = get_catalog()
-    if idea_id not in catalog:
-        return _error_page(404, "There is no such idea. Go back to Tonight and try again.")
     undo = request.form.get("undo") == "1"
+    # an idea above the couple's intimacy level is never listed, so it cannot be saved either
+    if idea_id not in catalog or (kind == SAVED and not undo and idea_id not in _allowed_ideas(g.couple_id)):
+        return _error_page(404, "There is no such idea. Go back to Tonight and try again.")
     store = get_store()
     if undo:
         store.unmark_idea(g.couple_id, idea_id, kind)
@@ -638,13 +639,15 @@ def saved():
     """The ideas saved for later, and those marked "not for us" (each can be taken back)."""
     catalog = get_catalog()
     store = get_store()
+    allowed = set(_allowed_ideas(g.couple_id))  # saved before the level was lowered: not listed now
 
-    def listed(kind: str) -> list[dict]:
+    def listed(kind: str, only_allowed: bool) -> list[dict]:
         return [{"id": m["idea_id"], "title": catalog.frame.at[m["idea_id"], "title"],
                  "idea": catalog.frame.loc[m["idea_id"]]}
-                for m in store.marked_ideas(g.couple_id, kind) if m["idea_id"] in catalog]
+                for m in store.marked_ideas(g.couple_id, kind)
+                if m["idea_id"] in catalog and (not only_allowed or m["idea_id"] in allowed)]
 
-    return render_template("pages/saved.html", saved=listed(SAVED), not_for_us=listed(NOT_FOR_US))
+    return render_template("pages/saved.html", saved=listed(SAVED, True), not_for_us=listed(NOT_FOR_US, False))
 
 
 # ------------------------------------------------------------------ Invite

@@ -296,6 +296,13 @@ def test_browsing_searches_titles_and_descriptions_and_never_lists_above_the_int
     opened = client.get("/ideas", query_string={"q": frame.at[sensual, "title"]}).get_data(as_text=True)
     assert f'data-idea-id="{sensual}"' in opened
     assert "&lt;script&gt;" in client.get("/ideas?q=<script>").get_data(as_text=True)
+    saved = _post(client, f"/ideas/{sensual}/mark", {"kind": "saved", "back": "saved"}, from_page="/ideas")
+    assert saved.status_code == 303 and f'data-idea-id="{sensual}"' in client.get("/saved").get_data(as_text=True)
+    store.update_profile(couple[0], {"intimacy": None})  # back to affection only: no longer listed, nor savable
+    assert f'data-idea-id="{sensual}"' not in client.get("/saved").get_data(as_text=True)
+    store.unmark_idea(couple[0], sensual, "saved")
+    refused = _post(client, f"/ideas/{sensual}/mark", {"kind": "saved"}, from_page="/ideas")
+    assert refused.status_code == 404 and store.marked_ideas(couple[0], "saved") == []
 
 
 def test_save_for_later_unsave_and_the_saved_list(signed_in, app):
