@@ -1,4 +1,9 @@
-"""Server-rendered pages for couples: sign up, sign in, Tonight, We did it, Our dates, Invite.
+"""Server-rendered pages for couples: the blueprint, its session and CSRF; sign up, sign in, Tonight, Invite.
+
+The other pages register their routes on this blueprint from their own modules (imported at
+the bottom): :mod:`service.date_pages` (We did it, Our dates, change or delete a date),
+:mod:`service.idea_pages` (Ideas, Saved, "not for us"), :mod:`service.practice_pages` (Today,
+prompts) and :mod:`service.mail_pages` (what an email's links open).
 
 The pages are a thin skin over the same calls as the JSON API: the context is
 validated by :func:`engine.domain.context.parse_context`, tonight's ideas come from
@@ -37,29 +42,16 @@ form carries a per-session CSRF token in a hidden field, checked on every POST.
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
 import hmac
 import os
-import re
 import secrets
-import uuid
 from typing import Any
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
-from engine.app import (
-    NOT_FOR_US,
-    NOTE_MAX,
-    RECENT_DAYS,
-    SAVED,
-    AnotherLimitError,
-    DateInputError,
-    NoModelError,
-    check_date_input,
-    serve_tonight,
-)
+from engine.app import NOTE_MAX, AnotherLimitError, NoModelError, serve_tonight
 from engine.config import signing_secret
 from engine.domain.constraints import allowed_for_couples
 from engine.domain.context import TIMES_OF_DAY, WEATHERS, ContextError, parse_context
@@ -74,8 +66,6 @@ from engine.domain.profiles import (
 )
 
 from . import mail, sessions
-from .dates import after_date_stored, visible
-from .dates import edit_date as edit_dates
 from .db import get_store
 from .metrics import get_metrics
 from .models import get_catalog, get_recommender
@@ -85,7 +75,6 @@ __all__ = ["bp", "csrf_token", "partner_names"]
 bp = Blueprint("pages", __name__)
 
 _CONTEXT_FIELDS = ("budget", "minutes", "setting", "weather", "kids", "time_of_day")
-_FORM_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _ID_MAX = 64
 # what the pages say instead of the API's field names, in validation messages
 _FIELD_WORDS = (("ratings.a", "partner A's rating"), ("ratings.b", "partner B's rating"),
@@ -386,270 +375,6 @@ def _render_tonight(params: dict, context, *, another: bool = False, errors: dic
     return html, status
 
 
-# ------------------------------------------------------------------ We did it
-
-def _form_rating(raw: str) -> Any:
-    """The radio value as an int; nothing chosen = None; anything else goes to the validator as is."""
-    raw = raw.strip()
-    if not raw:
-        return None
-    return int(raw) if raw.isdigit() and len(raw) < 4 else raw
-
-
-def _resolve_idea(value: str, couple_id: str) -> str:
-    """What the idea field holds as an idea id: an id as is, or an idea's exact title (any case) typed in
-    instead of picked from the list; anything else goes to the validator as is."""
-    value = value.strip()
-    catalog = get_catalog()
-    if not value or value in catalog:
-        return value
-    wanted = value.casefold()
-    titles = catalog.frame["title"]
-    for idea in _allowed_ideas(couple_id):
-        if str(titles.at[idea]).casefold() == wanted:
-            return idea
-    return value
-
-
-def _idea_choices(couple_id: str) -> tuple[list[dict], list[dict]]:
-    """(ideas suggested in the last RECENT_DAYS days, newest first; the whole catalog by title)."""
-    catalog = get_catalog()
-    since = _dt.date.today() - _dt.timedelta(days=RECENT_DAYS)
-    rows = get_store().recent_suggestions(couple_id, since=since)
-    recent: dict[str, dict] = {}
-    for row in sorted(rows, key=lambda r: (r["served_at"], -r["rank"]), reverse=True):
-        if row["idea_id"] in catalog and row["idea_id"] not in recent:
-            recent[row["idea_id"]] = {"id": row["idea_id"], "title": catalog.frame.at[row["idea_id"], "title"]}
-    # no idea above the couple's intimacy level is listed either (the rule every suggestion obeys)
-    everything = sorted(({"id": i, "title": catalog.frame.at[i, "title"]} for i in _allowed_ideas(couple_id)),
-                        key=lambda item: item["title"].lower())
-    return list(recent.values()), everything
-
-
-@bp.route("/we-did-it", methods=["GET", "POST"])
-@_signed_in
-def we_did_it():
-    """Rate a date: the idea, the day, one 1-5 rating per partner (a partner signed in: their own), a note."""
-    errors: dict[str, str] = {}
-    today = _dt.date.today()
-    form = {"idea_id": request.args.get("idea", ""), "done_on": today.isoformat(), "rating_a": "",
-            "rating_b": "", "note": "", "form_id": uuid.uuid4().hex}
-    if request.method == "POST":
-        form = {name: request.form.get(name, "") for name in form}
-        form["idea_id"] = _resolve_idea(form["idea_id"], g.couple_id)
-        ratings = {"a": _form_rating(form["rating_a"]), "b": _form_rating(form["rating_b"])}
-        if g.partner is not None:  # a partner rates only for themselves
-            ratings = {g.partner: ratings[g.partner]}
-        try:
-            clean = check_date_input(get_catalog(), form["idea_id"], ratings, form["done_on"].strip() or None,
-                                     form["note"], today=today)
-        except DateInputError as exc:
-            errors[_ERROR_FIELDS.get(exc.field, exc.field)] = _words(exc)
-        else:
-            key = f"page-{form['form_id']}" if _FORM_ID_RE.match(form["form_id"]) else None
-            store = get_store()
-            record, created = store.add_date(g.couple_id, clean["idea_id"], clean["done_on"],
-                                             clean["rating_a"], clean["rating_b"], note=clean["note"],
-                                             context=clean["context"], idempotency_key=key)
-            after_date_stored(store, created)
-            title = get_catalog().frame.at[record["idea_id"], "title"]
-            if not created:
-                flash(f"{title} was already saved.")
-            elif record["completed"]:
-                flash(f"Saved: your rating completes {title} on {human_day(record['done_on'])}, "
-                      "which your partner rated too.")
-            else:
-                flash(f"Saved: {title} on {human_day(record['done_on'])}.")
-            return redirect(url_for("pages.our_dates"), 303)
-    recent, everything = _idea_choices(g.couple_id)
-    if not form["idea_id"] and recent:
-        form["idea_id"] = recent[0]["id"]
-    html = render_template("pages/we_did_it.html", form=form, errors=errors, recent=recent,
-                           everything=everything, today=today.isoformat(), note_max=NOTE_MAX)
-    return html, 400 if errors else 200
-
-
-# ------------------------------------------------------------------ Our dates
-
-def human_day(value: object, today: _dt.date | None = None) -> str:
-    """A day as people say it: "Saturday 12 December", with the year when it is not this year's;
-    "an unknown day" when there is none. ``value`` is a date or an ISO ``YYYY-MM-DD`` string."""
-    if not value:
-        return "an unknown day"
-    day = value if isinstance(value, _dt.date) else _dt.date.fromisoformat(str(value)[:10])
-    year = "" if day.year == (today or _dt.date.today()).year else f" {day.year}"
-    return f"{day:%A} {day.day} {day:%B}{year}"
-
-
-bp.add_app_template_filter(human_day, "human_day")
-
-
-@bp.get("/our-dates")
-@_signed_in
-def our_dates():
-    """The couple's dates, newest first, with both ratings."""
-    catalog = get_catalog()
-    dates = list(reversed(get_store().list_dates(g.couple_id)))
-    for record in dates:
-        record["title"] = catalog.frame.at[record["idea_id"], "title"] if record["idea_id"] in catalog \
-            else record["idea_id"]
-        record.update(visible(record, g.partner))
-    return render_template("pages/our_dates.html", dates=dates)
-
-
-def _titled(record: dict) -> dict:
-    catalog = get_catalog()
-    record["title"] = catalog.frame.at[record["idea_id"], "title"] if record["idea_id"] in catalog \
-        else record["idea_id"]
-    return record
-
-
-@bp.route("/our-dates/<int:date_id>", methods=["GET", "POST"])
-@_signed_in
-def edit_date(date_id: int):
-    """Change a mistaken date (the idea, the day, the ratings, the note): the We did it form, filled in,
-    validated alike (:func:`service.dates.edit_date`, one transaction); only the couple's own dates."""
-    record = get_store().get_date(g.couple_id, date_id)
-    if record is None:
-        return _error_page(404, "This date is not one of yours. Go back to Our dates and choose one there.")
-    _titled(record)
-    shown = visible(record, g.partner)["ratings"]
-
-    def as_field(value):
-        return "" if value is None else str(int(round(float(value))))
-
-    form = {"idea_id": record["idea_id"], "done_on": record["done_on"] or "", "note": record["note"],
-            "rating_a": as_field(shown["a"]), "rating_b": as_field(shown["b"]), "form_id": ""}
-    errors: dict[str, str] = {}
-    if request.method == "POST":
-        form.update({name: request.form.get(name, "") for name in ("idea_id", "done_on", "note", "rating_a",
-                                                                   "rating_b")})
-        mine = ("a", "b") if g.partner is None else (g.partner,)
-        form["idea_id"] = _resolve_idea(form["idea_id"], g.couple_id)
-        changes = {"idea_id": form["idea_id"], "note": form["note"],
-                   "ratings": {p: _form_rating(form[f"rating_{p}"]) for p in mine}}
-        if form["done_on"].strip():
-            changes["done_on"] = form["done_on"].strip()
-        try:
-            changed = edit_dates(g.couple_id, date_id, changes, g.partner)
-        except DateInputError as exc:
-            errors[_ERROR_FIELDS.get(exc.field, exc.field)] = _words(exc)
-        else:
-            if changed is None:  # deleted meanwhile
-                return _error_page(404, "This date is not one of yours. Go back to Our dates and choose one there.")
-            flash(f"Changed: {_titled(changed)['title']} on {human_day(changed['done_on'])}.")
-            return redirect(url_for("pages.our_dates"), 303)
-    recent, everything = _idea_choices(g.couple_id)
-    html = render_template("pages/we_did_it.html", form=form, errors=errors, recent=recent, everything=everything,
-                           today=_dt.date.today().isoformat(), note_max=NOTE_MAX, editing=record)
-    return html, 400 if errors else 200
-
-
-@bp.post("/our-dates/<int:date_id>/delete")
-@_signed_in
-def delete_date(date_id: int):
-    """Delete a mistaken date: the couple's own only; the next suggestion is ranked without it."""
-    record = get_store().get_date(g.couple_id, date_id)
-    if record is None or not get_store().delete_date(g.couple_id, date_id):
-        return _error_page(404, "This date is not one of yours. Go back to Our dates and choose one there.")
-    flash(f"Deleted: {_titled(record)['title']} on {human_day(record['done_on'])}.")
-    return redirect(url_for("pages.our_dates"), 303)
-
-
-# ------------------------------------------------------------------ "Not for us" and saved ideas
-
-# where a mark's form may send the couple back to (no open redirects)
-_BACK = {"tonight": "pages.tonight", "ideas": "pages.ideas", "saved": "pages.saved"}
-_MARK_WORDS = {
-    (NOT_FOR_US, False): "We will not suggest {title} again. Changed your mind? It is under Saved, \"Not for us\".",
-    (NOT_FOR_US, True): "{title} can be suggested again.",
-    (SAVED, False): "Saved {title} for later.",
-    (SAVED, True): "{title} is no longer saved.",
-}
-
-
-@bp.post("/ideas/<idea_id>/mark")
-@_signed_in
-def mark_idea(idea_id: str):
-    """"Not for us" (never suggested again) or "Save for later" on an idea; ``undo=1`` takes it back."""
-    kind = request.form.get("kind", "")
-    if kind not in (NOT_FOR_US, SAVED):
-        return _error_page(400, "Choose \"Not for us\" or \"Save for later\".")
-    catalog = get_catalog()
-    undo = request.form.get("undo") == "1"
-    # an idea above the couple's intimacy level is never listed, so it cannot be saved either
-    if idea_id not in catalog or (kind == SAVED and not undo and idea_id not in _allowed_ideas(g.couple_id)):
-        return _error_page(404, "There is no such idea. Go back to Tonight and try again.")
-    store = get_store()
-    if undo:
-        store.unmark_idea(g.couple_id, idea_id, kind)
-    else:
-        store.mark_idea(g.couple_id, idea_id, kind)
-    flash(_MARK_WORDS[(kind, undo)].format(title=catalog.frame.at[idea_id, "title"]))
-    back = _BACK.get(request.form.get("back", ""), "pages.tonight")
-    query = request.form.get("q", "")[:100] if back == "pages.ideas" else ""
-    return redirect(url_for(back, q=query) if query else url_for(back), 303)
-
-
-_QUERY_MAX = 100
-_BROWSE_MAX = 60  # ideas listed at once; the search narrows the rest
-
-
-def _allowed_ideas(couple_id: str) -> list[str]:
-    """The catalog's ideas the couple may see, in catalog order: none above its intimacy level
-    (:func:`engine.domain.constraints.allowed_for_couples`, the rule every suggestion obeys)."""
-    catalog = get_catalog()
-    profile = from_record((get_store().get_couple(couple_id) or {}).get("profile"))
-    fits = allowed_for_couples(catalog, None, [profile])[0]
-    return [idea for idea, ok in zip(catalog.frame.index, fits) if ok]
-
-
-def search_ideas(couple_id: str, query: str) -> list[str]:
-    """The couple's allowed ideas whose title or description holds every word of ``query`` (any case),
-    titles matching first, then by title."""
-    frame = get_catalog().frame
-    words = query.casefold().split()
-    found = []
-    for idea in _allowed_ideas(couple_id):
-        title = str(frame.at[idea, "title"])
-        text = f"{title} {frame.at[idea, 'description'] if 'description' in frame else ''}".casefold()
-        if all(word in text for word in words):
-            in_title = all(word in title.casefold() for word in words)
-            found.append((not in_title, title.casefold(), idea))
-    return [idea for *_, idea in sorted(found)]
-
-
-@bp.get("/ideas")
-@_signed_in
-def ideas():
-    """Browse the ideas: a search over titles and descriptions, never an idea above the couple's intimacy
-    level; each can be saved for later (or unsaved) and rated."""
-    query = request.args.get("q", "")[:_QUERY_MAX].strip()
-    found = search_ideas(g.couple_id, query)
-    saved_ids = {m["idea_id"] for m in get_store().marked_ideas(g.couple_id, SAVED)}
-    frame = get_catalog().frame
-    shown = [{"id": i, "title": frame.at[i, "title"], "idea": frame.loc[i], "saved": i in saved_ids}
-             for i in found[:_BROWSE_MAX]]
-    return render_template("pages/ideas.html", q=query, shown=shown, total=len(found))
-
-
-@bp.get("/saved")
-@_signed_in
-def saved():
-    """The ideas saved for later, and those marked "not for us" (each can be taken back)."""
-    catalog = get_catalog()
-    store = get_store()
-    allowed = set(_allowed_ideas(g.couple_id))  # saved before the level was lowered: not listed now
-
-    def listed(kind: str, only_allowed: bool) -> list[dict]:
-        return [{"id": m["idea_id"], "title": catalog.frame.at[m["idea_id"], "title"],
-                 "idea": catalog.frame.loc[m["idea_id"]]}
-                for m in store.marked_ideas(g.couple_id, kind)
-                if m["idea_id"] in catalog and (not only_allowed or m["idea_id"] in allowed)]
-
-    return render_template("pages/saved.html", saved=listed(SAVED, True), not_for_us=listed(NOT_FOR_US, False))
-
-
 # ------------------------------------------------------------------ Invite
 
 @bp.route("/invite", methods=["GET", "POST"])
@@ -667,6 +392,15 @@ def invite():
 
 
 # ------------------------------------------------------------------ helpers
+
+def _allowed_ideas(couple_id: str) -> list[str]:
+    """The catalog's ideas the couple may see, in catalog order: none above its intimacy level
+    (:func:`engine.domain.constraints.allowed_for_couples`, the rule every suggestion obeys)."""
+    catalog = get_catalog()
+    profile = from_record((get_store().get_couple(couple_id) or {}).get("profile"))
+    fits = allowed_for_couples(catalog, None, [profile])[0]
+    return [idea for idea, ok in zip(catalog.frame.index, fits) if ok]
+
 
 def _words(exc: ValueError) -> str:
     """A validator's error in plain words for the page (the API keeps the validator's precise message).
@@ -696,5 +430,7 @@ def _duration(minutes: Any) -> str:
     return f"{hours} h" + (f" {rest} min" if rest else "")
 
 
-from . import practice_pages  # noqa: E402,F401 - the Today page and prompt buttons, routes on this blueprint
+# the other pages, each its own module with routes on this blueprint: the dates (We did it, Our dates),
+# the ideas (Ideas, Saved, "not for us"), the practice (Today, prompt buttons)
+from . import date_pages, idea_pages, practice_pages  # noqa: E402,F401
 from .mail_pages import TOKEN_POSTS  # noqa: E402 - the pages an email's links open, routes on this blueprint

@@ -328,7 +328,7 @@ def test_we_did_it_stores_the_date_once_and_our_dates_shows_both_ratings(signed_
 
 
 def test_our_dates_says_days_as_people_do(signed_in, app):
-    from service.pages import human_day
+    from service.date_pages import human_day
 
     today = _dt.date(2026, 12, 6)
     assert human_day("2026-12-12", today) == "Saturday 12 December"

@@ -48,6 +48,13 @@ def _date_id_ok(date_id: Any) -> bool:
     return isinstance(date_id, int) and not isinstance(date_id, bool) and 0 < date_id < 2**63
 
 
+def _new_dates_stamp(conn: Connection, couple_id: str) -> bool:
+    """Give the couple a new ``dates_stamp``, first in every write to its dates (on PostgreSQL this row
+    lock orders them); False when there is no such couple."""
+    return bool(conn.execute(tbl_couples.update().where(tbl_couples.c.id == couple_id)
+                             .values(dates_stamp=_new_stamp())).rowcount)
+
+
 class DatesRead(NamedTuple):
     """What :meth:`Store.read_dates` returns: the dates frame and the stored rows left out of it."""
 
@@ -127,9 +134,7 @@ class DatesRepository:
         partner = given[0] if len(given) == 1 and values["done_on"] is not None else None
         try:
             with self._write() as conn:
-                # first: on PostgreSQL this row lock orders every date write of the couple
-                if not conn.execute(tbl_couples.update().where(tbl_couples.c.id == couple_id)
-                                    .values(dates_stamp=_new_stamp())).rowcount:
+                if not _new_dates_stamp(conn, couple_id):  # first: orders every date write of the couple
                     raise UnknownCoupleError(couple_id)
                 date_id = self._complete_date(conn, values, partner) if partner else None
                 completed = date_id is not None
@@ -238,8 +243,7 @@ class DatesRepository:
         if not _date_id_ok(date_id):
             return None
         with self._write() as conn:
-            if not conn.execute(tbl_couples.update().where(tbl_couples.c.id == couple_id)
-                                .values(dates_stamp=_new_stamp())).rowcount:
+            if not _new_dates_stamp(conn, couple_id):
                 return None
             mine = (tbl_dates.c.id == date_id) & (tbl_dates.c.couple_id == couple_id)
             if values:
@@ -259,8 +263,7 @@ class DatesRepository:
         if not _date_id_ok(date_id):
             return False
         with self._write() as conn:
-            if not conn.execute(tbl_couples.update().where(tbl_couples.c.id == couple_id)
-                                .values(dates_stamp=_new_stamp())).rowcount:
+            if not _new_dates_stamp(conn, couple_id):
                 return False
             conn.execute(tbl_rating_keys.delete().where(tbl_rating_keys.c.date_id == date_id,
                                                         tbl_rating_keys.c.couple_id == couple_id))
