@@ -29,7 +29,7 @@ from .metrics import get_metrics
 from .models import get_catalog
 from .training import get_launcher
 
-__all__ = ["after_date_stored", "bp", "visible"]
+__all__ = ["after_date_stored", "bp", "edit_date", "visible"]
 
 bp = Blueprint("dates", __name__, url_prefix="/v1/couples")
 
@@ -94,6 +94,80 @@ def add(couple_id: str):
     if record.get("completed"):  # said only then: otherwise the body is the date as GET lists it
         return dict(_public(record, g.partner), completed=True), 200
     return _public(record, g.partner), 201 if created else 200
+
+
+def edit_date(couple_id: str, date_id: int, changes: dict, partner: str | None) -> dict | None:
+    """Change one of the couple's dates: the one path of ``PATCH /v1/couples/{id}/dates/{date_id}`` and
+    the pages' "Change this date" form.
+
+    ``changes`` holds some of ``idea_id``, ``done_on``, ``ratings`` (``{"a"?, "b"?}``: only the partners
+    named change) and ``note``; the date they make is validated as a new one is
+    (:func:`engine.app.check_date_input`), and only the fields given are written
+    (``Store.update_date``, one transaction that also changes the couple's history stamp, so the next
+    suggestion is ranked from the changed history). A new day also updates the date's weekday and season.
+
+    Returns the date after the change, or None when the couple has no date with this id.
+
+    Raises
+    ------
+    DateInputError
+        A field is not allowed (``field`` names it, as for a new date).
+    PermissionError
+        ``partner`` (signed in with a partner's own token) changing the other partner's rating.
+    """
+    store = get_store()
+    current = store.get_date(couple_id, date_id)
+    if current is None:
+        return None
+    given = changes.get("ratings", {})
+    if "ratings" in changes and not isinstance(given, dict):
+        raise DateInputError("ratings", f"ratings must be an object like {{\"a\": 4, \"b\": 5}}, got {given!r}")
+    if partner is not None and set(given) - {partner}:
+        raise PermissionError(f"signed in as partner {partner}, you change only your own rating")
+
+    def stored(value):  # an unchanged rating as the validator takes it (imports may hold halves)
+        return None if value is None else int(round(float(value)))
+
+    ratings = {p: given[p] if p in given else stored(current[f"rating_{p}"]) for p in ("a", "b")}
+    ratings.update({k: v for k, v in given.items() if k not in ("a", "b")})  # unknown keys: the validator says
+    clean = check_date_input(get_catalog(), changes.get("idea_id", current["idea_id"]), ratings,
+                             changes.get("done_on", current["done_on"]), changes.get("note", current["note"]))
+    write: dict = {}
+    for key in ("idea_id", "note"):
+        if key in changes:
+            write[key] = clean[key]
+    for p in given:
+        write[f"rating_{p}"] = clean[f"rating_{p}"]
+    if "done_on" in changes:
+        write["done_on"] = clean["done_on"]
+        write["context"] = {**(current["context"] or {}), **clean["context"]}
+    return store.update_date(couple_id, date_id, write)
+
+
+@bp.patch("/<couple_id>/dates/<int:date_id>")
+@couple_required
+def change(couple_id: str, date_id: int):
+    """Body: some of ``{idea_id, done_on, ratings: {a?, b?}, note}``; 200 with the date after the change,
+    404 when the couple has no date with this id. A partner's own token changes only its own rating."""
+    body = json_object(_FIELDS)
+    try:
+        record = edit_date(couple_id, date_id, body, g.partner)
+    except DateInputError as exc:
+        raise ApiError(400, str(exc), field=exc.field) from exc
+    except PermissionError as exc:
+        raise ApiError(403, str(exc), field="ratings", code="forbidden") from exc
+    if record is None:
+        raise ApiError(404, f"this couple has no date with id {date_id}", field="date_id", code="not_found")
+    return _public(record, g.partner)
+
+
+@bp.delete("/<couple_id>/dates/<int:date_id>")
+@couple_required
+def remove(couple_id: str, date_id: int):
+    """Delete one of the couple's dates; 204, or 404 when the couple has no date with this id."""
+    if not get_store().delete_date(couple_id, date_id):
+        raise ApiError(404, f"this couple has no date with id {date_id}", field="date_id", code="not_found")
+    return "", 204
 
 
 # Shared with the web pages (service/pages.py, "We did it"), so both routes count and retrain alike.

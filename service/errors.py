@@ -99,6 +99,11 @@ def _http_error(exc: HTTPException):
         return render_template("pages/error.html", status=404, title="Page not found",
                                message=f"There is no page at {request.path}. Check the address, or start "
                                        "again from the home page."), 404
+    if status == 405 and _wants_page():  # a page address with the wrong method: in words too
+        allowed = getattr(exc, "valid_methods", None)
+        return render_template("pages/error.html", status=405, title="Not this way",
+                               message="This page cannot be opened that way. Go back and use the page's own "
+                                       "buttons."), 405, {"Allow": ", ".join(allowed)} if allowed else {}
     message = _MESSAGES.get(status) or exc.description or exc.name
     if status == 400 and (exc.description or "").startswith("Failed to decode JSON"):
         return error_response(400, "the body is not valid JSON", code="bad_json")

@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.app import NOTE_MAX
 from engine.domain.context import SEASONS, SETTINGS, TIMES_OF_DAY, WEATHERS
-from engine.domain.profiles import INTIMACY_LEVELS
+from engine.domain.profiles import INTIMACY_LEVELS, NAME_MAX
 
 __all__ = ["openapi_document"]
 
@@ -94,6 +94,11 @@ def _schemas() -> dict[str, Any]:
                              "description": "physical intimacy the couple opted into, chosen together: "
                                             "affection only (the default), romantic or sensual; no idea "
                                             "above it is ever suggested"},
+                "name_a": {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "nullable": True,
+                           "description": "partner A's first name, what the pages call them (default "
+                                          "'Partner A'); never used for ranking"},
+                "name_b": {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "nullable": True,
+                           "description": "partner B's first name (default 'Partner B')"},
             },
         },
         "ProfileChange": {"type": "object", "additionalProperties": False, "required": ["profile"],
@@ -166,6 +171,18 @@ def _schemas() -> dict[str, Any]:
                             "description": "a day from 1900-01-01 to tomorrow; default today"},
                 "ratings": {"type": "object", "additionalProperties": False,
                             "description": "one rating per partner; at least one",
+                            "properties": {"a": rating_in, "b": rating_in}},
+                "note": {"type": "string", "maxLength": NOTE_MAX},
+            },
+        },
+        "DateChange": {
+            "type": "object", "additionalProperties": False,
+            "description": "some fields of a date to change; the date they make is checked as a new one is",
+            "properties": {
+                "idea_id": {"type": "string", "description": "an id from GET /v1/ideas"},
+                "done_on": {"type": "string", "format": "date", "description": "a day from 1900-01-01 to tomorrow"},
+                "ratings": {"type": "object", "additionalProperties": False,
+                            "description": "only the partners named change; null removes a rating, one stays",
                             "properties": {"a": rating_in, "b": rating_in}},
                 "note": {"type": "string", "maxLength": NOTE_MAX},
             },
@@ -320,6 +337,8 @@ def _practice_paths() -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     """The document as a dict (JSON-ready)."""
+    date_id = {"name": "date_id", "in": "path", "required": True,
+               "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}}
     tonight_params = [
         _COUPLE_ID,
         _query("budget", {"type": "integer", "minimum": 0, "maximum": 3}, "highest cost tier, 0 free ... 3 splurge"),
@@ -393,6 +412,23 @@ def openapi_document() -> dict[str, Any]:
                                "token sees both.",
                 "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
                 "responses": {"200": _json(_ref("Dates"), "History"), **_errors(404, 503)},
+            },
+        },
+        "/v1/couples/{couple_id}/dates/{date_id}": {
+            "patch": {
+                "summary": "Change a mistaken date (idea, day, ratings, note)",
+                "description": "Only the fields given change; the next suggestion is ranked from the changed "
+                               "history. With a partner's token, only that partner's rating may change (403 "
+                               "otherwise). 404 when the couple has no date with this id.",
+                "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID, date_id],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("DateChange")}}},
+                "responses": {"200": _json(_ref("Date"), "The date after the change"),
+                              **_errors(400, 403, 404, 413, 415, 503)},
+            },
+            "delete": {
+                "summary": "Delete a mistaken date",
+                "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID, date_id],
+                "responses": {"204": {"description": "Deleted"}, **_errors(404, 503)},
             },
         },
         "/v1/couples/{couple_id}/partners/{partner}/token": {"post": {

@@ -1,4 +1,9 @@
-"""Server-rendered pages for couples: sign up, sign in, Tonight, We did it, Our dates, Invite.
+"""Server-rendered pages for couples: the blueprint, its session and CSRF; sign up, sign in, Tonight, Invite.
+
+The other pages register their routes on this blueprint from their own modules (imported at
+the bottom): :mod:`service.date_pages` (We did it, Our dates, change or delete a date),
+:mod:`service.idea_pages` (Ideas, Saved, "not for us"), :mod:`service.practice_pages` (Today,
+prompts) and :mod:`service.mail_pages` (what an email's links open).
 
 The pages are a thin skin over the same calls as the JSON API: the context is
 validated by :func:`engine.domain.context.parse_context`, tonight's ideas come from
@@ -37,44 +42,39 @@ form carries a per-session CSRF token in a hidden field, checked on every POST.
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
 import hmac
 import os
-import re
 import secrets
-import uuid
 from typing import Any
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
-from engine.app import (
-    NOTE_MAX,
-    RECENT_DAYS,
-    AnotherLimitError,
-    DateInputError,
-    NoModelError,
-    check_date_input,
-    serve_tonight,
-)
+from engine.app import NOTE_MAX, AnotherLimitError, NoModelError, serve_tonight
 from engine.config import signing_secret
 from engine.domain.constraints import allowed_for_couples
 from engine.domain.context import TIMES_OF_DAY, WEATHERS, ContextError, parse_context
-from engine.domain.profiles import DEFAULT_INTIMACY, budget_ceiling, from_record, intimacy_level
+from engine.domain.profiles import (
+    DEFAULT_INTIMACY,
+    NAME_MAX,
+    ProfileError,
+    budget_ceiling,
+    check_profile,
+    from_record,
+    intimacy_level,
+)
 
 from . import mail, sessions
-from .dates import after_date_stored, visible
 from .db import get_store
 from .metrics import get_metrics
 from .models import get_catalog, get_recommender
 
-__all__ = ["bp", "csrf_token"]
+__all__ = ["bp", "csrf_token", "partner_names"]
 
 bp = Blueprint("pages", __name__)
 
 _CONTEXT_FIELDS = ("budget", "minutes", "setting", "weather", "kids", "time_of_day")
-_FORM_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _ID_MAX = 64
 # what the pages say instead of the API's field names, in validation messages
 _FIELD_WORDS = (("ratings.a", "partner A's rating"), ("ratings.b", "partner B's rating"),
@@ -87,13 +87,16 @@ _PLAIN = {
     "setting": "Pick at home or out.",
     "weather": "Pick the weather from the list.",
     "kids": "Tick the box if the kids come along, or leave it empty.",
-    "idea_id": "Choose the idea you did from the list.",
+    "time_of_day": "Pick when from the list: morning, afternoon, evening or night.",
+    "idea_id": "Choose the idea you did from the list: type a word of its name and pick it.",
     "ratings": "Give at least one rating: 1 to 5 from either of you.",
-    "ratings.a": "Choose partner A's rating from 1 to 5, or leave it empty.",
-    "ratings.b": "Choose partner B's rating from 1 to 5, or leave it empty.",
+    "ratings.a": "Choose {name}'s rating from 1 to 5, or leave it empty.",  # {name}: partner_names()
+    "ratings.b": "Choose {name}'s rating from 1 to 5, or leave it empty.",
     "note": f"Keep the note to {NOTE_MAX:,} characters or fewer.",
 }
 _PLAIN_DAY = "Pick the day of the date from the calendar."
+_PLAIN_ANOTHER = ("You have asked for another idea {limit} times today, the most in one day. "
+                  "\"Another idea\" works again tomorrow; tonight's ideas are still here.")
 _PLAIN_OUT_OF_RANGE_DAY = "Pick a day the date has happened on: today, or an earlier day from 1900 on."
 
 _COST_WORDS = ("free", "cheap", "moderate", "splurge")
@@ -126,9 +129,21 @@ def csrf_token() -> str:
     return token
 
 
+def partner_names(couple_id: str | None = None) -> dict[str, str]:
+    """What the pages call each partner: the first names given at sign-up (``profile.name_a`` /
+    ``name_b``), else "Partner A" / "Partner B". Read once per request (``g.names``)."""
+    couple_id = couple_id or g.get("couple_id")
+    if "names" not in g or g.get("names_of") != couple_id:
+        profile = ((get_store().get_couple(couple_id) or {}).get("profile") or {}) if couple_id else {}
+        g.names = {p: profile.get(f"name_{p}") or f"Partner {p.upper()}" for p in ("a", "b")}
+        g.names_of = couple_id
+    return g.names
+
+
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
     return {"csrf_token": csrf_token, "signed_in": session.get("couple_id"), "partner": session.get("partner"),
+            "names": partner_names,
             "cost_words": _COST_WORDS,
             "setting_words": _SETTING_WORDS, "rating_words": _RATING_WORDS, "duration": _duration}
 
@@ -156,9 +171,18 @@ def _headers(response):
     return response
 
 
+# what a page says for an HTTP error instead of the framework's wording
+_PLAIN_HTTP = {
+    404: "There is no such page here. Check the address, or start again from the home page.",
+    405: "This page cannot be opened that way. Go back and use the page's own buttons.",
+    413: f"What you sent is too long. Keep the note to {NOTE_MAX:,} characters or fewer and send it again.",
+}
+
+
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
-    return _error_page(exc.code or 400, exc.description or exc.name)
+    status = exc.code or 400
+    return _error_page(status, _PLAIN_HTTP.get(status) or exc.description or exc.name)
 
 
 def _error_page(status: int, message: str):
@@ -201,9 +225,10 @@ def signup():
     choices = _interest_choices()
     errors: dict[str, str] = {}
     form = {"interests": [], "budget_ceiling": "", "kids": "", "intimacy": DEFAULT_INTIMACY, "email_a": "",
-            "email_b": ""}
+            "email_b": "", "name_a": "", "name_b": ""}
     if request.method == "POST":
         form = {"interests": request.form.getlist("interests"),
+                "name_a": request.form.get("name_a", "").strip(), "name_b": request.form.get("name_b", "").strip(),
                 "budget_ceiling": request.form.get("budget_ceiling", "").strip(),
                 "kids": request.form.get("kids", ""),
                 "intimacy": request.form.get("intimacy", "").strip(),
@@ -212,6 +237,13 @@ def signup():
         for field in bad:
             errors[field] = "Enter an email address like sam@example.org, or leave it empty."
         profile: dict[str, Any] = {}
+        for field in ("name_a", "name_b"):
+            if form[field]:
+                try:
+                    profile[field] = check_profile({field: form[field]})[field]
+                except ProfileError:
+                    errors[field] = (f"Write a first name of up to {NAME_MAX} characters "
+                                     "(letters, spaces and punctuation), or leave it empty.")
         unknown = [i for i in form["interests"] if i not in choices]
         if unknown:
             errors["interests"] = "Choose from the listed interests."
@@ -237,10 +269,12 @@ def signup():
             couple_id, token = get_store().create_couple(profile=profile)
             emails = mail.store_emails(couple_id, addresses)  # unconfirmed; a confirmation link when SMTP is set
             sessions.start(couple_id)  # a fresh session (and CSRF token) for the new couple
+            g.couple_id = couple_id  # the welcome page says their names
             return render_template("pages/welcome.html", couple_id=couple_id, token=token,
                                    interests=profile.get("interests", []), emails=emails), 201
     status = 400 if errors else 200
-    return render_template("pages/signup.html", choices=choices, form=form, errors=errors), status
+    return render_template("pages/signup.html", choices=choices, form=form, errors=errors,
+                           name_max=NAME_MAX), status
 
 
 @bp.get("/")
@@ -310,7 +344,7 @@ def tonight_update():
         try:
             _served, problem = _serve(context, another=True)  # logs the next ideas as served
         except AnotherLimitError as exc:  # the couple's daily limit, as GET /v1/couples/{id}/tonight's 429
-            return _render_tonight(params, None, problem=_words(exc), status=429)
+            return _render_tonight(params, None, problem=_PLAIN_ANOTHER.format(limit=exc.limit), status=429)
         if problem:
             return _render_tonight(params, None, problem=problem, status=503)
     return redirect(url_for("pages.tonight"), 303)
@@ -341,102 +375,6 @@ def _render_tonight(params: dict, context, *, another: bool = False, errors: dic
     return html, status
 
 
-# ------------------------------------------------------------------ We did it
-
-def _form_rating(raw: str) -> Any:
-    """The radio value as an int; nothing chosen = None; anything else goes to the validator as is."""
-    raw = raw.strip()
-    if not raw:
-        return None
-    return int(raw) if raw.isdigit() and len(raw) < 4 else raw
-
-
-def _idea_choices(couple_id: str) -> tuple[list[dict], list[dict]]:
-    """(ideas suggested in the last RECENT_DAYS days, newest first; the whole catalog by title)."""
-    catalog = get_catalog()
-    since = _dt.date.today() - _dt.timedelta(days=RECENT_DAYS)
-    rows = get_store().recent_suggestions(couple_id, since=since)
-    recent: dict[str, dict] = {}
-    for row in sorted(rows, key=lambda r: (r["served_at"], -r["rank"]), reverse=True):
-        if row["idea_id"] in catalog and row["idea_id"] not in recent:
-            recent[row["idea_id"]] = {"id": row["idea_id"], "title": catalog.frame.at[row["idea_id"], "title"]}
-    # no idea above the couple's intimacy level is listed either (the rule every suggestion obeys)
-    profile = from_record((get_store().get_couple(couple_id) or {}).get("profile"))
-    fits = allowed_for_couples(catalog, None, [profile])[0]
-    everything = sorted(({"id": i, "title": t} for (i, t), ok in zip(catalog.frame["title"].items(), fits) if ok),
-                        key=lambda item: item["title"].lower())
-    return list(recent.values()), everything
-
-
-@bp.route("/we-did-it", methods=["GET", "POST"])
-@_signed_in
-def we_did_it():
-    """Rate a date: the idea, the day, one 1-5 rating per partner (a partner signed in: their own), a note."""
-    errors: dict[str, str] = {}
-    today = _dt.date.today()
-    form = {"idea_id": request.args.get("idea", ""), "done_on": today.isoformat(), "rating_a": "",
-            "rating_b": "", "note": "", "form_id": uuid.uuid4().hex}
-    if request.method == "POST":
-        form = {name: request.form.get(name, "") for name in form}
-        ratings = {"a": _form_rating(form["rating_a"]), "b": _form_rating(form["rating_b"])}
-        if g.partner is not None:  # a partner rates only for themselves
-            ratings = {g.partner: ratings[g.partner]}
-        try:
-            clean = check_date_input(get_catalog(), form["idea_id"], ratings, form["done_on"].strip() or None,
-                                     form["note"], today=today)
-        except DateInputError as exc:
-            errors[_ERROR_FIELDS.get(exc.field, exc.field)] = _words(exc)
-        else:
-            key = f"page-{form['form_id']}" if _FORM_ID_RE.match(form["form_id"]) else None
-            store = get_store()
-            record, created = store.add_date(g.couple_id, clean["idea_id"], clean["done_on"],
-                                             clean["rating_a"], clean["rating_b"], note=clean["note"],
-                                             context=clean["context"], idempotency_key=key)
-            after_date_stored(store, created)
-            title = get_catalog().frame.at[record["idea_id"], "title"]
-            if not created:
-                flash(f"{title} was already saved.")
-            elif record["completed"]:
-                flash(f"Saved: your rating completes {title} on {record['done_on']}, which your partner rated too.")
-            else:
-                flash(f"Saved: {title} on {record['done_on']}.")
-            return redirect(url_for("pages.our_dates"), 303)
-    recent, everything = _idea_choices(g.couple_id)
-    if not form["idea_id"] and recent:
-        form["idea_id"] = recent[0]["id"]
-    html = render_template("pages/we_did_it.html", form=form, errors=errors, recent=recent,
-                           everything=everything, today=today.isoformat(), note_max=NOTE_MAX)
-    return html, 400 if errors else 200
-
-
-# ------------------------------------------------------------------ Our dates
-
-def human_day(value: object, today: _dt.date | None = None) -> str:
-    """A day as people say it: "Saturday 12 December", with the year when it is not this year's;
-    "an unknown day" when there is none. ``value`` is a date or an ISO ``YYYY-MM-DD`` string."""
-    if not value:
-        return "an unknown day"
-    day = value if isinstance(value, _dt.date) else _dt.date.fromisoformat(str(value)[:10])
-    year = "" if day.year == (today or _dt.date.today()).year else f" {day.year}"
-    return f"{day:%A} {day.day} {day:%B}{year}"
-
-
-bp.add_app_template_filter(human_day, "human_day")
-
-
-@bp.get("/our-dates")
-@_signed_in
-def our_dates():
-    """The couple's dates, newest first, with both ratings."""
-    catalog = get_catalog()
-    dates = list(reversed(get_store().list_dates(g.couple_id)))
-    for record in dates:
-        record["title"] = catalog.frame.at[record["idea_id"], "title"] if record["idea_id"] in catalog \
-            else record["idea_id"]
-        record.update(visible(record, g.partner))
-    return render_template("pages/our_dates.html", dates=dates)
-
-
 # ------------------------------------------------------------------ Invite
 
 @bp.route("/invite", methods=["GET", "POST"])
@@ -455,6 +393,15 @@ def invite():
 
 # ------------------------------------------------------------------ helpers
 
+def _allowed_ideas(couple_id: str) -> list[str]:
+    """The catalog's ideas the couple may see, in catalog order: none above its intimacy level
+    (:func:`engine.domain.constraints.allowed_for_couples`, the rule every suggestion obeys)."""
+    catalog = get_catalog()
+    profile = from_record((get_store().get_couple(couple_id) or {}).get("profile"))
+    fits = allowed_for_couples(catalog, None, [profile])[0]
+    return [idea for idea, ok in zip(catalog.frame.index, fits) if ok]
+
+
 def _words(exc: ValueError) -> str:
     """A validator's error in plain words for the page (the API keeps the validator's precise message).
 
@@ -464,6 +411,8 @@ def _words(exc: ValueError) -> str:
     field = getattr(exc, "field", None)
     if field == "done_on":
         return _PLAIN_OUT_OF_RANGE_DAY if "must be a date from" in str(exc) else _PLAIN_DAY
+    if field in ("ratings.a", "ratings.b"):
+        return _PLAIN[field].format(name=partner_names()[field[-1]])
     if field in _PLAIN:
         return _PLAIN[field]
     message = str(exc)
@@ -481,5 +430,7 @@ def _duration(minutes: Any) -> str:
     return f"{hours} h" + (f" {rest} min" if rest else "")
 
 
-from . import practice_pages  # noqa: E402,F401 - the Today page and prompt buttons, routes on this blueprint
+# the other pages, each its own module with routes on this blueprint: the dates (We did it, Our dates),
+# the ideas (Ideas, Saved, "not for us"), the practice (Today, prompt buttons)
+from . import date_pages, idea_pages, practice_pages  # noqa: E402,F401
 from .mail_pages import TOKEN_POSTS  # noqa: E402 - the pages an email's links open, routes on this blueprint

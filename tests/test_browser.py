@@ -318,7 +318,7 @@ def test_an_intimacy_level_set_at_sign_up_is_respected(page, live):
     assert levels and "sensual" not in levels.values(), levels
     # the ideas to rate list romantic ideas now, never a sensual one
     page.goto(live.base + "/we-did-it")
-    options = set(page.locator("#idea_id option").evaluate_all("els => els.map(e => e.value)"))
+    options = set(page.locator("#idea-choices option").evaluate_all("els => els.map(e => e.value)"))
     status, romantic = live.api("GET", "/v1/ideas?intimacy=romantic&limit=100&offset=250")
     status2, everything = live.api("GET", "/v1/ideas?limit=100&offset=300")
     assert status == status2 == 200
@@ -326,3 +326,61 @@ def test_an_intimacy_level_set_at_sign_up_is_respected(page, live):
     assert len(listed) >= 12 and listed <= options
     sensual = {i["id"] for i in everything["ideas"] if i["intimacy"] == "sensual"}
     assert sensual and not sensual & options
+
+
+def test_edit_and_delete_a_date_and_not_for_us_at_phone_width(page, live):
+    """Issue 20 item 6: "not for us" on tonight's suggestion (gone from the next ideas, back from Saved),
+    a mistaken date changed and another deleted on Our dates; every control at least 44 px tall."""
+    couple = live.new_couple()
+    _sign_in(page, live, couple)
+    page.set_viewport_size(PHONE)
+    first, _ = _suggestion(page)
+    title = page.locator("h2.idea-title").inner_text()
+    page.locator("article.suggestion").get_by_role("button", name="Not for us").click()
+    page.wait_for_url("**/tonight")
+    assert "We will not suggest" in page.locator(".flash").inner_text()
+    for _ in range(3):
+        assert first not in _shown(page)
+        page.get_by_role("button", name="Another idea").click()
+        page.wait_for_url("**/tonight")
+    _shoot(page, "tonight-not-for-us")
+    page.set_viewport_size(PHONE)
+    page.get_by_role("link", name="Saved").click()
+    card = page.locator(f'li[data-idea-id="{first}"][data-list="not-for-us"]')
+    assert card.locator("h3").inner_text() == title
+    card.get_by_role("button", name="Suggest it again").click()
+    page.wait_for_url("**/saved")
+    assert page.locator(f'li[data-idea-id="{first}"]').count() == 0
+    # two dates: one rated wrongly, one that never happened
+    page.goto(live.base + f"/we-did-it?idea={first}")
+    page.locator("#rating_a-group").get_by_label("2").check()
+    page.get_by_role("button", name="Save our date").click()
+    page.wait_for_url("**/our-dates")
+    page.goto(live.base + "/we-did-it")
+    page.get_by_label("The idea").fill("picnic")  # the searchable list: typed, then chosen
+    idea = [v for v in page.locator("#idea-choices option").evaluate_all("els => els.map(e => e.value)")
+            if "picnic" in v and v != first][0]
+    page.get_by_label("The idea").fill(idea)
+    page.locator("#rating_b-group").get_by_label("3").check()
+    page.get_by_role("button", name="Save our date").click()
+    page.wait_for_url("**/our-dates")
+    page.set_viewport_size(PHONE)
+    for control in page.locator("main button, main a.button, nav a").all():
+        box = control.bounding_box()
+        assert box is None or box["height"] >= 44, (control.inner_text(), box)
+    _shoot(page, "our-dates-edit")
+    row = page.locator(f'tr[data-idea-id="{first}"]')
+    row.get_by_role("link", name="Edit").click()
+    page.wait_for_url("**/our-dates/*")
+    page.locator("#rating_a-group").get_by_label("5").check()
+    page.get_by_label("Note").fill("Better than we first said.")
+    _shoot(page, "edit-date")
+    page.get_by_role("button", name="Save the changes").click()
+    page.wait_for_url("**/our-dates")
+    assert page.locator(f'tr[data-idea-id="{first}"] .score').all_inner_texts() == ["5"]
+    page.locator(f'tr[data-idea-id="{idea}"]').get_by_role("button", name="Delete").click()
+    page.wait_for_url("**/our-dates")
+    assert page.locator(f'tr[data-idea-id="{idea}"]').count() == 0
+    status, history = live.api("GET", f"/v1/couples/{couple[0]}/dates", token=couple[1])
+    assert status == 200 and [(d["idea_id"], d["ratings"], d["note"]) for d in history["dates"]] == [
+        (first, {"a": 5, "b": None}, "Better than we first said.")]

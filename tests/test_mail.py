@@ -394,7 +394,7 @@ def test_rate_and_unsubscribe_from_the_email_links(mail_app, service_store, mode
     assert opened.status_code == 303 and opened.headers["Location"] == f"/we-did-it?idea={idea}"
     page = client.get(opened.headers["Location"])
     assert page.status_code == 200
-    assert re.search(rf'<option value="{re.escape(idea)}"[^>]*selected', page.get_data(as_text=True))
+    assert re.search(rf'<input id="idea_id"[^>]* value="{re.escape(idea)}"', page.get_data(as_text=True))
     with client.session_transaction() as session:
         assert (session["couple_id"], session["partner"]) == (couple, "b")  # signed in as the reader
     assert client.get(rate.removeprefix(BASE)[:-3]).status_code == 400  # a mangled link

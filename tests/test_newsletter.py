@@ -253,6 +253,20 @@ def test_exclusions_recent_dates_and_last_four_newsletters(store, world, tmp_pat
     assert again > 0.5
 
 
+def test_not_for_us_ideas_are_never_in_the_newsletter(store, world, tmp_path):
+    couples = store.couple_ids(active_only=True)
+    before = plan_picks(world["recommender"], store.dates_frame(couples), couples, world["week"])
+    top = before[before["rank"] == 1].set_index("couple_id")["idea_id"]
+    for couple, idea in top.items():  # each couple's first pick: "not for us" on the pages
+        assert store.mark_idea(couple, idea, "not-for-us")
+    out = tmp_path / "out"
+    _run(store, world, out)
+    picks = _picks(out)
+    assert len(picks) and set(picks["couple_id"]) <= set(top.index)
+    for couple, group in picks.groupby("couple_id"):
+        assert top[couple] not in set(group["idea_id"])
+
+
 @pytest.mark.slow
 def test_html_email_contains_each_pick(store, world, tmp_path):
     out = tmp_path / "out"

@@ -307,7 +307,7 @@ def test_we_did_it_stores_the_date_once_and_our_dates_shows_both_ratings(signed_
     idea = _main_idea(client.get("/tonight"))[0]
     form = client.get(f"/we-did-it?idea={idea}")
     text = form.get_data(as_text=True)
-    assert f'<option value="{idea}" selected>' in text
+    assert re.search(rf'<input id="idea_id" name="idea_id" list="idea-choices" value="{idea}"', text)
     assert "<legend>Partner A's rating</legend>" in text and "<legend>Partner B's rating</legend>" in text
     assert text.count('type="radio" name="rating_a"') == text.count('type="radio" name="rating_b"') == 5
     form_id = re.search(r'name="form_id" value="([0-9a-f]{32})"', text).group(1)
@@ -321,14 +321,14 @@ def test_we_did_it_stores_the_date_once_and_our_dates_shows_both_ratings(signed_
     assert [(d["idea_id"], d["rating_a"], d["rating_b"], d["note"], d["done_on"]) for d in stored] == \
         [(idea, 5, 3, "we laughed a lot", _dt.date.today().isoformat())]
     history = client.get("/our-dates")
-    row = re.search(rf'<tr data-idea-id="{idea}">(.*?)</tr>', history.get_data(as_text=True), re.S).group(1)
+    row = re.search(rf'<tr data-idea-id="{idea}"[^>]*>(.*?)</tr>', history.get_data(as_text=True), re.S).group(1)
     scores = re.findall(r'<span class="score">(\d)</span>', row)
     assert scores == ["5", "3"] and "we laughed a lot" in row
     assert "was already saved." in history.get_data(as_text=True)
 
 
 def test_our_dates_says_days_as_people_do(signed_in, app):
-    from service.pages import human_day
+    from service.date_pages import human_day
 
     today = _dt.date(2026, 12, 6)
     assert human_day("2026-12-12", today) == "Saturday 12 December"
@@ -355,10 +355,11 @@ def test_one_partner_may_rate_alone(signed_in, app):
 
 
 @pytest.mark.parametrize(("data", "field", "message"), [
-    ({"rating_a": "7"}, "rating_a", "Choose partner A's rating from 1 to 5, or leave it empty."),
-    ({"rating_b": "x"}, "rating_b", "Choose partner B's rating from 1 to 5, or leave it empty."),
+    ({"rating_a": "7"}, "rating_a", "Choose Partner A's rating from 1 to 5, or leave it empty."),
+    ({"rating_b": "x"}, "rating_b", "Choose Partner B's rating from 1 to 5, or leave it empty."),
     ({}, "ratings", "Give at least one rating: 1 to 5 from either of you."),
-    ({"rating_a": "4", "idea_id": "no-such-idea"}, "idea_id", "Choose the idea you did from the list."),
+    ({"rating_a": "4", "idea_id": "no-such-idea"}, "idea_id",
+     "Choose the idea you did from the list: type a word of its name and pick it."),
     ({"rating_a": "4", "done_on": "2020-02-30"}, "done_on", "Pick the day of the date from the calendar."),
     ({"rating_a": "4", "note": "x" * 2001}, "note", "Keep the note to 2,000 characters or fewer."),
 ])
@@ -416,7 +417,7 @@ def test_a_body_over_the_limit_gets_a_page_not_json(signed_in):
     response = _post(client, "/we-did-it", {"idea_id": "ice-cream-and-a-stroll", "note": "x" * 70_000})
     assert response.status_code == 413
     assert response.mimetype == "text/html"
-    assert "exceeds the capacity limit" in response.get_data(as_text=True)
+    assert "What you sent is too long. Keep the note to 2,000 characters" in response.get_data(as_text=True)
 
 
 def test_a_mistyped_page_address_gets_the_sites_404_page_and_the_api_keeps_json(client):
@@ -471,6 +472,6 @@ def test_each_partner_signs_in_rates_alone_and_sees_the_other_only_after_rating(
     assert "your rating completes" in b.get("/our-dates").get_data(as_text=True)
     assert [(d["rating_a"], d["rating_b"]) for d in store.list_dates(couple_id)] == [(5, 2)]
     for who in (a, b, client):
-        row = re.search(rf'<tr data-idea-id="{idea}">(.*?)</tr>', who.get("/our-dates").get_data(as_text=True),
+        row = re.search(rf'<tr data-idea-id="{idea}"[^>]*>(.*?)</tr>', who.get("/our-dates").get_data(as_text=True),
                         re.S).group(1)
         assert re.findall(r'<span class="score">(\d)</span>', row) == ["5", "2"]

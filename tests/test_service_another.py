@@ -50,7 +50,7 @@ def test_the_page_another_button_says_the_limit_in_words(limited, app):
     assert [_post(client, "/tonight", {"action": "another"}).status_code for _ in range(2)] == [303, 303]
     response = _post(client, "/tonight", {"action": "another"})
     assert response.status_code == 429
-    assert "Another is limited to 2 requests per couple per day" in response.get_data(as_text=True)
+    assert "You have asked for another idea 2 times today" in response.get_data(as_text=True)
 
 
 def test_seconds_until_tomorrow_known_answers():

@@ -36,7 +36,7 @@ def test_openapi_fuzz_no_5xx_and_responses_match(fuzz_app):
     app, couple_id, couple_auth, admin_auth = fuzz_app
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 18
+    assert len(operations) == 20
     calls = []
 
     for operation in operations:

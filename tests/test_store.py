@@ -464,6 +464,7 @@ def test_delete_couple_leaves_no_row_anywhere(store: Store):
         store.save_nudges(couple, dt.date(2024, 5, 6), [{"partner": "a", "nudge_id": "n", "text": "t"}])
         store.set_email(couple, "a", f"{couple}@example.org")
         assert store.claim_mail(run, "2024-05-06", couple, "a", f"{couple}@example.org")
+        assert store.mark_idea(couple, "picnic", "not-for-us") and store.mark_idea(couple, "bowling", "saved")
     assert store.delete_couple(gone) is True
     assert store.delete_couple(gone) is False  # idempotent
 
@@ -477,7 +478,8 @@ def test_delete_couple_leaves_no_row_anywhere(store: Store):
                     assert found == 0, f"{table.name} still holds rows of the erased couple"
                     checked.append(table.name)
     assert set(checked) == {"couples", "dates", "suggestions", "newsletter_sends", "session_epochs", "tonight_counts",
-                            "rating_keys", "prompts_served", "nudges_shown", "email_addresses", "newsletter_mail"}
+                            "rating_keys", "prompts_served", "nudges_shown", "email_addresses", "newsletter_mail",
+                            "idea_marks"}
     assert store.get_couple(gone) is None and store.list_dates(gone) == []
     assert store.count_dates(kept) == 2 and store.sent_couples("2024-05-06") == {kept}
     assert len(store.recent_suggestions(kept)) == 1
@@ -718,17 +720,18 @@ def test_tonight_reads_equal_the_slower_reads(store):
         {"couple_id": cid, "idea_id": "g", "rank": 1, "served_on": dt.date(2025, 6, 9), "request_key": "abb:0"},
         {"couple_id": cid, "idea_id": "g", "rank": 1, "served_on": today, "request_key": "abb:0"},
     ])
-    history, before, another, latest = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc")
+    history, before, another, latest, not_for_us = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc")
+    assert not_for_us == frozenset()
     pd.testing.assert_frame_equal(history.frame(), store.couple_history(cid))
     assert history.rows[1] == ("just-because-flowers", None, None, 2.0)
     assert history.rows[2] == ("board-game-night", (dt.date(2025, 4, 1) - dt.date(1970, 1, 1)).days, 4.5, 3.0)
     assert sorted(before) == [("a", "2025-06-08"), ("g", "2025-06-09")]  # the latest day before today, in the window
     assert another == 0 and latest == [("c", 1, None)]  # no `another` counted: the list logged under abc:0
     assert store.count_another(cid, today, "abc") == 1
-    _, _, another, latest = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc")
+    _, _, another, latest, _ = store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc")
     assert another == 1 and latest == [("d", 1, None)]  # this couple's abc:1 today, not the other's, not yesterday's
     assert store.tonight_reads(cid, today, dt.date(2025, 5, 27), "abc")[0] == history  # equal reads compare equal
-    empty, none_before, none, no_latest = store.tonight_reads("nobody", today, dt.date(2025, 5, 27), "abc")
+    empty, none_before, none, no_latest, _ = store.tonight_reads("nobody", today, dt.date(2025, 5, 27), "abc")
     assert empty.rows == () and empty.frame().empty and none_before == [] and none == 0 and no_latest == []
     # the last list under the key, by rank, even after an older list under the same key
     store.log_suggestions([{"couple_id": cid, "idea_id": i, "rank": r, "served_on": today, "request_key": "abc:1",

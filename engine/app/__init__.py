@@ -49,6 +49,8 @@ _EXPORTS = {
     "Registry": "..learning.registry",
     # the store: opener, schema version and errors
     "LATEST_VERSION": "..store",
+    "NOT_FOR_US": "..store",
+    "SAVED": "..store",
     "CouplesExistError": "..store",
     "Store": "..store",
     "StoreError": "..store",

@@ -194,16 +194,17 @@ class Recommender:
         return [s.copy() for s in ranked], cached
 
     def tonight_window(self, couple_id: str, history: pd.DataFrame | CoupleDates, context: Context,
-                       depth: int, n: int, k: int, *,
+                       depth: int, n: int, k: int, *, exclude: Iterable[str] = (),
                        recently_suggested: Mapping[str, float] | None = None) -> tuple[list[Suggestion], int, bool]:
         """``k`` ideas from position ``n`` (wrapping round) of the top-``depth`` list: ``(picks, offset, cached)``.
 
         The list is :meth:`tonight_cached`'s (cached alike), but only the
         ``k`` picks are copied for the caller (a deep list read for one
         window costs what a short one does); ``offset = n % len(list)``
-        (0 for an empty list). The picks keep their rank in the list.
+        (0 for an empty list). The picks keep their rank in the list. ``exclude``: ideas never to
+        suggest (the couple's "not for us"), part of the cache key.
         """
-        ranked, cached = self._ranked_list(couple_id, history, context, depth, (), recently_suggested, 0, None)
+        ranked, cached = self._ranked_list(couple_id, history, context, depth, exclude, recently_suggested, 0, None)
         offset = n % len(ranked) if ranked else 0
         return [s.copy() for s in ranked[offset:offset + k]], offset, cached
 

@@ -20,6 +20,8 @@ Repeats
   ``ANOTHER_PER_DAY``, default :data:`ANOTHER_PER_DAY`).
 * Suggestions served in the last :data:`RECENT_DAYS` days (before today) are
   penalised with a weight falling linearly from 1 (yesterday) to 0.
+* Ideas the couple marked "not for us" (``Store.mark_idea``) are never
+  suggested: they are the ranking's ``exclude``.
 
 Cost
 ----
@@ -235,7 +237,9 @@ def serve_tonight(store: StorePort, recommender: Recommender, couple_id: str, co
     window = k + TONIGHT_EXTRA  # a few more than k: pillars the last month lacked are favoured among them
     depth = window if n == 0 else max(window, len(recommender.catalog))
     # offset = n, wrapping round when the ideas that fit run out; only the window is copied out
+    # the ideas the couple marked "not for us" are never suggested (Store.tonight_reads reads them)
     ranked, offset, cached = recommender.tonight_window(couple_id, history, ctx, depth, n, window,
+                                                        exclude=getattr(reads, "not_for_us", ()),
                                                         recently_suggested=weights)
     picks = balance_tonight(ranked, k, recommender.catalog, history, today)
     for i, s in enumerate(picks):  # our own copies: numbered in place

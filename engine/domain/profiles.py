@@ -20,6 +20,9 @@ physical level of idea the couple opted into (:data:`INTIMACY_LEVELS`:
 catalog ``intimacy`` is above it is never suggested
 (:func:`engine.domain.constraints.intimacy_rows`).
 
+The profile also keeps each partner's first name (``name_a``, ``name_b``: what the
+pages call them instead of "Partner A" / "Partner B"); the model never reads them.
+
 The store keeps them with the couple (``profile.interests``,
 ``profile.budget_ceiling``, ``profile.home``), the import format in
 ``couples.csv`` (``interests`` ``|``-joined), and scoring code passes them around as a
@@ -41,7 +44,7 @@ import pandas as pd
 from .geo import ALLOWED as _LOCATION_ALLOWED
 from .geo import format_location, parse_location
 
-__all__ = ["DEFAULT_INTIMACY", "INTIMACY_LEVELS", "NO_PROFILE", "PROFILE_FIELDS", "Profile", "ProfileError",
+__all__ = ["DEFAULT_INTIMACY", "INTIMACY_LEVELS", "NAME_MAX", "NO_PROFILE", "PROFILE_FIELDS", "Profile", "ProfileError",
            "Profiles", "budget_ceiling", "check_profile", "from_couples", "from_record", "intimacy_level", "labels"]
 
 #: the highest cost tier a budget ceiling may name (0 free … 3 splurge)
@@ -189,6 +192,9 @@ def from_couples(couples: pd.DataFrame | None) -> dict[str, Profile]:
     return {c: p for c, p in out.items() if p or p.intimacy != DEFAULT_INTIMACY}
 
 
+#: longest partner's first name (``name_a`` / ``name_b``), in characters
+NAME_MAX = 40
+
 #: Profile keys a couple may carry, with a description of what is allowed.
 PROFILE_FIELDS = {
     "budget_ceiling": "an integer cost tier from 0 (free) to 3 (splurge)",
@@ -197,6 +203,9 @@ PROFILE_FIELDS = {
     "interests": "a list of strings",
     "home": "where the couple lives, " + _LOCATION_ALLOWED,
     "intimacy": "one of " + ", ".join(INTIMACY_LEVELS) + f" (default {DEFAULT_INTIMACY}: affection only)",
+    # what the pages call each partner instead of "Partner A" / "Partner B"; never a score or a constraint
+    "name_a": f"partner A's first name, 1 to {NAME_MAX} characters without line breaks or control characters",
+    "name_b": f"partner B's first name, 1 to {NAME_MAX} characters without line breaks or control characters",
 }
 
 
@@ -249,6 +258,16 @@ def _checked_intimacy(value: Any) -> str:
     return value
 
 
+def _checked_name(value: Any) -> str:
+    """A partner's first name: trimmed, 1 to :data:`NAME_MAX` characters, no control characters."""
+    if not isinstance(value, str):
+        raise ValueError(value)
+    name = " ".join(value.split())  # trimmed, inner runs of spaces as one
+    if not 1 <= len(name) <= NAME_MAX or any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
+        raise ValueError(value)
+    return name
+
+
 def _checked_labels(value: Any) -> list[str]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise ValueError(value)
@@ -256,7 +275,8 @@ def _checked_labels(value: Any) -> list[str]:
 
 
 _CHECKS = {"budget_ceiling": _checked_tier, "kids": _checked_kids, "accessibility_needs": _checked_text,
-           "interests": _checked_labels, "home": _checked_home, "intimacy": _checked_intimacy}
+           "interests": _checked_labels, "home": _checked_home, "intimacy": _checked_intimacy,
+           "name_a": _checked_name, "name_b": _checked_name}
 
 
 def check_profile(record: Any) -> dict[str, Any]:

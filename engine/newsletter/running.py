@@ -117,8 +117,10 @@ def _store_chunks(store, couple_ids: Sequence[str], week: _dt.date, chunk_size: 
         ids = list(couple_ids[start:start + chunk_size])
         dates = store.read_dates(ids)
         skipped.extend(dates.skipped)
-        yield ChunkInput(index, ids, dates.frame,
-                         store.recent_newsletter_ideas(ids, week, last_n=RECENT_NEWSLETTERS),
+        sent_before = store.recent_newsletter_ideas(ids, week, last_n=RECENT_NEWSLETTERS)
+        for couple, ideas in store.not_for_us_by_couple(ids).items():  # "not for us": never sent either
+            sent_before[couple] = set(sent_before.get(couple, ())) | ideas
+        yield ChunkInput(index, ids, dates.frame, sent_before,
                          store.profiles(ids), store.prompt_history(ids, prompt_window(week)),
                          store.newsletter_window(ids, week, WINDOW_WEEKS - 1))
 

@@ -78,6 +78,7 @@ from .dates import DatesRead
 from .errors import CouplesExistError, StoreError, UnknownCoupleError, ValidationError
 from .facade import Store, open_store
 from .handle import HISTORY_CACHE
+from .marks import MARK_KINDS, NOT_FOR_US, SAVED
 from .migrations import LATEST_VERSION
 from .serving import TonightReads
 from .tables import (
@@ -85,6 +86,7 @@ from .tables import (
                      tbl_couples,
                      tbl_dates,
                      tbl_email_addresses,
+                     tbl_idea_marks,
                      tbl_locks,
                      tbl_newsletter_mail,
                      tbl_newsletter_runs,
@@ -102,8 +104,11 @@ from .tables import (
 __all__ = [
     "HISTORY_CACHE",
     "LATEST_VERSION",
+    "MARK_KINDS",
+    "NOT_FOR_US",
     "PARTNERS",
     "PROFILE_FIELDS",
+    "SAVED",
     "CouplesExistError",
     "DatesRead",
     "Store",
@@ -115,6 +120,7 @@ __all__ = [
     "tbl_couples",
     "tbl_dates",
     "tbl_email_addresses",
+    "tbl_idea_marks",
     "tbl_locks",
     "tbl_newsletter_mail",
     "tbl_newsletter_runs",

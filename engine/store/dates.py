@@ -33,7 +33,7 @@ from ._values import (
     _stated_profile,
     _utcnow,
 )
-from .errors import StoreError, UnknownCoupleError
+from .errors import StoreError, UnknownCoupleError, ValidationError
 from .tables import _ID_MAX, _KEY_MAX, PARTNERS, tbl_couples, tbl_dates, tbl_rating_keys
 
 __all__ = ["DatesRead", "DatesRepository"]
@@ -41,6 +41,18 @@ __all__ = ["DatesRead", "DatesRepository"]
 logger = logging.getLogger(__name__)
 
 _FETCH_BATCH = 100_000  # rows per fetchmany in dates_frame
+
+
+def _date_id_ok(date_id: Any) -> bool:
+    """A date id the database can hold (a positive 64-bit integer); any other matches no date."""
+    return isinstance(date_id, int) and not isinstance(date_id, bool) and 0 < date_id < 2**63
+
+
+def _new_dates_stamp(conn: Connection, couple_id: str) -> bool:
+    """Give the couple a new ``dates_stamp``, first in every write to its dates (on PostgreSQL this row
+    lock orders them); False when there is no such couple."""
+    return bool(conn.execute(tbl_couples.update().where(tbl_couples.c.id == couple_id)
+                             .values(dates_stamp=_new_stamp())).rowcount)
 
 
 class DatesRead(NamedTuple):
@@ -122,9 +134,7 @@ class DatesRepository:
         partner = given[0] if len(given) == 1 and values["done_on"] is not None else None
         try:
             with self._write() as conn:
-                # first: on PostgreSQL this row lock orders every date write of the couple
-                if not conn.execute(tbl_couples.update().where(tbl_couples.c.id == couple_id)
-                                    .values(dates_stamp=_new_stamp())).rowcount:
+                if not _new_dates_stamp(conn, couple_id):  # first: orders every date write of the couple
                     raise UnknownCoupleError(couple_id)
                 date_id = self._complete_date(conn, values, partner) if partner else None
                 completed = date_id is not None
@@ -192,6 +202,86 @@ class DatesRepository:
             "context": values["context"],
             "created_at": _iso_instant(values["created_at"]),
         }
+
+    _EDITABLE = frozenset({"idea_id", "done_on", "rating_a", "rating_b", "note", "context"})
+
+    def update_date(self, couple_id: str, date_id: int, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Change some fields of one of the couple's dates (a mistaken idea, day, rating or note).
+
+        One write transaction: the couple's ``dates_stamp`` changes first (which also orders it after
+        any other date write of the couple, see :meth:`add_date`), so the next tonight request reads
+        the history again; then the row is updated where it is this couple's.
+
+        Parameters
+        ----------
+        couple_id : str
+        date_id : int
+        changes : dict
+            Some of ``idea_id``, ``done_on``, ``rating_a``, ``rating_b`` (None = not rated),
+            ``note``, ``context`` (dict), checked as :meth:`add_date` checks them; other keys are refused.
+
+        Returns
+        -------
+        dict or None
+            The date after the change, as in :meth:`list_dates`; None when the couple has no date
+            with this id (another couple's date included: nothing is written).
+
+        Raises
+        ------
+        ValidationError
+            A bad field or an unknown key.
+        """
+        unknown = sorted(set(changes) - self._EDITABLE)
+        if unknown:
+            raise ValidationError(unknown[0], f"is not a field of a date; allowed: {sorted(self._EDITABLE)}")
+        checks = {"idea_id": lambda v: _as_text("idea_id", v, max_len=200),
+                  "done_on": lambda v: _plausible_day(_as_day("done_on", v)),
+                  "rating_a": lambda v: _as_rating("rating_a", v), "rating_b": lambda v: _as_rating("rating_b", v),
+                  "note": lambda v: _as_text("note", "" if v is None else v, empty_ok=True),
+                  "context": lambda v: _context_json("context", v)}
+        values = {key: checks[key](value) for key, value in changes.items()}
+        if not _date_id_ok(date_id):
+            return None
+        with self._write() as conn:
+            if not _new_dates_stamp(conn, couple_id):
+                return None
+            mine = (tbl_dates.c.id == date_id) & (tbl_dates.c.couple_id == couple_id)
+            if values:
+                done = conn.execute(tbl_dates.update().where(mine).values(**values)).rowcount
+            else:
+                done = conn.execute(sa.select(sa.func.count()).select_from(tbl_dates).where(mine)).scalar()
+            if not done:
+                return None
+            row = conn.execute(sa.select(tbl_dates).where(mine)).one()
+        record = row._asdict()
+        record["context"] = _loads(record["context"])
+        return self._date_record(record)
+
+    def delete_date(self, couple_id: str, date_id: int) -> bool:
+        """Delete one of the couple's dates (and the rating keys that point at it), in one transaction
+        that first changes the couple's ``dates_stamp``; False when the couple has no date with this id."""
+        if not _date_id_ok(date_id):
+            return False
+        with self._write() as conn:
+            if not _new_dates_stamp(conn, couple_id):
+                return False
+            conn.execute(tbl_rating_keys.delete().where(tbl_rating_keys.c.date_id == date_id,
+                                                        tbl_rating_keys.c.couple_id == couple_id))
+            return bool(conn.execute(tbl_dates.delete().where(tbl_dates.c.id == date_id,
+                                                              tbl_dates.c.couple_id == couple_id)).rowcount)
+
+    def get_date(self, couple_id: str, date_id: int) -> dict[str, Any] | None:
+        """One of the couple's dates as in :meth:`list_dates`, or None (another couple's date included)."""
+        if not _date_id_ok(date_id):
+            return None
+        with self._read() as conn:
+            row = conn.execute(sa.select(tbl_dates).where(tbl_dates.c.id == date_id,
+                                                          tbl_dates.c.couple_id == couple_id)).first()
+        if row is None:
+            return None
+        record = row._asdict()
+        record["context"] = _loads(record["context"])
+        return self._date_record(record)
 
     def list_dates(self, couple_id: str) -> list[dict[str, Any]]:
         """The couple's dates, oldest first (by day, then by insertion).

@@ -17,6 +17,7 @@ from .couples import CouplesRepository
 from .dates import DatesRepository
 from .handle import Handle, make_engine
 from .mail import MailRepository
+from .marks import MarksRepository
 from .migrations import SchemaRepository
 from .newsletter import NewsletterRepository
 from .practice import PracticeRepository
@@ -27,7 +28,7 @@ __all__ = ["Store", "open_store"]
 
 
 class Store(CouplesRepository, DatesRepository, ServingRepository, NewsletterRepository, TrainingRepository,
-            BulkRepository, PracticeRepository, MailRepository, SchemaRepository, Handle):
+            BulkRepository, PracticeRepository, MailRepository, MarksRepository, SchemaRepository, Handle):
     """All reads and writes of the engine's state. Create with :func:`open_store`.
 
     One ``Store`` per process (after a fork, open a new one). Thread-safe:

@@ -252,13 +252,29 @@ def _migration_mail(conn: Connection) -> None:
         meta.tables[name].create(conn)
 
 
+def _migration_idea_marks(conn: Connection) -> None:
+    """Ideas a couple marked: "not for us" (never suggested again; a negative signal) and saved for later."""
+    meta = sa.MetaData()
+    sa.Table("couples", meta, sa.Column("id", sa.String(_ID_MAX), primary_key=True))
+    sa.Table(
+        "idea_marks", meta,
+        sa.Column("couple_id", sa.String(_ID_MAX),
+                  sa.ForeignKey("couples.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("kind", sa.String(20), primary_key=True),
+        sa.Column("idea_id", sa.String(200), primary_key=True),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+    )
+    meta.tables["idea_marks"].create(conn)
+
+
 #: Forward migrations, applied in order; version N = the first N applied.
 _MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4,
                                                          _migration_session_epochs,
                                                          _migration_another_counts,
                                                          _migration_partners,
                                                          _migration_practice,
-                                                         _migration_mail)
+                                                         _migration_mail,
+                                                         _migration_idea_marks)
 
 #: The schema version this code writes and expects.
 LATEST_VERSION = len(_MIGRATIONS)

@@ -26,6 +26,7 @@ from ._values import (
     _utcnow,
 )
 from .errors import UnknownCoupleError, ValidationError
+from .marks import NOT_FOR_US
 from .tables import _ID_MAX, _KEY_MAX, tbl_couples, tbl_suggestions
 
 __all__ = ["ServingRepository", "TonightReads"]
@@ -43,6 +44,7 @@ class TonightReads(NamedTuple):
     served_before: list[tuple[str, str]]
     another_today: int
     latest_served: list[tuple[str, int, str | None]]
+    not_for_us: frozenset[str] = frozenset()
 
 
 class ServingRepository:
@@ -253,7 +255,8 @@ class ServingRepository:
             for this request by :meth:`count_another`, 0 if none) and
             ``latest_served`` (the list logged last today under
             ``<request>:<n>``, as ``(idea_id, rank, model_version)`` by rank;
-            empty when there is none).
+            empty when there is none) and ``not_for_us`` (the ideas the couple marked
+            "not for us": never suggested again; a seek on ``idea_marks``' primary key).
 
         Every query is a seek on an index whose leading columns it fixes:
         ``couples`` and ``tonight_counts`` by primary key, ``dates`` by
@@ -291,7 +294,10 @@ class ServingRepository:
                 if rank == 1:
                     break
             latest.reverse()
-        return TonightReads(history, before, another, latest)
+            cursor.execute(f"SELECT idea_id FROM idea_marks WHERE couple_id = {mark} AND kind = {mark}",
+                           (couple_id, NOT_FOR_US))
+            not_for_us = frozenset(idea for (idea,) in cursor.fetchall())
+        return TonightReads(history, before, another, latest, not_for_us)
 
     def _another_query(self, couple_id: str, today: _dt.date, request: str) -> tuple[str, tuple]:
         """This request's ``another`` count today: one primary-key seek on ``tonight_counts``."""

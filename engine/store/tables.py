@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["PARTNERS", "tbl_couples", "tbl_dates", "tbl_email_addresses", "tbl_locks", "tbl_newsletter_mail",
+__all__ = ["PARTNERS", "tbl_couples", "tbl_dates", "tbl_email_addresses", "tbl_idea_marks", "tbl_locks",
+           "tbl_newsletter_mail",
            "tbl_newsletter_runs", "tbl_newsletter_sends",
            "tbl_nudges_shown", "tbl_prompts_served", "tbl_rating_keys", "tbl_schema_version", "tbl_session_epochs",
            "tbl_suggestions", "tbl_tonight_counts", "tbl_training_runs"]
@@ -199,9 +200,17 @@ tbl_newsletter_mail = sa.Table(  # engine.store.mail: one week's email to one ad
     sa.UniqueConstraint("week", "couple_id", "address", name="uq_newsletter_mail_week_couple_address"),
 )
 
+tbl_idea_marks = sa.Table(  # engine.store.marks: "not for us" and "saved for later", one row per couple, kind, idea
+    "idea_marks", _META,
+    _couple_id(primary_key=True),
+    sa.Column("kind", sa.String(20), primary_key=True),
+    sa.Column("idea_id", sa.String(200), primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
 #: Tables holding rows about one couple (erasure deletes from each).
 _COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_newsletter_mail, tbl_email_addresses, tbl_tonight_counts,
-                  tbl_rating_keys, tbl_prompts_served, tbl_nudges_shown, tbl_dates, tbl_session_epochs)
+                  tbl_rating_keys, tbl_prompts_served, tbl_nudges_shown, tbl_idea_marks, tbl_dates, tbl_session_epochs)
 
 #: the partners of a couple, and the column of each one's rating and token
 PARTNERS = ("a", "b")
