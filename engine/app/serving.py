@@ -239,7 +239,7 @@ def serve_tonight(store: StorePort, recommender: Recommender, couple_id: str, co
     # offset = n, wrapping round when the ideas that fit run out; only the window is copied out
     # the ideas the couple marked "not for us" are never suggested (Store.tonight_reads reads them)
     ranked, offset, cached = recommender.tonight_window(couple_id, history, ctx, depth, n, window,
-                                                        exclude=getattr(reads, "not_for_us", ()),
+                                                        exclude=reads.not_for_us,
                                                         recently_suggested=weights)
     picks = balance_tonight(ranked, k, recommender.catalog, history, today)
     for i, s in enumerate(picks):  # our own copies: numbered in place
