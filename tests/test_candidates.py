@@ -112,7 +112,6 @@ def test_relative_features_keep_the_couples_range_over_the_whole_catalog(fitted,
     # three ideas do not span the couple's range: not rescaled to [0, 1] among themselves
     cf_done = model.feature_names_.index("rel:cf_done")
     assert F[..., cf_done].min(axis=1).max() > 0 or F[..., cf_done].max(axis=1).min() < 1
-    assert feat._catalog_ranges(hist, _RELATIVE, slice(None)) is None
 
 
 def test_nearby_keeps_its_range_over_every_place(tmp_path):

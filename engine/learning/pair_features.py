@@ -92,6 +92,11 @@ def _columns(ideas: np.ndarray | None) -> slice | np.ndarray:
     return slice(None) if ideas is None else np.asarray(ideas, dtype=np.int64)
 
 
+def _at(plane: np.ndarray | float, cols) -> np.ndarray | float:
+    """The columns ``cols`` of a (n_couples, n_ideas) plane; a number (the same for every idea) as is."""
+    return plane[:, cols] if np.ndim(plane) == 2 else plane
+
+
 class NamedColumns:
     """Named access to the pair-feature columns of ``F`` (a view: writing writes ``F``).
 
@@ -134,8 +139,10 @@ class PairFeaturesMixin:
             that order; default: every idea. What is normalised over the
             catalog (``rel:<name>``: the couple's own range over all ideas;
             the default reference day of ``days_since``) keeps its
-            catalog-wide statistics (:meth:`_catalog_ranges`), so each column
-            equals that idea's column of the full transform.
+            catalog-wide statistics: the few base features of ``rel:`` are
+            computed over every idea (:meth:`_relative`), the rest for the
+            candidates only. Each column equals that idea's column of the
+            full transform.
 
         Returns
         -------
@@ -152,12 +159,17 @@ class PairFeaturesMixin:
         out = NamedColumns(F)
         done_bin = (hist.done > 0).astype(float)
         n_done = np.maximum(done_bin.sum(axis=1), 1.0)[:, None]
-        out["cf_done"] = self._cf_done(done_bin, n_done, cols)
-        self._taste_planes(F, hist, cols)
+        # the base features of rel:<name>, over every idea (their ranges are the couple's own)
+        catalog = self._taste_planes(F, hist, cols)
+        catalog["cf_done"] = self._times("similarity_", done_bin) / np.sqrt(n_done)
+        catalog["routine_distance"] = self._routine_distance(hist)
+        catalog["attr_share"] = ((done_bin @ self._group_matrix()) / n_done)[:, self.group_of_]
+        distance, catalog["nearby"] = self._distances(hist.homes)
+        for name in ("cf_done", "routine_distance", "attr_share", "nearby"):
+            out[name] = _at(catalog[name], cols)
+        out["distance"] = _at(distance, cols)
         groups = self._group_matrix()
-        dist = self._routine_distance(hist, cols)
-        out["routine_distance"] = dist
-        out["attr_share"] = self._attr_share(done_bin, n_done, cols)
+        dist = catalog["routine_distance"][:, cols]
         out["times_done"] = np.log1p(hist.done[:, cols])
         last = hist.last_day
         if as_of_day is None:  # each couple's latest date, over the whole catalog
@@ -182,9 +194,8 @@ class PairFeaturesMixin:
         out["over_budget"] = hist.over_budget[:, cols]
         # stated interests weigh most while little else is known: the first suggestions after sign-up
         out["interest_cold"] = interest / (1.0 + hist.n_dates)[:, None]
-        out["distance"], out["nearby"] = self._distances(hist.homes, cols)
         self._attribute_matches(F, done_bin, n_done, cols)
-        self._relative(F, _RELATIVE, self._catalog_ranges(hist, _RELATIVE, cols))
+        self._relative(F, _RELATIVE, catalog)
         return F
 
     def retaste(self, F: np.ndarray, hist: Histories, ideas: np.ndarray | None = None) -> np.ndarray:
@@ -198,105 +209,57 @@ class PairFeaturesMixin:
         (default: every idea). Returns ``F``.
         """
         check_is_fitted(self, "similarity_")
-        cols = _columns(ideas)
-        names = [name for name in _RELATIVE if name in _TASTE]
-        self._taste_planes(F, hist, cols)
-        self._relative(F, names, self._catalog_ranges(hist, names, cols))
+        catalog = self._taste_planes(F, hist, _columns(ideas))
+        self._relative(F, [name for name in _RELATIVE if name in _TASTE], catalog)
         return F
 
-    def _taste_planes(self, F: np.ndarray, hist: Histories, cols=slice(None)) -> None:
-        """The features of :data:`_TASTE`, from ``hist``'s ratings (written into ``F``, columns ``cols``)."""
+    def _taste_planes(self, F: np.ndarray, hist: Histories, cols=slice(None)) -> dict[str, np.ndarray]:
+        """The features of :data:`_TASTE`, from ``hist``'s ratings, written into ``F`` (whose columns
+        are the ideas at ``cols``); returns the item features among them over every idea
+        (name -> (n_couples, n_ideas)), for the couple's ranges."""
         out = NamedColumns(F)
+        V = self.idea_vectors_
+        n_c = len(hist.couple_ids)
+        cf = self._times("similarity_", np.vstack([hist.liked, hist.disliked]))
+        n_rated = (hist.centered != 0).sum(axis=1)[:, None]
+        taste_vec = (hist.centered @ V) / (n_rated + 2.0)
+        catalog = {"cf_liked": cf[:n_c], "cf_disliked": cf[n_c:], "taste": taste_vec @ V.T,
+                   "sim_liked": cos_rows(hist.liked @ V, V), "sim_disliked": cos_rows(hist.disliked @ V, V)}
+        for name, plane in catalog.items():
+            out[name] = plane[:, cols]
         groups = self._group_matrix()
-        for name, value in self._taste_values(hist, cols).items():
-            out[name] = value
         gtaste = (hist.centered @ groups) / np.maximum((hist.centered != 0) @ groups, 1)
         out["attr_taste"] = gtaste[:, self.group_of_[cols]]
         out["couple_mean"] = hist.mean_z[:, None]
+        return catalog
 
-    def _taste_values(self, hist: Histories, cols=slice(None), names=_TASTE) -> dict[str, np.ndarray]:
-        """The rating-based item features among ``names`` (cf, taste, similarity to liked and disliked
-        ideas), each (n_couples, n_columns) over the catalog columns ``cols``."""
-        V = self.idea_vectors_[cols]
-        n_c = len(hist.couple_ids)
-        out = {}
-        if "cf_liked" in names or "cf_disliked" in names:
-            cf = self._times("similarity_", np.vstack([hist.liked, hist.disliked]), cols)
-            out["cf_liked"], out["cf_disliked"] = cf[:n_c], cf[n_c:]
-        if "taste" in names:
-            n_rated = (hist.centered != 0).sum(axis=1)[:, None]
-            taste_vec = (hist.centered @ self.idea_vectors_) / (n_rated + 2.0)
-            out["taste"] = taste_vec @ V.T
-        if "sim_liked" in names:
-            out["sim_liked"] = cos_rows(hist.liked @ self.idea_vectors_, V)
-        if "sim_disliked" in names:
-            out["sim_disliked"] = cos_rows(hist.disliked @ self.idea_vectors_, V)
-        return out
-
-    def _cf_done(self, done_bin: np.ndarray, n_done: np.ndarray, cols=slice(None)) -> np.ndarray:
-        """``cf_done``: co-occurrence similarity to what the couple did, over ``sqrt(ideas done)``."""
-        return self._times("similarity_", done_bin, cols) / np.sqrt(n_done)
-
-    def _routine_distance(self, hist: Histories, cols=slice(None)) -> np.ndarray:
-        """``routine_distance``: half "how unlike the recent dates in every attribute", half "how
-        rarely the recent dates were of this kind" (the group, e.g. category); 0.5 without history."""
+    def _routine_distance(self, hist: Histories) -> np.ndarray:
+        """``routine_distance`` of every idea: half "how unlike the recent dates in every attribute",
+        half "how rarely the recent dates were of this kind" (the group, e.g. category); 0.5 without
+        history."""
         groups = self._group_matrix()
         routine = hist.recent @ self.idea_vectors_
         recent_groups = hist.recent @ groups
         recent_share = recent_groups / np.maximum(recent_groups.sum(axis=1, keepdims=True), 1e-12)
-        dist = 0.5 * (1.0 - cos_rows(routine, self.idea_vectors_[cols])) + \
-            0.5 * (1.0 - recent_share[:, self.group_of_[cols]])
+        dist = 0.5 * (1.0 - cos_rows(routine, self.idea_vectors_)) + 0.5 * (1.0 - recent_share[:, self.group_of_])
         dist[~(hist.n_dates > 0)] = 0.5
         return dist
 
-    def _attr_share(self, done_bin: np.ndarray, n_done: np.ndarray, cols=slice(None)) -> np.ndarray:
-        """``attr_share``: the share of the couple's distinct ideas that are of the idea's group."""
-        gshare = (done_bin @ self._group_matrix()) / n_done
-        return gshare[:, self.group_of_[cols]]
-
-    def _catalog_ranges(self, hist: Histories, names, cols) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
-        """Each couple's lowest and highest value over the whole catalog of each base feature of
-        ``rel:<name>`` in ``names``; None when ``cols`` is the whole catalog (``F`` holds them).
-
-        Computed from those base features alone (a few products with the idea vectors and the
-        sparse similarities), rounded to float32 as ``F`` stores them, so ``rel:`` of a candidate
-        column equals its value in the full transform. Returns name -> (lo, hi), each (n_couples, 1).
-        """
-        if isinstance(cols, slice):
-            return None
-        done_bin = (hist.done > 0).astype(float)
-        n_done = np.maximum(done_bin.sum(axis=1), 1.0)[:, None]
-        everything = {
-            "cf_done": lambda: self._cf_done(done_bin, n_done),
-            "routine_distance": lambda: self._routine_distance(hist),
-            "attr_share": lambda: self._attr_share(done_bin, n_done),
-            "nearby": lambda: self._distances(hist.homes)[1],
-        }
-        values = self._taste_values(hist, names=[n for n in names if n in _TASTE])
-        values.update({name: everything[name]() for name in names if name in everything})
-        shape = (len(hist.couple_ids), len(self.group_of_))
-        out = {}
-        for name in names:
-            plane = np.broadcast_to(np.asarray(values[name], dtype=np.float32), shape)
-            out[name] = plane.min(axis=1, keepdims=True), plane.max(axis=1, keepdims=True)
-        return out
-
-    def _relative(self, F: np.ndarray, names, ranges: dict | None = None) -> None:
-        """``rel:<name>``: each feature in ``names`` scaled to the couple's own range (0 lowest, 1 highest):
-        over ``F``'s columns, or the catalog-wide ``ranges`` (:meth:`_catalog_ranges`) when given."""
+    def _relative(self, F: np.ndarray, names, catalog: dict[str, np.ndarray]) -> None:
+        """``rel:<name>``: each feature in ``names`` scaled to the couple's own range (0 lowest, 1 highest)
+        over every idea, read from ``catalog`` (name -> its plane over every idea, or a number: the
+        same for all), rounded to float32 as ``F`` holds it."""
         first = len(self.feature_names_) - len(_RELATIVE)
+        shape = (F.shape[0], len(self.group_of_))
         for name in names:
+            plane = np.broadcast_to(np.asarray(catalog[name], dtype=np.float32), shape)
+            lo = plane.min(axis=1, keepdims=True)
+            hi = plane.max(axis=1, keepdims=True)
             col = F[..., COLUMN[name]]
-            if ranges is None:
-                lo = col.min(axis=1, keepdims=True)
-                hi = col.max(axis=1, keepdims=True)
-            else:
-                lo, hi = ranges[name]
             F[..., first + _RELATIVE.index(name)] = (col - lo) / np.maximum(hi - lo, 1e-9)
 
-    def _distances(self, homes: np.ndarray, cols=slice(None)) -> tuple[np.ndarray, np.ndarray] | tuple[float, float]:
-        """``distance`` (km from home, capped at 30, over 30) and ``nearby`` (exp(-km / 5)) of the ideas
-        at ``cols`` (default: every idea).
+    def _distances(self, homes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[float, float]:
+        """``distance`` (km from home, capped at 30, over 30) and ``nearby`` (exp(-km / 5)) of every idea.
 
         An idea with no place of its own is at home (distance 0, nearby 1); a couple whose home
         is unknown, or a catalog without locations, gets 0 for both on every idea (no effect on
@@ -305,7 +268,7 @@ class PairFeaturesMixin:
         locations = getattr(self, "locations_", None)
         if locations is None or np.isnan(homes).all():
             return 0.0, 0.0
-        km = distances_km(homes, locations[cols])
+        km = distances_km(homes, locations)
         known = ~np.isnan(homes[:, :1])
         km = np.where(np.isnan(km) & known, 0.0, km)
         return np.nan_to_num(np.minimum(km, _FAR_KM) / _FAR_KM), np.nan_to_num(np.exp(-km / _NEARBY_KM))
