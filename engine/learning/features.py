@@ -277,16 +277,15 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
         self.__dict__.update(state)
 
     def _times(self, name: str, rows: np.ndarray, cols=slice(None)) -> np.ndarray:
-        """``(rows @ S)[:, cols]`` for a fitted idea x idea similarity ``S`` (sparse, top-k per idea),
-        computed for the columns ``cols`` only (default: every idea).
+        """``(rows @ S)[:, cols]`` for a fitted idea x idea similarity ``S`` (sparse, top-k per idea).
 
-        Top-k neighbours of a few hundred or thousand ideas fill 10-30% of the matrix, where
-        for a batch a dense product is 2-3x faster than the sparse one (measured on 6,000 rows
-        with 336 and 1,000 ideas); for a single couple's few rows reading a dense matrix of
-        that size costs more than it saves, so those stay sparse (multiplied by a cached CSR
-        copy of ``S'``). Above 2,048 ideas the top-k fill a few percent of the matrix and a
-        dense copy would cost 32-128 MB each (issue 23), so those stay sparse too. The dense
-        and transposed copies are cached per process and never pickled.
+        A few rows (one request's couple; fewer than 64) are multiplied sparsely
+        (:func:`_few_rows_times`). Top-k neighbours of a few hundred or thousand ideas fill
+        10-30% of the matrix, where for a batch a dense product is 2-3x faster than the sparse
+        one (measured on 6,000 rows with 336 and 1,000 ideas). Above 2,048 ideas the top-k fill
+        a few percent of the matrix and a dense copy would cost 32-128 MB each (issue 23), so a
+        batch is multiplied by a CSR copy of ``S'``. The dense and transposed copies are cached
+        per process and never pickled.
         """
         matrix = getattr(self, name)
         cache = self.__dict__.setdefault("_matrix_cache", {})
@@ -294,16 +293,47 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
             transposed = cache.get(("T", name))  # CSR of S': the product runs without building a view
             if transposed is None:
                 transposed = cache[("T", name)] = matrix.T.tocsr()
-            return np.asarray(_csr_rows(transposed, cols) @ rows.T).T
+            return _few_rows_times(matrix, transposed, rows)[:, cols] if len(rows) < _DENSE_ROWS else \
+                np.asarray(transposed @ rows.T).T[:, cols]
         dense = cache.get(("dense", name))
         if dense is None:
             dense = cache[("dense", name)] = matrix.toarray()
         return rows @ dense[:, cols]
 
 
-def _csr_rows(matrix: sp.csr_matrix, rows) -> sp.csr_matrix:
-    """The rows ``rows`` (a slice: all of them, no copy) of a CSR matrix."""
-    return matrix if isinstance(rows, slice) else matrix[rows]
+#: a few rows read only the similarity rows of the ideas they hold while those are under this share of
+#: the catalog (measured on 1,000 ideas: gathering costs ~10x a CSR product per non-zero read)
+_GATHER_SHARE = 0.08
+
+
+def _few_rows_times(matrix: sp.csr_matrix, transposed: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """``rows @ matrix`` for a few dense rows (n_rows, n): ``matrix`` (n, m) is canonical CSR and
+    ``transposed`` its transpose as canonical CSR.
+
+    Rows that hold few ideas (what a couple did or liked, against a large catalog) read only
+    the matrix rows of those ideas (:func:`_gathered_times`); otherwise each row runs through
+    ``transposed`` once (one sparse matrix-vector product per row is twice as fast as one
+    product with several vectors). Both add each output's terms in the same order: the values
+    are the same to the last bit.
+    """
+    if np.count_nonzero(rows) < _GATHER_SHARE * rows.size:
+        return _gathered_times(matrix, rows)
+    return np.vstack([transposed @ row for row in rows]) if len(rows) else np.zeros((0, matrix.shape[1]))
+
+
+def _gathered_times(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """``rows @ matrix`` from the matrix rows ``j`` where some ``rows[r, j]`` is non-zero: each output
+    adds its non-zero terms in ascending ``j``, as the CSR product ``matrix.T.tocsr() @ rows.T``
+    does (its zero terms add nothing)."""
+    r, j = np.nonzero(rows)
+    starts = matrix.indptr[j]
+    lengths = matrix.indptr[j + 1] - starts
+    ends = np.cumsum(lengths)
+    at = np.arange(ends[-1] if len(ends) else 0) + np.repeat(starts - (ends - lengths), lengths)
+    weights = matrix.data[at] * np.repeat(rows[r, j], lengths)
+    flat = np.repeat(r * matrix.shape[1], lengths) + matrix.indices[at]
+    n_out = len(rows) * matrix.shape[1]
+    return np.bincount(flat, weights=weights, minlength=n_out).reshape(len(rows), matrix.shape[1])
 
 
 def _cost_tiers(catalog: Catalog) -> np.ndarray | None:
