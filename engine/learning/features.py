@@ -38,7 +38,7 @@ from .encoding import IdeaEncoder, MultiHotEncoder, OrdinalScaler, _bool_to_floa
 from .factors import als_sweeps
 from .histories import Histories, HistoryMixin  # noqa: F401 (Histories: importers of this module)
 from .pair_features import _RELATIVE, FACTORS, FEATURE_NAMES, PairFeaturesMixin
-from .similarity import bm25_similarity, cooccurrence_similarity, top_k_rows  # noqa: F401
+from .similarity import bm25_similarity, cooccurrence_similarity, top_k_rows, weighted_rows  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -326,14 +326,7 @@ def _gathered_times(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     adds its non-zero terms in ascending ``j``, as the CSR product ``matrix.T.tocsr() @ rows.T``
     does (its zero terms add nothing)."""
     r, j = np.nonzero(rows)
-    starts = matrix.indptr[j]
-    lengths = matrix.indptr[j + 1] - starts
-    ends = np.cumsum(lengths)
-    at = np.arange(ends[-1] if len(ends) else 0) + np.repeat(starts - (ends - lengths), lengths)
-    weights = matrix.data[at] * np.repeat(rows[r, j], lengths)
-    flat = np.repeat(r * matrix.shape[1], lengths) + matrix.indices[at]
-    n_out = len(rows) * matrix.shape[1]
-    return np.bincount(flat, weights=weights, minlength=n_out).reshape(len(rows), matrix.shape[1])
+    return weighted_rows(matrix, r, j, rows[r, j], len(rows))
 
 
 def _cost_tiers(catalog: Catalog) -> np.ndarray | None:

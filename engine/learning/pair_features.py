@@ -15,13 +15,12 @@ column. :class:`PairFeaturesMixin` gives
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from ..domain.geo import distances_km
 from .factors import solve_factors
 from .histories import Histories
-from .similarity import cos_rows
+from .similarity import cos_rows, weighted_rows
 
 __all__ = ["COLUMN", "FEATURE_NAMES", "GROUP_RANKS", "NamedColumns", "PairFeaturesMixin", "column"]
 
@@ -320,9 +319,8 @@ class PairFeaturesMixin:
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         weights = np.take_along_axis(sims, top, axis=1)
         total = np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
-        neighbours = sp.csr_matrix((weights.ravel(), top.ravel(), np.arange(0, n_c * k + 1, k)),
-                                   shape=sims.shape)
-        return (neighbours @ self.reference_liked_).toarray()[:, cols] / total
+        liked = weighted_rows(self.reference_liked_, np.repeat(np.arange(n_c), k), top.ravel(), weights.ravel(), n_c)
+        return liked[:, cols] / total
 
     def _attribute_matches(self, F: np.ndarray, done_bin: np.ndarray, n_done: np.ndarray, cols=slice(None)) -> int:
         """Per attribute: how well the idea matches what the couple usually does (and goes beyond it).
