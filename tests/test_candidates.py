@@ -124,7 +124,8 @@ def test_nearby_keeps_its_range_over_every_place(tmp_path):
         "category": {"kind": "categorical", "values": ["a", "b"]}, "place": {"kind": "location"}}}))
     (tmp_path / "ideas.csv").write_text("\n".join(rows) + "\n")
     catalog = load_catalog(tmp_path)
-    dates = pd.DataFrame({"couple_id": ["n"] * 4 + ["s"] * 4, "idea_id": [f"i{i:02d}" for i in (0, 2, 4, 6, 1, 3, 5, 7)],
+    dates = pd.DataFrame({"couple_id": ["n"] * 4 + ["s"] * 4,
+                          "idea_id": [f"i{i:02d}" for i in (0, 2, 4, 6, 1, 3, 5, 7)],
                           "done_on": [f"2025-03-0{d}" for d in range(1, 9)], "rating_a": [5, 4, 2, 5, 3, 4, 5, 1],
                           "rating_b": [4, 4, 3, 5, 3, 2, 5, 2]})
     model = EnjoymentModel(max_iter=30, rounds=1).fit(dates, catalog)

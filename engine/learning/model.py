@@ -389,6 +389,9 @@ class EnjoymentModel(BaseEstimator):
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         couple_ids = [str(c) for c in couple_ids]
+        # every idea is scored, not only the candidates (enjoyment(..., ideas=...)): the policy scales
+        # each couple's enjoyment by its best idea in the whole catalog, and scaled by the best allowed
+        # idea instead, 16-22% of top-3 lists would change (300 couples, three contexts, issue 19)
         P, F, hist = scored if scored is not None else self.enjoyment(history, couple_ids, as_of_day=as_of_day,
                                                                       profiles=profiles)
         n_c, n_i = P.shape[:2]

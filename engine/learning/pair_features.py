@@ -6,8 +6,9 @@ name to its column of the (n_couples, n_ideas, n_features) array ``F``, and
 (``column(F, "days_since")``) are the only ways the engine touches a named
 column. :class:`PairFeaturesMixin` gives
 :class:`~engine.learning.features.HistoryFeaturizer` its :meth:`transform` and
-:meth:`retaste`; it reads the featurizer's fitted state (``idea_vectors_``,
-``group_of_``, ``popularity_``, ``quality_``, ``relevant_rate_``,
+:meth:`retaste`, for every idea or for candidate ideas only (``ideas=``: the
+features normalised over the catalog keep their catalog-wide ranges); it reads
+the featurizer's fitted state (``idea_vectors_``, ``group_of_``, ``popularity_``, ``quality_``, ``relevant_rate_``,
 ``reference_``, ``item_factors_``, ``choice_*_``, ``blocks_``,
 ``locations_``, ``feature_names_``) and its ``_times`` / ``_group_matrix``.
 """
@@ -194,7 +195,7 @@ class PairFeaturesMixin:
         # stated interests weigh most while little else is known: the first suggestions after sign-up
         out["interest_cold"] = interest / (1.0 + hist.n_dates)[:, None]
         self._attribute_matches(F, done_bin, n_done, cols)
-        self._relative(F, _RELATIVE, catalog)
+        self._relative(F, _RELATIVE, None if isinstance(cols, slice) else catalog)
         return F
 
     def retaste(self, F: np.ndarray, hist: Histories, ideas: np.ndarray | None = None) -> np.ndarray:
@@ -208,8 +209,9 @@ class PairFeaturesMixin:
         (default: every idea). Returns ``F``.
         """
         check_is_fitted(self, "similarity_")
-        catalog = self._taste_planes(F, hist, _columns(ideas))
-        self._relative(F, [name for name in _RELATIVE if name in _TASTE], catalog)
+        cols = _columns(ideas)
+        catalog = self._taste_planes(F, hist, cols)
+        self._relative(F, [name for name in _RELATIVE if name in _TASTE], None if isinstance(cols, slice) else catalog)
         return F
 
     def _taste_planes(self, F: np.ndarray, hist: Histories, cols=slice(None)) -> dict[str, np.ndarray]:
@@ -244,17 +246,18 @@ class PairFeaturesMixin:
         dist[~(hist.n_dates > 0)] = 0.5
         return dist
 
-    def _relative(self, F: np.ndarray, names, catalog: dict[str, np.ndarray]) -> None:
-        """``rel:<name>``: each feature in ``names`` scaled to the couple's own range (0 lowest, 1 highest)
-        over every idea, read from ``catalog`` (name -> its plane over every idea, or a number: the
-        same for all), rounded to float32 as ``F`` holds it."""
+    def _relative(self, F: np.ndarray, names, catalog: dict[str, np.ndarray] | None = None) -> None:
+        """``rel:<name>``: each feature in ``names`` scaled to the couple's own range over every idea
+        (0 lowest, 1 highest). The range is read from ``F`` when it holds every idea, else from
+        ``catalog`` (name -> the feature over every idea, or a number: the same for all), rounded
+        to float32 as ``F`` holds it."""
         first = len(self.feature_names_) - len(_RELATIVE)
-        shape = (F.shape[0], len(self.group_of_))
         for name in names:
-            plane = np.broadcast_to(np.asarray(catalog[name], dtype=np.float32), shape)
-            lo = plane.min(axis=1, keepdims=True)
-            hi = plane.max(axis=1, keepdims=True)
             col = F[..., COLUMN[name]]
+            whole = col if catalog is None else \
+                np.broadcast_to(np.asarray(catalog[name], dtype=np.float32), (F.shape[0], len(self.group_of_)))
+            lo = whole.min(axis=1, keepdims=True)
+            hi = whole.max(axis=1, keepdims=True)
             F[..., first + _RELATIVE.index(name)] = (col - lo) / np.maximum(hi - lo, 1e-9)
 
     def _distances(self, homes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[float, float]:
