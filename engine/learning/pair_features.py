@@ -8,9 +8,9 @@ column. :class:`PairFeaturesMixin` gives
 :class:`~engine.learning.features.HistoryFeaturizer` its :meth:`transform` and
 :meth:`retaste`, for every idea or for candidate ideas only (``ideas=``: the
 features normalised over the catalog keep their catalog-wide ranges); it reads
-the featurizer's fitted state (``idea_vectors_``, ``group_of_``, ``popularity_``, ``quality_``, ``relevant_rate_``,
-``reference_``, ``item_factors_``, ``choice_*_``, ``blocks_``,
-``locations_``, ``feature_names_``) and its ``_times`` / ``_group_matrix``.
+the featurizer's fitted state (``idea_vectors_``, ``group_of_``, ``popularity_``,
+``quality_``, ``relevant_rate_``, ``reference_``, ``item_factors_``, ``choice_*_``,
+``blocks_``, ``locations_``, ``feature_names_``) and its ``_times`` / ``_group_matrix``.
 """
 
 from __future__ import annotations
