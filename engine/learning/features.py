@@ -288,17 +288,24 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
         per process and never pickled.
         """
         matrix = getattr(self, name)
+        if len(rows) < _DENSE_ROWS:
+            return _few_rows_times(matrix, self._transposed(name), rows)[:, cols]
+        if matrix.shape[0] > _DENSE_IDEAS:
+            return np.asarray(self._transposed(name) @ rows.T).T[:, cols]
         cache = self.__dict__.setdefault("_matrix_cache", {})
-        if len(rows) < _DENSE_ROWS or matrix.shape[0] > _DENSE_IDEAS:
-            transposed = cache.get(("T", name))  # CSR of S': the product runs without building a view
-            if transposed is None:
-                transposed = cache[("T", name)] = matrix.T.tocsr()
-            return _few_rows_times(matrix, transposed, rows)[:, cols] if len(rows) < _DENSE_ROWS else \
-                np.asarray(transposed @ rows.T).T[:, cols]
         dense = cache.get(("dense", name))
         if dense is None:
             dense = cache[("dense", name)] = matrix.toarray()
         return rows @ dense[:, cols]
+
+    def _transposed(self, name: str) -> sp.csr_matrix:
+        """CSR copy of the fitted similarity ``name``'s transpose (cached per process): its products
+        run without building a view."""
+        cache = self.__dict__.setdefault("_matrix_cache", {})
+        transposed = cache.get(("T", name))
+        if transposed is None:
+            transposed = cache[("T", name)] = getattr(self, name).T.tocsr()
+        return transposed
 
 
 #: a few rows read only the similarity rows of the ideas they hold while those are under this share of

@@ -317,8 +317,8 @@ class EnjoymentModel(BaseEstimator):
             probability of a relevant rating. An idea a partner rated is
             scaled by their own rating of it (1 of 5 -> 0).
         features : ndarray (n_couples, n_ideas, n_features)
-            The pair features (n_ideas: ``len(ideas)`` when given), the mean of the two partners' (what was done
-            and when is the same for both).
+            The pair features (n_ideas: ``len(ideas)`` when given), the mean
+            of the two partners' (what was done and when is the same for both).
         histories : Histories
             The couple's history (ratings: the mean of the partners who
             rated; ``liked_by``: each partner's own).
