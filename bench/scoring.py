@@ -1,10 +1,19 @@
-"""Latency of scoring every idea for one couple, beside a bare numpy dot product of the same shape.
+"""Latency of scoring one couple, beside a bare numpy dot product of the same shape.
 
-    python -m bench.scoring [--ideas 1000] [--past 200] [--repeats 200]
+    python -m bench scoring [--ideas 1000] [--past 200] [--repeats 200]
 
 Writes bench/results/scoring.json. The model is fitted on simulated couples
 over a catalog of ``--ideas`` ideas (the shipped ideas, resampled and
-perturbed); the measured couple has ``--past`` past dates.
+perturbed); the measured couple has ``--past`` past dates. BLAS runs on one
+thread, as the server pins it (``serve`` sets ``OMP_NUM_THREADS=1`` and the
+like), and every figure is recorded with the load average and core count of
+the moment it was measured.
+
+For each context (no constraints, ``minutes=60``, ``budget=2 & setting=out``):
+``fresh_rank``, the one scoring path for a fresh answer (``EnjoymentModel.rank``:
+features and enjoyment of every idea, then the ranking policy), and
+``score_candidates``, featurising and scoring only the ideas the context allows
+(``EnjoymentModel.enjoyment(..., ideas=...)``).
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -19,8 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from engine.app.recommender import Recommender
+from engine.domain.constraints import allowed_for_couples
 from engine.domain.context import Context
 from engine.domain.dates import as_dates_frame
 from engine.lab.simulator import simulate
@@ -29,6 +41,9 @@ from engine.learning.model import EnjoymentModel
 from .catalogs import large_catalog
 
 RESULTS = Path(__file__).parent / "results"
+
+#: the contexts measured, by name (tonight's day is added)
+CONTEXTS = {"none": {}, "minutes=60": {"minutes": 60}, "budget=2&setting=out": {"budget": 2, "setting": "out"}}
 
 
 def _median_ms(fn, repeats: int, clock=time.perf_counter) -> float:
@@ -41,6 +56,31 @@ def _median_ms(fn, repeats: int, clock=time.perf_counter) -> float:
         fn()
         times.append((clock() - t0) * 1000)
     return statistics.median(times)
+
+
+def _figure(fn, repeats: int) -> dict:
+    """Median wall and CPU milliseconds of ``fn``, with the load average and cores when measured."""
+    wall = _median_ms(fn, repeats)
+    cpu = _median_ms(fn, repeats, time.thread_time)
+    return {"median_ms": round(wall, 3), "cpu_median_ms": round(cpu, 3),
+            "load_average_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count()}
+
+
+def _contexts(model: EnjoymentModel, history: pd.DataFrame, day: dt.date, repeats: int) -> dict:
+    """Per context: how many ideas it allows, the fresh answer and the candidates' scoring."""
+    as_of = (day - dt.date(1970, 1, 1)).days
+    out = {}
+    for name, constraints in CONTEXTS.items():
+        ctx = Context(day=day, **constraints)
+        ideas = np.flatnonzero(allowed_for_couples(model.catalog_, ctx, [None])[0])
+        out[name] = {
+            "candidates": int(len(ideas)),
+            "fresh_rank": _figure(lambda c=ctx: model.rank(history, ["bench"], 3, context=c, as_of_day=as_of),
+                                  repeats),
+            "score_candidates": _figure(
+                lambda i=ideas: model.enjoyment(history, ["bench"], as_of_day=as_of, ideas=i), repeats),
+        }
+    return out
 
 
 def main(argv=None) -> dict:
@@ -63,18 +103,23 @@ def main(argv=None) -> dict:
         "rating_a": rng.integers(1, 6, args.past), "rating_b": rng.integers(1, 6, args.past),
     }))
     rec = Recommender(model, "bench")
-    ctx = Context(day=dt.date(2024, 6, 1))
+    day = dt.date(2024, 6, 1)
+    ctx = Context(day=day)
     n_features = len(model.feature_names_)
     X = rng.random((args.ideas, n_features)).astype(np.float32)
     w = rng.random(n_features).astype(np.float32)
-    numpy_ms = _median_ms(lambda: np.argsort(-(X @ w))[:3], args.repeats)
-    score_ms = _median_ms(lambda: model.enjoyment(history, ["bench"]), args.repeats)
-    tonight_ms = _median_ms(lambda: rec.tonight("bench", history, ctx, k=3), args.repeats)
-    score_cpu_ms = _median_ms(lambda: model.enjoyment(history, ["bench"]), args.repeats, time.thread_time)
-    tonight_cpu_ms = _median_ms(lambda: rec.tonight("bench", history, ctx, k=3), args.repeats, time.thread_time)
-    numpy_cpu_ms = _median_ms(lambda: np.argsort(-(X @ w))[:3], args.repeats, time.thread_time)
+    with threadpool_limits(1, user_api="blas"):  # as served
+        numpy_ms = _median_ms(lambda: np.argsort(-(X @ w))[:3], args.repeats)
+        score_ms = _median_ms(lambda: model.enjoyment(history, ["bench"]), args.repeats)
+        tonight_ms = _median_ms(lambda: rec.tonight("bench", history, ctx, k=3), args.repeats)
+        score_cpu_ms = _median_ms(lambda: model.enjoyment(history, ["bench"]), args.repeats, time.thread_time)
+        tonight_cpu_ms = _median_ms(lambda: rec.tonight("bench", history, ctx, k=3), args.repeats, time.thread_time)
+        numpy_cpu_ms = _median_ms(lambda: np.argsort(-(X @ w))[:3], args.repeats, time.thread_time)
+        load = os.getloadavg()[0]
+        contexts = _contexts(model, history, day, args.repeats)
     result = {
         "ideas": args.ideas, "past_dates": args.past, "features": n_features, "learner": model.learner,
+        "blas_threads": 1,
         "numpy_dot_topk_ms": round(numpy_ms, 4),
         "score_all_ideas_ms": round(score_ms, 3),
         "tonight_with_reasons_ms": round(tonight_ms, 3),
@@ -82,8 +127,10 @@ def main(argv=None) -> dict:
         "cpu_numpy_dot_topk_ms": round(numpy_cpu_ms, 4),
         "cpu_score_all_ideas_ms": round(score_cpu_ms, 3),
         "cpu_tonight_with_reasons_ms": round(tonight_cpu_ms, 3),
-        "load_average_1min": round(__import__("os").getloadavg()[0], 1),
-        "goal_ms": 5.0,
+        "load_average_1min": round(load, 2),
+        "cpu_count": os.cpu_count(),
+        "contexts": contexts,
+        "goal_ms": {"none": 1.5, "minutes=60": 0.5},
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "scoring.json").write_text(json.dumps(result, indent=2) + "\n")

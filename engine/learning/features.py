@@ -38,7 +38,7 @@ from .encoding import IdeaEncoder, MultiHotEncoder, OrdinalScaler, _bool_to_floa
 from .factors import als_sweeps
 from .histories import Histories, HistoryMixin  # noqa: F401 (Histories: importers of this module)
 from .pair_features import _RELATIVE, FACTORS, FEATURE_NAMES, PairFeaturesMixin
-from .similarity import bm25_similarity, cooccurrence_similarity, top_k_rows  # noqa: F401
+from .similarity import bm25_similarity, cooccurrence_similarity, top_k_rows, weighted_rows  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ __all__ = ["FEATURE_NAMES", "HistoryFeaturizer", "IdeaEncoder", "MultiHotEncoder
 
 #: lazily built from the fitted state (similarity by target, id index, dense similarities):
 #: dropped on a new fit and never pickled
-_DERIVED = ("_by_target", "_idea_index", "_matrix_cache")
+_DERIVED = ("_by_target", "_idea_index", "_matrix_cache", "_group_onehot")
 
 #: batches of at least this many rows, over catalogs of at most this many ideas, multiply
 #: by dense copies of the similarity matrices (see ``HistoryFeaturizer._times``)
@@ -244,9 +244,13 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
         return out
 
     def _group_matrix(self) -> np.ndarray:
-        """One-hot (n_ideas, n_groups) of each idea's group."""
-        out = np.zeros((len(self.group_of_), len(self.group_labels_)))
-        out[np.arange(len(self.group_of_)), self.group_of_] = 1.0
+        """One-hot (n_ideas, n_groups) of each idea's group (built once per process; read only)."""
+        out = self.__dict__.get("_group_onehot")
+        if out is None:
+            out = np.zeros((len(self.group_of_), len(self.group_labels_)))
+            out[np.arange(len(self.group_of_)), self.group_of_] = 1.0
+            out.flags.writeable = False
+            self._group_onehot = out
         return out
 
     def _fit_groups(self, catalog: Catalog) -> None:
@@ -272,28 +276,65 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
         state.setdefault("random_state", 0)  # artifacts from before the parameter were seeded with 0
         self.__dict__.update(state)
 
-    def _times(self, name: str, rows: np.ndarray) -> np.ndarray:
-        """``rows @ S`` for a fitted idea x idea similarity ``S`` (sparse, top-k per idea).
+    def _times(self, name: str, rows: np.ndarray, cols=slice(None)) -> np.ndarray:
+        """``(rows @ S)[:, cols]`` for a fitted idea x idea similarity ``S`` (sparse, top-k per idea).
 
-        Top-k neighbours of a few hundred or thousand ideas fill 10-30% of the matrix, where
-        for a batch a dense product is 2-3x faster than the sparse one (measured on 6,000 rows
-        with 336 and 1,000 ideas); for a single couple's few rows reading a dense matrix of
-        that size costs more than it saves, so those stay sparse (multiplied by a cached CSR
-        copy of ``S'``). Above 2,048 ideas the top-k fill a few percent of the matrix and a
-        dense copy would cost 32-128 MB each (issue 23), so those stay sparse too. The dense
-        and transposed copies are cached per process and never pickled.
+        A few rows (one request's couple; fewer than 64) are multiplied sparsely
+        (:func:`_few_rows_times`). Top-k neighbours of a few hundred or thousand ideas fill
+        10-30% of the matrix, where for a batch a dense product is 2-3x faster than the sparse
+        one (measured on 6,000 rows with 336 and 1,000 ideas). Above 2,048 ideas the top-k fill
+        a few percent of the matrix and a dense copy would cost 32-128 MB each (issue 23), so a
+        batch is multiplied by a CSR copy of ``S'``. The dense and transposed copies are cached
+        per process and never pickled.
         """
         matrix = getattr(self, name)
+        if len(rows) < _DENSE_ROWS:
+            return _few_rows_times(matrix, self._transposed(name), rows)[:, cols]
+        if matrix.shape[0] > _DENSE_IDEAS:
+            return np.asarray(self._transposed(name) @ rows.T).T[:, cols]
         cache = self.__dict__.setdefault("_matrix_cache", {})
-        if len(rows) < _DENSE_ROWS or matrix.shape[0] > _DENSE_IDEAS:
-            transposed = cache.get(("T", name))  # CSR of S': the product runs without building a view
-            if transposed is None:
-                transposed = cache[("T", name)] = matrix.T.tocsr()
-            return np.asarray(transposed @ rows.T).T
         dense = cache.get(("dense", name))
         if dense is None:
             dense = cache[("dense", name)] = matrix.toarray()
-        return rows @ dense
+        return rows @ dense[:, cols]
+
+    def _transposed(self, name: str) -> sp.csr_matrix:
+        """CSR copy of the fitted similarity ``name``'s transpose (cached per process): its products
+        run without building a view."""
+        cache = self.__dict__.setdefault("_matrix_cache", {})
+        transposed = cache.get(("T", name))
+        if transposed is None:
+            transposed = cache[("T", name)] = getattr(self, name).T.tocsr()
+        return transposed
+
+
+#: a few rows read only the similarity rows of the ideas they hold while those are under this share of
+#: the catalog (measured on 1,000 ideas: gathering costs ~10x a CSR product per non-zero read)
+_GATHER_SHARE = 0.08
+
+
+def _few_rows_times(matrix: sp.csr_matrix, transposed: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """``rows @ matrix`` for a few dense rows (n_rows, n): ``matrix`` (n, m) is canonical CSR and
+    ``transposed`` its transpose as canonical CSR.
+
+    Rows that hold few ideas (what a couple did or liked, against a large catalog) read only
+    the matrix rows of those ideas (:func:`_gathered_times`); otherwise each row runs through
+    ``transposed`` once (one sparse matrix-vector product per row is twice as fast as one
+    product with several vectors). Both add each output's terms in the same order: the values
+    are the same to the last bit.
+    """
+    if np.count_nonzero(rows) < _GATHER_SHARE * rows.size:
+        return _gathered_times(matrix, rows)
+    return np.vstack([transposed @ row for row in rows]) if len(rows) else np.zeros((0, matrix.shape[1]))
+
+
+def _gathered_times(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """``rows @ matrix`` from the matrix rows ``j`` where some ``rows[r, j]`` is non-zero: each output
+    adds its non-zero terms in ascending ``j``, as the CSR product ``matrix.T.tocsr() @ rows.T``
+    does (its zero terms add nothing)."""
+    r, j = np.nonzero(rows)
+    return weighted_rows(matrix, r, j, rows[r, j], len(rows))
+
 
 def _cost_tiers(catalog: Catalog) -> np.ndarray | None:
     """Each idea's ``cost`` tier as a number (what a budget ceiling is compared with), or None when

@@ -295,16 +295,20 @@ class EnjoymentModel(BaseEstimator):
         return self._predict_features(X)
 
     def enjoyment(self, history: pd.DataFrame | CoupleDates, couple_ids: Sequence[str],
-                  as_of_day: int | None = None,
-                  profiles: Profiles | None = None) -> tuple[np.ndarray, np.ndarray, Histories]:
-        """Predicted enjoyment of every idea for each couple, one prediction per partner.
+                  as_of_day: int | None = None, profiles: Profiles | None = None,
+                  ideas: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, Histories]:
+        """Predicted enjoyment of every idea (or of the ideas at ``ideas``) for each couple, one
+        prediction per partner.
 
         Each partner's enjoyment is the model's prediction from the pair
         features of that partner's own ratings (:meth:`HistoryFeaturizer.histories`
         with ``partner``); a couple whose partners never rated differently
         gets one prediction, the same for both. ``profiles`` maps couple ids
         to their stated profiles (default: none, or a
-        :class:`~engine.domain.dates.CoupleDates`' own).
+        :class:`~engine.domain.dates.CoupleDates`' own). ``ideas``: catalog
+        positions of the ideas to score (the candidates), in that order;
+        each column equals that idea's column over the whole catalog
+        (:meth:`HistoryFeaturizer.transform`). Default: every idea.
 
         Returns
         -------
@@ -313,8 +317,8 @@ class EnjoymentModel(BaseEstimator):
             probability of a relevant rating. An idea a partner rated is
             scaled by their own rating of it (1 of 5 -> 0).
         features : ndarray (n_couples, n_ideas, n_features)
-            The pair features, the mean of the two partners' (what was done
-            and when is the same for both).
+            The pair features (n_ideas: ``len(ideas)`` when given), the mean
+            of the two partners' (what was done and when is the same for both).
         histories : Histories
             The couple's history (ratings: the mean of the partners who
             rated; ``liked_by``: each partner's own).
@@ -322,20 +326,22 @@ class EnjoymentModel(BaseEstimator):
         check_is_fitted(self, "learner_")
         feat = self.featurizer_
         hist, *by = feat.partner_histories(history, couple_ids, profiles)
-        F = feat.transform(by[0], as_of_day=as_of_day)
+        F = feat.transform(by[0], as_of_day=as_of_day, ideas=ideas)
         P = np.empty(F.shape[:2] + (2,))
         P[..., 0] = self._predict_features(F)
         # partners with the same ratings everywhere have the same features: score them once
         differ = np.flatnonzero(~np.all(np.isclose(by[0].rated, by[1].rated, equal_nan=True), axis=1))
         P[..., 1] = P[..., 0]
         if len(differ):  # b's features: a's, with the ones computed from ratings computed from b's
-            Fb = feat.retaste(F[differ], by[1].take(differ))
+            Fb = feat.retaste(F[differ], by[1].take(differ), ideas=ideas)
             P[differ, :, 1] = self._predict_features(Fb)
             F[differ] = (F[differ] + Fb) / 2
         # what a partner told us beats what the model guesses: an idea they rated is
         # scaled by their own rating of it (1 of 5 -> 0; training never sees repeats)
+        cols = slice(None) if ideas is None else np.asarray(ideas, dtype=np.int64)
         for j, h in enumerate(by):
-            P[..., j] = np.where(np.isnan(h.rated), P[..., j], P[..., j] * np.nan_to_num(h.rated))
+            rated = h.rated[:, cols]
+            P[..., j] = np.where(np.isnan(rated), P[..., j], P[..., j] * np.nan_to_num(rated))
         return P, F, hist
 
     # -------------------------------------------------------------- ranking
@@ -383,6 +389,9 @@ class EnjoymentModel(BaseEstimator):
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         couple_ids = [str(c) for c in couple_ids]
+        # every idea is scored, not only the candidates (enjoyment(..., ideas=...)): the policy scales
+        # each couple's enjoyment by its best idea in the whole catalog, and scaled by the best allowed
+        # idea instead, 16-22% of top-3 lists would change (300 couples, three contexts, issue 19)
         P, F, hist = scored if scored is not None else self.enjoyment(history, couple_ids, as_of_day=as_of_day,
                                                                       profiles=profiles)
         n_c, n_i = P.shape[:2]

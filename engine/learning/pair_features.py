@@ -6,22 +6,22 @@ name to its column of the (n_couples, n_ideas, n_features) array ``F``, and
 (``column(F, "days_since")``) are the only ways the engine touches a named
 column. :class:`PairFeaturesMixin` gives
 :class:`~engine.learning.features.HistoryFeaturizer` its :meth:`transform` and
-:meth:`retaste`; it reads the featurizer's fitted state (``idea_vectors_``,
-``group_of_``, ``popularity_``, ``quality_``, ``relevant_rate_``,
-``reference_``, ``item_factors_``, ``choice_*_``, ``blocks_``,
-``locations_``, ``feature_names_``) and its ``_times`` / ``_group_matrix``.
+:meth:`retaste`, for every idea or for candidate ideas only (``ideas=``: the
+features normalised over the catalog keep their catalog-wide ranges); it reads
+the featurizer's fitted state (``idea_vectors_``, ``group_of_``, ``popularity_``,
+``quality_``, ``relevant_rate_``, ``reference_``, ``item_factors_``, ``choice_*_``,
+``blocks_``, ``locations_``, ``feature_names_``) and its ``_times`` / ``_group_matrix``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from ..domain.geo import distances_km
 from .factors import solve_factors
 from .histories import Histories
-from .similarity import cos_rows
+from .similarity import cos_rows, weighted_rows
 
 __all__ = ["COLUMN", "FEATURE_NAMES", "GROUP_RANKS", "NamedColumns", "PairFeaturesMixin", "column"]
 
@@ -87,6 +87,16 @@ _NEARBY_KM = 5.0
 _FAR_KM = 30.0
 
 
+def _columns(ideas: np.ndarray | None) -> slice | np.ndarray:
+    """The catalog columns to featurise: every idea (a slice, so indexing makes views) or ``ideas``."""
+    return slice(None) if ideas is None else np.asarray(ideas, dtype=np.int64)
+
+
+def _at(plane: np.ndarray | float, cols) -> np.ndarray | float:
+    """The columns ``cols`` of a (n_couples, n_ideas) plane; a number (the same for every idea) as is."""
+    return plane[:, cols] if np.ndim(plane) == 2 else plane
+
+
 class NamedColumns:
     """Named access to the pair-feature columns of ``F`` (a view: writing writes ``F``).
 
@@ -113,8 +123,9 @@ def column(F: np.ndarray, name: str) -> np.ndarray:
 class PairFeaturesMixin:
     """Pair features from :class:`~engine.learning.histories.Histories` (for a fitted featurizer)."""
 
-    def transform(self, hist: Histories, as_of_day: np.ndarray | int | None = None) -> np.ndarray:
-        """Pair features for every (couple, idea).
+    def transform(self, hist: Histories, as_of_day: np.ndarray | int | None = None,
+                  ideas: np.ndarray | None = None) -> np.ndarray:
+        """Pair features for every (couple, idea), or for the ideas at ``ideas`` only.
 
         Parameters
         ----------
@@ -123,101 +134,130 @@ class PairFeaturesMixin:
         as_of_day : int or ndarray of shape (n_couples,), optional
             Day number (days since 1970) of the moment predicted, for
             ``days_since``; default: each couple's latest date.
+        ideas : ndarray of int (n_columns,), optional
+            Catalog positions of the ideas to featurise (the candidates), in
+            that order; default: every idea. What is normalised over the
+            catalog (``rel:<name>``: the couple's own range over all ideas;
+            the default reference day of ``days_since``) keeps its
+            catalog-wide statistics: the few base features of ``rel:`` are
+            computed over every idea (:meth:`_relative`), the rest for the
+            candidates only. Each column equals that idea's column of the
+            full transform.
 
         Returns
         -------
-        ndarray of shape (n_couples, n_ideas, n_features)
-            Features in :data:`FEATURE_NAMES` order.
+        ndarray of shape (n_couples, n_columns, n_features)
+            Features in :data:`FEATURE_NAMES` order (n_columns: n_ideas without ``ideas``).
         """
         check_is_fitted(self, "similarity_")
+        cols = _columns(ideas)
         n_c = len(hist.couple_ids)
-        n_i = len(self.catalog_ids_)
-        V = self.idea_vectors_
+        group_of = self.group_of_[cols]
         # stored as one contiguous plane per feature; F is a (couple, idea, feature) view of it
-        planes = np.empty((len(self.feature_names_), n_c, n_i), dtype=np.float32)
+        planes = np.empty((len(self.feature_names_), n_c, len(group_of)), dtype=np.float32)
         F = planes.transpose(1, 2, 0)
         out = NamedColumns(F)
         done_bin = (hist.done > 0).astype(float)
         n_done = np.maximum(done_bin.sum(axis=1), 1.0)[:, None]
-        out["cf_done"] = self._times("similarity_", done_bin) / np.sqrt(n_done)
-        self._taste_planes(F, hist)
-        routine = hist.recent @ V
-        has_hist = hist.n_dates > 0
+        # the base features of rel:<name>, over every idea (their ranges are the couple's own)
+        catalog = self._taste_planes(F, hist, cols)
+        catalog["cf_done"] = self._times("similarity_", done_bin) / np.sqrt(n_done)
+        catalog["routine_distance"] = self._routine_distance(hist)
+        catalog["attr_share"] = ((done_bin @ self._group_matrix()) / n_done)[:, self.group_of_]
+        distance, catalog["nearby"] = self._distances(hist.homes)
+        for name in ("cf_done", "routine_distance", "attr_share", "nearby"):
+            out[name] = _at(catalog[name], cols)
+        out["distance"] = _at(distance, cols)
         groups = self._group_matrix()
-        # routine distance: half "how unlike the recent dates in every attribute", half
-        # "how rarely the recent dates were of this kind" (the group, e.g. category)
-        recent_groups = hist.recent @ groups
-        recent_share = recent_groups / np.maximum(recent_groups.sum(axis=1, keepdims=True), 1e-12)
-        dist = 0.5 * (1.0 - cos_rows(routine, V)) + 0.5 * (1.0 - recent_share[:, self.group_of_])
-        dist[~has_hist] = 0.5
-        out["routine_distance"] = dist
-        gshare = (done_bin @ groups) / n_done
-        out["attr_share"] = gshare[:, self.group_of_]
-        out["times_done"] = np.log1p(hist.done)
+        dist = catalog["routine_distance"][:, cols]
+        out["times_done"] = np.log1p(hist.done[:, cols])
         last = hist.last_day
-        if as_of_day is None:
-            ref = last.max(axis=1) if n_i else np.zeros(n_c)
+        if as_of_day is None:  # each couple's latest date, over the whole catalog
+            ref = last.max(axis=1) if last.shape[1] else np.zeros(n_c)
         else:
             ref = np.broadcast_to(np.asarray(as_of_day, dtype=float) + 1, (n_c,))
+        last = last[:, cols]
         since = np.where(last > 0, np.clip(ref[:, None] - last, 0, 365), 365.0) / 365.0
         out["days_since"] = since
-        out["popularity"] = self.popularity_[None, :]
-        out["quality"] = self.quality_[None, :]
-        out["relevant_rate"] = self.relevant_rate_[None, :]
+        out["popularity"] = self.popularity_[None, cols]
+        out["quality"] = self.quality_[None, cols]
+        out["relevant_rate"] = self.relevant_rate_[None, cols]
         out["history_size"] = np.log1p(hist.n_dates)[:, None]
-        out["cf_user"] = self._user_neighbours(done_bin)
-        out["cf_bm25"] = self._times("bm25_similarity_", done_bin)
-        out["choice_taste"] = self._choice_taste(hist)
-        out["cf_factors"] = self._factor_scores(hist)
-        F[..., GROUP_RANKS] = self._group_ranks(hist.done @ groups)[:, self.group_of_]
-        out["interest"] = hist.interest
-        out["interest_novel"] = hist.interest * dist  # an interest far from the routine: the novelty the product is for
-        out["over_budget"] = hist.over_budget
+        out["cf_user"] = self._user_neighbours(done_bin, cols)
+        out["cf_bm25"] = self._times("bm25_similarity_", done_bin, cols)
+        out["choice_taste"] = self._choice_taste(hist, cols)
+        out["cf_factors"] = self._factor_scores(hist, cols)
+        F[..., GROUP_RANKS] = self._group_ranks(hist.done @ groups)[:, group_of]
+        interest = hist.interest[:, cols]
+        out["interest"] = interest
+        out["interest_novel"] = interest * dist  # an interest far from the routine: the novelty the product is for
+        out["over_budget"] = hist.over_budget[:, cols]
         # stated interests weigh most while little else is known: the first suggestions after sign-up
-        out["interest_cold"] = hist.interest / (1.0 + hist.n_dates)[:, None]
-        out["distance"], out["nearby"] = self._distances(hist.homes)
-        self._attribute_matches(F, done_bin, n_done)
-        self._relative(F, _RELATIVE)
+        out["interest_cold"] = interest / (1.0 + hist.n_dates)[:, None]
+        self._attribute_matches(F, done_bin, n_done, cols)
+        self._relative(F, _RELATIVE, None if isinstance(cols, slice) else catalog)
         return F
 
-    def retaste(self, F: np.ndarray, hist: Histories) -> np.ndarray:
+    def retaste(self, F: np.ndarray, hist: Histories, ideas: np.ndarray | None = None) -> np.ndarray:
         """Recompute, in place, the features that depend on ratings (:data:`_TASTE`) for ``hist``'s.
 
         ``F`` holds the pair features of the same couples with the same dates
         (what was done and when), rated by someone else: one partner's
         features from the other's (:meth:`engine.learning.model.EnjoymentModel.enjoyment`)
-        without recomputing the rest, which is the same for both. Returns ``F``.
+        without recomputing the rest, which is the same for both. ``ideas``:
+        the catalog positions of ``F``'s columns, as given to :meth:`transform`
+        (default: every idea). Returns ``F``.
         """
         check_is_fitted(self, "similarity_")
-        self._taste_planes(F, hist)
-        self._relative(F, [name for name in _RELATIVE if name in _TASTE])
+        cols = _columns(ideas)
+        catalog = self._taste_planes(F, hist, cols)
+        self._relative(F, [name for name in _RELATIVE if name in _TASTE], None if isinstance(cols, slice) else catalog)
         return F
 
-    def _taste_planes(self, F: np.ndarray, hist: Histories) -> None:
-        """The features of :data:`_TASTE`, from ``hist``'s ratings (written into ``F``)."""
+    def _taste_planes(self, F: np.ndarray, hist: Histories, cols=slice(None)) -> dict[str, np.ndarray]:
+        """The features of :data:`_TASTE`, from ``hist``'s ratings, written into ``F`` (whose columns
+        are the ideas at ``cols``); returns the item features among them over every idea
+        (name -> (n_couples, n_ideas)), for the couple's ranges."""
         out = NamedColumns(F)
         V = self.idea_vectors_
         n_c = len(hist.couple_ids)
         cf = self._times("similarity_", np.vstack([hist.liked, hist.disliked]))
-        out["cf_liked"] = cf[:n_c]
-        out["cf_disliked"] = cf[n_c:]
         n_rated = (hist.centered != 0).sum(axis=1)[:, None]
         taste_vec = (hist.centered @ V) / (n_rated + 2.0)
-        out["taste"] = taste_vec @ V.T
-        out["sim_liked"] = cos_rows(hist.liked @ V, V)
-        out["sim_disliked"] = cos_rows(hist.disliked @ V, V)
+        catalog = {"cf_liked": cf[:n_c], "cf_disliked": cf[n_c:], "taste": taste_vec @ V.T,
+                   "sim_liked": cos_rows(hist.liked @ V, V), "sim_disliked": cos_rows(hist.disliked @ V, V)}
+        for name, plane in catalog.items():
+            out[name] = plane[:, cols]
         groups = self._group_matrix()
         gtaste = (hist.centered @ groups) / np.maximum((hist.centered != 0) @ groups, 1)
-        out["attr_taste"] = gtaste[:, self.group_of_]
+        out["attr_taste"] = gtaste[:, self.group_of_[cols]]
         out["couple_mean"] = hist.mean_z[:, None]
+        return catalog
 
-    def _relative(self, F: np.ndarray, names) -> None:
-        """``rel:<name>``: each feature in ``names`` scaled to the couple's own range (0 lowest, 1 highest)."""
+    def _routine_distance(self, hist: Histories) -> np.ndarray:
+        """``routine_distance`` of every idea: half "how unlike the recent dates in every attribute",
+        half "how rarely the recent dates were of this kind" (the group, e.g. category); 0.5 without
+        history."""
+        groups = self._group_matrix()
+        routine = hist.recent @ self.idea_vectors_
+        recent_groups = hist.recent @ groups
+        recent_share = recent_groups / np.maximum(recent_groups.sum(axis=1, keepdims=True), 1e-12)
+        dist = 0.5 * (1.0 - cos_rows(routine, self.idea_vectors_)) + 0.5 * (1.0 - recent_share[:, self.group_of_])
+        dist[~(hist.n_dates > 0)] = 0.5
+        return dist
+
+    def _relative(self, F: np.ndarray, names, catalog: dict[str, np.ndarray] | None = None) -> None:
+        """``rel:<name>``: each feature in ``names`` scaled to the couple's own range over every idea
+        (0 lowest, 1 highest). The range is read from ``F`` when it holds every idea, else from
+        ``catalog`` (name -> the feature over every idea, or a number: the same for all), rounded
+        to float32 as ``F`` holds it."""
         first = len(self.feature_names_) - len(_RELATIVE)
         for name in names:
             col = F[..., COLUMN[name]]
-            lo = col.min(axis=1, keepdims=True)
-            hi = col.max(axis=1, keepdims=True)
+            whole = col if catalog is None else \
+                np.broadcast_to(np.asarray(catalog[name], dtype=np.float32), (F.shape[0], len(self.group_of_)))
+            lo = whole.min(axis=1, keepdims=True)
+            hi = whole.max(axis=1, keepdims=True)
             F[..., first + _RELATIVE.index(name)] = (col - lo) / np.maximum(hi - lo, 1e-9)
 
     def _distances(self, homes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[float, float]:
@@ -248,8 +288,8 @@ class PairFeaturesMixin:
         place = np.where(times > 0, place, ranks)
         return (place[..., None] == np.arange(ranks)).astype(np.float32)
 
-    def _choice_taste(self, hist: Histories) -> np.ndarray:
-        """Each couple's taste as revealed by what it chose to do, scored on every idea.
+    def _choice_taste(self, hist: Histories, cols=slice(None)) -> np.ndarray:
+        """Each couple's taste as revealed by what it chose to do, scored on the ideas at ``cols``.
 
         A conditional logit "the couple picks idea i with probability
         proportional to exp(a_i + w . v_i)" with the population's a_i and a
@@ -263,37 +303,37 @@ class PairFeaturesMixin:
         n = hist.done.sum(axis=1)
         S = (hist.done @ V - n[:, None] * self.choice_mean_[None, :]) @ self.choice_evecs_
         W = (S / (self.choice_shrink + n[:, None] * self.choice_evals_[None, :])) @ self.choice_evecs_.T
-        return W @ V.T
+        return W @ V[cols].T
 
-    def _factor_scores(self, hist: Histories) -> np.ndarray:
-        """Implicit-ALS score of every idea: the couple's factors folded in from its history."""
+    def _factor_scores(self, hist: Histories, cols=slice(None)) -> np.ndarray:
+        """Implicit-ALS score of the ideas at ``cols``: the couple's factors folded in from its history."""
         Y = self.item_factors_
         U = solve_factors(hist.done, Y, FACTORS["regularization"], FACTORS["alpha"], gram=self.factor_gram_)
-        return U @ Y.T
+        return U @ Y[cols].T
 
-    def _user_neighbours(self, done_bin: np.ndarray) -> np.ndarray:
-        """Score of each idea among the couple's most similar reference couples (user-kNN)."""
+    def _user_neighbours(self, done_bin: np.ndarray, cols=slice(None)) -> np.ndarray:
+        """Score of the ideas at ``cols`` among the couple's most similar reference couples (user-kNN)."""
         n_c = done_bin.shape[0]
         norms = np.sqrt(done_bin.sum(axis=1)).astype(np.float32)
         sims = np.asarray(self.reference_ @ done_bin.T.astype(np.float32)).T / np.maximum(norms, 1e-12)[:, None]
         k = min(self.user_neighbours, sims.shape[1])
         if k == 0 or n_c == 0:
-            return np.zeros((n_c, len(self.catalog_ids_)))
+            return np.zeros((n_c, len(self.group_of_[cols])))
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         weights = np.take_along_axis(sims, top, axis=1)
         total = np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
-        neighbours = sp.csr_matrix((weights.ravel(), top.ravel(), np.arange(0, n_c * k + 1, k)),
-                                   shape=sims.shape)
-        return (neighbours @ self.reference_liked_).toarray() / total
+        liked = weighted_rows(self.reference_liked_, np.repeat(np.arange(n_c), k), top.ravel(), weights.ravel(), n_c)
+        return liked[:, cols] / total
 
-    def _attribute_matches(self, F: np.ndarray, done_bin: np.ndarray, n_done: np.ndarray) -> int:
+    def _attribute_matches(self, F: np.ndarray, done_bin: np.ndarray, n_done: np.ndarray, cols=slice(None)) -> int:
         """Per attribute: how well the idea matches what the couple usually does (and goes beyond it).
 
         ``match:<attr>``: for a scalar attribute (ordinal, numeric, boolean) minus the distance
         between the idea's value and the couple's mean value (0 without history); for the others
         the product of the couple's mean block with the idea's block. ``above:<attr>`` (scalars):
         the idea's value minus the highest value among the ideas the couple did (0 without history).
-        The scalar attributes are computed all at once; returns the next free feature index.
+        The scalar attributes are computed all at once; ``F``'s columns are the ideas at ``cols``
+        (the highest value done is over every idea). Returns the next free feature index.
         """
         V = self.idea_vectors_
         planes = F.transpose(2, 0, 1)  # (feature, couple, idea), contiguous per feature
@@ -302,21 +342,22 @@ class PairFeaturesMixin:
         first = len(FEATURE_NAMES)
         slots = first + np.arange(len(self.blocks_))
         scalar = np.array([is_scalar for _, _, is_scalar in self.blocks_], dtype=bool)
-        for j, (attr, cols, is_scalar) in zip(slots, self.blocks_):
+        for j, (attr, block, is_scalar) in zip(slots, self.blocks_):
             if not is_scalar:
-                planes[j] = profile[:, cols] @ self._block_vectors[attr]
+                planes[j] = profile[:, block] @ self._block_vectors[attr][:, cols]
         above = first + len(self.blocks_) + np.arange(int(scalar.sum()))
         if scalar.any():
-            cols = np.array([cols[0] for _, cols, is_scalar in self.blocks_ if is_scalar], dtype=np.int64)
-            values = V[:, cols].T  # (n_scalars, n_ideas)
-            means = profile[:, cols].T  # (n_scalars, n_couples)
+            first_cols = np.array([block[0] for _, block, is_scalar in self.blocks_ if is_scalar], dtype=np.int64)
+            values = V[:, first_cols].T  # (n_scalars, n_ideas)
+            means = profile[:, first_cols].T  # (n_scalars, n_couples)
+            here = values[:, cols]  # (n_scalars, n_columns)
             done = done_bin > 0
             for lo in range(0, len(has), _MATCH_ROWS):  # bounded temporaries for a large batch
                 hi = lo + _MATCH_ROWS
                 rows_have = has[None, lo:hi]
-                gap = np.abs(means[:, lo:hi, None] - values[:, None, :])
+                gap = np.abs(means[:, lo:hi, None] - here[:, None, :])
                 planes[slots[scalar], lo:hi] = np.where(rows_have, -gap, 0.0)
                 top = np.max(np.where(done[None, lo:hi], values[:, None, :], -np.inf), axis=2, keepdims=True)
-                planes[above, lo:hi] = np.where(rows_have, values[:, None, :] - np.where(np.isfinite(top), top, 0.0),
+                planes[above, lo:hi] = np.where(rows_have, here[:, None, :] - np.where(np.isfinite(top), top, 0.0),
                                                 0.0)
         return first + len(self.blocks_) + len(above)

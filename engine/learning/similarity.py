@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["RowSimilarity", "idea_similarity", "bm25_similarity", "cooccurrence_similarity", "cos_rows", "top_k_rows"]
+__all__ = ["RowSimilarity", "idea_similarity", "bm25_similarity", "cooccurrence_similarity", "cos_rows", "top_k_rows",
+           "weighted_rows"]
 
 
 class RowSimilarity:
@@ -121,3 +122,20 @@ def top_k_rows(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n: int,
     out = sp.csr_matrix((values, (rows, cols)), shape=(n, n))
     out.sort_indices()
     return out
+
+
+def weighted_rows(matrix: sp.csr_matrix, r: np.ndarray, j: np.ndarray, weights: np.ndarray,
+                  n_rows: int) -> np.ndarray:
+    """Dense (n_rows, m): out[r] = the sum of ``weights * matrix[j]`` over the triples (r, j, weight).
+
+    Reads only the matrix rows ``j``; each output adds its terms in the order of the triples, as
+    scipy's sparse products do for a sparse left factor holding the triples in that order (so
+    their values are the same to the last bit).
+    """
+    starts = matrix.indptr[j]
+    lengths = matrix.indptr[j + 1] - starts
+    ends = np.cumsum(lengths)
+    at = np.arange(ends[-1] if len(ends) else 0) + np.repeat(starts - (ends - lengths), lengths)
+    terms = matrix.data[at] * np.repeat(np.asarray(weights, dtype=matrix.dtype), lengths)
+    flat = np.repeat(r * matrix.shape[1], lengths) + matrix.indices[at]
+    return np.bincount(flat, weights=terms, minlength=n_rows * matrix.shape[1]).reshape(n_rows, matrix.shape[1])
