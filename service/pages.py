@@ -3,7 +3,8 @@
 The other pages register their routes on this blueprint from their own modules (imported at
 the bottom): :mod:`service.date_pages` (We did it, Our dates, change or delete a date),
 :mod:`service.idea_pages` (Ideas, Saved, "not for us"), :mod:`service.practice_pages` (Today,
-prompts) and :mod:`service.mail_pages` (what an email's links open).
+prompts), :mod:`service.settings_pages` (Settings: the profile, changeable later) and
+:mod:`service.mail_pages` (what an email's links open).
 
 The pages are a thin skin over the same calls as the JSON API: the context is
 validated by :func:`engine.domain.context.parse_context`, tonight's ideas come from
@@ -94,6 +95,8 @@ _PLAIN = {
     "ratings.b": "Choose {name}'s rating from 1 to 5, or leave it empty.",
     "note": f"Keep the note to {NOTE_MAX:,} characters or fewer.",
 }
+_PLAIN_NAME = (f"Write a first name of up to {NAME_MAX} characters "
+               "(letters, spaces and punctuation), or leave it empty.")
 _PLAIN_DAY = "Pick the day of the date from the calendar."
 _PLAIN_ANOTHER = ("You have asked for another idea {limit} times today, the most in one day. "
                   "\"Another idea\" works again tomorrow; tonight's ideas are still here.")
@@ -242,8 +245,7 @@ def signup():
                 try:
                     profile[field] = check_profile({field: form[field]})[field]
                 except ProfileError:
-                    errors[field] = (f"Write a first name of up to {NAME_MAX} characters "
-                                     "(letters, spaces and punctuation), or leave it empty.")
+                    errors[field] = _PLAIN_NAME
         unknown = [i for i in form["interests"] if i not in choices]
         if unknown:
             errors["interests"] = "Choose from the listed interests."
@@ -431,6 +433,6 @@ def _duration(minutes: Any) -> str:
 
 
 # the other pages, each its own module with routes on this blueprint: the dates (We did it, Our dates),
-# the ideas (Ideas, Saved, "not for us"), the practice (Today, prompt buttons)
-from . import date_pages, idea_pages, practice_pages  # noqa: E402,F401
+# the ideas (Ideas, Saved, "not for us"), the practice (Today, prompt buttons), Settings (the profile)
+from . import date_pages, idea_pages, practice_pages, settings_pages  # noqa: E402,F401
 from .mail_pages import TOKEN_POSTS  # noqa: E402 - the pages an email's links open, routes on this blueprint
