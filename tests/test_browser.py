@@ -384,3 +384,32 @@ def test_edit_and_delete_a_date_and_not_for_us_at_phone_width(page, live):
     status, history = live.api("GET", f"/v1/couples/{couple[0]}/dates", token=couple[1])
     assert status == 200 and [(d["idea_id"], d["ratings"], d["note"]) for d in history["dates"]] == [
         (first, {"a": 5, "b": None}, "Better than we first said.")]
+
+
+def test_settings_changed_at_phone_width(page, live):
+    """Issue 20 items 4 and 6, "changeable later": Settings from the navigation, names and the intimacy level
+    changed at phone width, kept on reload, and the next suggestion uses the new level."""
+    couple = live.new_couple()
+    _sign_in(page, live, couple)
+    page.set_viewport_size(PHONE)
+    page.get_by_role("link", name="Settings").click()
+    page.wait_for_url("**/settings")
+    assert page.get_by_label("Affection only").is_checked()
+    page.get_by_label("Partner A's first name").fill("Sam")
+    page.get_by_label("Partner B's first name").fill("Alex")
+    page.get_by_label("Romantic").check()
+    # text fields, lists and buttons, and each tick box's or radio button's whole label, are tap targets
+    controls = ("main button, main input:not([type=checkbox]):not([type=radio]):not([type=hidden]), "
+                "main select, main label.choice, nav a")
+    for control in page.locator(controls).all():
+        box = control.bounding_box()
+        assert box is None or box["height"] >= 44, (control.inner_text(), control.get_attribute("name"), box)
+    _shoot(page, "settings")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url("**/settings")
+    assert "Your settings are saved." in page.locator(".flash").inner_text()
+    page.reload()
+    assert page.get_by_label("Partner A's first name").input_value() == "Sam"
+    assert page.get_by_label("Romantic").is_checked()
+    status, api = live.api("GET", f"/v1/couples/{couple[0]}/tonight", token=couple[1])
+    assert status == 200 and api["context"]["intimacy"] == "romantic"
