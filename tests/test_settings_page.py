@@ -12,6 +12,7 @@ import re
 
 import pytest
 from test_intimacy import _every_idea_tonight
+from test_mail import _settings, smtp  # noqa: F401 - smtp: a real local SMTP server (aiosmtpd), a fixture
 from test_pages import _csrf, _described_by_error, _field_error, _post, _sign_in
 
 from engine.domain.constraints import with_profile
@@ -155,6 +156,24 @@ def test_an_email_address_is_added_changed_and_removed_with_a_confirmation_each_
     assert (row["address"], row["confirmed"]) == ("samira@example.org", False)  # a new address: confirmed again
     client.post("/settings", data=_form(client.get("/settings"), email_a=""))
     assert store.email_addresses(couple_id) == {}
+
+
+def test_a_new_or_changed_address_is_sent_a_confirmation_link(signed_in, app, smtp):  # noqa: F811 - the fixture
+    inbox, port = smtp
+    app.config["MAIL"] = _settings(port)
+    client, couple_id = signed_in
+    saved = client.post("/settings", data=_form(client.get("/settings"), email_a="sam@example.org"),
+                        follow_redirects=True)
+    assert "We sent a link to sam@example.org to confirm it." in saved.get_data(as_text=True)
+    assert list(inbox.to()) == ["sam@example.org"]
+    assert inbox.messages[0]["Subject"].startswith("Confirm your email")
+    client.post("/settings", data=_form(client.get("/settings"), name_b="Alexa"))  # the address as it was
+    assert len(inbox.messages) == 1
+    client.post("/settings", data=_form(client.get("/settings"), email_b="alex@example.org"))
+    assert list(inbox.to()) == ["sam@example.org", "alex@example.org"]
+    link = re.search(r"http://localhost/email/confirm\?token=\S+", inbox.messages[1].get_content()).group(0)
+    assert client.get(link.removeprefix("http://localhost")).status_code == 200
+    assert _store(app).email_addresses(couple_id)["b"]["confirmed"]
 
 
 # ------------------------------------------------------------------ the intimacy level, changed later
