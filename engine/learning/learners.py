@@ -4,7 +4,8 @@
 (:class:`PairwiseLogistic`: a linear ranker trained on feature differences
 within each training target's group, calibrated to a probability) and ``hgb``
 (gradient-boosted trees). :func:`make_learner` builds one; :func:`folded_linear`
-turns a fitted linear one into the single weighted sum the model scores with.
+turns a fitted linear one into the single weighted sum the model scores with;
+:func:`resolve_learner` says which one ``auto`` is for the data at hand.
 """
 
 from __future__ import annotations
@@ -18,9 +19,30 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["LEARNERS", "PairwiseLogistic", "folded_linear", "make_learner"]
+__all__ = ["LEARNERS", "LONG_TAIL", "PairwiseLogistic", "folded_linear", "make_learner", "resolve_learner"]
 
 LEARNERS = ("linear", "pairwise", "hgb")
+
+#: a catalog is long-tailed when its 10% most done ideas hold more than this share of the
+#: (couple, idea) pairs (:func:`~engine.learning.sampling.popular_pair_share`): 0.83 on the sparse
+#: simulated setting (``--popularity-skew 1``), 0.34 on the dense synthetic couples, 0.26 on UCI
+LONG_TAIL = 0.5
+
+
+def resolve_learner(name: str, popular_share: float) -> str:
+    """The learner ``name`` stands for: ``auto`` is ``pairwise`` on a long-tailed catalog, else ``linear``.
+
+    On a long-tailed catalog with short histories (the sparse simulated setting,
+    1,500 couples x 2,000 ideas, 1 seed) the pointwise ``linear`` learner leans
+    on popularity (uniform negatives are mostly ideas nobody did), while the
+    pairwise one learns each target against its own negatives: NDCG@10 0.267 ->
+    0.332 with attributes, 0.190 -> 0.228 without, 0.417 -> 0.435 on usage
+    counts. On the dense synthetic couples and UCI ``linear`` stays (see
+    :class:`~engine.learning.model.EnjoymentModel`).
+    """
+    if name != "auto":
+        return name
+    return "pairwise" if popular_share > LONG_TAIL else "linear"
 
 
 def make_learner(name: str, *, random_state: int = 0, max_iter: int = 150, learning_rate: float = 0.08,
