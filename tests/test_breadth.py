@@ -8,7 +8,7 @@ import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
 from engine.lab.simulator import generate_catalog, simulate
-from engine.learning.learners import LONG_TAIL, resolve_learner
+from engine.learning.learners import LONG_TAIL, resolve_learner, resolve_negatives
 from engine.learning.model import EnjoymentModel
 from engine.learning.sampling import popular_pair_share
 from engine.ranking.policy import Candidates, RankingPolicy
@@ -67,6 +67,8 @@ def test_breadth_is_validated_with_a_clear_error():
     for bad in (-0.5, "often"):
         with pytest.raises(InvalidParameterError, match="breadth"):
             EnjoymentModel(breadth=bad).fit(dates, None)
+    with pytest.raises(InvalidParameterError, match="negatives"):
+        EnjoymentModel(negatives="many").fit(dates, None)
 
 
 def test_popular_pair_share_counts_distinct_couple_idea_pairs():
@@ -81,6 +83,9 @@ def test_auto_learner_is_pairwise_only_on_a_long_tail():
     assert resolve_learner("auto", LONG_TAIL + 0.01) == "pairwise"
     assert resolve_learner("auto", LONG_TAIL - 0.01) == "linear"
     assert resolve_learner("hgb", 0.9) == "hgb"
+    assert resolve_negatives("auto", LONG_TAIL + 0.01) == 20
+    assert resolve_negatives("auto", LONG_TAIL - 0.01) == 6
+    assert resolve_negatives(9, 0.9) == 9
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +99,8 @@ def long_tail():
 def test_a_short_history_on_a_long_tail_gets_personal_ideas_beyond_the_global_top(long_tail):
     world, catalog = long_tail
     model = EnjoymentModel(random_state=0).fit(world.dates, catalog)
-    assert model.popular_share_ > LONG_TAIL and model.learner_name_ == "pairwise"
-    assert model.ranking_policy().breadth == 0.75
+    assert model.popular_share_ > LONG_TAIL and model.learner_name_ == "pairwise" and model.negatives_ == 20
+    assert model.ranking_policy().breadth == 0.5
     couples = list(pd.unique(world.dates["couple_id"]))[:60]
     history = world.dates[world.dates["couple_id"].isin(couples)]
     exclude = {c: set(history.loc[history["couple_id"] == c, "idea_id"]) for c in couples}
@@ -118,5 +123,5 @@ def test_a_short_history_on_a_long_tail_gets_personal_ideas_beyond_the_global_to
 def test_the_dense_shipped_shape_keeps_the_linear_learner_and_no_breadth():
     world = simulate(150, seed=1, progress=False)
     model = EnjoymentModel(random_state=0).fit(world.dates, world.catalog)
-    assert model.popular_share_ < LONG_TAIL and model.learner_name_ == "linear"
+    assert model.popular_share_ < LONG_TAIL and model.learner_name_ == "linear" and model.negatives_ == 6
     assert model.ranking_policy().breadth == 0.0

@@ -43,7 +43,15 @@ from ..domain.profiles import Profile, Profiles
 from ..ranking.policy import Candidates, Ranked, RankingPolicy, together
 from ..ranking.routine import routine_push
 from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
-from .learners import LEARNERS, PairwiseLogistic, folded_linear, make_learner, resolve_learner
+from .learners import (
+    LEARNERS,
+    PairwiseLogistic,
+    folded_linear,
+    long_tailed,
+    make_learner,
+    resolve_learner,
+    resolve_negatives,
+)
 from .sampling import batch_rows, point_in_time, popular_pair_share, training_examples
 from .similarity import RowSimilarity, idea_similarity
 
@@ -56,7 +64,7 @@ _POLICY_PARAMETERS = tuple(f.name for f in fields(RankingPolicy))
 #: ``breadth`` on a long-tailed catalog (``breadth="auto"``) without / with idea attributes, chosen on
 #: the trade-off curve (docs/results/breadth-tradeoff.md): without attributes a tail idea is known only
 #: from the few couples who did it, and breadth buys little coverage for much accuracy
-_AUTO_BREADTH = {False: 0.25, True: 0.75}
+_AUTO_BREADTH = {False: 0.25, True: 0.5}
 
 
 class TrainingCheckError(RuntimeError):
@@ -90,7 +98,7 @@ class EnjoymentModel(BaseEstimator):
         0.5, 90, 0.0 and 0.4. :meth:`rank` applies them; ``fit`` does not use them.
     breadth : float >= 0 or "auto", default="auto"
         The policy's popularity penalty from the sixth idea of a list on
-        (:class:`~engine.ranking.policy.RankingPolicy`); ``auto``: 1 on a
+        (:class:`~engine.ranking.policy.RankingPolicy`); ``auto``: 0.5 on a
         long-tailed catalog (as for ``learner``; 0.25 when the catalog has
         no attributes), 0 otherwise.
     partner_targets : bool, default=True
@@ -98,8 +106,10 @@ class EnjoymentModel(BaseEstimator):
         those who rated it), its features built from that partner's ratings
         before it, as :meth:`enjoyment` predicts each partner; False: the
         couple's mean rating and history, one example per target.
-    negatives : int, default=6
-        Unseen ideas sampled per training target.
+    negatives : int or "auto", default="auto"
+        Unseen ideas sampled per training target; ``auto``: 20 on a
+        long-tailed catalog (as for ``learner``), else 6 (the one used is
+        ``negatives_``).
     training_history : {"before", "others"}, default="before"
         What a training target's features may see. ``before``: only the
         couple's dates before the target idea was first done (point-in-time
@@ -143,7 +153,7 @@ class EnjoymentModel(BaseEstimator):
         "exploration": [Interval(Real, 0, None, closed="left")],
         "gap_penalty": [Interval(Real, 0, 0.5, closed="both")],
         "partner_targets": ["boolean"],
-        "negatives": [Interval(Integral, 1, None, closed="left")],
+        "negatives": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "target_share": [Interval(Real, 0, 1, closed="neither")],
         "target_couples": [Interval(Integral, 1, None, closed="left"), None],
         "training_history": [StrOptions({"before", "others"})],
@@ -162,7 +172,7 @@ class EnjoymentModel(BaseEstimator):
                  diversity: float = 0.05,
                  repeat_penalty: float = 0.5, repeat_days: int = 90, exploration: float = 0.0,
                  gap_penalty: float = 0.4, breadth: float | str = "auto", partner_targets: bool = True,
-                 negatives: int = 6, target_share: float = 0.25, target_couples: int | None = 5_000,
+                 negatives: int | str = "auto", target_share: float = 0.25, target_couples: int | None = 5_000,
                  training_history: str = "before",
                  rounds: int | None = None, shrink: float = 1.0, popular_negatives: float = 0.0,
                  max_iter: int = 150, learning_rate: float = 0.08,
@@ -216,6 +226,7 @@ class EnjoymentModel(BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         self.popular_share_ = popular_pair_share(dates, len(catalog))  # long-tailed above LONG_TAIL
         self.learner_name_ = resolve_learner(self.learner, self.popular_share_)
+        self.negatives_ = resolve_negatives(self.negatives, self.popular_share_)
         rounds = self.rounds if self.rounds is not None else int(np.clip(40_000 // max(len(dates), 1), 1, 8))
         Xs, ys, keys = [], [], []
         for round_ in range(rounds):
@@ -267,7 +278,7 @@ class EnjoymentModel(BaseEstimator):
                   dates: pd.DataFrame, rng: np.random.Generator, profiles: dict[str, Profile]
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pair features, labels and ranking groups (:func:`~engine.learning.sampling.training_examples`)."""
-        return training_examples(feat, context, targets, dates, rng, profiles, negatives=int(self.negatives),
+        return training_examples(feat, context, targets, dates, rng, profiles, negatives=self.negatives_,
                                  popular_negatives=float(self.popular_negatives))
 
     def _check_fitted_model(self) -> None:
@@ -456,7 +467,7 @@ class EnjoymentModel(BaseEstimator):
         """The :class:`~engine.ranking.policy.RankingPolicy` this model's ranking parameters configure."""
         params = {name: getattr(self, name) for name in _POLICY_PARAMETERS}
         if params["breadth"] == "auto":  # on only where the catalog is long-tailed (as the learner)
-            long_tail = resolve_learner("auto", self.popular_share_) == "pairwise"
+            long_tail = long_tailed(self.popular_share_)
             params["breadth"] = _AUTO_BREADTH[bool(self.content_features_)] if long_tail else 0.0
         return RankingPolicy(**params)
 

@@ -186,7 +186,7 @@ class RankingPolicy:
         times the idea's popularity (``Candidates.popularity``, in [0, 1]): the
         first five follow enjoyment, the rest reach into the long tail for
         ideas the couple would enjoy that fewer couples did. 0 switches it
-        off. The model's ``breadth="auto"`` sets 0.75 on a long-tailed catalog
+        off. The model's ``breadth="auto"`` sets 0.5 on a long-tailed catalog
         (0.25 without idea attributes) and 0 otherwise; chosen on the curve
         in docs/results/breadth-tradeoff.md.
     """
