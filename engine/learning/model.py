@@ -43,8 +43,16 @@ from ..domain.profiles import Profile, Profiles
 from ..ranking.policy import Candidates, Ranked, RankingPolicy, together
 from ..ranking.routine import routine_push
 from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
-from .learners import LEARNERS, PairwiseLogistic, folded_linear, make_learner
-from .sampling import batch_rows, point_in_time, training_examples
+from .learners import (
+    LEARNERS,
+    PairwiseLogistic,
+    folded_linear,
+    long_tailed,
+    make_learner,
+    resolve_learner,
+    resolve_negatives,
+)
+from .sampling import batch_rows, point_in_time, popular_pair_share, training_examples
 from .similarity import RowSimilarity, idea_similarity
 
 __all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS", "together"]
@@ -53,6 +61,10 @@ logger = logging.getLogger(__name__)
 
 #: the parameters that configure :class:`~engine.ranking.policy.RankingPolicy` (not used by ``fit``)
 _POLICY_PARAMETERS = tuple(f.name for f in fields(RankingPolicy))
+#: ``breadth`` on a long-tailed catalog (``breadth="auto"``) without / with idea attributes, chosen on
+#: the trade-off curve (docs/results/breadth-tradeoff.md): without attributes a tail idea is known only
+#: from the few couples who did it, and breadth buys little coverage for much accuracy
+_AUTO_BREADTH = {False: 0.25, True: 0.5}
 
 
 class TrainingCheckError(RuntimeError):
@@ -64,7 +76,11 @@ class EnjoymentModel(BaseEstimator):
 
     Parameters
     ----------
-    learner : {"linear", "pairwise", "hgb"}, default="linear"
+    learner : {"auto", "linear", "pairwise", "hgb"}, default="auto"
+        ``auto``: ``pairwise`` on a long-tailed catalog (the 10% most done
+        ideas hold more than half of the couple-idea pairs at fit), else
+        ``linear`` (:func:`~engine.learning.learners.resolve_learner`; the one
+        fitted is ``learner_name_``).
         ``linear``: logistic regression on the standardised pair features.
         ``pairwise``: a linear ranker learned from each training target
         against its own negatives (logistic loss on feature differences,
@@ -80,13 +96,20 @@ class EnjoymentModel(BaseEstimator):
         The ranking policy (:class:`~engine.ranking.policy.RankingPolicy`, where
         each is documented with how it was chosen); defaults 0.24, 0.6, 0.05,
         0.5, 90, 0.0 and 0.4. :meth:`rank` applies them; ``fit`` does not use them.
+    breadth : float >= 0 or "auto", default="auto"
+        The policy's popularity penalty from the sixth idea of a list on
+        (:class:`~engine.ranking.policy.RankingPolicy`); ``auto``: 0.5 on a
+        long-tailed catalog (as for ``learner``; 0.25 when the catalog has
+        no attributes), 0 otherwise.
     partner_targets : bool, default=True
         Each training target is one partner's rating (a partner drawn among
         those who rated it), its features built from that partner's ratings
         before it, as :meth:`enjoyment` predicts each partner; False: the
         couple's mean rating and history, one example per target.
-    negatives : int, default=6
-        Unseen ideas sampled per training target.
+    negatives : int or "auto", default="auto"
+        Unseen ideas sampled per training target; ``auto``: 20 on a
+        long-tailed catalog (as for ``learner``), else 6 (the one used is
+        ``negatives_``).
     training_history : {"before", "others"}, default="before"
         What a training target's features may see. ``before``: only the
         couple's dates before the target idea was first done (point-in-time
@@ -120,7 +143,8 @@ class EnjoymentModel(BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "learner": [StrOptions(set(LEARNERS))],
+        "learner": [StrOptions({"auto", *LEARNERS})],
+        "breadth": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "routine_weight": [Interval(Real, 0, 1, closed="both")],
         "routine_push": [Interval(Real, 0, 1, closed="both")],
         "diversity": [Interval(Real, 0, None, closed="left")],
@@ -129,7 +153,7 @@ class EnjoymentModel(BaseEstimator):
         "exploration": [Interval(Real, 0, None, closed="left")],
         "gap_penalty": [Interval(Real, 0, 0.5, closed="both")],
         "partner_targets": ["boolean"],
-        "negatives": [Interval(Integral, 1, None, closed="left")],
+        "negatives": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "target_share": [Interval(Real, 0, 1, closed="neither")],
         "target_couples": [Interval(Integral, 1, None, closed="left"), None],
         "training_history": [StrOptions({"before", "others"})],
@@ -144,11 +168,11 @@ class EnjoymentModel(BaseEstimator):
         "random_state": [Interval(Integral, 0, None, closed="left")],
     }
 
-    def __init__(self, learner: str = "linear", routine_weight: float = 0.24, routine_push: float = 0.6,
+    def __init__(self, learner: str = "auto", routine_weight: float = 0.24, routine_push: float = 0.6,
                  diversity: float = 0.05,
                  repeat_penalty: float = 0.5, repeat_days: int = 90, exploration: float = 0.0,
-                 gap_penalty: float = 0.4, partner_targets: bool = True,
-                 negatives: int = 6, target_share: float = 0.25, target_couples: int | None = 5_000,
+                 gap_penalty: float = 0.4, breadth: float | str = "auto", partner_targets: bool = True,
+                 negatives: int | str = "auto", target_share: float = 0.25, target_couples: int | None = 5_000,
                  training_history: str = "before",
                  rounds: int | None = None, shrink: float = 1.0, popular_negatives: float = 0.0,
                  max_iter: int = 150, learning_rate: float = 0.08,
@@ -162,6 +186,7 @@ class EnjoymentModel(BaseEstimator):
         self.repeat_days = repeat_days
         self.exploration = exploration
         self.gap_penalty = gap_penalty
+        self.breadth = breadth
         self.partner_targets = partner_targets
         self.negatives = negatives
         self.target_share = target_share
@@ -199,6 +224,9 @@ class EnjoymentModel(BaseEstimator):
             raise TypeError(f"profiles must map couple ids to engine.domain.profiles.Profile (build them with "
                             f"profiles.from_record or from_couples), got {type(wrong).__name__}")
         rng = np.random.default_rng(self.random_state)
+        self.popular_share_ = popular_pair_share(dates, len(catalog))  # long-tailed above LONG_TAIL
+        self.learner_name_ = resolve_learner(self.learner, self.popular_share_)
+        self.negatives_ = resolve_negatives(self.negatives, self.popular_share_)
         rounds = self.rounds if self.rounds is not None else int(np.clip(40_000 // max(len(dates), 1), 1, 8))
         Xs, ys, keys = [], [], []
         for round_ in range(rounds):
@@ -214,7 +242,7 @@ class EnjoymentModel(BaseEstimator):
                 "training needs both relevant and non-relevant examples; got "
                 f"{len(y)} examples with labels {np.unique(y).tolist()} - add more rated dates"
             )
-        if self.learner == "pairwise":
+        if self.learner_name_ == "pairwise":
             # one ranking group per training target: the target and its own negatives
             self.learner_ = self._make_learner().fit(X, y, groups=pd.factorize(np.concatenate(keys))[0])
         else:
@@ -238,7 +266,7 @@ class EnjoymentModel(BaseEstimator):
                                  shrink=self.shrink)
 
     def _make_learner(self):
-        return make_learner(self.learner, random_state=self.random_state, max_iter=self.max_iter,
+        return make_learner(self.learner_name_, random_state=self.random_state, max_iter=self.max_iter,
                             learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes)
 
     def _point_in_time(self, dates: pd.DataFrame, rng: np.random.Generator):
@@ -250,7 +278,7 @@ class EnjoymentModel(BaseEstimator):
                   dates: pd.DataFrame, rng: np.random.Generator, profiles: dict[str, Profile]
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pair features, labels and ranking groups (:func:`~engine.learning.sampling.training_examples`)."""
-        return training_examples(feat, context, targets, dates, rng, profiles, negatives=int(self.negatives),
+        return training_examples(feat, context, targets, dates, rng, profiles, negatives=self.negatives_,
                                  popular_negatives=float(self.popular_negatives))
 
     def _check_fitted_model(self) -> None:
@@ -267,7 +295,7 @@ class EnjoymentModel(BaseEstimator):
     # -------------------------------------------------------------- scoring
     def _predict_features(self, X: np.ndarray) -> np.ndarray:
         """Probability for feature rows of shape (..., n_features); the one prediction path."""
-        if self.learner in ("linear", "pairwise"):
+        if self.learner_name_ in ("linear", "pairwise"):
             # the fitted scaler and logistic regression folded into one weighted sum over the
             # feature axis (contiguous planes for the (couple, idea, feature) view: no copy)
             z = np.tensordot(self.linear_weights_, np.moveaxis(X, -1, 0), axes=1) + self.linear_bias_
@@ -276,7 +304,7 @@ class EnjoymentModel(BaseEstimator):
         return self.learner_.predict_proba(flat)[:, 1].reshape(X.shape[:-1])
 
     def _fold_linear(self) -> None:
-        folded = folded_linear(self.learner, self.learner_)
+        folded = folded_linear(self.learner_name_, self.learner_)
         if folded is not None:
             self.linear_weights_, self.linear_bias_ = folded
 
@@ -413,7 +441,7 @@ class EnjoymentModel(BaseEstimator):
             days_since=plane("days_since") * 365.0, times_done=plane("times_done"), rated=hist.rated,
             n_dates=hist.n_dates, allowed=allowed, suggested=self._per_couple(couple_ids, recently_suggested),
             push=routine_push(feat.group_of_, len(feat.group_labels_), hist.done, hist.recent, hist.rated,
-                              hist.n_dates).push)
+                              hist.n_dates).push, popularity=feat.popularity_)
         positions, final, favourite = self.ranking_policy().rank(
             candidates, k, relevant_z=feat.relevant_z(), similarity=self.idea_similarity_,
             groups=feat.group_of_ if distinct_groups else None, seed=seed)
@@ -446,7 +474,11 @@ class EnjoymentModel(BaseEstimator):
 
     def ranking_policy(self) -> RankingPolicy:
         """The :class:`~engine.ranking.policy.RankingPolicy` this model's ranking parameters configure."""
-        return RankingPolicy(**{name: getattr(self, name) for name in _POLICY_PARAMETERS})
+        params = {name: getattr(self, name) for name in _POLICY_PARAMETERS}
+        if params["breadth"] == "auto":  # on only where the catalog is long-tailed (as the learner)
+            long_tail = long_tailed(self.popular_share_)
+            params["breadth"] = _AUTO_BREADTH[bool(self.content_features_)] if long_tail else 0.0
+        return RankingPolicy(**params)
 
     def recommend(self, couples: Sequence[str], k: int = 10, context: Context | None = None,
                   exclude: dict[str, set[str]] | None = None,
@@ -490,6 +522,9 @@ class EnjoymentModel(BaseEstimator):
         state.setdefault("target_couples", None)  # artifacts from before the parameter: no cap
         state.setdefault("partner_targets", False)
         state.setdefault("gap_penalty", 0.0)  # and before partners: ranked by the couple's mean
+        state.setdefault("breadth", 0.0)  # and before issue 21's breadth: no long-tail slots
+        state.setdefault("popular_share_", 0.0)
+        state.setdefault("learner_name_", state.get("learner", "linear"))
         for old, new in _RENAMED.items():  # artifacts from before the learned attributes took a trailing _
             if old in state:
                 state[new] = state.pop(old)

@@ -20,7 +20,7 @@ from ..domain.dates import mean_rating
 from ..domain.profiles import Profile
 from .features import HistoryFeaturizer
 
-__all__ = ["point_in_time", "training_examples", "batch_rows"]
+__all__ = ["point_in_time", "training_examples", "batch_rows", "popular_pair_share"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,17 @@ _BATCH_CELLS = 48_000_000
 def batch_rows(most: int, n_ideas: int, n_features: int) -> int:
     """Rows per feature batch: ``most``, fewer when their planes would exceed :data:`_BATCH_CELLS`."""
     return max(1, min(most, _BATCH_CELLS // max(n_ideas * n_features, 1)))
+
+
+def popular_pair_share(dates: pd.DataFrame, n_ideas: int, top: float = 0.10) -> float:
+    """Share of the distinct (couple, idea) pairs that fall on the ``top`` share of the
+    ``n_ideas`` catalog ideas most couples did: how long-tailed the data is (0 without dates)."""
+    pairs = dates.drop_duplicates(["couple_id", "idea_id"])
+    if pairs.empty:
+        return 0.0
+    counts = np.sort(pairs["idea_id"].value_counts().to_numpy())[::-1]
+    head = max(1, int(round(top * max(int(n_ideas), 1))))
+    return float(counts[:head].sum() / counts.sum())
 
 
 def point_in_time(dates: pd.DataFrame, rng: np.random.Generator, *, training_history: str = "before",

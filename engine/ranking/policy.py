@@ -6,8 +6,9 @@ puts first the idea the couple would enjoy most, trades enjoyment against
 breaking the couple's routine for the two alternatives that complete tonight's
 answer (``routine_weight``) and, for a couple stuck in a routine it does not
 love, on all three (``routine_push``, :mod:`engine.ranking.routine`), penalises
-repeats, keeps the list diverse (MMR, and optionally one idea per category) and
-can explore with a seed. It never returns an idea the constraints rule out.
+repeats, keeps the list diverse (MMR, and optionally one idea per category),
+reaches past the most popular ideas in the second half of a longer list
+(``breadth``) and can explore with a seed. It never returns an idea the constraints rule out.
 
 The policy knows no features or learners: it is handed :class:`Candidates`
 (the enjoyment and the plain facts it needs, per couple and idea) and returns
@@ -29,6 +30,9 @@ __all__ = ["Candidates", "RankingPolicy", "Ranked", "together"]
 _ROUTINE_SLOTS = range(1, 3)
 #: list positions the couple's own push out of the routine (``routine_push``) reaches: tonight's three
 _PUSH_SLOTS = range(0, 3)
+#: the first list position (0-based) where ``breadth`` penalises popularity: the second half of a top 10,
+#: which NDCG@10 discounts to 0.39-0.29 of the first position, and never tonight's three
+_TAIL_FROM = 5
 
 
 def together(enjoyment: np.ndarray, gap_penalty: float) -> np.ndarray:
@@ -76,6 +80,9 @@ class Candidates:
         What the constraints and exclusions leave.
     suggested : ndarray (n_couples, n_ideas)
         Weight in [0, 1] of a recent suggestion of the idea (0: not suggested).
+    popularity : ndarray (n_ideas,) or broadcastable to (n_couples, n_ideas), optional
+        How many couples did each idea, in [0, 1] (``log1p(count) / log1p(max count)``, the
+        model's ``popularity`` feature); only read when ``breadth`` > 0.
     """
 
     enjoyment: np.ndarray
@@ -87,6 +94,7 @@ class Candidates:
     push: np.ndarray
     allowed: np.ndarray
     suggested: np.ndarray
+    popularity: np.ndarray | None = None
 
 
 @dataclass
@@ -173,6 +181,14 @@ class RankingPolicy:
         enjoyment rises for the less happy partner (4.071 -> 4.080) and for
         the couple (4.286 -> 4.289), the partners' gap falls (0.430 ->
         0.417), for 0.004 of NDCG@10; 0.5 is worse on both.
+    breadth : float >= 0, default=0.0
+        From the sixth idea of the list on (never tonight's three), subtracted
+        times the idea's popularity (``Candidates.popularity``, in [0, 1]): the
+        first five follow enjoyment, the rest reach into the long tail for
+        ideas the couple would enjoy that fewer couples did. 0 switches it
+        off. The model's ``breadth="auto"`` sets 0.5 on a long-tailed catalog
+        (0.25 without idea attributes) and 0 otherwise; chosen on the curve
+        in docs/results/breadth-tradeoff.md.
     """
 
     routine_weight: float = 0.24
@@ -182,6 +198,7 @@ class RankingPolicy:
     repeat_days: int = 90
     exploration: float = 0.0
     gap_penalty: float = 0.4
+    breadth: float = 0.0
 
     def rank(self, candidates: Candidates, k: int, *, relevant_z: float, similarity: Any,
              groups: np.ndarray | None = None, seed: int | np.ndarray | None = None
@@ -241,8 +258,15 @@ class RankingPolicy:
         final = np.full((n_c, k), -np.inf)
         max_sim = np.zeros((n_c, n_i))
         rows = np.arange(n_c)
+        tail = None
+        if self.breadth > 0 and k > _TAIL_FROM:
+            if c.popularity is None:
+                raise ValueError("breadth > 0 needs the ideas' popularity (Candidates.popularity)")
+            tail = self.breadth * np.broadcast_to(c.popularity, (n_c, n_i))
         for step in range(k):
             adjusted = score - self.diversity * max_sim
+            if tail is not None and step >= _TAIL_FROM:
+                adjusted = adjusted - tail
             if routine_shift is not None and step in _PUSH_SLOTS:
                 w = np.maximum(base if step in _ROUTINE_SLOTS else 0.0, pushed)
                 adjusted = adjusted + w[:, None] * routine_shift
