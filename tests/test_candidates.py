@@ -52,7 +52,7 @@ def _candidates(model, context, couple_ids, profiles, exclude=None) -> np.ndarra
     """Catalog positions any of the couples may be offered (constraints, then exclusions)."""
     allowed = allowed_for_couples(model.catalog_, context, [profiles.get(c) for c in couple_ids])
     if exclude is not None:
-        allowed &= model._per_couple(couple_ids, exclude) == 0
+        allowed &= model.catalog_.couple_planes(couple_ids, exclude) == 0
     return np.flatnonzero(allowed.any(axis=0))
 
 

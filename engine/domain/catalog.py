@@ -107,6 +107,18 @@ class Catalog:
         """Row positions of ``idea_ids`` (-1 for unknown ids)."""
         return self.frame.index.get_indexer(pd.Index(idea_ids))
 
+    def couple_planes(self, couple_ids, ideas_of: dict | None) -> np.ndarray:
+        """(n_couples, n_ideas): each couple's ``{idea id: weight}`` (a set: weight 1) in catalog
+        columns, 0 elsewhere; couples and ideas not known are left out."""
+        out = np.zeros((len(couple_ids), len(self)))
+        row = {c: r for r, c in enumerate(couple_ids)}
+        for c, ideas in (ideas_of or {}).items():
+            if c in row and ideas:
+                weights = ideas if isinstance(ideas, dict) else dict.fromkeys(ideas, 1.0)
+                pos = self.position(list(weights))
+                out[row[c], pos[pos >= 0]] = np.fromiter(weights.values(), float, len(weights))[pos >= 0]
+        return out
+
     def idea(self, idea_id: str) -> dict[str, Any]:
         """One idea as a plain dict (``id`` included); ``KeyError`` if unknown."""
         row = self.frame.loc[idea_id]

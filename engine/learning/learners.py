@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["LEARNERS", "LONG_TAIL", "PairwiseLogistic", "folded_linear", "long_tailed", "make_learner",
-           "resolve_learner", "resolve_negatives"]
+           "resolve_breadth", "resolve_learner", "resolve_negatives"]
 
 LEARNERS = ("linear", "pairwise", "hgb")
 
@@ -48,6 +48,19 @@ def resolve_negatives(negatives: int | str, popular_share: float) -> int:
     if negatives != "auto":
         return int(negatives)
     return LONG_TAIL_NEGATIVES if long_tailed(popular_share) else NEGATIVES
+
+
+#: ``breadth`` on a long-tailed catalog (``breadth="auto"``) without / with idea attributes, chosen on
+#: the trade-off curve (docs/results/breadth-tradeoff.md): without attributes a tail idea is known only
+#: from the few couples who did it, and breadth buys little coverage for much accuracy
+AUTO_BREADTH = {False: 0.25, True: 0.5}
+
+
+def resolve_breadth(breadth: float | str, popular_share: float, content_features: bool) -> float:
+    """The ranking's breadth: ``auto`` is :data:`AUTO_BREADTH` on a long-tailed catalog (as the learner), else 0."""
+    if breadth != "auto":
+        return float(breadth)
+    return AUTO_BREADTH[bool(content_features)] if long_tailed(popular_share) else 0.0
 
 
 def resolve_learner(name: str, popular_share: float) -> str:

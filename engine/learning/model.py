@@ -26,13 +26,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import fields
-from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..domain.catalog import Catalog
@@ -42,17 +40,20 @@ from ..domain.dates import CoupleDates, as_dates_frame, stated_profiles
 from ..domain.profiles import Profile, Profiles
 from ..ranking.policy import Candidates, Ranked, RankingPolicy, together
 from ..ranking.routine import routine_push
+from .artifact_state import upgraded_state
+from .batch import BatchRecommendMixin
 from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
 from .learners import (
     LEARNERS,
     PairwiseLogistic,
     folded_linear,
-    long_tailed,
     make_learner,
+    resolve_breadth,
     resolve_learner,
     resolve_negatives,
 )
-from .sampling import batch_rows, point_in_time, popular_pair_share, training_examples
+from .parameters import PARAMETER_CONSTRAINTS
+from .sampling import point_in_time, popular_pair_share, training_examples
 from .similarity import RowSimilarity, idea_similarity
 
 __all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS", "together"]
@@ -61,17 +62,13 @@ logger = logging.getLogger(__name__)
 
 #: the parameters that configure :class:`~engine.ranking.policy.RankingPolicy` (not used by ``fit``)
 _POLICY_PARAMETERS = tuple(f.name for f in fields(RankingPolicy))
-#: ``breadth`` on a long-tailed catalog (``breadth="auto"``) without / with idea attributes, chosen on
-#: the trade-off curve (docs/results/breadth-tradeoff.md): without attributes a tail idea is known only
-#: from the few couples who did it, and breadth buys little coverage for much accuracy
-_AUTO_BREADTH = {False: 0.25, True: 0.5}
 
 
 class TrainingCheckError(RuntimeError):
     """The fitted model failed its post-training check."""
 
 
-class EnjoymentModel(BaseEstimator):
+class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
     """Predict enjoyment of ideas per couple and rank routine-breaking suggestions.
 
     Parameters
@@ -142,31 +139,7 @@ class EnjoymentModel(BaseEstimator):
     random_state : int, default=0
     """
 
-    _parameter_constraints: dict = {
-        "learner": [StrOptions({"auto", *LEARNERS})],
-        "breadth": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "routine_weight": [Interval(Real, 0, 1, closed="both")],
-        "routine_push": [Interval(Real, 0, 1, closed="both")],
-        "diversity": [Interval(Real, 0, None, closed="left")],
-        "repeat_penalty": [Interval(Real, 0, None, closed="left")],
-        "repeat_days": [Interval(Integral, 1, None, closed="left")],
-        "exploration": [Interval(Real, 0, None, closed="left")],
-        "gap_penalty": [Interval(Real, 0, 0.5, closed="both")],
-        "partner_targets": ["boolean"],
-        "negatives": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "target_share": [Interval(Real, 0, 1, closed="neither")],
-        "target_couples": [Interval(Integral, 1, None, closed="left"), None],
-        "training_history": [StrOptions({"before", "others"})],
-        "rounds": [Interval(Integral, 1, None, closed="left"), None],
-        "shrink": [Interval(Real, 0, None, closed="left")],
-        "popular_negatives": [Interval(Real, 0, 1, closed="both")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "max_leaf_nodes": [Interval(Integral, 2, None, closed="left")],
-        "rating_scale": [tuple, list, None],
-        "relevant_rating": [Real, None],
-        "random_state": [Interval(Integral, 0, None, closed="left")],
-    }
+    _parameter_constraints: dict = PARAMETER_CONSTRAINTS  # engine.learning.parameters
 
     def __init__(self, learner: str = "auto", routine_weight: float = 0.24, routine_push: float = 0.6,
                  diversity: float = 0.05,
@@ -431,7 +404,7 @@ class EnjoymentModel(BaseEstimator):
                 raise ValueError(f"allowed must have shape (n_couples, n_ideas) = {(n_c, n_i)}, "
                                  f"got {np.shape(own)}")
             allowed &= np.asarray(own, dtype=bool)
-        allowed &= self._per_couple(couple_ids, exclude) == 0
+        allowed &= self.catalog_.couple_planes(couple_ids, exclude) == 0
 
         def plane(name: str) -> np.ndarray:
             return F[..., FEATURE_NAMES.index(name)]
@@ -439,7 +412,8 @@ class EnjoymentModel(BaseEstimator):
         candidates = Candidates(
             enjoyment=P, outside_routine=1.0 - sum(plane(f"group_rank{i}") for i in (1, 2, 3)),
             days_since=plane("days_since") * 365.0, times_done=plane("times_done"), rated=hist.rated,
-            n_dates=hist.n_dates, allowed=allowed, suggested=self._per_couple(couple_ids, recently_suggested),
+            n_dates=hist.n_dates, allowed=allowed,
+            suggested=self.catalog_.couple_planes(couple_ids, recently_suggested),
             push=routine_push(feat.group_of_, len(feat.group_labels_), hist.done, hist.recent, hist.rated,
                               hist.n_dates).push, popularity=feat.popularity_)
         positions, final, favourite = self.ranking_policy().rank(
@@ -461,48 +435,11 @@ class EnjoymentModel(BaseEstimator):
             histories=hist,
         )
 
-    def _per_couple(self, couple_ids: list[str], ideas_of: dict | None) -> np.ndarray:
-        """(n_couples, n_ideas): each couple's ``{idea id: weight}`` (a set: weight 1) in catalog columns."""
-        out = np.zeros((len(couple_ids), len(self.catalog_)))
-        row = {c: r for r, c in enumerate(couple_ids)}
-        for c, ideas in (ideas_of or {}).items():
-            if c in row and ideas:
-                weights = ideas if isinstance(ideas, dict) else dict.fromkeys(ideas, 1.0)
-                pos = self.catalog_.position(list(weights))
-                out[row[c], pos[pos >= 0]] = np.fromiter(weights.values(), float, len(weights))[pos >= 0]
-        return out
-
     def ranking_policy(self) -> RankingPolicy:
         """The :class:`~engine.ranking.policy.RankingPolicy` this model's ranking parameters configure."""
         params = {name: getattr(self, name) for name in _POLICY_PARAMETERS}
-        if params["breadth"] == "auto":  # on only where the catalog is long-tailed (as the learner)
-            long_tail = long_tailed(self.popular_share_)
-            params["breadth"] = _AUTO_BREADTH[bool(self.content_features_)] if long_tail else 0.0
+        params["breadth"] = resolve_breadth(self.breadth, self.popular_share_, self.content_features_)
         return RankingPolicy(**params)
-
-    def recommend(self, couples: Sequence[str], k: int = 10, context: Context | None = None,
-                  exclude: dict[str, set[str]] | None = None,
-                  history: pd.DataFrame | None = None,
-                  profiles: Profiles | None = None) -> list[list[tuple[str, float]]]:
-        """Top-``k`` (idea id, score) per couple, best first.
-
-        ``history`` and ``profiles`` default to what :meth:`fit` saw.
-        """
-        check_is_fitted(self, "learner_")
-        if profiles is None and history is None:
-            profiles = self._profiles
-        history = self._history if history is None else as_dates_frame(history)
-        out: list[list[tuple[str, float]]] = []
-        ids = self.catalog_.ids
-        couples = list(couples)
-        step = batch_rows(1000, len(ids), len(self.feature_names_))
-        for start in range(0, len(couples), step):
-            chunk = couples[start:start + step]
-            sub = history[history["couple_id"].isin(set(map(str, chunk)))]
-            ranked = self.rank(sub, chunk, k, context=context, exclude=exclude, profiles=profiles)
-            for r in range(len(chunk)):
-                out.append([(str(ids[p]), float(s)) for p, s in zip(ranked.positions[r], ranked.scores[r]) if p >= 0])
-        return out
 
     def idea_titles(self) -> np.ndarray:
         """Idea titles in catalog order (cached)."""
@@ -519,24 +456,13 @@ class EnjoymentModel(BaseEstimator):
         return state
 
     def __setstate__(self, state):
-        state.setdefault("target_couples", None)  # artifacts from before the parameter: no cap
-        state.setdefault("partner_targets", False)
-        state.setdefault("gap_penalty", 0.0)  # and before partners: ranked by the couple's mean
-        state.setdefault("breadth", 0.0)  # and before issue 21's breadth: no long-tail slots
-        state.setdefault("popular_share_", 0.0)
-        state.setdefault("learner_name_", state.get("learner", "linear"))
-        for old, new in _RENAMED.items():  # artifacts from before the learned attributes took a trailing _
-            if old in state:
-                state[new] = state.pop(old)
-        self.__dict__.update(state)
+        self.__dict__.update(upgraded_state(state))  # artifacts saved by earlier versions load too
         if "featurizer_" in state:
             from ..domain.dates import empty_dates
             self._history = empty_dates()
             self._profiles = {}
 
 
-#: learned attributes under their names in artifacts saved before issue 17
-_RENAMED = {"_idea_sim": "idea_similarity_", "_linear_weights": "linear_weights_", "_linear_bias": "linear_bias_"}
 # artifacts saved before issue 17 name these classes in this module
 _PairwiseLogistic = PairwiseLogistic
 _RowSimilarity = RowSimilarity
