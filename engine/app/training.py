@@ -144,7 +144,7 @@ def train_and_maybe_promote(dates: pd.DataFrame, catalog: Catalog, registry: Reg
                             factory: Callable[..., EnjoymentModel] = EnjoymentModel,
                             profiles: Profiles | None = None,
                             gate_settings: GateSettings = GateSettings(),
-                            keep: int | None = None) -> TrainResult:
+                            keep: int | None = None, dismissals: pd.DataFrame | None = None) -> TrainResult:
     """Train, judge against the live artifact (:mod:`engine.app.gate`), save, and promote if it passes.
 
     Parameters
@@ -163,6 +163,10 @@ def train_and_maybe_promote(dates: pd.DataFrame, catalog: Catalog, registry: Reg
         The couples' stated profiles (``Store.profiles()``).
     gate_settings : GateSettings
         The gate's bounds (defaults documented in :mod:`engine.app.gate`).
+    dismissals : DataFrame, optional
+        The couples' "not for us" marks (``Store.dismissals_frame()``), learned
+        from as known negatives (:mod:`engine.learning.dismissals`); the
+        candidate judged on the hold-out sees only those made before its cut.
     keep : int, optional
         After saving, prune the registry to the live, pinned and rollback
         versions plus the newest ``keep`` (:meth:`Registry.prune`); None keeps all.
@@ -176,9 +180,9 @@ def train_and_maybe_promote(dates: pd.DataFrame, catalog: Catalog, registry: Reg
     start = time.perf_counter()
     dates = as_dates_frame(dates)
     train, test = time_split(dates)
-    candidate = factory(**(params or {})).fit(train, catalog, profiles)
+    candidate = factory(**(params or {})).fit(train, catalog, profiles, **_marks_before(dismissals, train))
     metrics = holdout_ndcg(candidate, train, test, profiles=profiles)
-    final = factory(**(params or {})).fit(dates, catalog, profiles)
+    final = factory(**(params or {})).fit(dates, catalog, profiles, **_marks_before(dismissals, None))
     # like for like: the artifact that would go live and the live artifact, both ranking from the
     # histories before the cut; the before-cut fit's figure is the honest generalisation record
     judged = holdout_ndcg(final, train, test, profiles=profiles)
@@ -218,6 +222,18 @@ def train_and_maybe_promote(dates: pd.DataFrame, catalog: Catalog, registry: Reg
     return TrainResult(version=version, promoted=promoted, reason=reason, metrics=figures,
                        live_metrics=live_figures, seconds=time.perf_counter() - start,
                        gate=gate_record, pruned=pruned)
+
+
+def _marks_before(dismissals: pd.DataFrame | None, train: pd.DataFrame | None) -> dict[str, Any]:
+    """``fit``'s ``dismissals`` keyword: the marks made no later than ``train``'s last date (all when
+    ``train`` is None); none at all (a factory that takes no marks still works) when there are none."""
+    if dismissals is None or not len(dismissals):
+        return {}
+    if train is not None and train["done_on"].notna().any():
+        last = pd.Timestamp(train["done_on"].max()) + pd.Timedelta(days=1)
+        made = pd.to_datetime(dismissals["created_at"], utc=True).dt.tz_localize(None)
+        dismissals = dismissals.loc[(made < last).to_numpy()]
+    return {"dismissals": dismissals}
 
 
 def _decide(verdict: Verdict, promote: bool, pinned: str | None) -> tuple[bool, str]:

@@ -48,7 +48,7 @@ def run_training(store, settings, *, promote: bool = True, params: dict | None =
         params = {**target_params(catalog, relevant), **(params or {})}
         result = train_and_maybe_promote(dates.frame, catalog, Registry(settings.model_dir),
                                          promote=promote, params=params, profiles=store.profiles(),
-                                         keep=settings.keep_models)
+                                         keep=settings.keep_models, dismissals=store.dismissals_frame())
         result.skipped_dates = dates.skipped
         store.finish_training_run(run_id, "succeeded", version=result.version, promoted=result.promoted,
                                   metrics=result.to_dict()["metrics"] | {"seconds": round(result.seconds, 2),

@@ -42,6 +42,7 @@ from ..ranking.policy import Candidates, Ranked, RankingPolicy, together
 from ..ranking.routine import routine_push
 from .artifact_state import upgraded_state
 from .batch import BatchRecommendMixin
+from .dismissals import mark_days
 from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
 from .learners import (
     LEARNERS,
@@ -176,8 +177,9 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
-    def fit(self, dates: pd.DataFrame, catalog: Catalog, profiles: Profiles | None = None) -> EnjoymentModel:
-        """Learn from rated dates.
+    def fit(self, dates: pd.DataFrame, catalog: Catalog, profiles: Profiles | None = None,
+            dismissals: pd.DataFrame | None = None) -> EnjoymentModel:
+        """Learn from rated dates (and from the ideas couples turned down).
 
         Parameters
         ----------
@@ -188,6 +190,10 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         profiles : mapping couple id -> Profile, optional
             The couples' stated profiles (:mod:`engine.domain.profiles`); also the
             default for :meth:`recommend` without a history.
+        dismissals : DataFrame, optional
+            ``couple_id``, ``idea_id``, ``created_at``: the couples' "not for us"
+            marks (``Store.dismissals_frame``); each stands in for a random training
+            negative of its couple's later targets (:mod:`engine.learning.dismissals`).
         """
         self._validate_params()  # sklearn: checks _parameter_constraints
         dates = as_dates_frame(dates)
@@ -200,12 +206,13 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         self.popular_share_ = popular_pair_share(dates, len(catalog))  # long-tailed above LONG_TAIL
         self.learner_name_ = resolve_learner(self.learner, self.popular_share_)
         self.negatives_ = resolve_negatives(self.negatives, self.popular_share_)
+        marks = mark_days(dismissals, dates) if dismissals is not None else None
         rounds = self.rounds if self.rounds is not None else int(np.clip(40_000 // max(len(dates), 1), 1, 8))
         Xs, ys, keys = [], [], []
         for round_ in range(rounds):
             item_dates, context, targets = self._point_in_time(dates, rng)
             feat = self._make_featurizer().fit(item_dates, catalog)
-            X, y, key = self._examples(feat, context, targets, dates, rng, profiles)
+            X, y, key = self._examples(feat, context, targets, dates, rng, profiles, marks)
             Xs.append(X)
             ys.append(y)
             keys.append(np.char.add(f"{round_}:", key.astype(str)))
@@ -248,11 +255,11 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
                              target_couples=self.target_couples, partner_targets=self.partner_targets)
 
     def _examples(self, feat: HistoryFeaturizer, context: pd.DataFrame, targets: pd.DataFrame,
-                  dates: pd.DataFrame, rng: np.random.Generator, profiles: dict[str, Profile]
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  dates: pd.DataFrame, rng: np.random.Generator, profiles: dict[str, Profile],
+                  marks: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pair features, labels and ranking groups (:func:`~engine.learning.sampling.training_examples`)."""
         return training_examples(feat, context, targets, dates, rng, profiles, negatives=self.negatives_,
-                                 popular_negatives=float(self.popular_negatives))
+                                 popular_negatives=float(self.popular_negatives), marks=marks)
 
     def _check_fitted_model(self) -> None:
         """Score a cold-start couple and a sample of training couples; all must be finite."""

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from ..domain.dates import mean_rating
 from ..domain.profiles import Profile
+from .dismissals import known_negatives
 from .features import HistoryFeaturizer
 
 __all__ = ["point_in_time", "training_examples", "batch_rows", "popular_pair_share"]
@@ -122,9 +123,13 @@ def point_in_time(dates: pd.DataFrame, rng: np.random.Generator, *, training_his
 
 def training_examples(feat: HistoryFeaturizer, context: pd.DataFrame, targets: pd.DataFrame,
                       dates: pd.DataFrame, rng: np.random.Generator, profiles: dict[str, Profile], *,
-                      negatives: int = 6, popular_negatives: float = 0.0
+                      negatives: int = 6, popular_negatives: float = 0.0, marks: pd.DataFrame | None = None
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pair features, labels and each example's target key (its ranking group)."""
+    """Pair features, labels and each example's target key (its ranking group).
+
+    ``marks``: the couples' "not for us" marks (:func:`~engine.learning.dismissals.mark_days`);
+    those made before a target's day replace that many of its random negatives
+    (:func:`~engine.learning.dismissals.known_negatives`)."""
     n_i = len(feat.catalog_ids_)
     z = feat.scale_ratings(targets["rating"].to_numpy(dtype=float))
     label = (z >= feat.relevant_z()).astype(int)
@@ -166,6 +171,10 @@ def training_examples(feat: HistoryFeaturizer, context: pd.DataFrame, targets: p
             popular = rng.random(len(neg_rows)) < popular_negatives
             weights = feat.idea_counts_ + 1.0
             neg_cols[popular] = rng.choice(n_i, size=int(popular.sum()), p=weights / weights.sum())
+        if marks is not None and len(marks):  # ideas the couple turned down: negatives they told us about
+            slots, cols = known_negatives(marks, owners[sl], days[sl], feat.positions(marks["idea_id"].to_numpy()),
+                                          int(negatives))
+            neg_cols[slots] = cols
         done = done_by[owner_row[sl]].toarray() > 0
         keep = ~done[neg_rows, neg_cols]
         Xs.append(F[neg_rows[keep], neg_cols[keep]])
