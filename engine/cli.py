@@ -29,6 +29,7 @@ _COMMANDS = {
     "invite": "couple:invite",
     "serve": "serve:serve",
     "newsletter": "newsletter:newsletter",
+    "today": "today:today",
 }
 
 

@@ -32,18 +32,31 @@ def create():
 
     ``email_a`` / ``email_b`` (optional) are the partners' addresses for the weekly newsletter: stored
     unconfirmed, each sent a confirmation link when SMTP is configured (:mod:`service.mail`); ``emails``
-    says, per partner, the address, ``confirmed`` and ``confirmation_sent``."""
-    body = json_object(("profile", "email_a", "email_b"), optional=True)
+    says, per partner, the address, ``confirmed``, ``confirmation_sent`` and ``daily``. ``daily_a`` /
+    ``daily_b`` (optional booleans, default false) opt that partner's address in to the daily nudge email
+    (sent once the address is confirmed: ``dateideas today --send``)."""
+    body = json_object(("profile", "email_a", "email_b", "daily_a", "daily_b"), optional=True)
     addresses, bad = check_emails(body)
     if bad:
         field, exc = next(iter(bad.items()))
         raise ApiError(400, str(exc), field=field)
+    daily = {}
+    for partner in ("a", "b"):
+        value = body.get(f"daily_{partner}", False)
+        if not isinstance(value, bool):
+            raise ApiError(400, f"daily_{partner} must be true or false", field=f"daily_{partner}")
+        if value and partner not in addresses:
+            raise ApiError(400, f"daily_{partner} needs email_{partner}: the daily nudge goes to that address",
+                           field=f"daily_{partner}")
+        daily[partner] = value
     store = get_store()
     try:
         couple_id, token = store.create_couple(profile=body.get("profile"))
     except ValidationError as exc:
         raise ApiError(400, f"{exc.field} {exc.message}", field=exc.field) from exc
     emails = store_emails(couple_id, addresses)
+    for partner, row in emails.items():
+        row["daily"] = store.set_daily(couple_id, partner, True) if daily[partner] else False
     couple = store.get_couple(couple_id)
     location = url_for("tonight.tonight", couple_id=couple_id)
     return ({"id": couple_id, "token": token, "profile": couple["profile"],

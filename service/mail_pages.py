@@ -15,6 +15,9 @@ old links).
   which carries no cookie and no CSRF token: the signed token in the URL is
   the proof) unsubscribes without signing in. The next delivery leaves the
   address out.
+* ``GET|POST /email/daily/unsubscribe`` - the same for the daily nudge email
+  (its own link and RFC 8058 headers): turns off that address's daily opt-in,
+  and only that; the weekly newsletter goes on.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from .pages import _error_page, bp
 __all__ = ["TOKEN_POSTS"]
 
 #: POST endpoints whose proof is the signed token in the URL, not the session's CSRF token (RFC 8058)
-TOKEN_POSTS = frozenset({"pages.email_unsubscribe"})
+TOKEN_POSTS = frozenset({"pages.email_unsubscribe", "pages.email_daily_unsubscribe"})
 
 _STALE = "This link is for an email address that has been changed or removed since it was sent."
 
@@ -82,3 +85,17 @@ def email_unsubscribe():
     get_store().unsubscribe_email(link["couple_id"], link["partner"], link["address"])
     return render_template("pages/email_done.html", title="Unsubscribed",
                            message=f"{link['address']} will get no more newsletters from us.")
+
+
+@bp.route("/email/daily/unsubscribe", methods=["GET", "POST"])
+def email_daily_unsubscribe():
+    link, problem = _read("daily-unsubscribe")
+    if problem:
+        return problem
+    if request.method == "GET":
+        return render_template("pages/unsubscribe.html", address=link["address"], token=request.args["token"],
+                               endpoint="pages.email_daily_unsubscribe", what="the daily nudge email")
+    get_store().set_daily(link["couple_id"], link["partner"], False, address=link["address"])
+    return render_template("pages/email_done.html", title="Daily email stopped",
+                           message=f"{link['address']} will get no more daily nudges from us. "
+                                   "The weekly date ideas still come.")

@@ -19,6 +19,10 @@ __all__ = ["openapi_document"]
 _EMAIL = {"type": "string", "nullable": True, "maxLength": 254, "example": "sam@example.org",
           "description": "optional: this partner's address for the weekly newsletter, confirmed by a link "
                          "sent to it; letters, digits and .!#$%&'*+/=?^_`{|}~- before the @, a domain with a dot"}
+#: a partner's opt-in to the daily nudge email (needs their address)
+_DAILY = {"type": "boolean", "default": False,
+          "description": "optional: also email this partner their Today nudge every day (needs their email; "
+                         "sent once it is confirmed; the email's own link stops it)"}
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -106,14 +110,15 @@ def _schemas() -> dict[str, Any]:
         "CoupleProfile": {"type": "object", "required": ["id", "profile"], "additionalProperties": False,
                           "properties": {"id": {"type": "string"}, "profile": {"type": "object"}}},
         "NewCouple": {"type": "object", "additionalProperties": False,
-                      "properties": {"profile": _ref("Profile"), "email_a": _EMAIL, "email_b": _EMAIL}},
+                      "properties": {"profile": _ref("Profile"), "email_a": _EMAIL, "email_b": _EMAIL,
+                                     "daily_a": _DAILY, "daily_b": _DAILY}},
         "CoupleCreated": {
             "type": "object", "required": ["id", "token", "profile", "created_at", "emails"],
             "additionalProperties": False,
             "properties": {"id": {"type": "string"}, "token": {"type": "string", "description": "shown once"},
                            "profile": {"type": "object"}, "created_at": {"type": "string"},
                            "emails": {"type": "object", "description": "per partner given an address (a, b): "
-                                      "address, confirmed, subscribed, confirmation_sent",
+                                      "address, confirmed, subscribed, confirmation_sent, daily",
                                       "additionalProperties": {"type": "object"}}},
         },
         "Suggestion": {

@@ -11,7 +11,9 @@ the couple a new history stamp, so the next suggestion reads the new profile).
 
 Signed in with the couple's shared token, everything may change, email
 addresses included (a new or changed address is stored unconfirmed and sent a
-confirmation link, :func:`service.mail.store_emails`; an emptied one is removed).
+confirmation link, :func:`service.mail.store_emails`; an emptied one is removed)
+and each address's opt-in to the daily nudge email ("Also a daily nudge by
+email", ``Store.set_daily``; it is sent once the address is confirmed).
 Signed in with one partner's own token, only the intimacy level may change and
 only downwards, the API's rule (:func:`service.couples._partner_may_change`): the
 higher levels are shown but not selectable, the other fields are read-only, and a
@@ -62,12 +64,15 @@ def _form_of(profile: dict[str, Any], emails: dict[str, dict[str, Any]]) -> dict
             "accessibility_needs": profile.get("accessibility_needs") or "",
             "intimacy": intimacy_level(profile.get("intimacy")),
             "email_a": (emails.get("a") or {}).get("address", ""),
-            "email_b": (emails.get("b") or {}).get("address", "")}
+            "email_b": (emails.get("b") or {}).get("address", ""),
+            "daily_a": "yes" if (emails.get("a") or {}).get("daily") else "",
+            "daily_b": "yes" if (emails.get("b") or {}).get("daily") else ""}
 
 
 def _posted_form() -> dict[str, Any]:
     form = {name: request.form.get(name, "").strip() for name in (*_TEXT_FIELDS, "budget_ceiling", "kids",
-                                                                   "intimacy", "email_a", "email_b")}
+                                                                   "intimacy", "email_a", "email_b",
+                                                                   "daily_a", "daily_b")}
     form["interests"] = request.form.getlist("interests")
     return form
 
@@ -126,18 +131,21 @@ def settings():
             except UnknownCoupleError:
                 return _error_page(404, "This couple no longer exists. Sign up again to start over.")
             else:
-                _save_emails(addresses, new_addresses)
+                _save_emails(addresses, new_addresses, {p for p in mail.EMAIL_FIELDS if form[f"daily_{p}"] == "yes"})
                 return redirect(url_for("pages.settings"), 303)
     return _render(form, errors, choices, addresses, status=400 if errors else 200)
 
 
-def _save_emails(stored: dict[str, dict[str, Any]], wanted: dict[str, str]) -> None:
-    """New or changed addresses are stored and sent a confirmation link; an emptied one is removed."""
+def _save_emails(stored: dict[str, dict[str, Any]], wanted: dict[str, str], daily: set[str]) -> None:
+    """New or changed addresses are stored and sent a confirmation link; an emptied one is removed;
+    each kept address is opted in to (ticked) or out of the daily nudge email."""
     store = get_store()
     changed = {p: a for p, a in wanted.items() if (stored.get(p) or {}).get("address") != a}
     for partner in stored.keys() - wanted.keys():
         store.set_email(g.couple_id, partner, None)
     sent = mail.store_emails(g.couple_id, changed) if changed else {}
+    for partner in wanted:
+        store.set_daily(g.couple_id, partner, partner in daily)
     words = ["Your settings are saved."]
     for row in sent.values():
         words.append(f"We sent a link to {row['address']} to confirm it." if row["confirmation_sent"]

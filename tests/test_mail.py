@@ -257,7 +257,7 @@ def test_store_addresses_confirm_unsubscribe_and_claims(store):
     store.set_email(couple, "a", "new@x.org")  # a new address starts over: unconfirmed, subscribed
     assert store.email_addresses(couple)["a"] | {"created_at": None} == {
         "partner": "a", "address": "new@x.org", "created_at": None, "confirmed": False, "confirmed_at": None,
-        "subscribed": True, "unsubscribed_at": None}
+        "subscribed": True, "unsubscribed_at": None, "daily": False}
     assert store.set_email(couple, "a", None) is None and store.email_addresses(couple) == {}
     store.set_email(couple, "b", "b@x.org")
     assert store.delete_couple(couple)  # erasure takes the addresses and the mail log with it
@@ -437,7 +437,7 @@ def test_api_signup_takes_optional_addresses_and_sends_a_confirmation_link(mail_
     assert created.status_code == 201
     body = created.get_json()
     assert body["emails"] == {"a": {"address": "Sam@example.org", "confirmed": False, "subscribed": True,
-                                    "confirmation_sent": True}}
+                                    "confirmation_sent": True, "daily": False}}
     (message,) = inbox.messages
     assert message["To"] == "Sam@example.org" and message["Subject"].startswith("Confirm your email")
     link = re.search(r"http://localhost/email/confirm\?token=\S+", message.get_content()).group(0)

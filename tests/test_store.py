@@ -464,6 +464,7 @@ def test_delete_couple_leaves_no_row_anywhere(store: Store):
         store.save_nudges(couple, dt.date(2024, 5, 6), [{"partner": "a", "nudge_id": "n", "text": "t"}])
         store.set_email(couple, "a", f"{couple}@example.org")
         assert store.claim_mail(run, "2024-05-06", couple, "a", f"{couple}@example.org")
+        assert store.claim_daily("2024-05-06", couple, "a", f"{couple}@example.org")
         assert store.mark_idea(couple, "picnic", "not-for-us") and store.mark_idea(couple, "bowling", "saved")
     assert store.delete_couple(gone) is True
     assert store.delete_couple(gone) is False  # idempotent
@@ -479,11 +480,12 @@ def test_delete_couple_leaves_no_row_anywhere(store: Store):
                     checked.append(table.name)
     assert set(checked) == {"couples", "dates", "suggestions", "newsletter_sends", "session_epochs", "tonight_counts",
                             "rating_keys", "prompts_served", "nudges_shown", "email_addresses", "newsletter_mail",
-                            "idea_marks"}
+                            "idea_marks", "daily_mail"}
     assert store.get_couple(gone) is None and store.list_dates(gone) == []
     assert store.count_dates(kept) == 2 and store.sent_couples("2024-05-06") == {kept}
     assert len(store.recent_suggestions(kept)) == 1
     assert list(store.email_addresses(kept)) == ["a"] and len(store.mail_log("2024-05-06")) == 1
+    assert [r["couple_id"] for r in store.daily_log("2024-05-06")] == [kept]
 
 
 # --------------------------------------------------------------------------- migrations and init

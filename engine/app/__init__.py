@@ -75,6 +75,7 @@ _EXPORTS = {
     "SmtpSender": "..newsletter",
     "confirmation_message": "..newsletter",
     "deliver_newsletter": "..newsletter",
+    "deliver_daily": "..newsletter",
     "read_link": "..newsletter",
     "read_week_picks": "..newsletter",
     "NewsletterBusyError": "..newsletter",

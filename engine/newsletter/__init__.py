@@ -6,6 +6,7 @@
 * :mod:`.outputs` - the files: emails, part files, picks, summary, the staging swap;
 * :mod:`.running` - the run: the week's lock, chunks, files, sends, resume;
 * :mod:`.delivery` - ``--send``: the emails through SMTP, throttled, at most once per week and address;
+* :mod:`.daily` - ``dateideas today --send``: each opted-in partner's Today nudge, once a day;
 * :mod:`.links` - the emails' signed links (confirm, rate it signed in, one-click unsubscribe);
 * :mod:`.errors` - what stops a run.
 
@@ -14,6 +15,7 @@ the design is in docs/newsletter.md.
 """
 
 from .chunks import ChunkInput, ChunkResult, plan_chunks
+from .daily import DailyResult, daily_message, deliver_daily
 from .delivery import (
                        DeliveryResult,
                        SmtpSender,
@@ -40,6 +42,7 @@ __all__ = [
     "AlreadySentError",
     "ChunkInput",
     "ChunkResult",
+    "DailyResult",
     "DeliveryResult",
     "LINK_MAX_AGE",
     "LINK_PATHS",
@@ -47,6 +50,8 @@ __all__ = [
     "MailLinks",
     "SmtpSender",
     "confirmation_message",
+    "daily_message",
+    "deliver_daily",
     "deliver_newsletter",
     "email_subject",
     "newsletter_message",

@@ -11,7 +11,8 @@ the partner has since changed.
 
 How long each kind is good for (:data:`LINK_MAX_AGE`): a confirmation 7 days,
 a rating link 60 days (a weekly email read late), an unsubscribe link for
-ever (RFC 8058: it must keep working however old the email).
+ever (RFC 8058: it must keep working however old the email); so is the daily
+nudge email's own ``daily-unsubscribe`` link (it stops the daily email only).
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 __all__ = ["LINK_MAX_AGE", "LINK_PATHS", "LinkError", "MailLinks", "read_link"]
 
 #: seconds a link of each kind verifies after it was made (None: always)
-LINK_MAX_AGE: dict[str, int | None] = {"confirm": 7 * 86400, "rate": 60 * 86400, "unsubscribe": None}
+LINK_MAX_AGE: dict[str, int | None] = {"confirm": 7 * 86400, "rate": 60 * 86400, "unsubscribe": None,
+                                       "daily-unsubscribe": None}
 
 #: where each kind of link points, under the public URL (routes in service/mail_pages.py)
-LINK_PATHS = {"confirm": "/email/confirm", "rate": "/email/rate", "unsubscribe": "/email/unsubscribe"}
+LINK_PATHS = {"confirm": "/email/confirm", "rate": "/email/rate", "unsubscribe": "/email/unsubscribe",
+              "daily-unsubscribe": "/email/daily/unsubscribe"}
 
 
 class LinkError(ValueError):

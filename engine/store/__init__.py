@@ -84,6 +84,7 @@ from .serving import TonightReads
 from .tables import (
                      PARTNERS,
                      tbl_couples,
+                     tbl_daily_mail,
                      tbl_dates,
                      tbl_email_addresses,
                      tbl_idea_marks,
@@ -118,6 +119,7 @@ __all__ = [
     "ValidationError",
     "open_store",
     "tbl_couples",
+    "tbl_daily_mail",
     "tbl_dates",
     "tbl_email_addresses",
     "tbl_idea_marks",

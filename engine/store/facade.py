@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .bulk import BulkRepository
 from .couples import CouplesRepository
+from .daily_mail import DailyMailRepository
 from .dates import DatesRepository
 from .handle import Handle, make_engine
 from .mail import MailRepository
@@ -28,7 +29,8 @@ __all__ = ["Store", "open_store"]
 
 
 class Store(CouplesRepository, DatesRepository, ServingRepository, NewsletterRepository, TrainingRepository,
-            BulkRepository, PracticeRepository, MailRepository, MarksRepository, SchemaRepository, Handle):
+            BulkRepository, PracticeRepository, MailRepository, DailyMailRepository, MarksRepository,
+             SchemaRepository, Handle):
     """All reads and writes of the engine's state. Create with :func:`open_store`.
 
     One ``Store`` per process (after a fork, open a new one). Thread-safe:

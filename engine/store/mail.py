@@ -44,7 +44,8 @@ def _partner(partner: Any) -> str:
 def _address_row(row) -> dict[str, Any]:
     return {"partner": row.partner, "address": row.address, "created_at": _iso_instant(row.created_at),
             "confirmed": row.confirmed_at is not None, "confirmed_at": _iso_instant(row.confirmed_at),
-            "subscribed": row.unsubscribed_at is None, "unsubscribed_at": _iso_instant(row.unsubscribed_at)}
+            "subscribed": row.unsubscribed_at is None, "unsubscribed_at": _iso_instant(row.unsubscribed_at),
+            "daily": bool(row.daily)}
 
 
 class MailRepository:

@@ -267,6 +267,30 @@ def _migration_idea_marks(conn: Connection) -> None:
     meta.tables["idea_marks"].create(conn)
 
 
+def _migration_daily_mail(conn: Connection) -> None:
+    """The daily nudge email: an opt-in per address (``email_addresses.daily``) and its mail log (a row per
+    address and day)."""
+    meta = sa.MetaData()
+    sa.Table("couples", meta, sa.Column("id", sa.String(_ID_MAX), primary_key=True))
+    conn.execute(sa.text("ALTER TABLE email_addresses ADD COLUMN daily BOOLEAN NOT NULL DEFAULT FALSE"))
+    sa.Table(
+        "daily_mail", meta,
+        sa.Column("id", _Id, primary_key=True, autoincrement=True),
+        sa.Column("day", sa.Date, nullable=False),
+        sa.Column("couple_id", sa.String(_ID_MAX),
+                  sa.ForeignKey("couples.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("partner", sa.String(1), nullable=False),
+        sa.Column("address", sa.String(254), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("claimed_at", sa.DateTime, nullable=False),
+        sa.Column("sent_at", sa.DateTime),
+        sa.Column("message_id", sa.String(255)),
+        sa.Column("error", sa.Text),
+        sa.UniqueConstraint("day", "couple_id", "address", name="uq_daily_mail_day_couple_address"),
+    )
+    meta.tables["daily_mail"].create(conn)
+
+
 #: Forward migrations, applied in order; version N = the first N applied.
 _MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4,
                                                          _migration_session_epochs,
@@ -274,7 +298,8 @@ _MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migratio
                                                          _migration_partners,
                                                          _migration_practice,
                                                          _migration_mail,
-                                                         _migration_idea_marks)
+                                                         _migration_idea_marks,
+                                                         _migration_daily_mail)
 
 #: The schema version this code writes and expects.
 LATEST_VERSION = len(_MIGRATIONS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = ["PARTNERS", "tbl_couples", "tbl_dates", "tbl_email_addresses", "tbl_idea_marks", "tbl_locks",
-           "tbl_newsletter_mail",
+           "tbl_daily_mail", "tbl_newsletter_mail",
            "tbl_newsletter_runs", "tbl_newsletter_sends",
            "tbl_nudges_shown", "tbl_prompts_served", "tbl_rating_keys", "tbl_schema_version", "tbl_session_epochs",
            "tbl_suggestions", "tbl_tonight_counts", "tbl_training_runs"]
@@ -182,6 +182,7 @@ tbl_email_addresses = sa.Table(  # engine.store.mail: a partner's address for th
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("confirmed_at", sa.DateTime),
     sa.Column("unsubscribed_at", sa.DateTime),
+    sa.Column("daily", sa.Boolean, nullable=False, server_default=sa.false()),  # opted in to the daily nudge email
 )
 
 tbl_newsletter_mail = sa.Table(  # engine.store.mail: one week's email to one address (claimed, then sent)
@@ -200,6 +201,21 @@ tbl_newsletter_mail = sa.Table(  # engine.store.mail: one week's email to one ad
     sa.UniqueConstraint("week", "couple_id", "address", name="uq_newsletter_mail_week_couple_address"),
 )
 
+tbl_daily_mail = sa.Table(  # engine.store.daily_mail: one day's nudge email to one address (claimed, then sent)
+    "daily_mail", _META,
+    _row_id(),
+    sa.Column("day", sa.Date, nullable=False),
+    _couple_id(nullable=False),
+    sa.Column("partner", sa.String(1), nullable=False),
+    sa.Column("address", sa.String(254), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("claimed_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime),
+    sa.Column("message_id", sa.String(255)),
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("day", "couple_id", "address", name="uq_daily_mail_day_couple_address"),
+)
+
 tbl_idea_marks = sa.Table(  # engine.store.marks: "not for us" and "saved for later", one row per couple, kind, idea
     "idea_marks", _META,
     _couple_id(primary_key=True),
@@ -209,7 +225,8 @@ tbl_idea_marks = sa.Table(  # engine.store.marks: "not for us" and "saved for la
 )
 
 #: Tables holding rows about one couple (erasure deletes from each).
-_COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_newsletter_mail, tbl_email_addresses, tbl_tonight_counts,
+_COUPLE_TABLES = (tbl_suggestions, tbl_newsletter_sends, tbl_newsletter_mail, tbl_daily_mail, tbl_email_addresses,
+                  tbl_tonight_counts,
                   tbl_rating_keys, tbl_prompts_served, tbl_nudges_shown, tbl_idea_marks, tbl_dates, tbl_session_epochs)
 
 #: the partners of a couple, and the column of each one's rating and token
