@@ -23,16 +23,15 @@ from __future__ import annotations
 import datetime as _dt
 import html as _html
 import logging
-import smtplib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
+from functools import partial
 from typing import Any
 
 from ..practice.today import Nudge, today_for
-from .delivery import _REFUSED, SmtpSender, _message, _Throttle
-from .errors import NewsletterError
+from .delivery import SmtpSender, _message, _Throttle, send_claimed
 from .links import MailLinks
 
 __all__ = ["DailyResult", "daily_message", "deliver_daily"]
@@ -125,21 +124,11 @@ def deliver_daily(store, day: _dt.date, *, settings, links: MailLinks, sender: S
                 continue
             message = daily_message(couple, partner, address, texts[couple][partner]["text"], day, links=links,
                                     mail_from=settings.mail_from)
-            throttle.wait()
-            try:
-                smtp.send(message)
-            except _REFUSED as exc:
-                store.finish_daily(day, couple, address, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-                logger.warning("the SMTP server refused the daily email to %s (couple %s): %s", address, couple, exc)
-                failed += 1
-            except (OSError, smtplib.SMTPException) as exc:
-                raise NewsletterError(
-                    f"the SMTP connection failed while sending the daily email to {address} (couple {couple}): "
-                    f"{exc}; {sent} email(s) were sent in this run. That email is recorded as 'sending' and is "
-                    "never sent again; run the same command again to carry on") from exc
-            else:
-                store.finish_daily(day, couple, address, "sent", message_id=message["Message-ID"])
+            finish = partial(store.finish_daily, day, couple, address)
+            if send_claimed(smtp, throttle, message, finish, to=f"{address} (couple {couple}, daily)", sent=sent):
                 sent += 1
+            else:
+                failed += 1
     finally:
         if own:
             smtp.close()

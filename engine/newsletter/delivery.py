@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,33 @@ logger = logging.getLogger(__name__)
 
 #: answers that say the server did not take the message (so it may be tried again)
 _REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+
+
+def send_claimed(smtp: SmtpSender, throttle: _Throttle, message: EmailMessage, finish: Callable[..., Any], *,
+                 to: str, sent: int) -> bool:
+    """Send one email already claimed in the store, and record how it went through ``finish``.
+
+    ``finish(status, **details)`` records the outcome (``"sent"`` with the
+    message id, ``"failed"`` with the error). Returns True when sent, False
+    when the server refused it (recorded as failed, tried again by the next
+    run). A broken connection raises :class:`NewsletterError` and leaves the
+    claim as 'sending': its outcome is unknown, so it is never sent twice.
+    ``to`` names the recipient in messages; ``sent`` is how many this run sent.
+    """
+    throttle.wait()
+    try:
+        smtp.send(message)
+    except _REFUSED as exc:
+        finish("failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        logger.warning("the SMTP server refused the email to %s: %s", to, exc)
+        return False
+    except (OSError, smtplib.SMTPException) as exc:
+        raise NewsletterError(
+            f"the SMTP connection failed while sending to {to}: {exc}; {sent} email(s) were sent in this run. "
+            "That email is recorded as 'sending' and is never sent again (its outcome is unknown); run the same "
+            "command again to carry on") from exc
+    finish("sent", message_id=message["Message-ID"])
+    return True
 
 
 @dataclass
@@ -343,22 +371,11 @@ def deliver_newsletter(store, catalog: Catalog, week: _dt.date | str, picks: pd.
                     continue
                 message = newsletter_message(couple, groups[couple], monday, catalog, partner=partner,
                                              address=address, links=links, mail_from=settings.mail_from, _info=info)
-                throttle.wait()
-                try:
-                    smtp.send(message)
-                except _REFUSED as exc:
-                    store.finish_mail(monday, couple, address, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-                    logger.warning("the SMTP server refused the email to %s (couple %s): %s", address, couple, exc)
-                    failed += 1
-                except (OSError, smtplib.SMTPException) as exc:
-                    raise NewsletterError(
-                        f"the SMTP connection failed while sending to {address} (couple {couple}): {exc}; "
-                        f"{sent} email(s) were sent in this delivery. That email is recorded as 'sending' and is "
-                        "never sent again (its outcome is unknown); run the same command again to carry on"
-                    ) from exc
-                else:
-                    store.finish_mail(monday, couple, address, "sent", message_id=message["Message-ID"])
+                finish = partial(store.finish_mail, monday, couple, address)
+                if send_claimed(smtp, throttle, message, finish, to=f"{address} (couple {couple})", sent=sent):
                     sent += 1
+                else:
+                    failed += 1
                 bar.update(1)
     finally:
         if own:
