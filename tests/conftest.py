@@ -53,6 +53,28 @@ _PG_ADMIN_URL = os.environ.get("DATEIDEAS_TEST_POSTGRES_URL",
                                "postgresql+psycopg://root@127.0.0.1:5432/test")
 
 
+#: Debian's Chromium, which the browser tests drive (scripts/install-browser.sh installs it)
+CHROMIUM = Path(os.environ.get("DATEIDEAS_CHROMIUM", "/usr/bin/chromium"))
+
+
+def sync_playwright_or_skip():
+    """playwright's ``sync_playwright`` when Chromium and playwright are here; else the test is skipped,
+    saying what is missing and how to install it, or fails under DATEIDEAS_REQUIRE_BROWSER=1 (make test, CI)."""
+    reason = None
+    if not CHROMIUM.is_file():
+        reason = f"no Chromium at {CHROMIUM}"
+    else:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            reason = "playwright is not installed (pip install -e '.[test]')"
+    if reason is None:
+        return sync_playwright
+    if os.environ.get("DATEIDEAS_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason + " (DATEIDEAS_REQUIRE_BROWSER=1; run scripts/install-browser.sh)", pytrace=False)
+    pytest.skip(reason + "; install it with scripts/install-browser.sh")
+
+
 @pytest.fixture(scope="session")
 def _pg_admin() -> Iterator[sa.Engine]:
     """An AUTOCOMMIT engine on the PostgreSQL test server (for CREATE/DROP DATABASE)."""

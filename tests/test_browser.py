@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import CHROMIUM, sync_playwright_or_skip
 
 pytestmark = pytest.mark.slow  # starts servers or a browser
 
-CHROMIUM = Path(os.environ.get("DATEIDEAS_CHROMIUM", "/usr/bin/chromium"))  # Debian's package
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DESKTOP = {"width": 1280, "height": 800}
@@ -33,20 +32,9 @@ PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 
 
-def _missing(reason: str):
-    if os.environ.get("DATEIDEAS_REQUIRE_BROWSER") == "1":
-        pytest.fail(reason + " (DATEIDEAS_REQUIRE_BROWSER=1; run scripts/install-browser.sh)", pytrace=False)
-    pytest.skip(reason + "; install it with scripts/install-browser.sh")
-
-
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.is_file():
-        _missing(f"no Chromium at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright is not installed (pip install -e '.[test]')")
+    sync_playwright = sync_playwright_or_skip()
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         yield launched

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
+from conftest import CHROMIUM, sync_playwright_or_skip
 
 from engine.app.recommender import Recommender
 from engine.cli import main
@@ -542,7 +543,6 @@ def test_cli_send_killed_midway_then_resumed_sends_every_address_once(sqlite_url
 
 # --------------------------------------------------------------------------- in a browser (Chromium, live gunicorn)
 
-_CHROMIUM = Path(os.environ.get("DATEIDEAS_CHROMIUM", "/usr/bin/chromium"))
 _PHONE = {"width": 390, "height": 844}
 _SCREENSHOTS = Path(__file__).parent / "screenshots"
 
@@ -550,13 +550,8 @@ _SCREENSHOTS = Path(__file__).parent / "screenshots"
 @pytest.fixture
 def phone_page():
     """A phone-width page in Debian's headless Chromium (skipped without it, as tests/test_browser.py)."""
-    if not _CHROMIUM.is_file():
-        if os.environ.get("DATEIDEAS_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"no Chromium at {_CHROMIUM} (DATEIDEAS_REQUIRE_BROWSER=1)", pytrace=False)
-        pytest.skip(f"no Chromium at {_CHROMIUM}; install it with scripts/install-browser.sh")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(_CHROMIUM), headless=True,
+    with sync_playwright_or_skip()() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                      args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
         page = browser.new_context(viewport=_PHONE).new_page()
         page.set_default_timeout(20_000)

@@ -180,9 +180,9 @@ def train_and_maybe_promote(dates: pd.DataFrame, catalog: Catalog, registry: Reg
     start = time.perf_counter()
     dates = as_dates_frame(dates)
     train, test = time_split(dates)
-    candidate = factory(**(params or {})).fit(train, catalog, profiles, **_marks_before(dismissals, train))
+    candidate = factory(**(params or {})).fit(train, catalog, profiles, dismissals=_marks_before(dismissals, train))
     metrics = holdout_ndcg(candidate, train, test, profiles=profiles)
-    final = factory(**(params or {})).fit(dates, catalog, profiles, **_marks_before(dismissals, None))
+    final = factory(**(params or {})).fit(dates, catalog, profiles, dismissals=dismissals)
     # like for like: the artifact that would go live and the live artifact, both ranking from the
     # histories before the cut; the before-cut fit's figure is the honest generalisation record
     judged = holdout_ndcg(final, train, test, profiles=profiles)
@@ -224,16 +224,12 @@ def train_and_maybe_promote(dates: pd.DataFrame, catalog: Catalog, registry: Reg
                        gate=gate_record, pruned=pruned)
 
 
-def _marks_before(dismissals: pd.DataFrame | None, train: pd.DataFrame | None) -> dict[str, Any]:
-    """``fit``'s ``dismissals`` keyword: the marks made no later than ``train``'s last date (all when
-    ``train`` is None); none at all (a factory that takes no marks still works) when there are none."""
-    if dismissals is None or not len(dismissals):
-        return {}
-    if train is not None and train["done_on"].notna().any():
-        last = pd.Timestamp(train["done_on"].max()) + pd.Timedelta(days=1)
-        made = pd.to_datetime(dismissals["created_at"], utc=True).dt.tz_localize(None)
-        dismissals = dismissals.loc[(made < last).to_numpy()]
-    return {"dismissals": dismissals}
+def _marks_before(dismissals: pd.DataFrame | None, train: pd.DataFrame) -> pd.DataFrame | None:
+    """The "not for us" marks made no later than ``train``'s last date (all of them on undated data)."""
+    if dismissals is None or not train["done_on"].notna().any():
+        return dismissals
+    made = pd.to_datetime(dismissals["created_at"], utc=True).dt.tz_localize(None)
+    return dismissals.loc[(made < pd.Timestamp(train["done_on"].max()) + pd.Timedelta(days=1)).to_numpy()]
 
 
 def _decide(verdict: Verdict, promote: bool, pinned: str | None) -> tuple[bool, str]:

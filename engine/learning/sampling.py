@@ -148,6 +148,7 @@ def training_examples(feat: HistoryFeaturizer, context: pd.DataFrame, targets: p
     days = np.where(targets["first"].notna(),
                     targets["first"].to_numpy("datetime64[D]").astype("int64"), 0)
     ctx_groups = context.groupby("couple_id", sort=False).indices
+    mark_cols = feat.positions(marks["idea_id"].to_numpy()) if marks is not None else None
     Xs, ys, gs = [], [], []
     chunk = batch_rows(2000, n_i, len(feat.feature_names_))
     for start in range(0, len(keys), chunk):
@@ -172,8 +173,7 @@ def training_examples(feat: HistoryFeaturizer, context: pd.DataFrame, targets: p
             weights = feat.idea_counts_ + 1.0
             neg_cols[popular] = rng.choice(n_i, size=int(popular.sum()), p=weights / weights.sum())
         if marks is not None and len(marks):  # ideas the couple turned down: negatives they told us about
-            slots, cols = known_negatives(marks, owners[sl], days[sl], feat.positions(marks["idea_id"].to_numpy()),
-                                          int(negatives))
+            slots, cols = known_negatives(marks, owners[sl], days[sl], mark_cols, int(negatives))
             neg_cols[slots] = cols
         done = done_by[owner_row[sl]].toarray() > 0
         keep = ~done[neg_rows, neg_cols]
