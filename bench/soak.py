@@ -23,8 +23,10 @@ Bounded and loopback only. Steps:
    subprocess, chunks of 10 couples); one gunicorn worker killed with
    SIGKILL at 30 %; the newsletter of week 2 started at 55 % and, one second
    later, PostgreSQL restarted (``pg_ctlcluster --skip-systemctl-redirect
-   <version> main restart``: the server other tests share, so the outage is
-   a few seconds, once per soak); when the week-2 run failed in the outage it
+   <version> <--pg-cluster> restart``; ``main`` by default, the server other
+   tests share, so the outage is a few seconds, once per soak: give a cluster
+   of the soak's own with ``--pg`` and ``--pg-cluster`` to restart nothing
+   else); when the week-2 run failed in the outage it
    is run again (the operator's retry), and week 1 is run again at 80 % (a
    cron overlap: it must add nothing).
 5. Counts, in ``bench/results/soak.json``: requests by kind and status; 5xx
@@ -265,9 +267,10 @@ def last_line(log: Path) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def restart_postgres() -> None:
+def restart_postgres(cluster: str = "main") -> None:
+    """Restart the newest PostgreSQL version's ``cluster`` (``pg_ctlcluster``, as root)."""
     versions = sorted(p.name for p in Path("/etc/postgresql").iterdir())
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "restart"], check=True,
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], cluster, "restart"], check=True,
                    capture_output=True, timeout=120)
 
 
@@ -426,7 +429,7 @@ def run(args: argparse.Namespace) -> dict:
             if not args.no_db_restart:
                 time.sleep(1.0)
                 began = time.time()
-                restart_postgres()
+                restart_postgres(args.pg_cluster)
                 restarted = time.time()
                 wait_until(lambda: ready(port), 120, step=0.1)
                 windows["db_outage"] = (began, time.time())
@@ -488,6 +491,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pg", default=PG_DEFAULT, help="PostgreSQL server for the throwaway database")
+    parser.add_argument("--pg-cluster", default="main",
+                        help="the pg_ctlcluster cluster that --pg is on, restarted mid-run (default main)")
     parser.add_argument("--no-db-restart", action="store_true", help="skip the PostgreSQL restart")
     parser.add_argument("--no-kill", action="store_true", help="skip killing a worker")
     parser.add_argument("--out", type=Path, default=RESULTS)

@@ -31,7 +31,7 @@ from functools import partial
 from typing import Any
 
 from ..practice.today import Nudge, today_for
-from .delivery import SmtpSender, _message, _Throttle, send_claimed
+from .delivery import SendCounts, SmtpSender, _message, _Throttle, send_claimed
 from .links import MailLinks
 
 __all__ = ["DailyResult", "daily_message", "deliver_daily"]
@@ -39,24 +39,15 @@ __all__ = ["DailyResult", "daily_message", "deliver_daily"]
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class DailyResult:
-    """What :func:`deliver_daily` did: the day, the opted-in addresses, and the emails sent in this run,
-    sent by an earlier run (``already_sent``), claimed by a killed run (``unknown``, never retried) and
-    refused by the server (``failed``, tried again next run)."""
+@dataclass(kw_only=True)
+class DailyResult(SendCounts):
+    """What :func:`deliver_daily` did: the day and the :class:`~.delivery.SendCounts` of its opted-in
+    addresses (``already_sent`` by an earlier run of the day, ``failed`` tried again by the next)."""
 
     day: _dt.date
-    addresses: int
-    sent: int
-    already_sent: int
-    unknown: int
-    failed: int
-    seconds: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {"day": self.day.isoformat(), "addresses": self.addresses, "sent": self.sent,
-                "already_sent": self.already_sent, "unknown": self.unknown, "failed": self.failed,
-                "seconds": round(self.seconds, 3)}
+        return {"day": self.day.isoformat(), **super().as_dict()}
 
 
 def daily_message(couple_id: str, partner: str, address: str, nudge: str, day: _dt.date, *, links: MailLinks,
@@ -132,6 +123,7 @@ def deliver_daily(store, day: _dt.date, *, settings, links: MailLinks, sender: S
     finally:
         if own:
             smtp.close()
-    result = DailyResult(day, len(recipients), sent, already, unknown, failed, time.perf_counter() - started)
+    result = DailyResult(day=day, addresses=len(recipients), sent=sent, already_sent=already, unknown=unknown,
+                         failed=failed, seconds=time.perf_counter() - started)
     logger.info("daily nudge email of %s: %s", day, result.as_dict())
     return result

@@ -89,21 +89,18 @@ def send_claimed(smtp: SmtpSender, throttle: _Throttle, message: EmailMessage, f
     return True
 
 
-@dataclass
-class DeliveryResult:
-    """What :func:`deliver_newsletter` did.
+@dataclass(kw_only=True)
+class SendCounts:
+    """What one delivery of claimed emails did (the newsletter's and the daily nudge's share these).
 
     Attributes
     ----------
-    week : datetime.date
-    couples : int
-        Couples of the week with at least one address to mail.
     addresses : int
-        Confirmed, subscribed addresses of those couples (the emails the week should send).
+        Confirmed, subscribed addresses to mail (the emails the delivery should send).
     sent : int
         Emails the SMTP server accepted in this delivery.
     already_sent : int
-        Emails an earlier delivery of the week had sent (skipped).
+        Emails an earlier delivery had sent (skipped).
     unknown : int
         Emails an earlier, killed delivery had claimed without recording the
         server's answer; never retried (at most once).
@@ -112,8 +109,6 @@ class DeliveryResult:
     seconds : float
     """
 
-    week: _dt.date
-    couples: int
     addresses: int
     sent: int
     already_sent: int
@@ -122,9 +117,20 @@ class DeliveryResult:
     seconds: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {"week": self.week.isoformat(), "couples": self.couples, "addresses": self.addresses,
-                "sent": self.sent, "already_sent": self.already_sent, "unknown": self.unknown,
-                "failed": self.failed, "seconds": round(self.seconds, 3)}
+        return {"addresses": self.addresses, "sent": self.sent, "already_sent": self.already_sent,
+                "unknown": self.unknown, "failed": self.failed, "seconds": round(self.seconds, 3)}
+
+
+@dataclass(kw_only=True)
+class DeliveryResult(SendCounts):
+    """What :func:`deliver_newsletter` did: the week, the couples with at least one address to mail,
+    and the :class:`SendCounts` of their confirmed, subscribed addresses."""
+
+    week: _dt.date
+    couples: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"week": self.week.isoformat(), "couples": self.couples, **super().as_dict()}
 
 
 # --------------------------------------------------------------------------- SMTP
@@ -381,7 +387,8 @@ def deliver_newsletter(store, catalog: Catalog, week: _dt.date | str, picks: pd.
         if own:
             smtp.close()
     seconds = time.perf_counter() - started
-    result = DeliveryResult(monday, sum(1 for c in groups if recipients.get(c)), n_addresses, sent, already,
-                            unknown, failed, seconds)
+    result = DeliveryResult(week=monday, couples=sum(1 for c in groups if recipients.get(c)),
+                            addresses=n_addresses, sent=sent, already_sent=already, unknown=unknown,
+                            failed=failed, seconds=seconds)
     logger.info("newsletter delivery of week %s: %s", monday, result.as_dict())
     return result
