@@ -18,7 +18,7 @@ from .bodies import json_object
 from .db import get_store
 from .errors import ApiError
 from .headers import NO_STORE
-from .mail import check_emails, store_emails
+from .mail import EMAIL_FIELDS, change_emails, check_daily, check_emails
 
 __all__ = ["bp"]
 
@@ -35,28 +35,14 @@ def create():
     says, per partner, the address, ``confirmed``, ``confirmation_sent`` and ``daily``. ``daily_a`` /
     ``daily_b`` (optional booleans, default false) opt that partner's address in to the daily nudge email
     (sent once the address is confirmed: ``dateideas today --send``)."""
-    body = json_object(("profile", "email_a", "email_b", "daily_a", "daily_b"), optional=True)
-    addresses, bad = check_emails(body)
-    if bad:
-        field, exc = next(iter(bad.items()))
-        raise ApiError(400, str(exc), field=field)
-    daily = {}
-    for partner in ("a", "b"):
-        value = body.get(f"daily_{partner}", False)
-        if not isinstance(value, bool):
-            raise ApiError(400, f"daily_{partner} must be true or false", field=f"daily_{partner}")
-        if value and partner not in addresses:
-            raise ApiError(400, f"daily_{partner} needs email_{partner}: the daily nudge goes to that address",
-                           field=f"daily_{partner}")
-        daily[partner] = value
+    body = json_object(_FIELDS, optional=True)
+    addresses, daily = _checked_emails(body, {})
     store = get_store()
     try:
         couple_id, token = store.create_couple(profile=body.get("profile"))
     except ValidationError as exc:
         raise ApiError(400, f"{exc.field} {exc.message}", field=exc.field) from exc
-    emails = store_emails(couple_id, addresses)
-    for partner, row in emails.items():
-        row["daily"] = store.set_daily(couple_id, partner, True) if daily[partner] else False
+    emails, _ = change_emails(couple_id, addresses, daily)
     couple = store.get_couple(couple_id)
     location = url_for("tonight.tonight", couple_id=couple_id)
     return ({"id": couple_id, "token": token, "profile": couple["profile"],
@@ -66,20 +52,53 @@ def create():
 @bp.patch("/<couple_id>")
 @couple_required
 def update(couple_id: str):
-    """Change some of the couple's profile: ``{"profile": {...}}`` with keys as at creation (a null
-    removes one); 200 with ``{id, profile}``. A partner's own token may only lower ``intimacy`` (403)."""
-    body = json_object(("profile",))
-    changes = body.get("profile")
+    """Change some of the couple's profile and addresses; 200 with ``{id, profile, emails}``.
+
+    ``profile``: keys as at creation, a null removes one. ``email_a`` / ``email_b``: a new address is
+    stored unconfirmed and sent a confirmation link, the same one keeps its state, null or ``""``
+    removes it. ``daily_a`` / ``daily_b``: opt that partner's address in to or out of the daily nudge
+    email. Every field is checked before anything is written. A partner's own token may only lower
+    ``profile.intimacy`` (403 for anything else)."""
+    body = json_object(_FIELDS)
+    if not body:
+        raise ApiError(400, f"give at least one of {', '.join(_FIELDS)}")
     store = get_store()
     if g.partner is not None:
-        _partner_may_change(store, couple_id, changes)
+        if set(body) != {"profile"}:
+            raise ApiError(403, f"with partner {g.partner}'s own token only profile.intimacy may be lowered; "
+                                "other changes need the couple's token", code="forbidden")
+        _partner_may_change(store, couple_id, body["profile"])
+    stored = store.email_addresses(couple_id)
+    addresses, daily = _checked_emails(body, {p: True for p in stored})
     try:
-        profile = store.update_profile(couple_id, changes)
+        profile = (store.update_profile(couple_id, body["profile"]) if "profile" in body
+                   else store.get_couple(couple_id)["profile"])
     except ValidationError as exc:
         raise ApiError(400, f"{exc.field} {exc.message}", field=exc.field) from exc
     except UnknownCoupleError as exc:
         raise ApiError(404, "no couple with this id", code="not_found") from exc
-    return {"id": couple_id, "profile": profile}, 200, NO_STORE
+    emails, _ = change_emails(couple_id, addresses, daily)
+    return {"id": couple_id, "profile": profile, "emails": emails}, 200, NO_STORE
+
+
+#: what creating and changing a couple take
+_FIELDS = ("profile", "email_a", "email_b", "daily_a", "daily_b")
+
+
+def _checked_emails(body, stored: dict[str, bool]) -> tuple[dict[str, str | None], dict[str, bool]]:
+    """The body's address changes (partner -> address; None: remove) and daily opt-ins, checked (400 on the
+    first bad field); ``stored``: the partners who have an address now (a daily opt-in needs one after)."""
+    addresses, bad = check_emails(body)
+    if bad:
+        field, exc = next(iter(bad.items()))
+        raise ApiError(400, str(exc), field=field)
+    given = {p: addresses.get(p) for p, field in EMAIL_FIELDS.items() if field in body}
+    after = {**stored, **{p: a is not None for p, a in given.items()}}
+    daily, wrong = check_daily(body, after)
+    if wrong:
+        field, message = next(iter(wrong.items()))
+        raise ApiError(400, message, field=field)
+    return given, daily
 
 
 def _partner_may_change(store, couple_id: str, changes) -> None:

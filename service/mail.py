@@ -24,7 +24,7 @@ from engine.domain.emails import EmailError, check_email
 
 from .db import get_store
 
-__all__ = ["EMAIL_FIELDS", "check_emails", "links", "store_emails"]
+__all__ = ["EMAIL_FIELDS", "change_emails", "check_daily", "check_emails", "links", "store_emails"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,54 @@ def check_emails(values: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, E
         except EmailError as exc:
             errors[field] = exc
     return clean, errors
+
+
+def check_daily(values: Mapping[str, Any], has_address: Mapping[str, bool]) -> tuple[dict[str, bool], dict[str, str]]:
+    """(partner -> opted in, field -> error) for the ``daily_a`` / ``daily_b`` given: each must be true or false,
+    and true needs that partner's address (``has_address``, as it will be after the request)."""
+    daily: dict[str, bool] = {}
+    errors: dict[str, str] = {}
+    for partner in EMAIL_FIELDS:
+        field = f"daily_{partner}"
+        if field not in values:
+            continue
+        value = values[field]
+        if not isinstance(value, bool):
+            errors[field] = f"{field} must be true or false"
+        elif value and not has_address.get(partner):
+            errors[field] = f"{field} needs email_{partner}: the daily nudge goes to that address"
+        else:
+            daily[partner] = value
+    return daily, errors
+
+
+def change_emails(couple_id: str, addresses: Mapping[str, str | None],
+                  daily: Mapping[str, bool]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """Apply checked changes to the couple's addresses: a new or changed address is stored and sent a
+    confirmation link (:func:`store_emails`), ``None`` removes one, an unchanged one keeps its state;
+    then each partner in ``daily`` is opted in to or out of the daily nudge email.
+
+    Returns
+    -------
+    emails : dict
+        partner -> ``{"address", "confirmed", "subscribed", "daily", "confirmation_sent"}`` after the
+        change, as at sign-up (``confirmation_sent`` only for an address this change sent a link to).
+    changed : set of str
+        The partners whose address this change set anew.
+    """
+    store = get_store()
+    stored = store.email_addresses(couple_id)
+    changed = {p: a for p, a in addresses.items() if a is not None and (stored.get(p) or {}).get("address") != a}
+    for partner, address in addresses.items():
+        if address is None and partner in stored:
+            store.set_email(couple_id, partner, None)
+    sent = store_emails(couple_id, changed) if changed else {}
+    for partner, on in daily.items():
+        store.set_daily(couple_id, partner, on)
+    emails = {p: {"address": row["address"], "confirmed": row["confirmed"], "subscribed": row["subscribed"],
+                  "daily": row["daily"], "confirmation_sent": (sent.get(p) or {}).get("confirmation_sent", False)}
+              for p, row in store.email_addresses(couple_id).items()}
+    return emails, set(changed)
 
 
 def links() -> MailLinks:

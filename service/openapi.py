@@ -1,6 +1,7 @@
 """The OpenAPI 3.0 document of the service (served at ``/openapi.json``).
 
-Written by hand next to the views; ``tests/test_service_openapi.py`` checks
+Written by hand next to the views (the paths here, the bodies' schemas in
+:mod:`service.openapi_schemas`); ``tests/test_service_openapi.py`` checks
 every Flask route is documented and fuzzes the document against the app.
 """
 
@@ -8,24 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.app import NOTE_MAX
 from engine.domain.context import SEASONS, SETTINGS, TIMES_OF_DAY, WEATHERS
-from engine.domain.profiles import INTIMACY_LEVELS, NAME_MAX
+from engine.domain.profiles import INTIMACY_LEVELS
+
+from .openapi_schemas import ref, schemas
 
 __all__ = ["openapi_document"]
-
-
-#: a partner's optional newsletter address (engine.domain.emails.check_email decides)
-_EMAIL = {"type": "string", "nullable": True, "maxLength": 254, "example": "sam@example.org",
-          "description": "optional: this partner's address for the weekly newsletter, confirmed by a link "
-                         "sent to it; letters, digits and .!#$%&'*+/=?^_`{|}~- before the @, a domain with a dot"}
-#: a partner's opt-in to the daily nudge email (needs their address)
-_DAILY = {"type": "boolean", "default": False,
-          "description": "optional: also email this partner their Today nudge every day (needs their email; "
-                         "sent once it is confirmed; the email's own link stops it)"}
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -46,7 +35,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
              "wait Retry-After seconds",
         503: "Not ready: database unavailable or without its schema, or no model loaded",
     }
-    responses = {str(s): _json(_ref("Error"), text[s]) for s in statuses}
+    responses = {str(s): _json(ref("Error"), text[s]) for s in statuses}
     if 429 in statuses:
         responses["429"]["headers"] = {"Retry-After": {"description": "seconds to wait", "required": True,
                                                        "schema": {"type": "integer", "minimum": 1}}}
@@ -61,249 +50,8 @@ _COUPLE_ID = {"name": "couple_id", "in": "path", "required": True,
               "schema": {"type": "string", "minLength": 1, "maxLength": 64}}
 _COUPLE_AUTH = [{"coupleToken": []}]
 _ADMIN_AUTH = [{"adminToken": []}]
-_NULLABLE_INT = {"type": "integer", "nullable": True}
 
 
-def _schemas() -> dict[str, Any]:
-    rating_in = {"type": "integer", "minimum": 1, "maximum": 5, "nullable": True}
-    rating_out = {"type": "number", "nullable": True}
-    return {
-        "Error": {
-            "type": "object", "required": ["error"], "additionalProperties": False,
-            "properties": {"error": {
-                "type": "object", "required": ["code", "message"], "additionalProperties": False,
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                               "field": {"type": "string"}}}},
-        },
-        "Profile": {
-            "type": "object", "additionalProperties": False,
-            "properties": {
-                "budget_ceiling": {"type": "integer", "minimum": 0, "maximum": 3, "nullable": True,
-                                   "description": "the cost tier (0 free ... 3 splurge) the couple usually "
-                                                  "spends up to; ideas above it are ranked lower (tonight's "
-                                                  "budget parameter is the hard limit)"},
-                "kids": {"type": "boolean", "nullable": True},
-                "accessibility_needs": {"type": "string", "nullable": True},
-                "interests": {"type": "array", "items": {"type": "string"}, "nullable": True,
-                              "description": "labels such as 'wellness' or 'music-and-dance', matched "
-                                             "(ignoring case) against the ideas' categories, pillars and "
-                                             "other attribute values; they shape the suggestions"},
-                "home": {"type": "string", "nullable": True,
-                         "pattern": r"^\s*-?[0-9.]+\s*,\s*-?[0-9.]+\s*$",
-                         "example": "22.1498,-100.9792",
-                         "description": "where the couple lives, 'latitude,longitude' in decimal degrees "
-                                        "(latitude -90..90, longitude -180..180); ideas with a place "
-                                        "are ranked by how far they are"},
-                "intimacy": {"type": "string", "enum": list(INTIMACY_LEVELS), "nullable": True,
-                             "description": "physical intimacy the couple opted into, chosen together: "
-                                            "affection only (the default), romantic or sensual; no idea "
-                                            "above it is ever suggested"},
-                "name_a": {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "nullable": True,
-                           "description": "partner A's first name, what the pages call them (default "
-                                          "'Partner A'); never used for ranking"},
-                "name_b": {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "nullable": True,
-                           "description": "partner B's first name (default 'Partner B')"},
-            },
-        },
-        "ProfileChange": {"type": "object", "additionalProperties": False, "required": ["profile"],
-                          "properties": {"profile": _ref("Profile")}},
-        "CoupleProfile": {"type": "object", "required": ["id", "profile"], "additionalProperties": False,
-                          "properties": {"id": {"type": "string"}, "profile": {"type": "object"}}},
-        "NewCouple": {"type": "object", "additionalProperties": False,
-                      "properties": {"profile": _ref("Profile"), "email_a": _EMAIL, "email_b": _EMAIL,
-                                     "daily_a": _DAILY, "daily_b": _DAILY}},
-        "CoupleCreated": {
-            "type": "object", "required": ["id", "token", "profile", "created_at", "emails"],
-            "additionalProperties": False,
-            "properties": {"id": {"type": "string"}, "token": {"type": "string", "description": "shown once"},
-                           "profile": {"type": "object"}, "created_at": {"type": "string"},
-                           "emails": {"type": "object", "description": "per partner given an address (a, b): "
-                                      "address, confirmed, subscribed, confirmation_sent, daily",
-                                      "additionalProperties": {"type": "object"}}},
-        },
-        "Suggestion": {
-            "type": "object", "additionalProperties": False,
-            "required": ["idea_id", "title", "rank", "score", "enjoyment", "routine_distance", "reasons",
-                         "cold_start"],
-            "properties": {
-                "idea_id": {"type": "string"}, "title": {"type": "string"},
-                "rank": {"type": "integer", "minimum": 1},
-                "score": {"type": "number", "description": "the ranking score at this place: enjoyment "
-                                                           "relative to the couple's best, less repeat "
-                                                           "penalties; the alternatives' also reward "
-                                                           "breaking the routine"},
-                "enjoyment": {"type": "number", "description": "predicted chance the couple rates it highly"},
-                "routine_distance": {"type": "number", "description": "0 = their usual, 1 = far from it"},
-                "reasons": {"type": "array", "items": {"type": "string"}},
-                "cold_start": {"type": "boolean", "description": "true: no history yet, priors only"},
-                "prompt": _ref("Prompt"),
-            },
-        },
-        "Context": {
-            "type": "object", "additionalProperties": False,
-            "required": ["budget", "minutes", "setting", "weather", "kids", "season", "day"],
-            "properties": {
-                "budget": _NULLABLE_INT, "minutes": _NULLABLE_INT,
-                "setting": {"type": "string", "enum": list(SETTINGS), "nullable": True},
-                "weather": {"type": "string", "enum": list(WEATHERS), "nullable": True},
-                "kids": {"type": "boolean"}, "season": {"type": "string", "enum": list(SEASONS)},
-                "day": {"type": "string", "format": "date"},
-                "time_of_day": {"type": "array", "nullable": True,
-                                "items": {"type": "string", "enum": list(TIMES_OF_DAY)},
-                                "description": "times of day allowed; null = any"},
-                "accessible": {"type": "boolean",
-                               "description": "the couple stated accessibility needs: no idea with a stated barrier"},
-                "intimacy": {"type": "string", "enum": list(INTIMACY_LEVELS), "nullable": True,
-                             "description": "the couple's intimacy level: no idea above it"},
-            },
-        },
-        "Tonight": {
-            "type": "object", "additionalProperties": False,
-            "required": ["suggestion", "alternatives", "context", "model_version", "cold_start"],
-            "properties": {
-                "suggestion": {"allOf": [_ref("Suggestion")], "nullable": True,
-                               "description": "null when no idea fits tonight's constraints"},
-                "alternatives": {"type": "array", "items": _ref("Suggestion")},
-                "context": _ref("Context"), "model_version": {"type": "string"},
-                "cold_start": {"type": "boolean"},
-            },
-        },
-        "NewDate": {
-            "type": "object", "additionalProperties": False, "required": ["idea_id", "ratings"],
-            "properties": {
-                "idea_id": {"type": "string", "description": "an id from GET /v1/ideas"},
-                "done_on": {"type": "string", "format": "date",
-                            "description": "a day from 1900-01-01 to tomorrow; default today"},
-                "ratings": {"type": "object", "additionalProperties": False,
-                            "description": "one rating per partner; at least one",
-                            "properties": {"a": rating_in, "b": rating_in}},
-                "note": {"type": "string", "maxLength": NOTE_MAX},
-            },
-        },
-        "DateChange": {
-            "type": "object", "additionalProperties": False,
-            "description": "some fields of a date to change; the date they make is checked as a new one is",
-            "properties": {
-                "idea_id": {"type": "string", "description": "an id from GET /v1/ideas"},
-                "done_on": {"type": "string", "format": "date", "description": "a day from 1900-01-01 to tomorrow"},
-                "ratings": {"type": "object", "additionalProperties": False,
-                            "description": "only the partners named change; null removes a rating, one stays",
-                            "properties": {"a": rating_in, "b": rating_in}},
-                "note": {"type": "string", "maxLength": NOTE_MAX},
-            },
-        },
-        "Date": {
-            "type": "object", "additionalProperties": False,
-            "required": ["id", "idea_id", "done_on", "ratings", "hidden", "note", "context", "created_at"],
-            "properties": {
-                "id": {"type": "integer"}, "idea_id": {"type": "string"},
-                "done_on": {"type": "string", "format": "date", "nullable": True},
-                "ratings": {"type": "object", "required": ["a", "b"], "additionalProperties": False,
-                            "properties": {"a": rating_out, "b": rating_out}},
-                "hidden": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]},
-                           "description": "with a partner's token: the other partner's rating, shown as null "
-                                          "until this partner has rated the date too"},
-                "note": {"type": "string"}, "context": {"type": "object"}, "created_at": {"type": "string"},
-                "completed": {"type": "boolean",
-                              "description": "POST only, true when the rating completed a date the other partner "
-                                             "rated first (same idea and day) instead of recording a new one"},
-            },
-        },
-        "PartnerToken": {
-            "type": "object", "required": ["couple_id", "partner", "token"], "additionalProperties": False,
-            "properties": {"couple_id": {"type": "string"}, "partner": {"type": "string", "enum": ["a", "b"]},
-                           "token": {"type": "string", "description": "shown once; replaces the partner's "
-                                                                      "previous token"}},
-        },
-        "Dates": {"type": "object", "required": ["dates"], "additionalProperties": False,
-                  "properties": {"dates": {"type": "array", "items": _ref("Date")}}},
-        "Idea": {
-            "type": "object", "required": ["id", "title", "description"], "additionalProperties": True,
-            "description": "id, title, description, then one key per catalog attribute (see data/schema.json)",
-            "properties": {"id": {"type": "string"}, "title": {"type": "string"},
-                           "description": {"type": "string"}},
-        },
-        "IdeaPage": {
-            "type": "object", "required": ["ideas", "total", "limit", "offset"], "additionalProperties": False,
-            "properties": {"ideas": {"type": "array", "items": _ref("Idea")}, "total": {"type": "integer"},
-                           "limit": {"type": "integer"}, "offset": {"type": "integer"}},
-        },
-        "TrainStarted": {
-            "type": "object", "required": ["status", "pid", "models"], "additionalProperties": False,
-            "properties": {"status": {"type": "string", "enum": ["started"]}, "pid": {"type": "integer"},
-                           "models": {"type": "string"}},
-        },
-        "TrainingRun": {
-            "type": "object", "additionalProperties": True,
-            "required": ["id", "status", "started_at"],
-            "properties": {"id": {"type": "integer"},
-                           "status": {"type": "string", "enum": ["running", "succeeded", "failed"]},
-                           "started_at": {"type": "string"}, "finished_at": {"type": "string", "nullable": True},
-                           "seconds": {"type": "number", "nullable": True},
-                           "version": {"type": "string", "nullable": True}, "promoted": {"type": "boolean"},
-                           "error": {"type": "string", "nullable": True}}},
-        "Models": {
-            "type": "object", "required": ["live", "serving", "versions", "training"], "additionalProperties": False,
-            "properties": {
-                "live": {"type": "string", "nullable": True, "description": "the registry's live version"},
-                "pinned": {"type": "string", "nullable": True,
-                           "description": "the pinned version (a rollback pins): trainings do not promote past it"},
-                "serving": {"type": "string", "nullable": True, "description": "what the answering worker serves"},
-                "versions": {"type": "array", "items": {
-                    "type": "object", "required": ["version", "live"],
-                    "properties": {"version": {"type": "string"}, "created": {"type": "string", "nullable": True},
-                                   "metrics": {"type": "object", "nullable": True},
-                                   "data": {"type": "object", "nullable": True}, "live": {"type": "boolean"},
-                                   "pinned": {"type": "boolean"},
-                                   "gate": {"type": "object", "nullable": True,
-                                            "description": "the promotion gate's checks, figures and verdict"}}}},
-                "training": {"type": "object", "required": ["running", "last_failure", "runs"],
-                             "properties": {
-                                 "running": {"allOf": [_ref("TrainingRun")], "nullable": True},
-                                 "last_failure": {"allOf": [_ref("TrainingRun")], "nullable": True},
-                                 "runs": {"type": "array", "items": _ref("TrainingRun")},
-                                 "queued": {"type": "object", "nullable": True,
-                                            "description": "the pending automatic retraining request (one at most)"}}},
-            },
-        },
-    }
-
-
-def _practice_schemas() -> dict[str, Any]:
-    """Prompts (questions that deepen) and Today (daily appreciation)."""
-    streak = {"type": "object", "required": ["days", "total", "text"], "additionalProperties": False,
-              "properties": {"days": {"type": "integer", "minimum": 0,
-                                      "description": "days in a row done, up to today (or yesterday)"},
-                             "total": {"type": "integer", "minimum": 0},
-                             "text": {"type": "string", "description": "the streak in kind words"}}}
-    nudge = {"type": "object", "required": ["id", "text", "kind", "done", "streak"], "additionalProperties": False,
-             "properties": {"id": {"type": "string"}, "text": {"type": "string"},
-                            "kind": {"type": "string", "enum": ["appreciation", "gesture"]},
-                            "done": {"type": "boolean"}, "streak": streak}}
-    state = {"depth": {"type": "integer", "minimum": 1, "maximum": 3,
-                       "description": "the depth of the next prompts (1 light ... 3 deep)"},
-             "talked": {"type": "integer", "minimum": 0}, "skipped": {"type": "integer", "minimum": 0}}
-    return {
-        "Prompt": {
-            "type": "object", "required": ["id", "text", "depth", "pillar"], "additionalProperties": False,
-            "description": "something to talk about on the date, fitting the idea and the couple's depth; "
-                           "never repeated within 12 weeks",
-            "properties": {"id": {"type": "string"}, "text": {"type": "string"},
-                           "depth": {"type": "integer", "minimum": 1, "maximum": 3},
-                           "pillar": {"type": "string",
-                                      "enum": ["vulnerability", "appreciation", "physical-intimacy", "novelty"]}},
-        },
-        "PromptState": {"type": "object", "required": ["depth", "talked", "skipped"], "additionalProperties": False,
-                        "properties": state},
-        "PromptMarked": {"type": "object", "required": ["prompt_id", "status", "depth", "talked", "skipped"],
-                         "additionalProperties": False,
-                         "properties": {"prompt_id": {"type": "string"},
-                                        "status": {"type": "string", "enum": ["talked", "skipped"]}, **state}},
-        "Today": {"type": "object", "required": ["day", "partners"], "additionalProperties": False,
-                  "properties": {"day": {"type": "string", "format": "date"},
-                                 "partners": {"type": "object", "required": ["a", "b"], "additionalProperties": False,
-                                              "properties": {"a": nudge, "b": nudge}}}},
-    }
 
 
 def _practice_paths() -> dict[str, Any]:
@@ -312,7 +60,7 @@ def _practice_paths() -> dict[str, Any]:
         "/v1/couples/{couple_id}/prompts": {"get": {
             "summary": "The couple's depth for the next prompts, and how many they talked about or skipped",
             "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
-            "responses": {"200": _json(_ref("PromptState"), "Depth"), **_errors(404, 503)},
+            "responses": {"200": _json(ref("PromptState"), "Depth"), **_errors(404, 503)},
         }},
         "/v1/couples/{couple_id}/prompts/{prompt_id}": {"post": {
             "summary": "Mark a prompt shown with a suggestion as talked about (goes deeper) or skipped",
@@ -320,13 +68,13 @@ def _practice_paths() -> dict[str, Any]:
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["status"], "additionalProperties": False,
                 "properties": {"status": {"type": "string", "enum": ["talked", "skipped"]}}}}}},
-            "responses": {"200": _json(_ref("PromptMarked"), "Marked"), **_errors(400, 404, 413, 415, 503)},
+            "responses": {"200": _json(ref("PromptMarked"), "Marked"), **_errors(400, 404, 413, 415, 503)},
         }},
         "/v1/couples/{couple_id}/today": {
             "get": {
                 "summary": "Each partner's small appreciation nudge for today (stable all day) and streak",
                 "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
-                "responses": {"200": _json(_ref("Today"), "Today"), **_errors(404, 503)},
+                "responses": {"200": _json(ref("Today"), "Today"), **_errors(404, 503)},
             },
             "post": {
                 "summary": "A partner did today's nudge",
@@ -334,7 +82,7 @@ def _practice_paths() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["partner"], "additionalProperties": False,
                     "properties": {"partner": {"type": "string", "enum": ["a", "b"]}}}}}},
-                "responses": {"200": _json(_ref("Today"), "Today after it"), **_errors(400, 404, 413, 415, 503)},
+                "responses": {"200": _json(ref("Today"), "Today after it"), **_errors(400, 404, 413, 415, 503)},
             },
         },
     }
@@ -376,25 +124,26 @@ def openapi_document() -> dict[str, Any]:
     paths = {
         "/v1/couples": {"post": {
             "summary": "Create a couple; the token is returned once",
-            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("NewCouple")}}},
-            "responses": {"201": _json(_ref("CoupleCreated"), "Created"), **_errors(400, 413, 415, 429, 503)},
+            "requestBody": {"required": False, "content": {"application/json": {"schema": ref("NewCouple")}}},
+            "responses": {"201": _json(ref("CoupleCreated"), "Created"), **_errors(400, 413, 415, 429, 503)},
         }},
         "/v1/couples/{couple_id}": {"delete": {
             "summary": "Erase the couple and everything about them (the couple's token; a partner's: 403)",
             "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
             "responses": {"204": {"description": "Erased"}, **_errors(403, 404, 503)},
         }, "patch": {
-            "summary": "Change some of the couple's profile (a null removes a field); a partner's own token "
-                       "may only lower intimacy (403 otherwise)",
+            "summary": "Change some of the couple's profile (a null removes a field) and addresses (a new one is "
+                       "sent a confirmation link; null or '' removes one); a partner's own token may only "
+                       "lower intimacy (403 otherwise)",
             "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ProfileChange")}}},
-            "responses": {"200": _json(_ref("CoupleProfile"), "The profile after the change"),
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("CoupleChange")}}},
+            "responses": {"200": _json(ref("CoupleProfile"), "The profile after the change"),
                           **_errors(400, 403, 404, 413, 415, 429, 503)},
         }},
         "/v1/couples/{couple_id}/tonight": {"get": {
             "summary": "Tonight's suggestion and alternatives, with reasons and the model version",
             "security": _COUPLE_AUTH, "parameters": tonight_params,
-            "responses": {"200": _json(_ref("Tonight"), "Suggestions"), **_errors(400, 404, 429, 503)},
+            "responses": {"200": _json(ref("Tonight"), "Suggestions"), **_errors(400, 404, 429, 503)},
         }},
         "/v1/couples/{couple_id}/dates": {
             "post": {
@@ -404,9 +153,9 @@ def openapi_document() -> dict[str, Any]:
                                "a second date. With a partner's token, only that partner's rating is "
                                "accepted (403 otherwise).",
                 "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID, idempotency],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewDate")}}},
-                "responses": {"201": _json(_ref("Date"), "Stored"),
-                              "200": _json(_ref("Date"), "The date this rating completed, or the replay of an "
+                "requestBody": {"required": True, "content": {"application/json": {"schema": ref("NewDate")}}},
+                "responses": {"201": _json(ref("Date"), "Stored"),
+                              "200": _json(ref("Date"), "The date this rating completed, or the replay of an "
                                                          "Idempotency-Key (the first result)"),
                               **_errors(400, 403, 404, 413, 415, 422, 503)},
             },
@@ -416,7 +165,7 @@ def openapi_document() -> dict[str, Any]:
                                "(null, named in hidden) until this partner has rated it too; the couple's "
                                "token sees both.",
                 "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID],
-                "responses": {"200": _json(_ref("Dates"), "History"), **_errors(404, 503)},
+                "responses": {"200": _json(ref("Dates"), "History"), **_errors(404, 503)},
             },
         },
         "/v1/couples/{couple_id}/dates/{date_id}": {
@@ -426,8 +175,8 @@ def openapi_document() -> dict[str, Any]:
                                "history. With a partner's token, only that partner's rating may change (403 "
                                "otherwise). 404 when the couple has no date with this id.",
                 "security": _COUPLE_AUTH, "parameters": [_COUPLE_ID, date_id],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("DateChange")}}},
-                "responses": {"200": _json(_ref("Date"), "The date after the change"),
+                "requestBody": {"required": True, "content": {"application/json": {"schema": ref("DateChange")}}},
+                "responses": {"200": _json(ref("Date"), "The date after the change"),
                               **_errors(400, 403, 404, 413, 415, 503)},
             },
             "delete": {
@@ -443,27 +192,27 @@ def openapi_document() -> dict[str, Any]:
             "security": _COUPLE_AUTH,
             "parameters": [_COUPLE_ID, {"name": "partner", "in": "path", "required": True,
                                         "schema": {"type": "string", "enum": ["a", "b"]}}],
-            "responses": {"201": _json(_ref("PartnerToken"), "Created"), **_errors(403, 404, 503)},
+            "responses": {"201": _json(ref("PartnerToken"), "Created"), **_errors(403, 404, 503)},
         }},
         "/v1/ideas": {"get": {
             "summary": "The catalog, filtered and paged", "parameters": ideas_params,
-            "responses": {"200": _json(_ref("IdeaPage"), "A page of ideas"), **_errors(400)},
+            "responses": {"200": _json(ref("IdeaPage"), "A page of ideas"), **_errors(400)},
         }},
         "/v1/ideas/{idea_id}": {"get": {
             "summary": "One idea",
             "parameters": [{"name": "idea_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _json(_ref("Idea"), "The idea"), **_errors(404)},
+            "responses": {"200": _json(ref("Idea"), "The idea"), **_errors(404)},
         }},
         "/v1/admin/train": {"post": {
             "summary": "Start a training in the background (promoted only if not worse)",
             "security": _ADMIN_AUTH,
-            "responses": {"202": _json(_ref("TrainStarted"), "Started"),
+            "responses": {"202": _json(ref("TrainStarted"), "Started"),
                           **_errors(401, 403, 409, 413, 415, 503)},
         }},
         "/v1/admin/models": {"get": {
             "summary": "Model versions, metrics, the live one, training runs and the last failure",
             "security": _ADMIN_AUTH,
-            "responses": {"200": _json(_ref("Models"), "The registry"), **_errors(401, 403, 503)},
+            "responses": {"200": _json(ref("Models"), "The registry"), **_errors(401, 403, 503)},
         }},
         "/healthz": {"get": {"summary": "Up", "responses": {"200": _json(
             {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}, "Up")}}},
@@ -486,7 +235,7 @@ def openapi_document() -> dict[str, Any]:
                                 "{\"error\": {\"code\", \"message\", \"field\"?}} with a 4xx status."},
         "paths": paths,
         "components": {
-            "schemas": {**_schemas(), **_practice_schemas()},
+            "schemas": schemas(),
             "securitySchemes": {
                 "coupleToken": {"type": "http", "scheme": "bearer",
                                 "description": "the token returned once by POST /v1/couples, or a partner's "

@@ -131,23 +131,19 @@ def settings():
             except UnknownCoupleError:
                 return _error_page(404, "This couple no longer exists. Sign up again to start over.")
             else:
-                _save_emails(addresses, new_addresses, {p for p in mail.EMAIL_FIELDS if form[f"daily_{p}"] == "yes"})
+                _save_emails(new_addresses, {p for p in mail.EMAIL_FIELDS if form[f"daily_{p}"] == "yes"})
                 return redirect(url_for("pages.settings"), 303)
     return _render(form, errors, choices, addresses, status=400 if errors else 200)
 
 
-def _save_emails(stored: dict[str, dict[str, Any]], wanted: dict[str, str], daily: set[str]) -> None:
-    """New or changed addresses are stored and sent a confirmation link; an emptied one is removed;
-    each kept address is opted in to (ticked) or out of the daily nudge email."""
-    store = get_store()
-    changed = {p: a for p, a in wanted.items() if (stored.get(p) or {}).get("address") != a}
-    for partner in stored.keys() - wanted.keys():
-        store.set_email(g.couple_id, partner, None)
-    sent = mail.store_emails(g.couple_id, changed) if changed else {}
-    for partner in wanted:
-        store.set_daily(g.couple_id, partner, partner in daily)
+def _save_emails(wanted: dict[str, str], daily: set[str]) -> None:
+    """The form's addresses (:func:`service.mail.change_emails`: an emptied one is removed), each kept one
+    opted in to (ticked) or out of the daily nudge email; the flash says which were sent a link."""
+    emails, changed = mail.change_emails(g.couple_id, {p: wanted.get(p) for p in mail.EMAIL_FIELDS},
+                                         {p: p in daily for p in wanted})
     words = ["Your settings are saved."]
-    for row in sent.values():
+    for partner in sorted(changed):
+        row = emails[partner]
         words.append(f"We sent a link to {row['address']} to confirm it." if row["confirmation_sent"]
                      else f"{row['address']} is saved; it gets the newsletter once confirmed.")
     flash(" ".join(words))

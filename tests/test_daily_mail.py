@@ -180,3 +180,42 @@ def test_erasing_a_couple_deletes_its_daily_rows(store, smtp):  # noqa: F811 - t
     couple = people["in_a"][0]
     store.delete_couple(couple)
     assert all(r["couple_id"] != couple for r in store.daily_log(DAY))
+
+
+def test_the_api_changes_addresses_and_opt_ins_after_sign_up(client, app):
+    store = app.extensions["dateideas.store"]
+    made = client.post("/v1/couples", json={"email_a": "sam@example.org"}).get_json()
+    couple, auth = made["id"], {"Authorization": f"Bearer {made['token']}"}
+    url = f"/v1/couples/{couple}"
+    assert store.confirm_email(couple, "a", "sam@example.org")
+
+    # opting in keeps the confirmed address; a new address for b is stored unconfirmed
+    changed = client.patch(url, headers=auth, json={"daily_a": True, "email_b": "alex@example.org"})
+    assert changed.status_code == 200, changed.get_json()
+    emails = changed.get_json()["emails"]
+    assert (emails["a"]["address"], emails["a"]["confirmed"], emails["a"]["daily"]) == ("sam@example.org", True, True)
+    assert (emails["b"]["address"], emails["b"]["confirmed"], emails["b"]["daily"]) == ("alex@example.org", False, False)
+    assert changed.get_json()["profile"] == made["profile"]
+
+    # a changed address must be confirmed again; null removes one
+    changed = client.patch(url, headers=auth, json={"email_a": "sam@new.example.org", "email_b": None})
+    emails = changed.get_json()["emails"]
+    assert set(emails) == {"a"} and emails["a"]["address"] == "sam@new.example.org"
+    assert emails["a"]["confirmed"] is False
+    assert set(store.email_addresses(couple)) == {"a"}
+
+    # every field is checked before anything is written
+    before = store.email_addresses(couple)
+    for body, field in (({"daily_b": True}, "daily_b"),  # b has no address now
+                        ({"email_b": "alex@example.org", "daily_a": "yes"}, "daily_a"),
+                        ({"email_b": "not an address", "daily_a": False}, "email_b"),
+                        ({"email_b": "alex@example.org", "profile": {"budget": 9}}, "profile.budget")):
+        refused = client.patch(url, headers=auth, json=body)
+        assert refused.status_code == 400 and refused.get_json()["error"]["field"] == field, body
+        assert store.email_addresses(couple) == before, body
+    assert client.patch(url, headers=auth, json={}).status_code == 400  # nothing to change
+
+    # one partner's own token may not change addresses
+    partner = client.post(f"{url}/partners/a/token", headers=auth).get_json()["token"]
+    refused = client.patch(url, headers={"Authorization": f"Bearer {partner}"}, json={"daily_a": False})
+    assert refused.status_code == 403 and store.email_addresses(couple)["a"]["daily"] is True
