@@ -34,11 +34,14 @@ Design notes
   On PostgreSQL transactions are ``READ COMMITTED``; every multi-process race
   (idempotency keys, locks, newsletter sends) is settled by a unique
   constraint or a conditional ``UPDATE``, never by read-then-write.
-* **Migrations** are numbered functions in ``_MIGRATIONS``, applied in order
-  in one transaction while holding a PostgreSQL advisory lock (SQLite: the
-  ``BEGIN IMMEDIATE`` write lock), so two processes running ``migrate()`` at
-  once do the work once. The version lives in the one-row ``schema_version``.
-  Never edit a released migration; append a new one and update ``_META``.
+* **Migrations** are declarative steps (``CreateTable``, ``AddColumn``,
+  ``CreateIndex``) in ``schema_steps.MIGRATIONS``, the one declaration of the
+  schema: replayed, they build ``_META`` (the tables the queries use); applied
+  in order in one transaction while holding a PostgreSQL advisory lock
+  (SQLite: the ``BEGIN IMMEDIATE`` write lock), so two processes running
+  ``migrate()`` at once do the work once. The version lives in the one-row ``schema_version``.
+  Never edit a released migration (tests/test_store_migrations.py compares
+  each version with a recording); append a new one and ``_META`` follows.
 * **Tokens** are ``secrets.token_urlsafe(32)`` (256 random bits), stored as
   ``sha256$<salt>$<hex digest of salt+token>`` and compared with
   :func:`hmac.compare_digest`. A slow KDF (scrypt, PBKDF2) protects
