@@ -193,8 +193,8 @@ def test_the_api_changes_addresses_and_opt_ins_after_sign_up(client, app):
     changed = client.patch(url, headers=auth, json={"daily_a": True, "email_b": "alex@example.org"})
     assert changed.status_code == 200, changed.get_json()
     emails = changed.get_json()["emails"]
-    assert (emails["a"]["address"], emails["a"]["confirmed"], emails["a"]["daily"]) == ("sam@example.org", True, True)
-    assert (emails["b"]["address"], emails["b"]["confirmed"], emails["b"]["daily"]) == ("alex@example.org", False, False)
+    state = {p: (row["address"], row["confirmed"], row["daily"]) for p, row in emails.items()}
+    assert state == {"a": ("sam@example.org", True, True), "b": ("alex@example.org", False, False)}
     assert changed.get_json()["profile"] == made["profile"]
 
     # a changed address must be confirmed again; null removes one
