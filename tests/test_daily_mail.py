@@ -193,8 +193,10 @@ def test_the_api_changes_addresses_and_opt_ins_after_sign_up(client, app):
     changed = client.patch(url, headers=auth, json={"daily_a": True, "email_b": "alex@example.org"})
     assert changed.status_code == 200, changed.get_json()
     emails = changed.get_json()["emails"]
-    assert (emails["a"]["address"], emails["a"]["confirmed"], emails["a"]["daily"]) == ("sam@example.org", True, True)
-    assert (emails["b"]["address"], emails["b"]["confirmed"], emails["b"]["daily"]) == ("alex@example.org", False, False)
+    def said(who):
+        return emails[who]["address"], emails[who]["confirmed"], emails[who]["daily"]
+    assert said("a") == ("sam@example.org", True, True)
+    assert said("b") == ("alex@example.org", False, False)
     assert changed.get_json()["profile"] == made["profile"]
 
     # a changed address must be confirmed again; null removes one
