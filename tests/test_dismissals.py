@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.domain.dates import as_dates_frame
+from engine.domain.dates import UNDATED, as_dates_frame
 from engine.learning.dismissals import known_negatives, mark_days
 from engine.learning.model import EnjoymentModel
 
@@ -38,7 +38,7 @@ def test_a_targets_marks_from_before_its_day_replace_its_first_random_negatives(
     marks = pd.DataFrame({"couple_id": ["c1", "c1", "c1", "c2"], "idea_id": ["a", "b", "c", "d"],
                           "day": [10, 20, 30, 5]})
     owners = np.array(["c1", "c2", "c1", "c3"])
-    days = np.array([25, 8, 0, 40])  # c1 on day 25: a, b; c2: d; c1 undated: a, b, c (two fit); c3: none
+    days = np.array([25, 8, UNDATED, 40])  # c1 on day 25: a, b; c2: d; c1 undated: a, b, c (two fit); c3: none
     slots, cols = known_negatives(marks, owners, days, np.array([7, 8, 9, -1]), negatives=2)
     assert sorted(zip(slots.tolist(), cols.tolist())) == [(0, 7), (1, 8), (4, 7), (5, 8)]
     # d is not in the catalog (column -1): c2's target keeps its random negatives (slots 2, 3)

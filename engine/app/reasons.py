@@ -12,6 +12,7 @@ import numpy as np
 
 from ..domain.geo import distances_km
 from ..learning.features import FEATURE_NAMES, Histories
+from ..learning.histories import last_day_scale
 from ..ranking.routine import routine_push
 
 __all__ = ["explain", "left_out"]
@@ -176,9 +177,9 @@ def _routine_reason(model, hist: Histories, row: int, position: int, features: n
     in_group = done[feat.group_of_[done] == group]
     if len(in_group) == 0:
         return f"something new for you: you have not had a {label} date yet"
-    days = [d for d in hist.last_day[row, in_group] if d > 0]
+    days = [d for d in hist.last_day[row, in_group] if d > 0]  # last_day 0: never or undated
     if days and as_of_day is not None:
-        gap = as_of_day + 1 - max(days)
+        gap = last_day_scale(as_of_day) - max(days)
         if gap >= 21:
             return f"it has been {_weeks(gap)} since your last {label} date"
     return "a break from your usual routine"

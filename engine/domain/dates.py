@@ -33,6 +33,14 @@ the simulator dates its worlds from 2024 onwards). Outside that range a day is
 a typo or an attack, and before 1677 it overflows ``datetime64[ns]``. Rows
 already stored outside it are skipped and reported by training and the
 newsletter (``Store.read_dates``), never fatal.
+
+Undated days
+------------
+Where a day is a number (days since 1970-01-01, negative before 1970: the
+store's ``done_on - DATE '1970-01-01'``, :meth:`CoupleDates.arrays`, the
+learning code), a date without a day has the number :data:`UNDATED`, the day
+before :data:`EARLIEST_DAY`: no accepted day can have it, and it sorts before
+every accepted day. It is the one sentinel; never test a day number's sign.
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ import pandas as pd
 
 from .profiles import NO_PROFILE, Profile
 
-__all__ = ["DATE_COLUMNS", "EARLIEST_DAY", "LATEST_DATA_DAY", "CoupleDates", "DayError", "as_dates_frame",
+__all__ = ["DATE_COLUMNS", "EARLIEST_DAY", "LATEST_DATA_DAY", "UNDATED", "CoupleDates", "DayError", "as_dates_frame",
            "check_day", "empty_dates", "implausible_days", "mean_rating", "skipped_report", "stated_profiles"]
 
 DATE_COLUMNS = ("couple_id", "idea_id", "done_on", "rating_a", "rating_b")
@@ -56,6 +64,10 @@ DATE_COLUMNS = ("couple_id", "idea_id", "done_on", "rating_a", "rating_b")
 EARLIEST_DAY = _dt.date(1900, 1, 1)
 #: the latest day of imported or stored history (what a couple records now may be at most tomorrow)
 LATEST_DATA_DAY = _dt.date(2099, 12, 31)
+#: the day number (days since 1970-01-01) of a date without a day: 1899-12-31, the day before
+#: :data:`EARLIEST_DAY`. No date before 1900-01-01 is accepted anywhere, so the day before it marks a
+#: date without a day (and sorts before every real one)
+UNDATED = (EARLIEST_DAY - _dt.timedelta(days=1) - _dt.date(1970, 1, 1)).days
 _DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -216,18 +228,19 @@ class CoupleDates:
         return len(self.rows)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(idea_ids object, day int64 with -1 = undated, rating_a float, rating_b float)``, NaN = not rated."""
+        """``(idea_ids object, day int64, rating_a float, rating_b float)``: ``day`` is the day number,
+        :data:`UNDATED` for a date without one; NaN = not rated."""
         if not self.rows:
             return (np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
         ideas, days, a, b = zip(*self.rows)
-        day = np.array([-1 if d is None else d for d in days], dtype=np.int64)
+        day = np.array([UNDATED if d is None else d for d in days], dtype=np.int64)
         return np.array(ideas, dtype=object), day, np.array(a, dtype=float), np.array(b, dtype=float)
 
     def frame(self) -> pd.DataFrame:
         """The same dates as a dates frame."""
         ideas, day, a, b = self.arrays()
-        done_on = np.where(day >= 0, day, 0).astype("datetime64[D]").astype("datetime64[ns]")
-        done_on[day < 0] = np.datetime64("NaT")
+        done_on = day.astype("datetime64[D]").astype("datetime64[ns]")
+        done_on[day == UNDATED] = np.datetime64("NaT")
         return pd.DataFrame({"couple_id": np.full(len(ideas), self.couple_id, dtype=object), "idea_id": ideas,
                              "done_on": done_on, "rating_a": a, "rating_b": b})
 

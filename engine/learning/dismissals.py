@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..domain.dates import UNDATED
+
 __all__ = ["DISMISSAL_COLUMNS", "known_negatives", "mark_days"]
 
 #: the columns a dismissals frame has (``Store.dismissals_frame``)
@@ -56,7 +58,7 @@ def known_negatives(marks: pd.DataFrame, owners: np.ndarray, target_days: np.nda
     owners : ndarray of str (n_targets,)
         Each target's couple.
     target_days : ndarray of int (n_targets,)
-        Each target's day number; 0 = undated (every mark counts).
+        Each target's day number; :data:`~engine.domain.dates.UNDATED` = undated (every mark counts).
     columns : ndarray of int
         ``marks``' catalog columns.
     negatives : int
@@ -70,7 +72,7 @@ def known_negatives(marks: pd.DataFrame, owners: np.ndarray, target_days: np.nda
     """
     pairs = pd.DataFrame({"row": np.arange(len(owners)), "couple_id": owners, "t_day": target_days}).merge(
         marks.assign(column=columns), on="couple_id", how="inner")
-    pairs = pairs.loc[(pairs["column"] >= 0) & ((pairs["t_day"] <= 0) | (pairs["day"] < pairs["t_day"]))]
+    pairs = pairs.loc[(pairs["column"] >= 0) & ((pairs["t_day"] == UNDATED) | (pairs["day"] < pairs["t_day"]))]
     j = pairs.groupby("row", sort=False).cumcount().to_numpy()
     keep = j < negatives
     rows = pairs["row"].to_numpy()[keep]

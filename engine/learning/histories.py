@@ -12,6 +12,12 @@ helpers the model's training sampler shares (:meth:`HistoryMixin.scale_ratings`,
 The mixin reads the featurizer's fitted state: ``catalog_ids_``, ``scale_``,
 ``relevant_rating_``, ``recency_half_life``, ``label_ideas_``, ``cost_``,
 ``locations_`` and ``global_z_``.
+
+Days are day numbers (days since 1970-01-01), :data:`~engine.domain.dates.UNDATED`
+for a date without a day. :attr:`Histories.last_day` counts from that
+sentinel instead (:func:`last_day_scale`), so that 0 is "never or undated"
+and every accepted day, 1900-01-01 on, is at least 1; a moment predicted
+(``as_of_day``) is put on the same scale with :func:`last_day_scale`.
 """
 
 from __future__ import annotations
@@ -22,10 +28,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..domain.dates import CoupleDates, stated_profiles
+from ..domain.dates import UNDATED, CoupleDates, stated_profiles
 from ..domain.profiles import NO_PROFILE, Profiles
 
-__all__ = ["Histories", "HistoryMixin"]
+__all__ = ["Histories", "HistoryMixin", "last_day_scale"]
+
+
+def last_day_scale(day: np.ndarray | int) -> np.ndarray | float:
+    """Day numbers (days since 1970-01-01) on the scale of :attr:`Histories.last_day`: days since
+    :data:`~engine.domain.dates.UNDATED` (floats), so ``UNDATED`` is 0 and 1900-01-01 is 1.
+
+    Differences of two days are the same on both scales.
+    """
+    return np.asarray(day, dtype=float) - UNDATED
 
 
 @dataclass
@@ -44,7 +59,8 @@ class Histories:
     recent : ndarray (n_couples, n_ideas)
         Recency weights (exponential decay over the couple's own date order).
     last_day : ndarray (n_couples, n_ideas)
-        Day number (days since 1970) + 1 of the latest time done; 0 = never or undated.
+        The latest time done, as :func:`last_day_scale` of its day number
+        (days since 1899-12-31); 0 = never or undated, every accepted day >= 1.
     rated : ndarray (n_couples, n_ideas)
         The couple's own mean rating of the idea on the [0, 1] scale; NaN = never rated.
     n_dates : ndarray (n_couples,)
@@ -142,7 +158,8 @@ class HistoryMixin:
         return index.get_indexer(np.asarray(idea_ids, dtype=object)).astype(np.int64)
 
     def _pairs(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str] | None = None) -> dict:
-        """Row (couple), column (idea), day and ratings on [0, 1] of each usable date.
+        """Row (couple), column (idea), day number (:data:`~engine.domain.dates.UNDATED`: undated)
+        and ratings on [0, 1] of each usable date.
 
         ``z`` is the mean of the partners who rated (NaN: neither), ``z_by``
         each partner's own (NaN: not rated).
@@ -171,7 +188,7 @@ class HistoryMixin:
             a = dates["rating_a"].to_numpy(dtype=float)
             b = dates["rating_b"].to_numpy(dtype=float)
             days = dates["done_on"].to_numpy().astype("datetime64[D]")
-            day = np.where(np.isnat(days), -1, days.astype("int64"))
+            day = np.where(np.isnat(days), UNDATED, days.astype("int64"))
         keep = (rows >= 0) & (cols >= 0)
         a, b, day = a[keep], b[keep], day[keep]
         counts = (~np.isnan(a)).astype(float) + (~np.isnan(b))
@@ -221,7 +238,7 @@ class HistoryMixin:
         def _sum(weights) -> np.ndarray:
             return np.bincount(flat, weights=weights, minlength=size).astype(float).reshape(n_c, n_i)
 
-        # recency rank within couple: by day, then input order
+        # recency rank within couple: by day (undated first: UNDATED is below every day), then input order
         order = np.lexsort((np.arange(len(rows)), day, rows))
         n_dates = np.bincount(rows, minlength=n_c).astype(float)
         starts = np.concatenate([[0], np.cumsum(n_dates)[:-1]]).astype(np.int64)
@@ -232,7 +249,7 @@ class HistoryMixin:
         done = _sum(None)
         recent = _sum(0.5 ** (rank_from_end / self.recency_half_life))
         last_day = np.zeros(size)
-        np.maximum.at(last_day, flat, (day + 1).astype(float))
+        np.maximum.at(last_day, flat, last_day_scale(day))  # undated: 0, as never
         last_day = last_day.reshape(n_c, n_i)
         interest, over_budget, stated, homes = self._stated(couple_ids, profiles, dates)
         self._homes_from_history(homes, done)

@@ -18,9 +18,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ..domain.dates import UNDATED
 from ..domain.geo import distances_km
 from .factors import solve_factors
-from .histories import Histories
+from .histories import Histories, last_day_scale
 from .similarity import cos_rows, weighted_rows
 
 __all__ = ["COLUMN", "FEATURE_NAMES", "GROUP_RANKS", "NamedColumns", "PairFeaturesMixin", "column"]
@@ -133,7 +134,8 @@ class PairFeaturesMixin:
             From :meth:`histories`, with only the history before the moment predicted.
         as_of_day : int or ndarray of shape (n_couples,), optional
             Day number (days since 1970) of the moment predicted, for
-            ``days_since``; default: each couple's latest date.
+            ``days_since``; default, and for a couple whose day is
+            :data:`~engine.domain.dates.UNDATED`: the couple's latest date.
         ideas : ndarray of int (n_columns,), optional
             Catalog positions of the ideas to featurise (the candidates), in
             that order; default: every idea. What is normalised over the
@@ -171,11 +173,11 @@ class PairFeaturesMixin:
         groups = self._group_matrix()
         dist = catalog["routine_distance"][:, cols]
         out["times_done"] = np.log1p(hist.done[:, cols])
-        last = hist.last_day
-        if as_of_day is None:  # each couple's latest date, over the whole catalog
-            ref = last.max(axis=1) if last.shape[1] else np.zeros(n_c)
-        else:
-            ref = np.broadcast_to(np.asarray(as_of_day, dtype=float) + 1, (n_c,))
+        last = hist.last_day  # on last_day_scale: 0 = never or undated
+        ref = last.max(axis=1) if last.shape[1] else np.zeros(n_c)  # each couple's latest date, over the catalog
+        if as_of_day is not None:
+            as_of = np.broadcast_to(np.asarray(as_of_day), (n_c,))
+            ref = np.where(as_of == UNDATED, ref, last_day_scale(as_of))
         last = last[:, cols]
         since = np.where(last > 0, np.clip(ref[:, None] - last, 0, 365), 365.0) / 365.0
         out["days_since"] = since

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..domain.dates import mean_rating
+from ..domain.dates import UNDATED, mean_rating
 from ..domain.profiles import Profile
 from .dismissals import known_negatives
 from .features import HistoryFeaturizer
@@ -145,8 +145,9 @@ def training_examples(feat: HistoryFeaturizer, context: pd.DataFrame, targets: p
     seen = (drow >= 0) & (dcol >= 0)
     done_by = sp.csr_matrix((np.ones(int(seen.sum()), dtype=np.int8), (drow[seen], dcol[seen])),
                             shape=(len(owner_ids), n_i))
+    # each target's day number; UNDATED on undated data (its features are as of the context's latest date)
     days = np.where(targets["first"].notna(),
-                    targets["first"].to_numpy("datetime64[D]").astype("int64"), 0)
+                    targets["first"].to_numpy("datetime64[D]").astype("int64"), UNDATED)
     ctx_groups = context.groupby("couple_id", sort=False).indices
     mark_cols = feat.positions(marks["idea_id"].to_numpy()) if marks is not None else None
     Xs, ys, gs = [], [], []
@@ -157,8 +158,7 @@ def training_examples(feat: HistoryFeaturizer, context: pd.DataFrame, targets: p
         idx = [ctx_groups[k] for k in ks if k in ctx_groups]
         sub = context.iloc[np.concatenate(idx)] if idx else context.iloc[:0]
         hist = feat.histories(sub, ks, key_profiles)
-        as_of = np.where(days[sl] > 0, days[sl], hist.last_day.max(axis=1) - 1)
-        F = feat.transform(hist, as_of_day=as_of)
+        F = feat.transform(hist, as_of_day=days[sl])
         rows = np.arange(len(ks))
         ok = tcol[sl] >= 0
         Xs.append(F[rows[ok], tcol[sl][ok]])
