@@ -1,7 +1,7 @@
 """HTTP benchmark: tonight's suggestion vs a trivial JSON endpoint, under gunicorn with 2 workers.
 
     .venv/bin/python -m bench http [--ideas 1000] [--couples 300] [--seconds 20] [--rounds 3] [--concurrency 8]
-                                  [--threads 2]
+                                  [--threads 1]
                                   [--pg postgresql+psycopg://root@127.0.0.1:5432/test]
 
 1. Builds a synthetic catalog of ``--ideas`` ideas in the import format by
@@ -116,7 +116,7 @@ def _free_port() -> int:
 
 
 def start_server(db_url: str, model_dir: Path, catalog_dir: Path, workers: int,
-                 threads: int = 2) -> tuple[subprocess.Popen, int]:
+                 threads: int = 1) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     env = dict(os.environ, DATEIDEAS_DATABASE_URL=db_url, DATEIDEAS_MODEL_DIR=str(model_dir),
                DATEIDEAS_CATALOG=str(catalog_dir), DATEIDEAS_RETRAIN_AFTER_DATES="0")
@@ -224,7 +224,7 @@ def main() -> None:
                         help="the three loads, interleaved, this many times; medians are reported")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker (serve's default)")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (serve's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--query", default="budget=2&setting=out&k=3", help="tonight's query string")
     parser.add_argument("--pg", help="PostgreSQL server URL (e.g. postgresql+psycopg://root@127.0.0.1:5432/test): "

@@ -34,13 +34,22 @@ def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _date_fields(done_on: str, ratings: str) -> dict[str, Any]:
+    """The fields of a date sent in (a new one, or a change), with what ``done_on`` and ``ratings`` accept."""
+    rating_in = {"type": "integer", "minimum": 1, "maximum": 5, "nullable": True}
+    return {"idea_id": {"type": "string", "description": "an id from GET /v1/ideas"},
+            "done_on": {"type": "string", "format": "date", "description": done_on},
+            "ratings": {"type": "object", "additionalProperties": False, "description": ratings,
+                        "properties": {"a": rating_in, "b": rating_in}},
+            "note": {"type": "string", "maxLength": NOTE_MAX}}
+
+
 def schemas() -> dict[str, Any]:
     """Every schema of the document, by name."""
     return {**_schemas(), **_practice_schemas()}
 
 
 def _schemas() -> dict[str, Any]:
-    rating_in = {"type": "integer", "minimum": 1, "maximum": 5, "nullable": True}
     rating_out = {"type": "number", "nullable": True}
     return {
         "Error": {
@@ -143,30 +152,15 @@ def _schemas() -> dict[str, Any]:
                 "cold_start": {"type": "boolean"},
             },
         },
-        "NewDate": {
-            "type": "object", "additionalProperties": False, "required": ["idea_id", "ratings"],
-            "properties": {
-                "idea_id": {"type": "string", "description": "an id from GET /v1/ideas"},
-                "done_on": {"type": "string", "format": "date",
-                            "description": "a day from 1900-01-01 to tomorrow; default today"},
-                "ratings": {"type": "object", "additionalProperties": False,
-                            "description": "one rating per partner; at least one",
-                            "properties": {"a": rating_in, "b": rating_in}},
-                "note": {"type": "string", "maxLength": NOTE_MAX},
-            },
-        },
-        "DateChange": {
-            "type": "object", "additionalProperties": False,
-            "description": "some fields of a date to change; the date they make is checked as a new one is",
-            "properties": {
-                "idea_id": {"type": "string", "description": "an id from GET /v1/ideas"},
-                "done_on": {"type": "string", "format": "date", "description": "a day from 1900-01-01 to tomorrow"},
-                "ratings": {"type": "object", "additionalProperties": False,
-                            "description": "only the partners named change; null removes a rating, one stays",
-                            "properties": {"a": rating_in, "b": rating_in}},
-                "note": {"type": "string", "maxLength": NOTE_MAX},
-            },
-        },
+        "NewDate": {"type": "object", "additionalProperties": False, "required": ["idea_id", "ratings"],
+                    "properties": _date_fields("a day from 1900-01-01 to tomorrow; default today",
+                                               "one rating per partner; at least one")},
+        "DateChange": {"type": "object", "additionalProperties": False,
+                       "description": "some fields of a date to change; the date they make is checked as a new "
+                                      "one is",
+                       "properties": _date_fields("a day from 1900-01-01 to tomorrow",
+                                                  "only the partners named change; null removes a rating, "
+                                                  "one stays")},
         "Date": {
             "type": "object", "additionalProperties": False,
             "required": ["id", "idea_id", "done_on", "ratings", "hidden", "note", "context", "created_at"],

@@ -27,9 +27,10 @@ _DEMO_QUERY = {"budget": "2", "setting": "out", "weather": "rain"}
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="gunicorn worker processes (each loads the model).")
-@click.option("--threads", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Threads per worker (requests are mostly CPU-bound: on 2 cores, 2 threads served "
-                   "tonight faster and with a lower p99 than 4; docs/service.md).")
+@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Threads per worker. One: the threads of a worker share one interpreter lock, and a "
+                   "client flooding one worker with cheap requests starved its other thread for seconds "
+                   "(docs/service.md, 'another under abuse'); for a database far away, add workers.")
 @click.option("--demo", is_flag=True,
               help="On an empty database, add simulated couples and train the first model "
                    "(like `init --demo`); print curl lines with a demo couple's token.")
@@ -58,7 +59,8 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
     live = Registry(settings.model_dir).live_version()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     base = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
-    click.echo(f"dateideas on {base}  ({workers} workers x {threads} threads; database {store.url}; "
+    per_worker = "1 thread" if threads == 1 else f"{threads} threads"
+    click.echo(f"dateideas on {base}  ({workers} workers x {per_worker}; database {store.url}; "
                f"model {live or 'none yet: /readyz answers 503 until `dateideas train`'})")
     if couple is not None:
         _print_curl(base, *couple, idea, generated_admin, metrics=not env.get("DATEIDEAS_METRICS_TOKEN"))
