@@ -77,12 +77,8 @@ def deliver_daily(store, day: _dt.date, *, settings, links: MailLinks, sender: S
                   sleep: Callable[[float], None] = time.sleep) -> DailyResult:
     """Send the day's nudge emails, at most once per day and address (see the module docstring).
 
-    Raises
-    ------
-    NewsletterError
-        The SMTP server cannot be reached, or the connection broke while a
-        message was being handed over (that email stays ``sending``: never
-        retried); run again to carry on.
+    Raises ``NewsletterError`` as :func:`~.delivery.deliver_newsletter` does: the SMTP server cannot be
+    reached, or the connection broke mid-message (that email stays ``sending``); run again to carry on.
     """
     started = time.perf_counter()
     recipients = store.daily_recipients()
