@@ -281,3 +281,25 @@ def test_the_page_shows_the_prompt_and_its_buttons_mark_it(client, app):
 
 def test_the_default_prompt_catalog_is_the_shipped_one():
     assert len(default_prompts()) == len(load_prompts()) and default_prompts() is default_prompts()
+
+
+def test_the_newsletter_waits_for_a_tonight_request_choosing_prompts_and_never_duplicates_one(store):
+    """Tonight's request locks its couple while it chooses; the newsletter recording a prompt for the same
+    couple, day and idea meanwhile waits for it, then leaves tonight's row as it is (before, on PostgreSQL it
+    wrote its own row in between and tonight's insert failed on the unique key: a 500)."""
+    couple, _ = store.create_couple()
+    row = {"couple_id": couple, "prompt_id": "vu1-01", "idea_id": "picnic", "depth": 1, "served_on": _DAY}
+    recorded: list[int] = []
+    newsletter = threading.Thread(target=lambda: recorded.append(store.record_prompts([dict(row)])))
+
+    def choose(rows):
+        newsletter.start()
+        newsletter.join(timeout=1.0)  # the newsletter must not get through while this couple is locked
+        assert recorded == [], "the newsletter wrote its prompts while tonight's request held the couple"
+        return "chosen", [dict(row, prompt_id="vu1-02")]
+
+    assert store.assign_prompts(couple, _DAY - _dt.timedelta(days=1), choose) == "chosen"
+    newsletter.join(timeout=30)
+    assert recorded == [0]  # it found tonight's row and left it
+    [kept] = store.prompt_history([couple], _DAY - _dt.timedelta(days=1))[couple]
+    assert (kept["prompt_id"], kept["idea_id"]) == ("vu1-02", "picnic")

@@ -129,7 +129,10 @@ class PracticeRepository:
 
         A row for a couple, day and idea that already has one is left as it
         is (a resumed newsletter week chooses the same prompts again); rows of
-        couples erased meanwhile are skipped. Returns the rows written.
+        couples erased meanwhile are skipped. The couples' rows are locked
+        first, as :meth:`assign_prompts` locks its couple's, so a tonight
+        request choosing prompts meanwhile either finishes before these are
+        written or reads them (never a duplicate key). Returns the rows written.
         """
         couples, prompts = tbl_couples, tbl_prompts_served
         rows = list(rows)
@@ -140,11 +143,13 @@ class PracticeRepository:
         insert = self._insert(prompts)
         insert = insert.on_conflict_do_nothing(index_elements=["couple_id", "served_on", "idea_id"])
         with self._write() as conn:
-            present = set(conn.execute(sa.select(couples.c.id).where(couples.c.id.in_(wanted))).scalars())
+            lock = self._for_update(sa.select(couples.c.id).where(couples.c.id.in_(wanted)).order_by(couples.c.id))
+            present = set(conn.execute(lock).scalars())
             clean = [dict(r, served_at=now) for r in rows if r["couple_id"] in present]
             if not clean:
                 return 0
-            return int(conn.execute(insert, clean).rowcount or 0)
+            # the ids of the rows inserted (a driver's rowcount of an executemany may be -1)
+            return len(conn.execute(insert.returning(prompts.c.id), clean).all())
 
     def mark_prompt(self, couple_id: str, prompt_id: str, status: str) -> dict[str, Any] | None:
         """Say whether the couple talked about a prompt or skipped it (the latest time it was shown).
