@@ -124,6 +124,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         metrics,
         models,
         ops,
+        outbox,
         prompts,
         sessions,
         today,
@@ -135,6 +136,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     models.init_app(app)
     training.init_app(app)
+    outbox.init_app(app)
     logs.init_app(app)
     inputs.init_app(app)  # after logs: a refused request still has its request id
     errors.init_app(app)

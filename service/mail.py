@@ -1,11 +1,12 @@
-"""Partners' email addresses at sign-up (API and page): checked, stored, and a confirmation link sent.
+"""Partners' email addresses at sign-up (API and page): checked, stored, and a confirmation link queued.
 
 The address is checked by :func:`engine.domain.emails.check_email` (the one
 check; the API answers 400 with its message, the page in plain words),
 stored unconfirmed (``Store.set_email``), and, when SMTP is configured
 (``MAIL``: :func:`engine.config.mail_settings_from_env`), a confirmation email
-with a signed link (:class:`engine.app.MailLinks`, 7 days) is sent at once
-through the same SMTP sender as the newsletter. Without SMTP the address
+with a signed link (:class:`engine.app.MailLinks`, 7 days) is sent right after
+the response (:mod:`service.outbox`) through the same SMTP sender as the
+newsletter. Without SMTP the address
 waits unconfirmed (an operator can send the links later); sign-up never
 fails because mail could not be sent.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from flask import current_app, request
@@ -23,6 +25,7 @@ from engine.app import MailLinks, NewsletterError, SmtpSender, confirmation_mess
 from engine.domain.emails import EmailError, check_email
 
 from .db import get_store
+from .outbox import get_outbox
 
 __all__ = ["EMAIL_FIELDS", "change_emails", "check_daily", "check_emails", "links", "store_emails"]
 
@@ -103,12 +106,15 @@ def links() -> MailLinks:
 
 
 def store_emails(couple_id: str, addresses: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """Store the couple's addresses (unconfirmed) and send each a confirmation link when SMTP is configured.
+    """Store the couple's addresses (unconfirmed) and, when SMTP is configured, queue a confirmation link
+    to each for after the response (:mod:`service.outbox`: a slow mail server never holds the request).
 
     Returns
     -------
     dict
-        partner -> ``{"address", "confirmed", "subscribed", "confirmation_sent"}``.
+        partner -> ``{"address", "confirmed", "subscribed", "confirmation_sent"}``; ``confirmation_sent``:
+        a link is on its way (if the mail server then refuses it, the log says so and the address stays
+        unconfirmed until a link from a later change or an operator confirms it).
     """
     store = get_store()
     out: dict[str, dict[str, Any]] = {}
@@ -120,12 +126,19 @@ def store_emails(couple_id: str, addresses: Mapping[str, str]) -> dict[str, dict
     pending = [(p, row) for p, row in out.items() if not row["confirmed"]]
     if mail is None or not pending:
         return out
+    messages = [confirmation_message(couple_id, partner, row["address"], links=links(), mail_from=mail.mail_from)
+                for partner, row in pending]  # built now: the links need this request's host
+    get_outbox().submit(f"confirmation email(s) of couple {couple_id}", partial(_send, mail, couple_id, messages))
+    for _, row in pending:
+        row["confirmation_sent"] = True
+    return out
+
+
+def _send(mail, couple_id: str, messages: list) -> None:
+    """Send the confirmation emails in the background; mail is best effort: the sign-up stands."""
     try:
         with SmtpSender(mail) as sender:
-            for partner, row in pending:
-                sender.send(confirmation_message(couple_id, partner, row["address"], links=links(),
-                                                 mail_from=mail.mail_from))
-                row["confirmation_sent"] = True
-    except (NewsletterError, OSError, smtplib.SMTPException) as exc:  # mail is best effort: the sign-up stands
+            for message in messages:
+                sender.send(message)
+    except (NewsletterError, OSError, smtplib.SMTPException) as exc:
         logger.warning("could not send the confirmation email(s) of couple %s: %s", couple_id, exc)
-    return out

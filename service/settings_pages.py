@@ -144,7 +144,7 @@ def _save_emails(wanted: dict[str, str], daily: set[str]) -> None:
     words = ["Your settings are saved."]
     for partner in sorted(changed):
         row = emails[partner]
-        words.append(f"We sent a link to {row['address']} to confirm it." if row["confirmation_sent"]
+        words.append(f"We are sending a link to {row['address']} to confirm it." if row["confirmation_sent"]
                      else f"{row['address']} is saved; it gets the newsletter once confirmed.")
     flash(" ".join(words))
 

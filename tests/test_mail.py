@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 import urllib.parse
 from collections import Counter
 from pathlib import Path
@@ -439,6 +440,7 @@ def test_api_signup_takes_optional_addresses_and_sends_a_confirmation_link(mail_
     body = created.get_json()
     assert body["emails"] == {"a": {"address": "Sam@example.org", "confirmed": False, "subscribed": True,
                                     "confirmation_sent": True, "daily": False}}
+    assert mail_app.extensions["dateideas.outbox"].drain(30)  # sent after the response
     (message,) = inbox.messages
     assert message["To"] == "Sam@example.org" and message["Subject"].startswith("Confirm your email")
     link = re.search(r"http://localhost/email/confirm\?token=\S+", message.get_content()).group(0)
@@ -461,8 +463,30 @@ def test_signup_page_has_the_email_fields_and_says_what_is_wrong(mail_app, smtp)
     bad = client.post("/signup", data={"csrf_token": csrf, "email_b": "nope"})
     assert bad.status_code == 400 and "Enter an email address like sam@example.org" in bad.get_data(as_text=True)
     ok = client.post("/signup", data={"csrf_token": csrf, "email_a": "a@example.org", "email_b": "b@example.org"})
-    assert ok.status_code == 201 and "We sent a link to a@example.org" in ok.get_data(as_text=True)
+    assert ok.status_code == 201 and "We are sending a link to a@example.org" in ok.get_data(as_text=True)
+    assert mail_app.extensions["dateideas.outbox"].drain(30)  # sent after the response
     assert sorted(inbox.to()) == ["a@example.org", "b@example.org"]
+
+
+def test_signup_answers_without_waiting_for_a_mail_server_that_does_not_answer(app, caplog):
+    """The confirmation goes out after the response (service.outbox): a mail server that takes the connection
+    and never says a word holds the background job, not the sign-up, nor the worker's one request thread."""
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel's backlog) and never answers
+    try:
+        app.config["MAIL"] = _settings(silent.getsockname()[1])
+        outbox = app.extensions["dateideas.outbox"]
+        created = app.test_client().post("/v1/couples", json={"email_a": "sam@example.org"})
+        assert created.status_code == 201
+        assert created.get_json()["emails"]["a"]["confirmation_sent"] is True  # on its way
+        assert not outbox.drain(0.5)  # still waiting on the silent server while the response is out
+        assert app.test_client().get("/healthz").status_code == 200
+    finally:
+        silent.close()  # the server goes away: the job fails, and says so in the log
+    with caplog.at_level("WARNING", logger="service.mail"):
+        assert outbox.drain(60)
+    assert "could not send the confirmation email(s) of couple" in caplog.text
+    store = app.extensions["dateideas.store"]
+    assert store.email_addresses(created.get_json()["id"])["a"]["confirmed"] is False
 
 
 def test_signup_without_smtp_keeps_the_address_unconfirmed(app):
@@ -587,8 +611,11 @@ def test_in_a_browser_sign_up_confirm_rate_and_unsubscribe_from_the_email_links(
         page.get_by_label("Partner B's email").fill("b@example.org")
         _shot(page, "email-signup")
         page.get_by_role("button", name="Sign up").click()
-        assert "We sent a link to a@example.org" in page.locator("#email-confirmations").inner_text()
+        assert "We are sending a link to a@example.org" in page.locator("#email-confirmations").inner_text()
         couple = page.locator("#couple-id").inner_text()
+        deadline = time.monotonic() + 30  # the worker sends them right after the response
+        while len(inbox.messages) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert sorted(inbox.to()) == ["a@example.org", "b@example.org"]
         for message in inbox.messages:
             page.goto(re.search(r"http://\S+/email/confirm\?token=\S+", message.get_content()).group(0))
