@@ -121,11 +121,16 @@ def test_the_cli_sends_once_per_day(db_url, tmp_path, smtp):  # noqa: F811 - the
     env = {"DATEIDEAS_DATABASE_URL": db_url, "DATEIDEAS_MODEL_DIR": str(tmp_path / "models"),
            "DATEIDEAS_SMTP_HOST": "127.0.0.1", "DATEIDEAS_SMTP_PORT": str(port), "DATEIDEAS_SMTP_TLS": "none",
            "DATEIDEAS_PUBLIC_URL": BASE, "DATEIDEAS_SMTP_PER_SECOND": "0"}
+    preview = CliRunner().invoke(main, ["today", "--day", DAY.isoformat()], env=env)  # without --send: a look
+    assert preview.exit_code == 0, preview.output
+    assert "3 opted-in, confirmed address(es); 3 to send, 0 already sent" in preview.output and not inbox.messages
     first = CliRunner().invoke(main, ["today", "--send", "--day", DAY.isoformat()], env=env)
     assert first.exit_code == 0, first.output
     assert "sent 3 daily email(s)" in first.output and len(inbox.messages) == 3
     second = CliRunner().invoke(main, ["today", "--send", "--day", DAY.isoformat()], env=env)
     assert second.exit_code == 0 and "sent 0 daily email(s)" in second.output and len(inbox.messages) == 3
+    after = CliRunner().invoke(main, ["today", "--day", DAY.isoformat()], env=env)
+    assert "3 opted-in, confirmed address(es); 0 to send, 3 already sent" in after.output
 
 
 def test_the_unsubscribe_link_stops_the_daily_email_and_not_the_newsletter(app, service_store, smtp):  # noqa: F811 - the fixture

@@ -30,16 +30,18 @@ def today(day: _dt.date, send: bool) -> None:
 
     Each opted-in, confirmed, subscribed address gets one email with the
     nudge its Today page shows that day. A second run of the day sends
-    nothing; a killed run resumes without duplicates. Database:
-    DATEIDEAS_DATABASE_URL.
+    nothing; a killed run resumes without duplicates. Without --send it
+    only says how many emails the day has left to send (nothing is sent or
+    stored). Database: DATEIDEAS_DATABASE_URL.
     """
     from ..app import MailLinks, NewsletterError, StoreError, deliver_daily, open_store
     from ..config import settings_from_env
     from ..domain.catalog import CatalogError, load_catalog
 
-    if not send:
-        raise click.UsageError("nothing to do: pass --send to email the day's nudges")
     settings = settings_from_env()
+    if not send:
+        _preview(open_store, settings.database_url, day)
+        return
     mail, secret = _mail_settings(settings)
     try:
         catalog = load_catalog(None)
@@ -62,3 +64,17 @@ def today(day: _dt.date, send: bool) -> None:
         extra.append(f"{result.failed} refused by the server (tried again next run)")
     click.echo(f"sent {result.sent} daily email(s) for {day} to {result.addresses} opted-in address(es)"
                + (f"; {'; '.join(extra)}" if extra else "") + ".")
+
+
+def _preview(open_store, database_url: str, day: _dt.date) -> None:
+    """What ``--send`` would do for ``day``: the opted-in addresses and how many the day has left."""
+    store = open_store(database_url)
+    try:
+        store.migrate()
+        recipients = store.daily_recipients()
+        done = {(row["couple_id"], row["address"]) for row in store.daily_log(day)}
+    finally:
+        store.close()
+    left = sum((r["couple_id"], r["address"]) not in done for r in recipients)
+    click.echo(f"{day}: {len(recipients)} opted-in, confirmed address(es); {left} to send, "
+               f"{len(recipients) - left} already sent or claimed today. Nothing was sent: pass --send to send.")
