@@ -96,3 +96,33 @@ def test_exploration_is_seeded_and_favourite_is_the_best_mean_not_done():
     np.testing.assert_allclose(_rank(PLAIN, done)[2], [[0.6, 0.4]])
     with pytest.raises(ValueError, match="k must be >= 1"):
         _rank(PLAIN, c, k=0)
+
+
+def test_scale_by_the_best_allowed_idea_changes_the_routine_trade_off_only_under_constraints():
+    # idea 0, the couple's best, is ruled out tonight; idea 3 is outside the routine
+    enjoyment = [1.0, 0.5, 0.45, 0.3, 0.1]
+    outside = np.array([[0.0, 0.0, 0.0, 1.0, 0.0]])
+    allowed = np.array([[False, True, True, True, True]])
+    catalog, best_allowed = (RankingPolicy(routine_weight=0.2, routine_push=0.0, diversity=0.0, scale=s)
+                             for s in ("catalog", "allowed"))
+    constrained = _candidates(enjoyment, outside_routine=outside, allowed=allowed)
+    # by the catalog's best (1.0) idea 2 is worth 0.8 * 0.45 = 0.36 and idea 3 0.8 * 0.3 + 0.2 = 0.44;
+    # by the best allowed (0.5) idea 2 is worth 0.8 * 0.9 = 0.72 and idea 3 0.8 * 0.6 + 0.2 = 0.68
+    positions, scores, _ = _rank(catalog, constrained)
+    assert positions.tolist() == [[1, 3, 2]]
+    np.testing.assert_allclose(scores, [[0.5, 0.44, 0.36]])
+    positions, scores, _ = _rank(best_allowed, constrained)
+    assert positions.tolist() == [[1, 2, 3]]
+    np.testing.assert_allclose(scores, [[1.0, 0.72, 0.68]])
+    # everything allowed: the best allowed idea is the catalog's best, and the lists are the same
+    free = _candidates(enjoyment, outside_routine=outside)
+    for a, b in zip(_rank(catalog, free, k=5), _rank(best_allowed, free, k=5)):
+        np.testing.assert_array_equal(a, b)
+    # a couple with nothing allowed gets an empty list either way
+    none = _candidates(enjoyment, allowed=np.zeros((1, N_IDEAS), bool))
+    assert _rank(best_allowed, none)[0].tolist() == [[-1, -1, -1]]
+
+
+def test_an_unknown_scale_names_the_choices():
+    with pytest.raises(ValueError, match="'catalog', 'allowed'.*'best'"):
+        RankingPolicy(scale="best")

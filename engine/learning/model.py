@@ -99,6 +99,9 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         (:class:`~engine.ranking.policy.RankingPolicy`); ``auto``: 0.5 on a
         long-tailed catalog (as for ``learner``; 0.25 when the catalog has
         no attributes), 0 otherwise.
+    scale : {"catalog", "allowed"}, default="catalog"
+        What the policy scales a couple's enjoyment by: their best idea in the
+        catalog or their best allowed idea (:class:`~engine.ranking.policy.RankingPolicy`).
     partner_targets : bool, default=True
         Each training target is one partner's rating (a partner drawn among
         those who rated it), its features built from that partner's ratings
@@ -145,7 +148,8 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
     def __init__(self, learner: str = "auto", routine_weight: float = 0.24, routine_push: float = 0.6,
                  diversity: float = 0.05,
                  repeat_penalty: float = 0.5, repeat_days: int = 90, exploration: float = 0.0,
-                 gap_penalty: float = 0.4, breadth: float | str = "auto", partner_targets: bool = True,
+                 gap_penalty: float = 0.4, breadth: float | str = "auto", scale: str = "catalog",
+                 partner_targets: bool = True,
                  negatives: int | str = "auto", target_share: float = 0.25, target_couples: int | None = 5_000,
                  training_history: str = "before",
                  rounds: int | None = None, shrink: float = 1.0, popular_negatives: float = 0.0,
@@ -161,6 +165,7 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         self.exploration = exploration
         self.gap_penalty = gap_penalty
         self.breadth = breadth
+        self.scale = scale
         self.partner_targets = partner_targets
         self.negatives = negatives
         self.target_share = target_share

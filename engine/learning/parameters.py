@@ -12,6 +12,7 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..ranking.policy import SCALES
 from .learners import LEARNERS
 
 __all__ = ["PARAMETER_CONSTRAINTS"]
@@ -26,6 +27,7 @@ PARAMETER_CONSTRAINTS: dict = {
     "repeat_days": [Interval(Integral, 1, None, closed="left")],
     "exploration": [Interval(Real, 0, None, closed="left")],
     "gap_penalty": [Interval(Real, 0, 0.5, closed="both")],
+    "scale": [StrOptions(set(SCALES))],
     "partner_targets": ["boolean"],
     "negatives": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "target_share": [Interval(Real, 0, 1, closed="neither")],

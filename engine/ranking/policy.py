@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Candidates", "RankingPolicy", "Ranked", "together"]
+__all__ = ["Candidates", "RankingPolicy", "Ranked", "SCALES", "together"]
 
 #: list positions (0-based) where ``routine_weight`` trades enjoyment for breaking the routine:
 #: the two alternatives that complete tonight's default answer of three
@@ -33,6 +33,8 @@ _PUSH_SLOTS = range(0, 3)
 #: the first list position (0-based) where ``breadth`` penalises popularity: the second half of a top 10,
 #: which NDCG@10 discounts to 0.39-0.29 of the first position, and never tonight's three
 _TAIL_FROM = 5
+#: what ``scale`` may be: the couple's best idea over the whole catalog, or over the ideas allowed tonight
+SCALES = ("catalog", "allowed")
 
 
 def together(enjoyment: np.ndarray, gap_penalty: float) -> np.ndarray:
@@ -189,6 +191,13 @@ class RankingPolicy:
         off. The model's ``breadth="auto"`` sets 0.5 on a long-tailed catalog
         (0.25 without idea attributes) and 0 otherwise; chosen on the curve
         in docs/results/breadth-tradeoff.md.
+    scale : {"catalog", "allowed"}, default="catalog"
+        What a couple's enjoyment is scaled by before the routine trade-off
+        and the penalties: ``catalog`` divides by the couple's best idea over
+        the whole catalog, ``allowed`` by their best idea among those
+        ``Candidates.allowed`` leaves (which lets a caller score only the
+        allowed ideas). Measured on the weekly loop and the one-shot
+        evaluation in docs/evaluation-results.md (issue 19).
     """
 
     routine_weight: float = 0.24
@@ -199,6 +208,11 @@ class RankingPolicy:
     exploration: float = 0.0
     gap_penalty: float = 0.4
     breadth: float = 0.0
+    scale: str = "catalog"
+
+    def __post_init__(self):
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {', '.join(repr(s) for s in SCALES)}, got {self.scale!r}")
 
     def rank(self, candidates: Candidates, k: int, *, relevant_z: float, similarity: Any,
              groups: np.ndarray | None = None, seed: int | np.ndarray | None = None
@@ -237,7 +251,11 @@ class RankingPolicy:
             for r in range(n_c):
                 noise = np.random.default_rng(int(seeds[r])).standard_normal(n_i)
                 enj[r] += self.exploration * noise / np.sqrt(1.0 + c.n_dates[r])
-        top = np.maximum(enj.max(axis=1, keepdims=True), 1e-9)
+        if self.scale == "allowed":  # the best allowed idea; a couple with none has no finite score anyway
+            top = np.where(c.allowed, enj, -np.inf).max(axis=1, keepdims=True, initial=-np.inf)
+            top = np.maximum(np.where(np.isfinite(top), top, 1.0), 1e-9)
+        else:
+            top = np.maximum(enj.max(axis=1, keepdims=True), 1e-9)
         score = enj / top
         # tonight's ideas: (1 - w) * enjoyment + w * [a kind of date the couple does not do most], as a
         # shift added to the enjoyment at those steps; w is routine_weight on the two alternatives,
