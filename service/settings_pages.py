@@ -13,7 +13,10 @@ Signed in with the couple's shared token, everything may change, email
 addresses included (a new or changed address is stored unconfirmed and sent a
 confirmation link, :func:`service.mail.store_emails`; an emptied one is removed)
 and each address's opt-in to the daily nudge email ("Also a daily nudge by
-email", ``Store.set_daily``; it is sent once the address is confirmed).
+email", ``Store.set_daily``; it is sent once the address is confirmed). An
+address still waiting for confirmation has "Send the link again" (a link sent
+at sign-up can be lost: a mail server that refused it, a worker stopped before
+its background send).
 Signed in with one partner's own token, only the intimacy level may change and
 only downwards, the API's rule (:func:`service.couples._partner_may_change`): the
 higher levels are shown but not selectable, the other fields are read-only, and a
@@ -118,6 +121,8 @@ def settings():
     if request.method == "POST":
         if g.partner is not None:  # one partner alone: only the intimacy level, only downwards
             return _partner_saves(store, current, choices)
+        if "resend" in request.form:  # "Send the link again" beside an address waiting for confirmation
+            return _resend(addresses, request.form["resend"])
         form = _posted_form()
         changes, errors = _changes(form, stored, choices)
         new_addresses, bad = mail.check_emails(form)
@@ -147,6 +152,17 @@ def _save_emails(wanted: dict[str, str], daily: set[str]) -> None:
         words.append(f"We are sending a link to {row['address']} to confirm it." if row["confirmation_sent"]
                      else f"{row['address']} is saved; it gets the newsletter once confirmed.")
     flash(" ".join(words))
+
+
+def _resend(addresses: dict[str, dict[str, Any]], partner: str):
+    """A new confirmation link to the partner's stored address, still unconfirmed (nothing else is saved)."""
+    row = addresses.get(partner)
+    if row is None or row["confirmed"] or not row["subscribed"]:
+        return _error_page(400, "There is no address waiting for confirmation there. Reload Settings and try again.")
+    sent = mail.store_emails(g.couple_id, {partner: row["address"]})[partner]
+    flash(f"We are sending a new link to {row['address']} to confirm it." if sent["confirmation_sent"]
+          else f"Email is not set up on this service, so no link can be sent to {row['address']} yet.")
+    return redirect(url_for("pages.settings"), 303)
 
 
 def _partner_saves(store, current: dict[str, Any], choices: list[str]):

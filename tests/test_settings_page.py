@@ -246,3 +246,25 @@ def test_a_partner_alone_may_lower_the_level_but_not_raise_it_nor_change_the_res
     # the couple's shared sign-in may raise it again
     assert client.post("/settings", data=_form(client.get("/settings"), intimacy="sensual")).status_code == 303
     assert _profile(app, couple_id)["intimacy"] == "sensual"
+
+
+def test_an_address_waiting_for_confirmation_can_be_sent_the_link_again(signed_in, app, smtp):  # noqa: F811
+    inbox, port = smtp
+    client, couple_id = signed_in
+    outbox = app.extensions["dateideas.outbox"]
+    client.post("/settings", data=_form(client.get("/settings"), email_a="sam@example.org"))  # no SMTP yet
+    page = client.get("/settings").get_data(as_text=True)
+    assert 'form="resend-form" id="resend_a" name="resend" value="a"' in page and 'id="resend_b"' not in page
+    csrf = _csrf(client.get("/settings"))
+    unset = client.post("/settings", data={"csrf_token": csrf, "resend": "a"}, follow_redirects=True)
+    assert "Email is not set up on this service" in unset.get_data(as_text=True)
+    app.config["MAIL"] = _settings(port)
+    again = client.post("/settings", data={"csrf_token": csrf, "resend": "a"}, follow_redirects=True)
+    assert "We are sending a new link to sam@example.org to confirm it." in again.get_data(as_text=True)
+    assert outbox.drain(30) and list(inbox.to()) == ["sam@example.org"]
+    link = re.search(r"http://localhost/email/confirm\?token=\S+", inbox.messages[0].get_content()).group(0)
+    assert client.get(link.removeprefix("http://localhost")).status_code == 200
+    assert 'id="resend_a"' not in client.get("/settings").get_data(as_text=True)  # confirmed: nothing to resend
+    refused = client.post("/settings", data={"csrf_token": csrf, "resend": "a"})
+    assert refused.status_code == 400 and len(inbox.messages) == 1
+    assert client.post("/settings", data={"csrf_token": csrf, "resend": "z"}).status_code == 400
