@@ -42,7 +42,7 @@ def create():
         couple_id, token = store.create_couple(profile=body.get("profile"))
     except ValidationError as exc:
         raise ApiError(400, f"{exc.field} {exc.message}", field=exc.field) from exc
-    emails, _ = change_emails(couple_id, addresses, daily)
+    emails, _ = change_emails(couple_id, addresses, daily, {})
     couple = store.get_couple(couple_id)
     location = url_for("tonight.tonight", couple_id=couple_id)
     return ({"id": couple_id, "token": token, "profile": couple["profile"],
@@ -77,7 +77,7 @@ def update(couple_id: str):
         raise ApiError(400, f"{exc.field} {exc.message}", field=exc.field) from exc
     except UnknownCoupleError as exc:
         raise ApiError(404, "no couple with this id", code="not_found") from exc
-    emails, _ = change_emails(couple_id, addresses, daily)
+    emails, _ = change_emails(couple_id, addresses, daily, stored)
     return {"id": couple_id, "profile": profile, "emails": emails}, 200, NO_STORE
 
 

@@ -69,11 +69,12 @@ def check_daily(values: Mapping[str, Any], has_address: Mapping[str, bool]) -> t
     return daily, errors
 
 
-def change_emails(couple_id: str, addresses: Mapping[str, str | None],
-                  daily: Mapping[str, bool]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+def change_emails(couple_id: str, addresses: Mapping[str, str | None], daily: Mapping[str, bool],
+                  stored: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dict[str, Any]], set[str]]:
     """Apply checked changes to the couple's addresses: a new or changed address is stored and sent a
     confirmation link (:func:`store_emails`), ``None`` removes one, an unchanged one keeps its state;
-    then each partner in ``daily`` is opted in to or out of the daily nudge email.
+    then each partner in ``daily`` is opted in to or out of the daily nudge email. ``stored``: the
+    couple's addresses before the change (``Store.email_addresses``, which the caller has read to check it).
 
     Returns
     -------
@@ -84,7 +85,6 @@ def change_emails(couple_id: str, addresses: Mapping[str, str | None],
         The partners whose address this change set anew.
     """
     store = get_store()
-    stored = store.email_addresses(couple_id)
     changed = {p: a for p, a in addresses.items() if a is not None and (stored.get(p) or {}).get("address") != a}
     for partner, address in addresses.items():
         if address is None and partner in stored:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from flask import Flask, current_app
 
@@ -27,17 +28,19 @@ class Outbox:
 
     def __init__(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
-        self._pending: set[Future] = set()
 
     def submit(self, what: str, job: Callable[[], None]) -> None:
         """Run ``job()`` after the jobs before it; ``what`` names it in the log if it fails."""
-        future = self._executor.submit(self._run, what, job)
-        self._pending.add(future)
-        future.add_done_callback(self._pending.discard)
+        self._executor.submit(self._run, what, job)
 
     def drain(self, timeout: float | None = None) -> bool:
-        """Wait until the jobs given so far are done; False if ``timeout`` seconds passed first."""
-        return not wait(list(self._pending), timeout=timeout).not_done
+        """Wait until the jobs given so far are done (one thread, in order: done when an empty job queued now
+        has run); False if ``timeout`` seconds passed first."""
+        try:
+            self._executor.submit(lambda: None).result(timeout)
+        except FutureTimeout:
+            return False
+        return True
 
     @staticmethod
     def _run(what: str, job: Callable[[], None]) -> None:

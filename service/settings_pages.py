@@ -136,16 +136,16 @@ def settings():
             except UnknownCoupleError:
                 return _error_page(404, "This couple no longer exists. Sign up again to start over.")
             else:
-                _save_emails(new_addresses, {p for p in mail.EMAIL_FIELDS if form[f"daily_{p}"] == "yes"})
+                _save_emails(addresses, new_addresses, {p for p in mail.EMAIL_FIELDS if form[f"daily_{p}"] == "yes"})
                 return redirect(url_for("pages.settings"), 303)
     return _render(form, errors, choices, addresses, status=400 if errors else 200)
 
 
-def _save_emails(wanted: dict[str, str], daily: set[str]) -> None:
+def _save_emails(stored: dict[str, dict[str, Any]], wanted: dict[str, str], daily: set[str]) -> None:
     """The form's addresses (:func:`service.mail.change_emails`: an emptied one is removed), each kept one
     opted in to (ticked) or out of the daily nudge email; the flash says which were sent a link."""
     emails, changed = mail.change_emails(g.couple_id, {p: wanted.get(p) for p in mail.EMAIL_FIELDS},
-                                         {p: p in daily for p in wanted})
+                                         {p: p in daily for p in wanted}, stored)
     words = ["Your settings are saved."]
     for partner in sorted(changed):
         row = emails[partner]

@@ -40,7 +40,7 @@ def today(day: _dt.date, send: bool) -> None:
 
     settings = settings_from_env()
     if not send:
-        _preview(open_store, settings.database_url, day)
+        _preview(settings.database_url, day)
         return
     mail, secret = _mail_settings(settings)
     try:
@@ -66,8 +66,10 @@ def today(day: _dt.date, send: bool) -> None:
                + (f"; {'; '.join(extra)}" if extra else "") + ".")
 
 
-def _preview(open_store, database_url: str, day: _dt.date) -> None:
+def _preview(database_url: str, day: _dt.date) -> None:
     """What ``--send`` would do for ``day``: the opted-in addresses and how many the day has left."""
+    from ..app import open_store
+
     store = open_store(database_url)
     try:
         store.migrate()
