@@ -4,7 +4,9 @@
 
 Writes bench/results/scoring.json. The model is fitted on simulated couples
 over a catalog of ``--ideas`` ideas (the shipped ideas, resampled and
-perturbed); the measured couple has ``--past`` past dates. BLAS runs on one
+perturbed); the measured couple has ``--past`` past dates, held as the store
+reads them for a request (a ``CoupleDates``), and every answer is computed
+afresh (the recommender's caches are off). BLAS runs on one
 thread, as the server pins it (``serve`` sets ``OMP_NUM_THREADS=1`` and the
 like), and every figure is recorded with the load average and core count of
 the moment it was measured.
@@ -34,7 +36,7 @@ from threadpoolctl import threadpool_limits
 from engine.app.recommender import Recommender
 from engine.domain.constraints import allowed_for_couples
 from engine.domain.context import Context
-from engine.domain.dates import as_dates_frame
+from engine.domain.dates import CoupleDates, as_dates_frame
 from engine.lab.simulator import simulate
 from engine.learning.model import EnjoymentModel
 
@@ -58,6 +60,15 @@ def _median_ms(fn, repeats: int, clock=time.perf_counter) -> float:
     return statistics.median(times)
 
 
+def _couple_dates(couple_id: str, frame: pd.DataFrame) -> CoupleDates:
+    """One couple's dates as the store reads them for a request (:class:`CoupleDates`: day numbers,
+    float ratings), so the bench scores the history shape the server scores."""
+    days = frame["done_on"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    return CoupleDates(couple_id, tuple(
+        (str(i), int(d), float(a), float(b))
+        for i, d, a, b in zip(frame["idea_id"], days, frame["rating_a"], frame["rating_b"])))
+
+
 def _figure(fn, repeats: int) -> dict:
     """Median wall and CPU milliseconds of ``fn``, with the load average and cores when measured."""
     wall = _median_ms(fn, repeats)
@@ -66,7 +77,7 @@ def _figure(fn, repeats: int) -> dict:
             "load_average_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count()}
 
 
-def _contexts(model: EnjoymentModel, history: pd.DataFrame, day: dt.date, repeats: int) -> dict:
+def _contexts(model: EnjoymentModel, history: CoupleDates, day: dt.date, repeats: int) -> dict:
     """Per context: how many ideas it allows, the fresh answer and the candidates' scoring."""
     as_of = (day - dt.date(1970, 1, 1)).days
     out = {}
@@ -96,13 +107,13 @@ def main(argv=None) -> dict:
     model = EnjoymentModel().fit(world.dates, catalog)
     rng = np.random.default_rng(0)
     start = dt.date(2020, 1, 1)
-    history = as_dates_frame(pd.DataFrame({
+    history = _couple_dates("bench", as_dates_frame(pd.DataFrame({
         "couple_id": "bench",
         "idea_id": rng.choice(catalog.ids, args.past),
         "done_on": [start + dt.timedelta(days=7 * i) for i in range(args.past)],
         "rating_a": rng.integers(1, 6, args.past), "rating_b": rng.integers(1, 6, args.past),
-    }))
-    rec = Recommender(model, "bench")
+    })))
+    rec = Recommender(model, "bench", cache_couples=0, cache_lists=0)  # every answer fresh
     day = dt.date(2024, 6, 1)
     ctx = Context(day=day)
     n_features = len(model.feature_names_)

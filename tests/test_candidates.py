@@ -10,6 +10,7 @@ whatever the constraints of the requests before it.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 
@@ -157,3 +158,60 @@ def test_a_cached_answer_equals_a_fresh_one_whatever_came_before(fitted, tiny_wo
         assert answer and answer == _dicts(fresh.tonight("c1", history, args["context"], **kwargs))
     info = cached.cache_info()
     assert info["scored_hits"] == len(requests) - 1 and info["scored_misses"] == 1
+
+
+def _scaled_by_allowed(model, exploration=0.0):
+    """The same fitted model, ranking by the best allowed idea (constraint-first), exploring as told."""
+    other = copy.copy(model)
+    other.scale, other.exploration = "allowed", exploration
+    return other
+
+
+@pytest.mark.parametrize("exploration", [0.0, 0.3])
+@pytest.mark.parametrize("name", ["minutes=60", "budget=2&setting=out"])
+def test_ranked_by_the_best_allowed_idea_only_the_candidates_are_scored(fitted, tiny_world, couples, name,
+                                                                        exploration):
+    model = _scaled_by_allowed(fitted[0], exploration)
+    profiles = fitted[1]
+    ids = model.catalog_.ids
+    exclude = {c: set(ids[i::5]) for i, c in enumerate(couples)}
+    asked = []
+    score = model.enjoyment
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("ideas"))
+        return score(*args, **kwargs)
+
+    model.enjoyment = spy
+    args = dict(context=CONTEXTS[name], exclude=exclude, as_of_day=AS_OF, profiles=profiles,
+                distinct_groups=True, seed=np.arange(len(couples)))
+    first = model.rank(tiny_world.dates, couples, 8, **args)
+    np.testing.assert_array_equal(asked[0], _candidates(model, CONTEXTS[name], couples, profiles, exclude))
+    # the whole catalog scored, then ranked: the same lists, scores, features and reasons' inputs
+    whole = model.rank(tiny_world.dates, couples, 8, scored=score(tiny_world.dates, couples, as_of_day=AS_OF,
+                                                                   profiles=profiles), **args)
+    assert (first.positions >= 0).sum() > len(couples)
+    for field in ("positions", "scores", "enjoyment", "partners", "favourite", "routine_distance", "features"):
+        np.testing.assert_array_equal(getattr(first, field), getattr(whole, field), err_msg=field)
+    # and the catalog-wide scale still scores every idea
+    asked.clear()
+    model.scale = "catalog"
+    model.rank(tiny_world.dates, couples, 3, context=CONTEXTS[name], as_of_day=AS_OF, profiles=profiles)
+    assert asked == [None]
+
+
+def test_ranked_by_the_best_allowed_idea_a_cached_answer_equals_a_fresh_one(fitted):
+    model = _scaled_by_allowed(fitted[0])
+    ids = model.catalog_.ids
+    rows = tuple((str(ids[i]), AS_OF - 40 + 3 * i, float(1 + i % 5), float(1 + (i * 2) % 5)) for i in range(12))
+    history = CoupleDates("c1", rows, Profile(("conversation",), budget_ceiling=3))
+    cached = Recommender(model, "v-test")
+    for context in (CONTEXTS["minutes=60"], Context(day=DAY), CONTEXTS["budget=2&setting=out"],
+                    CONTEXTS["minutes=60"]):
+        fresh = Recommender(model, "v-test", cache_couples=0, cache_lists=0)
+        answer = _dicts(cached.tonight("c1", history, context))
+        assert answer and answer == _dicts(fresh.tonight("c1", history, context))
+    info = cached.cache_info()
+    # each context scores its own candidates; the repeated one is the ranked list's cache hit
+    assert info["scored_hits"] == 0 and info["scored_misses"] == 0
+    assert info["lists_hits"] == 1

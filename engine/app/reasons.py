@@ -13,7 +13,7 @@ import numpy as np
 from ..domain.geo import distances_km
 from ..learning.features import FEATURE_NAMES, Histories
 from ..learning.histories import last_day_scale
-from ..ranking.routine import routine_push
+from ..ranking.routine import RoutineState, routine_push
 
 __all__ = ["explain", "left_out"]
 
@@ -54,7 +54,7 @@ def _weeks(days: float) -> str:
 
 def explain(model, hist: Histories, row: int, position: int, features: np.ndarray,
             as_of_day: int | None = None, limit: int = 2, partners: np.ndarray | None = None,
-            favourite: np.ndarray | None = None) -> list[str]:
+            favourite: np.ndarray | None = None, routine: RoutineState | None = None) -> list[str]:
     """One or two reasons for idea ``position`` suggested to couple ``row`` of ``hist``.
 
     Parameters
@@ -73,6 +73,9 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
     partners, favourite : ndarray of shape (2,), optional
         The partners' predicted enjoyment of this idea and of the couple's
         favourite on average (:func:`left_out`).
+    routine : RoutineState, optional
+        The routine of ``hist``'s couples as the ranking computed it (:attr:`Ranked.routine`);
+        default: computed here for this couple.
     """
     feat = model.featurizer_
     titles = model.idea_titles()
@@ -115,7 +118,7 @@ def explain(model, hist: Histories, row: int, position: int, features: np.ndarra
             reasons.append((0.1, f"couples rate it {stars:.1f} of {hi:g} on average"))
     reasons.sort(key=lambda r: -r[0])
     out = [reasons[0][1]]
-    routine = _push_reason(model, hist, row, position) or \
+    routine = _push_reason(model, hist, row, position, routine) or \
         _routine_reason(model, hist, row, position, features, as_of_day)
     if routine:
         out.append(routine)
@@ -141,7 +144,8 @@ def _near_reason(feat, hist: Histories, row: int, position: int) -> str | None:
     return "under a kilometre from home" if km < 1 else f"{km:.1f} km from home"
 
 
-def _push_reason(model, hist: Histories, row: int, position: int) -> str | None:
+def _push_reason(model, hist: Histories, row: int, position: int,
+                 routine: RoutineState | None = None) -> str | None:
     """Why a stuck couple gets an idea outside its routine: "you have done X 18 times; try something new".
 
     Said when the couple's push out of the routine (:func:`engine.ranking.routine.routine_push`) is at least
@@ -151,18 +155,20 @@ def _push_reason(model, hist: Histories, row: int, position: int) -> str | None:
     if float(getattr(model, "routine_push", 0.0) or 0.0) == 0.0 or hist.n_dates[row] == 0:
         return None
     feat = model.featurizer_
-    sl = slice(row, row + 1)
-    state = routine_push(feat.group_of_, len(feat.group_labels_), hist.done[sl], hist.recent[sl],
-                         hist.rated[sl], hist.n_dates[sl])
-    top = [int(g) for g in state.top_kinds[0] if g >= 0]
-    if state.push[0] < _PUSH_SAYS or feat.group_of_[position] in top:
+    at = row  # the couple's row in routine
+    if routine is None:
+        sl = slice(row, row + 1)
+        routine, at = routine_push(feat.group_of_, len(feat.group_labels_), hist.done[sl], hist.recent[sl],
+                                   hist.rated[sl], hist.n_dates[sl]), 0
+    top = [int(g) for g in routine.top_kinds[at] if g >= 0]
+    if routine.push[at] < _PUSH_SAYS or feat.group_of_[position] in top:
         return None
     done = hist.done[row]
     best = int(np.argmax(done))
     if done[best] * 3 >= hist.n_dates[row]:
         return f"you have done {model.idea_titles()[best]} {int(done[best])} times; try something new"
     labels = [str(feat.group_labels_[g]).replace("-", " ") for g in top[:2]]
-    times = int(sum(state.kind_counts[0, g] for g in top[:2]))
+    times = int(sum(routine.kind_counts[at, g] for g in top[:2]))
     return f"you have done {' and '.join(labels)} {times} times; try something new"
 
 

@@ -273,7 +273,10 @@ class Recommender:
             if profiles is not None:  # the mapping wins; carried by the CoupleDates, so the cache keys on it
                 dates = replace(dates, profile=profiles.get(dates.couple_id, NO_PROFILE))
                 profiles = None
-            if couple_ids == [dates.couple_id] and self.cache_couples > 0:
+            # every idea's scores serve every context of the day; a model that scores only the
+            # candidates tonight allows (scale "allowed": constraint-first) scores each context afresh
+            if couple_ids == [dates.couple_id] and self.cache_couples > 0 and \
+                    self.model.ranking_policy().scale == "catalog":
                 key = (dates.couple_id, day)
                 scored = self._scored.get(key, dates)
                 if scored is None:
@@ -289,7 +292,7 @@ class Recommender:
                             distinct_groups=distinct_categories, seed=np.asarray(seeds), as_of_day=day,
                             scored=scored, profiles=profiles)
         hist = ranked.histories
-        titles = self.catalog.frame["title"].to_numpy()
+        titles = model.idea_titles()
         ids = self.catalog.ids
         result: dict[str, list[Suggestion]] = {}
         for r, c in enumerate(couple_ids):
@@ -303,7 +306,8 @@ class Recommender:
                     score=float(ranked.scores[r, j]), enjoyment=float(ranked.enjoyment[r, j]),
                     routine_distance=float(ranked.routine_distance[r, j]),
                     reasons=explain(model, hist, r, p, ranked.features[r, j], as_of_day=day,
-                                    partners=ranked.partners[r, j], favourite=ranked.favourite[r]),
+                                    partners=ranked.partners[r, j], favourite=ranked.favourite[r],
+                                    routine=ranked.routine),
                     cold_start=bool(ranked.cold_start[r]),
                 ))
             result[c] = picks

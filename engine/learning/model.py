@@ -402,13 +402,8 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         couple_ids = [str(c) for c in couple_ids]
-        # every idea is scored, not only the candidates (enjoyment(..., ideas=...)): the policy scales
-        # each couple's enjoyment by its best idea in the whole catalog, and scaled by the best allowed
-        # idea instead, 16-22% of top-3 lists would change (300 couples, three contexts, issue 19)
-        P, F, hist = scored if scored is not None else self.enjoyment(history, couple_ids, as_of_day=as_of_day,
-                                                                      profiles=profiles)
-        n_c, n_i = P.shape[:2]
         feat = self.featurizer_
+        n_c, n_i = len(couple_ids), len(feat.group_of_)
         own = allowed
         allowed = allowed_for_couples(self.catalog_, context, stated_profiles(couple_ids, profiles, history))
         if own is not None:
@@ -417,22 +412,34 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
                                  f"got {np.shape(own)}")
             allowed &= np.asarray(own, dtype=bool)
         allowed &= self.catalog_.couple_planes(couple_ids, exclude) == 0
+        policy = self.ranking_policy()
+        # constraint-first: scaled by the best allowed idea, only the ideas some couple may be offered are
+        # scored; scaled by the best idea in the catalog, every idea is (its best may be ruled out tonight)
+        cols = None
+        if scored is None and policy.scale == "allowed":
+            some = np.flatnonzero(allowed.any(axis=0))
+            cols = some if 0 < len(some) < n_i else None
+        P, F, hist = scored if scored is not None else self.enjoyment(history, couple_ids, as_of_day=as_of_day,
+                                                                      profiles=profiles, ideas=cols)
+        at = slice(None) if cols is None else cols
 
         def plane(name: str) -> np.ndarray:
             return F[..., FEATURE_NAMES.index(name)]
 
+        stuck = routine_push(feat.group_of_, len(feat.group_labels_), hist.done, hist.recent, hist.rated,
+                             hist.n_dates)
         candidates = Candidates(
             enjoyment=P, outside_routine=1.0 - sum(plane(f"group_rank{i}") for i in (1, 2, 3)),
-            days_since=plane("days_since") * 365.0, times_done=plane("times_done"), rated=hist.rated,
-            n_dates=hist.n_dates, allowed=allowed,
-            suggested=self.catalog_.couple_planes(couple_ids, recently_suggested),
-            push=routine_push(feat.group_of_, len(feat.group_labels_), hist.done, hist.recent, hist.rated,
-                              hist.n_dates).push, popularity=feat.popularity_)
-        positions, final, favourite = self.ranking_policy().rank(
+            days_since=plane("days_since") * 365.0, times_done=plane("times_done"), rated=hist.rated[:, at],
+            n_dates=hist.n_dates, allowed=allowed[:, at],
+            suggested=self.catalog_.couple_planes(couple_ids, recently_suggested)[:, at],
+            push=stuck.push, popularity=feat.popularity_[at], columns=cols)
+        positions, final, favourite = policy.rank(
             candidates, k, relevant_z=feat.relevant_z(), similarity=self.idea_similarity_,
             groups=feat.group_of_ if distinct_groups else None, seed=seed)
         rows = np.arange(n_c)
-        safe = np.clip(positions, 0, None)
+        # each pick's column in P and F
+        safe = np.clip(positions, 0, None) if cols is None else np.searchsorted(cols, np.clip(positions, 0, None))
         routine = plane("routine_distance")
         return Ranked(
             couple_ids=np.asarray(couple_ids, dtype=object),
@@ -445,6 +452,7 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
             cold_start=hist.n_dates == 0,
             features=F[rows[:, None], safe],
             histories=hist,
+            routine=stuck,
         )
 
     def ranking_policy(self) -> RankingPolicy:

@@ -28,7 +28,7 @@ class RowSimilarity:
 
     def __getitem__(self, key):
         rows, cols = key if isinstance(key, tuple) else (key, slice(None))
-        return (self.vectors[rows] @ self.vectors.T)[..., cols]
+        return self.vectors[rows] @ self.vectors[cols].T
 
 
 #: catalogs larger than this compute idea x idea similarity rows on demand (:class:`RowSimilarity`)

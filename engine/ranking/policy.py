@@ -85,6 +85,10 @@ class Candidates:
     popularity : ndarray (n_ideas,) or broadcastable to (n_couples, n_ideas), optional
         How many couples did each idea, in [0, 1] (``log1p(count) / log1p(max count)``, the
         model's ``popularity`` feature); only read when ``breadth`` > 0.
+    columns : ndarray of int (n_ideas,), optional
+        The catalog positions of the columns, ascending, when they are only some of the
+        catalog's ideas (the candidates the constraints allow, scored alone); default: the
+        whole catalog in order.
     """
 
     enjoyment: np.ndarray
@@ -97,6 +101,7 @@ class Candidates:
     allowed: np.ndarray
     suggested: np.ndarray
     popularity: np.ndarray | None = None
+    columns: np.ndarray | None = None
 
 
 @dataclass
@@ -127,6 +132,9 @@ class Ranked:
         The pair features of each pick (for reasons).
     histories : engine.learning.histories.Histories
         The couples' histories the ranking was computed from.
+    routine : engine.ranking.routine.RoutineState, optional
+        Each couple's routine (its push out of it, its most done kinds), as the ranking used it
+        (for reasons).
     """
 
     couple_ids: np.ndarray
@@ -139,6 +147,7 @@ class Ranked:
     cold_start: np.ndarray
     features: np.ndarray = field(repr=False)
     histories: Any = field(default=None, repr=False)
+    routine: Any = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -225,16 +234,17 @@ class RankingPolicy:
         k : int >= 1
         relevant_z : float
             A rating (on the [0, 1] scale) below this is a dislike.
-        similarity : indexable like an (n_ideas, n_ideas) array
-            Idea x idea cosine; ``similarity[positions]`` gives those rows.
-        groups : ndarray of int (n_ideas,), optional
-            Each idea's category: at most one idea per category when given.
+        similarity : indexable like an (n_catalog, n_catalog) array
+            Idea x idea cosine over the catalog; ``similarity[positions]`` gives those rows.
+        groups : ndarray of int (n_catalog,), optional
+            Each catalog idea's category: at most one idea per category when given.
         seed : int or array of int (n_couples,), optional
             Exploration seed(s); ignored when ``exploration`` is 0.
 
         Returns
         -------
         positions : ndarray (n_couples, k) of int, -1 where fewer ideas qualify
+            Catalog positions (also when ``candidates.columns`` holds only some ideas).
         scores : ndarray (n_couples, k), -inf where fewer ideas qualify
         favourite : ndarray (n_couples, 2)
             Each partner's enjoyment of the allowed idea not done yet with
@@ -246,11 +256,18 @@ class RankingPolicy:
         P = c.enjoyment
         enj = together(P, self.gap_penalty)
         n_c, n_i = enj.shape
+        cols = c.columns
+        if cols is not None:  # catalog-wide inputs, read at the candidates' positions
+            similarity = _ColumnRows(similarity, cols)
+            groups = None if groups is None else groups[cols]
         if self.exploration > 0:
             seeds = np.broadcast_to(np.asarray(0 if seed is None else seed), (n_c,))
+            # each idea gets the noise it gets when the whole catalog is scored (a draw's prefix is
+            # the shorter draw)
+            n_draw = n_i if cols is None else (int(cols[-1]) + 1 if len(cols) else 0)
             for r in range(n_c):
-                noise = np.random.default_rng(int(seeds[r])).standard_normal(n_i)
-                enj[r] += self.exploration * noise / np.sqrt(1.0 + c.n_dates[r])
+                noise = np.random.default_rng(int(seeds[r])).standard_normal(n_draw)
+                enj[r] += self.exploration * (noise if cols is None else noise[cols]) / np.sqrt(1.0 + c.n_dates[r])
         if self.scale == "allowed":  # the best allowed idea; a couple with none has no finite score anyway
             top = np.where(c.allowed, enj, -np.inf).max(axis=1, keepdims=True, initial=-np.inf)
             top = np.maximum(np.where(np.isfinite(top), top, 1.0), 1e-9)
@@ -302,4 +319,21 @@ class RankingPolicy:
         fav_scores = np.where(c.allowed & (times == 0), P.mean(axis=-1), -np.inf)
         fav = np.argmax(fav_scores, axis=1)
         favourite = np.where(np.isfinite(fav_scores[rows, fav])[:, None], P[rows, fav], np.nan)
+        if cols is not None:
+            positions = np.where(positions >= 0, cols[np.clip(positions, 0, None)], -1)
         return positions, final, favourite
+
+
+class _ColumnRows:
+    """A catalog-wide idea x idea similarity read as rows of candidates over the candidates:
+    ``[j]`` is ``similarity[columns[j]][..., columns]``."""
+
+    def __init__(self, similarity: Any, columns: np.ndarray):
+        self.similarity = similarity
+        self.columns = columns
+
+    def __getitem__(self, rows):
+        picked = self.columns[rows]
+        if isinstance(self.similarity, np.ndarray):
+            return self.similarity[picked][..., self.columns]
+        return self.similarity[picked, self.columns]  # rows on demand: only the candidates' columns
