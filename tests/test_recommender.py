@@ -92,3 +92,17 @@ def test_a_pickled_recommender_answers_the_same_with_empty_caches(recommender_fa
     assert copy.cache_info() == {"lists_hits": 0, "lists_misses": 0, "scored_hits": 0, "scored_misses": 0}
     assert _dicts(copy.tonight("c1", history, ctx)) == answer
     assert copy.tonight_cached("c1", history, ctx)[1] is True
+
+
+def test_the_scored_ideas_cache_keeps_the_couples_that_fit_its_memory(recommender_factory, monkeypatch):
+    import engine.app.recommender as recommender_module
+
+    model = recommender_factory().model
+    per_couple = len(model.catalog_) * (2 * 8 + len(model.feature_names_) * 4)
+    assert recommender_factory()._scored.size == 64  # a small catalog: the count asked for
+    monkeypatch.setattr(recommender_module, "SCORED_CACHE_BYTES", 3 * per_couple + 1)
+    assert recommender_factory()._scored.size == 3
+    assert recommender_factory(cache_couples=2)._scored.size == 2
+    monkeypatch.setattr(recommender_module, "SCORED_CACHE_BYTES", per_couple // 2)
+    assert recommender_factory()._scored.size == 1  # never none while the cache is on
+    assert recommender_factory(cache_couples=0)._scored.size == 0

@@ -99,6 +99,20 @@ class Suggestion:
         return replace(self, reasons=list(self.reasons))
 
 
+#: the most memory one worker's cache of couples' scored ideas takes (bytes)
+SCORED_CACHE_BYTES = 64 * 2**20
+
+
+def _couples_in_budget(model, cache_couples: int) -> int:
+    """How many couples' scored ideas to keep: ``cache_couples``, fewer when they would not fit
+    in :data:`SCORED_CACHE_BYTES` (never fewer than one while the cache is on)."""
+    if cache_couples <= 0:
+        return cache_couples
+    n_ideas, n_features = len(model.featurizer_.group_of_), len(model.feature_names_)
+    per_couple = n_ideas * (2 * 8 + n_features * 4)  # both partners' enjoyment (float64), features (float32)
+    return max(1, min(cache_couples, SCORED_CACHE_BYTES // per_couple))
+
+
 def _day_number(day: _dt.date) -> int:
     return (day - _EPOCH).days
 
@@ -117,8 +131,10 @@ class Recommender:
     version : str
         Registry version name (or any label).
     cache_couples : int, default=64
-        Couples whose scored ideas are kept (about 0.25 MB each with 1,000
-        ideas); 0 switches both caches off.
+        Couples whose scored ideas are kept, at most: as many as fit in
+        :data:`SCORED_CACHE_BYTES` (a couple's scores take about 0.25 MB with
+        1,000 ideas, 12 MB with 50,000: 64 couples, or 5); 0 switches both
+        caches off.
     cache_lists : int, default=1024
         Tonight's ranked lists kept.
     """
@@ -128,7 +144,7 @@ class Recommender:
         self.version = version
         self.cache_couples = cache_couples
         self.cache_lists = cache_lists
-        self._scored = Memo(cache_couples)
+        self._scored = Memo(_couples_in_budget(model, cache_couples))
         self._ranked = Memo(cache_lists)
 
     def cache_info(self) -> dict[str, int]:
