@@ -129,7 +129,7 @@ def main(argv=None) -> dict:
         load = os.getloadavg()[0]
         contexts = _contexts(model, history, day, args.repeats)
     result = {
-        "ideas": args.ideas, "past_dates": args.past, "features": n_features, "learner": model.learner,
+        "ideas": args.ideas, "past_dates": args.past, "features": n_features, "learner": model.learner_name_,
         "blas_threads": 1,
         "numpy_dot_topk_ms": round(numpy_ms, 4),
         "score_all_ideas_ms": round(score_ms, 3),
