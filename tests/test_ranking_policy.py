@@ -126,3 +126,21 @@ def test_scale_by_the_best_allowed_idea_changes_the_routine_trade_off_only_under
 def test_an_unknown_scale_names_the_choices():
     with pytest.raises(ValueError, match="'catalog', 'allowed'.*'best'"):
         RankingPolicy(scale="best")
+
+
+def test_diversity_from_idea_vectors_picks_as_the_matrix_of_their_cosines():
+    """A large catalog's similarity is computed from the ideas' unit vectors, only over the ideas
+    a list may still take: the same list as the whole matrix. Ideas 1 and 2 are near-twins of idea 0."""
+    from engine.learning.similarity import RowSimilarity
+
+    vectors = np.array([[1.0, 0, 0], [0.99, 0.141, 0], [0.98, 0, 0.199], [0, 1.0, 0], [0, 0, 1.0]])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    diverse = RankingPolicy(routine_weight=0.0, routine_push=0.0, diversity=0.5)
+    for allowed in (np.ones((1, N_IDEAS), bool), np.array([[True, True, True, False, True]])):
+        c = _candidates([0.9, 0.88, 0.87, 0.6, 0.55], allowed=allowed)
+        by_matrix = _rank(diverse, c, k=4, similarity=vectors @ vectors.T)
+        by_vectors = _rank(diverse, c, k=4, similarity=RowSimilarity(vectors))
+        assert by_matrix[0].tolist() == by_vectors[0].tolist()
+        np.testing.assert_allclose(by_matrix[1], by_vectors[1], rtol=1e-12)
+    # the twins wait: after idea 0 the distinct ideas come first, then the twins
+    assert by_vectors[0].tolist() == [[0, 4, 1, 2]]

@@ -234,8 +234,9 @@ class RankingPolicy:
         k : int >= 1
         relevant_z : float
             A rating (on the [0, 1] scale) below this is a dislike.
-        similarity : indexable like an (n_catalog, n_catalog) array
-            Idea x idea cosine over the catalog; ``similarity[positions]`` gives those rows.
+        similarity : ndarray (n_catalog, n_catalog) or RowSimilarity
+            Idea x idea cosine over the catalog, as a matrix or computed from the ideas' unit
+            vectors (:class:`~engine.learning.similarity.RowSimilarity`, a large catalog).
         groups : ndarray of int (n_catalog,), optional
             Each catalog idea's category: at most one idea per category when given.
         seed : int or array of int (n_couples,), optional
@@ -257,9 +258,11 @@ class RankingPolicy:
         enj = together(P, self.gap_penalty)
         n_c, n_i = enj.shape
         cols = c.columns
-        if cols is not None:  # catalog-wide inputs, read at the candidates' positions
-            similarity = _ColumnRows(similarity, cols)
+        if cols is not None:  # catalog-wide groups, read at the candidates' positions
             groups = None if groups is None else groups[cols]
+        # diversity needs each pick's similarity to the ideas that may still be picked, no others
+        reach = np.flatnonzero(c.allowed.any(axis=0))
+        similar = _Reachable(similarity, reach if cols is None else cols[reach])
         if self.exploration > 0:
             seeds = np.broadcast_to(np.asarray(0 if seed is None else seed), (n_c,))
             # each idea gets the noise it gets when the whole catalog is scored (a draw's prefix is
@@ -311,7 +314,9 @@ class RankingPolicy:
             positions[ok, step] = best[ok]
             final[ok, step] = val[ok]
             score[rows[ok], best[ok]] = -np.inf
-            max_sim[ok] = np.maximum(max_sim[ok], similarity[best[ok]])
+            picked = best[ok] if cols is None else cols[best[ok]]
+            at = np.ix_(rows[ok], reach)
+            max_sim[at] = np.maximum(max_sim[at], similar.rows(picked))
             if groups is not None:
                 same = groups[None, :] == groups[best][:, None]
                 score[ok] = np.where(same[ok], -np.inf, score[ok])
@@ -324,16 +329,25 @@ class RankingPolicy:
         return positions, final, favourite
 
 
-class _ColumnRows:
-    """A catalog-wide idea x idea similarity read as rows of candidates over the candidates:
-    ``[j]`` is ``similarity[columns[j]][..., columns]``."""
+class _Reachable:
+    """Rows of a catalog-wide idea x idea similarity over some of its columns (the ideas a list may
+    still take): ``rows(positions)`` is ``similarity[positions][:, columns]``.
+
+    A dense matrix is indexed; a :class:`~engine.learning.similarity.RowSimilarity` (a large
+    catalog) computes the rows from the picks' vectors and the columns' vectors, gathered once,
+    so each step of a list reads only the ideas it may take.
+    """
 
     def __init__(self, similarity: Any, columns: np.ndarray):
         self.similarity = similarity
         self.columns = columns
+        if isinstance(similarity, np.ndarray):
+            self._over = None
+        else:  # every idea reachable: the vectors as they are, no copy
+            vectors = similarity.vectors
+            self._over = vectors.T if len(columns) == len(vectors) else vectors[columns].T
 
-    def __getitem__(self, rows):
-        picked = self.columns[rows]
-        if isinstance(self.similarity, np.ndarray):
-            return self.similarity[picked][..., self.columns]
-        return self.similarity[picked, self.columns]  # rows on demand: only the candidates' columns
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        if self._over is None:
+            return self.similarity[np.ix_(positions, self.columns)]
+        return self.similarity.vectors[positions] @ self._over
