@@ -85,12 +85,11 @@ def routine_push(group_of: np.ndarray, n_groups: int, done: np.ndarray, recent: 
     onehot = np.zeros((len(group_of), n_groups))
     onehot[np.arange(len(group_of)), group_of] = 1.0
     counts = done @ onehot
-    order = np.argsort(-counts, axis=1, kind="stable")[:, :TOP_KINDS]
-    top_counts = np.take_along_axis(counts, order, axis=1)
-    top = np.where(top_counts > 0, order, -1)
-    in_top = np.zeros_like(counts, dtype=bool)
-    rows = np.arange(len(counts))[:, None]
-    in_top[np.broadcast_to(rows, top.shape)[top >= 0], top[top >= 0]] = True
+    ranked = np.argsort(-counts, axis=1, kind="stable")
+    order = ranked[:, :TOP_KINDS]
+    top = np.where(counts[np.arange(len(counts))[:, None], order] > 0, order, -1)
+    # the kinds in ``top``: among the first TOP_KINDS of the order (place: the inverse permutation) and done
+    in_top = (np.argsort(ranked, axis=1) < TOP_KINDS) & (counts > 0)
     by_kind = recent @ onehot
     share = (by_kind * in_top).sum(axis=1) / np.maximum(by_kind.sum(axis=1), 1e-12)
     confidence = np.clip((n_dates - _MIN_DATES) / (_FULL_DATES - _MIN_DATES), 0.0, 1.0)
