@@ -286,7 +286,8 @@ class HistoryMixin:
                     total, n = _sum(np.where(mine, zp, 0.0)), _sum(mine.astype(float))
                     liked_by[j] = (n > 0) & (total >= self.relevant_z() * np.maximum(n, 1))
             disliked = (has & (zmean < 0.5)).astype(float)
-            centered = np.where(has, np.clip(2 * (zmean - mean_z[:, None]), -1, 1), 0.0)
+            # np.clip(x, -1, 1) as np.minimum(np.maximum(x, -1), 1): its definition, without np.clip's dispatch
+            centered = np.where(has, np.minimum(np.maximum(2 * (zmean - mean_z[:, None]), -1), 1), 0.0)
             out.append(Histories(couple_ids=couple_ids, done=done, liked=liked, disliked=disliked,
                                  centered=centered, recent=recent, last_day=last_day,
                                  rated=np.where(has, zmean, np.nan), n_dates=n_dates, mean_z=mean_z,

@@ -346,8 +346,14 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         F = feat.transform(by[0], as_of_day=as_of_day, ideas=ideas)
         P = np.empty(F.shape[:2] + (2,))
         P[..., 0] = self._predict_features(F)
-        # partners with the same ratings everywhere have the same features: score them once
-        differ = np.flatnonzero(~np.all(np.isclose(by[0].rated, by[1].rated, equal_nan=True), axis=1))
+        # partners with the same ratings everywhere have the same features: score them once. The test is
+        # np.isclose(a, b, equal_nan=True) at its default tolerances, spelt out as numpy computes it
+        rated_a, rated_b = by[0].rated, by[1].rated
+        with np.errstate(invalid="ignore"):
+            close = (np.abs(rated_a - rated_b) <= 1e-08 + 1e-05 * np.abs(rated_b)) & np.isfinite(rated_b) | \
+                (rated_a == rated_b)
+            close |= np.isnan(rated_a) & np.isnan(rated_b)
+        differ = np.flatnonzero(~close.all(axis=1))
         P[..., 1] = P[..., 0]
         if len(differ):  # b's features: a's, with the ones computed from ratings computed from b's
             every = len(differ) == len(F)  # (one couple's request): no row selection to copy

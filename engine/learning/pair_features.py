@@ -185,7 +185,8 @@ class PairFeaturesMixin:
             as_of = np.broadcast_to(np.asarray(as_of_day), (n_c,))
             ref = np.where(as_of == UNDATED, ref, last_day_scale(as_of))
         last = last[:, cols]
-        since = np.where(last > 0, np.clip(ref[:, None] - last, 0, 365), 365.0) / 365.0
+        # np.clip(x, 0, 365) spelt out (its definition, without np.clip's dispatch; x is never -0.0)
+        since = np.where(last > 0, np.minimum(np.maximum(ref[:, None] - last, 0), 365), 365.0) / 365.0
         out["days_since"] = since
         out["popularity"] = self._fitted_at("popularity", cols, lambda c: self.popularity_[None, c])
         out["quality"] = self._fitted_at("quality", cols, lambda c: self.quality_[None, c])

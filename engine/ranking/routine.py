@@ -64,6 +64,12 @@ class RoutineState:
     kind_counts: np.ndarray
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    """``np.clip(x, 0.0, 1.0)`` as its definition, ``minimum(maximum(x, 0), 1)``, without np.clip's
+    dispatch (the same values: NaN stays NaN; x here is a difference of unequal numbers or +0.0, never -0.0)."""
+    return np.minimum(np.maximum(x, 0.0), 1.0)
+
+
 def routine_push(group_of: np.ndarray, n_groups: int, done: np.ndarray, recent: np.ndarray,
                  rated: np.ndarray, n_dates: np.ndarray) -> RoutineState:
     """The push out of the routine for each couple (module notes).
@@ -92,14 +98,14 @@ def routine_push(group_of: np.ndarray, n_groups: int, done: np.ndarray, recent: 
     in_top = (np.argsort(ranked, axis=1) < TOP_KINDS) & (counts > 0)
     by_kind = recent @ onehot
     share = (by_kind * in_top).sum(axis=1) / np.maximum(by_kind.sum(axis=1), 1e-12)
-    confidence = np.clip((n_dates - _MIN_DATES) / (_FULL_DATES - _MIN_DATES), 0.0, 1.0)
-    concentration = np.clip((share - _SHARE_FROM) / _SHARE_SPAN, 0.0, 1.0) * confidence
+    confidence = _unit((n_dates - _MIN_DATES) / (_FULL_DATES - _MIN_DATES))
+    concentration = _unit((share - _SHARE_FROM) / _SHARE_SPAN) * confidence
     idea_in_top = in_top[:, group_of]
     has = ~np.isnan(rated) & idea_in_top
     weight = np.where(has, done, 0.0)
     z = (np.sum(np.where(has, rated, 0.0) * weight, axis=1) + _PRIOR_Z * _PRIOR_DATES) / \
         (weight.sum(axis=1) + _PRIOR_DATES)
-    love = np.clip((z - _LOVE_FROM) / _LOVE_SPAN, 0.0, 1.0)
+    love = _unit((z - _LOVE_FROM) / _LOVE_SPAN)
     push = concentration * (1.0 - _LOVE_RELIEF * love)
     return RoutineState(push=push, concentration=concentration, love=love, share=share,
                         top_kinds=top, kind_counts=counts)
