@@ -262,6 +262,7 @@ class HistoryMixin:
         interest, over_budget, stated, homes = self._stated(couple_ids, profiles, dates)
         self._homes_from_history(homes, done)
         prior = getattr(self, "global_z_", 0.5)
+        relevant = self.relevant_z()
         out = []
         for partner in whose:
             if partner is None:
@@ -272,19 +273,20 @@ class HistoryMixin:
             rated = ~np.isnan(z)
             zr = np.where(rated, z, 0.0)
             c_zsum = np.bincount(rows, weights=zr, minlength=n_c)  # (weighted: float already)
-            c_zcnt = np.bincount(rows, weights=rated.astype(float), minlength=n_c)
+            counted = rated.astype(float)
+            c_zcnt = np.bincount(rows, weights=counted, minlength=n_c)
             mean_z = (c_zsum + 3.0 * prior) / (c_zcnt + 3.0)
-            zsum, zcnt = _sum(zr), _sum(rated.astype(float))
+            zsum, zcnt = _sum(zr), _sum(counted)
             has = zcnt > 0
             zmean = np.divide(zsum, zcnt, out=np.zeros_like(zsum), where=has)
-            liked = (has & (zmean >= self.relevant_z())).astype(float)
+            liked = (has & (zmean >= relevant)).astype(float)
             liked_by = None
             if partner is None:  # each partner's own ratings (no fallback), for "you both loved"
                 liked_by = np.zeros((2, n_c, n_i))
                 for j, zp in enumerate(pairs["z_by"]):
                     mine = ~np.isnan(zp)
                     total, n = _sum(np.where(mine, zp, 0.0)), _sum(mine.astype(float))
-                    liked_by[j] = (n > 0) & (total >= self.relevant_z() * np.maximum(n, 1))
+                    liked_by[j] = (n > 0) & (total >= relevant * np.maximum(n, 1))
             disliked = (has & (zmean < 0.5)).astype(float)
             # np.clip(x, -1, 1) as np.minimum(np.maximum(x, -1), 1): its definition, without np.clip's dispatch
             centered = np.where(has, np.minimum(np.maximum(2 * (zmean - mean_z[:, None]), -1), 1), 0.0)

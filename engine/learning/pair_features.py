@@ -182,7 +182,8 @@ class PairFeaturesMixin:
         last = hist.last_day  # on last_day_scale: 0 = never or undated
         ref = last.max(axis=1) if last.shape[1] else np.zeros(n_c)  # each couple's latest date, over the catalog
         if as_of_day is not None:
-            as_of = np.broadcast_to(np.asarray(as_of_day), (n_c,))
+            as_of = np.asarray(as_of_day)
+            as_of = np.full(n_c, as_of) if as_of.ndim == 0 else np.broadcast_to(as_of, (n_c,))  # (full: no dispatch)
             ref = np.where(as_of == UNDATED, ref, last_day_scale(as_of))
         last = last[:, cols]
         # np.clip(x, 0, 365) spelt out (its definition, without np.clip's dispatch; x is never -0.0)
