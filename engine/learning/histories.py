@@ -278,7 +278,9 @@ class HistoryMixin:
             mean_z = (c_zsum + 3.0 * prior) / (c_zcnt + 3.0)
             zsum, zcnt = _sum(zr), _sum(counted)
             has = zcnt > 0
-            zmean = np.divide(zsum, zcnt, out=np.zeros_like(zsum), where=has)
+            # zsum / zcnt where rated, else 0: where zcnt is 0, zsum is 0 too (0 / 1 = +0.0, as the masked
+            # divide's zeros), elsewhere zcnt >= 1 is its own maximum with 1 (the same quotient)
+            zmean = zsum / np.maximum(zcnt, 1.0)
             liked = (has & (zmean >= relevant)).astype(float)
             liked_by = None
             if partner is None:  # each partner's own ratings (no fallback), for "you both loved"
