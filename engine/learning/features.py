@@ -49,7 +49,8 @@ __all__ = ["FEATURE_NAMES", "HistoryFeaturizer", "IdeaEncoder", "MultiHotEncoder
 
 #: lazily built from the fitted state (similarity by target, id index, dense similarities):
 #: dropped on a new fit and never pickled
-_DERIVED = ("_by_target", "_idea_index", "_matrix_cache", "_group_onehot")
+_DERIVED = ("_by_target", "_idea_index", "_matrix_cache", "_group_onehot", "_column_cache",
+            "_match_layout_cache")
 
 #: batches of at least this many rows, over catalogs of at most this many ideas, multiply
 #: by dense copies of the similarity matrices (see ``HistoryFeaturizer._times``)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,14 @@ from ..domain.dates import UNDATED, CoupleDates, stated_profiles
 from ..domain.profiles import NO_PROFILE, Profiles
 
 __all__ = ["Histories", "HistoryMixin", "last_day_scale"]
+
+
+def _nan_to_zero(x: np.ndarray) -> np.ndarray:
+    """``np.nan_to_num(x)`` for float ``x``: NaN -> 0 (and +-inf -> the largest finite), with fewer passes
+    when there is no infinity (a rating never is)."""
+    if np.isinf(x).any():
+        return np.nan_to_num(x)
+    return np.where(np.isnan(x), 0.0, x)
 
 
 def last_day_scale(day: np.ndarray | int) -> np.ndarray | float:
@@ -150,8 +159,7 @@ class HistoryMixin:
     def positions(self, idea_ids: np.ndarray) -> np.ndarray:
         """Catalog position of each idea id (-1 when unknown)."""
         if len(idea_ids) < 4096:  # measured: a dict lookup each is faster below a few thousand ids
-            get = self._idea_pos.get
-            return np.fromiter((get(i, -1) for i in idea_ids), dtype=np.int64, count=len(idea_ids))
+            return np.fromiter(map(self._idea_pos.get, idea_ids, repeat(-1)), dtype=np.int64, count=len(idea_ids))
         index = self.__dict__.get("_idea_index")
         if index is None:
             index = self._idea_index = pd.Index(self.catalog_ids_, dtype=object)
@@ -193,7 +201,7 @@ class HistoryMixin:
         a, b, day = a[keep], b[keep], day[keep]
         counts = (~np.isnan(a)).astype(float) + (~np.isnan(b))
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(counts > 0, (np.nan_to_num(a) + np.nan_to_num(b)) / np.maximum(counts, 1), np.nan)
+            mean = np.where(counts > 0, (_nan_to_zero(a) + _nan_to_zero(b)) / np.maximum(counts, 1), np.nan)
         return {"couple_ids": couple_ids, "rows": rows[keep].astype(np.int64), "cols": cols[keep],
                 "z": self.scale_ratings(mean), "day": day, "z_by": (self.scale_ratings(a), self.scale_ratings(b))}
 
@@ -236,7 +244,7 @@ class HistoryMixin:
         size = n_c * n_i
 
         def _sum(weights) -> np.ndarray:
-            return np.bincount(flat, weights=weights, minlength=size).astype(float).reshape(n_c, n_i)
+            return np.bincount(flat, weights=weights, minlength=size).astype(float, copy=False).reshape(n_c, n_i)
 
         # recency rank within couple: by day (undated first: UNDATED is below every day), then input order
         order = np.lexsort((np.arange(len(rows)), day, rows))
@@ -254,6 +262,7 @@ class HistoryMixin:
         interest, over_budget, stated, homes = self._stated(couple_ids, profiles, dates)
         self._homes_from_history(homes, done)
         prior = getattr(self, "global_z_", 0.5)
+        relevant = self.relevant_z()
         out = []
         for partner in whose:
             if partner is None:
@@ -263,22 +272,26 @@ class HistoryMixin:
                 z = np.where(np.isnan(own), other, own)
             rated = ~np.isnan(z)
             zr = np.where(rated, z, 0.0)
-            c_zsum = np.bincount(rows, weights=zr, minlength=n_c).astype(float)
-            c_zcnt = np.bincount(rows, weights=rated.astype(float), minlength=n_c).astype(float)
+            c_zsum = np.bincount(rows, weights=zr, minlength=n_c)  # (weighted: float already)
+            counted = rated.astype(float)
+            c_zcnt = np.bincount(rows, weights=counted, minlength=n_c)
             mean_z = (c_zsum + 3.0 * prior) / (c_zcnt + 3.0)
-            zsum, zcnt = _sum(zr), _sum(rated.astype(float))
+            zsum, zcnt = _sum(zr), _sum(counted)
             has = zcnt > 0
-            zmean = np.divide(zsum, zcnt, out=np.zeros_like(zsum), where=has)
-            liked = (has & (zmean >= self.relevant_z())).astype(float)
+            # zsum / zcnt where rated, else 0: where zcnt is 0, zsum is 0 too (0 / 1 = +0.0, as the masked
+            # divide's zeros), elsewhere zcnt >= 1 is its own maximum with 1 (the same quotient)
+            zmean = zsum / np.maximum(zcnt, 1.0)
+            liked = (has & (zmean >= relevant)).astype(float)
             liked_by = None
             if partner is None:  # each partner's own ratings (no fallback), for "you both loved"
                 liked_by = np.zeros((2, n_c, n_i))
                 for j, zp in enumerate(pairs["z_by"]):
                     mine = ~np.isnan(zp)
                     total, n = _sum(np.where(mine, zp, 0.0)), _sum(mine.astype(float))
-                    liked_by[j] = (n > 0) & (total >= self.relevant_z() * np.maximum(n, 1))
+                    liked_by[j] = (n > 0) & (total >= relevant * np.maximum(n, 1))
             disliked = (has & (zmean < 0.5)).astype(float)
-            centered = np.where(has, np.clip(2 * (zmean - mean_z[:, None]), -1, 1), 0.0)
+            # np.clip(x, -1, 1) as np.minimum(np.maximum(x, -1), 1): its definition, without np.clip's dispatch
+            centered = np.where(has, np.minimum(np.maximum(2 * (zmean - mean_z[:, None]), -1), 1), 0.0)
             out.append(Histories(couple_ids=couple_ids, done=done, liked=liked, disliked=disliked,
                                  centered=centered, recent=recent, last_day=last_day,
                                  rated=np.where(has, zmean, np.nan), n_dates=n_dates, mean_z=mean_z,

@@ -283,7 +283,10 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         if self.learner_name_ in ("linear", "pairwise"):
             # the fitted scaler and logistic regression folded into one weighted sum over the
             # feature axis (contiguous planes for the (couple, idea, feature) view: no copy)
-            z = np.tensordot(self.linear_weights_, np.moveaxis(X, -1, 0), axes=1) + self.linear_bias_
+            # (np.tensordot's own steps for these shapes: one (1, f) @ (f, n) product, without its dispatch)
+            planes = np.moveaxis(X, -1, 0)
+            z = np.dot(self.linear_weights_.reshape(1, -1), planes.reshape(len(planes), -1)).reshape(
+                planes.shape[1:]) + self.linear_bias_
             return expit(z)
         flat = X.reshape(-1, X.shape[-1])
         return self.learner_.predict_proba(flat)[:, 1].reshape(X.shape[:-1])
@@ -336,25 +339,40 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
             The couple's history (ratings: the mean of the partners who
             rated; ``liked_by``: each partner's own).
         """
-        check_is_fitted(self, "learner_")
+        if not hasattr(self, "learner_"):  # (check_is_fitted reads the estimator's tags: ~8 us a call)
+            check_is_fitted(self, "learner_")
         feat = self.featurizer_
         hist, *by = feat.partner_histories(history, couple_ids, profiles)
         F = feat.transform(by[0], as_of_day=as_of_day, ideas=ideas)
         P = np.empty(F.shape[:2] + (2,))
         P[..., 0] = self._predict_features(F)
-        # partners with the same ratings everywhere have the same features: score them once
-        differ = np.flatnonzero(~np.all(np.isclose(by[0].rated, by[1].rated, equal_nan=True), axis=1))
+        # partners with the same ratings everywhere have the same features: score them once. The test is
+        # np.isclose(a, b, equal_nan=True) at its default tolerances, spelt out as numpy computes it
+        rated_a, rated_b = by[0].rated, by[1].rated
+        with np.errstate(invalid="ignore"):
+            close = (np.abs(rated_a - rated_b) <= 1e-08 + 1e-05 * np.abs(rated_b)) & np.isfinite(rated_b) | \
+                (rated_a == rated_b)
+            close |= np.isnan(rated_a) & np.isnan(rated_b)
+        differ = np.flatnonzero(~close.all(axis=1))
         P[..., 1] = P[..., 0]
         if len(differ):  # b's features: a's, with the ones computed from ratings computed from b's
-            Fb = feat.retaste(F[differ], by[1].take(differ), ideas=ideas)
+            every = len(differ) == len(F)  # (one couple's request): no row selection to copy
+            Fb = feat.retaste(F.copy(order="K") if every else F[differ], by[1] if every else by[1].take(differ),
+                              ideas=ideas)
             P[differ, :, 1] = self._predict_features(Fb)
-            F[differ] = (F[differ] + Fb) / 2
+            # the mean of the two: only the columns retaste rewrote differ; elsewhere (x + x) / 2 is x
+            # to the bit (float32 features are far below overflow), so those are left as they are
+            rows = slice(None) if every else differ
+            for k in feat._retasted_columns():
+                F[rows, :, k] = (F[rows, :, k] + Fb[:, :, k]) / 2
         # what a partner told us beats what the model guesses: an idea they rated is
-        # scaled by their own rating of it (1 of 5 -> 0; training never sees repeats)
+        # scaled by their own rating of it (1 of 5 -> 0; training never sees repeats); only the
+        # rated entries are touched (the same product, P * rating, as over the whole plane)
         cols = slice(None) if ideas is None else np.asarray(ideas, dtype=np.int64)
         for j, h in enumerate(by):
             rated = h.rated[:, cols]
-            P[..., j] = np.where(np.isnan(rated), P[..., j], P[..., j] * np.nan_to_num(rated))
+            at_r, at_c = np.nonzero(~np.isnan(rated))
+            P[at_r, at_c, j] = P[at_r, at_c, j] * np.nan_to_num(rated[at_r, at_c])
         return P, F, hist
 
     # -------------------------------------------------------------- ranking

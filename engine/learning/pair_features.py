@@ -93,6 +93,11 @@ def _columns(ideas: np.ndarray | None) -> slice | np.ndarray:
     return slice(None) if ideas is None else np.asarray(ideas, dtype=np.int64)
 
 
+#: catalogs of at most this many ideas keep the fitted arrays' columns at the last candidate
+#: set (:meth:`PairFeaturesMixin._fitted_at`): ~2 MB at 2,048 ideas, too much above
+_CACHED_COLUMNS_IDEAS = 2048
+
+
 def _at(plane: np.ndarray | float, cols) -> np.ndarray | float:
     """The columns ``cols`` of a (n_couples, n_ideas) plane; a number (the same for every idea) as is."""
     return plane[:, cols] if np.ndim(plane) == 2 else plane
@@ -151,10 +156,11 @@ class PairFeaturesMixin:
         ndarray of shape (n_couples, n_columns, n_features)
             Features in :data:`FEATURE_NAMES` order (n_columns: n_ideas without ``ideas``).
         """
-        check_is_fitted(self, "similarity_")
+        if not hasattr(self, "similarity_"):  # (check_is_fitted reads the estimator's tags: ~8 us a call)
+            check_is_fitted(self, "similarity_")
         cols = _columns(ideas)
         n_c = len(hist.couple_ids)
-        group_of = self.group_of_[cols]
+        group_of = self._fitted_at("group_of", cols, lambda c: self.group_of_[c])
         # stored as one contiguous plane per feature; F is a (couple, idea, feature) view of it
         planes = np.empty((len(self.feature_names_), n_c, len(group_of)), dtype=np.float32)
         F = planes.transpose(1, 2, 0)
@@ -176,14 +182,16 @@ class PairFeaturesMixin:
         last = hist.last_day  # on last_day_scale: 0 = never or undated
         ref = last.max(axis=1) if last.shape[1] else np.zeros(n_c)  # each couple's latest date, over the catalog
         if as_of_day is not None:
-            as_of = np.broadcast_to(np.asarray(as_of_day), (n_c,))
+            as_of = np.asarray(as_of_day)
+            as_of = np.full(n_c, as_of) if as_of.ndim == 0 else np.broadcast_to(as_of, (n_c,))  # (full: no dispatch)
             ref = np.where(as_of == UNDATED, ref, last_day_scale(as_of))
         last = last[:, cols]
-        since = np.where(last > 0, np.clip(ref[:, None] - last, 0, 365), 365.0) / 365.0
+        # np.clip(x, 0, 365) spelt out (its definition, without np.clip's dispatch; x is never -0.0)
+        since = np.where(last > 0, np.minimum(np.maximum(ref[:, None] - last, 0), 365), 365.0) / 365.0
         out["days_since"] = since
-        out["popularity"] = self.popularity_[None, cols]
-        out["quality"] = self.quality_[None, cols]
-        out["relevant_rate"] = self.relevant_rate_[None, cols]
+        out["popularity"] = self._fitted_at("popularity", cols, lambda c: self.popularity_[None, c])
+        out["quality"] = self._fitted_at("quality", cols, lambda c: self.quality_[None, c])
+        out["relevant_rate"] = self._fitted_at("relevant_rate", cols, lambda c: self.relevant_rate_[None, c])
         out["history_size"] = np.log1p(hist.n_dates)[:, None]
         out["cf_user"] = self._user_neighbours(done_bin, cols)
         out["cf_bm25"] = self._times("bm25_similarity_", done_bin, cols)
@@ -210,11 +218,52 @@ class PairFeaturesMixin:
         the catalog positions of ``F``'s columns, as given to :meth:`transform`
         (default: every idea). Returns ``F``.
         """
-        check_is_fitted(self, "similarity_")
+        if not hasattr(self, "similarity_"):  # (check_is_fitted reads the estimator's tags: ~8 us a call)
+            check_is_fitted(self, "similarity_")
         cols = _columns(ideas)
         catalog = self._taste_planes(F, hist, cols)
         self._relative(F, [name for name in _RELATIVE if name in _TASTE], None if isinstance(cols, slice) else catalog)
         return F
+
+    def _fitted_at(self, name: str, cols, take) -> np.ndarray:
+        """``take(cols)``: a fitted array's entries at the candidate columns ``cols`` (``name`` says
+        which), kept per process for the last candidate set (requests under the same constraints
+        share it) and read only. The same gathered copy, so the products with it are the same to
+        the last bit. A slice (every idea) takes views, uncached."""
+        if isinstance(cols, slice) or len(self.group_of_) > _CACHED_COLUMNS_IDEAS:
+            return take(cols)
+        key = cols.tobytes()
+        cache = self.__dict__.get("_column_cache")
+        if cache is None or cache[0] != key:
+            cache = self._column_cache = (key, {})
+        out = cache[1].get(name)
+        if out is None:
+            out = take(cols)
+            out.flags.writeable = False
+            cache[1][name] = out
+        return out
+
+    def _match_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Of :meth:`_attribute_matches`, from the fitted blocks (kept per process, read only): the
+        ``match:`` feature index of each block, which blocks are scalar, the ``above:`` feature
+        index of each scalar block and the idea-vector column of each scalar."""
+        layout = self.__dict__.get("_match_layout_cache")
+        if layout is None:
+            first = len(FEATURE_NAMES)
+            slots = first + np.arange(len(self.blocks_))
+            scalar = np.array([is_scalar for _, _, is_scalar in self.blocks_], dtype=bool)
+            above = first + len(self.blocks_) + np.arange(int(scalar.sum()))
+            first_cols = np.array([block[0] for _, block, is_scalar in self.blocks_ if is_scalar], dtype=np.int64)
+            layout = self._match_layout_cache = (slots, scalar, above, first_cols)
+            for array in layout:
+                array.flags.writeable = False
+        return layout
+
+    def _retasted_columns(self) -> np.ndarray:
+        """The columns of ``F`` that :meth:`retaste` rewrites: the :data:`_TASTE` features and their ``rel:``."""
+        first = len(self.feature_names_) - len(_RELATIVE)
+        return np.array([COLUMN[name] for name in _TASTE] +
+                        [first + _RELATIVE.index(name) for name in _RELATIVE if name in _TASTE], dtype=np.int64)
 
     def _taste_planes(self, F: np.ndarray, hist: Histories, cols=slice(None)) -> dict[str, np.ndarray]:
         """The features of :data:`_TASTE`, from ``hist``'s ratings, written into ``F`` (whose columns
@@ -232,7 +281,7 @@ class PairFeaturesMixin:
             out[name] = plane[:, cols]
         groups = self._group_matrix()
         gtaste = (hist.centered @ groups) / np.maximum((hist.centered != 0) @ groups, 1)
-        out["attr_taste"] = gtaste[:, self.group_of_[cols]]
+        out["attr_taste"] = gtaste[:, self._fitted_at("group_of", cols, lambda c: self.group_of_[c])]
         out["couple_mean"] = hist.mean_z[:, None]
         return catalog
 
@@ -254,6 +303,13 @@ class PairFeaturesMixin:
         ``catalog`` (name -> the feature over every idea, or a number: the same for all), rounded
         to float32 as ``F`` holds it."""
         first = len(self.feature_names_) - len(_RELATIVE)
+        if catalog is None and len(names) and F.size:  # all at once (the same min, max and arithmetic per plane)
+            planes = F.transpose(2, 0, 1)
+            source = planes[[COLUMN[name] for name in names]]
+            lo = source.min(axis=2, keepdims=True)
+            hi = source.max(axis=2, keepdims=True)
+            planes[[first + _RELATIVE.index(name) for name in names]] = (source - lo) / np.maximum(hi - lo, 1e-9)
+            return
         for name in names:
             col = F[..., COLUMN[name]]
             whole = col if catalog is None else \
@@ -285,8 +341,7 @@ class PairFeaturesMixin:
         never done has no place. Returns (n_couples, n_groups, ranks) float32.
         """
         order = np.argsort(-times, axis=1, kind="stable")
-        place = np.empty_like(order)
-        np.put_along_axis(place, order, np.arange(times.shape[1])[None, :], axis=1)
+        place = np.argsort(order, axis=1)  # the inverse permutation: each group's place in ``order``
         place = np.where(times > 0, place, ranks)
         return (place[..., None] == np.arange(ranks)).astype(np.float32)
 
@@ -305,13 +360,13 @@ class PairFeaturesMixin:
         n = hist.done.sum(axis=1)
         S = (hist.done @ V - n[:, None] * self.choice_mean_[None, :]) @ self.choice_evecs_
         W = (S / (self.choice_shrink + n[:, None] * self.choice_evals_[None, :])) @ self.choice_evecs_.T
-        return W @ V[cols].T
+        return W @ self._fitted_at("vectors", cols, lambda c: V[c]).T
 
     def _factor_scores(self, hist: Histories, cols=slice(None)) -> np.ndarray:
         """Implicit-ALS score of the ideas at ``cols``: the couple's factors folded in from its history."""
         Y = self.item_factors_
         U = solve_factors(hist.done, Y, FACTORS["regularization"], FACTORS["alpha"], gram=self.factor_gram_)
-        return U @ Y[cols].T
+        return U @ self._fitted_at("factors", cols, lambda c: Y[c]).T
 
     def _user_neighbours(self, done_bin: np.ndarray, cols=slice(None)) -> np.ndarray:
         """Score of the ideas at ``cols`` among the couple's most similar reference couples (user-kNN)."""
@@ -322,7 +377,7 @@ class PairFeaturesMixin:
         if k == 0 or n_c == 0:
             return np.zeros((n_c, len(self.group_of_[cols])))
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        weights = np.take_along_axis(sims, top, axis=1)
+        weights = sims[np.arange(n_c)[:, None], top]
         total = np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
         liked = weighted_rows(self.reference_liked_, np.repeat(np.arange(n_c), k), top.ravel(), weights.ravel(), n_c)
         return liked[:, cols] / total
@@ -342,17 +397,15 @@ class PairFeaturesMixin:
         profile = (done_bin @ V) / n_done
         has = (done_bin.sum(axis=1) > 0)[:, None]
         first = len(FEATURE_NAMES)
-        slots = first + np.arange(len(self.blocks_))
-        scalar = np.array([is_scalar for _, _, is_scalar in self.blocks_], dtype=bool)
+        slots, scalar, above, first_cols = self._match_layout()
         for j, (attr, block, is_scalar) in zip(slots, self.blocks_):
             if not is_scalar:
-                planes[j] = profile[:, block] @ self._block_vectors[attr][:, cols]
-        above = first + len(self.blocks_) + np.arange(int(scalar.sum()))
-        if scalar.any():
-            first_cols = np.array([block[0] for _, block, is_scalar in self.blocks_ if is_scalar], dtype=np.int64)
+                planes[j] = profile[:, block] @ self._fitted_at(f"block:{attr}", cols,
+                                                                lambda c, a=attr: self._block_vectors[a][:, c])
+        if len(above):
             values = V[:, first_cols].T  # (n_scalars, n_ideas)
             means = profile[:, first_cols].T  # (n_scalars, n_couples)
-            here = values[:, cols]  # (n_scalars, n_columns)
+            here = self._fitted_at("scalars", cols, lambda c: values[:, c])  # (n_scalars, n_columns)
             done = done_bin > 0
             for lo in range(0, len(has), _MATCH_ROWS):  # bounded temporaries for a large batch
                 hi = lo + _MATCH_ROWS

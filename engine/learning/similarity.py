@@ -73,7 +73,8 @@ def cooccurrence_similarity(done_bin: sp.csr_matrix, shrink: float, neighbours: 
 def cos_rows(A, V: np.ndarray) -> np.ndarray:
     """Cosine between each row of A (n, d) and each row of V (m, d; rows unit norm)."""
     A = np.asarray(A, dtype=float)
-    norms = np.linalg.norm(A, axis=1, keepdims=True)
+    # np.linalg.norm(A, axis=1, keepdims=True) spelt out as it computes it (the same bits, less dispatch)
+    norms = np.sqrt(np.add.reduce(A * A, axis=1, keepdims=True))
     return (A / np.maximum(norms, 1e-12)) @ V.T
 
 
@@ -136,6 +137,11 @@ def weighted_rows(matrix: sp.csr_matrix, r: np.ndarray, j: np.ndarray, weights: 
     lengths = matrix.indptr[j + 1] - starts
     ends = np.cumsum(lengths)
     at = np.arange(ends[-1] if len(ends) else 0) + np.repeat(starts - (ends - lengths), lengths)
-    terms = matrix.data[at] * np.repeat(np.asarray(weights, dtype=matrix.dtype), lengths)
-    flat = np.repeat(r * matrix.shape[1], lengths) + matrix.indices[at]
-    return np.bincount(flat, weights=terms, minlength=n_rows * matrix.shape[1]).reshape(n_rows, matrix.shape[1])
+    terms = matrix.data[at]
+    weights = np.asarray(weights, dtype=matrix.dtype)
+    if not (weights == 1).all():  # binary rows (what was done, liked) skip the product: x * 1 is x to the bit
+        terms = terms * np.repeat(weights, lengths)
+    m = matrix.shape[1]
+    # one row (a request's couple): its outputs are the matrix columns themselves
+    flat = matrix.indices[at] if n_rows == 1 else np.repeat(r * m, lengths) + matrix.indices[at]
+    return np.bincount(flat, weights=terms, minlength=n_rows * m).reshape(n_rows, m)

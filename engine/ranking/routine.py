@@ -64,6 +64,12 @@ class RoutineState:
     kind_counts: np.ndarray
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    """``np.clip(x, 0.0, 1.0)`` as its definition, ``minimum(maximum(x, 0), 1)``, without np.clip's
+    dispatch (the same values: NaN stays NaN; x here is a difference of unequal numbers or +0.0, never -0.0)."""
+    return np.minimum(np.maximum(x, 0.0), 1.0)
+
+
 def routine_push(group_of: np.ndarray, n_groups: int, done: np.ndarray, recent: np.ndarray,
                  rated: np.ndarray, n_dates: np.ndarray) -> RoutineState:
     """The push out of the routine for each couple (module notes).
@@ -85,22 +91,21 @@ def routine_push(group_of: np.ndarray, n_groups: int, done: np.ndarray, recent: 
     onehot = np.zeros((len(group_of), n_groups))
     onehot[np.arange(len(group_of)), group_of] = 1.0
     counts = done @ onehot
-    order = np.argsort(-counts, axis=1, kind="stable")[:, :TOP_KINDS]
-    top_counts = np.take_along_axis(counts, order, axis=1)
-    top = np.where(top_counts > 0, order, -1)
-    in_top = np.zeros_like(counts, dtype=bool)
-    rows = np.arange(len(counts))[:, None]
-    in_top[np.broadcast_to(rows, top.shape)[top >= 0], top[top >= 0]] = True
+    ranked = np.argsort(-counts, axis=1, kind="stable")
+    order = ranked[:, :TOP_KINDS]
+    top = np.where(counts[np.arange(len(counts))[:, None], order] > 0, order, -1)
+    # the kinds in ``top``: among the first TOP_KINDS of the order (place: the inverse permutation) and done
+    in_top = (np.argsort(ranked, axis=1) < TOP_KINDS) & (counts > 0)
     by_kind = recent @ onehot
     share = (by_kind * in_top).sum(axis=1) / np.maximum(by_kind.sum(axis=1), 1e-12)
-    confidence = np.clip((n_dates - _MIN_DATES) / (_FULL_DATES - _MIN_DATES), 0.0, 1.0)
-    concentration = np.clip((share - _SHARE_FROM) / _SHARE_SPAN, 0.0, 1.0) * confidence
+    confidence = _unit((n_dates - _MIN_DATES) / (_FULL_DATES - _MIN_DATES))
+    concentration = _unit((share - _SHARE_FROM) / _SHARE_SPAN) * confidence
     idea_in_top = in_top[:, group_of]
     has = ~np.isnan(rated) & idea_in_top
     weight = np.where(has, done, 0.0)
     z = (np.sum(np.where(has, rated, 0.0) * weight, axis=1) + _PRIOR_Z * _PRIOR_DATES) / \
         (weight.sum(axis=1) + _PRIOR_DATES)
-    love = np.clip((z - _LOVE_FROM) / _LOVE_SPAN, 0.0, 1.0)
+    love = _unit((z - _LOVE_FROM) / _LOVE_SPAN)
     push = concentration * (1.0 - _LOVE_RELIEF * love)
     return RoutineState(push=push, concentration=concentration, love=love, share=share,
                         top_kinds=top, kind_counts=counts)
