@@ -22,7 +22,7 @@ from ..domain.dates import UNDATED
 from ..domain.geo import distances_km
 from .factors import solve_factors
 from .histories import Histories, last_day_scale
-from .similarity import cos_rows, weighted_rows
+from .similarity import cos_rows, unit_rows, weighted_rows
 
 __all__ = ["COLUMN", "FEATURE_NAMES", "GROUP_RANKS", "NamedColumns", "PairFeaturesMixin", "column"]
 
@@ -274,9 +274,13 @@ class PairFeaturesMixin:
         n_c = len(hist.couple_ids)
         cf = self._times("similarity_", np.vstack([hist.liked, hist.disliked]))
         n_rated = (hist.centered != 0).sum(axis=1)[:, None]
-        taste_vec = (hist.centered @ V) / (n_rated + 2.0)
-        catalog = {"cf_liked": cf[:n_c], "cf_disliked": cf[n_c:], "taste": taste_vec @ V.T,
-                   "sim_liked": cos_rows(hist.liked @ V, V), "sim_disliked": cos_rows(hist.disliked @ V, V)}
+        # one pass over the ideas' vectors each way (a large catalog's vectors do not fit in a cache:
+        # each pass reads them all): the ratings onto the vectors, then the taste and the unit liked
+        # and disliked profiles back onto every idea
+        onto = np.vstack([hist.centered, hist.liked, hist.disliked]) @ V
+        back = np.vstack([onto[:n_c] / (n_rated + 2.0), unit_rows(onto[n_c:])]) @ V.T
+        catalog = {"cf_liked": cf[:n_c], "cf_disliked": cf[n_c:], "taste": back[:n_c],
+                   "sim_liked": back[n_c:2 * n_c], "sim_disliked": back[2 * n_c:]}
         for name, plane in catalog.items():
             out[name] = plane[:, cols]
         groups = self._group_matrix()

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["RowSimilarity", "idea_similarity", "bm25_similarity", "cooccurrence_similarity", "cos_rows", "top_k_rows",
-           "weighted_rows"]
+           "unit_rows", "weighted_rows"]
 
 
 class RowSimilarity:
@@ -72,10 +72,15 @@ def cooccurrence_similarity(done_bin: sp.csr_matrix, shrink: float, neighbours: 
 
 def cos_rows(A, V: np.ndarray) -> np.ndarray:
     """Cosine between each row of A (n, d) and each row of V (m, d; rows unit norm)."""
+    return unit_rows(A) @ V.T
+
+
+def unit_rows(A) -> np.ndarray:
+    """The rows of A (n, d) scaled to unit norm (a zero row stays zero)."""
     A = np.asarray(A, dtype=float)
     # np.linalg.norm(A, axis=1, keepdims=True) spelt out as it computes it (the same bits, less dispatch)
     norms = np.sqrt(np.add.reduce(A * A, axis=1, keepdims=True))
-    return (A / np.maximum(norms, 1e-12)) @ V.T
+    return A / np.maximum(norms, 1e-12)
 
 
 def bm25_similarity(done: sp.csr_matrix, neighbours: int, k1: float = 1.2, b: float = 0.75) -> sp.csr_matrix:
