@@ -167,10 +167,13 @@ class PairFeaturesMixin:
         out = NamedColumns(F)
         done_bin = (hist.done > 0).astype(float)
         n_done = np.maximum(done_bin.sum(axis=1), 1.0)[:, None]
+        # what the couple did recently, did, and did at all, onto the ideas' vectors in one pass (a large
+        # catalog's vectors do not fit in a cache: each pass reads them all)
+        routine, chosen, done_sum = np.split(np.vstack([hist.recent, hist.done, done_bin]) @ self.idea_vectors_, 3)
         # the base features of rel:<name>, over every idea (their ranges are the couple's own)
         catalog = self._taste_planes(F, hist, cols)
         catalog["cf_done"] = self._times("similarity_", done_bin) / np.sqrt(n_done)
-        catalog["routine_distance"] = self._routine_distance(hist)
+        catalog["routine_distance"] = self._routine_distance(hist, routine)
         catalog["attr_share"] = ((done_bin @ self._group_matrix()) / n_done)[:, self.group_of_]
         distance, catalog["nearby"] = self._distances(hist.homes)
         for name in ("cf_done", "routine_distance", "attr_share", "nearby"):
@@ -195,7 +198,7 @@ class PairFeaturesMixin:
         out["history_size"] = np.log1p(hist.n_dates)[:, None]
         out["cf_user"] = self._user_neighbours(done_bin, cols)
         out["cf_bm25"] = self._times("bm25_similarity_", done_bin, cols)
-        out["choice_taste"] = self._choice_taste(hist, cols)
+        out["choice_taste"] = self._choice_taste(hist, chosen, cols)
         out["cf_factors"] = self._factor_scores(hist, cols)
         F[..., GROUP_RANKS] = self._group_ranks(hist.done @ groups)[:, group_of]
         interest = hist.interest[:, cols]
@@ -204,7 +207,7 @@ class PairFeaturesMixin:
         out["over_budget"] = hist.over_budget[:, cols]
         # stated interests weigh most while little else is known: the first suggestions after sign-up
         out["interest_cold"] = interest / (1.0 + hist.n_dates)[:, None]
-        self._attribute_matches(F, done_bin, n_done, cols)
+        self._attribute_matches(F, done_bin, done_sum / n_done, cols)
         self._relative(F, _RELATIVE, None if isinstance(cols, slice) else catalog)
         return F
 
@@ -289,12 +292,11 @@ class PairFeaturesMixin:
         out["couple_mean"] = hist.mean_z[:, None]
         return catalog
 
-    def _routine_distance(self, hist: Histories) -> np.ndarray:
+    def _routine_distance(self, hist: Histories, routine: np.ndarray) -> np.ndarray:
         """``routine_distance`` of every idea: half "how unlike the recent dates in every attribute",
         half "how rarely the recent dates were of this kind" (the group, e.g. category); 0.5 without
-        history."""
+        history. ``routine``: ``hist.recent @ idea_vectors_``."""
         groups = self._group_matrix()
-        routine = hist.recent @ self.idea_vectors_
         recent_groups = hist.recent @ groups
         recent_share = recent_groups / np.maximum(recent_groups.sum(axis=1, keepdims=True), 1e-12)
         dist = 0.5 * (1.0 - cos_rows(routine, self.idea_vectors_)) + 0.5 * (1.0 - recent_share[:, self.group_of_])
@@ -349,7 +351,7 @@ class PairFeaturesMixin:
         place = np.where(times > 0, place, ranks)
         return (place[..., None] == np.arange(ranks)).astype(np.float32)
 
-    def _choice_taste(self, hist: Histories, cols=slice(None)) -> np.ndarray:
+    def _choice_taste(self, hist: Histories, chosen: np.ndarray, cols=slice(None)) -> np.ndarray:
         """Each couple's taste as revealed by what it chose to do, scored on the ideas at ``cols``.
 
         A conditional logit "the couple picks idea i with probability
@@ -358,11 +360,12 @@ class PairFeaturesMixin:
         ``w = (lambda I + n C)^-1 (sum of the chosen vectors - n * mean)``,
         the couple's choices beyond the population's, de-correlated by the
         covariance C of the idea vectors (so correlated attributes are not
-        counted twice). n = the couple's dates, repeats included.
+        counted twice). n = the couple's dates, repeats included. ``chosen``: ``hist.done @ idea_vectors_``
+        (the sum of the chosen vectors).
         """
         V = self.idea_vectors_
         n = hist.done.sum(axis=1)
-        S = (hist.done @ V - n[:, None] * self.choice_mean_[None, :]) @ self.choice_evecs_
+        S = (chosen - n[:, None] * self.choice_mean_[None, :]) @ self.choice_evecs_
         W = (S / (self.choice_shrink + n[:, None] * self.choice_evals_[None, :])) @ self.choice_evecs_.T
         return W @ self._fitted_at("vectors", cols, lambda c: V[c]).T
 
@@ -386,7 +389,7 @@ class PairFeaturesMixin:
         liked = weighted_rows(self.reference_liked_, np.repeat(np.arange(n_c), k), top.ravel(), weights.ravel(), n_c)
         return liked[:, cols] / total
 
-    def _attribute_matches(self, F: np.ndarray, done_bin: np.ndarray, n_done: np.ndarray, cols=slice(None)) -> int:
+    def _attribute_matches(self, F: np.ndarray, done_bin: np.ndarray, profile: np.ndarray, cols=slice(None)) -> int:
         """Per attribute: how well the idea matches what the couple usually does (and goes beyond it).
 
         ``match:<attr>``: for a scalar attribute (ordinal, numeric, boolean) minus the distance
@@ -394,11 +397,11 @@ class PairFeaturesMixin:
         the product of the couple's mean block with the idea's block. ``above:<attr>`` (scalars):
         the idea's value minus the highest value among the ideas the couple did (0 without history).
         The scalar attributes are computed all at once; ``F``'s columns are the ideas at ``cols``
-        (the highest value done is over every idea). Returns the next free feature index.
+        (the highest value done is over every idea). ``profile``: the couple's mean idea vector over
+        the ideas it did (``done_bin @ idea_vectors_ / n_done``). Returns the next free feature index.
         """
         V = self.idea_vectors_
         planes = F.transpose(2, 0, 1)  # (feature, couple, idea), contiguous per feature
-        profile = (done_bin @ V) / n_done
         has = (done_bin.sum(axis=1) > 0)[:, None]
         first = len(FEATURE_NAMES)
         slots, scalar, above, first_cols = self._match_layout()
