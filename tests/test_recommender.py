@@ -98,7 +98,7 @@ def test_the_scored_ideas_cache_keeps_the_couples_that_fit_its_memory(recommende
     import engine.app.recommender as recommender_module
 
     model = recommender_factory().model
-    per_couple = len(model.catalog_) * (2 * 8 + len(model.feature_names_) * 4)
+    per_couple = len(model.catalog_) * (2 * 8 + len(model.feature_names_) * 4 + 11 * 8)
     assert recommender_factory()._scored.size == 64  # a small catalog: the count asked for
     monkeypatch.setattr(recommender_module, "SCORED_CACHE_BYTES", 3 * per_couple + 1)
     assert recommender_factory()._scored.size == 3

@@ -47,6 +47,10 @@ def test_save_promote_load_and_card(tmp_path, fitted, catalog):
     assert card["metrics"]["holdout_ndcg@10"] == 0.3
     assert [c["live"] for c in reg.versions()] == [True]
     np.testing.assert_allclose(model.featurizer_.similarity_.toarray(), fitted.featurizer_.similarity_.toarray())
+    # the catalog given is the model's own (one copy in memory); without one, the artifact's
+    assert model.catalog_ is catalog
+    alone, _ = reg.load()
+    assert alone.catalog_ is not catalog and list(alone.catalog_.ids) == list(catalog.ids)
 
 
 @pytest.mark.slow

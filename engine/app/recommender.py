@@ -101,6 +101,8 @@ class Suggestion:
 
 #: the most memory one worker's cache of couples' scored ideas takes (bytes)
 SCORED_CACHE_BYTES = 64 * 2**20
+#: a couple's Histories keep this many float64 values per idea (done, liked, ..., each partner's liked)
+_HISTORY_PLANES = 11
 
 
 def _couples_in_budget(model, cache_couples: int) -> int:
@@ -109,7 +111,8 @@ def _couples_in_budget(model, cache_couples: int) -> int:
     if cache_couples <= 0:
         return cache_couples
     n_ideas, n_features = len(model.featurizer_.group_of_), len(model.feature_names_)
-    per_couple = n_ideas * (2 * 8 + n_features * 4)  # both partners' enjoyment (float64), features (float32)
+    # both partners' enjoyment (float64), the features (float32), the history's planes (11 float64)
+    per_couple = n_ideas * (2 * 8 + n_features * 4 + _HISTORY_PLANES * 8)
     return max(1, min(cache_couples, SCORED_CACHE_BYTES // per_couple))
 
 
@@ -132,8 +135,8 @@ class Recommender:
         Registry version name (or any label).
     cache_couples : int, default=64
         Couples whose scored ideas are kept, at most: as many as fit in
-        :data:`SCORED_CACHE_BYTES` (a couple's scores take about 0.25 MB with
-        1,000 ideas, 12 MB with 50,000: 64 couples, or 5); 0 switches both
+        :data:`SCORED_CACHE_BYTES` (a couple's scores take about 0.34 MB with
+        1,000 ideas, 17 MB with 50,000: 64 couples, or 3); 0 switches both
         caches off.
     cache_lists : int, default=1024
         Tonight's ranked lists kept.

@@ -225,6 +225,10 @@ class Registry:
             model = joblib.load(path)
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad artifact
             raise ArtifactError(f"model {version}: cannot load {path} ({exc}); retrain or roll back") from exc
+        if catalog is not None and hasattr(model, "catalog_"):
+            # the same ideas (the fingerprint matched): one copy in memory, not the artifact's too
+            # (118 MiB of titles and tags at 50,000 ideas)
+            model.catalog_ = catalog
         return model, card
 
     # --------------------------------------------------------------- writes
