@@ -32,7 +32,7 @@ import pandas as pd
 from ..domain.dates import UNDATED, CoupleDates, stated_profiles
 from ..domain.profiles import NO_PROFILE, Profiles
 
-__all__ = ["Histories", "HistoryMixin", "last_day_scale"]
+__all__ = ["Histories", "HistoryMixin", "last_day_scale", "same_ratings"]
 
 
 def _nan_to_zero(x: np.ndarray) -> np.ndarray:
@@ -311,3 +311,12 @@ class HistoryMixin:
             went = (done[missing] > 0) & located[None, :]
             for axis in (0, 1):
                 homes[missing, axis] = np.nanmedian(np.where(went, locations[None, :, axis], np.nan), axis=1)
+
+
+def same_ratings(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where two partners' ratings (``Histories.rated``) agree: ``np.isclose(a, b, equal_nan=True)`` at
+    its default tolerances, spelt out as numpy computes it (the same answers without its dispatch, a
+    few tens of microseconds a request)."""
+    with np.errstate(invalid="ignore"):
+        close = (np.abs(a - b) <= 1e-08 + 1e-05 * np.abs(b)) & np.isfinite(b) | (a == b)
+        return close | (np.isnan(a) & np.isnan(b))

@@ -44,6 +44,7 @@ from .artifact_state import upgraded_state
 from .batch import BatchRecommendMixin
 from .dismissals import mark_days
 from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
+from .histories import same_ratings
 from .learners import (
     LEARNERS,
     PairwiseLogistic,
@@ -347,7 +348,7 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         P = np.empty(F.shape[:2] + (2,))
         P[..., 0] = self._predict_features(F)
         # partners with the same ratings everywhere have the same features: score them once
-        differ = np.flatnonzero(~_same_ratings(by[0].rated, by[1].rated).all(axis=1))
+        differ = np.flatnonzero(~same_ratings(by[0].rated, by[1].rated).all(axis=1))
         P[..., 1] = P[..., 0]
         if len(differ):  # b's features: a's, with the ones computed from ratings computed from b's
             every = len(differ) == len(F)  # (one couple's request): no row selection to copy
@@ -427,10 +428,8 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         policy = self.ranking_policy()
         # constraint-first: scaled by the best allowed idea, only the ideas some couple may be offered are
         # scored; scaled by the best idea in the catalog, every idea is (its best may be ruled out tonight)
-        cols = None
-        if scored is None and policy.scale == "allowed":
-            some = np.flatnonzero(allowed.any(axis=0))
-            cols = some if 0 < len(some) < n_i else None
+        some = np.flatnonzero(allowed.any(axis=0)) if scored is None and policy.scale == "allowed" else None
+        cols = some if some is not None and 0 < len(some) < n_i else None
         P, F, hist = scored if scored is not None else self.enjoyment(history, couple_ids, as_of_day=as_of_day,
                                                                       profiles=profiles, ideas=cols)
         at = slice(None) if cols is None else cols
@@ -450,7 +449,6 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
             candidates, k, relevant_z=feat.relevant_z(), similarity=self.idea_similarity_,
             groups=feat.group_of_ if distinct_groups else None, seed=seed)
         rows = np.arange(n_c)
-        # each pick's column in P and F
         safe = np.clip(positions, 0, None) if cols is None else np.searchsorted(cols, np.clip(positions, 0, None))
         routine = plane("routine_distance")
         return Ranked(
@@ -499,10 +497,3 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
 _PairwiseLogistic = PairwiseLogistic
 _RowSimilarity = RowSimilarity
 
-
-def _same_ratings(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``np.isclose(a, b, equal_nan=True)`` at its default tolerances, spelt out as numpy computes it
-    (the same answers without its dispatch, a few tens of microseconds a request)."""
-    with np.errstate(invalid="ignore"):
-        close = (np.abs(a - b) <= 1e-08 + 1e-05 * np.abs(b)) & np.isfinite(b) | (a == b)
-        return close | (np.isnan(a) & np.isnan(b))
