@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -259,7 +259,9 @@ class Recommender:
               recently_suggested: Mapping[str, Mapping[str, float]] | None = None,
               distinct_categories: bool = True,
               seeds: Sequence[int] | None = None,
-              profiles: Profiles | None = None) -> dict[str, list[Suggestion]]:
+              profiles: Profiles | None = None,
+              keep: Callable[[dict[str, list[Suggestion]]], dict[str, list[Suggestion]]] | None = None
+              ) -> dict[str, list[Suggestion]]:
         """Suggestions for many couples at once (vectorised; used by the newsletter).
 
         Parameters
@@ -278,6 +280,10 @@ class Recommender:
             One exploration seed per couple (default: stable per couple and day).
         profiles : mapping couple id -> Profile, optional
             Stated profiles (default: none, or a CoupleDates' own).
+        keep : callable, optional
+            Given every couple's ranked suggestions before they are explained, returns the ones
+            to keep (couple id -> list, e.g. :func:`engine.practice.pillars.balance_picks`); only
+            those are explained, after any reason ``keep`` gave them (two in all). Default: all.
 
         Returns
         -------
@@ -314,6 +320,7 @@ class Recommender:
         titles = model.idea_titles()
         ids = self.catalog.ids
         result: dict[str, list[Suggestion]] = {}
+        where: dict[tuple[str, str], tuple[int, int, int]] = {}  # (couple, idea) -> row, list place, position
         for r, c in enumerate(couple_ids):
             picks = []
             for j in range(k):
@@ -323,11 +330,17 @@ class Recommender:
                 picks.append(Suggestion(
                     idea_id=str(ids[p]), title=str(titles[p]), rank=j + 1,
                     score=float(ranked.scores[r, j]), enjoyment=float(ranked.enjoyment[r, j]),
-                    routine_distance=float(ranked.routine_distance[r, j]),
-                    reasons=explain(model, hist, r, p, ranked.features[r, j], as_of_day=day,
-                                    partners=ranked.partners[r, j], favourite=ranked.favourite[r],
-                                    routine=ranked.routine),
+                    routine_distance=float(ranked.routine_distance[r, j]), reasons=[],
                     cold_start=bool(ranked.cold_start[r]),
                 ))
+                where[c, picks[-1].idea_id] = (r, j, p)
             result[c] = picks
+        if keep is not None:
+            result = keep(result)
+        for c, picks in result.items():
+            for s in picks:
+                r, j, p = where[c, s.idea_id]
+                s.reasons = (list(s.reasons) + explain(
+                    model, hist, r, p, ranked.features[r, j], as_of_day=day, partners=ranked.partners[r, j],
+                    favourite=ranked.favourite[r], routine=ranked.routine))[:2]
         return result

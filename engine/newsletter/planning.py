@@ -163,12 +163,15 @@ def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week
     for couple, ideas in (sent_before or {}).items():
         if ideas:
             exclude[str(couple)] = exclude.get(str(couple), set()) | set(ideas)
-    candidates = recommender.batch(dates, couple_ids, context, k=candidates_for(k), exclude=exclude,
-                                   distinct_categories=True, seeds=_seeds(seed, couple_ids, monday),
-                                   profiles=profiles)
     pillar_of = idea_pillars(recommender.catalog)
     sent = {c: set().union(*(pillar_of.get(i, ()) for i in ideas)) for c, ideas in (sent_window or {}).items()}
-    suggestions = balance_picks(candidates, k, pillar_of, sent, dated_pillars(dates, pillar_of, context.day))
+    dated = dated_pillars(dates, pillar_of, context.day)
+    # k of candidates_for(k) ranked ideas, chosen for the pillars before they are explained: only the
+    # picks sent get reasons (a pick chosen for a pillar says so first)
+    suggestions = recommender.batch(dates, couple_ids, context, k=candidates_for(k), exclude=exclude,
+                                    distinct_categories=True, seeds=_seeds(seed, couple_ids, monday),
+                                    profiles=profiles,
+                                    keep=lambda ranked: balance_picks(ranked, k, pillar_of, sent, dated))
     frame = recommender.catalog.frame
     category = frame["category"] if "category" in frame else pd.Series("", index=frame.index)
     pillars = frame["pillars"] if "pillars" in frame else pd.Series("", index=frame.index)
