@@ -66,7 +66,7 @@ def test_distinct_paths_never_repeat_a_request_and_carry_the_couples_token():
 
 def test_status_and_workers_read_proc():
     if not os.path.exists(f"/proc/{os.getpid()}/status"):
-        pytest.skip("no /proc")
+        pytest.skip("no /proc here: bench catalog reads memory and worker processes from Linux's /proc")
     assert status_mib(os.getpid(), "VmRSS") > 1
     assert status_mib(os.getpid(), "NoSuchKey") is None
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
@@ -94,7 +94,7 @@ def test_goals_met_judges_each_goal_against_its_bound():
 def test_own_peak_is_the_childs_not_its_parents():
     """A child of a large parent reports its own peak (``ru_maxrss`` would report the parent's)."""
     if not os.path.exists(f"/proc/{os.getpid()}/status"):
-        pytest.skip("no /proc")
+        pytest.skip("no /proc here: bench catalog reads memory and worker processes from Linux's /proc")
     code = ("import numpy as np, subprocess, sys; big = np.ones(300 * 2**20 // 8); "
             "print(subprocess.run([sys.executable, '-c', 'from bench.catalog import own_peak_mib; "
             "print(own_peak_mib())'], capture_output=True, text=True, check=True).stdout)")

@@ -300,8 +300,7 @@ class Recommender:
                 profiles = None
             # every idea's scores serve every context of the day; a model that scores only the
             # candidates tonight allows (scale "allowed": constraint-first) scores each context afresh
-            if couple_ids == [dates.couple_id] and self.cache_couples > 0 and \
-                    self.model.ranking_policy().scale == "catalog":
+            if couple_ids == [dates.couple_id] and self.cache_couples > 0 and self.model.scale == "catalog":
                 key = (dates.couple_id, day)
                 scored = self._scored.get(key, dates)
                 if scored is None:
