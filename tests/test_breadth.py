@@ -8,7 +8,14 @@ import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
 from engine.lab.simulator import generate_catalog, simulate
-from engine.learning.learners import LONG_TAIL, resolve_learner, resolve_negatives
+from engine.lab.simulator.variants import without_attributes
+from engine.learning.learners import (
+    LONG_TAIL,
+    resolve_breadth,
+    resolve_learner,
+    resolve_negatives,
+    resolve_popular_negatives,
+)
 from engine.learning.model import EnjoymentModel
 from engine.learning.sampling import popular_pair_share
 from engine.ranking.policy import Candidates, RankingPolicy
@@ -88,6 +95,22 @@ def test_auto_learner_is_pairwise_only_on_a_long_tail():
     assert resolve_negatives(9, 0.9) == 9
 
 
+def test_auto_reaches_past_popularity_on_a_catalog_without_attributes():
+    dense, tail = LONG_TAIL - 0.2, LONG_TAIL + 0.01
+    # without content features: negatives drawn partly by popularity (pointwise learner), breadth 0.25
+    assert resolve_popular_negatives("auto", dense, content_features=False) == 0.2
+    assert resolve_breadth("auto", dense, content_features=False) == 0.25
+    assert resolve_learner("auto", dense) == "linear"
+    # with them, or on a long tail (the pairwise learner): as before
+    assert resolve_popular_negatives("auto", dense, content_features=True) == 0.0
+    assert resolve_popular_negatives("auto", tail, content_features=False) == 0.0
+    assert resolve_breadth("auto", dense, content_features=True) == 0.0
+    assert resolve_breadth("auto", tail, content_features=True) == 0.5
+    assert resolve_breadth("auto", tail, content_features=False) == 0.25
+    assert resolve_popular_negatives(0.5, dense, content_features=True) == 0.5
+    assert resolve_breadth(0.1, dense, content_features=False) == 0.1
+
+
 @pytest.fixture(scope="module")
 def long_tail():
     catalog = generate_catalog(300, seed=2)
@@ -125,3 +148,26 @@ def test_the_dense_shipped_shape_keeps_the_linear_learner_and_no_breadth():
     model = EnjoymentModel(random_state=0).fit(world.dates, world.catalog)
     assert model.popular_share_ < LONG_TAIL and model.learner_name_ == "linear" and model.negatives_ == 6
     assert model.ranking_policy().breadth == 0.0
+
+
+@pytest.mark.slow
+def test_without_attributes_the_dense_shape_learns_past_popularity_and_lists_more_of_the_catalog():
+    # the dense shipped shape with its attributes hidden: uniform negatives teach "popular" for "loved"
+    world = simulate(400, seed=3, progress=False)
+    catalog = without_attributes(world.catalog)
+    auto = EnjoymentModel(random_state=0).fit(world.dates, catalog)
+    uniform = EnjoymentModel(popular_negatives=0.0, breadth=0.0, random_state=0).fit(world.dates, catalog)
+    assert auto.popular_share_ < LONG_TAIL and not auto.content_features_ and auto.learner_name_ == "linear"
+    assert auto.popular_negatives_ == 0.2 and auto.ranking_policy().breadth == 0.25
+    couples = list(pd.unique(world.dates["couple_id"]))
+    history = world.dates
+    exclude = {c: set(ideas) for c, ideas in history.groupby("couple_id")["idea_id"]}
+    top_decile = set(history.drop_duplicates(["couple_id", "idea_id"])["idea_id"]
+                     .value_counts().index[:len(catalog) // 10])
+
+    def reach(model):
+        lists = model.recommend(couples, 10, history=history, exclude=exclude)
+        return len({i for lst in lists for i, _ in lst}), np.mean([i in top_decile for lst in lists for i, _ in lst])
+
+    (wide, popular_wide), (narrow, popular_narrow) = reach(auto), reach(uniform)
+    assert wide > narrow + 20 and popular_wide < popular_narrow - 0.1, (wide, narrow, popular_wide, popular_narrow)

@@ -30,7 +30,7 @@ from ..domain.constraints import CONSTRAINT_ATTRIBUTES
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["IdeaEncoder", "MultiHotEncoder", "OrdinalScaler"]
+__all__ = ["IdeaEncoder", "MultiHotEncoder", "OrdinalScaler", "encodable_attributes"]
 
 
 class MultiHotEncoder(BaseEstimator, TransformerMixin):
@@ -118,6 +118,20 @@ def _bool_to_float(X):
     return pd.DataFrame(X).astype(float).to_numpy()
 
 
+def encodable_attributes(schema, weights: dict[str, float] | None = None) -> list[str]:
+    """The schema's attributes :class:`IdeaEncoder` turns into content features, in schema order.
+
+    Every attribute but text and location ones, the hard-constraint attributes
+    (:data:`engine.domain.constraints.CONSTRAINT_ATTRIBUTES`) and those weighted 0.
+    Empty for a catalog of ids and titles only: its model ranks from the
+    collaborative signals alone (``content_features_`` False).
+    """
+    weights = weights or {}
+    return [name for name, spec in schema.attributes.items()
+            if float(weights.get(name, 1.0)) != 0 and spec.kind not in ("text", "location")
+            and name not in CONSTRAINT_ATTRIBUTES]
+
+
 class IdeaEncoder(BaseEstimator, TransformerMixin):
     """One vector per idea, built from the catalog schema's attribute kinds.
 
@@ -152,10 +166,8 @@ class IdeaEncoder(BaseEstimator, TransformerMixin):
         if bad:
             raise ValueError(f"weights must be numbers >= 0; bad entries: {bad}")
         parts = []
-        for name, spec in X.schema.attributes.items():
-            w = float(weights.get(name, 1.0))
-            if w == 0 or spec.kind in ("text", "location") or name in CONSTRAINT_ATTRIBUTES:
-                continue
+        for name in encodable_attributes(X.schema, weights):
+            spec = X.schema.attributes[name]
             if spec.kind == "categorical":
                 cats = [list(spec.values)] if spec.values else "auto"
                 step = OneHotEncoder(categories=cats, handle_unknown="ignore", sparse_output=False)

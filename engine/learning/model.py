@@ -43,6 +43,7 @@ from ..ranking.routine import routine_push
 from .artifact_state import upgraded_state
 from .batch import BatchRecommendMixin
 from .dismissals import mark_days
+from .encoding import encodable_attributes
 from .features import FEATURE_NAMES, Histories, HistoryFeaturizer
 from .histories import same_ratings
 from .learners import (
@@ -51,8 +52,7 @@ from .learners import (
     folded_linear,
     make_learner,
     resolve_breadth,
-    resolve_learner,
-    resolve_negatives,
+    resolve_training,
 )
 from .parameters import PARAMETER_CONSTRAINTS
 from .sampling import point_in_time, popular_pair_share, training_examples
@@ -98,8 +98,8 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
     breadth : float >= 0 or "auto", default="auto"
         The policy's popularity penalty from the sixth idea of a list on
         (:class:`~engine.ranking.policy.RankingPolicy`); ``auto``: 0.5 on a
-        long-tailed catalog (as for ``learner``; 0.25 when the catalog has
-        no attributes), 0 otherwise.
+        long-tailed catalog (as for ``learner``), 0.25 on any catalog without
+        attributes, 0 otherwise.
     scale : {"catalog", "allowed"}, default="catalog"
         What the policy scales a couple's enjoyment by: their best idea in the
         catalog or their best allowed idea (:class:`~engine.ranking.policy.RankingPolicy`).
@@ -123,8 +123,10 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         statistics); default: more for small data (40,000 / n_dates, 1-8).
     shrink : float, default=1.0
         Shrinkage of item-item similarity and of the priors.
-    popular_negatives : float in [0, 1], default=0.0
-        Share of training negatives drawn by popularity instead of uniformly.
+    popular_negatives : float in [0, 1] or "auto", default="auto"
+        Share of training negatives drawn by popularity, not uniformly; ``auto``: 0.2
+        on a catalog without attributes that is not long-tailed, else 0 (the one used:
+        ``popular_negatives_``; :func:`~engine.learning.learners.resolve_popular_negatives`).
     target_share : float, default=0.25
         Share of each couple's distinct ideas used as training targets (see
         :meth:`_point_in_time`).
@@ -153,7 +155,7 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
                  partner_targets: bool = True,
                  negatives: int | str = "auto", target_share: float = 0.25, target_couples: int | None = 5_000,
                  training_history: str = "before",
-                 rounds: int | None = None, shrink: float = 1.0, popular_negatives: float = 0.0,
+                 rounds: int | None = None, shrink: float = 1.0, popular_negatives: float | str = "auto",
                  max_iter: int = 150, learning_rate: float = 0.08,
                  max_leaf_nodes: int = 31, rating_scale: tuple[float, float] | None = None,
                  relevant_rating: float | None = None, random_state: int = 0):
@@ -210,8 +212,9 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
                             f"profiles.from_record or from_couples), got {type(wrong).__name__}")
         rng = np.random.default_rng(self.random_state)
         self.popular_share_ = popular_pair_share(dates, len(catalog))  # long-tailed above LONG_TAIL
-        self.learner_name_ = resolve_learner(self.learner, self.popular_share_)
-        self.negatives_ = resolve_negatives(self.negatives, self.popular_share_)
+        self.content_features_ = bool(encodable_attributes(catalog.schema))  # False: collaborative alone (card)
+        self.learner_name_, self.negatives_, self.popular_negatives_ = resolve_training(
+            self.learner, self.negatives, self.popular_negatives, self.popular_share_, self.content_features_)
         marks = mark_days(dismissals, dates) if dismissals is not None else None
         rounds = self.rounds if self.rounds is not None else int(np.clip(40_000 // max(len(dates), 1), 1, 8))
         Xs, ys, keys = [], [], []
@@ -235,8 +238,6 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
             self.learner_ = self._make_learner().fit(X, y)
         self._fold_linear()
         self.featurizer_ = self._make_featurizer().fit(dates, catalog)
-        # False for a catalog without encodable attributes: collaborative signals alone (the card says so)
-        self.content_features_ = bool(self.featurizer_.encoder_.content_features_)
         self.catalog_ = catalog
         self.feature_names_ = list(self.featurizer_.feature_names_)
         self.n_examples_ = int(len(y))
@@ -265,7 +266,7 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
                   marks: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pair features, labels and ranking groups (:func:`~engine.learning.sampling.training_examples`)."""
         return training_examples(feat, context, targets, dates, rng, profiles, negatives=self.negatives_,
-                                 popular_negatives=float(self.popular_negatives), marks=marks)
+                                 popular_negatives=self.popular_negatives_, marks=marks)
 
     def _check_fitted_model(self) -> None:
         """Score a cold-start couple and a sample of training couples; all must be finite."""
@@ -352,17 +353,17 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         P[..., 1] = P[..., 0]
         if len(differ):  # b's features: a's, with the ones computed from ratings computed from b's
             every = len(differ) == len(F)  # (one couple's request): no row selection to copy
-            Fb = feat.retaste(F.copy(order="K") if every else F[differ], by[1] if every else by[1].take(differ),
-                              ideas=ideas)
+            # b's rows in F's layout, a plane per feature (F[differ] is idea-major: the product copies it)
+            Fb = F.copy(order="K") if every else np.moveaxis(np.moveaxis(F, -1, 0)[:, differ], 0, -1)
+            Fb = feat.retaste(Fb, by[1] if every else by[1].take(differ), ideas=ideas)
             P[differ, :, 1] = self._predict_features(Fb)
             # the mean of the two: only the columns retaste rewrote differ; elsewhere (x + x) / 2 is x
             # to the bit (float32 features are far below overflow), so those are left as they are
             rows = slice(None) if every else differ
             for k in feat._retasted_columns():
                 F[rows, :, k] = (F[rows, :, k] + Fb[:, :, k]) / 2
-        # what a partner told us beats what the model guesses: an idea they rated is
-        # scaled by their own rating of it (1 of 5 -> 0; training never sees repeats); only the
-        # rated entries are touched (the same product, P * rating, as over the whole plane)
+        # what a partner told us beats what the model guesses: an idea they rated is scaled by their own
+        # rating of it (1 of 5 -> 0; training never sees repeats); only the rated entries are touched
         cols = slice(None) if ideas is None else np.asarray(ideas, dtype=np.int64)
         for j, h in enumerate(by):
             rated = h.rated[:, cols]

@@ -66,6 +66,16 @@ class ArtifactError(RuntimeError):
     """A model artifact is corrupt or does not match this installation."""
 
 
+def _auto_settings(model) -> dict[str, Any]:
+    """What each ``"auto"`` parameter of ``model`` stood for on its training data (the card's ``auto``)."""
+    resolved = {"learner": "learner_name_", "negatives": "negatives_", "popular_negatives": "popular_negatives_"}
+    out = {name: _jsonable(getattr(model, attr)) for name, attr in resolved.items()
+           if model.get_params().get(name) == "auto" and hasattr(model, attr)}
+    if model.get_params().get("breadth") == "auto" and hasattr(model, "popular_share_"):
+        out["breadth"] = model.ranking_policy().breadth
+    return out
+
+
 def _versions_of_libraries() -> dict[str, str]:
     return {
         "python": platform.python_version(),
@@ -256,6 +266,7 @@ class Registry:
             "feature_names": list(model.feature_names_),
             # False: the catalog had no encodable attributes and the model ranks from collaborative signals alone
             "content_features": bool(getattr(model, "content_features_", True)),
+            "auto": _auto_settings(model),
             "catalog": catalog_fingerprint(model.catalog_),
             "sha256": _sha256(artifact),
         }
