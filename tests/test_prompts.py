@@ -18,6 +18,7 @@ from engine.practice.prompt_catalog import PILLARS, check_prompts, default_promp
 from engine.practice.prompt_choice import NO_REPEAT_DAYS, choose_prompts
 from engine.practice.prompt_depth import STEP, STEP_BACK, couple_depth
 from engine.practice.prompts import attach_prompts, mark_prompt
+from engine.store import UnknownCoupleError, ValidationError
 
 _DAY = _dt.date(2026, 3, 2)
 
@@ -303,3 +304,31 @@ def test_the_newsletter_waits_for_a_tonight_request_choosing_prompts_and_never_d
     assert recorded == [0]  # it found tonight's row and left it
     [kept] = store.prompt_history([couple], _DAY - _dt.timedelta(days=1))[couple]
     assert (kept["prompt_id"], kept["idea_id"]) == ("vu1-02", "picnic")
+
+
+def test_record_served_refuses_a_bad_log_row_or_a_gone_couple_before_writing_anything(store):
+    couple, _ = store.create_couple(couple_id="c1")
+    store.create_couple(couple_id="c2")
+    since = _DAY - _dt.timedelta(days=1)
+    chosen = []
+
+    def choose(rows):  # one new prompt, as tonight's choice would give
+        chosen.append(rows)
+        return "chosen", [{"couple_id": couple, "prompt_id": "vu1-01", "idea_id": "picnic", "depth": 1,
+                           "served_on": _DAY}]
+
+    good = {"couple_id": couple, "idea_id": "picnic", "rank": 1, "served_on": _DAY}
+    with pytest.raises(ValidationError, match=r"rows\[1\]\.couple_id: must be 'c1', the couple whose prompts"):
+        store.record_served(couple, since, choose, [good, dict(good, couple_id="c2")])
+    with pytest.raises(ValidationError, match=r"rows\[0\]\.rank: is required"):
+        store.record_served(couple, since, choose, [{"couple_id": couple, "idea_id": "picnic"}])
+    with pytest.raises(UnknownCoupleError, match="no couple with id 'gone'"):
+        store.record_served("gone", since, choose, [])
+    assert chosen == [] and store.prompt_history([couple], since) == {} and store.recent_suggestions(couple) == []
+    # no prompt to store: the log rows alone (log_suggestions: a row of a couple erased meanwhile is skipped)
+    assert store.record_served(couple, since, None, [good, dict(good, couple_id="gone")]) == (None, 1)
+    assert store.record_served(couple, since, None, []) == (None, 0)
+    assert store.record_served(couple, since, choose, [dict(good, rank=2)]) == ("chosen", 1)
+    assert chosen == [[]]  # chosen from the couple's stored rows: none yet
+    assert [(s["idea_id"], s["rank"]) for s in store.recent_suggestions(couple)] == [("picnic", 1), ("picnic", 2)]
+    assert [p["prompt_id"] for p in store.prompt_history([couple], since)[couple]] == ["vu1-01"]

@@ -1,12 +1,13 @@
-"""engine.app.serving: request keys, repeat weights and date input checks (known answers)."""
+"""engine.app.serving: request keys, repeat weights, date input checks and what a request writes (known answers)."""
 
 from __future__ import annotations
 
 import datetime as _dt
 
 import pytest
+import sqlalchemy as sa
 
-from engine.app.serving import DateInputError, check_date_input, recent_weights, request_key
+from engine.app.serving import DateInputError, check_date_input, recent_weights, request_key, serve_tonight
 from engine.domain.context import Context
 
 TODAY = _dt.date(2024, 6, 15)
@@ -65,3 +66,112 @@ def test_context_to_dict_has_every_field():
     assert ctx.to_dict() == dict(dataclasses.asdict(ctx.resolved()), day="2025-01-05")
     resolved = ctx.resolved()
     assert resolved.resolved() is resolved and resolved.season == "winter"
+
+
+# ------------------------------------------------------------------ what a request writes
+
+
+@pytest.fixture
+def recommender(tiny_model_dir):
+    from engine.app.recommender import Recommender
+    from engine.learning.registry import Registry
+
+    return Recommender(Registry(tiny_model_dir).load()[0], "v-test")
+
+
+def _spy_writes(monkeypatch, store) -> list[str]:
+    """Every write transaction the real store opens from now on (its two ways to open one), by name."""
+    opened: list[str] = []
+
+    def spy(name, real):
+        def opening(*args, **kwargs):
+            opened.append(name)
+            return real(*args, **kwargs)
+        return opening
+
+    for name in ("_write", "_raw_write"):
+        monkeypatch.setattr(store, name, spy(name, getattr(store, name)))
+    return opened
+
+
+def _begins_immediate(store) -> list[str]:
+    """SQLite: every ``BEGIN IMMEDIATE`` the store's connections run from now on (the write lock taken)."""
+    seen: list[str] = []
+
+    def trace(dbapi_connection, *_):
+        dbapi_connection.set_trace_callback(lambda sql: seen.append(sql) if sql == "BEGIN IMMEDIATE" else None)
+
+    sa.event.listen(store.engine, "checkout", trace)
+    return seen
+
+
+def test_a_fresh_request_writes_its_prompts_and_its_log_in_one_transaction_and_a_repeat_none(
+        store, recommender, monkeypatch):
+    """Before, a fresh request took the write lock twice (its new prompts, then its log rows): on SQLite
+    the workers queued on it twice. Now once; the same request again writes nothing."""
+    couple, _ = store.create_couple()
+    writes = _spy_writes(monkeypatch, store)
+    begins = _begins_immediate(store) if store.dialect == "sqlite" else None
+    first = serve_tonight(store, recommender, couple, Context(day=TODAY), k=3, today=TODAY)
+    assert writes == ["_raw_write"]
+    if begins is not None:
+        assert begins == ["BEGIN IMMEDIATE"]
+    else:  # PostgreSQL: every row written by this request carries the one transaction's id
+        with store.engine.connect() as conn:
+            xids = conn.execute(sa.text(
+                "SELECT xmin::text FROM prompts_served WHERE couple_id = :c UNION "
+                "SELECT xmin::text FROM suggestions WHERE couple_id = :c"), {"c": couple}).scalars().all()
+        assert len(xids) == 1
+    since = TODAY - _dt.timedelta(days=1)
+    prompts = store.prompt_history([couple], since)[couple]
+    logged = store.recent_suggestions(couple, since=TODAY)
+    assert [s.prompt["id"] for s in first.suggestions] == [p["prompt_id"] for p in prompts]
+    assert [(s["idea_id"], s["rank"], s["request_key"]) for s in logged] == \
+        [(s.idea_id, s.rank, first.request_key) for s in first.suggestions]
+    writes.clear()
+    again = serve_tonight(store, recommender, couple, Context(day=TODAY), k=3, today=TODAY)
+    assert writes == [] and (begins is None or begins == ["BEGIN IMMEDIATE"])
+    assert [s.to_dict() for s in again.suggestions] == [s.to_dict() for s in first.suggestions]
+    assert len(store.recent_suggestions(couple, since=TODAY)) == len(logged)
+
+
+@pytest.fixture
+def refused_log(store):
+    """A trigger that makes the database refuse every suggestion-log row of idea ``"refused"`` or of
+    couple ``"refused"`` (a failure at the database, after the request's prompt rows were inserted)."""
+    when = "NEW.idea_id = 'refused' OR NEW.couple_id = 'refused'"
+    if store.dialect == "sqlite":
+        statements = [f"CREATE TRIGGER refuse_log BEFORE INSERT ON suggestions WHEN {when} "
+                      "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"]
+        drop = ["DROP TRIGGER refuse_log"]
+    else:
+        statements = [f"CREATE FUNCTION refuse_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF {when} "
+                      "THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$",
+                      "CREATE TRIGGER refuse_log BEFORE INSERT ON suggestions FOR EACH ROW "
+                      "EXECUTE FUNCTION refuse_log()"]
+        drop = ["DROP TRIGGER refuse_log ON suggestions", "DROP FUNCTION refuse_log()"]
+    with store.engine.begin() as conn:
+        for sql in statements:
+            conn.exec_driver_sql(sql)
+    yield
+    with store.engine.begin() as conn:  # the PostgreSQL test database is reused
+        for sql in drop:
+            conn.exec_driver_sql(sql)
+
+
+def test_a_log_the_database_refuses_stores_none_of_the_requests_prompts(store, recommender, refused_log):
+    since = TODAY - _dt.timedelta(days=1)
+    couple, _ = store.create_couple(couple_id="refused")
+    with pytest.raises(store.engine.dialect.loaded_dbapi.Error, match="refused by the test"):
+        serve_tonight(store, recommender, couple, Context(day=TODAY), k=3, today=TODAY)
+    assert store.prompt_history([couple], since) == {} and store.recent_suggestions(couple) == []
+    # the store's method itself: a refused row among good ones; neither the prompt nor any row is kept
+    other, _ = store.create_couple()
+    row = {"couple_id": other, "prompt_id": "vu1-01", "idea_id": "picnic", "depth": 1, "served_on": TODAY}
+    log = [{"couple_id": other, "idea_id": idea, "rank": r} for r, idea in enumerate(["picnic", "refused"], 1)]
+    with pytest.raises(store.engine.dialect.loaded_dbapi.Error, match="refused by the test"):
+        store.record_served(other, since, lambda rows: ("chosen", [dict(row)]), log)
+    assert store.prompt_history([other], since) == {} and store.recent_suggestions(other) == []
+    assert store.record_served(other, since, lambda rows: ("chosen", [dict(row)]), log[:1]) == ("chosen", 1)
+    assert [p["prompt_id"] for p in store.prompt_history([other], since)[other]] == ["vu1-01"]
+    assert [s["idea_id"] for s in store.recent_suggestions(other)] == ["picnic"]

@@ -10,7 +10,7 @@ fake with these methods does too. Likewise the facade ranks through
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -39,6 +39,15 @@ class StorePort(Protocol):
 
     def log_suggestions(self, rows: Iterable[dict[str, Any]]) -> int:
         """Record what was served; the number of rows written."""
+
+    def prompt_history(self, couple_ids: Iterable[str], since: _dt.date) -> dict[str, list[dict[str, Any]]]:
+        """Each couple's prompt rows shown after ``since`` or ever marked (what tonight's prompts are chosen from)."""
+
+    def record_served(self, couple_id: str, since: _dt.date,
+                      choose: Callable[[list[dict[str, Any]]], tuple[Any, list[dict[str, Any]]]] | None,
+                      rows: Iterable[dict[str, Any]]) -> tuple[Any, int]:
+        """A request's new prompts (``choose``'s, under the couple's lock) and its log ``rows``, in one write
+        transaction, both or neither; ``(chosen, rows written)``. ``choose=None``: :meth:`log_suggestions`."""
 
     # the retrain queue and single-flight training (engine.app.retrain_queue)
     def try_lock(self, name: str, owner: str, ttl_s: float) -> bool:

@@ -201,11 +201,11 @@ def serve_tonight(store: StorePort, recommender: Recommender, couple_id: str, co
     today : date, optional
         The serving day (default: today); repeats are counted within it.
     log : bool, default=True
-        Record what was served with ``store.log_suggestions``: once per
-        request key and day for the same list, so the same request repeated
-        in a day, answered with the list already logged for it today, writes
-        nothing (the log says what each request served, not how often; see
-        docs/service.md).
+        Record what was served, with any new prompts, in one write
+        transaction (``store.record_served``): once per request key and day
+        for the same list, so the same request repeated in a day, answered
+        with the list already logged for it today, writes nothing (the log
+        says what each request served, not how often; see docs/service.md).
     another_limit : int, optional
         ``another`` requests the couple may make per day (counted in the
         database, across workers); None = no limit (the CLI).
@@ -244,18 +244,20 @@ def serve_tonight(store: StorePort, recommender: Recommender, couple_id: str, co
     picks = balance_tonight(ranked, k, recommender.catalog, history, today)
     for i, s in enumerate(picks):  # our own copies: numbered in place
         s.rank = i + 1
-    attach_prompts(store, couple_id, picks, today, recommender.catalog, record=log)  # something to talk about
     served_key = f"{key}:{n}"
     # the same request again today, answered with the same list: the log already holds it
     repeat = not another and reads.latest_served == [
         (s.idea_id, s.rank, recommender.version) for s in picks]
+    rows = []
     if log and picks and not repeat:
         logged_ctx = dict(ctx.to_dict(), k=int(k), offset=offset)
-        store.log_suggestions([{
+        rows = [{
             "couple_id": couple_id, "idea_id": s.idea_id, "rank": s.rank, "score": s.score,
             "model_version": recommender.version, "context": logged_ctx,
             "request_key": served_key, "served_on": today,
-        } for s in picks])
+        } for s in picks]
+    # something to talk about; its new prompts and the log rows are one write transaction (or none)
+    attach_prompts(store, couple_id, picks, today, recommender.catalog, record=log, log_rows=rows)
     return Tonight(picks, ctx, recommender.version, served_key, offset, cached)
 
 

@@ -7,7 +7,7 @@ conversation prompt. The pieces:
 * :mod:`.prompt_depth` - how deep a couple's prompts go, from their marks;
 * :mod:`.prompt_choice` - the one choice of a prompt per suggestion;
 * this module - the store's side: tonight's prompts chosen and stored
-  (:func:`attach_prompts`), a couple's marks (:func:`mark_prompt`,
+  with the request's suggestion log (:func:`attach_prompts`), a couple's marks (:func:`mark_prompt`,
   :func:`prompt_state`), and the newsletter's week (:func:`week_prompts`,
   :func:`prompt_rows`, stored with ``Store.record_prompts``).
 """
@@ -52,14 +52,16 @@ def _ideas(catalog, idea_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
 
 
 def attach_prompts(store, couple_id: str, suggestions: Sequence[Any], day: _dt.date, catalog, *,
-                   prompts: PromptCatalog | None = None, record: bool = True) -> None:
+                   prompts: PromptCatalog | None = None, record: bool = True,
+                   log_rows: Sequence[Mapping[str, Any]] = ()) -> None:
     """Set ``prompt`` (a dict, or None) on each of tonight's suggestions, storing new ones.
 
     The couple's prompt rows are read first; only when a suggestion needs a
-    prompt not stored yet is a write transaction opened
-    (``Store.assign_prompts``: the couple's rows are read again under a lock,
-    chosen with :func:`choose_prompts`, stored), so repeated requests write
-    nothing and two concurrent ones cannot pick the same prompt.
+    prompt not stored yet, or there are ``log_rows``, is a write transaction
+    opened, one in all (``Store.record_served``: the couple's rows are read
+    again under a lock, chosen with :func:`choose_prompts`, stored with the
+    log rows), so a repeated request whose list is logged writes nothing and
+    two concurrent ones cannot pick the same prompt.
 
     Parameters
     ----------
@@ -73,18 +75,27 @@ def attach_prompts(store, couple_id: str, suggestions: Sequence[Any], day: _dt.d
     prompts : PromptCatalog, optional
         Default :func:`default_prompts`; without a prompt catalog nothing is attached.
     record : bool, default=True
-        Store newly chosen prompts (False: choose only, e.g. a dry run).
+        Store newly chosen prompts and ``log_rows`` (False: choose only, e.g. a dry run).
+    log_rows : sequence of dict, default=()
+        The request's rows for the suggestion log (as ``Store.log_suggestions``
+        takes them), written in the same transaction as the new prompts: both
+        or neither.
     """
     prompts = prompts if prompts is not None else default_prompts()
+    log_rows = list(log_rows) if record else []
     if prompts is None or not suggestions:
+        if log_rows:
+            store.log_suggestions(log_rows)
         return
     ideas = _ideas(catalog, [s.idea_id for s in suggestions])
     since = day - _dt.timedelta(days=NO_REPEAT_DAYS)
     history = store.prompt_history([couple_id], since).get(couple_id, [])
     chosen, new_rows = choose_prompts(prompts, ideas, couple_id, day, history)
     if new_rows and record:
-        chosen = store.assign_prompts(
-            couple_id, since, lambda rows: choose_prompts(prompts, ideas, couple_id, day, rows))
+        chosen, _ = store.record_served(
+            couple_id, since, lambda rows: choose_prompts(prompts, ideas, couple_id, day, rows), log_rows)
+    elif log_rows:
+        store.log_suggestions(log_rows)
     for s in suggestions:
         prompt = chosen.get(s.idea_id)
         s.prompt = prompt.to_dict() if prompt is not None else None

@@ -269,6 +269,10 @@ class Handle:
         """``query`` locking the rows it reads until the transaction ends (SQLite: ``BEGIN IMMEDIATE`` does)."""
         return query.with_for_update() if self.dialect == "postgresql" else query
 
+    def _for_update_sql(self) -> str:
+        """:meth:`_for_update` for a DBAPI query: ``" FOR UPDATE"`` on PostgreSQL, nothing on SQLite."""
+        return " FOR UPDATE" if self.dialect == "postgresql" else ""
+
     def _day_text(self, column: str) -> str:
         """SQL for a date column as ``YYYY-MM-DD`` text (SQLite stores it so)."""
         return f"to_char({column}, 'YYYY-MM-DD')" if self.dialect == "postgresql" else column

@@ -7,7 +7,8 @@ migration ``_migration_practice``). Both are erased with their couple.
 
 * A prompt shown is one row per couple, day and idea (unique), so the same
   idea on the same day keeps its prompt; :meth:`PracticeRepository.assign_prompts`
-  reads the couple's rows and writes new ones in one transaction under a lock
+  (and ``Store.record_served``, which logs tonight's suggestions in the same
+  transaction) reads the couple's rows and writes new ones in one transaction under a lock
   on the couple's row (PostgreSQL ``SELECT ... FOR UPDATE``; SQLite's
   ``BEGIN IMMEDIATE`` write lock), so two requests at once never pick the
   same prompt.
@@ -25,7 +26,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from ._values import _chunks, _utcnow
-from .errors import UnknownCoupleError
 from .tables import tbl_couples, tbl_newsletter_sends, tbl_nudges_shown, tbl_prompts_served
 
 __all__ = ["PracticeRepository"]
@@ -85,19 +85,26 @@ class PracticeRepository:
     def _one_prompt_history(self, couple_id: str, since: _dt.date) -> dict[str, list[dict[str, Any]]]:
         """:meth:`prompt_history` of one couple (every tonight request): one plain indexed query on the
         request's connection (see ``Store.one_connection``)."""
-        mark = self._mark
         with self._raw_cursor() as cursor:
-            cursor.execute("SELECT id, prompt_id, idea_id, depth, served_on, status, marked_at FROM prompts_served "
-                           f"WHERE couple_id = {mark} AND (served_on > {mark} OR status IS NOT NULL) ORDER BY id",
-                           (couple_id, self._day_param(since)))
-            rows = [{"id": int(i), "prompt_id": p, "idea_id": idea, "depth": int(d), "served_on": _iso(_parse(day)),
-                     "status": status, "marked_at": _iso(_parse(marked))}
-                    for i, p, idea, d, day, status, marked in cursor.fetchall()]
+            rows = self._prompt_rows(cursor, couple_id, since)
         return {couple_id: rows} if rows else {}
+
+    def _prompt_rows(self, cursor: Any, couple_id: str, since: _dt.date) -> list[dict[str, Any]]:
+        """One couple's rows of :meth:`prompt_history`, read with a DBAPI cursor (in or out of a transaction)."""
+        mark = self._mark
+        cursor.execute("SELECT id, prompt_id, idea_id, depth, served_on, status, marked_at FROM prompts_served "
+                       f"WHERE couple_id = {mark} AND (served_on > {mark} OR status IS NOT NULL) ORDER BY id",
+                       (couple_id, self._day_param(since)))
+        return [{"id": int(i), "prompt_id": p, "idea_id": idea, "depth": int(d), "served_on": _iso(_parse(day)),
+                 "status": status, "marked_at": _iso(_parse(marked))}
+                for i, p, idea, d, day, status, marked in cursor.fetchall()]
 
     def assign_prompts(self, couple_id: str, since: _dt.date,
                        choose: Callable[[list[dict[str, Any]]], tuple[Any, list[dict[str, Any]]]]) -> Any:
         """Read a couple's prompt rows, choose, and store the new rows, in one locked transaction.
+
+        :meth:`Store.record_served` without log rows (a tonight request stores
+        its new prompts and its log rows together with that).
 
         Parameters
         ----------
@@ -111,18 +118,13 @@ class PracticeRepository:
         Returns
         -------
         What ``choose`` returned first (``chosen``).
+
+        Raises
+        ------
+        UnknownCoupleError
+            No such couple (erased meanwhile).
         """
-        couples, prompts = tbl_couples, tbl_prompts_served
-        with self._write() as conn:
-            lock = self._for_update(sa.select(couples.c.id).where(couples.c.id == couple_id))
-            if conn.execute(lock).first() is None:
-                raise UnknownCoupleError(couple_id)
-            rows = [_prompt_row(r) for r in conn.execute(self._prompt_query([couple_id], since))]
-            chosen, new_rows = choose(rows)
-            if new_rows:
-                now = _utcnow()
-                conn.execute(prompts.insert(), [dict(r, served_at=now) for r in new_rows])
-        return chosen
+        return self.record_served(couple_id, since, choose, ())[0]
 
     def record_prompts(self, rows: Iterable[dict[str, Any]]) -> int:
         """Store prompts chosen elsewhere (the newsletter), in one transaction.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -71,6 +71,82 @@ class ServingRepository:
         int
             Rows written. Rows of couples erased meanwhile are skipped.
         """
+        clean = self._clean_suggestions(rows)
+        if not clean:
+            return 0
+        try:
+            with self._raw_write(flush=False) as cursor:  # on every new tonight list: one plain executemany
+                cursor.executemany(*self._suggestions_insert(clean))
+            return len(clean)
+        except self.engine.dialect.loaded_dbapi.IntegrityError:
+            pass  # the foreign key: a couple was erased meanwhile; write the rows of those still there
+        with self._write() as conn:
+            clean = self._existing_only(conn, clean)
+            if clean:
+                conn.execute(tbl_suggestions.insert(), clean)
+        return len(clean)
+
+    def record_served(self, couple_id: str, since: _dt.date,
+                      choose: Callable[[list[dict[str, Any]]], tuple[Any, list[dict[str, Any]]]] | None,
+                      rows: Iterable[dict[str, Any]]) -> tuple[Any, int]:
+        """Store a tonight request's new prompts and log its suggestions, in one write transaction.
+
+        With ``choose``, this is :meth:`assign_prompts` and :meth:`log_suggestions`
+        in one transaction, so a fresh request takes the write lock once
+        (SQLite's ``BEGIN IMMEDIATE`` is one lock for every worker): the
+        couple's row is locked, its prompt rows read, ``choose`` called, its
+        new rows and the log rows inserted, then one commit; the prompts and
+        the log are stored both or neither. Without ``choose`` (no prompt is
+        new) it is :meth:`log_suggestions`, and writes nothing when ``rows``
+        is empty.
+
+        Parameters
+        ----------
+        couple_id : str
+        since : date
+            As for :meth:`prompt_history`.
+        choose : callable or None
+            ``choose(rows) -> (chosen, new_rows)``, as for :meth:`assign_prompts`;
+            None when no prompt needs storing.
+        rows : iterable of dict
+            As for :meth:`log_suggestions`; with ``choose``, every row is
+            ``couple_id``'s.
+
+        Returns
+        -------
+        (chosen, written)
+            What ``choose`` returned first (None without ``choose``), and the
+            log rows written.
+
+        Raises
+        ------
+        ValidationError
+            A log row :meth:`log_suggestions` refuses, or (with ``choose``) of
+            another couple; nothing is written.
+        UnknownCoupleError
+            With ``choose``, no such couple (erased meanwhile); nothing is written.
+        """
+        if choose is None:
+            return None, self.log_suggestions(rows)
+        clean = self._clean_suggestions(rows)
+        for i, row in enumerate(clean):
+            if row["couple_id"] != couple_id:
+                raise ValidationError(f"rows[{i}].couple_id", f"must be {couple_id!r}, the couple whose "
+                                                              f"prompts are stored with it; got {row['couple_id']!r}")
+        lock = f"SELECT id FROM couples WHERE id = {self._mark}" + self._for_update_sql()
+        with self._raw_write() as cursor:  # new prompts wait for the disk, as every assign_prompts did
+            cursor.execute(lock, (couple_id,))
+            if cursor.fetchone() is None:
+                raise UnknownCoupleError(couple_id)
+            chosen, new_rows = choose(self._prompt_rows(cursor, couple_id, since))
+            if new_rows:
+                cursor.executemany(*self._prompts_insert(new_rows))
+            if clean:  # the couple's row is locked: no foreign key can fail
+                cursor.executemany(*self._suggestions_insert(clean))
+        return chosen, len(clean)
+
+    def _clean_suggestions(self, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """:meth:`log_suggestions`' rows checked and converted (``ValidationError`` names the first bad one)."""
         now = _utcnow()
         clean = []
         rows = list(rows)  # every row as it is now, so one context object has one encoding
@@ -95,24 +171,25 @@ class ServingRepository:
                 "served_at": served_at,
                 "served_on": _as_day(f"rows[{i}].served_on", row.get("served_on")) or served_at.date(),
             })
-        if not clean:
-            return 0
-        names = list(clean[0])
-        insert = (f"INSERT INTO suggestions ({', '.join(names)}) "
-                  f"VALUES ({', '.join([self._mark] * len(names))})")
-        params = [tuple(self._day_param(v) if isinstance(v, _dt.date) else v for v in row.values())
-                  for row in clean]
-        try:
-            with self._raw_write(flush=False) as cursor:  # on every new tonight list: one plain executemany
-                cursor.executemany(insert, params)
-            return len(clean)
-        except self.engine.dialect.loaded_dbapi.IntegrityError:
-            pass  # the foreign key: a couple was erased meanwhile; write the rows of those still there
-        with self._write() as conn:
-            clean = self._existing_only(conn, clean)
-            if clean:
-                conn.execute(tbl_suggestions.insert(), clean)
-        return len(clean)
+        return clean
+
+    def _suggestions_insert(self, clean: list[dict[str, Any]]) -> tuple[str, list[tuple]]:
+        """One DBAPI ``executemany`` (statement, parameters) for rows of :meth:`_clean_suggestions`."""
+        return self._rows_insert("suggestions", clean)
+
+    def _prompts_insert(self, new_rows: list[dict[str, Any]]) -> tuple[str, list[tuple]]:
+        """One DBAPI ``executemany`` for new ``prompts_served`` rows (``couple_id``, ``prompt_id``,
+        ``idea_id``, ``depth``, ``served_on``), shown now."""
+        now = _utcnow()
+        return self._rows_insert("prompts_served", [
+            {"couple_id": r["couple_id"], "prompt_id": r["prompt_id"], "idea_id": r["idea_id"],
+             "depth": int(r["depth"]), "served_on": r["served_on"], "served_at": now} for r in new_rows])
+
+    def _rows_insert(self, table: str, rows: list[dict[str, Any]]) -> tuple[str, list[tuple]]:
+        names = list(rows[0])
+        insert = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join([self._mark] * len(names))})"
+        return insert, [tuple(self._day_param(v) if isinstance(v, _dt.date) else v for v in row.values())
+                        for row in rows]
 
     @staticmethod
     def _context_text(seen: dict[int, tuple[Any, str]], field: str, context: Any) -> str:
