@@ -1,7 +1,7 @@
 """``python -m bench SUBCOMMAND [options]``: run one benchmark.
 
 Subcommands: ``peers``, ``bounds``, ``partners``, ``simulate``, ``scoring``, ``newsletter``, ``http``,
-``service_cpu``, ``spread``, ``soak``, ``abuse``, ``pillars``, ``catalog``
+``service_cpu``, ``spread``, ``soak``, ``abuse``, ``pillars``, ``catalog``, ``writes``
 (each is the module ``bench/<name>.py`` and its ``main``; one whose module
 is absent is reported as unknown). ``python -m bench SUBCOMMAND --help``
 shows its options.
@@ -17,7 +17,7 @@ import sys
 __all__ = ["SUBCOMMANDS", "main"]
 
 SUBCOMMANDS = ("peers", "bounds", "partners", "simulate", "scoring", "newsletter", "http", "service_cpu",
-               "spread", "soak", "abuse", "pillars", "catalog")
+               "spread", "soak", "abuse", "pillars", "catalog", "writes")
 
 
 def _available() -> list[str]:
