@@ -150,11 +150,17 @@ def _measure(rec, dates, couple_ids, bounds, week, k, chunk_size, max_seconds, c
     start = time.perf_counter()
     deadline = [start + max_seconds] if max_seconds > 0 else []
     done = picks = 0
+    mode = "dask" if client is not None else "in-process"
+    shown = start
     with _PeakRss() as mem:
         for result in plan_chunks(rec, _chunks(dates, couple_ids, bounds, chunk_size, deadline), week, k,
                                   client=client, render=True):
             done += len(result.couple_ids)
             picks += len(result.picks)
+            if time.perf_counter() - shown >= 30:  # a long run shows where it is
+                shown = time.perf_counter()
+                print(f"{mode}: {done:,} of {len(couple_ids):,} couples, {shown - start:.0f} s, "
+                      f"{done / (shown - start):,.0f} couples/s", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu0 + _cluster_cpu(client) - wcpu0
     rate = done / seconds
@@ -277,9 +283,10 @@ def _one(args) -> dict:
            "simulate_seconds": round(sim_seconds, 1),
            "week": week.isoformat(),
            "numpy_reference": _numpy_reference(args.one, len(catalog), args.chunk_size, args.k)}
-    out["in_process"] = _measure(rec, dates, couple_ids, bounds, week, args.k, args.chunk_size,
-                                 args.max_seconds)
-    if args.workers:
+    if "in_process" in args.modes:
+        out["in_process"] = _measure(rec, dates, couple_ids, bounds, week, args.k, args.chunk_size,
+                                     args.max_seconds)
+    if args.workers and "dask" in args.modes:
         from distributed import Client, LocalCluster
 
         with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
@@ -299,6 +306,36 @@ def _one(args) -> dict:
 
 # --------------------------------------------------------------------------- driver
 
+def _run_child(cmd: list[str]) -> tuple[int, str, list[str]]:
+    """Run one size's child process, passing its progress lines (stderr) through as they come.
+
+    Returns its exit code, its stdout (the JSON row) and its last stderr lines.
+    """
+    tail: list[str] = []
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=_REPO) as child:
+        stdout_lines: list[str] = []
+        reader = threading.Thread(target=lambda: stdout_lines.extend(child.stdout), daemon=True)
+        reader.start()
+        for line in child.stderr:
+            print(line, end="", file=sys.stderr, flush=True)
+            tail[:] = [*tail[-9:], line.rstrip()]
+        reader.join()
+        returncode = child.wait()
+    return returncode, "".join(stdout_lines), tail
+
+
+_MODES = ("in_process", "dask")
+
+
+def _modes(text: str) -> tuple[str, ...]:
+    """``--modes``: a comma-separated subset of :data:`_MODES`."""
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    bad = [m for m in modes if m not in _MODES]
+    if bad or not modes:
+        raise argparse.ArgumentTypeError(f"modes must be a comma-separated subset of {', '.join(_MODES)}, got {text!r}")
+    return modes
+
+
 def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000")
@@ -306,6 +343,9 @@ def main(argv: list[str] | None = None) -> dict | None:
                         help="stop taking chunks after this long per measurement (0 = no cap)")
     parser.add_argument("--chunk-size", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--modes", type=_modes, default=("in_process", "dask"),
+                        help="comma-separated: in_process, dask (default both), e.g. dask alone for an "
+                             "uncapped 1M run")
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--ideas", type=int,
                         help="a catalog of this many ideas (bench.catalogs.large_catalog) instead of the shipped one")
@@ -361,12 +401,13 @@ def main(argv: list[str] | None = None) -> dict | None:
         for size in sizes:
             cmd = [sys.executable, "-m", "bench.newsletter", "--one", str(size), "--model", str(model_path),
                    "--catalog", str(catalog_dir), "--chunk-size", str(args.chunk_size), "--k", str(args.k),
-                   "--workers", str(args.workers), "--max-seconds", str(args.max_seconds)]
-            done = subprocess.run(cmd, capture_output=True, text=True, cwd=_REPO, check=False)
-            if done.returncode != 0:
-                row = {"couples": size, "error": done.stderr.strip().splitlines()[-1:]}
+                   "--workers", str(args.workers), "--max-seconds", str(args.max_seconds),
+                   "--modes", ",".join(args.modes)]
+            returncode, stdout, stderr_tail = _run_child(cmd)
+            if returncode != 0:
+                row = {"couples": size, "error": stderr_tail[-1:]}
             else:
-                row = json.loads(done.stdout.strip().splitlines()[-1])
+                row = json.loads(stdout.strip().splitlines()[-1])
             results["sizes"] = sorted(results["sizes"] + [row], key=lambda r: r["couples"])
             print(json.dumps(row, indent=1), file=sys.stderr)
             _RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -375,9 +416,9 @@ def main(argv: list[str] | None = None) -> dict | None:
             cmd = [sys.executable, "-m", "bench.newsletter", "--e2e", str(args.end_to_end), "--model",
                    str(model_path), "--catalog", str(catalog_dir), "--chunk-size", str(args.chunk_size),
                    "--k", str(args.k), "--workers", str(args.workers)]
-            done = subprocess.run(cmd, capture_output=True, text=True, cwd=_REPO, check=False)
-            results["end_to_end"] = (json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0
-                                     else {"couples": args.end_to_end, "error": done.stderr.strip().splitlines()[-1:]})
+            returncode, stdout, stderr_tail = _run_child(cmd)
+            results["end_to_end"] = (json.loads(stdout.strip().splitlines()[-1]) if returncode == 0
+                                     else {"couples": args.end_to_end, "error": stderr_tail[-1:]})
             print(json.dumps(results["end_to_end"], indent=1), file=sys.stderr)
     million = next((r for r in results["sizes"] if r["couples"] == 1_000_000), None)
     if million:
