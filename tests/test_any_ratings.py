@@ -129,6 +129,16 @@ def test_a_bad_count_is_refused_with_what_is_allowed(tmp_path):
     assert "give either ratings (rating or rating_a/rating_b) or count, not both" in result.output
 
 
+def test_a_second_count_for_the_same_couple_and_idea_is_refused_naming_both_lines(tmp_path):
+    folder = _counts_folder(tmp_path, [1, 2, 3])
+    (folder / "dates.csv").write_text("couple_id,idea_id,count\nc0,i00,2\nc0,i01,5\nc1,i00,1\nc0,i00,4\n")
+    result = CliRunner().invoke(main, ["evaluate", "--data", str(folder), "--no-progress"])
+    assert result.exit_code == 1
+    assert ("dates.csv:5: count: couple 'c0' and idea 'i00' already have a count (line 2); usage data "
+            "has one row per couple and idea: add the counts together") in result.output
+    assert "dates.csv:4" not in result.output  # another couple's use of the same idea is its own row
+
+
 # --------------------------------------------------------------------------- the relevance the user sets
 
 def _pleasant_and_loved(n_couples: int = 150, seed: int = 0) -> Dataset:

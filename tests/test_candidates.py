@@ -191,8 +191,13 @@ def test_ranked_by_the_best_allowed_idea_only_the_candidates_are_scored(fitted, 
     whole = model.rank(tiny_world.dates, couples, 8, scored=score(tiny_world.dates, couples, as_of_day=AS_OF,
                                                                    profiles=profiles), **args)
     assert (first.positions >= 0).sum() > len(couples)
-    for field in ("positions", "scores", "enjoyment", "partners", "favourite", "routine_distance", "features"):
+    for field in ("positions", "favourite", "routine_distance", "features"):
         np.testing.assert_array_equal(getattr(first, field), getattr(whole, field), err_msg=field)
+    # the predictions to float32's rounding: BLAS's weighted sum over the feature planes may round the
+    # last few ideas of a row differently by the row's length (OpenBLAS's sgemv tail, seen on Haswell)
+    for field in ("scores", "enjoyment", "partners"):
+        np.testing.assert_allclose(getattr(first, field), getattr(whole, field), rtol=1e-6, atol=1e-7,
+                                   err_msg=field)
     # and the catalog-wide scale still scores every idea
     asked.clear()
     model.scale = "catalog"

@@ -323,6 +323,15 @@ def _read_dates(folder: Path, catalog: Catalog | None, couples: pd.DataFrame | N
         _report(problems, fname, lines, bad, "count",
                 lambda i: f"count must be a number > 0, how often the couple used the idea "
                           f"(empty = unknown), got {raw.iat[i]!r}")
+        # a count is the couple's total use of the idea: a second row for the pair would be ranked
+        # against the first as another preference (and be a second date)
+        key = cid + "\x1f" + frame["idea_id"]
+        again = key.duplicated().to_numpy()
+        first = dict(zip(key[~again], lines[~again]))
+        _report(problems, fname, lines, again, "count",
+                lambda i: f"couple {cid.iat[i]!r} and idea {frame['idea_id'].iat[i]!r} already have a count "
+                          f"(line {first[key.iat[i]]}); usage data has one row per couple and idea: "
+                          "add the counts together")
     if problems:
         return None
 
