@@ -55,6 +55,18 @@ def test_round_trip(folder, world):
     assert first[0] == "c000000" and len(first[2]) == 10 and first[-1] in ("true", "false")
 
 
+def test_files_saved_by_a_spreadsheet_with_a_byte_order_mark_and_crlf_read_the_same(folder, world):
+    # Excel's "CSV UTF-8" starts each file with a BOM and ends lines with CRLF; editors may add a BOM
+    # to the JSON too
+    for name in ("dates.csv", "couples.csv", "ideas.csv", "schema.json"):
+        path = folder / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    data = read_dataset(folder)
+    pd.testing.assert_frame_equal(data.dates, world.dates)
+    pd.testing.assert_frame_equal(data.couples, world.couples)
+    assert data.catalog.ids.tolist() == world.catalog.ids.tolist()
+
+
 def test_round_trip_rating_scale_and_single_rating_column(tmp_path):
     catalog = load_catalog()
     ids = list(catalog.ids[:2])

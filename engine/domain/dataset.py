@@ -144,7 +144,7 @@ def _read_csv(path: Path, problems: list[Problem]) -> tuple[list[str], pd.DataFr
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
         records = CsvRecords(fh)
         for _, line, row in records:  # a record is numbered by the line it ends on
             if header is None:
@@ -396,5 +396,5 @@ def read_dataset(path: str | Path) -> Dataset:
 
 
 def _has_column(path: Path, name: str) -> bool:
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
         return name in [h.strip() for h in next(csv.reader(fh), [])]
