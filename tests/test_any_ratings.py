@@ -245,3 +245,27 @@ def test_the_bounded_memory_path_ranks_exactly_as_the_dense_one(monkeypatch):
         [[i for i, _ in lst] for lst in expected]
     np.testing.assert_allclose([[s for _, s in lst] for lst in got], [[s for _, s in lst] for lst in expected],
                                rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- data too thin to learn or score
+
+def _rated(n_couples: int, ideas_each: int, rating: float, n_ideas: int = 12) -> pd.DataFrame:
+    rows = [(f"c{c:02d}", f"i{(c + j) % n_ideas:02d}", rating) for c in range(n_couples) for j in range(ideas_each)]
+    return as_dates_frame(pd.DataFrame(rows, columns=["couple_id", "idea_id", "rating"]))
+
+
+def test_training_on_couples_with_two_ideas_each_says_three_are_needed():
+    with pytest.raises(ValueError, match="at least 3 different rated ideas .* none of the 30 couples has"):
+        EnjoymentModel().fit(_rated(30, 2, 5.0), _bare_catalog(12))
+
+
+def test_training_where_no_rating_reaches_the_threshold_names_the_threshold_and_the_scale():
+    with pytest.raises(ValueError, match=r"none relevant: no target's rating reaches the relevant rating 4 on "
+                                         r"the scale 1-5; lower it"):
+        EnjoymentModel(rating_scale=(1, 5)).fit(_rated(30, 5, 3.0), _bare_catalog(12))
+
+
+def test_evaluate_refuses_data_where_no_held_out_rating_is_relevant_before_fitting_anything():
+    data = Dataset(catalog=_bare_catalog(12), dates=_rated(30, 5, 3.0), couples=None)
+    with pytest.raises(ValueError, match="no held-out rating reaches the relevant rating 5 .the highest is 3"):
+        evaluate(data, {"popular": MostPopular}, seeds=1, relevant=5, progress=False)

@@ -55,7 +55,7 @@ from .learners import (
     resolve_training,
 )
 from .parameters import PARAMETER_CONSTRAINTS
-from .sampling import point_in_time, popular_pair_share, training_examples
+from .sampling import point_in_time, popular_pair_share, too_few_examples, training_examples
 from .similarity import RowSimilarity, idea_similarity
 
 __all__ = ["EnjoymentModel", "Ranked", "TrainingCheckError", "LEARNERS", "together"]
@@ -68,6 +68,7 @@ _POLICY_PARAMETERS = tuple(f.name for f in fields(RankingPolicy))
 
 class TrainingCheckError(RuntimeError):
     """The fitted model failed its post-training check."""
+
 
 
 class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
@@ -227,10 +228,7 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
             keys.append(np.char.add(f"{round_}:", key.astype(str)))
         X, y = np.concatenate(Xs), np.concatenate(ys)
         if len(np.unique(y)) < 2:
-            raise ValueError(
-                "training needs both relevant and non-relevant examples; got "
-                f"{len(y)} examples with labels {np.unique(y).tolist()} - add more rated dates"
-            )
+            raise ValueError(too_few_examples(y, feat, dates))
         if self.learner_name_ == "pairwise":
             # one ranking group per training target: the target and its own negatives
             self.learner_ = self._make_learner().fit(X, y, groups=pd.factorize(np.concatenate(keys))[0])

@@ -21,7 +21,7 @@ from ..domain.profiles import Profile
 from .dismissals import known_negatives
 from .features import HistoryFeaturizer
 
-__all__ = ["point_in_time", "training_examples", "batch_rows", "popular_pair_share"]
+__all__ = ["point_in_time", "training_examples", "batch_rows", "popular_pair_share", "too_few_examples"]
 
 logger = logging.getLogger(__name__)
 
@@ -185,3 +185,16 @@ def training_examples(feat: HistoryFeaturizer, context: pd.DataFrame, targets: p
     key = np.concatenate(gs) if gs else np.zeros(0, object)
     logger.info("training examples: %d (%d relevant)", len(y), int(y.sum()))
     return X, y, key
+
+
+def too_few_examples(y: np.ndarray, feat: HistoryFeaturizer, dates: pd.DataFrame) -> str:
+    """Why training examples ``y`` (all one label, or none) give nothing to learn, and what would."""
+    if not len(y):
+        return ("training needs couples with at least 3 different rated ideas (each is learnt from the "
+                f"couple's others); none of the {dates['couple_id'].nunique()} couples has: add more rated dates")
+    if y[0]:
+        return f"training needs both relevant and non-relevant examples; got {len(y)} examples, all relevant"
+    lo, hi = feat.scale_
+    return (f"training needs both relevant and non-relevant examples; got {len(y)} examples, none relevant: "
+            f"no target's rating reaches the relevant rating {feat.relevant_rating_:g} on the scale {lo:g}-{hi:g}; "
+            "lower it (relevant_rating, evaluate/train --relevant) or add more rated dates")

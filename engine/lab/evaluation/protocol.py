@@ -231,7 +231,13 @@ def _splits(data: _Data, seeds: int, relevant: float, k: int) -> Iterable[_Score
         split = split_dates(data.dates, seed)
         if not split.test:
             raise ValueError("no couple has 3 or more rated ideas; nothing to evaluate")
-        yield _Scorer(data, split, relevant, k)
+        scorer = _Scorer(data, split, relevant, k)
+        if not any(scorer.relevant.values()):  # every model would score 0: say so before fitting any
+            top = max(max(ratings.values()) for ratings in split.test.values())
+            raise ValueError(f"no held-out rating reaches the relevant rating {relevant:g} (the highest is "
+                             f"{top:g}, a date's mean over its partners): every model would score 0; "
+                             f"set a lower --relevant (or \"relevant\" in schema.json)")
+        yield scorer
 
 
 # --------------------------------------------------------------------------- public
