@@ -33,6 +33,9 @@ _REQUIRED = ("id", "title")
 _OPTIONAL = ("description",)
 #: attributes that may be empty in a valid catalog
 _MAY_BE_EMPTY = ("text", "multi", "location")
+#: attributes the hard constraints read (engine.domain.constraints): an unknown value there could
+#: offer an idea that breaks a couple's budget, time or limits, so the schema cannot make them optional
+_NEVER_OPTIONAL = ("cost", "duration_min", "setting", "weather_dependent", "kid_friendly", "intimacy")
 
 
 def default_catalog_dir() -> Path:
@@ -167,6 +170,12 @@ def _read_schema(schema_path: Path) -> tuple[Schema | None, list[Problem]]:
                               f"bad schema: attribute {name!r} clashes with a reserved column "
                               f"({', '.join(_REQUIRED + _OPTIONAL)}); rename it")
                       for name in clash]
+    unknowable = [name for name in _NEVER_OPTIONAL if name in schema.attributes and schema[name].optional]
+    if unknowable:
+        return None, [Problem(fname, None, name,
+                              f"bad schema: attribute {name!r} decides what may be offered (a hard "
+                              "constraint), so it cannot be optional; give every idea a value")
+                      for name in unknowable]
     spec = schema.attributes.get("intimacy")
     if spec is not None and (spec.kind != "ordinal" or tuple(spec.order) != INTIMACY_LEVELS):
         # the constraint that keeps an idea above a couple's level out of every list reads this column
@@ -233,9 +242,10 @@ def _check_row(fname: str, line: int, cells: dict[str, str], schema: Schema,
             hint = f"; expected {spec.allowed()}" if spec.kind in ("numeric", "boolean") else ""
             problems.append(Problem(fname, line, name, f"{exc}{hint}"))
             continue
-        if value is None and spec.kind not in _MAY_BE_EMPTY:
+        if value is None and spec.kind not in _MAY_BE_EMPTY and not spec.optional:
+            hint = "" if name in _NEVER_OPTIONAL else ', or mark it "optional": true in schema.json'
             problems.append(Problem(fname, line, name,
-                                    f"empty value; {name} is required ({spec.allowed()})"))
+                                    f"empty value; {name} is required ({spec.allowed()}{hint})"))
         if value is None and spec.kind == "text":
             value = ""
         rec[name] = value

@@ -103,6 +103,12 @@ class AttributeSpec:
         Ordered levels of an ``ordinal`` attribute, lowest first.
     min, max : float, optional
         Bounds of a ``numeric`` attribute.
+    optional : bool, default=False
+        ``"optional": true``: an idea may leave the cell empty (unknown). The
+        idea encoder then gives it no evidence for that attribute (a numeric
+        one the catalog's median, an ordinal one the middle level, a boolean
+        one 0.5, no categorical label). Text, multi and location cells may
+        always be empty.
     """
 
     name: str
@@ -112,6 +118,7 @@ class AttributeSpec:
     min: float | None = None
     max: float | None = None
     description: str = ""
+    optional: bool = False
 
     def allowed(self) -> str:
         """A short phrase saying which values this attribute accepts."""
@@ -233,6 +240,7 @@ class Schema:
                 min=spec.get("min"),
                 max=spec.get("max"),
                 description=str(spec.get("description", "")),
+                optional=spec.get("optional", False),
             )
         extra = {k: v for k, v in doc.items() if k != "attributes"}
         return cls(attributes=attrs, extra=extra)
@@ -252,6 +260,8 @@ class Schema:
                 spec["max"] = a.max
             if a.description:
                 spec["description"] = a.description
+            if a.optional:
+                spec["optional"] = True
             out[name] = spec
         return {"attributes": out, **self.extra}
 
@@ -274,6 +284,8 @@ def _check_spec(name: str, spec: dict[str, Any]) -> None:
             bound = spec[key]
             if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
                 raise SchemaError(f'attribute {name!r}: "{key}" must be a number, got {bound!r}')
+    if not isinstance(spec.get("optional", False), bool):
+        raise SchemaError(f'attribute {name!r}: "optional" must be true or false, got {spec["optional"]!r}')
     lo, hi = spec.get("min"), spec.get("max")
     if lo is not None and hi is not None and lo > hi:
         raise SchemaError(f'attribute {name!r}: "min" ({lo:g}) is above "max" ({hi:g})')

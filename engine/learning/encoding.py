@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, Normalizer, OneHotEncoder
 from sklearn.utils.validation import check_is_fitted
@@ -115,7 +116,8 @@ class OrdinalScaler(BaseEstimator, TransformerMixin):
 
 
 def _bool_to_float(X):
-    return pd.DataFrame(X).astype(float).to_numpy()
+    # an unknown value (an optional attribute) is halfway
+    return pd.DataFrame(X).astype(float).fillna(0.5).to_numpy()
 
 
 def encodable_attributes(schema, weights: dict[str, float] | None = None) -> list[str]:
@@ -169,12 +171,18 @@ class IdeaEncoder(BaseEstimator, TransformerMixin):
         for name in encodable_attributes(X.schema, weights):
             spec = X.schema.attributes[name]
             if spec.kind == "categorical":
-                cats = [list(spec.values)] if spec.values else "auto"
+                # the labels seen (not "auto", which would make an empty cell a label of its own):
+                # an unknown value is no label
+                seen = sorted({v for v in X.frame[name] if isinstance(v, str) and v})
+                if not (spec.values or seen):
+                    continue  # an optional attribute no idea has a value of: nothing to encode
+                cats = [list(spec.values) if spec.values else seen]
                 step = OneHotEncoder(categories=cats, handle_unknown="ignore", sparse_output=False)
             elif spec.kind == "ordinal":
                 step = OrdinalScaler(order=spec.order)
             elif spec.kind == "numeric":
-                step = Pipeline([
+                step = Pipeline([  # an unknown value (an optional attribute) is the catalog's median
+                    ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
                     ("log", FunctionTransformer(_log1p_nonneg, feature_names_out="one-to-one")),
                     ("scale", MinMaxScaler()),
                 ])

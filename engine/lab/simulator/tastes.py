@@ -47,7 +47,14 @@ def _levels(spec, column: pd.Series) -> list[str]:
         return [v for v, _ in counts.most_common(30)]
     if spec.values:
         return list(spec.values)
-    return sorted({str(v) for v in column if v is not None and v != ""})
+    return sorted({str(v) for v in column if pd.notna(v) and v != ""})  # an empty cell is no level
+
+
+def _scaled_levels(order: list[str], column: pd.Series) -> np.ndarray:
+    """Each value's position in ``order`` scaled to [0, 1]; an empty cell (an optional attribute) is
+    the middle, as the engine's encoder has it."""
+    top = max(len(order) - 1, 1)
+    return np.array([order.index(str(v)) / top if str(v) in order else 0.5 for v in column])
 
 
 def _encode(catalog: Catalog) -> _Ideas:
@@ -88,15 +95,16 @@ def _encode(catalog: Catalog) -> _Ideas:
             feature_names += [f"{name}={v}" for v in levels]
         elif spec.kind == "ordinal":
             order = list(spec.order)
-            denom = max(len(order) - 1, 1)
-            block = np.array([[order.index(str(v)) / denom] for v in col], dtype=np.float32)
+            # an empty cell (an optional attribute) is the middle level, as the engine's encoder has it
+            block = _scaled_levels(order, col).astype(np.float32).reshape(-1, 1)
             feature_names.append(name)
         elif spec.kind == "boolean":
-            block = col.astype(bool).to_numpy(dtype=np.float32).reshape(-1, 1)
+            block = col.astype(float).fillna(0.5).to_numpy(dtype=np.float32).reshape(-1, 1)
             feature_names.append(name)
         elif spec.kind == "numeric":
             vals = col.astype(float).to_numpy()
             lo, hi = np.nanmin(vals), np.nanmax(vals)
+            vals = np.where(np.isnan(vals), np.nanmedian(vals), vals)  # an empty cell: the median
             block = ((vals - lo) / (hi - lo if hi > lo else 1.0)).astype(np.float32).reshape(-1, 1)
             feature_names.append(name)
         else:
@@ -109,19 +117,21 @@ def _encode(catalog: Catalog) -> _Ideas:
     if cat_attr is not None:
         categories = _levels(schema[cat_attr], frame[cat_attr])
         pos = {v: j for j, v in enumerate(categories)}
-        cat_idx = np.array([pos[str(v)] for v in frame[cat_attr]], dtype=np.int64)
+        if any(str(v) not in pos for v in frame[cat_attr]):  # empty cells (optional): one kind "?"
+            categories = [*categories, "?"]
+        cat_idx = np.array([pos.get(str(v), len(pos)) for v in frame[cat_attr]], dtype=np.int64)
     else:
         categories, cat_idx = ["all"], np.zeros(n, dtype=np.int64)
 
     parts = []
     if "novelty" in schema and schema["novelty"].kind == "ordinal":
         order = list(schema["novelty"].order)
-        parts.append(0.5 * np.array([order.index(str(v)) for v in frame["novelty"]]) / max(len(order) - 1, 1))
+        parts.append(0.5 * _scaled_levels(order, frame["novelty"]))
     if "interactivity" in schema:
         parts.append(0.25 * (frame["interactivity"].astype(str) == "interactive").to_numpy(dtype=float))
     if "energy" in schema and schema["energy"].kind == "ordinal":
         order = list(schema["energy"].order)
-        parts.append(0.25 * np.array([order.index(str(v)) for v in frame["energy"]]) / max(len(order) - 1, 1))
+        parts.append(0.25 * _scaled_levels(order, frame["energy"]))
     novelty = (np.sum(parts, axis=0) if parts else np.full(n, 0.5)).astype(np.float32)
 
     if "cost" in schema and schema["cost"].kind in ("ordinal", "numeric"):
