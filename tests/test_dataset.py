@@ -67,6 +67,14 @@ def test_files_saved_by_a_spreadsheet_with_a_byte_order_mark_and_crlf_read_the_s
     assert data.catalog.ids.tolist() == world.catalog.ids.tolist()
 
 
+def test_a_file_in_another_encoding_is_refused_saying_to_save_it_as_utf8(folder):
+    path = folder / "dates.csv"
+    path.write_bytes(path.read_bytes().replace(b"c000001", "c\u00e9001".encode("latin-1")))
+    [(name, _, _, message)] = _problems(folder)
+    assert name == "dates.csv" and message.startswith("cannot read the file as UTF-8 CSV: 'utf-8' codec")
+    assert message.endswith('the file is not UTF-8: save it as UTF-8 (in Excel: "CSV UTF-8")')
+
+
 def test_round_trip_rating_scale_and_single_rating_column(tmp_path):
     catalog = load_catalog()
     ids = list(catalog.ids[:2])

@@ -73,6 +73,13 @@ class CsvRecords:
         except (UnicodeDecodeError, csv.Error) as exc:
             self.error, self.error_line = exc, end + 1
 
+    @property
+    def reason(self) -> str:
+        """What went wrong reading, and for text in another encoding what to do about it."""
+        if isinstance(self.error, UnicodeDecodeError):
+            return f"{self.error}; the file is not UTF-8: save it as UTF-8 (in Excel: \"CSV UTF-8\")"
+        return str(self.error)
+
 
 def checked_rows(fh: TextIO, fname: str,
                  problems: list[Problem]) -> tuple[list[str], Iterator[tuple[int, list[str]]]] | None:
@@ -100,7 +107,7 @@ def checked_rows(fh: TextIO, fname: str,
     found = iter(records)
     first = next(found, None)
     if records.error is not None:
-        problems.append(Problem(fname, 1, None, f"cannot read the header: {records.error}"))
+        problems.append(Problem(fname, 1, None, f"cannot read the header: {records.reason}"))
         return None
     if first is None:
         problems.append(Problem(fname, 1, None, "the file is empty; a header row is required"))
@@ -111,6 +118,6 @@ def checked_rows(fh: TextIO, fname: str,
             if any(cell.strip() for cell in cells):
                 yield line, cells
         if records.error is not None:
-            problems.append(Problem(fname, records.error_line, None, f"cannot read the file: {records.error}"))
+            problems.append(Problem(fname, records.error_line, None, f"cannot read the file: {records.reason}"))
 
     return [h.strip() for h in first[2]], rows()

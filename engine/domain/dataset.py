@@ -158,7 +158,7 @@ def _read_csv(path: Path, problems: list[Problem]) -> tuple[list[str], pd.DataFr
             rows.append(row)
             lines.append(line)
     if records.error is not None:
-        problems.append(Problem(fname, None, None, f"cannot read the file as UTF-8 CSV: {records.error}"))
+        problems.append(Problem(fname, None, None, f"cannot read the file as UTF-8 CSV: {records.reason}"))
         return None
     if header is None:
         problems.append(Problem(fname, 1, None, "the file is empty; a header row is required"))
