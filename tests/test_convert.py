@@ -132,8 +132,8 @@ def test_failure_leaves_nothing_half_written(tmp_path):
 
 
 def test_unknown_dataset_name(tmp_path):
-    with pytest.raises(ConvertError, match="unknown dataset 'movielens'; known: uci-restaurant"):
-        convert("movielens", UCI, tmp_path)
+    with pytest.raises(ConvertError, match="unknown dataset 'netflix'; known: uci-restaurant, movielens"):
+        convert("netflix", UCI, tmp_path)
 
 
 def test_cli_convert(tmp_path):

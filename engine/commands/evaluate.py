@@ -215,7 +215,7 @@ def _loop(data: str, n_couples: int | None, seeds: int, seed: int, weeks: int, r
 
 
 @click.command()
-@click.argument("dataset", type=click.Choice(["uci-restaurant"]))
+@click.argument("dataset", type=click.Choice(["movielens", "uci-restaurant"]))
 @click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 def convert(dataset: str, src: Path, dest: Path) -> None:
@@ -223,6 +223,9 @@ def convert(dataset: str, src: Path, dest: Path) -> None:
 
     uci-restaurant: the UCI "Restaurant & consumer data" files (a copy ships in
     data/uci-restaurant, CC BY 4.0). Then: dateideas evaluate --data DEST --relevant 2
+
+    movielens: a MovieLens download (ratings.csv + movies.csv, or ml-1m's
+    ratings.dat + movies.dat; not shipped). Then: dateideas evaluate --data DEST --relevant 4
     """
     from ..domain.dataset import DatasetError
     from ..lab.convert import ConvertError

@@ -1,6 +1,6 @@
 """Turn public ratings datasets into the import format.
 
-Only one converter so far: the UCI "Restaurant & consumer data" set
+Two converters: MovieLens (:mod:`engine.lab.convert_movielens`) and the UCI "Restaurant & consumer data" set
 (CC BY 4.0, see ``data/uci-restaurant/SOURCE.md``). Each restaurant that was
 rated becomes an idea, each consumer a couple, each rating a date without a
 day::
@@ -256,31 +256,48 @@ def convert_uci_restaurant(src: str | Path, dest: str | Path) -> dict[str, int]:
     liked = cuisine.groupby("userID")["Rcuisine"].agg(lambda s: "|".join(sorted(set(s))))
     couples = couples.assign(preferred_cuisines=couples["id"].map(liked).fillna("").to_numpy())
 
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".convert-", dir=dest) as tmp:
-        tmp_path = Path(tmp)
-        ideas.to_csv(tmp_path / "ideas.csv", index=False)
-        dates.to_csv(tmp_path / "dates.csv", index=False)
-        couples.to_csv(tmp_path / "couples.csv", index=False)
-        with (tmp_path / "schema.json").open("w", encoding="utf-8") as fh:
-            json.dump(_schema(), fh, indent=2)
-        _validate(tmp_path)
-        for name in ("schema.json", "ideas.csv", "couples.csv", "dates.csv"):
-            os.replace(tmp_path / name, dest / name)
+    write_converted(dest, _schema(), ideas, dates, couples)
     counts = {"ideas": len(ideas), "dates": len(dates), "couples": len(couples)}
     logger.info("converted UCI restaurant data: %s", counts)
     return counts
 
 
-def _validate(folder: Path) -> None:
-    """Load the converted folder the way ``evaluate --data DIR`` will."""
+def write_converted(dest: Path, schema: dict[str, Any], ideas: pd.DataFrame, dates: pd.DataFrame,
+                    couples: pd.DataFrame | None = None) -> None:
+    """Write a converted dataset into ``dest`` all together or not at all.
+
+    The files go to a temporary folder inside ``dest``, are loaded the way
+    ``evaluate --data DIR`` will (a :class:`~engine.domain.dataset.DatasetError`
+    if not), then moved into place; a failure leaves ``dest`` as it was.
+    """
     from ..domain.dataset import read_dataset
 
-    read_dataset(folder)
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".convert-", dir=dest) as tmp:
+        tmp_path = Path(tmp)
+        ideas.to_csv(tmp_path / "ideas.csv", index=False)
+        dates.to_csv(tmp_path / "dates.csv", index=False)
+        names = ["schema.json", "ideas.csv", "dates.csv"]
+        if couples is not None:
+            couples.to_csv(tmp_path / "couples.csv", index=False)
+            names.append("couples.csv")
+        with (tmp_path / "schema.json").open("w", encoding="utf-8") as fh:
+            json.dump(schema, fh, indent=2)
+        read_dataset(tmp_path)
+        for name in names:
+            os.replace(tmp_path / name, dest / name)
+        if couples is None:
+            (dest / "couples.csv").unlink(missing_ok=True)  # an earlier conversion's would not match
+
+
+def _movielens(src: str | Path, dest: str | Path) -> dict[str, int]:
+    from .convert_movielens import convert_movielens
+
+    return convert_movielens(src, dest)
 
 
 #: dataset name -> converter(src, dest) -> counts
-CONVERTERS = {"uci-restaurant": convert_uci_restaurant}
+CONVERTERS = {"uci-restaurant": convert_uci_restaurant, "movielens": _movielens}
 
 
 def convert(name: str, src: str | Path, dest: str | Path) -> dict[str, int]:
