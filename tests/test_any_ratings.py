@@ -64,7 +64,8 @@ def test_without_attributes_the_engine_ranks_from_what_similar_couples_did(tmp_p
     card = json.loads((tmp_path / "models" / version / "card.json").read_text())
     assert card["content_features"] is False
     # what "auto" chose for an attribute-less catalog whose dates are not long-tailed
-    assert card["auto"] == {"learner": "linear", "negatives": 6, "popular_negatives": 0.2, "breadth": 0.25}
+    assert card["auto"] == {"learner": "linear", "negatives": 6, "popular_negatives": 0.2, "factor_alpha": 1.0,
+                            "breadth": 0.25}
 
 
 @pytest.mark.slow

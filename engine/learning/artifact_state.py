@@ -25,6 +25,8 @@ def upgraded_state(state: dict[str, Any]) -> dict[str, Any]:
     state.setdefault("breadth", 0.0)  # and before issue 21's breadth: no long-tail slots
     state.setdefault("scale", "catalog")  # and before issue 19: scaled by the best idea of the catalog
     state.setdefault("popular_share_", 0.0)
+    state.setdefault("factor_alpha", 1.0)  # and before the weight was chosen on the data: implicit ALS's 1
+    state.setdefault("factor_alpha_", 1.0)
     state.setdefault("learner_name_", state.get("learner", "linear"))
     for old, new in _RENAMED.items():  # artifacts from before the learned attributes took a trailing _
         if old in state:

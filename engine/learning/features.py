@@ -35,7 +35,7 @@ from ..domain.geo import parse_location
 
 # the encoders are pickled inside artifacts under this module's name: re-exported so those load
 from .encoding import IdeaEncoder, MultiHotEncoder, OrdinalScaler, _bool_to_float, _log1p_nonneg  # noqa: F401
-from .factors import als_sweeps
+from .factors import als_sweeps, choose_alpha
 from .histories import Histories, HistoryMixin  # noqa: F401 (Histories: importers of this module)
 from .pair_features import _RELATIVE, FACTORS, FEATURE_NAMES, PairFeaturesMixin
 from .similarity import bm25_similarity, cooccurrence_similarity, top_k_rows, weighted_rows  # noqa: F401
@@ -51,6 +51,10 @@ __all__ = ["FEATURE_NAMES", "HistoryFeaturizer", "IdeaEncoder", "MultiHotEncoder
 #: dropped on a new fit and never pickled
 _DERIVED = ("_by_target", "_idea_index", "_matrix_cache", "_group_onehot", "_column_cache",
             "_match_layout_cache")
+
+#: ALS sweeps per confidence weight tried by ``choose_alpha``: the weights' order is settled by then
+#: (on a MovieLens-1M-sized world and the simulator's default one, as after 15)
+_CHOICE_SWEEPS = 5
 
 #: batches of at least this many rows, over catalogs of at most this many ideas, multiply
 #: by dense copies of the similarity matrices (see ``HistoryFeaturizer._times``)
@@ -85,6 +89,11 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
     group_attribute : str, optional
         Categorical attribute for familiarity features; default ``category``
         if the schema has it, else its first categorical attribute.
+    factor_alpha : float or "auto", default="auto"
+        Confidence weight of the implicit ALS behind ``cf_factors``; ``auto``: the one
+        of :data:`~engine.learning.factors.ALPHAS` that ranks held-out liked ideas of the
+        reference couples best (:func:`~engine.learning.factors.choose_alpha`; the one
+        used is ``factor_alpha_``, each weight's validation NDCG ``factor_alpha_scores_``).
     random_state : int, default=0
         Seeds the sample of reference couples and the factors' starting point.
     """
@@ -93,7 +102,8 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
                  relevant_rating: float | None = None, neighbours: int = 100,
                  shrink: float = 10.0, recency_half_life: float = 8.0,
                  group_attribute: str | None = None, user_neighbours: int = 30,
-                 reference_couples: int = 4_000, choice_shrink: float = 0.3, random_state: int = 0):
+                 reference_couples: int = 4_000, choice_shrink: float = 0.3,
+                 factor_alpha: float | str = "auto", random_state: int = 0):
         self.rating_scale = rating_scale
         self.relevant_rating = relevant_rating
         self.neighbours = neighbours
@@ -103,6 +113,7 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
         self.user_neighbours = user_neighbours
         self.reference_couples = reference_couples
         self.choice_shrink = choice_shrink
+        self.factor_alpha = factor_alpha
         self.random_state = random_state
 
     # -- fitting ----------------------------------------------------------------
@@ -118,6 +129,8 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
             raise ValueError(f"recency_half_life must be > 0, got {self.recency_half_life}; try 8")
         if not self.choice_shrink > 0:
             raise ValueError(f"choice_shrink must be > 0, got {self.choice_shrink}; try 0.3")
+        if self.factor_alpha != "auto" and not (isinstance(self.factor_alpha, (int, float)) and self.factor_alpha > 0):
+            raise ValueError(f"factor_alpha must be a number > 0 or 'auto', got {self.factor_alpha!r}; try 'auto'")
         self.catalog_ids_ = catalog.ids.astype(object)
         self._idea_pos = {idea: i for i, idea in enumerate(self.catalog_ids_)}
         self.encoder_ = IdeaEncoder().fit(catalog)
@@ -186,17 +199,33 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
         self.reference_liked_ = sp.csr_matrix(liked_rows[keep] + 0.5 * ref)
         self.n_training_couples_ = n_couples
         self._fit_choice(counts)
-        self._fit_factors(times, keep)
+        self._fit_factors(times, keep, pairs)
         return self
 
-    def _fit_factors(self, times: sp.csr_matrix, rows: np.ndarray) -> None:
+    def _fit_factors(self, times: sp.csr_matrix, rows: np.ndarray, pairs: dict) -> None:
         """Idea factors of implicit ALS (:data:`~engine.learning.pair_features.FACTORS`) on the reference
-        couples' times done."""
+        couples' times done, its confidence weight chosen on them when ``factor_alpha`` is auto."""
         X = times[rows]
+        alpha, self.factor_alpha_scores_ = self.factor_alpha, {}
+        if alpha == "auto":
+            alpha, self.factor_alpha_scores_ = choose_alpha(
+                X, self._liked_pairs(pairs, times.shape)[rows], n_factors=FACTORS["n_factors"],
+                regularization=FACTORS["regularization"], iterations=_CHOICE_SWEEPS, seed=self.random_state)
+        self.factor_alpha_ = float(alpha)
         Y = np.random.default_rng(self.random_state).normal(0.0, 0.01, (X.shape[1], FACTORS["n_factors"]))
-        _, Y = als_sweeps(X, Y, FACTORS["regularization"], FACTORS["alpha"], FACTORS["iterations"])
+        _, Y = als_sweeps(X, Y, FACTORS["regularization"], self.factor_alpha_, FACTORS["iterations"])
         self.item_factors_ = Y
         self.factor_gram_ = Y.T @ Y + FACTORS["regularization"] * np.eye(Y.shape[1])
+
+    def _liked_pairs(self, pairs: dict, shape: tuple[int, int]) -> sp.csr_matrix:
+        """1 where the couple's mean rating of the idea is relevant (as the training targets and the
+        offline protocol define liked), else 0 or absent."""
+        z, rated = pairs["z"], ~np.isnan(pairs["z"])
+        at = (pairs["rows"][rated], pairs["cols"][rated])
+        total = sp.csr_matrix((z[rated] + 1.0, at), shape=shape)  # duplicates summed; +1: no stored zeros
+        count = sp.csr_matrix((np.ones(int(rated.sum())), at), shape=shape)
+        total.data = (total.data / count.data - 1.0 >= self.relevant_z()).astype(float)
+        return total
 
     def _fit_choice(self, counts: np.ndarray) -> None:
         """The population's choice model: how often each idea is done (add-one), and the

@@ -86,12 +86,9 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         against its own negatives (logistic loss on feature differences,
         RankSVM-style), then calibrated to a probability (Platt) on the
         same examples; scores through the same weighted sum as ``linear``.
-        ``hgb``: gradient-boosted trees. Chosen by evaluation (README):
-        ``linear`` over ``hgb``: equal NDCG on synthetic couples, better on
-        the real UCI ratings (trees overfit 1,161 ratings and tie many
-        scores), and ~10x faster to score; ``pairwise`` is +0.004 / +0.006
-        NDCG@10 on synthetic / UCI but lowers the enjoyment ratio (0.893 vs
-        0.898) and the top-3 outside the routine (0.10 vs 0.14).
+        ``hgb``: gradient-boosted trees. Chosen by evaluation (README, "How
+        the defaults were chosen"): ``linear`` ties ``hgb`` on synthetic couples,
+        beats it on UCI and scores ~10x faster.
     routine_weight, routine_push, diversity, repeat_penalty, repeat_days, exploration, gap_penalty :
         The ranking policy (:class:`~engine.ranking.policy.RankingPolicy`, where
         each is documented with how it was chosen); defaults 0.24, 0.6, 0.05,
@@ -110,9 +107,8 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         before it, as :meth:`enjoyment` predicts each partner; False: the
         couple's mean rating and history, one example per target.
     negatives : int or "auto", default="auto"
-        Unseen ideas sampled per training target; ``auto``: 20 on a
-        long-tailed catalog (as for ``learner``), else 6 (the one used is
-        ``negatives_``).
+        Unseen ideas sampled per training target; ``auto``: 20 on a long-tailed
+        catalog (as for ``learner``), else 6 (the one used: ``negatives_``).
     training_history : {"before", "others"}, default="before"
         What a training target's features may see. ``before``: only the
         couple's dates before the target idea was first done (point-in-time
@@ -128,16 +124,18 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         Share of training negatives drawn by popularity, not uniformly; ``auto``: 0.2
         on a catalog without attributes that is not long-tailed, else 0 (the one used:
         ``popular_negatives_``; :func:`~engine.learning.learners.resolve_popular_negatives`).
+    factor_alpha : float > 0 or "auto", default="auto"
+        Confidence weight of the ALS factors behind the ``cf_factors`` feature; ``auto``: chosen
+        on the training data (:class:`~engine.learning.features.HistoryFeaturizer`; the one used:
+        ``factor_alpha_``).
     target_share : float, default=0.25
         Share of each couple's distinct ideas used as training targets (see
         :meth:`_point_in_time`).
     target_couples : int or None, default=5000
         At most this many couples (a seeded random sample) contribute
         training targets; the idea-side statistics still use every date.
-        Bounds training time on large data: on 800k simulated dates
-        (28,800 couples) hold-out NDCG@10 is 0.235 with every couple, 0.237
-        with 10,000, 5,000 or 2,500, and the fit takes 11.3 / 3.5 / 2.6 /
-        1.8 s (README, "Speed"). None = every couple.
+        Bounds training time on large data at no measured cost in NDCG@10
+        (README, "Speed"). None = every couple.
     max_iter, learning_rate, max_leaf_nodes :
         Passed to the gradient-boosted learner.
     rating_scale : tuple, optional
@@ -157,6 +155,7 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
                  negatives: int | str = "auto", target_share: float = 0.25, target_couples: int | None = 5_000,
                  training_history: str = "before",
                  rounds: int | None = None, shrink: float = 1.0, popular_negatives: float | str = "auto",
+                 factor_alpha: float | str = "auto",
                  max_iter: int = 150, learning_rate: float = 0.08,
                  max_leaf_nodes: int = 31, rating_scale: tuple[float, float] | None = None,
                  relevant_rating: float | None = None, random_state: int = 0):
@@ -178,6 +177,7 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         self.rounds = rounds
         self.shrink = shrink
         self.popular_negatives = popular_negatives
+        self.factor_alpha = factor_alpha
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
@@ -219,6 +219,9 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         marks = mark_days(dismissals, dates) if dismissals is not None else None
         rounds = self.rounds if self.rounds is not None else int(np.clip(40_000 // max(len(dates), 1), 1, 8))
         Xs, ys, keys = [], [], []
+        self.factor_alpha_ = self.factor_alpha  # "auto": chosen on all the dates, used in every round
+        self.featurizer_ = self._make_featurizer().fit(dates, catalog)
+        self.factor_alpha_ = self.featurizer_.factor_alpha_
         for round_ in range(rounds):
             item_dates, context, targets = self._point_in_time(dates, rng)
             feat = self._make_featurizer().fit(item_dates, catalog)
@@ -235,7 +238,6 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         else:
             self.learner_ = self._make_learner().fit(X, y)
         self._fold_linear()
-        self.featurizer_ = self._make_featurizer().fit(dates, catalog)
         self.catalog_ = catalog
         self.feature_names_ = list(self.featurizer_.feature_names_)
         self.n_examples_ = int(len(y))
@@ -248,7 +250,7 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
 
     def _make_featurizer(self) -> HistoryFeaturizer:
         return HistoryFeaturizer(rating_scale=self.rating_scale, relevant_rating=self.relevant_rating,
-                                 shrink=self.shrink)
+                                 shrink=self.shrink, factor_alpha=self.factor_alpha_)
 
     def _make_learner(self):
         return make_learner(self.learner_name_, random_state=self.random_state, max_iter=self.max_iter,

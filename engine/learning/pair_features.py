@@ -27,8 +27,12 @@ from .similarity import cos_rows, unit_rows, weighted_rows
 __all__ = ["COLUMN", "FEATURE_NAMES", "GROUP_RANKS", "NamedColumns", "PairFeaturesMixin", "column"]
 
 #: implicit ALS behind ``cf_factors``: implicit's ALS at its best point of the peers grid
-#: on synthetic couples (docs/peers.md); 5 sweeps, as 10 / 15 add only 0.002 / 0.003 NDCG@10
-#: (3 seeds) for ~1.3 / 2.7 s more training at 1M dates (README, "How the defaults were chosen")
+#: on synthetic couples (docs/peers.md); its confidence weight is chosen on the data at fit
+#: (``HistoryFeaturizer.factor_alpha``), "alpha" being the one artifacts from before were fitted with.
+#: 5 sweeps: 10 / 15 add 0.002 / 0.003 NDCG@10 on synthetic couples (15: 0.005 on a
+#: MovieLens-1M-sized world) for ~1.3 / 2.7 s more training at 1M dates, where training time is
+#: held to 3x implicit ALS's (docs/evaluation-results.md, "How the defaults were chosen" and
+#: "The ALS feature's confidence weight")
 FACTORS = {"n_factors": 32, "regularization": 10.0, "alpha": 1.0, "iterations": 5}
 
 #: couples per step of the scalar match features: temporaries of (scalars x rows x ideas) stay ~10 MB
@@ -372,7 +376,8 @@ class PairFeaturesMixin:
     def _factor_scores(self, hist: Histories, cols=slice(None)) -> np.ndarray:
         """Implicit-ALS score of the ideas at ``cols``: the couple's factors folded in from its history."""
         Y = self.item_factors_
-        U = solve_factors(hist.done, Y, FACTORS["regularization"], FACTORS["alpha"], gram=self.factor_gram_)
+        alpha = getattr(self, "factor_alpha_", FACTORS["alpha"])
+        U = solve_factors(hist.done, Y, FACTORS["regularization"], alpha, gram=self.factor_gram_)
         return U @ self._fitted_at("factors", cols, lambda c: Y[c]).T
 
     def _user_neighbours(self, done_bin: np.ndarray, cols=slice(None)) -> np.ndarray:

@@ -36,6 +36,7 @@ PARAMETER_CONSTRAINTS: dict = {
     "rounds": [Interval(Integral, 1, None, closed="left"), None],
     "shrink": [Interval(Real, 0, None, closed="left")],
     "popular_negatives": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto"})],
+    "factor_alpha": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
     "max_iter": [Interval(Integral, 1, None, closed="left")],
     "learning_rate": [Interval(Real, 0, None, closed="neither")],
     "max_leaf_nodes": [Interval(Integral, 2, None, closed="left")],

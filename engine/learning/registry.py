@@ -68,7 +68,8 @@ class ArtifactError(RuntimeError):
 
 def _auto_settings(model) -> dict[str, Any]:
     """What each ``"auto"`` parameter of ``model`` stood for on its training data (the card's ``auto``)."""
-    resolved = {"learner": "learner_name_", "negatives": "negatives_", "popular_negatives": "popular_negatives_"}
+    resolved = {"learner": "learner_name_", "negatives": "negatives_", "popular_negatives": "popular_negatives_",
+                "factor_alpha": "factor_alpha_"}
     out = {name: _jsonable(getattr(model, attr)) for name, attr in resolved.items()
            if model.get_params().get(name) == "auto" and hasattr(model, attr)}
     if model.get_params().get("breadth") == "auto" and hasattr(model, "popular_share_"):
