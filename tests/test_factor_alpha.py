@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from engine.learning import factors
 from engine.learning.artifact_state import upgraded_state
-from engine.learning.factors import ALPHAS, _held_out_ndcg, choose_alpha
+from engine.learning.factors import ALPHAS, _cg_factors, _held_out_ndcg, als_sweeps, choose_alpha, solve_factors
 from engine.learning.features import HistoryFeaturizer
 from engine.learning.model import EnjoymentModel
 from engine.learning.registry import Registry
@@ -111,3 +111,23 @@ def test_artifacts_from_before_rank_with_the_weight_they_were_fitted_with(tiny_w
     assert np.array_equal(feat._factor_scores(hist), now)
     feat.factor_alpha_ = 8.0
     assert not np.allclose(feat._factor_scores(hist), now)
+
+
+def test_conjugate_gradient_sweeps_reach_the_exact_sweeps_objective():
+    rng = np.random.default_rng(0)
+    C = sp.random(300, 120, density=0.08, random_state=1, format="csr")
+    C.data[:] = rng.integers(1, 4, C.nnz)
+    start = rng.normal(0.0, 0.01, (120, 16))
+    dense, reg, alpha = C.toarray(), 1.0, 2.0
+
+    def objective(U, V):  # Hu, Koren & Volinsky's weighted squared error plus the ridge
+        return ((1 + alpha * dense) * ((dense > 0) - U @ V.T) ** 2).sum() + reg * ((U ** 2).sum() + (V ** 2).sum())
+
+    exact = objective(*als_sweeps(C, start, reg, alpha, 30))
+    steps = objective(*als_sweeps(C, start, reg, alpha, 30, cg_steps=3))
+    assert steps == pytest.approx(exact, rel=1e-3)
+    assert objective(*als_sweeps(C, start, reg, alpha, 2, cg_steps=3)) > steps  # it does descend
+    # the exact solution of one side is a fixed point of the steps
+    _, V = als_sweeps(C, start, reg, alpha, 10)
+    U = solve_factors(C, V, reg, alpha)
+    assert np.allclose(_cg_factors(C, V, U, reg, alpha, 3), U, atol=1e-10)

@@ -210,10 +210,12 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
         if alpha == "auto":
             alpha, self.factor_alpha_scores_ = choose_alpha(
                 X, self._liked_pairs(pairs, times.shape)[rows], n_factors=FACTORS["n_factors"],
-                regularization=FACTORS["regularization"], iterations=_CHOICE_SWEEPS, seed=self.random_state)
+                regularization=FACTORS["regularization"], iterations=_CHOICE_SWEEPS, seed=self.random_state,
+                cg_steps=FACTORS["cg_steps"])
         self.factor_alpha_ = float(alpha)
         Y = np.random.default_rng(self.random_state).normal(0.0, 0.01, (X.shape[1], FACTORS["n_factors"]))
-        _, Y = als_sweeps(X, Y, FACTORS["regularization"], self.factor_alpha_, FACTORS["iterations"])
+        _, Y = als_sweeps(X, Y, FACTORS["regularization"], self.factor_alpha_, FACTORS["iterations"],
+                          cg_steps=FACTORS["cg_steps"])
         self.item_factors_ = Y
         self.factor_gram_ = Y.T @ Y + FACTORS["regularization"] * np.eye(Y.shape[1])
 

@@ -29,11 +29,10 @@ __all__ = ["COLUMN", "FEATURE_NAMES", "GROUP_RANKS", "NamedColumns", "PairFeatur
 #: implicit ALS behind ``cf_factors``: implicit's ALS at its best point of the peers grid
 #: on synthetic couples (docs/peers.md); its confidence weight is chosen on the data at fit
 #: (``HistoryFeaturizer.factor_alpha``), "alpha" being the one artifacts from before were fitted with.
-#: 5 sweeps: 10 / 15 add 0.002 / 0.003 NDCG@10 on synthetic couples (15: 0.005 on a
-#: MovieLens-1M-sized world) for ~1.3 / 2.7 s more training at 1M dates, where training time is
-#: held to 3x implicit ALS's (docs/evaluation-results.md, "How the defaults were chosen" and
-#: "The ALS feature's confidence weight")
-FACTORS = {"n_factors": 32, "regularization": 10.0, "alpha": 1.0, "iterations": 5}
+#: 15 sweeps of 3 conjugate-gradient steps each (implicit's defaults), the first one exact: they
+#: cost less than the 5 exact sweeps used before and fit closer (a MovieLens-1M-sized world: 5 exact
+#: 0.0859, 15 exact 0.0906 NDCG@10; docs/evaluation-results.md, "The ALS feature's confidence weight")
+FACTORS = {"n_factors": 32, "regularization": 10.0, "alpha": 1.0, "iterations": 15, "cg_steps": 3}
 
 #: couples per step of the scalar match features: temporaries of (scalars x rows x ideas) stay ~10 MB
 _MATCH_ROWS = 256
