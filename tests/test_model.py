@@ -278,6 +278,24 @@ def test_training_examples_are_point_in_time(catalog):
                 & set(zip(targets["couple_id"], targets["idea_id"])))
 
 
+def test_a_rating_session_is_history_for_the_targets_of_its_day(catalog):
+    """Ratings given in one sitting share a day (MovieLens users rate dozens of films at once): a
+    target's history then holds that day's other non-target ideas, not nothing."""
+    ideas = list(catalog.ids[:8])
+    dates = _dates("p", ideas, [5, 4, 5, 2, 5, 4, 1, 5]).assign(done_on=pd.Timestamp("2025-03-01"))
+    later = _dates("p", list(catalog.ids[8:10]), [5, 3], start=dt.date(2025, 4, 1))
+    dates = as_dates_frame(pd.concat([dates, later], ignore_index=True))
+    item_dates, context, targets = EnjoymentModel(target_share=0.5)._point_in_time(dates, np.random.default_rng(0))
+    chosen = set(targets["idea_id"])
+    assert len(targets) == 5
+    for _, t in targets.iterrows():
+        seen = set(context.loc[context["couple_id"] == t["key"], "idea_id"])
+        if t["idea_id"] in ideas:  # the session's day: its other ideas but the targets being predicted
+            assert seen == set(ideas) - chosen, t["idea_id"]
+        else:  # a later day: strictly what came before, as ever (the whole session, targets too)
+            assert seen == set(dates.loc[dates["done_on"] < t["first"], "idea_id"]) >= set(ideas), t["idea_id"]
+
+
 def test_target_couples_caps_who_gives_training_targets(world, catalog):
     """Only ``target_couples`` couples give targets; the other couples' dates all feed the idea side."""
     model = EnjoymentModel(target_couples=25)

@@ -56,8 +56,9 @@ def point_in_time(dates: pd.DataFrame, rng: np.random.Generator, *, training_his
 
     Per couple with >= 3 distinct ideas, ``target_share`` of its distinct
     ideas (at least one) are targets. A target's history is the couple's
-    dates strictly before the target idea was first done (all the
-    couple's other ideas when the data has no dates). The idea side
+    dates before the day the target idea was first done, and that day's
+    dates of its other non-target ideas (all the couple's other non-target
+    ideas when the data has no dates). The idea side
     (similarity, priors) is learned from the dates of non-target pairs only.
 
     Returns
@@ -106,12 +107,17 @@ def point_in_time(dates: pd.DataFrame, rng: np.random.Generator, *, training_his
         columns={"idea_id": "_target"}).merge(dates, on="couple_id", how="inner")
     dated = joined["first"].notna() & (training_history == "before")
     before = joined["done_on"] < joined["first"]
-    undated_other = ~dated & (joined["idea_id"] != joined["_target"])
-    # undated data: hide the couple's other target ideas too (they are being predicted)
-    if (~dated).any():
+    other = joined["idea_id"] != joined["_target"]
+    # the target's own day: its other ideas count as history, as on undated data (a rating session
+    # puts many dates on one day; without them such targets would train on empty histories)
+    same_day = dated & (joined["done_on"] == joined["first"]) & other
+    undated_other = ~dated & other
+    # undated data and the target's day: hide the couple's other target ideas too (they are being predicted)
+    if (~dated).any() or same_day.any():
         other_target = pd.MultiIndex.from_frame(joined[["couple_id", "idea_id"]]).isin(target_pairs)
         undated_other &= ~other_target
-    context = joined.loc[(dated & before) | undated_other]
+        same_day &= ~other_target
+    context = joined.loc[(dated & before) | same_day | undated_other]
     context = context.drop(columns=["couple_id", "first", "_target"]).rename(columns={"key": "couple_id"})
     if partner_targets:
         # the target's partner's view of the history (:meth:`HistoryFeaturizer.histories` with partner)
