@@ -188,15 +188,16 @@ def _held_out_ndcg(keep: sp.csr_matrix, rows: np.ndarray, held: list[np.ndarray]
     """Mean NDCG@k of each row's ``held`` ideas, ranking every idea the row did not keep."""
     discount = 1.0 / np.log2(np.arange(2, k + 2))
     total = 0.0
-    for lo in range(0, len(rows), 256):  # (256, n_ideas) scores at a time
-        block = rows[lo:lo + 256]
+    step = int(np.clip(4_000_000 // max(V.shape[0], 1), 16, 256))  # (step, n_ideas) scores: <= 32 MB
+    for lo in range(0, len(rows), step):
+        block = rows[lo:lo + step]
         S = U[block] @ V.T
         kept = keep[block]
         S[np.repeat(np.arange(len(block)), np.diff(kept.indptr)), kept.indices] = -np.inf
         part = np.argpartition(-S, k, axis=1)[:, :k] if S.shape[1] > k else \
             np.broadcast_to(np.arange(S.shape[1]), S.shape)
         top = np.take_along_axis(part, np.argsort(-np.take_along_axis(S, part, 1), axis=1), 1)
-        for j, h in enumerate(held[lo:lo + 256]):
+        for j, h in enumerate(held[lo:lo + step]):
             gain = np.isin(top[j], h) @ discount[:top.shape[1]]
             total += gain / discount[:min(len(h), k)].sum()
     return total / len(rows)
