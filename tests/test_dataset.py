@@ -98,6 +98,25 @@ def test_rating_column_written_by_hand(folder):
     assert data.dates["ctx_mood"].tolist()[0] == "happy" and pd.isna(data.dates["ctx_mood"][1])
 
 
+def test_a_line_copied_exactly_is_kept_and_named_in_a_warning(folder, caplog):
+    idea = _idea(folder)
+    row = f"c000001,{idea},2024-05-01,4,5"
+    _write_lines(folder / "dates.csv", ["couple_id,idea_id,done_on,rating_a,rating_b",
+                                        row, f"c000001,{idea},2024-05-08,4,5", row, row])
+    with caplog.at_level("WARNING", logger="engine.domain.dataset"):
+        data = read_dataset(folder)
+    assert len(data.dates) == 4  # the format's rule: every line is a date
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "2 line(s) repeat an earlier line exactly (line 4 repeats line 2; line 5 repeats line 2)" in warning
+    assert "remove the copies" in warning
+    caplog.clear()
+    _write_lines(folder / "dates.csv", ["couple_id,idea_id,done_on,rating_a,rating_b",
+                                        row, f"c000001,{idea},2024-05-01,4,4"])  # one field differs: no copy
+    with caplog.at_level("WARNING", logger="engine.domain.dataset"):
+        read_dataset(folder)
+    assert not caplog.records
+
+
 def _idea(folder: Path) -> str:
     return _lines(folder / "ideas.csv")[1].split(",")[0]
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,8 @@ from .schema import DEFAULT_RATING_SCALE, RatingSpec, SchemaError, rating_spec
 
 __all__ = ["Dataset", "DatasetError", "DEFAULT_RATING_SCALE", "ratings_from_counts", "read_dataset",
            "write_dataset"]
+
+logger = logging.getLogger(__name__)
 #: at most this many problems of one kind are listed (then a summary line)
 _MAX_PER_CHECK = 200
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -250,6 +253,20 @@ def _read_couples(folder: Path, problems: list[Problem]) -> pd.DataFrame | None:
     return out.reset_index(drop=True)
 
 
+def _warn_copies(fname: str, frame: pd.DataFrame, lines: np.ndarray) -> None:
+    """Log a warning when lines repeat an earlier line field for field (a file exported or pasted
+    twice, most likely): each is kept as another date, as the format says, but the user should know."""
+    again = frame.duplicated().to_numpy()
+    if not again.any():
+        return
+    first = dict(zip(map(tuple, frame[~again].itertuples(index=False)), lines[~again]))
+    pairs = [f"line {line} repeats line {first[tuple(row)]}"
+             for row, line in zip(frame[again].itertuples(index=False), lines[again])]
+    logger.warning("%s: %d line(s) repeat an earlier line exactly (%s%s); each is kept as another date "
+                   "of that couple: remove the copies if the file was exported or pasted twice",
+                   fname, len(pairs), "; ".join(pairs[:3]), "; ..." if len(pairs) > 3 else "")
+
+
 def _read_dates(folder: Path, catalog: Catalog | None, couples: pd.DataFrame | None,
                 scale: tuple[float, float], problems: list[Problem]) -> pd.DataFrame | None:
     path = folder / "dates.csv"
@@ -334,6 +351,8 @@ def _read_dates(folder: Path, catalog: Catalog | None, couples: pd.DataFrame | N
                           "add the counts together")
     if problems:
         return None
+    if "count" not in header:
+        _warn_copies(fname, frame[header], lines)
 
     data: dict[str, Any] = {"couple_id": cid, "idea_id": iid}
     if "done_on" in header:
