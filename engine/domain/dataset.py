@@ -259,7 +259,8 @@ def _warn_copies(fname: str, frame: pd.DataFrame, lines: np.ndarray) -> None:
     again = frame.duplicated().to_numpy()
     if not again.any():
         return
-    first = dict(zip(map(tuple, frame[~again].itertuples(index=False)), lines[~again]))
+    originals = frame.duplicated(keep=False).to_numpy() & ~again  # the lines the copies repeat
+    first = dict(zip(map(tuple, frame[originals].itertuples(index=False)), lines[originals]))
     pairs = [f"line {line} repeats line {first[tuple(row)]}"
              for row, line in zip(frame[again].itertuples(index=False), lines[again])]
     logger.warning("%s: %d line(s) repeat an earlier line exactly (%s%s); each is kept as another date "

@@ -107,17 +107,13 @@ def point_in_time(dates: pd.DataFrame, rng: np.random.Generator, *, training_his
         columns={"idea_id": "_target"}).merge(dates, on="couple_id", how="inner")
     dated = joined["first"].notna() & (training_history == "before")
     before = joined["done_on"] < joined["first"]
-    other = joined["idea_id"] != joined["_target"]
-    # the target's own day: its other ideas count as history, as on undated data (a rating session
-    # puts many dates on one day; without them such targets would train on empty histories)
-    same_day = dated & (joined["done_on"] == joined["first"]) & other
-    undated_other = ~dated & other
-    # undated data and the target's day: hide the couple's other target ideas too (they are being predicted)
-    if (~dated).any() or same_day.any():
-        other_target = pd.MultiIndex.from_frame(joined[["couple_id", "idea_id"]]).isin(target_pairs)
-        undated_other &= ~other_target
-        same_day &= ~other_target
-    context = joined.loc[(dated & before) | same_day | undated_other]
+    # undated data, and the target's own day (a rating session puts many dates on one day; without
+    # them such targets would train on empty histories): the couple's other ideas, but not its other
+    # target ideas (they are being predicted)
+    others = (~dated | (joined["done_on"] == joined["first"])) & (joined["idea_id"] != joined["_target"])
+    if others.any():
+        others &= ~pd.MultiIndex.from_frame(joined[["couple_id", "idea_id"]]).isin(target_pairs)
+    context = joined.loc[(dated & before) | others]
     context = context.drop(columns=["couple_id", "first", "_target"]).rename(columns={"key": "couple_id"})
     if partner_targets:
         # the target's partner's view of the history (:meth:`HistoryFeaturizer.histories` with partner)
