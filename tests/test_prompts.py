@@ -332,3 +332,22 @@ def test_record_served_refuses_a_bad_log_row_or_a_gone_couple_before_writing_any
     assert chosen == [[]]  # chosen from the couple's stored rows: none yet
     assert [(s["idea_id"], s["rank"]) for s in store.recent_suggestions(couple)] == [("picnic", 1), ("picnic", 2)]
     assert [p["prompt_id"] for p in store.prompt_history([couple], since)[couple]] == ["vu1-01"]
+
+
+def test_an_ideas_fit_is_read_for_the_ideas_asked_about_and_the_memo_is_bounded(monkeypatch):
+    """The prompt fit of an idea (its pillars; its tags and category words), computed for the ideas a
+    request names rather than as a table of the whole catalog (~40 MiB at 50,000 ideas)."""
+    from engine.practice import prompts as module
+
+    catalog = load_catalog()
+    got = module._ideas(catalog, ["care-package-evening", "no-such-idea"])
+    assert got["no-such-idea"] == {}
+    pillars, words = got["care-package-evening"]["fit"]
+    assert pillars == frozenset({"appreciation"})
+    assert {"giving", "back", "volunteer", "kindness", "winter"} <= words
+    monkeypatch.setattr(module, "_FITS_KEPT", 3)
+    fields = module._IDEA_FIELDS[catalog]
+    for idea_id in catalog.ids[:10]:
+        module._ideas(catalog, [idea_id])
+        assert len(fields.fits) <= 3
+    assert module._ideas(catalog, ["care-package-evening"])["care-package-evening"]["fit"] == (pillars, words)

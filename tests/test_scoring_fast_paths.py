@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from engine.learning import similarity
 from engine.learning.histories import _nan_to_zero
 from engine.learning.model import EnjoymentModel
-from engine.learning.similarity import weighted_rows
+from engine.learning.similarity import onto_vectors, weighted_rows
 from engine.ranking.routine import _unit
 
 
@@ -32,6 +33,21 @@ def test_weighted_rows_equal_the_sparse_product(n_rows, binary):
     r, j = np.nonzero(rows)
     out = weighted_rows(matrix, r, j, rows[r, j], n_rows)
     assert _bits(out) == _bits(np.asarray((sp.csr_matrix(rows) @ matrix).todense()))
+
+
+def test_rows_onto_vectors_read_only_the_ideas_the_rows_hold(monkeypatch):
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(5000, 31))
+    rows = np.zeros((3, 5000))
+    held = rng.choice(5000, 200, replace=False)
+    rows[:, held] = rng.random((3, 200)) * (rng.random((3, 200)) < 0.7)
+    np.testing.assert_allclose(onto_vectors(rows, vectors), rows @ vectors, rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(similarity, "_ONTO_SHARE", 0.25)
+    some = rows[:, :600]  # about 20 of 600 ideas held: only those rows of the vectors are read
+    np.testing.assert_allclose(onto_vectors(some, vectors[:600]), some @ vectors[:600], rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(similarity, "_ONTO_SHARE", 0.01)  # a batch holding many ideas: the plain product
+    assert _bits(onto_vectors(some, vectors[:600])) == _bits(some @ vectors[:600])
+    assert _bits(onto_vectors(np.zeros((2, 50)), vectors[:50])) == _bits(np.zeros((2, 31)))
 
 
 def test_nan_to_zero_and_unit_equal_numpy():

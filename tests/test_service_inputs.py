@@ -150,6 +150,19 @@ def test_a_raw_driver_operational_error_is_503(app, client, monkeypatch):
     assert response.status_code == 503 and _error(response)["code"] == "unavailable"
 
 
+def test_a_sqlite_worker_never_imports_the_postgresql_driver(tmp_path):
+    """psycopg (7 MiB a worker) comes in only with a PostgreSQL store; its errors are still told
+    apart where it is loaded (the test above)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from service import create_app; "
+            f"app = create_app({{'DATABASE_URL': 'sqlite:///{tmp_path}/x.sqlite3', 'MODEL_DIR': '{tmp_path}'}}); "
+            "app.test_client().get('/healthz'); print('psycopg' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
 def test_the_logged_traceback_of_a_500_carries_the_request_id_of_its_body(app, client, monkeypatch, caplog):
     store = app.extensions["dateideas.store"]
     couple_id, token = store.create_couple()

@@ -99,8 +99,9 @@ class Suggestion:
         return replace(self, reasons=list(self.reasons))
 
 
-#: the most memory one worker's cache of couples' scored ideas takes (bytes)
-SCORED_CACHE_BYTES = 64 * 2**20
+#: the most memory one worker's cache of couples' scored ideas takes (bytes): 64 couples at 1,000
+#: ideas fit (21 MB), one at 50,000 (17 MB; 64 MiB kept 3 there, a third of the worker's goal of 400)
+SCORED_CACHE_BYTES = 24 * 2**20
 #: a couple's Histories keep this many float64 values per idea (done, liked, ..., each partner's liked)
 _HISTORY_PLANES = 11
 
@@ -136,7 +137,7 @@ class Recommender:
     cache_couples : int, default=64
         Couples whose scored ideas are kept, at most: as many as fit in
         :data:`SCORED_CACHE_BYTES` (a couple's scores take about 0.34 MB with
-        1,000 ideas, 17 MB with 50,000: 64 couples, or 3); 0 switches both
+        1,000 ideas, 17 MB with 50,000: 64 couples, or 1); 0 switches both
         caches off.
     cache_lists : int, default=1024
         Tonight's ranked lists kept.

@@ -1,6 +1,7 @@
 """Loading artifacts saved by earlier versions of :class:`~engine.learning.model.EnjoymentModel`.
 
-A saved model is its pickled ``__dict__``. :func:`upgraded_state` fills in
+A saved model is its pickled ``__dict__`` as :func:`saved_state` leaves it.
+:func:`upgraded_state` fills in
 what an older artifact lacks (parameters added since, with the value that
 reproduces how it ranked then) and renames learned attributes saved under
 their names before issue 17, so every version in a registry still loads and
@@ -11,10 +12,27 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["upgraded_state"]
+import numpy as np
+
+from .similarity import RowSimilarity
+
+__all__ = ["saved_state", "upgraded_state"]
 
 #: learned attributes under their names in artifacts saved before issue 17
 _RENAMED = {"_idea_sim": "idea_similarity_", "_linear_weights": "linear_weights_", "_linear_bias": "linear_bias_"}
+
+
+def saved_state(state: dict[str, Any]) -> dict[str, Any]:
+    """What of a model's ``__dict__`` (a copy, changed in place) is pickled: not the training data or
+    per-process caches, and the idea vectors once (a large catalog's idea similarity computes its
+    rows from the featurizer's vectors; pickled twice they load as two copies, 35 MB each at 50,000
+    ideas)."""
+    for name in ("_history", "_profiles", "_title_cache"):
+        state.pop(name, None)
+    similarity, featurizer = state.get("idea_similarity_"), state.get("featurizer_")
+    if isinstance(similarity, RowSimilarity) and similarity.vectors is getattr(featurizer, "idea_vectors_", None):
+        state["idea_similarity_"] = RowSimilarity(None)  # its vectors are the featurizer's: linked on load
+    return state
 
 
 def upgraded_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -31,4 +49,9 @@ def upgraded_state(state: dict[str, Any]) -> dict[str, Any]:
     for old, new in _RENAMED.items():  # artifacts from before the learned attributes took a trailing _
         if old in state:
             state[new] = state.pop(old)
+    similarity = state.get("idea_similarity_")
+    if isinstance(similarity, RowSimilarity):  # the featurizer's vectors (saved before: a second copy of them)
+        vectors = state["featurizer_"].idea_vectors_
+        if similarity.vectors is None or np.array_equal(similarity.vectors, vectors):
+            similarity.vectors = vectors
     return state

@@ -23,6 +23,7 @@ history before the moment being predicted (``as_of``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -47,9 +48,9 @@ __all__ = ["FEATURE_NAMES", "HistoryFeaturizer", "IdeaEncoder", "MultiHotEncoder
 
 # --------------------------------------------------------------------------- histories
 
-#: lazily built from the fitted state (similarity by target, id index, dense similarities):
+#: lazily built from the fitted state (id index, dense and transposed similarities, ...):
 #: dropped on a new fit and never pickled
-_DERIVED = ("_by_target", "_idea_index", "_matrix_cache", "_group_onehot", "_column_cache",
+_DERIVED = ("_idea_index", "_matrix_cache", "_group_onehot", "_column_cache",
             "_match_layout_cache")
 
 #: ALS sweeps per confidence weight tried by ``choose_alpha``: the weights' order is settled by then
@@ -248,8 +249,6 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
             if len(cols):
                 blocks.append((attr, cols, spec.kind in ("ordinal", "numeric", "boolean")))
         self.blocks_ = blocks
-        self._block_vectors = {a: np.ascontiguousarray(self.idea_vectors_[:, cols].T)
-                               for a, cols, scalar in blocks if not scalar}
         self.feature_names_ = list(FEATURE_NAMES) + [f"match:{a}" for a, _, _ in blocks] + \
             [f"above:{a}" for a, _, scalar in blocks if scalar] + [f"rel:{n}" for n in _RELATIVE]
 
@@ -267,21 +266,24 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
 
     def similarity_to(self, position: int) -> np.ndarray:
         """Dense column of the item-item similarity: how much each idea contributes to ``position``."""
-        by_target = getattr(self, "_by_target", None)
-        if by_target is None:
-            by_target = self._by_target = sp.csr_matrix(self.similarity_.T)
+        by_target = self._transposed("similarity_")  # (the products' copy: one per process)
         out = np.zeros(by_target.shape[1])
         lo, hi = by_target.indptr[position], by_target.indptr[position + 1]
         out[by_target.indices[lo:hi]] = by_target.data[lo:hi]
         return out
 
-    def _group_matrix(self) -> np.ndarray:
-        """One-hot (n_ideas, n_groups) of each idea's group (built once per process; read only)."""
+    def _group_matrix(self) -> np.ndarray | sp.csr_matrix:
+        """One-hot (n_ideas, n_groups) of each idea's group (built once per process; read only):
+        ``rows @ it`` sums each row's values per group, to the same bits either way. Dense up to
+        :data:`_DENSE_IDEAS` ideas (a small product is cheaper than a sparse one's set-up), sparse
+        above (dense it would be 5.7 MB at 50,000 ideas)."""
         out = self.__dict__.get("_group_onehot")
         if out is None:
-            out = np.zeros((len(self.group_of_), len(self.group_labels_)))
-            out[np.arange(len(self.group_of_)), self.group_of_] = 1.0
-            out.flags.writeable = False
+            n = len(self.group_of_)
+            out = sp.csr_matrix((np.ones(n), (np.arange(n), self.group_of_)), shape=(n, len(self.group_labels_)))
+            if n <= _DENSE_IDEAS:
+                out = out.toarray()
+                out.flags.writeable = False
             self._group_onehot = out
         return out
 
@@ -306,6 +308,7 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
 
     def __setstate__(self, state):
         state.setdefault("random_state", 0)  # artifacts from before the parameter were seeded with 0
+        state.pop("_block_vectors", None)  # artifacts from before 2026-12-07 kept the blocks a second time
         self.__dict__.update(state)
 
     def _times(self, name: str, rows: np.ndarray, cols=slice(None)) -> np.ndarray:
@@ -321,7 +324,7 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
         """
         matrix = getattr(self, name)
         if len(rows) < _DENSE_ROWS:
-            return _few_rows_times(matrix, self._transposed(name), rows)[:, cols]
+            return _few_rows_times(matrix, lambda: self._transposed(name), rows)[:, cols]
         if matrix.shape[0] > _DENSE_IDEAS:
             return np.asarray(self._transposed(name) @ rows.T).T[:, cols]
         cache = self.__dict__.setdefault("_matrix_cache", {})
@@ -345,9 +348,10 @@ class HistoryFeaturizer(HistoryMixin, PairFeaturesMixin, BaseEstimator):
 _GATHER_SHARE = 0.08
 
 
-def _few_rows_times(matrix: sp.csr_matrix, transposed: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+def _few_rows_times(matrix: sp.csr_matrix, transposed: Callable[[], sp.csr_matrix], rows: np.ndarray) -> np.ndarray:
     """``rows @ matrix`` for a few dense rows (n_rows, n): ``matrix`` (n, m) is canonical CSR and
-    ``transposed`` its transpose as canonical CSR.
+    ``transposed()`` gives its transpose as canonical CSR (asked for only when used: a large
+    catalog's couples always take the gathered path, and its copies would be 10 MB at 50,000 ideas).
 
     Rows that hold few ideas (what a couple did or liked, against a large catalog) read only
     the matrix rows of those ideas (:func:`_gathered_times`); otherwise each row runs through
@@ -357,7 +361,10 @@ def _few_rows_times(matrix: sp.csr_matrix, transposed: sp.csr_matrix, rows: np.n
     """
     if np.count_nonzero(rows) < _GATHER_SHARE * rows.size:
         return _gathered_times(matrix, rows)
-    return np.vstack([transposed @ row for row in rows]) if len(rows) else np.zeros((0, matrix.shape[1]))
+    if not len(rows):
+        return np.zeros((0, matrix.shape[1]))
+    transposed = transposed()
+    return np.vstack([transposed @ row for row in rows])
 
 
 def _gathered_times(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:

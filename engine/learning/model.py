@@ -40,7 +40,7 @@ from ..domain.dates import CoupleDates, as_dates_frame, stated_profiles
 from ..domain.profiles import Profile, Profiles
 from ..ranking.policy import Candidates, Ranked, RankingPolicy, together
 from ..ranking.routine import routine_push
-from .artifact_state import upgraded_state
+from .artifact_state import saved_state, upgraded_state
 from .batch import BatchRecommendMixin
 from .dismissals import mark_days
 from .encoding import encodable_attributes
@@ -480,11 +480,7 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         return titles
 
     def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_history", None)  # training data stays out of the artifact
-        state.pop("_profiles", None)
-        state.pop("_title_cache", None)
-        return state
+        return saved_state(self.__dict__.copy())  # without the training data; shared arrays once
 
     def __setstate__(self, state):
         self.__dict__.update(upgraded_state(state))  # artifacts saved by earlier versions load too

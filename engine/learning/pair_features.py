@@ -22,7 +22,7 @@ from ..domain.dates import UNDATED
 from ..domain.geo import distances_km
 from .factors import solve_factors
 from .histories import Histories, last_day_scale
-from .similarity import cos_rows, unit_rows, weighted_rows
+from .similarity import cos_rows, onto_vectors, unit_rows, weighted_rows
 
 __all__ = ["COLUMN", "FEATURE_NAMES", "GROUP_RANKS", "NamedColumns", "PairFeaturesMixin", "column"]
 
@@ -106,6 +106,14 @@ def _at(plane: np.ndarray | float, cols) -> np.ndarray | float:
     return plane[:, cols] if np.ndim(plane) == 2 else plane
 
 
+def _block_of(vectors: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """The columns ``block`` of ``vectors``: a view when they are a run (an attribute's encoded
+    columns are; BLAS reads the strided view in place), else a copy."""
+    if len(block) and block[-1] - block[0] + 1 == len(block):
+        return vectors[:, block[0]:block[-1] + 1]
+    return vectors[:, block]
+
+
 class NamedColumns:
     """Named access to the pair-feature columns of ``F`` (a view: writing writes ``F``).
 
@@ -172,7 +180,8 @@ class PairFeaturesMixin:
         n_done = np.maximum(done_bin.sum(axis=1), 1.0)[:, None]
         # what the couple did recently, did, and did at all, onto the ideas' vectors in one pass (a large
         # catalog's vectors do not fit in a cache: each pass reads them all)
-        routine, chosen, done_sum = np.split(np.vstack([hist.recent, hist.done, done_bin]) @ self.idea_vectors_, 3)
+        routine, chosen, done_sum = np.split(onto_vectors(np.vstack([hist.recent, hist.done, done_bin]),
+                                                          self.idea_vectors_), 3)
         # the base features of rel:<name>, over every idea (their ranges are the couple's own)
         catalog = self._taste_planes(F, hist, cols)
         catalog["cf_done"] = self._times("similarity_", done_bin) / np.sqrt(n_done)
@@ -283,7 +292,7 @@ class PairFeaturesMixin:
         # one pass over the ideas' vectors each way (a large catalog's vectors do not fit in a cache:
         # each pass reads them all): the ratings onto the vectors, then the taste and the unit liked
         # and disliked profiles back onto every idea
-        onto = np.vstack([hist.centered, hist.liked, hist.disliked]) @ V
+        onto = onto_vectors(np.vstack([hist.centered, hist.liked, hist.disliked]), V)
         back = np.vstack([onto[:n_c] / (n_rated + 2.0), unit_rows(onto[n_c:])]) @ V.T
         catalog = {"cf_liked": cf[:n_c], "cf_disliked": cf[n_c:], "taste": back[:n_c],
                    "sim_liked": back[n_c:2 * n_c], "sim_disliked": back[2 * n_c:]}
@@ -409,10 +418,12 @@ class PairFeaturesMixin:
         has = (done_bin.sum(axis=1) > 0)[:, None]
         first = len(FEATURE_NAMES)
         slots, scalar, above, first_cols = self._match_layout()
-        for j, (attr, block, is_scalar) in zip(slots, self.blocks_):
+        vectors = V if isinstance(cols, slice) else None
+        for j, (_, block, is_scalar) in zip(slots, self.blocks_):
             if not is_scalar:
-                planes[j] = profile[:, block] @ self._fitted_at(f"block:{attr}", cols,
-                                                                lambda c, a=attr: self._block_vectors[a][:, c])
+                if vectors is None:
+                    vectors = self._fitted_at("vectors", cols, lambda c: V[c])
+                planes[j] = profile[:, block] @ _block_of(vectors, block).T
         if len(above):
             values = V[:, first_cols].T  # (n_scalars, n_ideas)
             means = profile[:, first_cols].T  # (n_scalars, n_couples)

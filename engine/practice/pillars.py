@@ -57,12 +57,16 @@ _PILLARS_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def idea_pillars(catalog) -> dict[str, frozenset[str]]:
-    """idea id -> its pillars (empty when the catalog has no ``pillars`` column); read once per catalog."""
+    """idea id -> its pillars (empty when the catalog has no ``pillars`` column); read once per catalog.
+    Ideas with the same pillars share one set (at most 16 sets of the four pillars, not one per idea:
+    50,000 sets at 50,000 ideas were a fifth of what the collector walks)."""
     found = _PILLARS_OF.get(catalog)
     if found is None:
         frame = catalog.frame
+        shared: dict[tuple, frozenset[str]] = {}
         found = {} if "pillars" not in frame else {
-            str(i): frozenset(p or ()) for i, p in zip(frame.index, frame["pillars"])}
+            str(i): shared.get(p) or shared.setdefault(p, frozenset(p))
+            for i, p in zip(frame.index, (tuple(p or ()) for p in frame["pillars"]))}
         _PILLARS_OF[catalog] = found
     return found
 

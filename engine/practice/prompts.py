@@ -34,21 +34,49 @@ __all__ = [
     "week_prompts",
 ]
 
+#: per catalog: its ideas' pillars, tags and category columns, and the fits computed so far
 _IDEA_FIELDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+#: fits kept per catalog before the memo starts afresh (a request needs three to six; a newsletter
+#: batch a few hundred): a table of every idea was ~40 MiB of dicts and sets at 50,000 ideas
+_FITS_KEPT = 8192
+
+
+class _IdeaFields:
+    """One catalog's ``(pillars, words)`` per idea (:func:`~.prompt_choice.idea_words`), computed
+    for the ideas asked about and remembered (a bounded memo)."""
+
+    def __init__(self, catalog):
+        frame = catalog.frame
+        self.index = frame.index
+        self.names = [name for name in ("pillars", "tags", "category") if name in frame]
+        self.columns = [frame[name].to_numpy(dtype=object) for name in self.names]
+        self.fits: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+
+    def fit(self, idea_id: str) -> tuple[frozenset[str], frozenset[str]] | None:
+        """The idea's ``(pillars, words)``; None for an id not in the catalog."""
+        fit = self.fits.get(idea_id)
+        if fit is None:
+            try:
+                at = self.index.get_loc(idea_id)
+            except KeyError:
+                return None
+            if len(self.fits) >= _FITS_KEPT:
+                self.fits.clear()
+            fit = self.fits[idea_id] = idea_words({n: c[at] for n, c in zip(self.names, self.columns)})
+        return fit
 
 
 def _ideas(catalog, idea_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """idea id -> ``{"pillars", "tags", "category"}`` (read once per catalog)."""
-    table = _IDEA_FIELDS.get(catalog)
-    if table is None:
-        frame = catalog.frame
-        names = [name for name in ("pillars", "tags", "category") if name in frame]
-        table = {str(i): dict(zip(names, values))
-                 for i, values in zip(frame.index, frame[names].itertuples(index=False, name=None))}
-        for idea in table.values():
-            idea["fit"] = idea_words(idea)
-        _IDEA_FIELDS[catalog] = table
-    return {idea_id: table.get(idea_id, {}) for idea_id in idea_ids}
+    """idea id -> ``{"fit": (pillars, words)}`` (``{}`` for an id not in the catalog)."""
+    fields = _IDEA_FIELDS.get(catalog)
+    if fields is None:
+        fields = _IDEA_FIELDS[catalog] = _IdeaFields(catalog)
+    out = {}
+    for idea_id in idea_ids:
+        fit = fields.fit(str(idea_id))
+        out[idea_id] = {} if fit is None else {"fit": fit}
+    return out
 
 
 def attach_prompts(store, couple_id: str, suggestions: Sequence[Any], day: _dt.date, catalog, *,
