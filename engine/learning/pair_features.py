@@ -22,7 +22,7 @@ from ..domain.dates import UNDATED
 from ..domain.geo import distances_km
 from .factors import solve_factors
 from .histories import Histories, last_day_scale
-from .similarity import cos_rows, onto_vectors, unit_rows, weighted_rows
+from .similarity import onto_vectors, unit_rows, weighted_rows
 
 __all__ = ["COLUMN", "FEATURE_NAMES", "GROUP_RANKS", "NamedColumns", "PairFeaturesMixin", "column"]
 
@@ -182,10 +182,12 @@ class PairFeaturesMixin:
         # catalog's vectors do not fit in a cache: each pass reads them all)
         routine, chosen, done_sum = np.split(onto_vectors(np.vstack([hist.recent, hist.done, done_bin]),
                                                           self.idea_vectors_), 3)
-        # the base features of rel:<name>, over every idea (their ranges are the couple's own)
-        catalog = self._taste_planes(F, hist, cols)
+        # the base features of rel:<name>, over every idea (their ranges are the couple's own); the
+        # routine's cosine and the choices' taste go back onto the ideas in the taste planes' pass
+        catalog, (routine_cos, choice) = self._taste_planes(
+            F, hist, cols, also=(unit_rows(routine), self._choice_weights(hist, chosen)))
         catalog["cf_done"] = self._times("similarity_", done_bin) / np.sqrt(n_done)
-        catalog["routine_distance"] = self._routine_distance(hist, routine)
+        catalog["routine_distance"] = self._routine_distance(hist, routine_cos)
         catalog["attr_share"] = ((done_bin @ self._group_matrix()) / n_done)[:, self.group_of_]
         distance, catalog["nearby"] = self._distances(hist.homes)
         for name in ("cf_done", "routine_distance", "attr_share", "nearby"):
@@ -210,7 +212,7 @@ class PairFeaturesMixin:
         out["history_size"] = np.log1p(hist.n_dates)[:, None]
         out["cf_user"] = self._user_neighbours(done_bin, cols)
         out["cf_bm25"] = self._times("bm25_similarity_", done_bin, cols)
-        out["choice_taste"] = self._choice_taste(hist, chosen, cols)
+        out["choice_taste"] = choice[:, cols]
         out["cf_factors"] = self._factor_scores(hist, cols)
         F[..., GROUP_RANKS] = self._group_ranks(hist.done @ groups)[:, group_of]
         interest = hist.interest[:, cols]
@@ -236,7 +238,7 @@ class PairFeaturesMixin:
         if not hasattr(self, "similarity_"):  # (check_is_fitted reads the estimator's tags: ~8 us a call)
             check_is_fitted(self, "similarity_")
         cols = _columns(ideas)
-        catalog = self._taste_planes(F, hist, cols)
+        catalog, _ = self._taste_planes(F, hist, cols)
         self._relative(F, [name for name in _RELATIVE if name in _TASTE], None if isinstance(cols, slice) else catalog)
         return F
 
@@ -280,10 +282,12 @@ class PairFeaturesMixin:
         return np.array([COLUMN[name] for name in _TASTE] +
                         [first + _RELATIVE.index(name) for name in _RELATIVE if name in _TASTE], dtype=np.int64)
 
-    def _taste_planes(self, F: np.ndarray, hist: Histories, cols=slice(None)) -> dict[str, np.ndarray]:
+    def _taste_planes(self, F: np.ndarray, hist: Histories, cols=slice(None), also: tuple[np.ndarray, ...] = ()
+                      ) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
         """The features of :data:`_TASTE`, from ``hist``'s ratings, written into ``F`` (whose columns
         are the ideas at ``cols``); returns the item features among them over every idea
-        (name -> (n_couples, n_ideas)), for the couple's ranges."""
+        (name -> (n_couples, n_ideas)), for the couple's ranges, and each of ``also`` (a couple's
+        row in the vectors' space each) onto every idea, in the same pass over the vectors."""
         out = NamedColumns(F)
         V = self.idea_vectors_
         n_c = len(hist.couple_ids)
@@ -293,25 +297,26 @@ class PairFeaturesMixin:
         # each pass reads them all): the ratings onto the vectors, then the taste and the unit liked
         # and disliked profiles back onto every idea
         onto = onto_vectors(np.vstack([hist.centered, hist.liked, hist.disliked]), V)
-        back = np.vstack([onto[:n_c] / (n_rated + 2.0), unit_rows(onto[n_c:])]) @ V.T
+        back = np.vstack([onto[:n_c] / (n_rated + 2.0), unit_rows(onto[n_c:]), *also]) @ V.T
         catalog = {"cf_liked": cf[:n_c], "cf_disliked": cf[n_c:], "taste": back[:n_c],
-                   "sim_liked": back[n_c:2 * n_c], "sim_disliked": back[2 * n_c:]}
+                   "sim_liked": back[n_c:2 * n_c], "sim_disliked": back[2 * n_c:3 * n_c]}
         for name, plane in catalog.items():
             out[name] = plane[:, cols]
         groups = self._group_matrix()
         gtaste = (hist.centered @ groups) / np.maximum((hist.centered != 0) @ groups, 1)
         out["attr_taste"] = gtaste[:, self._fitted_at("group_of", cols, lambda c: self.group_of_[c])]
         out["couple_mean"] = hist.mean_z[:, None]
-        return catalog
+        return catalog, [back[(3 + k) * n_c:(4 + k) * n_c] for k in range(len(also))]
 
-    def _routine_distance(self, hist: Histories, routine: np.ndarray) -> np.ndarray:
+    def _routine_distance(self, hist: Histories, routine_cos: np.ndarray) -> np.ndarray:
         """``routine_distance`` of every idea: half "how unlike the recent dates in every attribute",
         half "how rarely the recent dates were of this kind" (the group, e.g. category); 0.5 without
-        history. ``routine``: ``hist.recent @ idea_vectors_``."""
+        history. ``routine_cos``: each idea's cosine with the recent dates' vector
+        (``unit_rows(hist.recent @ idea_vectors_) @ idea_vectors_.T``; the ideas' vectors are unit norm)."""
         groups = self._group_matrix()
         recent_groups = hist.recent @ groups
         recent_share = recent_groups / np.maximum(recent_groups.sum(axis=1, keepdims=True), 1e-12)
-        dist = 0.5 * (1.0 - cos_rows(routine, self.idea_vectors_)) + 0.5 * (1.0 - recent_share[:, self.group_of_])
+        dist = 0.5 * (1.0 - routine_cos) + 0.5 * (1.0 - recent_share[:, self.group_of_])
         dist[~(hist.n_dates > 0)] = 0.5
         return dist
 
@@ -363,8 +368,9 @@ class PairFeaturesMixin:
         place = np.where(times > 0, place, ranks)
         return (place[..., None] == np.arange(ranks)).astype(np.float32)
 
-    def _choice_taste(self, hist: Histories, chosen: np.ndarray, cols=slice(None)) -> np.ndarray:
-        """Each couple's taste as revealed by what it chose to do, scored on the ideas at ``cols``.
+    def _choice_weights(self, hist: Histories, chosen: np.ndarray) -> np.ndarray:
+        """Each couple's taste as revealed by what it chose to do: its weights ``w`` on the idea
+        vectors (``w . v_i`` is ``choice_taste`` of idea i).
 
         A conditional logit "the couple picks idea i with probability
         proportional to exp(a_i + w . v_i)" with the population's a_i and a
@@ -375,11 +381,9 @@ class PairFeaturesMixin:
         counted twice). n = the couple's dates, repeats included. ``chosen``: ``hist.done @ idea_vectors_``
         (the sum of the chosen vectors).
         """
-        V = self.idea_vectors_
         n = hist.done.sum(axis=1)
         S = (chosen - n[:, None] * self.choice_mean_[None, :]) @ self.choice_evecs_
-        W = (S / (self.choice_shrink + n[:, None] * self.choice_evals_[None, :])) @ self.choice_evecs_.T
-        return W @ self._fitted_at("vectors", cols, lambda c: V[c]).T
+        return (S / (self.choice_shrink + n[:, None] * self.choice_evals_[None, :])) @ self.choice_evecs_.T
 
     def _factor_scores(self, hist: Histories, cols=slice(None)) -> np.ndarray:
         """Implicit-ALS score of the ideas at ``cols``: the couple's factors folded in from its history."""

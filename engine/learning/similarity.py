@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["RowSimilarity", "idea_similarity", "bm25_similarity", "cooccurrence_similarity", "cos_rows", "onto_vectors",
+__all__ = ["RowSimilarity", "idea_similarity", "bm25_similarity", "cooccurrence_similarity", "onto_vectors",
            "top_k_rows", "unit_rows", "weighted_rows"]
 
 
@@ -80,11 +80,6 @@ def cooccurrence_similarity(done_bin: sp.csr_matrix, shrink: float, neighbours: 
     denom = np.sqrt(counts[co.row] * counts[co.col]) + shrink
     values = np.divide(co.data, denom, out=np.zeros(len(co.data)), where=denom > 0)
     return top_k_rows(co.row, co.col, values, done_bin.shape[1], neighbours).T.tocsr()
-
-
-def cos_rows(A, V: np.ndarray) -> np.ndarray:
-    """Cosine between each row of A (n, d) and each row of V (m, d; rows unit norm)."""
-    return unit_rows(A) @ V.T
 
 
 def unit_rows(A) -> np.ndarray:
