@@ -92,7 +92,7 @@ def test_utf8_bom_is_accepted(tmp_path):
 
 def test_repeated_attribute_values_are_held_once(tmp_path):
     """Ideas that share a level, a kind or a tag set share one object (a 50,000-idea catalog's frame
-    118 -> 46 MiB resident); the values read are the same, and one idea's text is not another's."""
+    118 -> 57 MiB resident); the values read are the same, and one idea's text is not another's."""
     lines = [f"i{k},Idea {k},Walk {k}.,walk,1,30,false,spring|summer,Flat path." for k in range(3)]
     frame = load_catalog(_write(tmp_path, lines)).frame
     for name in ("category", "cost", "seasons", "note"):
