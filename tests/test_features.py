@@ -298,7 +298,7 @@ def test_random_state_is_a_parameter_and_seeds_the_reference_sample_and_the_fact
 def test_pickling_keeps_the_features_and_old_pickles_default_to_seed_0(fitted0, dates):
     F = _features(fitted0, dates, ["c1", "c2", "c3"])  # builds the derived caches
     state = fitted0.__getstate__()
-    assert not {"_by_target", "_idea_index", "_matrix_cache"} & set(state)
+    assert not {"_idea_pos", "_idea_index", "_matrix_cache"} & set(state)
     restored = pickle.loads(pickle.dumps(fitted0))
     np.testing.assert_array_equal(_features(restored, dates, ["c1", "c2", "c3"]), F)
     del state["random_state"]

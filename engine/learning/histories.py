@@ -159,7 +159,10 @@ class HistoryMixin:
     def positions(self, idea_ids: np.ndarray) -> np.ndarray:
         """Catalog position of each idea id (-1 when unknown)."""
         if len(idea_ids) < 4096:  # measured: a dict lookup each is faster below a few thousand ids
-            return np.fromiter(map(self._idea_pos.get, idea_ids, repeat(-1)), dtype=np.int64, count=len(idea_ids))
+            pos = self.__dict__.get("_idea_pos")
+            if pos is None:  # (derived from catalog_ids_, keyed by its strings: not pickled)
+                pos = self._idea_pos = {idea: i for i, idea in enumerate(self.catalog_ids_)}
+            return np.fromiter(map(pos.get, idea_ids, repeat(-1)), dtype=np.int64, count=len(idea_ids))
         index = self.__dict__.get("_idea_index")
         if index is None:
             index = self._idea_index = pd.Index(self.catalog_ids_, dtype=object)

@@ -238,8 +238,13 @@ class Registry:
             raise ArtifactError(f"model {version}: cannot load {path} ({exc}); retrain or roll back") from exc
         if catalog is not None and hasattr(model, "catalog_"):
             # the same ideas (the fingerprint matched): one copy in memory, not the artifact's too
-            # (118 MiB of titles and tags at 50,000 ideas)
+            # (118 MiB of titles and tags at 50,000 ideas), and its ids the featurizer's
             model.catalog_ = catalog
+            if hasattr(model, "featurizer_"):
+                try:
+                    model.featurizer_.share_ids(catalog.ids)
+                except ValueError as exc:  # the fingerprint's hash matched different ids
+                    raise ArtifactError(f"model {version}: {exc}; retrain with `dateideas train`") from exc
         return model, card
 
     # --------------------------------------------------------------- writes
