@@ -65,7 +65,7 @@ def idea_pillars(catalog) -> dict[str, frozenset[str]]:
         frame = catalog.frame
         shared: dict[tuple, frozenset[str]] = {}
         found = {} if "pillars" not in frame else {
-            str(i): shared.get(p) or shared.setdefault(p, frozenset(p))
+            str(i): shared.setdefault(p, frozenset(p))
             for i, p in zip(frame.index, (tuple(p or ()) for p in frame["pillars"]))}
         _PILLARS_OF[catalog] = found
     return found
