@@ -106,3 +106,27 @@ def test_the_scored_ideas_cache_keeps_the_couples_that_fit_its_memory(recommende
     monkeypatch.setattr(recommender_module, "SCORED_CACHE_BYTES", per_couple // 2)
     assert recommender_factory()._scored.size == 1  # never none while the cache is on
     assert recommender_factory(cache_couples=0)._scored.size == 0
+
+
+def test_a_batch_scored_in_blocks_gives_what_one_pass_gives(recommender_factory, tiny_world, monkeypatch):
+    """Large batches are scored a block of couples at a time (``_BLOCK_CELLS``): the same picks,
+    scores and reasons as one pass, with the frame's rows shuffled and rows of other couples in it."""
+    import engine.app.recommender as module
+
+    dates = tiny_world.dates.sample(frac=1.0, random_state=4)  # couples' rows interleaved
+    couples = [str(c) for c in tiny_world.couples["id"][:23]][::-1]  # not in the frame's order
+    exclude = {couples[2]: {str(tiny_world.catalog.ids[0])}}
+    rec = recommender_factory()
+    ctx = Context(budget=2, day=DAY)
+    monkeypatch.setattr(module, "_BLOCK_CELLS", 10**9)
+    one_pass = rec.batch(dates, couples, ctx, k=4, exclude=exclude)
+    blocks = []
+    monkeypatch.setattr(module, "_BLOCK_CELLS", 5 * len(tiny_world.catalog))  # 5 couples a block: 5 blocks
+    real_rank = rec.model.rank
+    monkeypatch.setattr(rec.model, "rank", lambda dates, ids, *a, **kw: blocks.append(list(ids)) or
+                        real_rank(dates, ids, *a, **kw))
+    in_blocks = rec.batch(dates, couples, ctx, k=4, exclude=exclude)
+    assert blocks == [couples[i:i + 5] for i in range(0, 23, 5)]
+    assert list(in_blocks) == couples == list(one_pass)
+    assert {c: _dicts(p) for c, p in in_blocks.items()} == {c: _dicts(p) for c, p in one_pass.items()}
+    assert str(tiny_world.catalog.ids[0]) not in {p.idea_id for p in in_blocks[couples[2]]}

@@ -44,6 +44,24 @@ from .reasons import explain
 __all__ = ["Recommender", "Suggestion"]
 
 _EPOCH = _dt.date(1970, 1, 1)
+#: couples x ideas scored together in one pass of a large batch. A block's pair features (58
+#: float32 values a cell, 23 MB) stay under glibc's largest mmap threshold (32 MiB), so each block
+#: reuses the memory the last one freed instead of faulting in fresh pages, and its planes stay
+#: nearer the cache: a 2,000-couple newsletter chunk at 367 ideas took 0.68-0.77 ms of CPU a couple
+#: in one pass, 0.46 in blocks (the same picks: every couple is scored on its own rows)
+_BLOCK_CELLS = 100_000
+
+
+def _couple_blocks(dates: pd.DataFrame, couple_ids: list[str], size: int
+                   ) -> Iterable[tuple[pd.DataFrame, slice]]:
+    """``dates`` split into the rows of ``couple_ids[block]`` for consecutive blocks of ``size``
+    couples (each couple's rows in their input order; rows of other couples dropped)."""
+    codes = pd.Index(couple_ids).get_indexer(dates["couple_id"].astype(str))  # -1: not asked for
+    block = np.where(codes >= 0, codes // size, -1)
+    order = np.argsort(block, kind="stable")
+    bounds = np.searchsorted(block[order], np.arange(-(-len(couple_ids) // size) + 1))
+    for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+        yield dates.iloc[order[lo:hi]], slice(b * size, (b + 1) * size)
 
 
 @dataclass
@@ -311,6 +329,15 @@ class Recommender:
             dates = as_dates_frame(dates) if "couple_id" in dates else empty_dates()
         if seeds is None:
             seeds = [_stable_seed(c, ctx.day.isoformat()) for c in couple_ids]
+        size = max(1, _BLOCK_CELLS // max(1, len(self.catalog.ids)))
+        if isinstance(dates, pd.DataFrame) and len(couple_ids) > size and len(set(couple_ids)) == len(couple_ids):
+            result: dict[str, list[Suggestion]] = {}
+            for rows, block in _couple_blocks(dates, couple_ids, size):
+                result.update(self.batch(rows, couple_ids[block], context, k, exclude=exclude,
+                                         recently_suggested=recently_suggested,
+                                         distinct_categories=distinct_categories, seeds=list(seeds)[block],
+                                         profiles=profiles, keep=keep))
+            return result
         model = self.model
         ranked = model.rank(dates, couple_ids, k, context=ctx, exclude=dict(exclude or {}),
                             recently_suggested={c: dict(v) for c, v in (recently_suggested or {}).items()},
@@ -321,17 +348,17 @@ class Recommender:
         ids = self.catalog.ids
         result: dict[str, list[Suggestion]] = {}
         where: dict[tuple[str, str], tuple[int, int, int]] = {}  # (couple, idea) -> row, list place, position
-        for r, c in enumerate(couple_ids):
+        # Python numbers row by row (tolist: the same values as float()/int() of each entry, one call)
+        rows = zip(ranked.positions.tolist(), ranked.scores.tolist(), ranked.enjoyment.tolist(),
+                   ranked.routine_distance.tolist(), ranked.cold_start.tolist())
+        for r, (c, (places, scores, joys, distances, cold)) in enumerate(zip(couple_ids, rows)):
             picks = []
-            for j in range(k):
-                p = int(ranked.positions[r, j])
+            for j, p in enumerate(places[:k]):
                 if p < 0:
                     break
                 picks.append(Suggestion(
-                    idea_id=str(ids[p]), title=str(titles[p]), rank=j + 1,
-                    score=float(ranked.scores[r, j]), enjoyment=float(ranked.enjoyment[r, j]),
-                    routine_distance=float(ranked.routine_distance[r, j]), reasons=[],
-                    cold_start=bool(ranked.cold_start[r]),
+                    idea_id=str(ids[p]), title=str(titles[p]), rank=j + 1, score=scores[j],
+                    enjoyment=joys[j], routine_distance=distances[j], reasons=[], cold_start=bool(cold),
                 ))
                 where[c, picks[-1].idea_id] = (r, j, p)
             result[c] = picks

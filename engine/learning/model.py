@@ -353,8 +353,9 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
         P[..., 1] = P[..., 0]
         if len(differ):  # b's features: a's, with the ones computed from ratings computed from b's
             every = len(differ) == len(F)  # (one couple's request): no row selection to copy
-            # b's rows in F's layout, a plane per feature (F[differ] is idea-major: the product copies it)
-            Fb = F.copy(order="K") if every else np.moveaxis(np.moveaxis(F, -1, 0)[:, differ], 0, -1)
+            # b's rows in F's layout, a plane per feature, so the product reads them without a copy
+            # (F[differ], or fancy indexing the planes' middle axis, lays them out couple-major)
+            Fb = F.copy(order="K") if every else np.moveaxis(np.take(np.moveaxis(F, -1, 0), differ, axis=1), 0, -1)
             Fb = feat.retaste(Fb, by[1] if every else by[1].take(differ), ideas=ideas)
             P[differ, :, 1] = self._predict_features(Fb)
             # the mean of the two: only the columns retaste rewrote differ; elsewhere (x + x) / 2 is x

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ..domain.profiles import Profile
+from .memory import reusing_freed_memory
 from .outputs import _write_chunk_files
 from .planning import plan_picks, week_start
 from .rendering import render_emails
@@ -86,9 +87,10 @@ def _run_chunk(recommender, chunk: ChunkInput, week: _dt.date, k: int, seed: int
     before returning (so only the picks travel back).
     """
     start = time.perf_counter()
-    picks = plan_picks(recommender, chunk.dates, chunk.couple_ids, week, k,
-                       sent_before=chunk.sent_before, seed=seed, run_id=run_id, profiles=chunk.profiles,
-                       prompt_history=chunk.prompt_history, sent_window=chunk.sent_window)
+    with reusing_freed_memory():  # the chunk's blocks reuse each other's arrays (also on a Dask worker)
+        picks = plan_picks(recommender, chunk.dates, chunk.couple_ids, week, k,
+                           sent_before=chunk.sent_before, seed=seed, run_id=run_id, profiles=chunk.profiles,
+                           prompt_history=chunk.prompt_history, sent_window=chunk.sent_window)
     emails = render_emails(picks, week, recommender.catalog) if render else {}
     written = out_dir is not None
     if written:

@@ -8,6 +8,7 @@ the service uses too - and turns its suggestions into rows.
 from __future__ import annotations
 
 import datetime as _dt
+import weakref
 import zlib
 from collections.abc import Mapping, Sequence
 
@@ -104,6 +105,23 @@ def _seeds(seed: int, couple_ids: Sequence[str], week: _dt.date) -> list[int]:
     return [zlib.crc32(f"{seed}|{c}|{week.isoformat()}".encode()) for c in couple_ids]
 
 
+#: catalog -> {idea id: (category, pillars)} as the picks' columns write them, read once per catalog
+_LABELS_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _labels(catalog) -> dict[str, tuple[str, str]]:
+    """idea id -> its (category, pillars) column text (``"a|b"`` for several; empty when absent)."""
+    found = _LABELS_OF.get(catalog)
+    if found is None:
+        frame = catalog.frame
+        blank = [""] * len(frame)
+        category = frame["category"] if "category" in frame else blank
+        pillars = frame["pillars"] if "pillars" in frame else blank
+        found = _LABELS_OF[catalog] = {str(i): (_multi(c), _multi(p))
+                                       for i, c, p in zip(frame.index, category, pillars)}
+    return found
+
+
 def _multi(value) -> str:
     if isinstance(value, (tuple, list, set, frozenset)):
         return "|".join(str(v) for v in value)
@@ -172,16 +190,15 @@ def plan_picks(recommender, dates: pd.DataFrame, couple_ids: Sequence[str], week
                                     distinct_categories=True, seeds=_seeds(seed, couple_ids, monday),
                                     profiles=profiles,
                                     keep=lambda ranked: balance_picks(ranked, k, pillar_of, sent, dated))
-    frame = recommender.catalog.frame
-    category = frame["category"] if "category" in frame else pd.Series("", index=frame.index)
-    pillars = frame["pillars"] if "pillars" in frame else pd.Series("", index=frame.index)
+    labels = _labels(recommender.catalog)
     prompts = week_prompts(recommender.catalog, suggestions, context.day, prompt_history or {})
+    version = str(recommender.version)
     rows = []
     for couple in couple_ids:
         for s in suggestions.get(couple, []):
             rows.append((couple, s.rank, s.idea_id, s.title, "; ".join(s.reasons), round(s.score, 6),
-                         _multi(category.get(s.idea_id)), _multi(pillars.get(s.idea_id)),
-                         str(recommender.version), run_id, list(s.reasons), prompts.get((couple, s.idea_id))))
+                         *labels.get(s.idea_id, ("", "")), version, run_id, list(s.reasons),
+                         prompts.get((couple, s.idea_id))))
     out = pd.DataFrame.from_records(rows, columns=[*PICK_COLUMNS, "reasons", "prompt"])
     out["rank"] = out["rank"].astype("int64")
     out["score"] = out["score"].astype(float)
