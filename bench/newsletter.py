@@ -165,6 +165,7 @@ def _measure(rec, dates, couple_ids, bounds, week, k, chunk_size, max_seconds, c
     cpu = time.process_time() - cpu0 + _cluster_cpu(client) - wcpu0
     rate = done / seconds
     out = {"cpu_seconds": round(cpu, 1), "couples_per_cpu_second": round(done / cpu, 1),
+           "driver_cpu_seconds": round(time.process_time() - cpu0, 1),
            "load_average_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
            "couples_measured": done, "picks": picks, "seconds_measured": round(seconds, 2),
            "couples_per_second": round(rate, 1), "projected": done < len(couple_ids),

@@ -15,6 +15,7 @@ import functools
 import re
 import textwrap
 import urllib.parse
+import weakref
 from collections.abc import Iterable, Mapping
 
 import jinja2
@@ -97,14 +98,26 @@ def _label(value) -> str:
     return str(value or "").replace("-", " ").strip().capitalize() or "Date idea"
 
 
+_INFO_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _idea_info(catalog: Catalog) -> dict[str, tuple[str, str, list[str]]]:
     """idea id -> (description, description wrapped for text, facts), once per catalog."""
-    out = {}
-    for idea_id, idea in zip(catalog.frame.index, catalog.frame.to_dict(orient="records")):
-        description = idea.get("description")
-        description = description if isinstance(description, str) else ""
-        out[str(idea_id)] = (description, textwrap.fill(description, 72), _facts(idea))
+    out = _INFO_OF.get(catalog)
+    if out is None:
+        out = {}
+        for idea_id, idea in zip(catalog.frame.index, catalog.frame.to_dict(orient="records")):
+            description = idea.get("description")
+            description = description if isinstance(description, str) else ""
+            out[str(idea_id)] = (description, textwrap.fill(description, 72), _facts(idea))
+        _INFO_OF[catalog] = out
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _wrapped(text: str) -> str:
+    """``text`` wrapped at 72 columns for the plain-text email (the prompts repeat: read once each)."""
+    return textwrap.fill(text, 72)
 
 
 def email_subject(n_picks: int, week: _dt.date | str) -> str:
@@ -151,7 +164,7 @@ def render_email(couple_id: str, picks: Iterable[Mapping], week: _dt.date | str,
             "colour": _COLOURS[i % len(_COLOURS)],
         }
         prompt = pick.get("prompt") if isinstance(pick.get("prompt"), Mapping) else {}
-        item["prompt"], item["prompt_text"] = prompt.get("text", ""), textwrap.fill(prompt.get("text", ""), 72)
+        item["prompt"], item["prompt_text"] = prompt.get("text", ""), _wrapped(prompt.get("text", ""))
         item["rate_url"] = str(rate_urls.get(item["idea_id"], ""))
         item["html"] = _pick_html(item["rank"], item["idea_id"], item["title"], item["reason"],
                                   item["category_label"], description, tuple(facts), item["colour"],
