@@ -94,7 +94,7 @@ def _run_chunk(recommender, chunk: ChunkInput, week: _dt.date, k: int, seed: int
         picks = plan_picks(recommender, chunk.dates, chunk.couple_ids, week, k,
                            sent_before=chunk.sent_before, seed=seed, run_id=run_id, profiles=chunk.profiles,
                            prompt_history=chunk.prompt_history, sent_window=chunk.sent_window)
-    emails = render_emails(picks, week, recommender.catalog) if render else {}
+        emails = render_emails(picks, week, recommender.catalog) if render else {}
     written = out_dir is not None
     if written:
         _write_chunk_files(Path(out_dir), run_id, chunk.index, picks, emails)
