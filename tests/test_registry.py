@@ -106,6 +106,28 @@ def test_mismatched_card_is_refused(tmp_path, fitted, catalog):
         reg.load(v, catalog=catalog)
 
 
+def test_an_artifact_format_newer_than_the_code_is_refused_and_older_ones_load(tmp_path, fitted, catalog):
+    """Code rolled back past a model (its artifact written in a layout that code cannot serve) says so
+    at load, and the live version stays; a card from before the field (format 1) still loads."""
+    from engine.learning.artifact_state import ARTIFACT_FORMAT
+
+    reg = Registry(tmp_path / "models")
+    good = reg.save(fitted)
+    reg.promote(good, catalog=catalog)
+    newer = reg.save(fitted)
+    card_path = tmp_path / "models" / newer / "card.json"
+    card = json.loads(card_path.read_text())
+    assert card["artifact_format"] == ARTIFACT_FORMAT
+    card_path.write_text(json.dumps(dict(card, artifact_format=ARTIFACT_FORMAT + 1)))
+    with pytest.raises(ArtifactError, match=f"artifact format {ARTIFACT_FORMAT + 1} by a newer version.*"
+                                            f"reads formats 1 to {ARTIFACT_FORMAT}"):
+        reg.promote(newer, catalog=catalog)
+    assert reg.live_version() == good
+    card_path.write_text(json.dumps({k: v for k, v in card.items() if k != "artifact_format"}))
+    model, _ = reg.load(newer, catalog=catalog)
+    assert model.feature_names_ == fitted.feature_names_
+
+
 def test_time_split_holds_out_the_latest_dates(world):
     train, test = time_split(world.dates, 0.2)
     assert train["done_on"].max() <= test["done_on"].min()

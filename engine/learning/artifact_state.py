@@ -16,7 +16,14 @@ import numpy as np
 
 from .similarity import RowSimilarity
 
-__all__ = ["saved_state", "upgraded_state"]
+__all__ = ["ARTIFACT_FORMAT", "saved_state", "upgraded_state"]
+
+#: the layout of a pickled model this code writes, recorded in each version's card (``artifact_format``;
+#: a card without it: 1). It goes up when code from before could no longer serve what is saved now:
+#: 2 (2026-12-07) no longer pickles the match features' blocks of the idea vectors, the idea id
+#: index or the on-demand similarity's own copy of the vectors. :func:`upgraded_state` reads every
+#: format up to this one; a registry refuses a newer one (code rolled back past a model)
+ARTIFACT_FORMAT = 2
 
 #: learned attributes under their names in artifacts saved before issue 17
 _RENAMED = {"_idea_sim": "idea_similarity_", "_linear_weights": "linear_weights_", "_linear_bias": "linear_bias_"}

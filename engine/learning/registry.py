@@ -18,7 +18,8 @@ pinned, the rollback target and the newest ``keep`` versions and removes the
 rest (each folder renamed away atomically first, so no reader sees half of one).
 
 A version whose card does not match this installation (library versions,
-feature names, catalog) or whose artifact does not match its checksum is
+feature names, catalog, an artifact format newer than this code reads:
+``artifact_format``) or whose artifact does not match its checksum is
 refused with :class:`ArtifactError`, and the live pointer is left alone.
 """
 
@@ -45,6 +46,7 @@ import sklearn
 
 from ..domain.catalog import Catalog
 from ..domain.files import atomic_write as _atomic_write
+from .artifact_state import ARTIFACT_FORMAT
 from .features import FEATURE_NAMES
 
 __all__ = ["ArtifactError", "NoModelError", "Registry", "catalog_fingerprint"]
@@ -213,6 +215,13 @@ class Registry:
                 f"model {version}: {path} does not match the checksum in its card (corrupt or replaced); "
                 "roll back with `dateideas models rollback` or retrain"
             )
+        saved_as = card.get("artifact_format", 1)
+        if not isinstance(saved_as, int) or saved_as > ARTIFACT_FORMAT:
+            raise ArtifactError(
+                f"model {version} was saved in artifact format {saved_as} by a newer version of dateideas; "
+                f"this code reads formats 1 to {ARTIFACT_FORMAT}: promote a model trained by this code "
+                "(`dateideas models list`), retrain with `dateideas train`, or upgrade the code"
+            )
         ours = _versions_of_libraries()
         theirs = card.get("libraries", {})
         for lib in ("scikit-learn",):
@@ -269,6 +278,7 @@ class Registry:
             **({"gate": gate} if gate is not None else {}),
             "params": {k: _jsonable(v) for k, v in model.get_params().items()},
             "libraries": _versions_of_libraries(),
+            "artifact_format": ARTIFACT_FORMAT,
             "feature_names": list(model.feature_names_),
             # False: the catalog had no encodable attributes and the model ranks from collaborative signals alone
             "content_features": bool(getattr(model, "content_features_", True)),
