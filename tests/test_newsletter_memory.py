@@ -32,7 +32,8 @@ _PROBE = textwrap.dedent("""
     with reusing_freed_memory() as tuned:
         faults(1)  # the first block's memory is new
         inside = faults(19)
-    print(plain, inside, tuned)
+    after = faults(19)
+    print(plain, inside, after, tuned)
 """)
 
 
@@ -40,12 +41,13 @@ _PROBE = textwrap.dedent("""
 def test_blocks_reuse_freed_memory_under_a_dask_workers_allocator_settings():
     out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True,
                          env={"MALLOC_TRIM_THRESHOLD_": "65536", "PATH": "/usr/bin:/bin"}).stdout.split()
-    plain, inside, tuned = int(out[0]), int(out[1]), out[2]
+    plain, inside, after, tuned = int(out[0]), int(out[1]), int(out[2]), out[3]
     assert tuned == "True"
     # pinned threshold: each array is new memory from the kernel, every page faulted in (numpy asks
     # for huge pages, 2 MB each, where the kernel gives them: at least 12 faults an array either way)
     assert plain >= 19 * 12
     assert inside < 19  # the first array's pages, reused: not one fault an array
+    assert after >= 19 * 12  # then the worker's own settings again, for its other tasks
 
 
 def test_a_chunk_plans_on_one_blas_thread_and_tuned_memory(monkeypatch):

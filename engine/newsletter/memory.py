@@ -11,14 +11,18 @@ ideas, 0.28 ms of system time a couple beside 0.46 ms of work.
 
 :func:`reusing_freed_memory` raises the thresholds while a chunk runs (arrays
 up to 32 MiB come from the heap, and freed ones are reused by the next block)
-and gives the free memory back when it ends (``malloc_trim``), as the worker
-expects. The raised thresholds stay in the process; with another C library
-(musl, macOS) it does nothing.
+and, when it ends, gives the free memory back (``malloc_trim``) and puts back
+the thresholds the process was started with (``MALLOC_TRIM_THRESHOLD_``,
+``MALLOC_MMAP_THRESHOLD_``), so a shared worker's other tasks see the allocator
+it was configured with. A process started without them (the CLI) keeps the
+raised ones: glibc cannot go back to moving the threshold by itself. With
+another C library (musl, macOS) it does nothing.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,6 +34,8 @@ _M_MMAP_THRESHOLD = -3
 _MMAP_THRESHOLD = 32 << 20
 #: free memory at the top of the heap kept while a chunk runs (a block's arrays: ~50 MB)
 _TRIM_THRESHOLD = 256 << 20
+#: where glibc starts both thresholds (the mmap one stays there once the environment sets either)
+_GLIBC_DEFAULT = 128 << 10
 
 
 def _glibc():
@@ -59,3 +65,20 @@ def reusing_freed_memory() -> Iterator[bool]:
         yield True
     finally:
         _LIBC.malloc_trim(0)
+        started = _started_thresholds()
+        if started is not None:
+            _LIBC.mallopt(_M_TRIM_THRESHOLD, started[0])
+            _LIBC.mallopt(_M_MMAP_THRESHOLD, started[1])
+
+
+def _started_thresholds() -> tuple[int, int] | None:
+    """(trim, mmap) thresholds the environment gave this process (as a Dask worker gets them), or
+    None when it set neither (glibc then moved the mmap threshold by itself)."""
+    trim, mmap = os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("MALLOC_MMAP_THRESHOLD_")
+    if trim is None and mmap is None:
+        return None
+    try:
+        return (int(trim) if trim is not None else _GLIBC_DEFAULT,
+                int(mmap) if mmap is not None else _GLIBC_DEFAULT)
+    except ValueError:  # not a number: glibc ignored it too
+        return None
