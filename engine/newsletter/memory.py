@@ -52,7 +52,8 @@ _LIBC = _glibc()
 
 @contextmanager
 def reusing_freed_memory() -> Iterator[bool]:
-    """While the block runs, large freed arrays stay for reuse; after it, free memory goes back.
+    """While the chunk runs, large freed arrays stay for the next block; after it, the free memory
+    and the process's own thresholds go back.
 
     Yields True when the allocator was tuned (glibc), False where it does nothing.
     """
