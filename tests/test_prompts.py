@@ -346,7 +346,7 @@ def test_an_ideas_fit_is_read_for_the_ideas_asked_about_and_the_memo_is_bounded(
     assert pillars == frozenset({"appreciation"})
     assert {"giving", "back", "volunteer", "kindness", "winter"} <= words
     monkeypatch.setattr(module, "_FITS_KEPT", 3)
-    fields = module._IDEA_FIELDS[catalog]
+    fields = module._fields_of(catalog)
     for idea_id in catalog.ids[:10]:
         module._ideas(catalog, [idea_id])
         assert len(fields.fits) <= 3

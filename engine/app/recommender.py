@@ -332,10 +332,11 @@ class Recommender:
         size = max(1, _BLOCK_CELLS // max(1, len(self.catalog.ids)))
         if isinstance(dates, pd.DataFrame) and len(couple_ids) > size and len(set(couple_ids)) == len(couple_ids):
             result: dict[str, list[Suggestion]] = {}
+            seeds = list(seeds)
             for rows, block in _couple_blocks(dates, couple_ids, size):
                 result.update(self.batch(rows, couple_ids[block], context, k, exclude=exclude,
                                          recently_suggested=recently_suggested,
-                                         distinct_categories=distinct_categories, seeds=list(seeds)[block],
+                                         distinct_categories=distinct_categories, seeds=seeds[block],
                                          profiles=profiles, keep=keep))
             return result
         model = self.model

@@ -6,11 +6,14 @@ catalog in the import format loads the same way.
 
 from __future__ import annotations
 
+import functools
 import os
+import weakref
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,7 +30,10 @@ __all__ = [
     "default_catalog_dir",
     "load_catalog",
     "check_catalog",
+    "per_catalog",
 ]
+
+_T = TypeVar("_T")
 
 _REQUIRED = ("id", "title")
 _OPTIONAL = ("description",)
@@ -76,6 +82,22 @@ class CheckReport:
             "by_intimacy": self.by_intimacy,
             "errors": [p.to_dict() for p in self.errors],
         }
+
+
+def per_catalog(build: Callable[[Catalog], _T]) -> Callable[[Catalog], _T]:
+    """``build(catalog)`` computed once per catalog object and kept while that catalog lives (the
+    tables the constraints, prompts, pillars and newsletter read from a catalog's columns). Read
+    only: every caller shares the one value."""
+    built: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @functools.wraps(build)
+    def once(catalog: Catalog) -> _T:
+        value = built.get(catalog)
+        if value is None:
+            value = built[catalog] = build(catalog)
+        return value
+
+    return once
 
 
 class Catalog:

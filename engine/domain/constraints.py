@@ -6,13 +6,12 @@ catalog without, say, ``kid_friendly`` is simply not filtered on kids.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
 
-from .catalog import Catalog
+from .catalog import Catalog, per_catalog
 from .context import BAD_WEATHER, SEASONS, TIMES_OF_DAY, Context
 from .profiles import DEFAULT_INTIMACY, INTIMACY_LEVELS, intimacy_level
 
@@ -173,14 +172,9 @@ def allowed_rows(catalog: Catalog, *, budget: np.ndarray | None = None, minutes:
     return mask
 
 
-_CACHE: weakref.WeakKeyDictionary[Catalog, dict] = weakref.WeakKeyDictionary()
-
-
+@per_catalog
 def _arrays(catalog: Catalog) -> dict:
     """The catalog's constraint columns as numpy arrays, computed once per catalog."""
-    cached = _CACHE.get(catalog)
-    if cached is not None:
-        return cached
     frame = catalog.frame
     out: dict = {}
     if "cost" in frame:
@@ -206,7 +200,6 @@ def _arrays(catalog: Catalog) -> dict:
         out["time_of_day"] = np.array([[t in s for t in TIMES_OF_DAY] if len(s) else [True] * len(TIMES_OF_DAY)
                                        for s in frame["time_of_day"]],
                                       dtype=bool).reshape(len(frame), len(TIMES_OF_DAY))
-    _CACHE[catalog] = out
     return out
 
 

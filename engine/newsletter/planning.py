@@ -8,13 +8,13 @@ the service uses too - and turns its suggestions into rows.
 from __future__ import annotations
 
 import datetime as _dt
-import weakref
 import zlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ..domain.catalog import per_catalog
 from ..domain.context import Context
 from ..domain.profiles import Profiles
 from ..practice.pillars import balance_picks, candidates_for, dated_pillars, idea_pillars
@@ -105,21 +105,15 @@ def _seeds(seed: int, couple_ids: Sequence[str], week: _dt.date) -> list[int]:
     return [zlib.crc32(f"{seed}|{c}|{week.isoformat()}".encode()) for c in couple_ids]
 
 
-#: catalog -> {idea id: (category, pillars)} as the picks' columns write them, read once per catalog
-_LABELS_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
+@per_catalog
 def _labels(catalog) -> dict[str, tuple[str, str]]:
-    """idea id -> its (category, pillars) column text (``"a|b"`` for several; empty when absent)."""
-    found = _LABELS_OF.get(catalog)
-    if found is None:
-        frame = catalog.frame
-        blank = [""] * len(frame)
-        category = frame["category"] if "category" in frame else blank
-        pillars = frame["pillars"] if "pillars" in frame else blank
-        found = _LABELS_OF[catalog] = {str(i): (_multi(c), _multi(p))
-                                       for i, c, p in zip(frame.index, category, pillars)}
-    return found
+    """idea id -> its (category, pillars) column text as the picks write them (``"a|b"`` for several;
+    empty when absent), once per catalog."""
+    frame = catalog.frame
+    blank = [""] * len(frame)
+    category = frame["category"] if "category" in frame else blank
+    pillars = frame["pillars"] if "pillars" in frame else blank
+    return {str(i): (_multi(c), _multi(p)) for i, c, p in zip(frame.index, category, pillars)}
 
 
 def _multi(value) -> str:

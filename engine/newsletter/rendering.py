@@ -15,7 +15,6 @@ import functools
 import re
 import textwrap
 import urllib.parse
-import weakref
 from collections.abc import Iterable, Mapping
 
 import jinja2
@@ -23,7 +22,7 @@ import markupsafe
 import numpy as np
 import pandas as pd
 
-from ..domain.catalog import Catalog
+from ..domain.catalog import Catalog, per_catalog
 from .planning import week_context, week_start
 
 __all__ = ["email_filename", "email_subject", "render_email", "render_emails"]
@@ -98,19 +97,14 @@ def _label(value) -> str:
     return str(value or "").replace("-", " ").strip().capitalize() or "Date idea"
 
 
-_INFO_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
+@per_catalog
 def _idea_info(catalog: Catalog) -> dict[str, tuple[str, str, list[str]]]:
     """idea id -> (description, description wrapped for text, facts), once per catalog."""
-    out = _INFO_OF.get(catalog)
-    if out is None:
-        out = {}
-        for idea_id, idea in zip(catalog.frame.index, catalog.frame.to_dict(orient="records")):
-            description = idea.get("description")
-            description = description if isinstance(description, str) else ""
-            out[str(idea_id)] = (description, textwrap.fill(description, 72), _facts(idea))
-        _INFO_OF[catalog] = out
+    out = {}
+    for idea_id, idea in zip(catalog.frame.index, catalog.frame.to_dict(orient="records")):
+        description = idea.get("description")
+        description = description if isinstance(description, str) else ""
+        out[str(idea_id)] = (description, textwrap.fill(description, 72), _facts(idea))
     return out
 
 

@@ -17,11 +17,12 @@ when the couple's dates of the last four weeks had none).
 from __future__ import annotations
 
 import datetime as _dt
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+
+from ..domain.catalog import per_catalog
 
 __all__ = [
     "CANDIDATES",
@@ -53,22 +54,16 @@ def candidates_for(k: int) -> int:
     return max(k, CANDIDATES * k)
 
 
-_PILLARS_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
+@per_catalog
 def idea_pillars(catalog) -> dict[str, frozenset[str]]:
     """idea id -> its pillars (empty when the catalog has no ``pillars`` column); read once per catalog.
     Ideas with the same pillars share one set (at most 16 sets of the four pillars, not one per idea:
     50,000 sets at 50,000 ideas were a fifth of what the collector walks)."""
-    found = _PILLARS_OF.get(catalog)
-    if found is None:
-        frame = catalog.frame
-        shared: dict[tuple, frozenset[str]] = {}
-        found = {} if "pillars" not in frame else {
-            str(i): shared.setdefault(p, frozenset(p))
-            for i, p in zip(frame.index, (tuple(p or ()) for p in frame["pillars"]))}
-        _PILLARS_OF[catalog] = found
-    return found
+    frame = catalog.frame
+    shared: dict[tuple, frozenset[str]] = {}
+    return {} if "pillars" not in frame else {
+        str(i): shared.setdefault(p, frozenset(p))
+        for i, p in zip(frame.index, (tuple(p or ()) for p in frame["pillars"]))}
 
 
 def dated_pillars(dates: pd.DataFrame, pillars: Mapping[str, frozenset[str]], day: _dt.date,

@@ -15,11 +15,11 @@ conversation prompt. The pieces:
 from __future__ import annotations
 
 import datetime as _dt
-import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..domain.catalog import per_catalog
 from .prompt_catalog import PromptCatalog, default_prompts
 from .prompt_choice import NO_REPEAT_DAYS, choose_many, choose_prompts, idea_words
 from .prompt_depth import STATUSES, depth_of
@@ -33,9 +33,6 @@ __all__ = [
     "prompt_window",
     "week_prompts",
 ]
-
-#: per catalog: its ideas' pillars, tags and category columns, and the fits computed so far
-_IDEA_FIELDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 #: fits kept per catalog before the memo starts afresh (a request needs three to six; a newsletter
 #: batch a few hundred): a table of every idea was ~40 MiB of dicts and sets at 50,000 ideas
@@ -67,11 +64,13 @@ class _IdeaFields:
         return fit
 
 
+#: per catalog: its ideas' pillars, tags and category columns, and the fits computed so far
+_fields_of = per_catalog(_IdeaFields)
+
+
 def _ideas(catalog, idea_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """idea id -> ``{"fit": (pillars, words)}`` (``{}`` for an id not in the catalog)."""
-    fields = _IDEA_FIELDS.get(catalog)
-    if fields is None:
-        fields = _IDEA_FIELDS[catalog] = _IdeaFields(catalog)
+    fields = _fields_of(catalog)
     out = {}
     for idea_id in idea_ids:
         fit = fields.fit(str(idea_id))
