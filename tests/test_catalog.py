@@ -358,3 +358,19 @@ def test_default_catalog_dir_honours_environment(monkeypatch, tmp_path):
     assert default_catalog_dir() == Path(__file__).resolve().parent.parent / "data"
     monkeypatch.setenv("DATEIDEAS_CATALOG", str(_write(tmp_path, _GOOD)))
     assert list(load_catalog().ids) == ["picnic", "stroll"]
+
+
+def test_couple_planes_places_each_couples_ideas_in_one_lookup():
+    catalog = load_catalog()
+    first, second, third = (str(i) for i in catalog.ids[:3])
+    planes = catalog.couple_planes(["a", "b", "c"], {
+        "a": {first, "no-such-idea"},          # a set: weight 1, the unknown idea left out
+        "c": {third: 0.5, second: 2.0},        # weights
+        "stranger": {first},                   # a couple not asked for: left out
+        "b": set(),
+    })
+    assert planes.shape == (3, len(catalog))
+    assert planes[0, 0] == 1.0 and planes[0].sum() == 1.0
+    assert not planes[1].any()
+    assert planes[2, 2] == 0.5 and planes[2, 1] == 2.0 and planes[2].sum() == 2.5
+    assert not catalog.couple_planes(["a"], None).any()

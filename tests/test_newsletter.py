@@ -36,6 +36,7 @@ from engine.newsletter import (
     week_context,
     week_start,
 )
+from engine.newsletter.planning import pick_records
 from engine.store import open_store
 
 _REPO = Path(__file__).resolve().parents[1]
@@ -133,6 +134,19 @@ def test_week_start_and_context_known_answers():
     assert week_context("2025-12-29").season == "winter"
     with pytest.raises(ValueError, match="week must be a date as YYYY-MM-DD, got '2025-13-01'"):
         week_start("2025-13-01")
+
+
+def test_pick_records_are_to_dicts_records_read_a_column_at_a_time(world):
+    sim = world["sim"]
+    picks = plan_picks(world["recommender"], sim.dates, list(sim.couples["id"][:20]), world["week"], 3, run_id=4)
+    for frame in (picks, picks.assign(run_id=pd.array([7, None] * (len(picks) // 2) + [7] * (len(picks) % 2),
+                                                         dtype="Int64"),
+                                      title=[None] + list(picks["title"][1:]))):
+        expected = frame.to_dict(orient="records")
+        got = pick_records(frame)
+        assert repr(got) == repr(expected)  # the same values of the same types (a missing run_id None)
+        assert [type(v) for v in got[1].values()] == [type(v) for v in expected[1].values()]
+    assert pick_records(picks, ["idea_id", "rank"])[0] == {"idea_id": picks["idea_id"][0], "rank": 1}
 
 
 def test_recently_done_is_the_last_90_days_only():

@@ -137,11 +137,19 @@ class Catalog:
         columns, 0 elsewhere; couples and ideas not known are left out."""
         out = np.zeros((len(couple_ids), len(self)))
         row = {c: r for r, c in enumerate(couple_ids)}
-        for c, ideas in (ideas_of or {}).items():
-            if c in row and ideas:
-                weights = ideas if isinstance(ideas, dict) else dict.fromkeys(ideas, 1.0)
-                pos = self.position(list(weights))
-                out[row[c], pos[pos >= 0]] = np.fromiter(weights.values(), float, len(weights))[pos >= 0]
+        rows: list[int] = []
+        ideas: list = []
+        weights: list[float] = []
+        for c, held in (ideas_of or {}).items():
+            r = row.get(c)
+            if r is not None and held:
+                ideas.extend(held)
+                weights.extend(held.values() if isinstance(held, dict) else [1.0] * len(held))
+                rows.extend([r] * len(held))
+        if ideas:  # every couple's ideas looked up at once (one index lookup, not one per couple)
+            pos = self.position(ideas)
+            known = pos >= 0
+            out[np.asarray(rows)[known], pos[known]] = np.asarray(weights, dtype=float)[known]
         return out
 
     def idea(self, idea_id: str) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 from ..domain.catalog import Catalog
 from .errors import NewsletterError
 from .links import MailLinks
-from .planning import week_start
+from .planning import pick_records, week_start
 from .rendering import _idea_info, email_subject, render_email
 
 __all__ = ["DeliveryResult", "SmtpSender", "confirmation_message", "deliver_newsletter", "newsletter_message",
@@ -342,7 +342,7 @@ def deliver_newsletter(store, catalog: Catalog, week: _dt.date | str, picks: pd.
     started = time.perf_counter()
     if len(picks):
         wanted = None if couple_ids is None else set(map(str, couple_ids))
-        groups = {c: g.to_dict(orient="records") for c, g in picks.groupby("couple_id", sort=True)
+        groups = {c: pick_records(g) for c, g in picks.groupby("couple_id", sort=True)
                   if wanted is None or c in wanted}
     else:
         groups = {}

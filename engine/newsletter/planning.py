@@ -24,6 +24,7 @@ __all__ = [
     "PICK_COLUMNS",
     "RECENT_DATE_DAYS",
     "RECENT_NEWSLETTERS",
+    "pick_records",
     "plan_picks",
     "recently_done",
     "week_context",
@@ -38,6 +39,21 @@ RECENT_NEWSLETTERS = 4
 #: Columns of the picks frame, ``picks.csv`` and ``picks.jsonl`` (in that order).
 PICK_COLUMNS = ("couple_id", "rank", "idea_id", "title", "reason", "score", "category",
                 "pillars", "model_version", "run_id")
+
+
+def pick_records(picks: pd.DataFrame, columns: Sequence[str] | None = None) -> list[dict]:
+    """The rows of a picks frame (``columns`` of them, default all) as dicts of plain values, as
+    ``picks.to_dict(orient="records")`` gives them (a missing ``run_id`` is None), read a column at
+    a time: to_dict reads a text column cell by cell (4x slower on a 6,000-pick chunk)."""
+    columns = list(picks.columns if columns is None else columns)
+    values = []
+    for name in columns:
+        col = picks[name]
+        cells = col.tolist()
+        if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) and col.hasnans:
+            cells = [None if v is pd.NA else v for v in cells]
+        values.append(cells)
+    return [dict(zip(columns, row)) for row in zip(*values)]
 
 
 def week_start(week: _dt.date | str) -> _dt.date:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..domain.catalog import Catalog, per_catalog
-from .planning import week_context, week_start
+from .planning import pick_records, week_context, week_start
 
 __all__ = ["email_filename", "email_subject", "render_email", "render_emails"]
 
@@ -120,6 +120,15 @@ def email_subject(n_picks: int, week: _dt.date | str) -> str:
     return f"{n_picks} date idea{'s' if n_picks != 1 else ''} for the weekend of {saturday.day} {saturday:%B}"
 
 
+@functools.lru_cache(maxsize=64)
+def _week_texts(monday: _dt.date, n: int) -> tuple[str, str, str]:
+    """The week's label, the subject and the headline of an email of ``n`` picks (the same for
+    every couple of a week: worked out once)."""
+    saturday = week_context(monday).day
+    return (f"{monday.day} {monday:%B %Y}", email_subject(n, monday),
+            f"{n} idea{'s' if n != 1 else ''} for {saturday:%A} {saturday.day} {saturday:%B}")
+
+
 def render_email(couple_id: str, picks: Iterable[Mapping], week: _dt.date | str,
                  catalog: Catalog, *, links: Mapping | None = None,
                  _info: dict[str, tuple[str, str, list[str]]] | None = None) -> tuple[str, str]:
@@ -144,7 +153,6 @@ def render_email(couple_id: str, picks: Iterable[Mapping], week: _dt.date | str,
     (html, text) : tuple of str
     """
     monday = week_start(week)
-    saturday = week_context(monday).day
     info = _idea_info(catalog) if _info is None else _info
     rate_urls = (links or {}).get("rate") or {}
     items = []
@@ -164,12 +172,12 @@ def render_email(couple_id: str, picks: Iterable[Mapping], week: _dt.date | str,
                                   item["category_label"], description, tuple(facts), item["colour"],
                                   item["prompt"], prompt.get("id", ""), item["rate_url"])
         items.append(item)
-    n = len(items)
+    week_label, subject, headline = _week_texts(monday, len(items))
     values = {
         "couple_id": str(couple_id),
-        "week_label": f"{monday.day} {monday:%B %Y}",
-        "subject": email_subject(n, monday),
-        "headline": f"{n} idea{'s' if n != 1 else ''} for {saturday:%A} {saturday.day} {saturday:%B}",
+        "week_label": week_label,
+        "subject": subject,
+        "headline": headline,
         "intro": ("Picked for you two: things we think you will enjoy, each a little different "
                   "from your usual - couples who try something new together grow closer."),
         "picks": items,
@@ -189,7 +197,7 @@ def render_emails(picks: pd.DataFrame, week: _dt.date | str, catalog: Catalog) -
     if not len(picks):
         return out
     info = _idea_info(catalog)
-    records = picks.to_dict(orient="records")
+    records = pick_records(picks)
     start = 0
     for end in range(1, len(records) + 1):
         if end == len(records) or records[end]["couple_id"] != records[start]["couple_id"]:

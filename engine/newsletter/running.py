@@ -64,7 +64,7 @@ from .outputs import (
     _swap_in,
     _write_chunk_files,
 )
-from .planning import RECENT_NEWSLETTERS, week_start
+from .planning import RECENT_NEWSLETTERS, pick_records, week_start
 
 __all__ = ["LEASE_S", "NewsletterResult", "run_newsletter"]
 
@@ -294,8 +294,8 @@ def _run_locked(store, recommender, week: _dt.date, out_dir: Path, k: int, coupl
                 if not result.written:
                     _write_chunk_files(work, run_id, result.index, result.picks, result.emails)
                 store.record_prompts(prompt_rows(result.picks, week))  # before the sends: a resumed week reuses them
-                store.record_sends(run_id, week, result.picks[["couple_id", "idea_id", "rank"]]
-                                   .to_dict(orient="records"), replace=staged)
+                store.record_sends(run_id, week, pick_records(result.picks, ["couple_id", "idea_id", "rank"]),
+                                   replace=staged)
                 n_couples += len(result.couple_ids)
                 n_picks += len(result.picks)
                 bar.update(len(result.couple_ids))
