@@ -32,7 +32,10 @@ plus each Dask worker's RSS after the work. A per-stage breakdown of one chunk
 operator's job through ``run_newsletter``: the simulated dates bulk-loaded
 into a fresh SQLite database (not timed), then one week in-process and the
 next on the 2-worker cluster, each reading the store, writing every email
-and part file and recording the sends; its 1M figure is projected linearly.
+and part file and recording the sends; its 1M figure is projected linearly,
+and the numpy reference is run on the same number of couples in the same
+process (``numpy_reference_over_this``: how many times the reference's
+speed the job's is, comparable between hours of a VM whose speed varies).
 Results go to
 ``bench/results/newsletter.json``.
 """
@@ -227,6 +230,8 @@ def _end_to_end(args) -> dict:
         out["bulk_load_seconds"] = round(time.perf_counter() - t, 1)
         week = week_start((world.dates["done_on"].max() + pd.Timedelta(days=10)).date())
         del world
+        # the same machine's speed at the moment, for comparing runs on a VM whose speed varies by the hour
+        out["numpy_reference"] = _numpy_reference(args.e2e, len(catalog), args.chunk_size, args.k)
 
         def _timed(label: str, week, client=None) -> None:
             load = os.getloadavg()[0]
@@ -241,6 +246,8 @@ def _end_to_end(args) -> dict:
                           "couples_per_second": round(result.couples / seconds, 1),
                           "couples_per_cpu_second": round(result.couples / cpu, 1),
                           "projected_seconds_1m": round(1_000_000 * seconds / result.couples, 1),
+                          "numpy_reference_over_this": round(
+                              out["numpy_reference"]["couples_per_second"] * seconds / result.couples, 1),
                           "load_average_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
                           "driver_peak_rss_mib": round(mem.peak, 1)}
             # the output stays until the end: deleting 200k files slows the next run's file creation
