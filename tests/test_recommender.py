@@ -130,3 +130,36 @@ def test_a_batch_scored_in_blocks_gives_what_one_pass_gives(recommender_factory,
     assert list(in_blocks) == couples == list(one_pass)
     assert {c: _dicts(p) for c, p in in_blocks.items()} == {c: _dicts(p) for c, p in one_pass.items()}
     assert str(tiny_world.catalog.ids[0]) not in {p.idea_id for p in in_blocks[couples[2]]}
+
+
+def test_a_deep_list_explains_only_the_windows_it_shows_with_the_reasons_a_batch_gives(
+        recommender_factory, tiny_world, monkeypatch):
+    import engine.app.recommender as recommender_module
+
+    catalog = tiny_world.catalog
+    history = CoupleDates("c1", _rows(catalog, [(0, 5), (3, 4), (7, 1), (9, 2), (12, 5)]))
+    ctx = Context(day=DAY)
+    depth = len(catalog)
+    # every place of the full list explained at once, as the newsletter's batch does
+    everything = recommender_factory(cache_couples=0, cache_lists=0).batch(
+        history, ["c1"], ctx, k=depth, distinct_categories=False,
+        seeds=[recommender_module._stable_seed("c1", DAY.isoformat())])["c1"]
+    assert len(everything) > 20
+    explained = []
+    real = recommender_module.explain
+    monkeypatch.setattr(recommender_module, "explain",
+                        lambda model, hist, row, position, *a, **kw: explained.append(position) or
+                        real(model, hist, row, position, *a, **kw))
+    rec = recommender_factory()
+    window, offset, hit = rec.tonight_window("c1", history, ctx, depth, 10, 3)
+    assert (offset, hit) == (10, False)
+    assert len(explained) == 3  # the window's three, not the whole list
+    assert _dicts(window) == _dicts(everything[10:13])
+    # the next window from the cached list: three more explained; an earlier one again: none
+    later, _, hit = rec.tonight_window("c1", history, ctx, depth, 13, 3)
+    assert hit and len(explained) == 6 and _dicts(later) == _dicts(everything[13:16])
+    again, _, hit = rec.tonight_window("c1", history, ctx, depth, 10, 3)
+    assert hit and len(explained) == 6 and _dicts(again) == _dicts(window)
+    # a caller changing its copy leaves the cached, explained list as it was
+    again[0].reasons[:] = ["changed"]
+    assert _dicts(rec.tonight_window("c1", history, ctx, depth, 10, 3)[0]) == _dicts(window)

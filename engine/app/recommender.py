@@ -29,6 +29,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -143,6 +144,33 @@ def _stable_seed(*parts: object) -> int:
     return zlib.crc32("|".join(map(str, parts)).encode())
 
 
+class _Reasons:
+    """Reasons for a ranked block's suggestions, worked out when a suggestion is first shown.
+
+    A deep list (every idea, for "another idea") is ranked once and shown a window at a time: its
+    ideas are explained as their window is served, not all at once (the first "another" of a day
+    explained ~770 ideas to show 3). Filling a suggestion twice does nothing the second time.
+    """
+
+    def __init__(self, model, ranked, day: int, where: dict[tuple[str, str], tuple[int, int, int]]):
+        self._model, self._ranked, self._day, self._where = model, ranked, day, where
+        self._done: set[tuple[str, str]] = set()
+
+    def fill(self, couple_id: str, s: Suggestion) -> Suggestion:
+        """``s`` (a suggestion of this block for ``couple_id``) with its reasons added after any it has,
+        two in all; returns ``s``."""
+        key = (couple_id, s.idea_id)
+        if key in self._done:
+            return s
+        r, j, p = self._where[key]
+        ranked = self._ranked
+        s.reasons = (list(s.reasons) + explain(
+            self._model, ranked.histories, r, p, ranked.features[r, j], as_of_day=self._day,
+            partners=ranked.partners[r, j], favourite=ranked.favourite[r], routine=ranked.routine))[:2]
+        self._done.add(key)
+        return s
+
+
 class Recommender:
     """A fitted model, its version, and the catalog it ranks.
 
@@ -228,8 +256,9 @@ class Recommender:
         The suggestions returned are the caller's own (never the cached
         objects), free to modify.
         """
-        ranked, cached = self._ranked_list(couple_id, history, context, k, exclude, recently_suggested, offset, seed)
-        return [s.copy() for s in ranked], cached
+        ranked, reasons, cached = self._ranked_list(couple_id, history, context, k, exclude, recently_suggested,
+                                                    offset, seed)
+        return [reasons.fill(couple_id, s).copy() for s in ranked], cached
 
     def tonight_window(self, couple_id: str, history: pd.DataFrame | CoupleDates, context: Context,
                        depth: int, n: int, k: int, *, exclude: Iterable[str] = (),
@@ -238,19 +267,20 @@ class Recommender:
 
         The list is :meth:`tonight_cached`'s (cached alike), but only the
         ``k`` picks are copied for the caller (a deep list read for one
-        window costs what a short one does); ``offset = n % len(list)``
-        (0 for an empty list). The picks keep their rank in the list. ``exclude``: ideas never to
-        suggest (the couple's "not for us"), part of the cache key.
+        window costs what a short one does: only the window's picks are explained, when first shown);
+        ``offset = n % len(list)`` (0 for an empty list). The picks keep their rank in the list.
+        ``exclude``: ideas never to suggest (the couple's "not for us"), part of the cache key.
         """
-        ranked, cached = self._ranked_list(couple_id, history, context, depth, exclude, recently_suggested, 0, None)
+        ranked, reasons, cached = self._ranked_list(couple_id, history, context, depth, exclude,
+                                                    recently_suggested, 0, None)
         offset = n % len(ranked) if ranked else 0
-        return [s.copy() for s in ranked[offset:offset + k]], offset, cached
+        return [reasons.fill(couple_id, s).copy() for s in ranked[offset:offset + k]], offset, cached
 
     def _ranked_list(self, couple_id: str, history: pd.DataFrame | CoupleDates, context: Context, k: int,
                      exclude: Iterable[str], recently_suggested: Mapping[str, float] | None, offset: int,
-                     seed: int | None) -> tuple[list[Suggestion], bool]:
-        """The ranked list (the cached objects themselves: callers copy what they hand out) and whether
-        it came from the cache."""
+                     seed: int | None) -> tuple[list[Suggestion], _Reasons, bool]:
+        """The ranked list (the cached objects themselves, not yet explained: callers explain and copy
+        what they hand out), what explains it, and whether it came from the cache."""
         ctx = context.resolved()
         if seed is None:
             seed = _stable_seed(couple_id, ctx.day.isoformat())
@@ -261,17 +291,17 @@ class Recommender:
             key = (couple_id, ctx, int(k), int(offset), exclude, tuple(sorted(weights.items())), int(seed))
             found = self._ranked.get(key, history)
             if found is not None:
-                return found, True
-        out = self.batch(history, [couple_id], ctx, k=k + offset,
-                         exclude={couple_id: set(exclude)},
-                         recently_suggested={couple_id: weights},
-                         distinct_categories=False, seeds=[seed])
+                return (*found, True)
+        day = _day_number(ctx.day)
+        dates, scored, profiles = self._prepared(history, [couple_id], day, None)
+        out, reasons = self._ranked_batch(dates, [couple_id], ctx, day, k + offset, {couple_id: set(exclude)},
+                                          {couple_id: weights}, False, [seed], scored, profiles)
         picks = out[couple_id][offset:]
         for i, s in enumerate(picks):
             s.rank = i + 1
         if cacheable:
-            self._ranked.put(key, history, [s.copy() for s in picks])
-        return picks, False
+            self._ranked.put(key, history, (picks, reasons))
+        return picks, reasons, False
 
     def batch(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str], context: Context, k: int = 3, *,
               exclude: Mapping[str, set[str]] | None = None,
@@ -312,21 +342,7 @@ class Recommender:
         ctx = context.resolved()
         couple_ids = [str(c) for c in couple_ids]
         day = _day_number(ctx.day)
-        scored = None
-        if isinstance(dates, CoupleDates):
-            if profiles is not None:  # the mapping wins; carried by the CoupleDates, so the cache keys on it
-                dates = replace(dates, profile=profiles.get(dates.couple_id, NO_PROFILE))
-                profiles = None
-            # every idea's scores serve every context of the day; a model that scores only the
-            # candidates tonight allows (scale "allowed": constraint-first) scores each context afresh
-            if couple_ids == [dates.couple_id] and self.cache_couples > 0 and self.model.scale == "catalog":
-                key = (dates.couple_id, day)
-                scored = self._scored.get(key, dates)
-                if scored is None:
-                    scored = self.model.enjoyment(dates, couple_ids, as_of_day=day)
-                    self._scored.put(key, dates, scored)
-        else:
-            dates = as_dates_frame(dates) if "couple_id" in dates else empty_dates()
+        dates, scored, profiles = self._prepared(dates, couple_ids, day, profiles)
         if seeds is None:
             seeds = [_stable_seed(c, ctx.day.isoformat()) for c in couple_ids]
         size = max(1, _BLOCK_CELLS // max(1, len(self.catalog.ids)))
@@ -339,12 +355,45 @@ class Recommender:
                                          distinct_categories=distinct_categories, seeds=seeds[block],
                                          profiles=profiles, keep=keep))
             return result
+        result, reasons = self._ranked_batch(dates, couple_ids, ctx, day, k, exclude, recently_suggested,
+                                             distinct_categories, seeds, scored, profiles)
+        if keep is not None:
+            result = keep(result)
+        for c, picks in result.items():
+            for s in picks:
+                reasons.fill(c, s)
+        return result
+
+    def _prepared(self, dates: pd.DataFrame | CoupleDates, couple_ids: list[str], day: int,
+                  profiles: Profiles | None) -> tuple[pd.DataFrame | CoupleDates, Any, Profiles | None]:
+        """The dates to rank from, the couple's scored ideas when the cache has (or now keeps) them,
+        and the profiles still to apply: a :class:`CoupleDates` carries its couple's profile."""
+        if not isinstance(dates, CoupleDates):
+            return (as_dates_frame(dates) if "couple_id" in dates else empty_dates()), None, profiles
+        if profiles is not None:  # the mapping wins; carried by the CoupleDates, so the cache keys on it
+            dates = replace(dates, profile=profiles.get(dates.couple_id, NO_PROFILE))
+            profiles = None
+        scored = None
+        # every idea's scores serve every context of the day; a model that scores only the
+        # candidates tonight allows (scale "allowed": constraint-first) scores each context afresh
+        if couple_ids == [dates.couple_id] and self.cache_couples > 0 and self.model.scale == "catalog":
+            key = (dates.couple_id, day)
+            scored = self._scored.get(key, dates)
+            if scored is None:
+                scored = self.model.enjoyment(dates, couple_ids, as_of_day=day)
+                self._scored.put(key, dates, scored)
+        return dates, scored, profiles
+
+    def _ranked_batch(self, dates, couple_ids: list[str], ctx: Context, day: int, k: int, exclude,
+                      recently_suggested, distinct_categories: bool, seeds, scored, profiles
+                      ) -> tuple[dict[str, list[Suggestion]], _Reasons]:
+        """:meth:`batch`'s ranking of one block of couples: their suggestions, not yet explained, and
+        what explains them (:class:`_Reasons`)."""
         model = self.model
         ranked = model.rank(dates, couple_ids, k, context=ctx, exclude=dict(exclude or {}),
                             recently_suggested={c: dict(v) for c, v in (recently_suggested or {}).items()},
                             distinct_groups=distinct_categories, seed=np.asarray(seeds), as_of_day=day,
                             scored=scored, profiles=profiles)
-        hist = ranked.histories
         titles = model.idea_titles()
         ids = self.catalog.ids
         result: dict[str, list[Suggestion]] = {}
@@ -363,12 +412,4 @@ class Recommender:
                 ))
                 where[c, picks[-1].idea_id] = (r, j, p)
             result[c] = picks
-        if keep is not None:
-            result = keep(result)
-        for c, picks in result.items():
-            for s in picks:
-                r, j, p = where[c, s.idea_id]
-                s.reasons = (list(s.reasons) + explain(
-                    model, hist, r, p, ranked.features[r, j], as_of_day=day, partners=ranked.partners[r, j],
-                    favourite=ranked.favourite[r], routine=ranked.routine))[:2]
-        return result
+        return result, _Reasons(model, ranked, day, where)
