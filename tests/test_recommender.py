@@ -163,3 +163,21 @@ def test_a_deep_list_explains_only_the_windows_it_shows_with_the_reasons_a_batch
     # a caller changing its copy leaves the cached, explained list as it was
     again[0].reasons[:] = ["changed"]
     assert _dicts(rec.tonight_window("c1", history, ctx, depth, 10, 3)[0]) == _dicts(window)
+
+
+def test_another_ranks_only_as_deep_as_it_shows_and_shows_what_the_whole_list_would(recommender_factory, tiny_world):
+    from engine.app.serving import _list_depth
+
+    assert [_list_depth(n, 6, 367) for n in (0, 1, 2, 3, 10, 11, 26, 27, 100, 400)] == \
+        [6, 8, 8, 16, 16, 32, 32, 64, 128, 367]
+    assert _list_depth(5, 6, 10) == 10  # a catalog smaller than the depth: all of it
+    catalog = tiny_world.catalog
+    history = CoupleDates("c1", _rows(catalog, [(0, 5), (3, 4), (7, 1), (9, 2), (12, 5)]))
+    rec, whole = recommender_factory(), recommender_factory()
+    for ctx in (Context(day=DAY), Context(day=DAY, budget=0, setting="home", minutes=60)):  # few ideas fit
+        fit = len(whole.tonight_window("c1", history, ctx, len(catalog), 0, len(catalog))[0])
+        assert fit > 0
+        for n in [0, 1, 2, 3, 9, 10, 11, fit - 1, fit, fit + 4, 2 * fit + 1]:
+            shown = rec.tonight_window("c1", history, ctx, _list_depth(n, 6, len(catalog)), n, 6)
+            assert _dicts(shown[0]) == _dicts(whole.tonight_window("c1", history, ctx, len(catalog), n, 6)[0])
+            assert shown[1] == n % fit  # the offset wraps round the ideas that fit, as on the whole list
