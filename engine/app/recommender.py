@@ -145,11 +145,13 @@ def _stable_seed(*parts: object) -> int:
 
 
 class _Reasons:
-    """Reasons for a ranked block's suggestions, worked out when a suggestion is first shown.
+    """Reasons for a ranked block's suggestions, worked out for the ones a caller keeps.
 
-    A deep list (every idea, for "another idea") is ranked once and shown a window at a time: its
-    ideas are explained as their window is served, not all at once (the first "another" of a day
-    explained ~770 ideas to show 3). Filling a suggestion twice does nothing the second time.
+    It holds the block's :class:`Ranked` (each couple's histories: arrays as long as the catalog), so
+    it lives only while a block is being explained and is never cached: a cached tonight list holds
+    its suggestions, explained. (Kept lazily in the list cache, it made a 50,000-idea worker grow by
+    ~5 MB a fresh request, to 1.6 GB in 250 requests.) Filling a suggestion twice does nothing the
+    second time.
     """
 
     def __init__(self, model, ranked, day: int, where: dict[tuple[str, str], tuple[int, int, int]]):
@@ -256,31 +258,30 @@ class Recommender:
         The suggestions returned are the caller's own (never the cached
         objects), free to modify.
         """
-        ranked, reasons, cached = self._ranked_list(couple_id, history, context, k, exclude, recently_suggested,
-                                                    offset, seed)
-        return [reasons.fill(couple_id, s).copy() for s in ranked], cached
+        ranked, cached = self._ranked_list(couple_id, history, context, k, exclude, recently_suggested, offset, seed)
+        return [s.copy() for s in ranked], cached
 
     def tonight_window(self, couple_id: str, history: pd.DataFrame | CoupleDates, context: Context,
                        depth: int, n: int, k: int, *, exclude: Iterable[str] = (),
                        recently_suggested: Mapping[str, float] | None = None) -> tuple[list[Suggestion], int, bool]:
         """``k`` ideas from position ``n`` (wrapping round) of the top-``depth`` list: ``(picks, offset, cached)``.
 
-        The list is :meth:`tonight_cached`'s (cached alike), but only the
-        ``k`` picks are copied for the caller (a deep list read for one
-        window costs what a short one does: only the window's picks are explained, when first shown);
+        The list is :meth:`tonight_cached`'s (cached alike, every pick explained when it is ranked:
+        the serving path asks for lists only a power of two past the window,
+        :func:`engine.app.serving._list_depth`), but only the ``k`` picks are copied for the caller;
         ``offset = n % len(list)`` (0 for an empty list). The picks keep their rank in the list.
         ``exclude``: ideas never to suggest (the couple's "not for us"), part of the cache key.
         """
-        ranked, reasons, cached = self._ranked_list(couple_id, history, context, depth, exclude,
-                                                    recently_suggested, 0, None)
+        ranked, cached = self._ranked_list(couple_id, history, context, depth, exclude, recently_suggested, 0, None)
         offset = n % len(ranked) if ranked else 0
-        return [reasons.fill(couple_id, s).copy() for s in ranked[offset:offset + k]], offset, cached
+        return [s.copy() for s in ranked[offset:offset + k]], offset, cached
 
     def _ranked_list(self, couple_id: str, history: pd.DataFrame | CoupleDates, context: Context, k: int,
                      exclude: Iterable[str], recently_suggested: Mapping[str, float] | None, offset: int,
-                     seed: int | None) -> tuple[list[Suggestion], _Reasons, bool]:
-        """The ranked list (the cached objects themselves, not yet explained: callers explain and copy
-        what they hand out), what explains it, and whether it came from the cache."""
+                     seed: int | None) -> tuple[list[Suggestion], bool]:
+        """The ranked list, explained (the cached objects themselves: callers copy what they hand out),
+        and whether it came from the cache. The cache keeps the suggestions only, nothing as long as
+        the catalog."""
         ctx = context.resolved()
         if seed is None:
             seed = _stable_seed(couple_id, ctx.day.isoformat())
@@ -291,17 +292,18 @@ class Recommender:
             key = (couple_id, ctx, int(k), int(offset), exclude, tuple(sorted(weights.items())), int(seed))
             found = self._ranked.get(key, history)
             if found is not None:
-                return (*found, True)
+                return found, True
         day = _day_number(ctx.day)
         dates, scored, profiles = self._prepared(history, [couple_id], day, None)
         out, reasons = self._ranked_batch(dates, [couple_id], ctx, day, k + offset, {couple_id: set(exclude)},
                                           {couple_id: weights}, False, [seed], scored, profiles)
         picks = out[couple_id][offset:]
         for i, s in enumerate(picks):
+            reasons.fill(couple_id, s)
             s.rank = i + 1
         if cacheable:
-            self._ranked.put(key, history, (picks, reasons))
-        return picks, reasons, False
+            self._ranked.put(key, history, picks)
+        return picks, False
 
     def batch(self, dates: pd.DataFrame | CoupleDates, couple_ids: Sequence[str], context: Context, k: int = 3, *,
               exclude: Mapping[str, set[str]] | None = None,
