@@ -32,7 +32,15 @@ For each size in ``--ideas``:
    connections to workers by a hash of the port, so two clients can land on
    one worker and wait for each other) for ``--seconds`` after a warm-up.
    Records p50/p90/p99 and each worker's resident set (``VmRSS``) and peak
-   (``VmHWM``) after the load; the goal is judged on the largest.
+   (``VmHWM``) after the load. Then the *another* load as long: every couple in
+   turn asks for ``another=true`` (the page's "Another idea"; the server runs
+   with the ``another`` limits lifted, as ``bench http``'s), each couple's
+   first of the day, so a list deeper than the fresh one is ranked
+   (``engine.app.serving._list_depth``). The RSS goal is judged on the largest
+   after both loads; ``worker_rss_growth_mib`` is each worker's growth from
+   the warm-up to the end (what a fresh answer leaves behind: a list cache
+   that kept each answer's histories grew a 50,000-idea worker ~5 MB a
+   request, to 1.6 GB in 20 s, on 2026-12-07).
 
 Then the training-time ratio: the engine and implicit ALS each fitted in a
 fresh single-threaded child on ``--als-dates`` simulated dates of the
@@ -203,6 +211,13 @@ def distinct_paths(couples: list[tuple[str, str]], query: str, requests: int) ->
              {"Authorization": f"Bearer {couples[i % n][1]}"}) for i in range(requests)]
 
 
+def another_paths(couples: list[tuple[str, str]], query: str, requests: int) -> list[tuple[str, dict]]:
+    """Tonight requests with ``another=true``: request ``i`` is couple ``i mod n``'s."""
+    n = len(couples)
+    return [(f"/v1/couples/{couples[i % n][0]}/tonight?{query}&another=true",
+             {"Authorization": f"Bearer {couples[i % n][1]}"}) for i in range(requests)]
+
+
 def worker_pids(master: int) -> list[int]:
     """The gunicorn master's child processes (its workers)."""
     try:
@@ -242,15 +257,23 @@ def serve_and_measure(db_url: str, model_dir: Path, catalog_dir: Path, couples: 
         rss_warm = [status_mib(pid, "VmRSS") for pid in workers]
         moment = _moment()
         fresh = measured(port, paths[:-warm], args.seconds, args.concurrency)
+        fresh.update(load_average_1min_after=round(os.getloadavg()[0], 2))
+        rss_fresh = [status_mib(pid, "VmRSS") for pid in workers]
+        _progress(f"fresh tonight p99 {fresh['p99_ms']} ms, worker RSS {rss_fresh} MiB; the another load")
+        moment_another = _moment()
+        another = measured(port, another_paths(couples, QUERY, len(couples)), args.seconds, args.concurrency)
         rss = [status_mib(pid, "VmRSS") for pid in workers]
         hwm = [status_mib(pid, "VmHWM") for pid in workers]
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
-    return {"fresh_tonight": {**fresh, "concurrency": args.concurrency, **moment,
-                              "load_average_1min_after": round(os.getloadavg()[0], 2)},
+    growth = [None if a is None or b is None else round(b - a, 1) for a, b in zip(rss_warm, rss)]
+    return {"fresh_tonight": {**fresh, "concurrency": args.concurrency, **moment},
+            "another_tonight": {**another, "concurrency": args.concurrency, **moment_another,
+                                "load_average_1min_after": round(os.getloadavg()[0], 2)},
             "ready_seconds": round(ready_seconds, 1),
-            "worker_rss_mib_after_warmup": rss_warm, "worker_rss_mib": rss, "worker_peak_rss_mib": hwm}
+            "worker_rss_mib_after_warmup": rss_warm, "worker_rss_mib_after_fresh": rss_fresh,
+            "worker_rss_mib": rss, "worker_peak_rss_mib": hwm, "worker_rss_growth_mib": growth}
 
 
 # --------------------------------------------------------------------------- one size
@@ -280,7 +303,9 @@ def measure_size(n_ideas: int, args) -> dict:
     serving = serve_and_measure(db_url, work / "models", catalog_dir, couples, args)
     fresh = serving["fresh_tonight"]
     _progress(f"{n_ideas:,} ideas: fresh tonight p50 {fresh['p50_ms']} ms, p99 {fresh['p99_ms']} ms "
-              f"({fresh['requests']} requests, {fresh['errors']} errors), worker RSS {serving['worker_rss_mib']} MiB")
+              f"({fresh['requests']} requests, {fresh['errors']} errors); another p99 "
+              f"{serving['another_tonight']['p99_ms']} ms; worker RSS {serving['worker_rss_mib']} MiB "
+              f"(grew {serving['worker_rss_growth_mib']} MiB)")
     return {"ideas": n_ideas, "couples": args.couples, "dates": n_dates,
             "ideas_done_at_least_once": n_done, "simulated_seconds": round(simulated_seconds, 1),
             "training": training, **serving}

@@ -12,6 +12,7 @@ import pytest
 
 from bench.catalog import (
     GOALS,
+    another_paths,
     chunk_sizes,
     distinct_paths,
     goals_met,
@@ -62,6 +63,13 @@ def test_distinct_paths_never_repeat_a_request_and_carry_the_couples_token():
     assert len({path for path, _ in paths}) == 10
     assert paths[0] == ("/v1/couples/c1/tonight?k=3&minutes=60", {"Authorization": "Bearer t1"})
     assert paths[4] == ("/v1/couples/c2/tonight?k=3&minutes=61", {"Authorization": "Bearer t2"})
+
+
+def test_another_paths_ask_each_couple_in_turn_with_its_token():
+    couples = [("c1", "t1"), ("c2", "t2")]
+    paths = another_paths(couples, "k=3", 5)
+    assert [p for p, _ in paths] == [f"/v1/couples/{c}/tonight?k=3&another=true" for c in "c1 c2 c1 c2 c1".split()]
+    assert paths[1][1] == {"Authorization": "Bearer t2"}
 
 
 def test_status_and_workers_read_proc():
