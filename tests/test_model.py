@@ -636,3 +636,22 @@ def test_retaste_gives_a_partners_features_from_the_others(model, world):
     full = feat.transform(b, as_of_day=20_500)
     np.testing.assert_array_equal(feat.retaste(feat.transform(a, as_of_day=20_500)[:], b), full)
     assert not np.array_equal(feat.transform(a, as_of_day=20_500), full)
+
+
+@pytest.mark.parametrize("n_couples", [1, 40])
+def test_each_partner_is_scored_from_their_own_features_with_one_pass_for_both(model, world, n_couples):
+    """enjoyment projects partner b's taste back onto the ideas in partner a's pass (``_transform``'s
+    ``partner``, ``retaste``'s ``back``): each partner's prediction is exactly the model's on a full
+    transform of that partner's history (a rated idea is scaled by its rating, so unrated ones)."""
+    feat = model.featurizer_
+    couples = list(world.couples["id"].astype(str)[:n_couples]) if n_couples > 1 else [
+        next(c for c in world.couples["id"].astype(str)
+             if not np.array_equal(*(feat.histories(world.dates, [c], partner=p).rated for p in "ab"),
+                                   equal_nan=True))]
+    P, _, _ = model.enjoyment(world.dates, couples, as_of_day=20_500)
+    for j, partner in enumerate("ab"):
+        h = feat.histories(world.dates, couples, partner=partner)
+        expected = model._predict_features(feat.transform(h, as_of_day=20_500))
+        unrated = np.isnan(h.rated)
+        np.testing.assert_array_equal(P[..., j][unrated], expected[unrated])
+    assert not np.array_equal(P[..., 0], P[..., 1])

@@ -345,18 +345,20 @@ class EnjoymentModel(BatchRecommendMixin, BaseEstimator):
             check_is_fitted(self, "learner_")
         feat = self.featurizer_
         hist, *by = feat.partner_histories(history, couple_ids, profiles)
-        F = feat.transform(by[0], as_of_day=as_of_day, ideas=ideas)
-        P = np.empty(F.shape[:2] + (2,))
-        P[..., 0] = self._predict_features(F)
         # partners with the same ratings everywhere have the same features: score them once
         differ = np.flatnonzero(~same_ratings(by[0].rated, by[1].rated).all(axis=1))
+        every = len(differ) == len(by[0].couple_ids)  # (one couple's request): no row selection to copy
+        b = None if not len(differ) else by[1] if every else by[1].take(differ)
+        # b's taste rows go back onto the ideas in the pass a's take
+        F, b_back = feat._transform(by[0], as_of_day=as_of_day, ideas=ideas, partner=b)
+        P = np.empty(F.shape[:2] + (2,))
+        P[..., 0] = self._predict_features(F)
         P[..., 1] = P[..., 0]
         if len(differ):  # b's features: a's, with the ones computed from ratings computed from b's
-            every = len(differ) == len(F)  # (one couple's request): no row selection to copy
             # b's rows in F's layout, a plane per feature, so the product reads them without a copy
             # (F[differ], or fancy indexing the planes' middle axis, lays them out couple-major)
             Fb = F.copy(order="K") if every else np.moveaxis(np.take(np.moveaxis(F, -1, 0), differ, axis=1), 0, -1)
-            Fb = feat.retaste(Fb, by[1] if every else by[1].take(differ), ideas=ideas)
+            Fb = feat.retaste(Fb, b, ideas=ideas, back=b_back)
             P[differ, :, 1] = self._predict_features(Fb)
             # the mean of the two: only the columns retaste rewrote differ; elsewhere (x + x) / 2 is x
             # to the bit (float32 features are far below overflow), so those are left as they are

@@ -167,6 +167,14 @@ class PairFeaturesMixin:
         ndarray of shape (n_couples, n_columns, n_features)
             Features in :data:`FEATURE_NAMES` order (n_columns: n_ideas without ``ideas``).
         """
+        return self._transform(hist, as_of_day, ideas)[0]
+
+    def _transform(self, hist: Histories, as_of_day: np.ndarray | int | None = None, ideas: np.ndarray | None = None,
+                   partner: Histories | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`transform`, and with ``partner`` (other ratings of some of the same couples: one
+        partner's own, :meth:`retaste`'s ``hist``) that partner's taste rows projected onto every
+        idea in the same pass over the ideas' vectors (one pass instead of two: at 50,000 ideas
+        each reads 35 MB), for :meth:`retaste`'s ``back``."""
         if not hasattr(self, "similarity_"):  # (check_is_fitted reads the estimator's tags: ~8 us a call)
             check_is_fitted(self, "similarity_")
         cols = _columns(ideas)
@@ -184,8 +192,10 @@ class PairFeaturesMixin:
                                                           self.idea_vectors_), 3)
         # the base features of rel:<name>, over every idea (their ranges are the couple's own); the
         # routine's cosine and the choices' taste go back onto the ideas in the taste planes' pass
-        catalog, (routine_cos, choice) = self._taste_planes(
-            F, hist, cols, also=(unit_rows(routine), self._choice_weights(hist, chosen)))
+        also = (unit_rows(routine), self._choice_weights(hist, chosen))
+        if partner is not None:
+            also += (self._taste_rows(partner),)
+        catalog, (routine_cos, choice, *partner_back) = self._taste_planes(F, hist, cols, also=also)
         catalog["cf_done"] = self._times("similarity_", done_bin) / np.sqrt(n_done)
         catalog["routine_distance"] = self._routine_distance(hist, routine_cos)
         catalog["attr_share"] = ((done_bin @ self._group_matrix()) / n_done)[:, self.group_of_]
@@ -223,9 +233,10 @@ class PairFeaturesMixin:
         out["interest_cold"] = interest / (1.0 + hist.n_dates)[:, None]
         self._attribute_matches(F, done_bin, done_sum / n_done, cols)
         self._relative(F, _RELATIVE, None if isinstance(cols, slice) else catalog)
-        return F
+        return F, (partner_back[0] if partner is not None else None)
 
-    def retaste(self, F: np.ndarray, hist: Histories, ideas: np.ndarray | None = None) -> np.ndarray:
+    def retaste(self, F: np.ndarray, hist: Histories, ideas: np.ndarray | None = None, *,
+                back: np.ndarray | None = None) -> np.ndarray:
         """Recompute, in place, the features that depend on ratings (:data:`_TASTE`) for ``hist``'s.
 
         ``F`` holds the pair features of the same couples with the same dates
@@ -233,12 +244,13 @@ class PairFeaturesMixin:
         features from the other's (:meth:`engine.learning.model.EnjoymentModel.enjoyment`)
         without recomputing the rest, which is the same for both. ``ideas``:
         the catalog positions of ``F``'s columns, as given to :meth:`transform`
-        (default: every idea). Returns ``F``.
+        (default: every idea). ``back``: ``hist``'s taste rows already projected
+        onto every idea (what ``_transform`` gives for its ``partner``). Returns ``F``.
         """
         if not hasattr(self, "similarity_"):  # (check_is_fitted reads the estimator's tags: ~8 us a call)
             check_is_fitted(self, "similarity_")
         cols = _columns(ideas)
-        catalog, _ = self._taste_planes(F, hist, cols)
+        catalog, _ = self._taste_planes(F, hist, cols, back=back)
         self._relative(F, [name for name in _RELATIVE if name in _TASTE], None if isinstance(cols, slice) else catalog)
         return F
 
@@ -282,22 +294,29 @@ class PairFeaturesMixin:
         return np.array([COLUMN[name] for name in _TASTE] +
                         [first + _RELATIVE.index(name) for name in _RELATIVE if name in _TASTE], dtype=np.int64)
 
-    def _taste_planes(self, F: np.ndarray, hist: Histories, cols=slice(None), also: tuple[np.ndarray, ...] = ()
-                      ) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    def _taste_rows(self, hist: Histories) -> np.ndarray:
+        """What the taste planes project back onto every idea, (3 n_couples, n_vector): the taste
+        (the centered ratings onto the ideas' vectors, shrunk) and the unit liked and disliked profiles."""
+        n_c = len(hist.couple_ids)
+        n_rated = (hist.centered != 0).sum(axis=1)[:, None]
+        onto = onto_vectors(np.vstack([hist.centered, hist.liked, hist.disliked]), self.idea_vectors_)
+        return np.vstack([onto[:n_c] / (n_rated + 2.0), unit_rows(onto[n_c:])])
+
+    def _taste_planes(self, F: np.ndarray, hist: Histories, cols=slice(None), also: tuple[np.ndarray, ...] = (),
+                      back: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
         """The features of :data:`_TASTE`, from ``hist``'s ratings, written into ``F`` (whose columns
         are the ideas at ``cols``); returns the item features among them over every idea
-        (name -> (n_couples, n_ideas)), for the couple's ranges, and each of ``also`` (a couple's
-        row in the vectors' space each) onto every idea, in the same pass over the vectors."""
+        (name -> (n_couples, n_ideas)), for the couple's ranges, and each of ``also`` (rows in the
+        vectors' space) onto every idea, in the same pass over the vectors. ``back``: the
+        :meth:`_taste_rows` of ``hist`` already projected (then ``also`` must be empty)."""
         out = NamedColumns(F)
-        V = self.idea_vectors_
         n_c = len(hist.couple_ids)
         cf = self._times("similarity_", np.vstack([hist.liked, hist.disliked]))
-        n_rated = (hist.centered != 0).sum(axis=1)[:, None]
-        # one pass over the ideas' vectors each way (a large catalog's vectors do not fit in a cache:
-        # each pass reads them all): the ratings onto the vectors, then the taste and the unit liked
-        # and disliked profiles back onto every idea
-        onto = onto_vectors(np.vstack([hist.centered, hist.liked, hist.disliked]), V)
-        back = np.vstack([onto[:n_c] / (n_rated + 2.0), unit_rows(onto[n_c:]), *also]) @ V.T
+        if back is None:
+            # one pass over the ideas' vectors each way (a large catalog's vectors do not fit in a cache:
+            # each pass reads them all): the ratings onto the vectors, then the taste, the unit liked
+            # and disliked profiles and ``also`` back onto every idea
+            back = np.vstack([self._taste_rows(hist), *also]) @ self.idea_vectors_.T
         catalog = {"cf_liked": cf[:n_c], "cf_disliked": cf[n_c:], "taste": back[:n_c],
                    "sim_liked": back[n_c:2 * n_c], "sim_disliked": back[2 * n_c:3 * n_c]}
         for name, plane in catalog.items():
@@ -306,7 +325,8 @@ class PairFeaturesMixin:
         gtaste = (hist.centered @ groups) / np.maximum((hist.centered != 0) @ groups, 1)
         out["attr_taste"] = gtaste[:, self._fitted_at("group_of", cols, lambda c: self.group_of_[c])]
         out["couple_mean"] = hist.mean_z[:, None]
-        return catalog, [back[(3 + k) * n_c:(4 + k) * n_c] for k in range(len(also))]
+        ends = 3 * n_c + np.cumsum([len(rows) for rows in also], dtype=np.int64)
+        return catalog, [back[end - len(rows):end] for end, rows in zip(ends, also)]
 
     def _routine_distance(self, hist: Histories, routine_cos: np.ndarray) -> np.ndarray:
         """``routine_distance`` of every idea: half "how unlike the recent dates in every attribute",
