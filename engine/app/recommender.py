@@ -150,27 +150,19 @@ class _Reasons:
     It holds the block's :class:`Ranked` (each couple's histories: arrays as long as the catalog), so
     it lives only while a block is being explained and is never cached: a cached tonight list holds
     its suggestions, explained. (Kept lazily in the list cache, it made a 50,000-idea worker grow by
-    ~5 MB a fresh request, to 1.6 GB in 250 requests.) Filling a suggestion twice does nothing the
-    second time.
+    ~5 MB a fresh request, to 1.6 GB in 250 requests.)
     """
 
     def __init__(self, model, ranked, day: int, where: dict[tuple[str, str], tuple[int, int, int]]):
         self._model, self._ranked, self._day, self._where = model, ranked, day, where
-        self._done: set[tuple[str, str]] = set()
 
-    def fill(self, couple_id: str, s: Suggestion) -> Suggestion:
-        """``s`` (a suggestion of this block for ``couple_id``) with its reasons added after any it has,
-        two in all; returns ``s``."""
-        key = (couple_id, s.idea_id)
-        if key in self._done:
-            return s
-        r, j, p = self._where[key]
+    def fill(self, couple_id: str, s: Suggestion) -> None:
+        """Add ``s``'s reasons (a suggestion of this block for ``couple_id``) after any it has, two in all."""
+        r, j, p = self._where[couple_id, s.idea_id]
         ranked = self._ranked
         s.reasons = (list(s.reasons) + explain(
             self._model, ranked.histories, r, p, ranked.features[r, j], as_of_day=self._day,
             partners=ranked.partners[r, j], favourite=ranked.favourite[r], routine=ranked.routine))[:2]
-        self._done.add(key)
-        return s
 
 
 class Recommender:

@@ -323,7 +323,8 @@ def _read(path: str | Path | None) -> tuple[dict[str, list], list[str], Schema |
         shared: dict = {}
         fields = ["id", *(c for c in ("title", "description") if c in header),
                   *(a for a in schema.attributes if a in header)]
-        if _OPTIONAL_ATTRIBUTE in schema.attributes and _OPTIONAL_ATTRIBUTE not in header:
+        default_intimacy = _OPTIONAL_ATTRIBUTE in schema.attributes and _OPTIONAL_ATTRIBUTE not in header
+        if default_intimacy:
             fields.append(_OPTIONAL_ATTRIBUTE)
         columns: dict[str, list] = {name: [] for name in fields}
         for line, row in rows:
@@ -333,7 +334,7 @@ def _read(path: str | Path | None) -> tuple[dict[str, list], list[str], Schema |
                                         f"{len(row)}; quote cells that contain commas"))
                 continue
             rec, row_problems = _check_row(fname, line, dict(zip(header, row)), schema, seen, shared)
-            if _OPTIONAL_ATTRIBUTE in schema.attributes and _OPTIONAL_ATTRIBUTE not in header:
+            if default_intimacy:
                 rec[_OPTIONAL_ATTRIBUTE] = DEFAULT_INTIMACY  # a catalog from before intimacy levels
             problems.extend(row_problems)
             for name, values in columns.items():
